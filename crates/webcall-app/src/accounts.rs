@@ -1,0 +1,174 @@
+//! Accounts: register, log in, refresh, log out, and authenticate a bearer token.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use webcall_domain::model::{
+    Email, IssuedToken, LoginIdentifier, NewUser, Password, TokenClaims, TokenError, User, UserId,
+    Username,
+};
+use webcall_domain::ports::{Clock, PasswordHasher, TokenCodec, TokenRevocations, UserRepository};
+
+use crate::throttle::{LoginThrottle, ThrottleConfig};
+use crate::AppError;
+
+/// A registration form as it arrives: every field optional so that a missing one
+/// gets the same clear error as a malformed one.
+#[derive(Debug, Default)]
+pub struct Registration {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// A login form as it arrives.
+#[derive(Debug, Default)]
+pub struct Login {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The ports [`Accounts`] works through.
+pub struct AccountsDeps {
+    pub users: Arc<dyn UserRepository>,
+    pub revocations: Arc<dyn TokenRevocations>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenCodec>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The account use cases.
+pub struct Accounts {
+    deps: AccountsDeps,
+    registration_secret: [u8; 32],
+    throttle: LoginThrottle,
+}
+
+impl Accounts {
+    pub fn new(
+        deps: AccountsDeps,
+        registration_secret: &SecretString,
+        throttle: ThrottleConfig,
+    ) -> Self {
+        Self {
+            deps,
+            registration_secret: digest(registration_secret.expose_secret()),
+            throttle: LoginThrottle::new(throttle),
+        }
+    }
+
+    /// Creates an account. The registration secret is checked first (in constant
+    /// time, 403), so nobody without it learns which addresses or names exist.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, form: Registration) -> Result<User, AppError> {
+        let secret = form.secret.as_deref().unwrap_or_default();
+        let secret_ok: bool = digest(secret).ct_eq(&self.registration_secret).into();
+        if !secret_ok {
+            return Err(AppError::RegistrationSecretInvalid);
+        }
+        let email = Email::parse(form.email.as_deref().unwrap_or_default())?;
+        let username = Username::parse(form.username.as_deref().unwrap_or_default())?;
+        let password = Password::parse(form.password.unwrap_or_default())?;
+        let password_hash = self.deps.hasher.hash(&password).await?;
+        let user = User {
+            id: UserId::new_random(),
+            email,
+            username,
+            created_at: self.deps.clock.now(),
+        };
+        let user = self
+            .deps
+            .users
+            .insert(NewUser {
+                user,
+                password_hash,
+            })
+            .await?;
+        tracing::info!(user_id = %user.id, "account registered");
+        Ok(user)
+    }
+
+    /// Checks a password and mints an access token. Unknown accounts and wrong
+    /// passwords get the same error after the same amount of hashing work.
+    #[tracing::instrument(skip_all, fields(client = %client))]
+    pub async fn login(&self, form: Login, client: IpAddr) -> Result<IssuedToken, AppError> {
+        let login = LoginIdentifier::parse(form.email.as_deref(), form.username.as_deref())?;
+        let password = Password::for_login(form.password.unwrap_or_default())?;
+        let key = login.throttle_key();
+        let now = self.deps.clock.now();
+        self.throttle
+            .check(&key, client, now)
+            .map_err(|retry_after| AppError::TooManyAttempts { retry_after })?;
+
+        let found = self.deps.users.find_for_login(&login).await?;
+        let hash = found.as_ref().map(|(_, hash)| hash);
+        let password_ok = self.deps.hasher.verify(&password, hash).await?;
+        match found {
+            Some((user, _)) if password_ok => {
+                self.throttle.record_success(&key);
+                tracing::info!(user_id = %user.id, "login succeeded");
+                Ok(self.deps.tokens.issue(user.id, self.deps.clock.now()))
+            }
+            _ => {
+                self.throttle.record_failure(&key, client, now);
+                tracing::info!("login failed");
+                Err(AppError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Checks a bearer token: signature, algorithm, expiry, and that it was not
+    /// revoked by logout.
+    pub async fn authenticate(&self, token: &str) -> Result<TokenClaims, AppError> {
+        let claims = self.deps.tokens.verify(token, self.deps.clock.now())?;
+        if self.deps.revocations.is_revoked(claims.jti).await? {
+            return Err(AppError::TokenRevoked);
+        }
+        Ok(claims)
+    }
+
+    /// The account behind an authenticated token.
+    pub async fn me(&self, claims: &TokenClaims) -> Result<User, AppError> {
+        self.deps
+            .users
+            .find_by_id(claims.user_id)
+            .await?
+            .ok_or(AppError::TokenInvalid)
+    }
+
+    /// A fresh token for a still-valid one, so a long call outlives `JWT_EXPIRES_MIN`.
+    /// The old token stays valid until its own expiry (another tab may hold it).
+    pub async fn refresh(&self, claims: &TokenClaims) -> Result<IssuedToken, AppError> {
+        let user = self.me(claims).await?;
+        Ok(self.deps.tokens.issue(user.id, self.deps.clock.now()))
+    }
+
+    /// Revokes the token until it expires.
+    #[tracing::instrument(skip_all, fields(user_id = %claims.user_id))]
+    pub async fn logout(&self, claims: &TokenClaims) -> Result<(), AppError> {
+        self.deps
+            .revocations
+            .revoke(claims.jti, claims.user_id, claims.expires_at)
+            .await?;
+        tracing::info!("logged out");
+        Ok(())
+    }
+}
+
+fn digest(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
+impl From<TokenError> for AppError {
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::Expired => Self::TokenExpired,
+            TokenError::Invalid => Self::TokenInvalid,
+        }
+    }
+}

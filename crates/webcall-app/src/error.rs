@@ -1,0 +1,34 @@
+//! The use-case layer's error type.
+
+use std::time::Duration;
+
+use webcall_domain::DomainError;
+
+/// What a use case can fail with. The HTTP layer maps each to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A domain rule or a dependency failed (422 / 409 / 500, by the inner error).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Registration secret missing or wrong (HTTP 403).
+    #[error("registration secret is missing or wrong")]
+    RegistrationSecretInvalid,
+    /// Unknown account or wrong password, deliberately indistinguishable (HTTP 401).
+    #[error("wrong email/username or password")]
+    InvalidCredentials,
+    /// Too many failed logins for this account or address (HTTP 429 with Retry-After).
+    #[error("too many failed attempts")]
+    TooManyAttempts { retry_after: Duration },
+    /// No bearer token was sent (HTTP 401).
+    #[error("authentication required")]
+    TokenMissing,
+    /// Bad signature, algorithm, claims, or an account that no longer exists (HTTP 401).
+    #[error("token invalid")]
+    TokenInvalid,
+    /// The token's `exp` has passed (HTTP 401).
+    #[error("token expired")]
+    TokenExpired,
+    /// The token was revoked by logout (HTTP 401).
+    #[error("token revoked")]
+    TokenRevoked,
+}

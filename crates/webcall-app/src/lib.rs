@@ -1,0 +1,14 @@
+//! WebCall's use cases. They speak the domain's language and reach the world only
+//! through the domain's ports, so they run the same on SQLite, PostgreSQL or in a test.
+//!
+//! May depend on `webcall-domain` and small utility crates; never on axum, sqlx,
+//! redis or webrtc.
+//!
+//! Start with [`accounts::Accounts`]: register, log in, refresh, log out, and
+//! check a bearer token. [`throttle::LoginThrottle`] slows down password guessing.
+
+pub mod accounts;
+pub mod error;
+pub mod throttle;
+
+pub use error::AppError;

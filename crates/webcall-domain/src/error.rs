@@ -1,0 +1,31 @@
+//! The domain's error type.
+
+/// Anything boxed that an adapter reports as the cause of an infrastructure failure.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error the domain or a port reports.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// A value failed validation (HTTP 422, naming `field`).
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: &'static str,
+    },
+    /// The e-mail address belongs to another account (HTTP 409).
+    #[error("email already registered")]
+    EmailTaken,
+    /// The username belongs to another account (HTTP 409).
+    #[error("username already taken")]
+    UsernameTaken,
+    /// Storage or another dependency failed (HTTP 500 / 503; details are logged, never returned).
+    #[error("infrastructure failure")]
+    Infrastructure(#[source] BoxError),
+}
+
+impl DomainError {
+    /// Wraps an adapter's error as an infrastructure failure.
+    pub fn infrastructure(err: impl Into<BoxError>) -> Self {
+        Self::Infrastructure(err.into())
+    }
+}

@@ -1,0 +1,16 @@
+//! WebCall's domain: what a user, a password or a token *is*, the ports the
+//! outer layers implement, and the errors they share.
+//!
+//! This crate may depend only on small data crates (uuid, chrono, secrecy,
+//! thiserror); it knows nothing of axum, sqlx, redis or webrtc.
+//!
+//! Layout:
+//! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
+//! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
+//! - [`error`]: [`DomainError`], the error every port returns.
+
+pub mod error;
+pub mod model;
+pub mod ports;
+
+pub use error::DomainError;

@@ -1,0 +1,335 @@
+//! Domain models. Newtypes validate when they are built, so a value of the type
+//! is always valid (parse, don't validate).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use crate::DomainError;
+
+/// An account's id (a UUID, a string in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub Uuid);
+
+impl UserId {
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An e-mail address: trimmed, 3–254 characters, one `@`, a dotted domain.
+/// Compared case-insensitively through [`Email::normalized`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let invalid = |message| DomainError::Invalid {
+            field: "email",
+            message,
+        };
+        let email = raw.trim();
+        if email.is_empty() {
+            return Err(invalid("is required"));
+        }
+        if email.chars().count() > 254 {
+            return Err(invalid("must be at most 254 characters"));
+        }
+        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("must not contain spaces"));
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err(invalid("must look like name@example.com"));
+        };
+        let domain_ok = domain.contains('.')
+            && !domain.contains('@')
+            && domain.split('.').all(|label| !label.is_empty());
+        if local.is_empty() || local.chars().count() > 64 || !domain_ok {
+            return Err(invalid("must look like name@example.com"));
+        }
+        Ok(Self(email.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form uniqueness and login compare: lower case.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// A username: 3–32 of ASCII letters, digits, `.`, `_`, `-`. Shown to others in
+/// calls; unique case-insensitively so nobody can pose as `Alice` next to `alice`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let name = raw.trim();
+        let len = name.chars().count();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if !(3..=32).contains(&len) || !name.chars().all(allowed) {
+            return Err(DomainError::Invalid {
+                field: "username",
+                message: "must be 3-32 letters, digits, '.', '_' or '-'",
+            });
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn normalized(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A plain-text password on its way to the hasher: 8–128 characters, never printed.
+pub struct Password(SecretString);
+
+impl Password {
+    pub fn parse(raw: String) -> Result<Self, DomainError> {
+        let len = raw.chars().count();
+        if !(8..=128).contains(&len) {
+            return Err(DomainError::Invalid {
+                field: "password",
+                message: "must be 8-128 characters",
+            });
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    /// A password as typed at login: any length is checked against the hash, but an
+    /// absurdly long one is refused before it reaches the hasher.
+    pub fn for_login(raw: String) -> Result<Self, DomainError> {
+        if raw.is_empty() || raw.chars().count() > 1024 {
+            return Err(DomainError::Invalid {
+                field: "password",
+                message: "is required",
+            });
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([REDACTED])")
+    }
+}
+
+/// A password hash in PHC string format.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(pub String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash([REDACTED])")
+    }
+}
+
+/// How a login names its account: exactly one of e-mail or username.
+#[derive(Debug, Clone)]
+pub enum LoginIdentifier {
+    Email(Email),
+    Username(Username),
+}
+
+impl LoginIdentifier {
+    /// Exactly one of the two must be given.
+    pub fn parse(email: Option<&str>, username: Option<&str>) -> Result<Self, DomainError> {
+        match (email, username) {
+            (Some(email), None) => Ok(Self::Email(Email::parse(email)?)),
+            (None, Some(name)) => Ok(Self::Username(Username::parse(name)?)),
+            _ => Err(DomainError::Invalid {
+                field: "email",
+                message: "give exactly one of email or username",
+            }),
+        }
+    }
+
+    /// The key failed logins are counted under.
+    pub fn throttle_key(&self) -> String {
+        match self {
+            Self::Email(email) => format!("email:{}", email.normalized()),
+            Self::Username(name) => format!("username:{}", name.normalized()),
+        }
+    }
+}
+
+/// A registered account, as others may see it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub username: Username,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An account about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user: User,
+    pub password_hash: PasswordHash,
+}
+
+/// What an access token says once its signature and expiry have been checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user_id: UserId,
+    /// Unique per token; logout revokes by it.
+    pub jti: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A freshly minted access token.
+pub struct IssuedToken {
+    pub token: SecretString,
+    pub claims: TokenClaims,
+}
+
+impl IssuedToken {
+    /// Seconds until it expires, as `expires_in` in the API.
+    pub fn expires_in_secs(&self) -> i64 {
+        (self.claims.expires_at - self.claims.issued_at).num_seconds()
+    }
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"[REDACTED]")
+            .field("claims", &self.claims)
+            .finish()
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token expired")]
+    Expired,
+    #[error("token invalid")]
+    Invalid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_accepts_ordinary_addresses_and_normalizes_case() {
+        let email = Email::parse("  Ada.Lovelace+calls@Example.ORG ").unwrap();
+        assert_eq!(email.as_str(), "Ada.Lovelace+calls@Example.ORG");
+        assert_eq!(email.normalized(), "ada.lovelace+calls@example.org");
+    }
+
+    #[test]
+    fn email_rejects_malformed_addresses() {
+        for bad in [
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@localhost",
+            "a@b@c.com",
+            "a b@c.com",
+            "a@c..com",
+            "a@.com",
+        ] {
+            let err = Email::parse(bad).unwrap_err();
+            assert!(
+                matches!(err, DomainError::Invalid { field: "email", .. }),
+                "{bad:?}"
+            );
+        }
+        let long = format!("{}@example.com", "a".repeat(65));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn username_allows_letters_digits_and_dot_underscore_dash() {
+        assert_eq!(
+            Username::parse("Ada_L-1.0").unwrap().normalized(),
+            "ada_l-1.0"
+        );
+        assert!(Username::parse("abc").is_ok());
+        assert!(Username::parse(&"a".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn username_rejects_wrong_length_or_characters() {
+        for bad in [
+            "ab",
+            &"a".repeat(33),
+            "has space",
+            "emoji🙂",
+            "semi;colon",
+            "кириллица",
+        ] {
+            assert!(
+                matches!(
+                    Username::parse(bad),
+                    Err(DomainError::Invalid {
+                        field: "username",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn password_length_is_counted_in_characters() {
+        assert!(Password::parse("1234567".into()).is_err());
+        assert!(Password::parse("12345678".into()).is_ok());
+        assert!(Password::parse("пароль12".into()).is_ok());
+        assert!(Password::parse("x".repeat(128)).is_ok());
+        assert!(Password::parse("x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn password_is_never_printed() {
+        let password = Password::parse("hunter2hunter2".into()).unwrap();
+        assert!(!format!("{password:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn login_needs_exactly_one_identifier() {
+        assert!(LoginIdentifier::parse(Some("a@b.co"), None).is_ok());
+        assert!(LoginIdentifier::parse(None, Some("alice")).is_ok());
+        assert!(LoginIdentifier::parse(None, None).is_err());
+        assert!(LoginIdentifier::parse(Some("a@b.co"), Some("alice")).is_err());
+    }
+
+    #[test]
+    fn throttle_key_ignores_case() {
+        let a = LoginIdentifier::parse(None, Some("Alice")).unwrap();
+        let b = LoginIdentifier::parse(None, Some("alice")).unwrap();
+        assert_eq!(a.throttle_key(), b.throttle_key());
+    }
+}

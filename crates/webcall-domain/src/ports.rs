@@ -1,0 +1,84 @@
+//! Ports: what the use cases need from the outside world, implemented by adapters.
+//!
+//! A trait lives here only where something real is swapped: SQLite vs PostgreSQL
+//! storage, the password hash and token formats, and the clock (tests move time).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::model::{
+    IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError, User,
+    UserId,
+};
+use crate::DomainError;
+
+/// Account storage.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new account; `EmailTaken` / `UsernameTaken` when either is in use
+    /// (compared case-insensitively).
+    async fn insert(&self, user: NewUser) -> Result<User, DomainError>;
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, DomainError>;
+    /// The account and its password hash, for a login.
+    async fn find_for_login(
+        &self,
+        login: &LoginIdentifier,
+    ) -> Result<Option<(User, PasswordHash)>, DomainError>;
+}
+
+/// Tokens revoked by logout, remembered until they would have expired anyway.
+#[async_trait]
+pub trait TokenRevocations: Send + Sync {
+    async fn revoke(
+        &self,
+        jti: Uuid,
+        user: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), DomainError>;
+    async fn is_revoked(&self, jti: Uuid) -> Result<bool, DomainError>;
+}
+
+/// Password hashing. Implementations keep the CPU-heavy work off the async runtime.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, DomainError>;
+    /// Checks `password` against `hash`. With `None` (no such account) it does the
+    /// same amount of work against a dummy hash and returns `false`, so a login for
+    /// an unknown user takes as long as one with a wrong password.
+    async fn verify(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, DomainError>;
+}
+
+/// Access-token minting and checking (signature, algorithm, expiry). Revocation is
+/// [`TokenRevocations`]' job.
+pub trait TokenCodec: Send + Sync {
+    fn issue(&self, user: UserId, now: DateTime<Utc>) -> IssuedToken;
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<TokenClaims, TokenError>;
+}
+
+/// The time, as a port so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A dependency whose health `/readyz` reports (the database, later the TURN relay).
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// A short stable name shown in `/readyz`.
+    fn name(&self) -> &'static str;
+    async fn check(&self) -> Result<(), DomainError>;
+}

@@ -1,0 +1,129 @@
+//! `/api/v1/auth/*`: register, login, refresh, me, logout.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use webcall_app::accounts::{Login, Registration};
+use webcall_domain::model::{IssuedToken, User};
+
+use crate::extract::{ApiJson, Authenticated, ClientIp};
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/register", post(register))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/me", get(me))
+        .route("/api/v1/auth/logout", post(logout))
+}
+
+#[derive(Deserialize)]
+struct RegisterRequest {
+    email: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    email: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Serialize)]
+pub struct UserBody {
+    id: String,
+    email: String,
+    username: String,
+    created_at: String,
+}
+
+impl From<User> for UserBody {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.as_str().to_owned(),
+            username: user.username.as_str().to_owned(),
+            created_at: rfc3339(user.created_at),
+        }
+    }
+}
+
+pub(crate) fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[derive(Serialize)]
+struct TokenBody {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+impl From<IssuedToken> for TokenBody {
+    fn from(issued: IssuedToken) -> Self {
+        Self {
+            expires_in: issued.expires_in_secs(),
+            access_token: issued.token.expose_secret().to_owned(),
+            token_type: "bearer",
+        }
+    }
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<UserBody>), ApiError> {
+    let form = Registration {
+        email: body.email,
+        username: body.username,
+        password: body.password,
+        secret: body.secret,
+    };
+    let user = state.accounts.register(form).await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<TokenBody>, ApiError> {
+    let form = Login {
+        email: body.email,
+        username: body.username,
+        password: body.password,
+    };
+    let issued = state.accounts.login(form, client).await?;
+    Ok(Json(issued.into()))
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<TokenBody>, ApiError> {
+    Ok(Json(state.accounts.refresh(&claims).await?.into()))
+}
+
+async fn me(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<UserBody>, ApiError> {
+    Ok(Json(state.accounts.me(&claims).await?.into()))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state.accounts.logout(&claims).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,74 @@
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, HeaderValue, Method};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::{auth, health, ApiError, AppState};
+
+/// Options of the HTTP layer itself (not of any use case).
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Origins allowed to call the API from another site; empty means same-origin
+    /// only, `*` means any.
+    pub cors_origins: Vec<String>,
+}
+
+/// Largest JSON body accepted (the API's bodies are a few hundred bytes).
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole HTTP application.
+pub fn router(state: AppState, options: &HttpOptions) -> Router {
+    let app = Router::new()
+        .merge(auth::router())
+        .merge(health::router())
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state);
+    match cors(&options.cors_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
+}
+
+/// One span per request with the method and the path only: query strings (the
+/// WebSocket URL carries `?token=`) and headers never reach the log.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        route = route.as_deref().unwrap_or("-"),
+    )
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(600)),
+    )
+}

@@ -1,0 +1,15 @@
+use std::sync::Arc;
+
+use webcall_app::accounts::Accounts;
+use webcall_domain::ports::HealthCheck;
+
+use crate::TrustedProxies;
+
+/// Everything a handler may reach, cloned per request (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<Accounts>,
+    /// What `/readyz` checks.
+    pub health: Arc<[Arc<dyn HealthCheck>]>,
+    pub trusted_proxies: Arc<TrustedProxies>,
+}

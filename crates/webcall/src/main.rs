@@ -1,0 +1,125 @@
+//! `webcall` — run the server (default), or `webcall migrate` to apply database
+//! migrations and exit.
+
+use std::process::ExitCode;
+
+use secrecy::ExposeSecret;
+use webcall::config::{AppEnv, Config};
+use webcall::{telemetry, Application};
+
+const USAGE: &str = "\
+usage: webcall [serve]    run the server (configured by environment variables / .env)
+       webcall migrate    apply database migrations and exit
+       webcall --version";
+
+enum Command {
+    Serve,
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] | ["serve"] => Command::Serve,
+        ["migrate"] => Command::Migrate,
+        ["--version" | "-V"] => {
+            println!("webcall {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        ["--help" | "-h" | "help"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("webcall: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.env, config.log_filter.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("webcall: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            Command::Migrate => webcall::migrate(&config).await,
+            Command::Serve => serve(&config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "webcall stopped with an error");
+            eprintln!("webcall: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    announce_generated_secrets(config);
+    tracing::info!(env = ?config.env, database = %config.database_display(), "starting webcall");
+    let app = Application::build(config).await?;
+    app.run_until(shutdown_signal()).await
+}
+
+/// In dev, missing secrets were generated: say so, and show the registration
+/// secret once so a newcomer can register. (Prod refuses to start without them.)
+fn announce_generated_secrets(config: &Config) {
+    if config.env != AppEnv::Dev {
+        return;
+    }
+    for var in &config.generated {
+        tracing::warn!(
+            variable = var,
+            "not set: generated a random value for this run only (set it in .env to keep it)"
+        );
+    }
+    if config.generated.contains(&"REGISTRATION_SECRET") {
+        eprintln!(
+            "\n  Development registration secret (valid until this process stops):\n\n      {}\n",
+            config.registration_secret.expose_secret()
+        );
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

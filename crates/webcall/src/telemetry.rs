@@ -1,0 +1,22 @@
+//! Logging: human-readable in dev, JSON lines in prod, filtered by `RUST_LOG`.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::AppEnv;
+
+const DEFAULT_FILTER: &str = "info,sqlx=warn";
+
+/// Installs the global subscriber (a second call is a no-op, for tests).
+pub fn init(env: AppEnv, filter: Option<&str>) {
+    let filter = EnvFilter::try_new(filter.unwrap_or(DEFAULT_FILTER))
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
+    let _ = match env {
+        AppEnv::Dev => builder.compact().try_init(),
+        AppEnv::Prod => builder.json().flatten_event(true).try_init(),
+    };
+}

@@ -99,6 +99,12 @@ impl SqlStore {
         self.backend
     }
 
+    /// Runs raw SQL (administration and tests: creating a scratch schema, say).
+    pub async fn execute_raw(&self, sql: &str) -> anyhow::Result<()> {
+        self.pool.execute(sql).await?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;

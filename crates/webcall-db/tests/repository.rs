@@ -1,0 +1,227 @@
+//! The storage contract, run against a real SQLite file always and against
+//! PostgreSQL when `TEST_DATABASE_URL` is set (CI sets it; with `CI=true` and no
+//! URL the suite fails rather than silently skipping PostgreSQL).
+
+use chrono::{Duration, TimeZone, Utc};
+use uuid::Uuid;
+use webcall_db::SqlStore;
+use webcall_domain::model::{
+    Email, LoginIdentifier, NewUser, PasswordHash, User, UserId, Username,
+};
+use webcall_domain::ports::{HealthCheck, TokenRevocations, UserRepository};
+use webcall_domain::DomainError;
+
+/// One store per backend, each on an empty database of its own.
+struct Backends {
+    stores: Vec<(&'static str, SqlStore)>,
+    _dir: tempfile::TempDir,
+    pg_schema: Option<(String, String)>,
+}
+
+async fn backends() -> Backends {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let mut stores = vec![(
+        "sqlite",
+        SqlStore::connect_and_migrate(&sqlite_url).await.unwrap(),
+    )];
+    let mut pg_schema = None;
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let (store, schema) = postgres_in_fresh_schema(&url).await;
+            stores.push(("postgres", store));
+            pg_schema = Some((url, schema));
+        }
+        _ => assert!(
+            std::env::var("CI").is_err(),
+            "CI must set TEST_DATABASE_URL so the PostgreSQL tests run"
+        ),
+    }
+    Backends {
+        stores,
+        _dir: dir,
+        pg_schema,
+    }
+}
+
+/// A schema of its own per test, so tests run in parallel on one database.
+async fn postgres_in_fresh_schema(url: &str) -> (SqlStore, String) {
+    let schema = format!("test_{}", Uuid::new_v4().simple());
+    let admin = SqlStore::connect(url).await.unwrap();
+    admin
+        .execute_raw(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    admin.close().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    (
+        SqlStore::connect_and_migrate(&scoped).await.unwrap(),
+        schema,
+    )
+}
+
+impl Backends {
+    async fn cleanup(self) {
+        for (_, store) in &self.stores {
+            store.close().await;
+        }
+        if let Some((url, schema)) = &self.pg_schema {
+            let admin = SqlStore::connect(url).await.unwrap();
+            admin
+                .execute_raw(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+            admin.close().await;
+        }
+    }
+}
+
+fn new_user(email: &str, username: &str) -> NewUser {
+    NewUser {
+        user: User {
+            id: UserId::new_random(),
+            email: Email::parse(email).unwrap(),
+            username: Username::parse(username).unwrap(),
+            created_at: Utc.timestamp_millis_opt(1_780_000_000_123).unwrap(),
+        },
+        password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+    }
+}
+
+#[tokio::test]
+async fn a_stored_user_reads_back_the_same() {
+    let backends = backends().await;
+    for (name, store) in &backends.stores {
+        let new = new_user("Ada@Example.org", "Ada");
+        let stored = store.insert(new.clone()).await.unwrap();
+        assert_eq!(stored, new.user, "{name}");
+        let found = store.find_by_id(new.user.id).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&new.user), "{name}");
+        assert_eq!(
+            store.find_by_id(UserId::new_random()).await.unwrap(),
+            None,
+            "{name}"
+        );
+    }
+    backends.cleanup().await;
+}
+
+#[tokio::test]
+async fn login_lookup_ignores_case_and_returns_the_hash() {
+    let backends = backends().await;
+    for (name, store) in &backends.stores {
+        let new = new_user("Ada@Example.org", "Ada");
+        store.insert(new.clone()).await.unwrap();
+        for login in [
+            LoginIdentifier::parse(Some("ada@example.ORG"), None).unwrap(),
+            LoginIdentifier::parse(None, Some("aDA")).unwrap(),
+        ] {
+            let (user, hash) = store.find_for_login(&login).await.unwrap().expect(name);
+            assert_eq!(user.id, new.user.id, "{name}");
+            assert_eq!(hash, new.password_hash, "{name}");
+        }
+        let nobody = LoginIdentifier::parse(None, Some("grace")).unwrap();
+        assert!(
+            store.find_for_login(&nobody).await.unwrap().is_none(),
+            "{name}"
+        );
+    }
+    backends.cleanup().await;
+}
+
+#[tokio::test]
+async fn duplicates_are_refused_case_insensitively_and_write_nothing() {
+    let backends = backends().await;
+    for (name, store) in &backends.stores {
+        store
+            .insert(new_user("ada@example.org", "ada"))
+            .await
+            .unwrap();
+
+        let same_email = store.insert(new_user("ADA@example.org", "someone")).await;
+        assert!(
+            matches!(same_email, Err(DomainError::EmailTaken)),
+            "{name}: {same_email:?}"
+        );
+        let same_name = store.insert(new_user("other@example.org", "ADA")).await;
+        assert!(
+            matches!(same_name, Err(DomainError::UsernameTaken)),
+            "{name}: {same_name:?}"
+        );
+
+        for login in [
+            LoginIdentifier::parse(None, Some("someone")).unwrap(),
+            LoginIdentifier::parse(Some("other@example.org"), None).unwrap(),
+        ] {
+            assert!(
+                store.find_for_login(&login).await.unwrap().is_none(),
+                "{name}"
+            );
+        }
+    }
+    backends.cleanup().await;
+}
+
+#[tokio::test]
+async fn revocations_are_remembered_until_expiry_then_swept() {
+    let backends = backends().await;
+    for (name, store) in &backends.stores {
+        let user = new_user("ada@example.org", "ada");
+        store.insert(user.clone()).await.unwrap();
+        let id = user.user.id;
+        let live = Uuid::new_v4();
+        let expired = Uuid::new_v4();
+        assert!(!store.is_revoked(live).await.unwrap(), "{name}");
+
+        store
+            .revoke(expired, id, Utc::now() - Duration::minutes(1))
+            .await
+            .unwrap();
+        store
+            .revoke(live, id, Utc::now() + Duration::hours(1))
+            .await
+            .unwrap();
+        store
+            .revoke(live, id, Utc::now() + Duration::hours(1))
+            .await
+            .unwrap();
+
+        assert!(store.is_revoked(live).await.unwrap(), "{name}");
+        assert!(
+            !store.is_revoked(expired).await.unwrap(),
+            "{name}: expired entries are swept"
+        );
+    }
+    backends.cleanup().await;
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_health_answers() {
+    let backends = backends().await;
+    for (name, store) in &backends.stores {
+        store.migrate().await.unwrap();
+        store
+            .check()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    backends.cleanup().await;
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nested.db").display());
+    let new = new_user("ada@example.org", "ada");
+    let store = SqlStore::connect_and_migrate(&url).await.unwrap();
+    store.insert(new.clone()).await.unwrap();
+    store.close().await;
+
+    let reopened = SqlStore::connect_and_migrate(&url).await.unwrap();
+    assert_eq!(
+        reopened.find_by_id(new.user.id).await.unwrap(),
+        Some(new.user)
+    );
+    reopened.close().await;
+}

@@ -1,0 +1,515 @@
+//! The accounts API end to end: the real server on port 0 over a real SQLite
+//! file (and PostgreSQL when `TEST_DATABASE_URL` is set), driven with reqwest.
+
+mod support;
+
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use support::{error_of, spawn_app, JWT_SECRET, PASSWORD, REGISTRATION_SECRET};
+
+fn register_body(email: &str, username: &str, password: &str, secret: &str) -> Value {
+    json!({"email": email, "username": username, "password": password, "secret": secret})
+}
+
+#[tokio::test]
+async fn register_returns_the_user_without_the_hash() {
+    let app = spawn_app(&[]).await;
+    let response = app.register("Ada@Example.org", "ada").await;
+    assert_eq!(response.status(), 201);
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["email"], "Ada@Example.org");
+    assert_eq!(user["username"], "ada");
+    assert!(uuid::Uuid::parse_str(user["id"].as_str().unwrap()).is_ok());
+    assert!(chrono::DateTime::parse_from_rfc3339(user["created_at"].as_str().unwrap()).is_ok());
+    let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys.len(),
+        4,
+        "only id, email, username, created_at: {user}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registration_secret_is_required_and_checked_first() {
+    let app = spawn_app(&[]).await;
+    for body in [
+        register_body("ada@example.org", "ada", PASSWORD, "wrong"),
+        register_body("ada@example.org", "ada", PASSWORD, ""),
+        json!({"email": "ada@example.org", "username": "ada", "password": PASSWORD}),
+        // Invalid fields do not reveal anything without the secret.
+        register_body("not-an-email", "a", "short", "wrong"),
+    ] {
+        let response = app.post_json("/api/v1/auth/register", &body).await;
+        assert_eq!(
+            error_of(response).await,
+            (403, "registration_secret_invalid".into(), None),
+            "{body}"
+        );
+    }
+    // Nothing was created: the name is still free.
+    assert_eq!(app.register("ada@example.org", "ada").await.status(), 201);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_email_or_username_is_a_conflict_whatever_the_case() {
+    let app = spawn_app(&[]).await;
+    assert_eq!(app.register("ada@example.org", "ada").await.status(), 201);
+    assert_eq!(
+        error_of(app.register("ADA@Example.ORG", "grace").await).await,
+        (409, "email_taken".into(), Some("email".into()))
+    );
+    assert_eq!(
+        error_of(app.register("grace@example.org", "ADA").await).await,
+        (409, "username_taken".into(), Some("username".into()))
+    );
+    // The refused registrations left nothing behind.
+    assert_eq!(
+        app.register("grace@example.org", "grace").await.status(),
+        201
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_fields_are_422_naming_the_field() {
+    let app = spawn_app(&[]).await;
+    let s = REGISTRATION_SECRET;
+    let cases = [
+        (register_body("not-an-email", "ada", PASSWORD, s), "email"),
+        (
+            json!({"username": "ada", "password": PASSWORD, "secret": s}),
+            "email",
+        ),
+        (
+            register_body("ada@example.org", "ad", PASSWORD, s),
+            "username",
+        ),
+        (
+            register_body("ada@example.org", "ada lovelace", PASSWORD, s),
+            "username",
+        ),
+        (
+            register_body("ada@example.org", &"a".repeat(33), PASSWORD, s),
+            "username",
+        ),
+        (
+            register_body("ada@example.org", "ada", "1234567", s),
+            "password",
+        ),
+        (
+            register_body("ada@example.org", "ada", &"x".repeat(129), s),
+            "password",
+        ),
+        (
+            json!({"email": 42, "username": "ada", "password": PASSWORD, "secret": s}),
+            "email",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app.post_json("/api/v1/auth/register", &body).await;
+        assert_eq!(
+            error_of(response).await,
+            (422, "validation_failed".into(), Some(field.into())),
+            "{body}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_json_error_shape() {
+    let app = spawn_app(&[]).await;
+    let post_raw = |content_type: &'static str, body: String| {
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let malformed = post_raw("application/json", "{\"username\": ".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(malformed).await,
+        (400, "malformed_json".into(), None)
+    );
+    let not_json = post_raw("text/plain", "{}".into()).await.unwrap();
+    assert_eq!(
+        error_of(not_json).await,
+        (415, "unsupported_media_type".into(), None)
+    );
+    let huge = format!("{{\"username\": \"{}\"}}", "a".repeat(100 * 1024));
+    let too_large = post_raw("application/json", huge).await.unwrap();
+    assert_eq!(
+        error_of(too_large).await,
+        (413, "payload_too_large".into(), None)
+    );
+    let missing = app
+        .http
+        .get(app.url("/api/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(missing).await, (404, "not_found".into(), None));
+    let wrong_method = app
+        .http
+        .get(app.url("/api/v1/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(wrong_method).await,
+        (405, "method_not_allowed".into(), None)
+    );
+    // The server is unharmed.
+    assert_eq!(app.register("ada@example.org", "ada").await.status(), 201);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn login_by_email_or_username_returns_a_bearer_token() {
+    let app = spawn_app(&[]).await;
+    app.register("Ada@Example.org", "Ada").await;
+    for body in [
+        json!({"email": "ada@example.org", "password": PASSWORD}),
+        json!({"username": "ada", "password": PASSWORD}),
+    ] {
+        let response = app.post_json("/api/v1/auth/login", &body).await;
+        assert_eq!(response.status(), 200, "{body}");
+        let token: Value = response.json().await.unwrap();
+        assert_eq!(token["token_type"], "bearer");
+        assert_eq!(token["expires_in"], 3600);
+        let me = app
+            .get_authed("/api/v1/auth/me", token["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(me.status(), 200);
+        assert_eq!(me.json::<Value>().await.unwrap()["username"], "Ada");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn login_needs_exactly_one_of_email_or_username() {
+    let app = spawn_app(&[]).await;
+    app.register("ada@example.org", "ada").await;
+    for body in [
+        json!({"password": PASSWORD}),
+        json!({"email": "ada@example.org", "username": "ada", "password": PASSWORD}),
+    ] {
+        let (status, code, field) =
+            error_of(app.post_json("/api/v1/auth/login", &body).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (422, "validation_failed"),
+            "{body}"
+        );
+        assert!(field.is_some());
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let app = spawn_app(&[]).await;
+    app.register("ada@example.org", "ada").await;
+    let wrong = app.login_username("ada", "not the password").await;
+    let unknown = app.login_username("nobody", PASSWORD).await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(unknown.status(), 401);
+    let wrong: Value = wrong.json().await.unwrap();
+    let unknown: Value = unknown.json().await.unwrap();
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong["error"]["code"], "invalid_credentials");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_with_retry_after() {
+    let app = spawn_app(&[]).await;
+    app.register("ada@example.org", "ada").await;
+    app.register("grace@example.org", "grace").await;
+    for _ in 0..5 {
+        assert_eq!(app.login_username("ada", "guess-guess").await.status(), 401);
+    }
+    // Even the right password is refused while the account is locked.
+    let locked = app.login_username("ada", PASSWORD).await;
+    let retry_after: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        error_of(locked).await,
+        (429, "too_many_attempts".into(), None)
+    );
+    // Another account is unaffected.
+    assert_eq!(app.login_username("grace", PASSWORD).await.status(), 200);
+    app.stop().await;
+}
+
+/// Fails 30 logins for 30 different accounts as the client at `forwarded_for`.
+async fn spray(app: &support::TestApp, forwarded_for: &str) {
+    for i in 0..30 {
+        let response = app
+            .http
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"username": format!("victim{i}"), "password": "guess-guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+}
+
+async fn login_from(app: &support::TestApp, forwarded_for: &str, username: &str) -> u16 {
+    app.http
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_attacker_does_not_lock_out_everyone() {
+    let app = spawn_app(&[("TRUSTED_PROXIES", "127.0.0.1/32,::1")]).await;
+    app.register("ada@example.org", "ada").await;
+    spray(&app, "203.0.113.66").await;
+    assert_eq!(login_from(&app, "203.0.113.66", "ada").await, 429);
+    assert_eq!(login_from(&app, "198.51.100.7", "ada").await, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = spawn_app(&[]).await;
+    app.register("ada@example.org", "ada").await;
+    spray(&app, "203.0.113.66").await;
+    // The attacker cannot dodge the lock by claiming another address.
+    assert_eq!(login_from(&app, "198.51.100.7", "ada").await, 429);
+    app.stop().await;
+}
+
+fn forge(claims: Value, key: &str, alg: Algorithm) -> String {
+    encode(
+        &Header::new(alg),
+        &claims,
+        &EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn protected_routes_refuse_missing_and_bad_tokens() {
+    let app = spawn_app(&[]).await;
+    let token = app.user_token("ada").await;
+    let me: Value = app
+        .get_authed("/api/v1/auth/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sub = me["id"].as_str().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let jti = uuid::Uuid::new_v4();
+    let valid_claims = json!({"sub": sub, "iat": now, "exp": now + 600, "jti": jti});
+    // Sanity: a token forged with the real key and algorithm is accepted, so the
+    // refusals below are about what each one changes.
+    let good = forge(valid_claims.clone(), JWT_SECRET, Algorithm::HS256);
+    assert_eq!(app.get_authed("/api/v1/auth/me", &good).await.status(), 200);
+
+    let missing = app
+        .http
+        .get(app.url("/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    assert_eq!(error_of(missing).await, (401, "token_missing".into(), None));
+
+    let header_none = base64_url(r#"{"alg":"none","typ":"JWT"}"#);
+    let alg_none = format!("{header_none}.{}.", base64_url(&valid_claims.to_string()));
+    let expired = forge(
+        json!({"sub": sub, "iat": now - 7200, "exp": now - 3600, "jti": jti}),
+        JWT_SECRET,
+        Algorithm::HS256,
+    );
+    let cases = [
+        ("garbage", "token_invalid"),
+        (alg_none.as_str(), "token_invalid"),
+        (
+            &forge(
+                valid_claims.clone(),
+                "another-key-another-key-another-key!",
+                Algorithm::HS256,
+            ),
+            "token_invalid",
+        ),
+        (
+            &forge(valid_claims.clone(), JWT_SECRET, Algorithm::HS384),
+            "token_invalid",
+        ),
+        (expired.as_str(), "token_expired"),
+    ];
+    for (token, code) in cases {
+        for (method, path) in [
+            ("GET", "/api/v1/auth/me"),
+            ("POST", "/api/v1/auth/refresh"),
+            ("POST", "/api/v1/auth/logout"),
+        ] {
+            let request = app
+                .http
+                .request(method.parse().unwrap(), app.url(path))
+                .bearer_auth(token);
+            let response = request.send().await.unwrap();
+            assert_eq!(
+                error_of(response).await,
+                (401, code.into(), None),
+                "{path} with {token}"
+            );
+        }
+    }
+    app.stop().await;
+}
+
+fn base64_url(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+#[tokio::test]
+async fn logout_revokes_that_token_everywhere_and_only_that_token() {
+    let app = spawn_app(&[]).await;
+    let token = app.user_token("ada").await;
+    let other_session = app
+        .login_username("ada", PASSWORD)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let logout = app.post_authed("/api/v1/auth/logout", &token).await;
+    assert_eq!(logout.status(), 204);
+    assert_eq!(
+        error_of(app.get_authed("/api/v1/auth/me", &token).await)
+            .await
+            .1,
+        "token_revoked"
+    );
+    assert_eq!(
+        error_of(app.post_authed("/api/v1/auth/refresh", &token).await)
+            .await
+            .1,
+        "token_revoked"
+    );
+    assert_eq!(
+        error_of(app.post_authed("/api/v1/auth/logout", &token).await)
+            .await
+            .1,
+        "token_revoked"
+    );
+    assert_eq!(
+        app.get_authed("/api/v1/auth/me", &other_session)
+            .await
+            .status(),
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_issues_a_new_token_that_works() {
+    let app = spawn_app(&[("JWT_EXPIRES_MIN", "5")]).await;
+    let token = app.user_token("ada").await;
+    let response = app.post_authed("/api/v1/auth/refresh", &token).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 300);
+    let fresh = body["access_token"].as_str().unwrap();
+    assert_ne!(fresh, token);
+    assert_eq!(
+        app.post_authed("/api/v1/auth/logout", &token)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.get_authed("/api/v1/auth/me", fresh).await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app(&[]).await;
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_accounts_flow_works_on_postgres() {
+    let Some(url) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set TEST_DATABASE_URL"
+        );
+        return;
+    };
+    let schema = format!("api_{}", uuid::Uuid::new_v4().simple());
+    let admin = webcall_db::SqlStore::connect(&url).await.unwrap();
+    admin
+        .execute_raw(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+
+    let app = spawn_app(&[("DATABASE_URL", &scoped)]).await;
+    let token = app.user_token("ada").await;
+    assert_eq!(
+        error_of(app.register("ADA@example.org", "other").await)
+            .await
+            .1,
+        "email_taken"
+    );
+    assert_eq!(
+        app.get_authed("/api/v1/auth/me", &token).await.status(),
+        200
+    );
+    assert_eq!(
+        app.post_authed("/api/v1/auth/logout", &token)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        error_of(app.get_authed("/api/v1/auth/me", &token).await)
+            .await
+            .1,
+        "token_revoked"
+    );
+    app.stop().await;
+
+    admin
+        .execute_raw(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    admin.close().await;
+}

@@ -1,0 +1,256 @@
+//! The `webcall` executable as a newcomer runs it: no configuration at all, the
+//! dev registration secret read off its output, and what it must never print.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_webcall");
+
+/// A running `webcall` process whose stdout and stderr are collected.
+struct Process {
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut out = into.lock().unwrap();
+            out.push_str(&line);
+            out.push('\n');
+        }
+    });
+}
+
+fn command(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+impl Process {
+    fn start(dir: &Path, vars: &[(&str, &str)]) -> Self {
+        let mut child = command(dir, vars, &[]).spawn().unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        collect(child.stdout.take().unwrap(), output.clone());
+        collect(child.stderr.take().unwrap(), output.clone());
+        Self { child, output }
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until the output contains `needle`, then returns the rest of that line.
+    async fn wait_for(&self, needle: &str) -> String {
+        for _ in 0..300 {
+            if let Some(at) = self.output().find(needle) {
+                let rest = &self.output()[at + needle.len()..];
+                return rest.lines().next().unwrap_or_default().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("never printed {needle:?}; output:\n{}", self.output());
+    }
+
+    /// The line after the dev banner: the generated registration secret.
+    async fn registration_secret(&self) -> String {
+        self.wait_for("Development registration secret").await;
+        let out = self.output();
+        let after = out.split("Development registration secret").nth(1).unwrap();
+        after
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .expect("the secret follows the banner")
+            .to_owned()
+    }
+
+    async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().unwrap() as i32;
+        // kill(1) sends SIGTERM without an unsafe libc call.
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("exits within 10 s of SIGTERM")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (status, self.output())
+    }
+}
+
+#[tokio::test]
+async fn a_newcomer_runs_it_with_no_configuration_and_nothing_secret_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Process::start(dir.path(), &[("HOST", "127.0.0.1"), ("PORT", "0")]);
+    let secret = server.registration_secret().await;
+    let addr = server.wait_for("listening addr=").await;
+    let base = format!("http://{}", addr.trim());
+    assert!(
+        dir.path().join("webcall.db").exists(),
+        "SQLite file in the working directory"
+    );
+
+    let http = reqwest::Client::new();
+    let password = "a very secret password";
+    let register = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "new@example.org", "username": "newcomer", "password": password, "secret": secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 201);
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "new@example.org", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let me = http
+        .get(format!("{base}/api/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    // A token in a query string (as the WebSocket URL will carry it) must not be logged.
+    http.get(format!("{base}/ws/rooms/lobby?token={token}"))
+        .send()
+        .await
+        .unwrap();
+    http.get(format!("{base}/api/v1/auth/me?token={token}"))
+        .send()
+        .await
+        .unwrap();
+    let logout = http
+        .post(format!("{base}/api/v1/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let refused = http
+        .get(format!("{base}/api/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let (status, output) = server.terminate().await;
+    assert!(
+        status.success(),
+        "graceful exit on SIGTERM: {status:?}\n{output}"
+    );
+    assert!(
+        output.contains("/ws/rooms/lobby"),
+        "requests are logged:\n{output}"
+    );
+    for (what, value) in [("token", token.as_str()), ("password", password)] {
+        assert!(!output.contains(value), "the {what} was logged:\n{output}");
+    }
+    // The secret appears exactly once: in the dev banner.
+    assert_eq!(output.matches(&secret).count(), 1, "{output}");
+}
+
+#[tokio::test]
+async fn prod_without_secrets_refuses_to_start_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        dir.path(),
+        &[("APP_ENV", "prod"), ("REGISTRATION_SECRET", "x")],
+        &[],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("JWT_SECRET: must be set"), "{stderr}");
+
+    let short = command(
+        dir.path(),
+        &[
+            ("APP_ENV", "prod"),
+            ("REGISTRATION_SECRET", "x"),
+            ("JWT_SECRET", "too-short"),
+        ],
+        &[],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(short.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(
+        stderr.contains("JWT_SECRET: must be at least 32 bytes"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("too-short"),
+        "the secret itself is not echoed: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_applies_migrations_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("data/app.db").display());
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let out = command(dir.path(), &[("DATABASE_URL", &url)], &["migrate"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = webcall_db::SqlStore::connect(&url).await.unwrap();
+    store
+        .execute_raw("SELECT id, email, username FROM users")
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = command(dir.path(), &[("HOST", "127.0.0.1"), ("PORT", &port)], &[])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}

@@ -6,9 +6,11 @@
 //!
 //! Start with [`accounts::Accounts`]: register, log in, refresh, log out, and
 //! check a bearer token. [`throttle::LoginThrottle`] slows down password guessing.
+//! [`ice::IceServersService`] hands out STUN/TURN servers with fresh credentials.
 
 pub mod accounts;
 pub mod error;
+pub mod ice;
 pub mod throttle;
 
 pub use error::AppError;

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{
-    IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError, User,
-    UserId,
+    IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError,
+    TurnCredentials, User, UserId,
 };
 use crate::DomainError;
 
@@ -58,6 +58,15 @@ pub trait PasswordHasher: Send + Sync {
 pub trait TokenCodec: Send + Sync {
     fn issue(&self, user: UserId, now: DateTime<Utc>) -> IssuedToken;
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<TokenClaims, TokenError>;
+}
+
+/// Mints credentials for a TURN server: time-limited REST credentials (coturn's
+/// `use-auth-secret` scheme) for the embedded relay or an external coturn, or a
+/// static pair configured for an external server.
+pub trait TurnCredentialMinter: Send + Sync {
+    fn mint(&self, user: UserId, now: DateTime<Utc>) -> TurnCredentials;
+    /// How long minted credentials stay valid, in seconds (`None`: they do not expire).
+    fn ttl_secs(&self) -> Option<u64>;
 }
 
 /// The time, as a port so tests can move it.

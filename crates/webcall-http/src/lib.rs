@@ -5,7 +5,8 @@
 //! May depend on `webcall-app`, `webcall-domain` and the HTTP stack; never on a
 //! concrete adapter (those are wired by the `webcall` binary into [`AppState`]).
 //!
-//! Layout: [`router`] merges each feature's `router()` ([`auth`], [`health`]) and
+//! Layout: [`router`] merges each feature's `router()` ([`auth`], [`health`],
+//! [`webrtc`]) and
 //! adds the shared layers; [`error`] holds the one JSON error shape; [`extract`]
 //! the JSON body, bearer-token and client-address extractors.
 
@@ -16,6 +17,7 @@ pub mod extract;
 pub mod health;
 mod router;
 mod state;
+pub mod webrtc;
 
 pub use client_ip::TrustedProxies;
 pub use error::ApiError;

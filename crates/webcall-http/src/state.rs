@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use webcall_app::accounts::Accounts;
+use webcall_app::ice::IceServersService;
 use webcall_domain::ports::HealthCheck;
 
 use crate::TrustedProxies;
@@ -9,6 +10,7 @@ use crate::TrustedProxies;
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Arc<Accounts>,
+    pub ice: Arc<IceServersService>,
     /// What `/readyz` checks.
     pub health: Arc<[Arc<dyn HealthCheck>]>,
     pub trusted_proxies: Arc<TrustedProxies>,

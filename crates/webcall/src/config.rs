@@ -3,7 +3,7 @@
 //! variables. Secrets are `SecretString`s: they never reach a log or `Debug` output.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -55,11 +55,42 @@ pub struct Config {
     pub turn_urls: Vec<String>,
     pub turn_username: Option<String>,
     pub turn_password: Option<SecretString>,
+    /// The embedded TURN/STUN relay, when it runs.
+    pub turn: Option<TurnSettings>,
+    /// `TURN_SECRET`: signs REST credentials for the embedded relay, or for an
+    /// external coturn (`use-auth-secret`) when no static `TURN_PASSWORD` is set.
+    pub turn_secret: Option<SecretString>,
+    /// `TURN_CREDENTIAL_TTL_SECS`.
+    pub turn_credential_ttl: Duration,
     /// `RUST_LOG`, when set.
     pub log_filter: Option<String>,
     /// Secrets that were missing and generated for this run (dev only).
     pub generated: Vec<&'static str>,
 }
+
+/// Settings of the embedded relay (`TURN_*`).
+#[derive(Debug, Clone)]
+pub struct TurnSettings {
+    pub listen: SocketAddr,
+    /// `None`: detect the host's primary address at start-up.
+    pub public_ip: Option<IpAddr>,
+    pub relay_port_min: u16,
+    pub relay_port_max: u16,
+    pub realm: String,
+    pub allow_loopback_peers: bool,
+    pub allowed_peer_cidrs: Vec<IpNet>,
+    pub denied_peer_cidrs: Vec<IpNet>,
+    pub user_quota: usize,
+    pub total_quota: usize,
+    pub max_tcp_connections: usize,
+}
+
+/// Default `TURN_CREDENTIAL_TTL_SECS`: a day. Expiry is checked when a relay
+/// allocation is made, not while it lives, so this only has to cover the time from
+/// fetching `/api/v1/webrtc/ice-servers` to the last allocation a call makes (ICE
+/// restarts included; the web client re-fetches before it runs out). A day covers
+/// an all-day workshop and still bounds how long a leaked credential is useful.
+pub const DEFAULT_TURN_CREDENTIAL_TTL_SECS: u64 = 24 * 3600;
 
 /// Minimum length of `JWT_SECRET` in prod (HS256 wants at least 256 bits).
 const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -125,6 +156,37 @@ impl Config {
             ));
         }
 
+        let turn_urls = match list(&get("TURN_URLS")) {
+            urls if urls.is_empty() => list(&get("TURN_URL")),
+            urls => urls,
+        };
+        let turn_password = get("TURN_PASSWORD").map(SecretString::from);
+        let embedded = match get("TURN_EMBEDDED").as_deref() {
+            None => turn_urls.is_empty(),
+            Some(value) => parse_bool(value)
+                .ok_or_else(|| problem("TURN_EMBEDDED", "must be true or false"))?,
+        };
+        // The secret is needed by the embedded relay, and by an external TURN
+        // server that has no static password (REST credentials).
+        let needs_turn_secret = embedded || (!turn_urls.is_empty() && turn_password.is_none());
+        let turn_secret = match get("TURN_SECRET") {
+            Some(value) => Some(SecretString::from(value)),
+            None if !needs_turn_secret => None,
+            None => Some(secret("TURN_SECRET")?),
+        };
+        let turn = embedded.then(|| turn_settings(&get)).transpose()?;
+        let ttl_secs: u64 = parse_or(
+            &get("TURN_CREDENTIAL_TTL_SECS"),
+            "TURN_CREDENTIAL_TTL_SECS",
+            DEFAULT_TURN_CREDENTIAL_TTL_SECS,
+        )?;
+        if ttl_secs < 60 {
+            return Err(problem(
+                "TURN_CREDENTIAL_TTL_SECS",
+                "must be at least 60 seconds",
+            ));
+        }
+
         Ok(Self {
             env,
             host: parse_or(&get("HOST"), "HOST", IpAddr::from([0, 0, 0, 0]))?,
@@ -146,12 +208,12 @@ impl Config {
             redis_url: get("REDIS_URL").map(SecretString::from),
             cors_origins: list(&get("CORS_ORIGINS")),
             stun_servers: list(&get("STUN_SERVERS")),
-            turn_urls: match list(&get("TURN_URLS")) {
-                urls if urls.is_empty() => list(&get("TURN_URL")),
-                urls => urls,
-            },
+            turn_urls,
             turn_username: get("TURN_USERNAME"),
-            turn_password: get("TURN_PASSWORD").map(SecretString::from),
+            turn_password,
+            turn,
+            turn_secret,
+            turn_credential_ttl: Duration::from_secs(ttl_secs),
             log_filter: get("RUST_LOG"),
             generated,
         })
@@ -167,6 +229,64 @@ impl Config {
             }
             _ => url.to_owned(),
         }
+    }
+}
+
+fn turn_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<TurnSettings, ConfigError> {
+    let min: u16 = parse_or(&get("TURN_RELAY_PORT_MIN"), "TURN_RELAY_PORT_MIN", 49152)?;
+    let max: u16 = parse_or(&get("TURN_RELAY_PORT_MAX"), "TURN_RELAY_PORT_MAX", 65535)?;
+    if min == 0 || min > max {
+        return Err(problem(
+            "TURN_RELAY_PORT_MIN",
+            "must be between 1 and TURN_RELAY_PORT_MAX",
+        ));
+    }
+    let cidrs = |var: &'static str| -> Result<Vec<IpNet>, ConfigError> {
+        list(&get(var))
+            .iter()
+            .map(|s| parse_net(s))
+            .collect::<Option<_>>()
+            .ok_or_else(|| problem(var, "must be a comma list of IPs or CIDRs"))
+    };
+    let flag = |var: &'static str| -> Result<bool, ConfigError> {
+        get(var).map_or(Ok(false), |v| {
+            parse_bool(&v).ok_or_else(|| problem(var, "must be true or false"))
+        })
+    };
+    let realm = get("TURN_REALM").unwrap_or_else(|| "webcall".to_owned());
+    Ok(TurnSettings {
+        listen: parse_or(
+            &get("TURN_LISTEN"),
+            "TURN_LISTEN",
+            SocketAddr::from(([0, 0, 0, 0], 3478)),
+        )?,
+        public_ip: get("TURN_PUBLIC_IP")
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| problem("TURN_PUBLIC_IP", format!("not an IP address: {v:?}")))
+            })
+            .transpose()?,
+        relay_port_min: min,
+        relay_port_max: max,
+        realm,
+        allow_loopback_peers: flag("TURN_ALLOW_LOOPBACK_PEERS")?,
+        allowed_peer_cidrs: cidrs("TURN_ALLOWED_PEER_CIDRS")?,
+        denied_peer_cidrs: cidrs("TURN_DENIED_PEER_CIDRS")?,
+        user_quota: parse_or(&get("TURN_USER_QUOTA"), "TURN_USER_QUOTA", 10)?,
+        total_quota: parse_or(&get("TURN_TOTAL_QUOTA"), "TURN_TOTAL_QUOTA", 1000)?,
+        max_tcp_connections: parse_or(
+            &get("TURN_MAX_TCP_CONNECTIONS"),
+            "TURN_MAX_TCP_CONNECTIONS",
+            1024,
+        )?,
+    })
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -253,7 +373,20 @@ mod tests {
         assert_eq!(config.host.to_string(), "0.0.0.0");
         assert_eq!(config.jwt_expires, Duration::from_secs(3600));
         assert_eq!(config.database_url.expose_secret(), "sqlite://webcall.db");
-        assert_eq!(config.generated, ["JWT_SECRET", "REGISTRATION_SECRET"]);
+        assert_eq!(
+            config.generated,
+            ["JWT_SECRET", "REGISTRATION_SECRET", "TURN_SECRET"]
+        );
+        let turn = config
+            .turn
+            .as_ref()
+            .expect("the embedded relay runs by default");
+        assert_eq!(turn.listen.to_string(), "0.0.0.0:3478");
+        assert_eq!((turn.relay_port_min, turn.relay_port_max), (49152, 65535));
+        assert_eq!(turn.realm, "webcall");
+        assert_eq!((turn.user_quota, turn.total_quota), (10, 1000));
+        assert!(!turn.allow_loopback_peers);
+        assert_eq!(config.turn_credential_ttl, Duration::from_secs(86400));
         assert!(config.jwt_secret.expose_secret().len() >= 32);
         let again = Config::from_vars(&vars(&[])).unwrap();
         assert_ne!(
@@ -286,9 +419,90 @@ mod tests {
             ("APP_ENV", "prod"),
             ("JWT_SECRET", &long),
             ("REGISTRATION_SECRET", "s"),
+            ("TURN_SECRET", "t"),
         ]))
         .unwrap();
         assert!(ok.generated.is_empty());
+    }
+
+    #[test]
+    fn an_external_turn_server_replaces_the_embedded_relay_unless_asked_for() {
+        let external = Config::from_vars(&vars(&[
+            ("TURN_URLS", "turn:turn.example:3478"),
+            ("TURN_SECRET", "s"),
+        ]))
+        .unwrap();
+        assert!(external.turn.is_none());
+        let both = Config::from_vars(&vars(&[
+            ("TURN_URL", "turn:t.example"),
+            ("TURN_EMBEDDED", "true"),
+        ]))
+        .unwrap();
+        assert!(both.turn.is_some());
+        let off = Config::from_vars(&vars(&[("TURN_EMBEDDED", "false")])).unwrap();
+        assert!(off.turn.is_none());
+        assert!(off.turn_secret.is_none(), "nothing needs a TURN secret");
+        let static_pair = Config::from_vars(&vars(&[
+            ("TURN_URL", "turn:t.example"),
+            ("TURN_USERNAME", "u"),
+            ("TURN_PASSWORD", "p"),
+        ]))
+        .unwrap();
+        assert!(static_pair.turn_secret.is_none());
+    }
+
+    #[test]
+    fn prod_requires_a_turn_secret_when_the_relay_runs() {
+        let long = "x".repeat(32);
+        let base = [
+            ("APP_ENV", "prod"),
+            ("JWT_SECRET", long.as_str()),
+            ("REGISTRATION_SECRET", "s"),
+        ];
+        let err = Config::from_vars(&vars(&base)).unwrap_err();
+        assert_eq!(err.var, "TURN_SECRET");
+        let mut off = base.to_vec();
+        off.push(("TURN_EMBEDDED", "false"));
+        assert!(Config::from_vars(&vars(&off)).is_ok());
+    }
+
+    #[test]
+    fn turn_settings_are_parsed_and_checked() {
+        let config = Config::from_vars(&vars(&[
+            ("TURN_LISTEN", "127.0.0.1:33478"),
+            ("TURN_PUBLIC_IP", "203.0.113.4"),
+            ("TURN_RELAY_PORT_MIN", "40000"),
+            ("TURN_RELAY_PORT_MAX", "40100"),
+            ("TURN_ALLOW_LOOPBACK_PEERS", "true"),
+            ("TURN_ALLOWED_PEER_CIDRS", "10.1.0.0/16"),
+            ("TURN_DENIED_PEER_CIDRS", "8.8.8.8"),
+            ("TURN_USER_QUOTA", "3"),
+        ]))
+        .unwrap();
+        let turn = config.turn.unwrap();
+        assert_eq!(turn.listen.to_string(), "127.0.0.1:33478");
+        assert_eq!(turn.public_ip.unwrap().to_string(), "203.0.113.4");
+        assert!(turn.allow_loopback_peers);
+        assert_eq!(turn.allowed_peer_cidrs.len(), 1);
+        assert_eq!(turn.denied_peer_cidrs.len(), 1);
+        assert_eq!(turn.user_quota, 3);
+        for (var, value) in [
+            ("TURN_RELAY_PORT_MIN", "70000"),
+            ("TURN_PUBLIC_IP", "turn.example.org"),
+            ("TURN_LISTEN", "3478"),
+            ("TURN_EMBEDDED", "maybe"),
+            ("TURN_CREDENTIAL_TTL_SECS", "10"),
+        ] {
+            assert_eq!(
+                Config::from_vars(&vars(&[(var, value)])).unwrap_err().var,
+                var
+            );
+        }
+        let inverted = Config::from_vars(&vars(&[
+            ("TURN_RELAY_PORT_MIN", "50000"),
+            ("TURN_RELAY_PORT_MAX", "40000"),
+        ]));
+        assert_eq!(inverted.unwrap_err().var, "TURN_RELAY_PORT_MIN");
     }
 
     #[test]

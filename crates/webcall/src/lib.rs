@@ -1,5 +1,6 @@
 //! The `webcall` server: configuration, logging, and the one place where concrete
-//! adapters (SQL storage, JWT, argon2) are wired into the use cases and the HTTP layer.
+//! adapters (SQL storage, JWT, argon2, the TURN relay) are wired into the use
+//! cases and the HTTP layer.
 //!
 //! Start at [`Application::build`]; `main.rs` only parses the command line.
 
@@ -7,26 +8,30 @@ pub mod config;
 pub mod telemetry;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use webcall_app::accounts::{Accounts, AccountsDeps};
+use webcall_app::ice::{IceServersService, TurnServer};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;
-use webcall_domain::ports::{HealthCheck, SystemClock};
+use webcall_domain::ports::{HealthCheck, SystemClock, TurnCredentialMinter};
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
+use webcall_turn::{PeerPolicy, RestCredentials, StaticCredentials, TurnConfig, TurnRelay};
 
 pub use config::Config;
+use config::TurnSettings;
 
 /// A server that is bound and migrated, ready to run.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     store: SqlStore,
+    relay: Option<Arc<TurnRelay>>,
 }
 
 impl Application {
@@ -48,9 +53,18 @@ impl Application {
             &config.registration_secret,
             ThrottleConfig::default(),
         );
-        let health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
+        let relay = match &config.turn {
+            Some(settings) => Some(Arc::new(start_relay(config, settings).await?)),
+            None => None,
+        };
+        let ice = ice_servers(config, relay.as_deref());
+        let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
+        if let Some(relay) = &relay {
+            health.push(relay.clone());
+        }
         let state = AppState {
             accounts: Arc::new(accounts),
+            ice: Arc::new(ice),
             health: health.into(),
             trusted_proxies: Arc::new(TrustedProxies::new(config.trusted_proxies.clone())),
         };
@@ -67,7 +81,13 @@ impl Application {
             listener,
             router,
             store,
+            relay,
         })
+    }
+
+    /// The embedded relay, when it runs.
+    pub fn relay(&self) -> Option<&TurnRelay> {
+        self.relay.as_deref()
     }
 
     /// The bound address (useful with `PORT=0`).
@@ -91,9 +111,101 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("HTTP server")?;
+        if let Some(relay) = &self.relay {
+            relay.close().await;
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Starts the embedded TURN/STUN relay.
+async fn start_relay(config: &Config, settings: &TurnSettings) -> anyhow::Result<TurnRelay> {
+    let public_ip = match settings.public_ip {
+        Some(ip) => ip,
+        None => match webcall_turn::detect_public_ip() {
+            Some(ip) => {
+                tracing::info!(%ip, "TURN_PUBLIC_IP not set: advertising the host's primary address (set it behind 1:1 NAT)");
+                ip
+            }
+            None => {
+                tracing::warn!("TURN_PUBLIC_IP not set and no primary address found: advertising 127.0.0.1, which only local clients can reach");
+                IpAddr::from([127, 0, 0, 1])
+            }
+        },
+    };
+    let secret = config.turn_secret.clone().context("TURN_SECRET")?;
+    TurnRelay::start(TurnConfig {
+        listen: settings.listen,
+        public_ip,
+        relay_ports: (settings.relay_port_min, settings.relay_port_max),
+        realm: settings.realm.clone(),
+        credentials: RestCredentials::new(secret, config.turn_credential_ttl),
+        policy: PeerPolicy::new(
+            vec![public_ip],
+            settings.allow_loopback_peers,
+            settings.allowed_peer_cidrs.clone(),
+            settings.denied_peer_cidrs.clone(),
+        ),
+        user_quota: settings.user_quota,
+        total_quota: settings.total_quota,
+        max_tcp_connections: settings.max_tcp_connections,
+    })
+    .await
+}
+
+/// What `/api/v1/webrtc/ice-servers` hands out: external STUN servers if named,
+/// else the embedded relay's STUN; the embedded relay's TURN (UDP and TCP) when it
+/// runs; external TURN servers with static or REST credentials.
+fn ice_servers(config: &Config, relay: Option<&TurnRelay>) -> IceServersService {
+    let mut stun = config.stun_servers.clone();
+    let mut turn = Vec::new();
+    let rest = config
+        .turn_secret
+        .clone()
+        .map(|secret| Arc::new(RestCredentials::new(secret, config.turn_credential_ttl)));
+    if let (Some(relay), Some(rest)) = (relay, &rest) {
+        let host = url_host(relay.public_ip());
+        let port = relay.udp_addr().port();
+        if stun.is_empty() {
+            stun.push(format!("stun:{host}:{port}"));
+        }
+        turn.push(TurnServer {
+            urls: vec![
+                format!("turn:{host}:{port}?transport=udp"),
+                format!("turn:{host}:{port}?transport=tcp"),
+            ],
+            minter: rest.clone(),
+        });
+    }
+    if !config.turn_urls.is_empty() {
+        let minter: Option<Arc<dyn TurnCredentialMinter>> =
+            match (&config.turn_username, &config.turn_password) {
+                (Some(username), Some(password)) => Some(Arc::new(StaticCredentials {
+                    username: username.clone(),
+                    password: password.clone(),
+                })),
+                _ => rest.map(|r| r as Arc<dyn TurnCredentialMinter>),
+            };
+        match minter {
+            Some(minter) => turn.push(TurnServer {
+                urls: config.turn_urls.clone(),
+                minter,
+            }),
+            None => tracing::warn!(
+                "TURN_URLS set without TURN_USERNAME/TURN_PASSWORD or TURN_SECRET: not offered"
+            ),
+        }
+    }
+    IceServersService::new(stun, turn, Arc::new(SystemClock))
+}
+
+/// An IP as the host part of a `stun:`/`turn:` URL.
+fn url_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
     }
 }
 

@@ -513,3 +513,94 @@ async fn the_accounts_flow_works_on_postgres() {
         .unwrap();
     admin.close().await;
 }
+
+#[tokio::test]
+async fn ice_servers_need_a_token_and_carry_rest_credentials_for_the_caller() {
+    use hmac::{Hmac, Mac};
+    let app = spawn_app(&[]).await;
+    let unauthenticated = app
+        .http
+        .get(app.url("/api/v1/webrtc/ice-servers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(unauthenticated).await,
+        (401, "token_missing".into(), None)
+    );
+
+    let token = app.user_token("ada").await;
+    let me: Value = app
+        .get_authed("/api/v1/auth/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let response = app.get_authed("/api/v1/webrtc/ice-servers", &token).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["ttl"], 86400);
+    let servers = body["iceServers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2, "{body}");
+    let port = app.turn_port();
+    assert_eq!(
+        servers[0],
+        json!({"urls": [format!("stun:127.0.0.1:{port}")]})
+    );
+    let turn = &servers[1];
+    assert_eq!(
+        turn["urls"],
+        json!([
+            format!("turn:127.0.0.1:{port}?transport=udp"),
+            format!("turn:127.0.0.1:{port}?transport=tcp")
+        ])
+    );
+    let username = turn["username"].as_str().unwrap();
+    let (expiry, user) = username.split_once(':').unwrap();
+    assert_eq!(user, me["id"].as_str().unwrap());
+    let expiry: i64 = expiry.parse().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (now + 86400 - 5..=now + 86400 + 5).contains(&expiry),
+        "{expiry}"
+    );
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(support::TURN_SECRET.as_bytes()).unwrap();
+    mac.update(username.as_bytes());
+    let expected = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    assert_eq!(turn["credential"], expected);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn external_servers_replace_the_embedded_relay() {
+    let app = spawn_app(&[
+        ("STUN_SERVERS", "stun:stun.example.org:3478"),
+        (
+            "TURN_URLS",
+            "turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349",
+        ),
+        ("TURN_USERNAME", "static-user"),
+        ("TURN_PASSWORD", "static-pass"),
+    ])
+    .await;
+    assert_eq!(app.turn_port(), 0, "no embedded relay");
+    let token = app.user_token("ada").await;
+    let body: Value = app
+        .get_authed("/api/v1/webrtc/ice-servers", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["iceServers"],
+        json!([
+            {"urls": ["stun:stun.example.org:3478"]},
+            {"urls": ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"],
+             "username": "static-user", "credential": "static-pass"}
+        ])
+    );
+    app.stop().await;
+}

@@ -35,6 +35,8 @@ fn command(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Command {
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // Tests run in parallel: no fixed TURN port.
+        .env("TURN_LISTEN", "127.0.0.1:0")
         .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -9,11 +9,14 @@ use webcall::{Application, Config};
 
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789-abcdefghijklmnop";
 pub const REGISTRATION_SECRET: &str = "let-me-in-please";
+pub const TURN_SECRET: &str = "test-turn-secret";
 pub const PASSWORD: &str = "correct horse battery";
 
 /// A running server and a client pointed at it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The embedded relay's UDP/TCP port, 0 when it does not run.
+    turn_port: u16,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -27,6 +30,9 @@ pub fn test_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
         ("PORT", "0"),
         ("JWT_SECRET", JWT_SECRET),
         ("REGISTRATION_SECRET", REGISTRATION_SECRET),
+        ("TURN_SECRET", TURN_SECRET),
+        ("TURN_LISTEN", "127.0.0.1:0"),
+        ("TURN_PUBLIC_IP", "127.0.0.1"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -46,12 +52,14 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let config = Config::from_vars(&vars).unwrap();
     let app = Application::build(&config).await.unwrap();
     let addr = app.local_addr();
+    let turn_port = app.relay().map_or(0, |relay| relay.udp_addr().port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
     TestApp {
         addr,
+        turn_port,
         http: reqwest::Client::new(),
         shutdown: Some(tx),
         task: Some(task),
@@ -60,6 +68,10 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
 }
 
 impl TestApp {
+    pub fn turn_port(&self) -> u16 {
+        self.turn_port
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -1,0 +1,537 @@
+//! The gate: a STUN front wrapped around each listening `Conn` of the crate's
+//! server. It sees every datagram before the crate does and every response the
+//! crate sends, and it answers what the crate gets wrong itself:
+//!
+//! | request | crate as shipped | gate |
+//! |---|---|---|
+//! | no MESSAGE-INTEGRITY | 401, adds a nonce to an unswept map | 401 with a cached nonce, map untouched |
+//! | unknown user, wrong key, bad or expired REST username | 400 | 401 |
+//! | Refresh/CreatePermission/ChannelBind without an allocation | no reply | 437 |
+//! | another username on an existing allocation | accepted | 441 |
+//! | peer in a denied range | accepted | 403 |
+//! | allocations over the user's or the server's quota | accepted | 486 |
+//!
+//! Credential expiry is checked at Allocate only (as LiveKit does, and eturnal by
+//! default): the crate asks for the key on every Refresh, CreatePermission and
+//! ChannelBind too, and refusing an expired username there would cut a live call
+//! off the moment its credential expires.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use stun::agent::TransactionId;
+use stun::attributes::{ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
+use stun::error_code::{
+    ErrorCode, CODE_ALLOC_MISMATCH, CODE_ALLOC_QUOTA_REACHED, CODE_BAD_REQUEST, CODE_FORBIDDEN,
+    CODE_STALE_NONCE, CODE_UNAUTHORIZED, CODE_WRONG_CREDENTIALS,
+};
+use stun::fingerprint::FINGERPRINT;
+use stun::integrity::MessageIntegrity;
+use stun::message::{Message, MessageType, Setter, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_REFRESH};
+use stun::textattrs::{Nonce, Realm, Username};
+use turn::proto::lifetime::Lifetime;
+use webrtc_util::Conn;
+
+use crate::credentials::{parse_rest_username, RestCredentials};
+use crate::policy::PeerPolicy;
+use crate::wire;
+
+/// The client-to-server transport of an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Identifies an allocation: transport, client address, listener address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FiveTuple {
+    pub transport: Transport,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+}
+
+/// Who holds an allocation.
+#[derive(Debug, Clone)]
+struct Owner {
+    username: String,
+    user: String,
+}
+
+/// What the gate enforces.
+pub struct GateConfig {
+    pub realm: String,
+    pub credentials: RestCredentials,
+    pub policy: PeerPolicy,
+    /// Allocations one user may hold at once.
+    pub user_quota: usize,
+    /// Allocations the server holds at once.
+    pub total_quota: usize,
+}
+
+/// Counters of what the gate refused (exported as metrics later).
+#[derive(Debug, Default)]
+pub struct GateStats {
+    pub auth_failures: AtomicU64,
+    pub forbidden_peers: AtomicU64,
+    pub quota_refusals: AtomicU64,
+    pub challenges: AtomicU64,
+}
+
+#[derive(Default)]
+struct Allocations {
+    by_tuple: HashMap<FiveTuple, Owner>,
+    per_user: HashMap<String, usize>,
+}
+
+/// Shared by every listener: the rules, and the allocations that exist.
+pub struct Gate {
+    config: GateConfig,
+    allocations: Mutex<Allocations>,
+    pub stats: GateStats,
+}
+
+/// What to do with an inbound datagram.
+pub(crate) enum Verdict {
+    /// Hand it to the crate.
+    Pass,
+    /// Answer it ourselves and do not hand it on.
+    Reply(Vec<u8>),
+    /// Neither.
+    Drop,
+}
+
+/// An Allocate handed to the crate whose response we are waiting to see.
+struct PendingAllocate {
+    client: SocketAddr,
+    transaction: TransactionId,
+    owner: Owner,
+}
+
+impl Gate {
+    pub fn new(config: GateConfig) -> Self {
+        Self {
+            config,
+            allocations: Mutex::new(Allocations::default()),
+            stats: GateStats::default(),
+        }
+    }
+
+    pub fn realm(&self) -> &str {
+        &self.config.realm
+    }
+
+    /// Allocations alive now.
+    pub fn allocation_count(&self) -> usize {
+        self.lock().by_tuple.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Allocations> {
+        self.allocations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn owner(&self, tuple: &FiveTuple) -> Option<Owner> {
+        self.lock().by_tuple.get(tuple).cloned()
+    }
+
+    fn register(&self, tuple: FiveTuple, owner: Owner) {
+        let mut allocations = self.lock();
+        *allocations.per_user.entry(owner.user.clone()).or_default() += 1;
+        if let Some(old) = allocations.by_tuple.insert(tuple, owner) {
+            release_user(&mut allocations.per_user, &old.user);
+        }
+    }
+
+    /// The crate closed the allocation of `tuple` (expiry, Refresh 0, shutdown).
+    pub(crate) fn release(&self, tuple: &FiveTuple) {
+        let mut allocations = self.lock();
+        if let Some(owner) = allocations.by_tuple.remove(tuple) {
+            release_user(&mut allocations.per_user, &owner.user);
+        }
+    }
+
+    fn over_quota(&self, user: &str) -> bool {
+        let allocations = self.lock();
+        allocations.by_tuple.len() >= self.config.total_quota
+            || allocations.per_user.get(user).copied().unwrap_or(0) >= self.config.user_quota
+    }
+
+    /// Decides what to do with a datagram from a client.
+    fn inspect(
+        &self,
+        data: &[u8],
+        tuple: FiveTuple,
+        nonces: &NonceCache,
+        pending: &Mutex<Option<PendingAllocate>>,
+    ) -> Verdict {
+        match wire::stun_type(data) {
+            Some(
+                wire::ALLOCATE_REQUEST
+                | wire::REFRESH_REQUEST
+                | wire::CREATE_PERMISSION_REQUEST
+                | wire::CHANNEL_BIND_REQUEST,
+            ) => {}
+            // Binding, indications, ChannelData: the crate's business.
+            _ => return Verdict::Pass,
+        }
+        let mut msg = Message::new();
+        if msg.unmarshal_binary(data).is_err() {
+            return Verdict::Drop;
+        }
+        let method = msg.typ.method;
+        let owner = self.owner(&tuple);
+        if method != METHOD_ALLOCATE && owner.is_none() {
+            return reply(&msg, CODE_ALLOC_MISMATCH, vec![], None);
+        }
+        if !msg.contains(ATTR_MESSAGE_INTEGRITY) {
+            return self.challenge(&msg, CODE_UNAUTHORIZED, nonces, true);
+        }
+        let (Some(username), Some(realm), Some(nonce)) = (
+            wire::text(&msg, ATTR_USERNAME),
+            wire::text(&msg, ATTR_REALM),
+            wire::text(&msg, ATTR_NONCE),
+        ) else {
+            return reply(&msg, CODE_BAD_REQUEST, vec![], None);
+        };
+        if !nonces.accepts(&nonce) {
+            return self.challenge(&msg, CODE_STALE_NONCE, nonces, false);
+        }
+        let Some(rest) = parse_rest_username(&username) else {
+            return self.refuse_auth(&msg, nonces);
+        };
+        if realm != self.config.realm {
+            return self.refuse_auth(&msg, nonces);
+        }
+        let integrity = MessageIntegrity(self.config.credentials.long_term_key(&username, &realm));
+        if integrity.check(&mut msg).is_err() {
+            return self.refuse_auth(&msg, nonces);
+        }
+
+        if method == METHOD_ALLOCATE {
+            if rest.expires_at < unix_now() {
+                return self.refuse_auth(&msg, nonces);
+            }
+            if owner.is_some() {
+                // The crate answers a second Allocate on a 5-tuple (437).
+                return Verdict::Pass;
+            }
+            if self.over_quota(rest.user) {
+                self.stats.quota_refusals.fetch_add(1, Ordering::Relaxed);
+                return reply(&msg, CODE_ALLOC_QUOTA_REACHED, vec![], Some(integrity));
+            }
+            let owner = Owner {
+                user: rest.user.to_owned(),
+                username,
+            };
+            *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingAllocate {
+                client: tuple.client,
+                transaction: msg.transaction_id,
+                owner,
+            });
+            return Verdict::Pass;
+        }
+
+        let owner = owner.expect("checked above for every method but Allocate");
+        if owner.username != username {
+            return reply(&msg, CODE_WRONG_CREDENTIALS, vec![], Some(integrity));
+        }
+        if matches!(
+            wire::stun_type(data),
+            Some(wire::CREATE_PERMISSION_REQUEST | wire::CHANNEL_BIND_REQUEST)
+        ) {
+            let denied = wire::peer_ips(&msg)
+                .into_iter()
+                .any(|ip| ip.is_some_and(|ip| !self.config.policy.permits(ip)));
+            if denied {
+                self.stats.forbidden_peers.fetch_add(1, Ordering::Relaxed);
+                return reply(&msg, CODE_FORBIDDEN, vec![], Some(integrity));
+            }
+        }
+        Verdict::Pass
+    }
+
+    fn refuse_auth(&self, msg: &Message, nonces: &NonceCache) -> Verdict {
+        self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+        self.challenge(msg, CODE_UNAUTHORIZED, nonces, false)
+    }
+
+    /// 401/438 with REALM and a nonce the crate knows. Without one cached, an
+    /// unauthenticated request is handed to the crate (at most one per few
+    /// seconds) so that its answer brings a fresh nonce for the cache.
+    fn challenge(
+        &self,
+        msg: &Message,
+        code: ErrorCode,
+        nonces: &NonceCache,
+        unauthenticated: bool,
+    ) -> Verdict {
+        self.stats.challenges.fetch_add(1, Ordering::Relaxed);
+        let (nonce, refresh) = nonces.current();
+        if refresh && unauthenticated && nonces.claim_refresh() {
+            return Verdict::Pass;
+        }
+        match nonce {
+            Some(nonce) => reply(
+                msg,
+                code,
+                vec![
+                    Box::new(Realm::new(ATTR_REALM, self.config.realm.clone())),
+                    Box::new(Nonce::new(ATTR_NONCE, nonce)),
+                ],
+                None,
+            ),
+            None => Verdict::Drop,
+        }
+    }
+
+    /// Watches a response from the crate to a client.
+    fn observe(
+        &self,
+        data: &[u8],
+        tuple: FiveTuple,
+        nonces: &NonceCache,
+        pending: &Mutex<Option<PendingAllocate>>,
+    ) {
+        let Some(typ) = wire::stun_type(data) else {
+            return;
+        };
+        if typ != wire::ALLOCATE_SUCCESS && !wire::is_error_response(typ) {
+            return;
+        }
+        let mut msg = Message::new();
+        if msg.unmarshal_binary(data).is_err() {
+            return;
+        }
+        if typ == wire::ALLOCATE_SUCCESS || typ == wire::ALLOCATE_ERROR {
+            let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending
+                .as_ref()
+                .is_some_and(|p| p.client == tuple.client && p.transaction == msg.transaction_id)
+            {
+                let done = pending.take().expect("checked");
+                if typ == wire::ALLOCATE_SUCCESS {
+                    self.register(tuple, done.owner);
+                }
+            }
+        }
+        if let Some(nonce) = wire::text(&msg, ATTR_NONCE) {
+            nonces.adopt(nonce);
+        }
+    }
+
+    /// A signed Refresh(lifetime 0) for the allocation of `tuple`, to hand to the
+    /// crate when the client's TCP connection is gone.
+    pub(crate) fn closing_refresh(
+        &self,
+        tuple: &FiveTuple,
+        nonces: &NonceCache,
+    ) -> Option<Vec<u8>> {
+        let owner = self.owner(tuple)?;
+        let (nonce, _) = nonces.current();
+        let nonce = nonce?;
+        let key = self
+            .config
+            .credentials
+            .long_term_key(&owner.username, &self.config.realm);
+        let setters: Vec<Box<dyn Setter>> = vec![
+            Box::new(TransactionId::new()),
+            Box::new(MessageType::new(METHOD_REFRESH, CLASS_REQUEST)),
+            Box::new(Lifetime(Duration::ZERO)),
+            Box::new(Username::new(ATTR_USERNAME, owner.username)),
+            Box::new(Realm::new(ATTR_REALM, self.config.realm.clone())),
+            Box::new(Nonce::new(ATTR_NONCE, nonce)),
+            Box::new(MessageIntegrity(key)),
+            Box::new(FINGERPRINT),
+        ];
+        let mut msg = Message::new();
+        msg.build(&setters).ok()?;
+        Some(msg.raw)
+    }
+}
+
+fn release_user(per_user: &mut HashMap<String, usize>, user: &str) {
+    if let Some(count) = per_user.get_mut(user) {
+        *count -= 1;
+        if *count == 0 {
+            per_user.remove(user);
+        }
+    }
+}
+
+fn reply(
+    msg: &Message,
+    code: ErrorCode,
+    extra: Vec<Box<dyn Setter>>,
+    integrity: Option<MessageIntegrity>,
+) -> Verdict {
+    wire::error_response(msg, code, extra, integrity).map_or(Verdict::Drop, Verdict::Reply)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The nonce handed to unauthenticated clients: one the crate minted (so its
+/// check passes), reused until it is half its one-hour life old. The crate's nonce
+/// map then grows by one entry per half hour, whatever the request rate.
+#[derive(Default)]
+pub struct NonceCache {
+    inner: Mutex<NonceState>,
+}
+
+#[derive(Default)]
+struct NonceState {
+    current: Option<(String, Instant)>,
+    previous: Option<String>,
+    refresh_claimed_at: Option<Instant>,
+}
+
+/// Fetch a new nonce from the crate once the current one is this old (the crate
+/// refuses nonces after an hour).
+const NONCE_ROTATE_AFTER: Duration = Duration::from_secs(30 * 60);
+/// At most one request is handed to the crate for a fresh nonce per this interval.
+const NONCE_REFRESH_BACKOFF: Duration = Duration::from_secs(5);
+
+impl NonceCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, NonceState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The nonce to hand out, and whether a fresh one should be fetched.
+    fn current(&self) -> (Option<String>, bool) {
+        let state = self.lock();
+        match &state.current {
+            Some((nonce, at)) => (Some(nonce.clone()), at.elapsed() >= NONCE_ROTATE_AFTER),
+            None => (None, true),
+        }
+    }
+
+    /// True for the caller that may hand a request to the crate for a fresh nonce.
+    fn claim_refresh(&self) -> bool {
+        let mut state = self.lock();
+        if state
+            .refresh_claimed_at
+            .is_some_and(|at| at.elapsed() < NONCE_REFRESH_BACKOFF)
+        {
+            return false;
+        }
+        state.refresh_claimed_at = Some(Instant::now());
+        true
+    }
+
+    fn accepts(&self, nonce: &str) -> bool {
+        let state = self.lock();
+        state.current.as_ref().is_some_and(|(n, _)| n == nonce)
+            || state.previous.as_deref() == Some(nonce)
+    }
+
+    fn adopt(&self, nonce: String) {
+        let mut state = self.lock();
+        if state.current.as_ref().is_some_and(|(n, _)| *n == nonce) {
+            return;
+        }
+        let old = state.current.replace((nonce, Instant::now()));
+        state.previous = old.map(|(n, _)| n);
+        state.refresh_claimed_at = None;
+    }
+}
+
+/// A listening `Conn` with the gate in front of it.
+pub struct GatedConn {
+    inner: Arc<dyn Conn + Send + Sync>,
+    gate: Arc<Gate>,
+    nonces: Arc<NonceCache>,
+    transport: Transport,
+    local: SocketAddr,
+    pending: Mutex<Option<PendingAllocate>>,
+}
+
+impl GatedConn {
+    pub fn new(
+        inner: Arc<dyn Conn + Send + Sync>,
+        gate: Arc<Gate>,
+        nonces: Arc<NonceCache>,
+        transport: Transport,
+    ) -> webrtc_util::Result<Self> {
+        let local = inner.local_addr()?;
+        Ok(Self {
+            inner,
+            gate,
+            nonces,
+            transport,
+            local,
+            pending: Mutex::new(None),
+        })
+    }
+
+    fn tuple(&self, client: SocketAddr) -> FiveTuple {
+        FiveTuple {
+            transport: self.transport,
+            client,
+            server: self.local,
+        }
+    }
+}
+
+#[async_trait]
+impl Conn for GatedConn {
+    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
+        self.inner.connect(addr).await
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        self.inner.recv(buf).await
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, src) = self.inner.recv_from(buf).await?;
+            match self
+                .gate
+                .inspect(&buf[..n], self.tuple(src), &self.nonces, &self.pending)
+            {
+                Verdict::Pass => return Ok((n, src)),
+                Verdict::Reply(response) => {
+                    if let Err(err) = self.inner.send_to(&response, src).await {
+                        tracing::debug!(%src, error = %err, "TURN: could not send a gate response");
+                    }
+                }
+                Verdict::Drop => {}
+            }
+        }
+    }
+
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        self.inner.send(buf).await
+    }
+
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        self.gate
+            .observe(buf, self.tuple(target), &self.nonces, &self.pending);
+        self.inner.send_to(buf, target).await
+    }
+
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    /// Never closes the listener: the crate calls this whenever *an allocation*
+    /// ends. The relay drops its sockets itself on shutdown.
+    async fn close(&self) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}

@@ -1,0 +1,27 @@
+//! WebCall's embedded TURN/STUN relay, built on webrtc-rs `turn`, and the TURN
+//! REST API credentials (coturn's `use-auth-secret` scheme) that unlock it.
+//!
+//! Depends on `webcall-domain` (it implements the `TurnCredentialMinter` and
+//! `HealthCheck` ports) and the webrtc-rs crates; nothing else of WebCall.
+//!
+//! Start at [`TurnRelay::start`]. The crate's server is used for the control
+//! plane and relaying as shipped; what it lacks is added around it:
+//! - [`gate`]: a STUN "front" wrapped around each listening socket. It checks
+//!   credentials itself (401, not the crate's 400), refuses peers in private and
+//!   special ranges (403), enforces quotas (486), answers requests without an
+//!   allocation (437) or with another user's credentials (441), and answers
+//!   unauthenticated requests without growing the crate's nonce map.
+//! - [`tcp`]: TURN over TCP (RFC 8656 framing) as a packet `Conn` for the crate.
+//! - [`policy`]: which peer addresses may be relayed to.
+//! - [`credentials`]: minting and checking `<expiry>:<user>` / HMAC-SHA1 credentials.
+
+pub mod credentials;
+pub mod gate;
+pub mod policy;
+mod relay;
+pub mod tcp;
+mod wire;
+
+pub use credentials::{RestCredentials, StaticCredentials};
+pub use policy::PeerPolicy;
+pub use relay::{detect_public_ip, TurnConfig, TurnRelay};

@@ -1,0 +1,328 @@
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use stun::agent::TransactionId;
+use stun::message::{Message, BINDING_REQUEST, BINDING_SUCCESS};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use turn::allocation::AllocationInfo;
+use turn::auth::AuthHandler;
+use turn::relay::relay_range::RelayAddressGeneratorRanges;
+use turn::server::config::{ConnConfig, ServerConfig};
+use turn::server::Server;
+use webcall_domain::ports::HealthCheck;
+use webcall_domain::DomainError;
+use webrtc_util::vnet::net::Net;
+
+use crate::credentials::{parse_rest_username, RestCredentials};
+use crate::gate::{FiveTuple, Gate, GateConfig, GatedConn, NonceCache, Transport};
+use crate::policy::PeerPolicy;
+use crate::tcp::TcpTransport;
+
+/// Everything the relay needs to start.
+#[derive(Clone)]
+pub struct TurnConfig {
+    /// Where to listen for UDP and TCP (`TURN_LISTEN`). Port 0 picks a free port,
+    /// the same for both transports.
+    pub listen: SocketAddr,
+    /// The address advertised in XOR-RELAYED-ADDRESS (`TURN_PUBLIC_IP`).
+    pub public_ip: IpAddr,
+    /// Relay ports, inclusive (`TURN_RELAY_PORT_MIN`..`TURN_RELAY_PORT_MAX`).
+    pub relay_ports: (u16, u16),
+    pub realm: String,
+    pub credentials: RestCredentials,
+    pub policy: PeerPolicy,
+    pub user_quota: usize,
+    pub total_quota: usize,
+    pub max_tcp_connections: usize,
+}
+
+/// The running relay: one crate server per transport, each behind the gate.
+pub struct TurnRelay {
+    udp: Server,
+    tcp: Server,
+    udp_addr: SocketAddr,
+    tcp_addr: SocketAddr,
+    public_ip: IpAddr,
+    gate: Arc<Gate>,
+    tcp_transport: Arc<TcpTransport>,
+    shutdown: CancellationToken,
+}
+
+/// Hands the crate the long-term key of a REST username. The gate has already
+/// checked the signature and (at Allocate) the expiry of every request that
+/// carries credentials; this only derives the key the crate signs responses with.
+struct RestKeys {
+    credentials: RestCredentials,
+}
+
+impl AuthHandler for RestKeys {
+    fn auth_handle(
+        &self,
+        username: &str,
+        realm: &str,
+        _src: SocketAddr,
+    ) -> Result<Vec<u8>, turn::Error> {
+        parse_rest_username(username).ok_or(turn::Error::ErrNoSuchUser)?;
+        Ok(self.credentials.long_term_key(username, realm))
+    }
+}
+
+/// UDP socket buffers: the kernel's defaults (about 200 KiB) overflow under bursts.
+const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+impl TurnRelay {
+    /// Binds UDP and TCP at `config.listen` and starts relaying.
+    pub async fn start(config: TurnConfig) -> anyhow::Result<Self> {
+        let (udp, tcp) = bind_pair(config.listen)?;
+        let udp_addr = udp.local_addr()?;
+        let tcp_addr = tcp.local_addr()?;
+        let gate = Arc::new(Gate::new(GateConfig {
+            realm: config.realm.clone(),
+            credentials: config.credentials.clone(),
+            policy: config.policy.clone(),
+            user_quota: config.user_quota,
+            total_quota: config.total_quota,
+        }));
+        let shutdown = CancellationToken::new();
+
+        let udp_nonces = Arc::new(NonceCache::default());
+        let udp_conn = GatedConn::new(Arc::new(udp), gate.clone(), udp_nonces, Transport::Udp)?;
+        let udp_server = start_server(&config, Arc::new(udp_conn), &gate, Transport::Udp).await?;
+
+        let tcp_nonces = Arc::new(NonceCache::default());
+        let on_close = {
+            let gate = gate.clone();
+            let nonces = tcp_nonces.clone();
+            Arc::new(move |client: SocketAddr| {
+                let tuple = FiveTuple {
+                    transport: Transport::Tcp,
+                    client,
+                    server: tcp_addr,
+                };
+                gate.closing_refresh(&tuple, &nonces)
+            })
+        };
+        let tcp_transport =
+            TcpTransport::start(tcp, config.max_tcp_connections, on_close, shutdown.clone())?;
+        let tcp_conn = GatedConn::new(
+            tcp_transport.clone(),
+            gate.clone(),
+            tcp_nonces,
+            Transport::Tcp,
+        )?;
+        let tcp_server = start_server(&config, Arc::new(tcp_conn), &gate, Transport::Tcp).await?;
+
+        tracing::info!(
+            udp = %udp_addr,
+            tcp = %tcp_addr,
+            public_ip = %config.public_ip,
+            relay_ports = format!("{}-{}", config.relay_ports.0, config.relay_ports.1),
+            "TURN/STUN relay listening"
+        );
+        Ok(Self {
+            udp: udp_server,
+            tcp: tcp_server,
+            udp_addr,
+            tcp_addr,
+            public_ip: config.public_ip,
+            gate,
+            tcp_transport,
+            shutdown,
+        })
+    }
+
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    /// The address advertised to clients.
+    pub fn public_ip(&self) -> IpAddr {
+        self.public_ip
+    }
+
+    /// Allocations alive now, both transports.
+    pub fn allocation_count(&self) -> usize {
+        self.gate.allocation_count()
+    }
+
+    /// TCP client connections open now.
+    pub fn tcp_connection_count(&self) -> usize {
+        self.tcp_transport.connection_count()
+    }
+
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// Closes every allocation and stops listening.
+    pub async fn close(&self) {
+        if let Err(err) = self.udp.close().await {
+            tracing::warn!(error = %err, "closing the TURN UDP server");
+        }
+        if let Err(err) = self.tcp.close().await {
+            tracing::warn!(error = %err, "closing the TURN TCP server");
+        }
+        self.shutdown.cancel();
+        tracing::info!("TURN relay stopped");
+    }
+}
+
+async fn start_server(
+    config: &TurnConfig,
+    conn: Arc<GatedConn>,
+    gate: &Arc<Gate>,
+    transport: Transport,
+) -> anyhow::Result<Server> {
+    let (closed_tx, mut closed_rx) = mpsc::channel::<AllocationInfo>(1024);
+    let server = Server::new(ServerConfig {
+        conn_configs: vec![ConnConfig {
+            conn,
+            relay_addr_generator: Box::new(RelayAddressGeneratorRanges {
+                relay_address: config.public_ip,
+                min_port: config.relay_ports.0,
+                max_port: config.relay_ports.1,
+                max_retries: 64,
+                address: bind_host(config.listen.ip()),
+                net: Arc::new(Net::new(None)),
+            }),
+        }],
+        realm: config.realm.clone(),
+        auth_handler: Arc::new(RestKeys {
+            credentials: config.credentials.clone(),
+        }),
+        channel_bind_timeout: Duration::ZERO,
+        alloc_close_notify: Some(closed_tx),
+    })
+    .await
+    .context("starting the TURN server")?;
+    let gate = gate.clone();
+    tokio::spawn(async move {
+        while let Some(info) = closed_rx.recv().await {
+            gate.release(&FiveTuple {
+                transport,
+                client: info.five_tuple.src_addr,
+                server: info.five_tuple.dst_addr,
+            });
+        }
+    });
+    Ok(server)
+}
+
+/// The relay sockets bind where the listener does (all interfaces by default).
+fn bind_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// Binds UDP and TCP on the same address and port; with port 0, retries until
+/// the port the UDP socket got is also free for TCP.
+fn bind_pair(listen: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    for _ in 0..16 {
+        let udp = bind_udp(listen)
+            .with_context(|| format!("cannot bind TURN UDP {listen} (TURN_LISTEN)"))?;
+        let addr = udp.local_addr()?;
+        match std::net::TcpListener::bind(addr) {
+            Ok(tcp) => {
+                tcp.set_nonblocking(true)?;
+                let udp = UdpSocket::from_std(udp)?;
+                return Ok((udp, TcpListener::from_std(tcp)?));
+            }
+            Err(_) if listen.port() == 0 => continue,
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot bind TURN TCP {addr} (TURN_LISTEN)"))
+            }
+        }
+    }
+    anyhow::bail!("no port free for both TURN UDP and TCP on {}", listen.ip())
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<StdUdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// The host's primary non-loopback address: the source address the kernel
+/// would use for an outside destination (a UDP `connect` sends nothing).
+pub fn detect_public_ip() -> Option<IpAddr> {
+    let socket = StdUdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
+/// Where to send a health-check Binding request: the listener itself, or
+/// loopback when it listens on every interface.
+fn probe_target(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+/// `/readyz` for the relay: it answers a STUN Binding request on UDP.
+#[async_trait]
+impl HealthCheck for TurnRelay {
+    fn name(&self) -> &'static str {
+        "turn"
+    }
+
+    async fn check(&self) -> Result<(), DomainError> {
+        let target = probe_target(self.udp_addr);
+        let bind: SocketAddr = if target.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = UdpSocket::bind(bind)
+            .await
+            .map_err(DomainError::infrastructure)?;
+        let mut request = Message::new();
+        request
+            .build(&[Box::new(TransactionId::new()), Box::new(BINDING_REQUEST)])
+            .map_err(|e| DomainError::infrastructure(e.to_string()))?;
+        let mut buf = [0u8; 1500];
+        for _ in 0..3 {
+            socket
+                .send_to(&request.raw, target)
+                .await
+                .map_err(DomainError::infrastructure)?;
+            if let Ok(Ok((n, _))) =
+                tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await
+            {
+                let mut response = Message::new();
+                if response.unmarshal_binary(&buf[..n]).is_ok()
+                    && response.typ == BINDING_SUCCESS
+                    && response.transaction_id == request.transaction_id
+                {
+                    return Ok(());
+                }
+            }
+        }
+        Err(DomainError::infrastructure(
+            "the TURN relay does not answer STUN Binding requests",
+        ))
+    }
+}

@@ -1,0 +1,307 @@
+//! TURN over TCP (RFC 8656 §5 / RFC 8489 §6.2.2) presented to the crate as one
+//! packet `Conn`: each TCP connection's stream is cut into STUN messages and
+//! ChannelData frames (padded to 4 bytes on a stream), which the crate reads as
+//! datagrams from the connection's address; what the crate sends to that address
+//! is queued to the connection.
+//!
+//! Bounds: at most `max_connections` at once; per connection at most
+//! [`MAX_QUEUED_BYTES`] waiting to be written (beyond that frames are dropped, as
+//! a congested UDP path would, so one slow client never stalls the relay's single
+//! read loop); a connection must send its first frame within
+//! [`FIRST_FRAME_TIMEOUT`] and then something every [`IDLE_TIMEOUT`].
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use webrtc_util::Conn;
+
+/// Bytes that may wait to be written to one connection.
+pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
+/// Time a new connection has to send its first frame.
+pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection silent this long is closed (clients refresh every few minutes).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(11 * 60);
+/// Frames waiting for the crate's read loop, from all connections together.
+const INBOUND_QUEUE: usize = 1024;
+/// The crate reads into 1500-byte buffers; a larger frame could only be cut.
+const MAX_FRAME: usize = 1500;
+
+/// Called when a connection ends; may return a datagram to hand to the crate as
+/// if that client had sent it (the gate's Refresh(0) that frees its allocation).
+pub type OnClose = Arc<dyn Fn(SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
+
+struct Outbound {
+    tx: mpsc::Sender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// Counters for the TCP side.
+#[derive(Debug, Default)]
+pub struct TcpStats {
+    pub accepted: AtomicU64,
+    pub refused_over_limit: AtomicU64,
+    pub dropped_frames: AtomicU64,
+}
+
+/// The TCP listener as a packet `Conn`.
+pub struct TcpTransport {
+    local: SocketAddr,
+    inbound: tokio::sync::Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
+    connections: Arc<Mutex<HashMap<SocketAddr, Outbound>>>,
+    pub stats: Arc<TcpStats>,
+}
+
+impl TcpTransport {
+    /// Starts accepting on `listener` until `shutdown` is cancelled.
+    pub fn start(
+        listener: TcpListener,
+        max_connections: usize,
+        on_close: OnClose,
+        shutdown: CancellationToken,
+    ) -> io::Result<Arc<Self>> {
+        let local = listener.local_addr()?;
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        let transport = Arc::new(Self {
+            local,
+            inbound: tokio::sync::Mutex::new(inbound_rx),
+            connections: Arc::new(Mutex::new(HashMap::new())),
+            stats: Arc::new(TcpStats::default()),
+        });
+        let accept = Acceptor {
+            connections: transport.connections.clone(),
+            stats: transport.stats.clone(),
+            inbound: inbound_tx,
+            on_close,
+            shutdown,
+            limit: Arc::new(Semaphore::new(max_connections)),
+        };
+        tokio::spawn(accept.run(listener));
+        Ok(transport)
+    }
+
+    /// Connections open now.
+    pub fn connection_count(&self) -> usize {
+        self.connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+struct Acceptor {
+    connections: Arc<Mutex<HashMap<SocketAddr, Outbound>>>,
+    stats: Arc<TcpStats>,
+    inbound: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    on_close: OnClose,
+    shutdown: CancellationToken,
+    limit: Arc<Semaphore>,
+}
+
+impl Acceptor {
+    async fn run(self, listener: TcpListener) {
+        let this = Arc::new(self);
+        loop {
+            let accepted = tokio::select! {
+                () = this.shutdown.cancelled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %err, "TURN TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = this.limit.clone().try_acquire_owned() else {
+                this.stats
+                    .refused_over_limit
+                    .fetch_add(1, Ordering::Relaxed);
+                drop(stream);
+                continue;
+            };
+            this.stats.accepted.fetch_add(1, Ordering::Relaxed);
+            let this = this.clone();
+            tokio::spawn(async move {
+                this.serve(stream, peer).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn serve(&self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let (read, mut write) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+        let queued = Arc::new(AtomicUsize::new(0));
+        self.connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                peer,
+                Outbound {
+                    tx,
+                    queued: queued.clone(),
+                },
+            );
+
+        let writer = tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                let len = frame.len();
+                let written = write.write_all(&frame).await;
+                queued.fetch_sub(len, Ordering::Relaxed);
+                if written.is_err() {
+                    break;
+                }
+            }
+            let _ = write.shutdown().await;
+        });
+
+        let mut reader = BufReader::new(read);
+        let mut timeout = FIRST_FRAME_TIMEOUT;
+        loop {
+            let frame = tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                frame = tokio::time::timeout(timeout, read_frame(&mut reader)) => frame,
+            };
+            match frame {
+                Ok(Ok(Some(frame))) => {
+                    timeout = IDLE_TIMEOUT;
+                    if frame.len() > MAX_FRAME {
+                        self.stats.dropped_frames.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    if self.inbound.send((frame, peer)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Ok(None)) => break,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "TURN TCP connection closed on a framing error");
+                    break;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TURN TCP connection idle, closing");
+                    break;
+                }
+            }
+        }
+        // Dropping the sender ends the writer, which closes the socket.
+        self.connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&peer);
+        let _ = writer.await;
+        if !self.shutdown.is_cancelled() {
+            if let Some(refresh) = (self.on_close)(peer) {
+                let _ = self.inbound.send((refresh, peer)).await;
+            }
+        }
+    }
+}
+
+fn padded(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+/// One STUN message or ChannelData frame; `None` at a clean end of stream.
+async fn read_frame(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Option<Vec<u8>>> {
+    let mut head = [0u8; 4];
+    match reader.read_exact(&mut head).await {
+        Ok(_) => {}
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(err) => return Err(err),
+    }
+    let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let total = match head[0] >> 6 {
+        // STUN: 20-byte header, attributes are 4-byte aligned.
+        0b00 if len % 4 == 0 => 20 + len,
+        // ChannelData (channel numbers 0x4000-0x7FFF), padded to 4 on streams.
+        0b01 => 4 + padded(len),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "neither STUN nor ChannelData",
+            ))
+        }
+    };
+    let mut frame = vec![0u8; total];
+    frame[..4].copy_from_slice(&head);
+    reader.read_exact(&mut frame[4..]).await?;
+    Ok(Some(frame))
+}
+
+#[async_trait]
+impl Conn for TcpTransport {
+    async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported).into())
+    }
+
+    async fn recv(&self, _buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        Err(io::Error::from(io::ErrorKind::Unsupported).into())
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        let mut inbound = self.inbound.lock().await;
+        loop {
+            let Some((frame, peer)) = inbound.recv().await else {
+                return Err(io::Error::from(io::ErrorKind::NotConnected).into());
+            };
+            if frame.len() <= buf.len() {
+                buf[..frame.len()].copy_from_slice(&frame);
+                return Ok((frame.len(), peer));
+            }
+            self.stats.dropped_frames.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {
+        Err(io::Error::from(io::ErrorKind::Unsupported).into())
+    }
+
+    /// Queues `buf` for the connection at `target`, or drops it when that
+    /// connection is gone or has [`MAX_QUEUED_BYTES`] waiting already.
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        let connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(conn) = connections.get(&target) else {
+            return Ok(buf.len());
+        };
+        let len = buf.len();
+        if conn.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES
+            || conn.tx.try_send(buf.to_vec()).is_err()
+        {
+            conn.queued.fetch_sub(len, Ordering::Relaxed);
+            self.stats.dropped_frames.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(len)
+    }
+
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    /// A no-op: the crate calls it whenever an allocation ends; the listener
+    /// stops with the relay's shutdown token.
+    async fn close(&self) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}

@@ -457,6 +457,7 @@ async fn health_and_readiness() {
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["turn"], "ok", "the relay answers STUN");
     app.stop().await;
 }
 

@@ -256,3 +256,28 @@ async fn a_port_in_use_is_a_clear_start_up_error() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_turn_port_in_use_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let out = command(
+        dir.path(),
+        &[
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("TURN_LISTEN", &listen),
+        ],
+        &[],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot bind TURN UDP {listen} (TURN_LISTEN)")),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,218 @@
+//! Helpers: start a relay on loopback, mint credentials, speak raw STUN.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use secrecy::SecretString;
+use stun::agent::TransactionId;
+use stun::attributes::{ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
+use stun::error_code::ErrorCodeAttribute;
+use stun::fingerprint::FINGERPRINT;
+use stun::integrity::MessageIntegrity;
+use stun::message::{
+    Getter, Message, MessageType, Setter, CLASS_ERROR_RESPONSE, CLASS_REQUEST, METHOD_ALLOCATE,
+};
+use stun::textattrs::{Nonce, Realm, TextAttribute, Username};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use turn::proto::reqtrans::RequestedTransport;
+use turn::proto::PROTO_UDP;
+use webcall_turn::{PeerPolicy, RestCredentials, TurnConfig, TurnRelay};
+
+pub const SECRET: &str = "relay-test-secret";
+pub const REALM: &str = "webcall";
+
+pub fn credentials() -> RestCredentials {
+    RestCredentials::new(SecretString::from(SECRET), Duration::from_secs(3600))
+}
+
+/// A relay on loopback; `tweak` adjusts the config.
+pub async fn start_relay(tweak: impl FnOnce(&mut TurnConfig)) -> TurnRelay {
+    let public_ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let mut config = TurnConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_ip,
+        relay_ports: (40000, 49999),
+        realm: REALM.into(),
+        credentials: credentials(),
+        policy: PeerPolicy::new(vec![public_ip], true, vec![], vec![]),
+        user_quota: 10,
+        total_quota: 1000,
+        max_tcp_connections: 64,
+    };
+    tweak(&mut config);
+    TurnRelay::start(config).await.unwrap()
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `<now + valid_for>:<user>` and its password under `secret`.
+pub fn rest_pair(user: &str, valid_for: i64, secret: &str) -> (String, String) {
+    let username = format!("{}:{user}", unix_now() as i64 + valid_for);
+    let password = RestCredentials::new(SecretString::from(secret), Duration::from_secs(1))
+        .password_for(&username);
+    (username, password)
+}
+
+/// A TURN client speaking raw STUN over UDP or TCP, so error codes are visible.
+pub enum Wire {
+    Udp(UdpSocket, SocketAddr),
+    Tcp(TcpStream),
+}
+
+pub struct Probe {
+    pub wire: Wire,
+    pub nonce: Option<String>,
+}
+
+impl Probe {
+    pub async fn udp(server: SocketAddr) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        Self {
+            wire: Wire::Udp(socket, server),
+            nonce: None,
+        }
+    }
+
+    pub async fn tcp(server: SocketAddr) -> Self {
+        Self {
+            wire: Wire::Tcp(TcpStream::connect(server).await.unwrap()),
+            nonce: None,
+        }
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        match &mut self.wire {
+            Wire::Udp(socket, server) => {
+                socket.send_to(bytes, *server).await.unwrap();
+            }
+            Wire::Tcp(stream) => stream.write_all(bytes).await.unwrap(),
+        }
+    }
+
+    /// The next STUN message from the server (2 s at most).
+    pub async fn recv(&mut self) -> Option<Message> {
+        let bytes = tokio::time::timeout(Duration::from_secs(2), async {
+            match &mut self.wire {
+                Wire::Udp(socket, _) => {
+                    let mut buf = vec![0u8; 2048];
+                    let (n, _) = socket.recv_from(&mut buf).await.ok()?;
+                    buf.truncate(n);
+                    Some(buf)
+                }
+                Wire::Tcp(stream) => {
+                    let mut head = [0u8; 20];
+                    stream.read_exact(&mut head).await.ok()?;
+                    let len = u16::from_be_bytes([head[2], head[3]]) as usize;
+                    let mut buf = head.to_vec();
+                    buf.resize(20 + len, 0);
+                    stream.read_exact(&mut buf[20..]).await.ok()?;
+                    Some(buf)
+                }
+            }
+        })
+        .await
+        .ok()??;
+        let mut msg = Message::new();
+        msg.unmarshal_binary(&bytes).ok()?;
+        Some(msg)
+    }
+
+    pub async fn request(&mut self, setters: Vec<Box<dyn Setter>>) -> Message {
+        let mut msg = Message::new();
+        msg.build(&setters).unwrap();
+        self.send_raw(&msg.raw).await;
+        let response = self.recv().await.expect("the server answers");
+        assert_eq!(response.transaction_id, msg.transaction_id);
+        response
+    }
+
+    /// An unauthenticated Allocate, remembering the nonce of the 401.
+    pub async fn challenge(&mut self) -> Message {
+        let response = self
+            .request(vec![
+                Box::new(TransactionId::new()),
+                Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
+                Box::new(RequestedTransport {
+                    protocol: PROTO_UDP,
+                }),
+                Box::new(FINGERPRINT),
+            ])
+            .await;
+        self.nonce = TextAttribute::get_from_as(&response, ATTR_NONCE)
+            .ok()
+            .map(|n| n.text);
+        response
+    }
+
+    /// `method` signed with (username, password), with `attrs` before the integrity.
+    pub async fn signed(
+        &mut self,
+        method: stun::message::Method,
+        attrs: Vec<Box<dyn Setter>>,
+        username: &str,
+        password: &str,
+    ) -> Message {
+        if self.nonce.is_none() {
+            self.challenge().await;
+        }
+        let mut setters: Vec<Box<dyn Setter>> = vec![
+            Box::new(TransactionId::new()),
+            Box::new(MessageType::new(method, CLASS_REQUEST)),
+        ];
+        setters.extend(attrs);
+        setters.push(Box::new(Username::new(ATTR_USERNAME, username.into())));
+        setters.push(Box::new(Realm::new(ATTR_REALM, REALM.into())));
+        setters.push(Box::new(Nonce::new(
+            ATTR_NONCE,
+            self.nonce.clone().unwrap(),
+        )));
+        setters.push(Box::new(MessageIntegrity::new_long_term_integrity(
+            username.into(),
+            REALM.into(),
+            password.into(),
+        )));
+        setters.push(Box::new(FINGERPRINT));
+        self.request(setters).await
+    }
+
+    pub async fn allocate(&mut self, username: &str, password: &str) -> Message {
+        self.signed(
+            METHOD_ALLOCATE,
+            vec![Box::new(RequestedTransport {
+                protocol: PROTO_UDP,
+            })],
+            username,
+            password,
+        )
+        .await
+    }
+}
+
+/// The ERROR-CODE of an error response, or `None` for a success.
+pub fn error_code(msg: &Message) -> Option<u16> {
+    if msg.typ.class != CLASS_ERROR_RESPONSE {
+        return None;
+    }
+    let mut code = ErrorCodeAttribute::default();
+    code.get_from(msg)
+        .expect("error responses carry ERROR-CODE");
+    Some(code.code.0)
+}
+
+/// Polls `condition` for up to 5 s.
+pub async fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use webcall_domain::model::{
     Email, LoginIdentifier, NewUser, PasswordHash, User, UserId, Username,
 };
-use webcall_domain::ports::{HealthCheck, TokenRevocations, UserRepository};
+use webcall_domain::ports::{ChatRepository, HealthCheck, RoomRepository, TokenRevocations, UserRepository};
+use webcall_domain::signaling::{ChatMessage, NewChatMessage, PeerId, Room, RoomName};
 use webcall_domain::DomainError;
 
 /// Which SQL database a URL selects.
@@ -258,5 +259,136 @@ impl HealthCheck for SqlStore {
             .await
             .map(|_| ())
             .map_err(infra)
+    }
+}
+
+const ROOM_COLUMNS: &str = "rooms.name, rooms.owner_id, users.username AS owner_name, rooms.created_at";
+
+fn room_from_row(row: &AnyRow) -> Result<Room, DomainError> {
+    let name: String = row.try_get("name").map_err(infra)?;
+    let owner: String = row.try_get("owner_id").map_err(infra)?;
+    Ok(Room {
+        name: RoomName::parse(&name).map_err(|_| corrupt("room name"))?,
+        owner: UserId(Uuid::from_str(&owner).map_err(|_| corrupt("room owner"))?),
+        owner_name: row.try_get("owner_name").map_err(infra)?,
+        created_at: from_millis(row.try_get("created_at").map_err(infra)?)?,
+    })
+}
+
+#[async_trait]
+impl RoomRepository for SqlStore {
+    async fn create_room(&self, name: &RoomName, owner: UserId, at: DateTime<Utc>) -> Result<Room, DomainError> {
+        let inserted = sqlx::query("INSERT INTO rooms (name, owner_id, created_at) VALUES ($1, $2, $3)")
+            .bind(name.as_str().to_owned())
+            .bind(owner.to_string())
+            .bind(millis(at))
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Err(DomainError::RoomExists),
+            Err(err) => return Err(infra(err)),
+        }
+        self.find_room(name)
+            .await?
+            .ok_or_else(|| DomainError::infrastructure("room vanished right after it was created"))
+    }
+
+    async fn find_room(&self, name: &RoomName) -> Result<Option<Room>, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ROOM_COLUMNS} FROM rooms JOIN users ON users.id = rooms.owner_id WHERE rooms.name = $1"
+        ))
+        .bind(name.as_str().to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(infra)?;
+        row.as_ref().map(room_from_row).transpose()
+    }
+
+    async fn list_rooms(&self) -> Result<Vec<Room>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROOM_COLUMNS} FROM rooms JOIN users ON users.id = rooms.owner_id ORDER BY rooms.name"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(infra)?;
+        rows.iter().map(room_from_row).collect()
+    }
+
+    async fn delete_room(&self, name: &RoomName) -> Result<bool, DomainError> {
+        let mut tx = self.pool.begin().await.map_err(infra)?;
+        // Explicit rather than trusting ON DELETE CASCADE (SQLite needs foreign_keys on).
+        sqlx::query("DELETE FROM chat_messages WHERE room = $1")
+            .bind(name.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(infra)?;
+        let deleted = sqlx::query("DELETE FROM rooms WHERE name = $1")
+            .bind(name.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(infra)?
+            .rows_affected();
+        tx.commit().await.map_err(infra)?;
+        Ok(deleted > 0)
+    }
+}
+
+fn chat_from_row(row: &AnyRow) -> Result<ChatMessage, DomainError> {
+    let room: String = row.try_get("room").map_err(infra)?;
+    let peer: String = row.try_get("peer_id").map_err(infra)?;
+    let user: String = row.try_get("user_id").map_err(infra)?;
+    Ok(ChatMessage {
+        id: row.try_get("id").map_err(infra)?,
+        room: RoomName::parse(&room).map_err(|_| corrupt("chat room"))?,
+        from: PeerId::from_client(&peer),
+        user_id: UserId(Uuid::from_str(&user).map_err(|_| corrupt("chat user"))?),
+        username: row.try_get("username").map_err(infra)?,
+        text: row.try_get("text").map_err(infra)?,
+        ts: from_millis(row.try_get("created_at").map_err(infra)?)?,
+    })
+}
+
+#[async_trait]
+impl ChatRepository for SqlStore {
+    async fn append_chat(&self, message: NewChatMessage) -> Result<ChatMessage, DomainError> {
+        let row = sqlx::query(
+            "INSERT INTO chat_messages (room, peer_id, user_id, username, text, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(message.room.as_str().to_owned())
+        .bind(message.from.as_str().to_owned())
+        .bind(message.user_id.to_string())
+        .bind(message.username.clone())
+        .bind(message.text.as_str().to_owned())
+        .bind(millis(message.ts))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(infra)?;
+        Ok(ChatMessage {
+            id: row.try_get("id").map_err(infra)?,
+            room: message.room,
+            from: message.from,
+            user_id: message.user_id,
+            username: message.username,
+            text: message.text.as_str().to_owned(),
+            ts: from_millis(millis(message.ts))?,
+        })
+    }
+
+    async fn chat_before(&self, room: &RoomName, before: Option<i64>, limit: u32) -> Result<Vec<ChatMessage>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT id, room, peer_id, user_id, username, text, created_at FROM chat_messages \
+             WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(room.as_str().to_owned())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(infra)?;
+        let mut messages = rows.iter().map(chat_from_row).collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
     }
 }

@@ -18,6 +18,9 @@ pub enum DomainError {
     /// The username belongs to another account (HTTP 409).
     #[error("username already taken")]
     UsernameTaken,
+    /// A room of that name exists already (HTTP 409).
+    #[error("room already exists")]
+    RoomExists,
     /// Storage or another dependency failed (HTTP 500 / 503; details are logged, never returned).
     #[error("infrastructure failure")]
     Infrastructure(#[source] BoxError),

@@ -7,10 +7,12 @@
 //! Layout:
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
+//! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
 //! - [`error`]: [`DomainError`], the error every port returns.
 
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod signaling;
 
 pub use error::DomainError;

@@ -11,6 +11,7 @@ use crate::model::{
     IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError,
     TurnCredentials, User, UserId,
 };
+use crate::signaling::{ChatMessage, Envelope, NewChatMessage, PeerId, PeerInfo, Room, RoomName};
 use crate::DomainError;
 
 /// Account storage.
@@ -90,4 +91,50 @@ pub trait HealthCheck: Send + Sync {
     /// A short stable name shown in `/readyz`.
     fn name(&self) -> &'static str;
     async fn check(&self) -> Result<(), DomainError>;
+}
+
+/// Rooms as stored.
+#[async_trait]
+pub trait RoomRepository: Send + Sync {
+    /// Creates the room; `RoomExists` if the name is taken.
+    async fn create_room(&self, name: &RoomName, owner: UserId, at: DateTime<Utc>) -> Result<Room, DomainError>;
+    async fn find_room(&self, name: &RoomName) -> Result<Option<Room>, DomainError>;
+    async fn list_rooms(&self) -> Result<Vec<Room>, DomainError>;
+    /// Deletes the room and its chat history; false if there was no such room.
+    async fn delete_room(&self, name: &RoomName) -> Result<bool, DomainError>;
+}
+
+/// Chat history.
+#[async_trait]
+pub trait ChatRepository: Send + Sync {
+    /// Stores a message and returns it with its id (written before anyone sees it).
+    async fn append_chat(&self, message: NewChatMessage) -> Result<ChatMessage, DomainError>;
+    /// Up to `limit` messages of `room` with ids below `before` (all when `None`),
+    /// oldest first.
+    async fn chat_before(
+        &self,
+        room: &RoomName,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, DomainError>;
+}
+
+/// Who is in which room, and the road to the other instances: in-process when
+/// WebCall runs alone, Redis when several instances share rooms.
+#[async_trait]
+pub trait RoomBus: Send + Sync {
+    /// Adds `peer` to `room` unless the room already holds `capacity` peers.
+    /// Returns the peers that were there before, or `None` when the room is full.
+    async fn join(&self, room: &RoomName, peer: &PeerInfo, capacity: usize)
+        -> Result<Option<Vec<PeerInfo>>, DomainError>;
+    /// Replaces the peer's record (its state changed).
+    async fn update(&self, room: &RoomName, peer: &PeerInfo) -> Result<(), DomainError>;
+    /// Removes the peer. True for the one caller that actually removed it, so a
+    /// departure is announced once.
+    async fn leave(&self, room: &RoomName, peer: &PeerId) -> Result<bool, DomainError>;
+    async fn peers(&self, room: &RoomName) -> Result<Vec<PeerInfo>, DomainError>;
+    /// Every room with peers in it.
+    async fn occupancy(&self) -> Result<Vec<(RoomName, Vec<PeerInfo>)>, DomainError>;
+    /// Hands an event to the other instances (they deliver it to their peers).
+    async fn publish(&self, envelope: &Envelope) -> Result<(), DomainError>;
 }

@@ -1,0 +1,221 @@
+//! Rooms, peers, chat and the events that travel between peers of a room.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::model::UserId;
+use crate::DomainError;
+
+/// A room's name: 1–64 of `A-Za-z0-9_-` (it appears in URLs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoomName(String);
+
+impl RoomName {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(DomainError::Invalid {
+                field: "room",
+                message: "must be 1-64 of letters, digits, '_' or '-'",
+            });
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RoomName> for String {
+    fn from(name: RoomName) -> Self {
+        name.0
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A connection's id inside a room, minted by the server; opaque to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PeerId(String);
+
+impl PeerId {
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4().simple().to_string()[..16].to_owned())
+    }
+
+    /// A peer id as a client quotes it (any string; unknown ones simply match nobody).
+    pub fn from_client(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a peer shares: microphone, camera, screen, raised hand. Always all four.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerState {
+    pub audio: bool,
+    pub video: bool,
+    pub screen: bool,
+    pub hand: bool,
+}
+
+/// A peer as the others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub peer_id: PeerId,
+    pub user_id: UserId,
+    pub username: String,
+    pub state: PeerState,
+}
+
+/// A room: created by its first joiner (or the REST API), who owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub name: RoomName,
+    pub owner: UserId,
+    pub owner_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Chat text: 1–2000 characters after trimming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatText(String);
+
+impl ChatText {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let text = raw.trim();
+        if text.is_empty() || text.chars().count() > 2000 {
+            return Err(DomainError::Invalid {
+                field: "text",
+                message: "must be 1-2000 characters",
+            });
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A chat message as stored and delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Increasing over the whole server.
+    pub id: i64,
+    pub room: RoomName,
+    /// The sending peer.
+    pub from: PeerId,
+    pub user_id: UserId,
+    pub username: String,
+    pub text: String,
+    pub ts: DateTime<Utc>,
+}
+
+/// A chat message about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewChatMessage {
+    pub room: RoomName,
+    pub from: PeerId,
+    pub user_id: UserId,
+    pub username: String,
+    pub text: ChatText,
+    pub ts: DateTime<Utc>,
+}
+
+/// Why a peer left a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    Left,
+    Timeout,
+    Kicked,
+    RoomDeleted,
+}
+
+/// Something that happened in a room, on its way to the room's peers (on this
+/// instance or, through the bus, on others).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RoomEvent {
+    PeerJoined { peer: PeerInfo },
+    PeerLeft { peer_id: PeerId, reason: LeaveReason },
+    PeerState { peer_id: PeerId, state: PeerState },
+    /// `data` is the client's opaque JSON, as text.
+    Signal { from: PeerId, data: String },
+    Chat { message: ChatMessage },
+    /// The addressed peer was kicked: close its connection.
+    Kicked { peer_id: PeerId },
+    /// The room was deleted: close every connection in it.
+    RoomDeleted,
+    /// A token was revoked (logout): close connections opened with it.
+    TokenRevoked { jti: Uuid },
+}
+
+/// A room event with its addressing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub room: RoomName,
+    /// Only this peer; `None` is everyone in the room.
+    pub to: Option<PeerId>,
+    /// Everyone but this peer.
+    pub except: Option<PeerId>,
+    pub event: RoomEvent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names() {
+        for ok in ["a", "team-call_2", &"x".repeat(64)] {
+            assert!(RoomName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "has space", "slash/room", "ünïcode", &"x".repeat(65), "a.b"] {
+            assert!(RoomName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn chat_text_is_trimmed_and_bounded() {
+        assert_eq!(ChatText::parse("  hi \n").unwrap().as_str(), "hi");
+        assert!(ChatText::parse("   ").is_err());
+        assert!(ChatText::parse(&"ж".repeat(2000)).is_ok());
+        assert!(ChatText::parse(&"ж".repeat(2001)).is_err());
+    }
+
+    #[test]
+    fn peer_ids_are_unique_and_short() {
+        let a = PeerId::new_random();
+        assert_eq!(a.as_str().len(), 16);
+        assert_ne!(a, PeerId::new_random());
+    }
+}

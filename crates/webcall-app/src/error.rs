@@ -31,4 +31,16 @@ pub enum AppError {
     /// The token was revoked by logout (HTTP 401).
     #[error("token revoked")]
     TokenRevoked,
+    /// The room holds `ROOM_MAX_PEERS` already (WS close 4009).
+    #[error("the room is full")]
+    RoomFull,
+    /// No such room (HTTP 404).
+    #[error("no such room")]
+    RoomNotFound,
+    /// Only the room's owner may do that (HTTP 403).
+    #[error("only the room's owner may do that")]
+    NotRoomOwner,
+    /// The addressed peer is not in the room (WS error frame).
+    #[error("no such peer in this room")]
+    PeerNotFound,
 }

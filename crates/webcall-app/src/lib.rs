@@ -7,10 +7,14 @@
 //! Start with [`accounts::Accounts`]: register, log in, refresh, log out, and
 //! check a bearer token. [`throttle::LoginThrottle`] slows down password guessing.
 //! [`ice::IceServersService`] hands out STUN/TURN servers with fresh credentials.
+//! [`signaling::Hub`] runs rooms: presence, SDP/ICE relay, chat, resume;
+//! [`bus::InProcessBus`] is its presence when WebCall runs as one instance.
 
 pub mod accounts;
+pub mod bus;
 pub mod error;
 pub mod ice;
+pub mod signaling;
 pub mod throttle;
 
 pub use error::AppError;

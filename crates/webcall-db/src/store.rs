@@ -10,7 +10,9 @@ use uuid::Uuid;
 use webcall_domain::model::{
     Email, LoginIdentifier, NewUser, PasswordHash, User, UserId, Username,
 };
-use webcall_domain::ports::{ChatRepository, HealthCheck, RoomRepository, TokenRevocations, UserRepository};
+use webcall_domain::ports::{
+    ChatRepository, HealthCheck, RoomRepository, TokenRevocations, UserRepository,
+};
 use webcall_domain::signaling::{ChatMessage, NewChatMessage, PeerId, Room, RoomName};
 use webcall_domain::DomainError;
 
@@ -262,7 +264,8 @@ impl HealthCheck for SqlStore {
     }
 }
 
-const ROOM_COLUMNS: &str = "rooms.name, rooms.owner_id, users.username AS owner_name, rooms.created_at";
+const ROOM_COLUMNS: &str =
+    "rooms.name, rooms.owner_id, users.username AS owner_name, rooms.created_at";
 
 fn room_from_row(row: &AnyRow) -> Result<Room, DomainError> {
     let name: String = row.try_get("name").map_err(infra)?;
@@ -277,16 +280,24 @@ fn room_from_row(row: &AnyRow) -> Result<Room, DomainError> {
 
 #[async_trait]
 impl RoomRepository for SqlStore {
-    async fn create_room(&self, name: &RoomName, owner: UserId, at: DateTime<Utc>) -> Result<Room, DomainError> {
-        let inserted = sqlx::query("INSERT INTO rooms (name, owner_id, created_at) VALUES ($1, $2, $3)")
-            .bind(name.as_str().to_owned())
-            .bind(owner.to_string())
-            .bind(millis(at))
-            .execute(&self.pool)
-            .await;
+    async fn create_room(
+        &self,
+        name: &RoomName,
+        owner: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Room, DomainError> {
+        let inserted =
+            sqlx::query("INSERT INTO rooms (name, owner_id, created_at) VALUES ($1, $2, $3)")
+                .bind(name.as_str().to_owned())
+                .bind(owner.to_string())
+                .bind(millis(at))
+                .execute(&self.pool)
+                .await;
         match inserted {
             Ok(_) => {}
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Err(DomainError::RoomExists),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(DomainError::RoomExists)
+            }
             Err(err) => return Err(infra(err)),
         }
         self.find_room(name)
@@ -376,7 +387,12 @@ impl ChatRepository for SqlStore {
         })
     }
 
-    async fn chat_before(&self, room: &RoomName, before: Option<i64>, limit: u32) -> Result<Vec<ChatMessage>, DomainError> {
+    async fn chat_before(
+        &self,
+        room: &RoomName,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, DomainError> {
         let rows = sqlx::query(
             "SELECT id, room, peer_id, user_id, username, text, created_at FROM chat_messages \
              WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
@@ -387,7 +403,10 @@ impl ChatRepository for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(infra)?;
-        let mut messages = rows.iter().map(chat_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut messages = rows
+            .iter()
+            .map(chat_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         messages.reverse();
         Ok(messages)
     }

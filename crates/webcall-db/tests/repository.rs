@@ -247,25 +247,44 @@ mod rooms_and_chat {
     async fn rooms_are_created_once_listed_and_deleted_with_their_chat() {
         let backends = backends().await;
         for (name, store) in &backends.stores {
-            let owner = store.insert(new_user("ada@example.org", "ada")).await.unwrap();
+            let owner = store
+                .insert(new_user("ada@example.org", "ada"))
+                .await
+                .unwrap();
             let room = RoomName::parse("team").unwrap();
-            let created = store.create_room(&room, owner.id, Utc::now()).await.unwrap();
+            let created = store
+                .create_room(&room, owner.id, Utc::now())
+                .await
+                .unwrap();
             assert_eq!(created.owner, owner.id, "{name}");
             assert_eq!(created.owner_name, "ada", "{name}");
             assert!(matches!(
                 store.create_room(&room, owner.id, Utc::now()).await,
                 Err(DomainError::RoomExists)
             ));
-            assert_eq!(store.find_room(&room).await.unwrap(), Some(created), "{name}");
+            assert_eq!(
+                store.find_room(&room).await.unwrap(),
+                Some(created),
+                "{name}"
+            );
             assert_eq!(store.list_rooms().await.unwrap().len(), 1, "{name}");
 
-            store.append_chat(chat(&room, &owner, "hello")).await.unwrap();
+            store
+                .append_chat(chat(&room, &owner, "hello"))
+                .await
+                .unwrap();
             assert!(store.delete_room(&room).await.unwrap(), "{name}");
             assert!(!store.delete_room(&room).await.unwrap(), "{name}");
             assert_eq!(store.find_room(&room).await.unwrap(), None, "{name}");
             // A room of the same name starts with an empty history.
-            store.create_room(&room, owner.id, Utc::now()).await.unwrap();
-            assert!(store.chat_before(&room, None, 50).await.unwrap().is_empty(), "{name}");
+            store
+                .create_room(&room, owner.id, Utc::now())
+                .await
+                .unwrap();
+            assert!(
+                store.chat_before(&room, None, 50).await.unwrap().is_empty(),
+                "{name}"
+            );
         }
         backends.cleanup().await;
     }
@@ -274,21 +293,42 @@ mod rooms_and_chat {
     async fn chat_ids_increase_and_pages_go_backwards_oldest_first() {
         let backends = backends().await;
         for (name, store) in &backends.stores {
-            let owner = store.insert(new_user("ada@example.org", "ada")).await.unwrap();
+            let owner = store
+                .insert(new_user("ada@example.org", "ada"))
+                .await
+                .unwrap();
             let room = RoomName::parse("team").unwrap();
             let other = RoomName::parse("other").unwrap();
-            store.create_room(&room, owner.id, Utc::now()).await.unwrap();
-            store.create_room(&other, owner.id, Utc::now()).await.unwrap();
+            store
+                .create_room(&room, owner.id, Utc::now())
+                .await
+                .unwrap();
+            store
+                .create_room(&other, owner.id, Utc::now())
+                .await
+                .unwrap();
             let mut ids = Vec::new();
             for i in 0..7 {
-                ids.push(store.append_chat(chat(&room, &owner, &format!("m{i}"))).await.unwrap().id);
-                store.append_chat(chat(&other, &owner, "elsewhere")).await.unwrap();
+                ids.push(
+                    store
+                        .append_chat(chat(&room, &owner, &format!("m{i}")))
+                        .await
+                        .unwrap()
+                        .id,
+                );
+                store
+                    .append_chat(chat(&other, &owner, "elsewhere"))
+                    .await
+                    .unwrap();
             }
             assert!(ids.windows(2).all(|w| w[0] < w[1]), "{name}: {ids:?}");
             let latest = store.chat_before(&room, None, 3).await.unwrap();
             let texts: Vec<&str> = latest.iter().map(|m| m.text.as_str()).collect();
             assert_eq!(texts, ["m4", "m5", "m6"], "{name}");
-            let older = store.chat_before(&room, Some(latest[0].id), 10).await.unwrap();
+            let older = store
+                .chat_before(&room, Some(latest[0].id), 10)
+                .await
+                .unwrap();
             let texts: Vec<&str> = older.iter().map(|m| m.text.as_str()).collect();
             assert_eq!(texts, ["m0", "m1", "m2", "m3"], "{name}");
             assert_eq!(older[0].username, "ada");

@@ -10,7 +10,9 @@ use uuid::Uuid;
 use crate::DomainError;
 
 /// An account's id (a UUID, a string in JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct UserId(pub Uuid);
 

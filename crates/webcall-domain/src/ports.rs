@@ -97,7 +97,12 @@ pub trait HealthCheck: Send + Sync {
 #[async_trait]
 pub trait RoomRepository: Send + Sync {
     /// Creates the room; `RoomExists` if the name is taken.
-    async fn create_room(&self, name: &RoomName, owner: UserId, at: DateTime<Utc>) -> Result<Room, DomainError>;
+    async fn create_room(
+        &self,
+        name: &RoomName,
+        owner: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Room, DomainError>;
     async fn find_room(&self, name: &RoomName) -> Result<Option<Room>, DomainError>;
     async fn list_rooms(&self) -> Result<Vec<Room>, DomainError>;
     /// Deletes the room and its chat history; false if there was no such room.
@@ -125,8 +130,12 @@ pub trait ChatRepository: Send + Sync {
 pub trait RoomBus: Send + Sync {
     /// Adds `peer` to `room` unless the room already holds `capacity` peers.
     /// Returns the peers that were there before, or `None` when the room is full.
-    async fn join(&self, room: &RoomName, peer: &PeerInfo, capacity: usize)
-        -> Result<Option<Vec<PeerInfo>>, DomainError>;
+    async fn join(
+        &self,
+        room: &RoomName,
+        peer: &PeerInfo,
+        capacity: usize,
+    ) -> Result<Option<Vec<PeerInfo>>, DomainError>;
     /// Replaces the peer's record (its state changed).
     async fn update(&self, room: &RoomName, peer: &PeerInfo) -> Result<(), DomainError>;
     /// Removes the peer. True for the one caller that actually removed it, so a

@@ -17,7 +17,9 @@ pub struct RoomName(String);
 impl RoomName {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let ok = (1..=64).contains(&raw.len())
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !ok {
             return Err(DomainError::Invalid {
                 field: "room",
@@ -165,18 +167,35 @@ pub enum LeaveReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RoomEvent {
-    PeerJoined { peer: PeerInfo },
-    PeerLeft { peer_id: PeerId, reason: LeaveReason },
-    PeerState { peer_id: PeerId, state: PeerState },
+    PeerJoined {
+        peer: PeerInfo,
+    },
+    PeerLeft {
+        peer_id: PeerId,
+        reason: LeaveReason,
+    },
+    PeerState {
+        peer_id: PeerId,
+        state: PeerState,
+    },
     /// `data` is the client's opaque JSON, as text.
-    Signal { from: PeerId, data: String },
-    Chat { message: ChatMessage },
+    Signal {
+        from: PeerId,
+        data: String,
+    },
+    Chat {
+        message: ChatMessage,
+    },
     /// The addressed peer was kicked: close its connection.
-    Kicked { peer_id: PeerId },
+    Kicked {
+        peer_id: PeerId,
+    },
     /// The room was deleted: close every connection in it.
     RoomDeleted,
     /// A token was revoked (logout): close connections opened with it.
-    TokenRevoked { jti: Uuid },
+    TokenRevoked {
+        jti: Uuid,
+    },
 }
 
 /// A room event with its addressing.
@@ -199,7 +218,14 @@ mod tests {
         for ok in ["a", "team-call_2", &"x".repeat(64)] {
             assert!(RoomName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "has space", "slash/room", "ünïcode", &"x".repeat(65), "a.b"] {
+        for bad in [
+            "",
+            "has space",
+            "slash/room",
+            "ünïcode",
+            &"x".repeat(65),
+            "a.b",
+        ] {
             assert!(RoomName::parse(bad).is_err(), "{bad}");
         }
     }

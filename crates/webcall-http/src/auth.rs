@@ -125,5 +125,7 @@ async fn logout(
     Authenticated(claims): Authenticated,
 ) -> Result<StatusCode, ApiError> {
     state.accounts.logout(&claims).await?;
+    // Calls opened with this token end too (close 4401).
+    state.hub.revoke_token(claims.jti).await;
     Ok(StatusCode::NO_CONTENT)
 }

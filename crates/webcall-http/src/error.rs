@@ -82,6 +82,13 @@ impl ApiError {
             Self::App(A::Domain(D::UsernameTaken)) => {
                 (StatusCode::CONFLICT, "username_taken", Some("username"))
             }
+            Self::App(A::Domain(D::RoomExists)) => {
+                (StatusCode::CONFLICT, "room_exists", Some("name"))
+            }
+            Self::App(A::RoomFull) => (StatusCode::CONFLICT, "room_full", None),
+            Self::App(A::RoomNotFound) => (StatusCode::NOT_FOUND, "room_not_found", None),
+            Self::App(A::NotRoomOwner) => (StatusCode::FORBIDDEN, "not_room_owner", None),
+            Self::App(A::PeerNotFound) => (StatusCode::NOT_FOUND, "peer_not_found", None),
             Self::App(A::Domain(D::Infrastructure(_))) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
             }

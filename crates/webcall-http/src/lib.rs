@@ -6,7 +6,7 @@
 //! concrete adapter (those are wired by the `webcall` binary into [`AppState`]).
 //!
 //! Layout: [`router`] merges each feature's `router()` ([`auth`], [`health`],
-//! [`webrtc`]) and
+//! [`webrtc`], [`rooms`], [`ws`]) and
 //! adds the shared layers; [`error`] holds the one JSON error shape; [`extract`]
 //! the JSON body, bearer-token and client-address extractors.
 
@@ -15,9 +15,11 @@ pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod rooms;
 mod router;
 mod state;
 pub mod webrtc;
+pub mod ws;
 
 pub use client_ip::TrustedProxies;
 pub use error::ApiError;

@@ -7,7 +7,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::{auth, health, webrtc, ApiError, AppState};
+use crate::{auth, health, rooms, webrtc, ws, ApiError, AppState};
 
 /// Options of the HTTP layer itself (not of any use case).
 #[derive(Debug, Clone, Default)]
@@ -26,6 +26,8 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(auth::router())
         .merge(health::router())
         .merge(webrtc::router())
+        .merge(rooms::router())
+        .merge(ws::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -2,8 +2,10 @@ use std::sync::Arc;
 
 use webcall_app::accounts::Accounts;
 use webcall_app::ice::IceServersService;
+use webcall_app::signaling::Hub;
 use webcall_domain::ports::HealthCheck;
 
+use crate::ws::WsOptions;
 use crate::TrustedProxies;
 
 /// Everything a handler may reach, cloned per request (all `Arc`s).
@@ -11,6 +13,8 @@ use crate::TrustedProxies;
 pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub ice: Arc<IceServersService>,
+    pub hub: Arc<Hub>,
+    pub ws: WsOptions,
     /// What `/readyz` checks.
     pub health: Arc<[Arc<dyn HealthCheck>]>,
     pub trusted_proxies: Arc<TrustedProxies>,

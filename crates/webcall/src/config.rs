@@ -62,6 +62,14 @@ pub struct Config {
     pub turn_secret: Option<SecretString>,
     /// `TURN_CREDENTIAL_TTL_SECS`.
     pub turn_credential_ttl: Duration,
+    /// `ROOM_MAX_PEERS`.
+    pub room_max_peers: usize,
+    /// `WS_PING_SECS`.
+    pub ws_ping: Duration,
+    /// `WS_IDLE_TIMEOUT_SECS`.
+    pub ws_idle_timeout: Duration,
+    /// `WS_RESUME_GRACE_SECS`.
+    pub ws_resume_grace: Duration,
     /// `RUST_LOG`, when set.
     pub log_filter: Option<String>,
     /// Secrets that were missing and generated for this run (dev only).
@@ -187,6 +195,26 @@ impl Config {
             ));
         }
 
+        let secs = |var: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            let value: u64 = parse_or(&get(var), var, default)?;
+            if value == 0 {
+                return Err(problem(var, "must be at least 1 second"));
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let ws_ping = secs("WS_PING_SECS", 15)?;
+        let ws_idle_timeout = secs("WS_IDLE_TIMEOUT_SECS", 45)?;
+        if ws_idle_timeout <= ws_ping {
+            return Err(problem(
+                "WS_IDLE_TIMEOUT_SECS",
+                "must be longer than WS_PING_SECS",
+            ));
+        }
+        let room_max_peers: usize = parse_or(&get("ROOM_MAX_PEERS"), "ROOM_MAX_PEERS", 16)?;
+        if room_max_peers < 2 {
+            return Err(problem("ROOM_MAX_PEERS", "must be at least 2"));
+        }
+
         Ok(Self {
             env,
             host: parse_or(&get("HOST"), "HOST", IpAddr::from([0, 0, 0, 0]))?,
@@ -214,6 +242,10 @@ impl Config {
             turn,
             turn_secret,
             turn_credential_ttl: Duration::from_secs(ttl_secs),
+            room_max_peers,
+            ws_ping,
+            ws_idle_timeout,
+            ws_resume_grace: secs("WS_RESUME_GRACE_SECS", 20)?,
             log_filter: get("RUST_LOG"),
             generated,
         })
@@ -503,6 +535,30 @@ mod tests {
             ("TURN_RELAY_PORT_MAX", "40000"),
         ]));
         assert_eq!(inverted.unwrap_err().var, "TURN_RELAY_PORT_MIN");
+    }
+
+    #[test]
+    fn signaling_settings() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.room_max_peers, 16);
+        assert_eq!(config.ws_ping, Duration::from_secs(15));
+        assert_eq!(config.ws_idle_timeout, Duration::from_secs(45));
+        assert_eq!(config.ws_resume_grace, Duration::from_secs(20));
+        for (var, value) in [
+            ("WS_PING_SECS", "0"),
+            ("ROOM_MAX_PEERS", "1"),
+            ("WS_RESUME_GRACE_SECS", "x"),
+        ] {
+            assert_eq!(
+                Config::from_vars(&vars(&[(var, value)])).unwrap_err().var,
+                var
+            );
+        }
+        let inverted = Config::from_vars(&vars(&[
+            ("WS_PING_SECS", "30"),
+            ("WS_IDLE_TIMEOUT_SECS", "20"),
+        ]));
+        assert_eq!(inverted.unwrap_err().var, "WS_IDLE_TIMEOUT_SECS");
     }
 
     #[test]

@@ -15,11 +15,14 @@ use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use webcall_app::accounts::{Accounts, AccountsDeps};
+use webcall_app::bus::InProcessBus;
 use webcall_app::ice::{IceServersService, TurnServer};
+use webcall_app::signaling::{Hub, HubDeps, SignalingConfig};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;
 use webcall_domain::ports::{HealthCheck, SystemClock, TurnCredentialMinter};
+use webcall_http::ws::WsOptions;
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_turn::{PeerPolicy, RestCredentials, StaticCredentials, TurnConfig, TurnRelay};
 
@@ -32,6 +35,7 @@ pub struct Application {
     router: axum::Router,
     store: SqlStore,
     relay: Option<Arc<TurnRelay>>,
+    hub: Arc<Hub>,
 }
 
 impl Application {
@@ -57,14 +61,34 @@ impl Application {
             Some(settings) => Some(Arc::new(start_relay(config, settings).await?)),
             None => None,
         };
-        let ice = ice_servers(config, relay.as_deref());
+        let ice = Arc::new(ice_servers(config, relay.as_deref()));
+        let hub = Hub::new(
+            HubDeps {
+                rooms: Arc::new(store.clone()),
+                chat: Arc::new(store.clone()),
+                bus: Arc::new(InProcessBus::default()),
+                ice: ice.clone(),
+                clock: Arc::new(SystemClock),
+            },
+            SignalingConfig {
+                max_peers: config.room_max_peers,
+                resume_grace: config.ws_resume_grace,
+                ..SignalingConfig::default()
+            },
+        );
         let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
         if let Some(relay) = &relay {
             health.push(relay.clone());
         }
         let state = AppState {
             accounts: Arc::new(accounts),
-            ice: Arc::new(ice),
+            ice,
+            hub: hub.clone(),
+            ws: WsOptions {
+                ping_interval: config.ws_ping,
+                idle_timeout: config.ws_idle_timeout,
+                ..WsOptions::default()
+            },
             health: health.into(),
             trusted_proxies: Arc::new(TrustedProxies::new(config.trusted_proxies.clone())),
         };
@@ -82,6 +106,7 @@ impl Application {
             router,
             store,
             relay,
+            hub,
         })
     }
 
@@ -107,6 +132,13 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let hub = self.hub.clone();
+        // On shutdown, WebSocket peers get a 1001 close (they reconnect elsewhere or
+        // later); without it their upgraded connections would hold the server open.
+        let shutdown = async move {
+            shutdown.await;
+            hub.shutdown();
+        };
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await

@@ -162,3 +162,131 @@ pub async fn error_of(response: reqwest::Response) -> (u16, String, Option<Strin
         error["field"].as_str().map(str::to_owned),
     )
 }
+
+/// A signaling client over a real WebSocket.
+pub struct WsClient {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// How long a test waits for a frame that should come.
+pub const FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl TestApp {
+    pub fn ws_url(&self, room: &str, token: &str, resume: Option<&str>) -> String {
+        let mut url = format!("ws://{}/ws/rooms/{room}?token={token}", self.addr);
+        if let Some(resume) = resume {
+            url.push_str(&format!("&resume={resume}"));
+        }
+        url
+    }
+
+    /// Connects, or returns the HTTP status the upgrade was refused with.
+    pub async fn try_ws(
+        &self,
+        room: &str,
+        token: &str,
+        resume: Option<&str>,
+    ) -> Result<WsClient, u16> {
+        match tokio_tungstenite::connect_async(self.ws_url(room, token, resume)).await {
+            Ok((stream, _)) => Ok(WsClient { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(other) => panic!("websocket connect failed: {other}"),
+        }
+    }
+
+    /// Connects and reads the welcome.
+    pub async fn join(&self, room: &str, token: &str) -> (WsClient, Value) {
+        let mut client = self
+            .try_ws(room, token, None)
+            .await
+            .expect("upgrade accepted");
+        let welcome = client.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        (client, welcome)
+    }
+}
+
+impl WsClient {
+    pub async fn send(&mut self, frame: Value) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                frame.to_string(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_raw(&mut self, message: tokio_tungstenite::tungstenite::Message) {
+        use futures_util::SinkExt;
+        let _ = self.stream.send(message).await;
+    }
+
+    /// The next message (pings answered and skipped), or `None` on close/timeout.
+    pub async fn next(&mut self) -> Option<tokio_tungstenite::tungstenite::Message> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message = tokio::time::timeout(FRAME_WAIT, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// The next text frame as JSON; panics on anything else.
+    pub async fn recv(&mut self) -> Value {
+        match self.next().await {
+            Some(tokio_tungstenite::tungstenite::Message::Text(text)) => {
+                serde_json::from_str(&text).unwrap()
+            }
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The next frame of `kind`, skipping others.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            match self.next().await? {
+                Message::Close(frame) => return frame.map(|f| u16::from(f.code)),
+                _ => continue,
+            }
+        }
+    }
+
+    /// True when nothing arrives for `wait`.
+    pub async fn quiet_for(&mut self, wait: std::time::Duration) -> bool {
+        use futures_util::StreamExt;
+        loop {
+            match tokio::time::timeout(wait, self.stream.next()).await {
+                Err(_) => return true,
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_)))) => continue,
+                Ok(_) => return false,
+            }
+        }
+    }
+
+    /// Drops the TCP connection without a close frame (a network switch).
+    pub fn vanish(self) {
+        drop(self);
+    }
+}

@@ -1,0 +1,841 @@
+//! The signaling hub: who is connected to which room on this instance, and the
+//! room use cases (join, resume, signal, chat, state, kick, leave, delete).
+//!
+//! Local peers are served directly: an event for the room goes into each local
+//! connection's bounded queue with `try_send`, so a slow consumer never stalls the
+//! room (it is detached and told to reconnect, keeping what it missed for resume).
+//! The [`RoomBus`] port holds presence and carries events to other instances.
+//!
+//! A connection that drops is *detached*, not gone: for `resume_grace` it keeps its
+//! peer id and buffers what is sent to it; a client that comes back with its
+//! resume token picks up where it was, and the others see no churn. Only when the
+//! grace ends does the peer leave (`timeout`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+use webcall_domain::model::{IceServers, UserId};
+use webcall_domain::ports::{ChatRepository, Clock, RoomBus, RoomRepository};
+use webcall_domain::signaling::{
+    ChatMessage, ChatText, Envelope, LeaveReason, NewChatMessage, PeerId, PeerInfo, PeerState,
+    Room, RoomEvent, RoomName,
+};
+use webcall_domain::DomainError;
+
+use crate::ice::IceServersService;
+use crate::AppError;
+
+/// Limits and timings of signaling.
+#[derive(Debug, Clone)]
+pub struct SignalingConfig {
+    /// `ROOM_MAX_PEERS`: a mesh call grows as n².
+    pub max_peers: usize,
+    /// `WS_RESUME_GRACE_SECS`.
+    pub resume_grace: Duration,
+    /// Frames kept for a detached peer; beyond that, resuming becomes a fresh join.
+    pub resume_buffer: usize,
+    /// Frames queued per connection before it counts as a slow consumer.
+    pub send_queue: usize,
+    /// Chat messages sent with `welcome`.
+    pub history: u32,
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            max_peers: 16,
+            resume_grace: Duration::from_secs(20),
+            resume_buffer: 256,
+            send_queue: 512,
+            history: 50,
+        }
+    }
+}
+
+/// Why the server closes a connection (the WS layer turns it into a close code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// 4401: the token was revoked (logout) or expired.
+    TokenRevoked,
+    /// 4003.
+    Kicked,
+    /// 4004.
+    RoomDeleted,
+    /// 1011: the client could not keep up; reconnect and resume.
+    SlowConsumer,
+    /// 1000: the same peer resumed on a newer connection.
+    Replaced,
+    /// 1001.
+    Shutdown,
+}
+
+/// What the hub sends down a connection.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// Shared between every peer it goes to.
+    Event(Arc<RoomEvent>),
+    Error {
+        code: &'static str,
+        message: String,
+    },
+    Pong,
+}
+
+/// A connection's first frame.
+#[derive(Debug, Clone)]
+pub struct Welcome {
+    pub peer_id: PeerId,
+    pub room: RoomName,
+    pub owner: bool,
+    pub user_id: UserId,
+    pub username: String,
+    pub peers: Vec<PeerInfo>,
+    pub chat: Vec<ChatMessage>,
+    pub ice_servers: IceServers,
+    pub resume_token: String,
+    pub resumed: bool,
+}
+
+/// A joined connection: its welcome, its queue, and how the hub tells it to close.
+pub struct Session {
+    pub welcome: Welcome,
+    pub peer_id: PeerId,
+    /// Identifies this connection of the peer (a resumed peer gets a new one).
+    pub generation: u64,
+    pub outbound: mpsc::Receiver<Outbound>,
+    pub close: watch::Receiver<Option<CloseReason>>,
+}
+
+/// Who is joining.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub room: RoomName,
+    pub user_id: UserId,
+    pub username: String,
+    /// The token the connection was opened with (logout closes it).
+    pub jti: Uuid,
+    pub resume: Option<String>,
+}
+
+/// A room with who is in it now.
+#[derive(Debug, Clone)]
+pub struct RoomSummary {
+    pub room: Room,
+    pub peers: Vec<PeerInfo>,
+}
+
+enum Link {
+    Attached {
+        tx: mpsc::Sender<Outbound>,
+        close: watch::Sender<Option<CloseReason>>,
+    },
+    Detached {
+        buffer: VecDeque<Outbound>,
+        overflowed: bool,
+    },
+}
+
+struct LocalPeer {
+    info: PeerInfo,
+    room: RoomName,
+    jti: Uuid,
+    resume_token: String,
+    generation: u64,
+    link: Link,
+}
+
+#[derive(Default)]
+struct Local {
+    peers: HashMap<PeerId, LocalPeer>,
+    rooms: HashMap<RoomName, Vec<PeerId>>,
+    resume: HashMap<String, PeerId>,
+    next_generation: u64,
+}
+
+impl Local {
+    fn insert(&mut self, peer: LocalPeer) {
+        self.rooms
+            .entry(peer.room.clone())
+            .or_default()
+            .push(peer.info.peer_id.clone());
+        self.resume
+            .insert(peer.resume_token.clone(), peer.info.peer_id.clone());
+        self.peers.insert(peer.info.peer_id.clone(), peer);
+    }
+
+    fn remove(&mut self, peer_id: &PeerId) -> Option<LocalPeer> {
+        let peer = self.peers.remove(peer_id)?;
+        self.resume.remove(&peer.resume_token);
+        if let Some(ids) = self.rooms.get_mut(&peer.room) {
+            ids.retain(|id| id != peer_id);
+            if ids.is_empty() {
+                self.rooms.remove(&peer.room);
+            }
+        }
+        Some(peer)
+    }
+
+    fn generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+}
+
+/// The ports and settings the hub works with.
+pub struct HubDeps {
+    pub rooms: Arc<dyn RoomRepository>,
+    pub chat: Arc<dyn ChatRepository>,
+    pub bus: Arc<dyn RoomBus>,
+    pub ice: Arc<IceServersService>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// See the module docs.
+pub struct Hub {
+    deps: HubDeps,
+    config: SignalingConfig,
+    local: Mutex<Local>,
+    me: Weak<Hub>,
+}
+
+impl Hub {
+    pub fn new(deps: HubDeps, config: SignalingConfig) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            deps,
+            config,
+            local: Mutex::new(Local::default()),
+            me: me.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &SignalingConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Peers connected (or detached within grace) on this instance.
+    pub fn local_peer_count(&self) -> usize {
+        self.lock().peers.len()
+    }
+
+    /// Joins a room (creating it, owned by the joiner, if it does not exist), or
+    /// resumes a detached peer when `resume` names one of this user in this room.
+    #[tracing::instrument(skip_all, fields(room = %request.room))]
+    pub async fn join(&self, request: JoinRequest) -> Result<Session, AppError> {
+        if let Some(session) = self.try_resume(&request).await? {
+            return Ok(session);
+        }
+        let room = self
+            .find_or_create_room(&request.room, request.user_id)
+            .await?;
+        let info = PeerInfo {
+            peer_id: PeerId::new_random(),
+            user_id: request.user_id,
+            username: request.username.clone(),
+            state: PeerState::default(),
+        };
+        let peers = self
+            .deps
+            .bus
+            .join(&request.room, &info, self.config.max_peers)
+            .await?
+            .ok_or(AppError::RoomFull)?;
+        let chat = self
+            .deps
+            .chat
+            .chat_before(&request.room, None, self.config.history)
+            .await?;
+        let (tx, rx) = mpsc::channel(self.config.send_queue);
+        let (close_tx, close_rx) = watch::channel(None);
+        let resume_token = Uuid::new_v4().simple().to_string();
+        let generation = {
+            let mut local = self.lock();
+            let generation = local.generation();
+            local.insert(LocalPeer {
+                info: info.clone(),
+                room: request.room.clone(),
+                jti: request.jti,
+                resume_token: resume_token.clone(),
+                generation,
+                link: Link::Attached {
+                    tx,
+                    close: close_tx,
+                },
+            });
+            generation
+        };
+        tracing::info!(peer_id = %info.peer_id, user_id = %info.user_id, "peer joined");
+        self.dispatch(Envelope {
+            room: request.room.clone(),
+            to: None,
+            except: Some(info.peer_id.clone()),
+            event: RoomEvent::PeerJoined { peer: info.clone() },
+        })
+        .await;
+        Ok(Session {
+            welcome: Welcome {
+                peer_id: info.peer_id.clone(),
+                room: request.room,
+                owner: room.owner == request.user_id,
+                user_id: request.user_id,
+                username: request.username,
+                peers,
+                chat,
+                ice_servers: self.deps.ice.for_user(request.user_id),
+                resume_token,
+                resumed: false,
+            },
+            peer_id: info.peer_id,
+            generation,
+            outbound: rx,
+            close: close_rx,
+        })
+    }
+
+    async fn find_or_create_room(&self, name: &RoomName, user: UserId) -> Result<Room, AppError> {
+        if let Some(room) = self.deps.rooms.find_room(name).await? {
+            return Ok(room);
+        }
+        match self
+            .deps
+            .rooms
+            .create_room(name, user, self.deps.clock.now())
+            .await
+        {
+            Ok(room) => Ok(room),
+            // Two first joiners at once: the other one created it.
+            Err(DomainError::RoomExists) => self
+                .deps
+                .rooms
+                .find_room(name)
+                .await?
+                .ok_or(AppError::RoomNotFound),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn try_resume(&self, request: &JoinRequest) -> Result<Option<Session>, AppError> {
+        let Some(token) = request.resume.as_deref() else {
+            return Ok(None);
+        };
+        let (peer_id, generation, outbound, close) = match self.reattach(token, request) {
+            Reattach::Unknown => return Ok(None),
+            Reattach::Overflowed(peer_id) => {
+                // It missed more than its buffer holds: it leaves, and joins afresh.
+                self.remove_and_announce(&peer_id, LeaveReason::Timeout)
+                    .await;
+                return Ok(None);
+            }
+            Reattach::Done {
+                peer_id,
+                generation,
+                outbound,
+                close,
+            } => (peer_id, generation, outbound, close),
+        };
+        let resume_token = token.to_owned();
+        let room = self
+            .deps
+            .rooms
+            .find_room(&request.room)
+            .await?
+            .ok_or(AppError::RoomNotFound)?;
+        let peers = self.deps.bus.peers(&request.room).await?;
+        let chat = self
+            .deps
+            .chat
+            .chat_before(&request.room, None, self.config.history)
+            .await?;
+        tracing::info!(%peer_id, "peer resumed");
+        Ok(Some(Session {
+            welcome: Welcome {
+                peer_id: peer_id.clone(),
+                room: request.room.clone(),
+                owner: room.owner == request.user_id,
+                user_id: request.user_id,
+                username: request.username.clone(),
+                peers: peers.into_iter().filter(|p| p.peer_id != peer_id).collect(),
+                chat,
+                ice_servers: self.deps.ice.for_user(request.user_id),
+                resume_token,
+                resumed: true,
+            },
+            peer_id,
+            generation,
+            outbound,
+            close,
+        }))
+    }
+
+    /// Re-attaches a peer of this user in this room, whether its old connection is
+    /// already known dead (detached) or not yet (the client usually notices a
+    /// network switch first): that old connection is then closed. What was buffered
+    /// while detached goes into the new queue, behind the welcome.
+    fn reattach(&self, token: &str, request: &JoinRequest) -> Reattach {
+        let mut local = self.lock();
+        let Some(peer_id) = local.resume.get(token).cloned() else {
+            return Reattach::Unknown;
+        };
+        let generation = local.generation();
+        let Some(peer) = local.peers.get_mut(&peer_id) else {
+            return Reattach::Unknown;
+        };
+        if peer.room != request.room || peer.info.user_id != request.user_id {
+            return Reattach::Unknown;
+        }
+        if matches!(
+            peer.link,
+            Link::Detached {
+                overflowed: true,
+                ..
+            }
+        ) {
+            return Reattach::Overflowed(peer_id);
+        }
+        let (tx, outbound) = mpsc::channel(self.config.send_queue);
+        let (close_tx, close) = watch::channel(None);
+        let old = std::mem::replace(
+            &mut peer.link,
+            Link::Attached {
+                tx: tx.clone(),
+                close: close_tx,
+            },
+        );
+        match old {
+            Link::Detached { buffer, .. } => {
+                for frame in buffer {
+                    let _ = tx.try_send(frame);
+                }
+            }
+            Link::Attached { close, .. } => {
+                let _ = close.send(Some(CloseReason::Replaced));
+            }
+        }
+        peer.generation = generation;
+        peer.jti = request.jti;
+        Reattach::Done {
+            peer_id,
+            generation,
+            outbound,
+            close,
+        }
+    }
+
+    /// The connection of `peer_id` (this `generation` of it) ended without a
+    /// `leave`: keep the peer for the resume grace, buffering what it is sent.
+    pub fn detach(&self, peer_id: &PeerId, generation: u64) {
+        let detached = {
+            let mut local = self.lock();
+            match local.peers.get_mut(peer_id) {
+                Some(peer)
+                    if peer.generation == generation
+                        && matches!(peer.link, Link::Attached { .. }) =>
+                {
+                    peer.link = Link::Detached {
+                        buffer: VecDeque::new(),
+                        overflowed: false,
+                    };
+                    true
+                }
+                _ => false,
+            }
+        };
+        if detached {
+            self.start_grace(peer_id.clone(), generation);
+        }
+    }
+
+    fn start_grace(&self, peer_id: PeerId, generation: u64) {
+        let Some(hub) = self.me.upgrade() else { return };
+        let grace = self.config.resume_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let expired = {
+                let local = hub.lock();
+                local.peers.get(&peer_id).is_some_and(|p| {
+                    p.generation == generation && matches!(p.link, Link::Detached { .. })
+                })
+            };
+            if expired {
+                hub.remove_and_announce(&peer_id, LeaveReason::Timeout)
+                    .await;
+            }
+        });
+    }
+
+    /// The peer left on purpose (`leave` frame or a normal close) on its
+    /// connection `generation` (a close on a connection it has since resumed away
+    /// from is not a departure).
+    pub async fn leave(&self, peer_id: &PeerId, generation: u64) {
+        let current = self
+            .lock()
+            .peers
+            .get(peer_id)
+            .is_some_and(|p| p.generation == generation);
+        if current {
+            self.remove_and_announce(peer_id, LeaveReason::Left).await;
+        }
+    }
+
+    async fn remove_and_announce(&self, peer_id: &PeerId, reason: LeaveReason) {
+        let Some(peer) = self.lock().remove(peer_id) else {
+            return;
+        };
+        if let Link::Attached { close, .. } = &peer.link {
+            let _ = close.send(Some(CloseReason::Replaced));
+        }
+        self.announce_departure(&peer.room, peer_id, reason).await;
+    }
+
+    /// Removes the peer from presence and, if this call removed it, tells the room.
+    async fn announce_departure(&self, room: &RoomName, peer_id: &PeerId, reason: LeaveReason) {
+        match self.deps.bus.leave(room, peer_id).await {
+            Ok(true) => {
+                tracing::info!(%peer_id, ?reason, "peer left");
+                self.dispatch(Envelope {
+                    room: room.clone(),
+                    to: None,
+                    except: Some(peer_id.clone()),
+                    event: RoomEvent::PeerLeft {
+                        peer_id: peer_id.clone(),
+                        reason,
+                    },
+                })
+                .await;
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(%peer_id, error = %err, "could not remove a peer from presence")
+            }
+        }
+    }
+
+    fn room_of(&self, peer_id: &PeerId) -> Result<(RoomName, PeerInfo), AppError> {
+        let local = self.lock();
+        let peer = local.peers.get(peer_id).ok_or(AppError::PeerNotFound)?;
+        Ok((peer.room.clone(), peer.info.clone()))
+    }
+
+    /// Relays opaque SDP/ICE `data` to `to`, only inside the sender's room.
+    pub async fn signal(&self, from: &PeerId, to: &PeerId, data: String) -> Result<(), AppError> {
+        let (room, _) = self.room_of(from)?;
+        let envelope = Envelope {
+            room: room.clone(),
+            to: Some(to.clone()),
+            except: None,
+            event: RoomEvent::Signal {
+                from: from.clone(),
+                data,
+            },
+        };
+        let local = self.lock().peers.get(to).is_some_and(|p| p.room == room);
+        if local {
+            self.deliver_local(&envelope).await;
+            return Ok(());
+        }
+        if !self
+            .deps
+            .bus
+            .peers(&room)
+            .await?
+            .iter()
+            .any(|p| &p.peer_id == to)
+        {
+            return Err(AppError::PeerNotFound);
+        }
+        self.publish(&envelope).await;
+        Ok(())
+    }
+
+    /// Stores a chat message, then sends it to everyone in the room, sender included.
+    pub async fn chat(&self, from: &PeerId, text: &str) -> Result<(), AppError> {
+        let text = ChatText::parse(text)?;
+        let (room, info) = self.room_of(from)?;
+        let message = self
+            .deps
+            .chat
+            .append_chat(NewChatMessage {
+                room: room.clone(),
+                from: from.clone(),
+                user_id: info.user_id,
+                username: info.username,
+                text,
+                ts: self.deps.clock.now(),
+            })
+            .await?;
+        self.dispatch(Envelope {
+            room,
+            to: None,
+            except: None,
+            event: RoomEvent::Chat { message },
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Updates what the peer shares and tells the others.
+    pub async fn set_state(&self, from: &PeerId, state: PeerState) -> Result<(), AppError> {
+        let (room, info) = {
+            let mut local = self.lock();
+            let peer = local.peers.get_mut(from).ok_or(AppError::PeerNotFound)?;
+            peer.info.state = state;
+            (peer.room.clone(), peer.info.clone())
+        };
+        self.deps.bus.update(&room, &info).await?;
+        self.dispatch(Envelope {
+            room,
+            to: None,
+            except: Some(from.clone()),
+            event: RoomEvent::PeerState {
+                peer_id: from.clone(),
+                state,
+            },
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The room's owner removes `target` from the call.
+    pub async fn kick(&self, from: &PeerId, target: &PeerId) -> Result<(), AppError> {
+        let (room, info) = self.room_of(from)?;
+        let owner = self.deps.rooms.find_room(&room).await?.map(|r| r.owner);
+        if owner != Some(info.user_id) {
+            return Err(AppError::NotRoomOwner);
+        }
+        if !self
+            .deps
+            .bus
+            .peers(&room)
+            .await?
+            .iter()
+            .any(|p| &p.peer_id == target)
+        {
+            return Err(AppError::PeerNotFound);
+        }
+        self.dispatch(Envelope {
+            room: room.clone(),
+            to: Some(target.clone()),
+            except: None,
+            event: RoomEvent::Kicked {
+                peer_id: target.clone(),
+            },
+        })
+        .await;
+        self.announce_departure(&room, target, LeaveReason::Kicked)
+            .await;
+        Ok(())
+    }
+
+    /// Closes, with 4401, every connection opened with the token `jti` (logout).
+    pub async fn revoke_token(&self, jti: Uuid) {
+        let revoked: Vec<LocalPeer> = {
+            let mut local = self.lock();
+            let ids: Vec<PeerId> = local
+                .peers
+                .values()
+                .filter(|p| p.jti == jti)
+                .map(|p| p.info.peer_id.clone())
+                .collect();
+            ids.iter().filter_map(|id| local.remove(id)).collect()
+        };
+        for peer in revoked {
+            close(&peer.link, CloseReason::TokenRevoked);
+            self.announce_departure(&peer.room, &peer.info.peer_id, LeaveReason::Left)
+                .await;
+        }
+    }
+
+    /// Creates an empty room owned by `owner` (REST).
+    pub async fn create_room(&self, name: &RoomName, owner: UserId) -> Result<Room, AppError> {
+        Ok(self
+            .deps
+            .rooms
+            .create_room(name, owner, self.deps.clock.now())
+            .await?)
+    }
+
+    /// Every room with who is in it now, busiest first.
+    pub async fn list_rooms(&self) -> Result<Vec<RoomSummary>, AppError> {
+        let rooms = self.deps.rooms.list_rooms().await?;
+        let mut occupancy: HashMap<RoomName, Vec<PeerInfo>> =
+            self.deps.bus.occupancy().await?.into_iter().collect();
+        let mut summaries: Vec<RoomSummary> = rooms
+            .into_iter()
+            .map(|room| RoomSummary {
+                peers: occupancy.remove(&room.name).unwrap_or_default(),
+                room,
+            })
+            .collect();
+        summaries.sort_by(|a, b| {
+            b.peers
+                .len()
+                .cmp(&a.peers.len())
+                .then_with(|| a.room.name.cmp(&b.room.name))
+        });
+        Ok(summaries)
+    }
+
+    /// The owner deletes a room: the call ends for everyone in it (close 4004).
+    pub async fn delete_room(&self, name: &RoomName, user: UserId) -> Result<(), AppError> {
+        let room = self
+            .deps
+            .rooms
+            .find_room(name)
+            .await?
+            .ok_or(AppError::RoomNotFound)?;
+        if room.owner != user {
+            return Err(AppError::NotRoomOwner);
+        }
+        self.deps.rooms.delete_room(name).await?;
+        self.dispatch(Envelope {
+            room: name.clone(),
+            to: None,
+            except: None,
+            event: RoomEvent::RoomDeleted,
+        })
+        .await;
+        tracing::info!(room = %name, "room deleted");
+        Ok(())
+    }
+
+    /// A page of chat history, oldest first (`before` an id, at most `limit`).
+    pub async fn messages(
+        &self,
+        name: &RoomName,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, AppError> {
+        self.deps
+            .rooms
+            .find_room(name)
+            .await?
+            .ok_or(AppError::RoomNotFound)?;
+        Ok(self.deps.chat.chat_before(name, before, limit).await?)
+    }
+
+    /// Closes every local connection with 1001 (server shutting down).
+    pub fn shutdown(&self) {
+        let local = self.lock();
+        for peer in local.peers.values() {
+            close(&peer.link, CloseReason::Shutdown);
+        }
+    }
+
+    /// Delivers locally and hands to the other instances.
+    async fn dispatch(&self, envelope: Envelope) {
+        self.deliver_local(&envelope).await;
+        self.publish(&envelope).await;
+    }
+
+    async fn publish(&self, envelope: &Envelope) {
+        if let Err(err) = self.deps.bus.publish(envelope).await {
+            tracing::warn!(room = %envelope.room, error = %err, "could not publish a room event");
+        }
+    }
+
+    /// Delivers an event to this instance's peers (the bus calls this for events
+    /// from other instances).
+    pub async fn deliver_local(&self, envelope: &Envelope) {
+        match &envelope.event {
+            RoomEvent::Kicked { peer_id } => {
+                let peer = self.lock().remove(peer_id);
+                if let Some(peer) = peer {
+                    close(&peer.link, CloseReason::Kicked);
+                }
+            }
+            RoomEvent::RoomDeleted => {
+                let removed: Vec<LocalPeer> = {
+                    let mut local = self.lock();
+                    let ids = local.rooms.get(&envelope.room).cloned().unwrap_or_default();
+                    ids.iter().filter_map(|id| local.remove(id)).collect()
+                };
+                for peer in removed {
+                    close(&peer.link, CloseReason::RoomDeleted);
+                    let _ = self.deps.bus.leave(&peer.room, &peer.info.peer_id).await;
+                }
+            }
+            RoomEvent::TokenRevoked { jti } => Box::pin(self.revoke_token(*jti)).await,
+            event => {
+                let event = Arc::new(event.clone());
+                let slow = {
+                    let mut local = self.lock();
+                    let Local { peers, rooms, .. } = &mut *local;
+                    let mut slow = Vec::new();
+                    for id in rooms.get(&envelope.room).into_iter().flatten() {
+                        if envelope.to.as_ref().is_some_and(|to| to != id)
+                            || envelope.except.as_ref() == Some(id)
+                        {
+                            continue;
+                        }
+                        if let Some(peer) = peers.get_mut(id) {
+                            if push(
+                                peer,
+                                Outbound::Event(event.clone()),
+                                self.config.resume_buffer,
+                            ) {
+                                slow.push((id.clone(), peer.generation));
+                            }
+                        }
+                    }
+                    slow
+                };
+                for (peer_id, generation) in slow {
+                    tracing::info!(%peer_id, "slow consumer detached");
+                    self.start_grace(peer_id, generation);
+                }
+            }
+        }
+    }
+}
+
+enum Reattach {
+    Unknown,
+    Overflowed(PeerId),
+    Done {
+        peer_id: PeerId,
+        generation: u64,
+        outbound: mpsc::Receiver<Outbound>,
+        close: watch::Receiver<Option<CloseReason>>,
+    },
+}
+
+fn close(link: &Link, reason: CloseReason) {
+    if let Link::Attached { close, .. } = link {
+        let _ = close.send(Some(reason));
+    }
+}
+
+/// Queues `frame` for `peer`. A full queue detaches the peer (it is told to
+/// reconnect and resume) and keeps the frame for it; returns true then, so the
+/// caller starts its grace period.
+fn push(peer: &mut LocalPeer, frame: Outbound, buffer_limit: usize) -> bool {
+    match &mut peer.link {
+        Link::Attached { tx, close } => match tx.try_send(frame) {
+            Ok(()) => false,
+            Err(
+                mpsc::error::TrySendError::Full(frame) | mpsc::error::TrySendError::Closed(frame),
+            ) => {
+                let _ = close.send(Some(CloseReason::SlowConsumer));
+                peer.link = Link::Detached {
+                    buffer: VecDeque::from([frame]),
+                    overflowed: false,
+                };
+                true
+            }
+        },
+        Link::Detached { buffer, overflowed } => {
+            if buffer.len() < buffer_limit {
+                buffer.push_back(frame);
+            } else {
+                *overflowed = true;
+            }
+            false
+        }
+    }
+}

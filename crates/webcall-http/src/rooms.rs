@@ -1,0 +1,96 @@
+//! `/api/v1/rooms`: list live rooms, create one, delete one (owner), page chat history.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use webcall_app::signaling::RoomSummary;
+use webcall_domain::signaling::{Room, RoomName};
+
+use crate::auth::rfc3339;
+use crate::extract::{ApiJson, Authenticated};
+use crate::ws::chat_frames;
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/rooms", get(list).post(create))
+        .route("/api/v1/rooms/{room}", axum::routing::delete(delete))
+        .route("/api/v1/rooms/{room}/messages", get(messages))
+}
+
+fn room_json(room: &Room) -> Value {
+    json!({
+        "name": room.name.as_str(),
+        "owner": {"user_id": room.owner.to_string(), "username": room.owner_name},
+        "created_at": rfc3339(room.created_at),
+    })
+}
+
+fn summary_json(summary: &RoomSummary) -> Value {
+    let mut value = room_json(&summary.room);
+    value["participants"] = json!(summary.peers.len());
+    value["people"] = json!(summary
+        .peers
+        .iter()
+        .map(|p| p.username.as_str())
+        .collect::<Vec<_>>());
+    value
+}
+
+async fn list(State(state): State<AppState>, _: Authenticated) -> Result<Json<Value>, ApiError> {
+    let rooms = state.hub.list_rooms().await?;
+    Ok(Json(
+        json!({"rooms": rooms.iter().map(summary_json).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct CreateRoom {
+    name: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    ApiJson(body): ApiJson<CreateRoom>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = RoomName::parse(body.name.as_deref().unwrap_or_default()).map_err(|_| {
+        ApiError::InvalidBody {
+            field: Some("name".into()),
+            message: "name must be 1-64 of letters, digits, '_' or '-'".into(),
+        }
+    })?;
+    let room = state.hub.create_room(&name, claims.user_id).await?;
+    Ok((StatusCode::CREATED, Json(room_json(&room))))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    Path(room): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let name = RoomName::parse(&room)?;
+    state.hub.delete_room(&name, claims.user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Page {
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    _: Authenticated,
+    Path(room): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let name = RoomName::parse(&room)?;
+    let limit = page.limit.unwrap_or(50).clamp(1, 200);
+    let messages = state.hub.messages(&name, page.before, limit).await?;
+    Ok(Json(json!({"messages": chat_frames(&messages)})))
+}

@@ -1,0 +1,619 @@
+//! `GET /ws/rooms/{room}?token=JWT[&resume=TOKEN]`: the signaling WebSocket.
+//! The protocol is in `docs/protocol.md`. Each connection has one reader (this
+//! task: frames in, idle timeout, rate limit) and one writer task that owns the
+//! socket's sink (hub events, error frames, pings, the close frame).
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+use webcall_app::signaling::{CloseReason, JoinRequest, Outbound, Session, Welcome};
+use webcall_app::AppError;
+use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, PeerState, RoomEvent, RoomName};
+
+use crate::auth::rfc3339;
+use crate::webrtc::IceServersBody;
+use crate::{ApiError, AppState};
+
+/// Largest frame a client may send (larger: close 1009).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Timings of the signaling socket.
+#[derive(Debug, Clone, Copy)]
+pub struct WsOptions {
+    /// `WS_PING_SECS`.
+    pub ping_interval: Duration,
+    /// `WS_IDLE_TIMEOUT_SECS`: no frame at all (a Pong included) for this long closes it.
+    pub idle_timeout: Duration,
+    /// Frames per second a client may send, and the burst above it.
+    pub rate_per_sec: f64,
+    pub burst: f64,
+}
+
+impl Default for WsOptions {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            rate_per_sec: 50.0,
+            burst: 100.0,
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/rooms/{room}", get(connect))
+}
+
+#[derive(Deserialize)]
+struct ConnectQuery {
+    token: Option<String>,
+    resume: Option<String>,
+}
+
+/// Checks the token (401) and the room name (422) before upgrading.
+async fn connect(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    Query(query): Query<ConnectQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = query
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or(AppError::TokenMissing)?;
+    let claims = state.accounts.authenticate(&token).await?;
+    let room = RoomName::parse(&room)?;
+    let user = state.accounts.me(&claims).await?;
+    let request = JoinRequest {
+        room,
+        user_id: user.id,
+        username: user.username.as_str().to_owned(),
+        jti: claims.jti,
+        resume: query.resume.filter(|r| !r.is_empty()),
+    };
+    let options = state.ws;
+    Ok(upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| serve(socket, state, request, claims.expires_at, options)))
+}
+
+/// Close codes of the protocol.
+mod code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const TOO_BIG: u16 = 1009;
+    pub const SERVER_ERROR: u16 = 1011;
+    pub const KICKED: u16 = 4003;
+    pub const ROOM_DELETED: u16 = 4004;
+    pub const ROOM_FULL: u16 = 4009;
+    pub const RATE_ABUSE: u16 = 4029;
+    pub const TOKEN: u16 = 4401;
+}
+
+fn close_code(reason: CloseReason) -> (u16, &'static str) {
+    match reason {
+        CloseReason::TokenRevoked => (code::TOKEN, "token revoked"),
+        CloseReason::Kicked => (code::KICKED, "kicked"),
+        CloseReason::RoomDeleted => (code::ROOM_DELETED, "room deleted"),
+        CloseReason::SlowConsumer => (code::SERVER_ERROR, "too slow: reconnect and resume"),
+        CloseReason::Replaced => (code::NORMAL, "closed"),
+        CloseReason::Shutdown => (code::GOING_AWAY, "server shutting down"),
+    }
+}
+
+/// What the reader asks of the writer.
+enum Control {
+    Frame(String),
+    Close(u16, &'static str),
+}
+
+async fn serve(
+    mut socket: WebSocket,
+    state: AppState,
+    request: JoinRequest,
+    expires_at: DateTime<Utc>,
+    options: WsOptions,
+) {
+    let session = match state.hub.join(request).await {
+        Ok(session) => session,
+        Err(err) => {
+            let (code, close) = match &err {
+                AppError::RoomFull => ("room_full", code::ROOM_FULL),
+                _ => ("internal_error", code::SERVER_ERROR),
+            };
+            if close == code::SERVER_ERROR {
+                tracing::error!(error = %err, "join failed");
+            }
+            let _ = socket
+                .send(Message::Text(error_frame(code, &err.to_string()).into()))
+                .await;
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: close,
+                    reason: Utf8Bytes::from_static(""),
+                })))
+                .await;
+            return;
+        }
+    };
+    let Session {
+        welcome,
+        peer_id,
+        generation,
+        outbound,
+        close,
+    } = session;
+    let (sink, mut stream) = socket.split();
+    let (control_tx, control_rx) = mpsc::channel(256);
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        welcome_frame(&welcome),
+        outbound,
+        close,
+        control_rx,
+        expires_at,
+        options.ping_interval,
+    ));
+    let ending = read_loop(&mut stream, &state, &peer_id, &control_tx, options).await;
+    match ending {
+        Ending::Leave => state.hub.leave(&peer_id, generation).await,
+        Ending::Lost => state.hub.detach(&peer_id, generation),
+    }
+    // The writer sends what is queued and the close frame. Meanwhile keep reading
+    // (and discarding) until the client answers the close: closing a socket with
+    // unread input makes the kernel send a reset, which can destroy our close
+    // frame before the client reads it.
+    drop(control_tx);
+    let mut writer_done = false;
+    let linger = tokio::time::sleep(CLOSE_LINGER);
+    tokio::pin!(linger);
+    loop {
+        tokio::select! {
+            () = &mut linger => break,
+            _ = &mut writer, if !writer_done => writer_done = true,
+            next = stream.next() => match next {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    if !writer_done {
+        let _ = tokio::time::timeout(CLOSE_LINGER, writer).await;
+    }
+}
+
+/// How long a closing connection waits for the client's close reply.
+const CLOSE_LINGER: Duration = Duration::from_secs(3);
+
+enum Ending {
+    /// `leave` or a normal close: gone now.
+    Leave,
+    /// Dropped, timed out, or closed by the server: keep the peer for the resume grace.
+    Lost,
+}
+
+async fn read_loop(
+    stream: &mut SplitStream<WebSocket>,
+    state: &AppState,
+    peer_id: &PeerId,
+    control: &mpsc::Sender<Control>,
+    options: WsOptions,
+) -> Ending {
+    let mut limiter = RateLimiter::new(options.rate_per_sec, options.burst);
+    loop {
+        let message = match tokio::time::timeout(options.idle_timeout, stream.next()).await {
+            Err(_) => {
+                tracing::info!(%peer_id, "silent connection closed");
+                let _ = control.try_send(Control::Close(code::GOING_AWAY, "idle"));
+                return Ending::Lost;
+            }
+            Ok(None) => return Ending::Lost,
+            Ok(Some(Err(err))) => {
+                tracing::debug!(%peer_id, error = ?err, "websocket read failed");
+                if is_too_big(&err) {
+                    let _ = control.try_send(Control::Close(code::TOO_BIG, "frame too big"));
+                }
+                return Ending::Lost;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(frame) => {
+                return match frame {
+                    Some(frame) if frame.code == code::NORMAL => Ending::Leave,
+                    _ => Ending::Lost,
+                };
+            }
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Binary(_) => {
+                let _ = control.try_send(Control::Frame(error_frame(
+                    "unsupported_frame",
+                    "frames are JSON text",
+                )));
+                continue;
+            }
+        };
+        match limiter.take() {
+            Admit::Yes => {}
+            Admit::No { warn } => {
+                if warn {
+                    let _ = control.try_send(Control::Frame(error_frame(
+                        "rate_limited",
+                        "too many frames; slow down",
+                    )));
+                }
+                continue;
+            }
+            Admit::Abuse => {
+                let _ = control.try_send(Control::Close(code::RATE_ABUSE, "rate limit"));
+                return Ending::Lost;
+            }
+        }
+        match handle_frame(state, peer_id, text.as_str()).await {
+            Ok(Handled::Reply(frame)) => {
+                let _ = control.try_send(Control::Frame(frame));
+            }
+            Ok(Handled::Done) => {}
+            Ok(Handled::Leave) => return Ending::Leave,
+            Err((code, message)) => {
+                let _ = control.try_send(Control::Frame(error_frame(code, &message)));
+            }
+        }
+    }
+}
+
+fn is_too_big(err: &axum::Error) -> bool {
+    let text = format!("{err:?}");
+    text.contains("Capacity") || text.contains("too long") || text.contains("TooLong")
+}
+
+enum Handled {
+    Done,
+    Reply(String),
+    Leave,
+}
+
+#[derive(Deserialize)]
+struct SignalFrame {
+    to: String,
+    /// Opaque to the server; relayed byte for byte.
+    data: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ChatFrame {
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct StateFrame {
+    state: PeerState,
+}
+
+#[derive(Deserialize)]
+struct KickFrame {
+    peer_id: String,
+}
+
+/// Parses and carries out one client frame; errors become `error` frames and the
+/// connection stays open.
+async fn handle_frame(
+    state: &AppState,
+    peer_id: &PeerId,
+    text: &str,
+) -> Result<Handled, (&'static str, String)> {
+    #[derive(Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let Kind { kind } = serde_json::from_str(text).map_err(|e| {
+        (
+            "bad_frame",
+            format!("a frame is a JSON object with a string \"type\": {e}"),
+        )
+    })?;
+    // Each type is read straight from the text (not through a tagged enum, which
+    // would buffer `data` and lose it as raw JSON).
+    fn parse<'a, T: Deserialize<'a>>(
+        kind: &str,
+        text: &'a str,
+    ) -> Result<T, (&'static str, String)> {
+        serde_json::from_str(text).map_err(|e| ("bad_frame", format!("{kind}: {e}")))
+    }
+    let hub = &state.hub;
+    let result = match kind.as_str() {
+        "ping" => return Ok(Handled::Reply(json!({"type": "pong"}).to_string())),
+        "leave" => return Ok(Handled::Leave),
+        "signal" => {
+            let frame: SignalFrame = parse(&kind, text)?;
+            hub.signal(
+                peer_id,
+                &PeerId::from_client(&frame.to),
+                frame.data.get().to_owned(),
+            )
+            .await
+        }
+        "chat" => {
+            hub.chat(peer_id, &parse::<ChatFrame>(&kind, text)?.text)
+                .await
+        }
+        "state" => {
+            hub.set_state(peer_id, parse::<StateFrame>(&kind, text)?.state)
+                .await
+        }
+        "kick" => {
+            hub.kick(
+                peer_id,
+                &PeerId::from_client(&parse::<KickFrame>(&kind, text)?.peer_id),
+            )
+            .await
+        }
+        other => return Err(("unknown_type", format!("unknown frame type {other:?}"))),
+    };
+    result.map(|()| Handled::Done).map_err(|err| {
+        let code = match &err {
+            AppError::PeerNotFound => "peer_not_found",
+            AppError::NotRoomOwner => "not_room_owner",
+            AppError::Domain(webcall_domain::DomainError::Invalid { .. }) => "validation_failed",
+            _ => {
+                tracing::error!(error = %err, "signaling frame failed");
+                "internal_error"
+            }
+        };
+        (code, err.to_string())
+    })
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    welcome: String,
+    mut outbound: mpsc::Receiver<Outbound>,
+    mut close: watch::Receiver<Option<CloseReason>>,
+    mut control: mpsc::Receiver<Control>,
+    expires_at: DateTime<Utc>,
+    ping_interval: Duration,
+) {
+    let expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
+    let expired = tokio::time::sleep(expiry);
+    tokio::pin!(expired);
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+    if !send(&mut sink, Message::Text(welcome.into())).await {
+        return;
+    }
+    let closing: (u16, &'static str) = loop {
+        tokio::select! {
+            biased;
+            item = control.recv() => match item {
+                Some(Control::Frame(frame)) => {
+                    if !send(&mut sink, Message::Text(frame.into())).await { return; }
+                }
+                Some(Control::Close(code, reason)) => break (code, reason),
+                // The reader is done: close with the hub's reason, if it gave one
+                // (a `leave`), else just let the connection go.
+                None => match *close.borrow() {
+                    Some(reason) => break close_code(reason),
+                    None => return,
+                },
+            },
+            changed = close.changed() => {
+                let reason = if changed.is_ok() { *close.borrow() } else { None };
+                match reason {
+                    Some(reason) => break close_code(reason),
+                    // The hub let go of this connection (it was detached).
+                    None if changed.is_err() => break (code::NORMAL, "closed"),
+                    None => continue,
+                }
+            }
+            frame = outbound.recv() => match frame {
+                Some(frame) => {
+                    let Some(text) = outbound_frame(&frame) else { continue };
+                    if !send(&mut sink, Message::Text(text.into())).await { return; }
+                }
+                None => break (code::NORMAL, "closed"),
+            },
+            _ = ping.tick() => {
+                if !send(&mut sink, Message::Ping(Default::default())).await { return; }
+            }
+            () = &mut expired => break (code::TOKEN, "token expired"),
+        }
+    };
+    send(
+        &mut sink,
+        Message::Close(Some(CloseFrame {
+            code: closing.0,
+            reason: Utf8Bytes::from_static(closing.1),
+        })),
+    )
+    .await;
+}
+
+/// A client that does not read for this long is cut off (its reader may be
+/// stuck too; the hub has detached it as a slow consumer already).
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+fn error_frame(code: &str, message: &str) -> String {
+    json!({"type": "error", "code": code, "message": message}).to_string()
+}
+
+fn peer_json(peer: &PeerInfo) -> Value {
+    json!({
+        "peer_id": peer.peer_id.as_str(),
+        "user_id": peer.user_id.to_string(),
+        "username": peer.username,
+        "state": peer.state,
+    })
+}
+
+fn chat_json(message: &ChatMessage) -> Value {
+    json!({
+        "type": "chat",
+        "id": message.id,
+        "from": message.from.as_str(),
+        "user_id": message.user_id.to_string(),
+        "username": message.username,
+        "text": message.text,
+        "ts": rfc3339(message.ts),
+    })
+}
+
+/// Chat messages as `GET /api/v1/rooms/{room}/messages` returns them.
+pub(crate) fn chat_frames(messages: &[ChatMessage]) -> Vec<Value> {
+    messages.iter().map(chat_json).collect()
+}
+
+fn welcome_frame(welcome: &Welcome) -> String {
+    let ice: IceServersBody = welcome.ice_servers.clone().into();
+    json!({
+        "type": "welcome",
+        "protocol": 1,
+        "peer_id": welcome.peer_id.as_str(),
+        "room": welcome.room.as_str(),
+        "owner": welcome.owner,
+        "self": {"user_id": welcome.user_id.to_string(), "username": welcome.username},
+        "peers": welcome.peers.iter().map(peer_json).collect::<Vec<_>>(),
+        "chat": chat_frames(&welcome.chat),
+        "ice_servers": ice,
+        "resume_token": welcome.resume_token,
+        "resumed": welcome.resumed,
+    })
+    .to_string()
+}
+
+/// The JSON frame for `frame`; `None` for control events the hub acts on itself.
+fn outbound_frame(frame: &Outbound) -> Option<String> {
+    Some(match frame {
+        Outbound::Pong => json!({"type": "pong"}).to_string(),
+        Outbound::Error { code, message } => error_frame(code, message),
+        Outbound::Event(event) => match event.as_ref() {
+            RoomEvent::PeerJoined { peer } => {
+                json!({"type": "peer_joined", "peer": peer_json(peer)}).to_string()
+            }
+            RoomEvent::PeerLeft { peer_id, reason } => {
+                json!({"type": "peer_left", "peer_id": peer_id.as_str(), "reason": reason})
+                    .to_string()
+            }
+            RoomEvent::PeerState { peer_id, state } => {
+                json!({"type": "peer_state", "peer_id": peer_id.as_str(), "state": state})
+                    .to_string()
+            }
+            // `data` is the sender's JSON, passed through as is.
+            RoomEvent::Signal { from, data } => {
+                format!(
+                    "{{\"type\":\"signal\",\"from\":{},\"data\":{data}}}",
+                    json!(from.as_str())
+                )
+            }
+            RoomEvent::Chat { message } => chat_json(message).to_string(),
+            RoomEvent::Kicked { .. } | RoomEvent::RoomDeleted | RoomEvent::TokenRevoked { .. } => {
+                return None
+            }
+        },
+    })
+}
+
+/// A token bucket: `rate` frames per second, bursts of `burst`. Past the burst,
+/// frames are dropped with an `error` (at most one a second); a client that
+/// keeps sending at twice the burst in dropped frames is closed with 4029.
+struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+    dropped: f64,
+    last_warning: Option<Instant>,
+}
+
+enum Admit {
+    Yes,
+    No { warn: bool },
+    Abuse,
+}
+
+impl RateLimiter {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+            dropped: 0.0,
+            last_warning: None,
+        }
+    }
+
+    fn take(&mut self) -> Admit {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        // Dropped frames are forgiven at the same rate.
+        self.dropped = (self.dropped - elapsed * self.rate).max(0.0);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Admit::Yes;
+        }
+        self.dropped += 1.0;
+        if self.dropped > 2.0 * self.burst {
+            return Admit::Abuse;
+        }
+        let warn = self
+            .last_warning
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+        if warn {
+            self.last_warning = Some(now);
+        }
+        Admit::No { warn }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_admits_a_burst_then_the_rate_then_calls_abuse() {
+        let mut limiter = RateLimiter::new(50.0, 100.0);
+        for _ in 0..100 {
+            assert!(matches!(limiter.take(), Admit::Yes));
+        }
+        assert!(matches!(limiter.take(), Admit::No { warn: true }));
+        assert!(matches!(limiter.take(), Admit::No { warn: false }));
+        let abuse = (0..400).any(|_| matches!(limiter.take(), Admit::Abuse));
+        assert!(abuse);
+    }
+
+    #[test]
+    fn signal_data_passes_through_verbatim() {
+        let frame = outbound_frame(&Outbound::Event(std::sync::Arc::new(RoomEvent::Signal {
+            from: PeerId::from_client("p\"1"),
+            data: r#"{"sdp":{"type":"offer","sdp":"v=0\r\n"}}"#.into(),
+        })))
+        .unwrap();
+        let value: Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(value["type"], "signal");
+        assert_eq!(value["from"], "p\"1");
+        assert_eq!(value["data"]["sdp"]["type"], "offer");
+    }
+}

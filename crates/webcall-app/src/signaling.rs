@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 use webcall_domain::model::{IceServers, UserId};
-use webcall_domain::ports::{ChatRepository, Clock, RoomBus, RoomRepository};
+use webcall_domain::ports::{BusListener, ChatRepository, Clock, RoomBus, RoomRepository};
 use webcall_domain::signaling::{
     ChatMessage, ChatText, Envelope, LeaveReason, NewChatMessage, PeerId, PeerInfo, PeerState,
     Room, RoomEvent, RoomName,
@@ -632,8 +632,21 @@ impl Hub {
         Ok(())
     }
 
-    /// Closes, with 4401, every connection opened with the token `jti` (logout).
+    /// Closes, with 4401, every connection opened with the token `jti` (logout),
+    /// on every instance.
     pub async fn revoke_token(&self, jti: Uuid) {
+        self.revoke_local(jti).await;
+        self.publish(&Envelope {
+            // Revocation is not about one room; the name is not used.
+            room: RoomName::parse("_").expect("a valid room name"),
+            to: None,
+            except: None,
+            event: RoomEvent::TokenRevoked { jti },
+        })
+        .await;
+    }
+
+    async fn revoke_local(&self, jti: Uuid) {
         let revoked: Vec<LocalPeer> = {
             let mut local = self.lock();
             let ids: Vec<PeerId> = local
@@ -760,7 +773,8 @@ impl Hub {
                     let _ = self.deps.bus.leave(&peer.room, &peer.info.peer_id).await;
                 }
             }
-            RoomEvent::TokenRevoked { jti } => Box::pin(self.revoke_token(*jti)).await,
+            // Boxed: revoking announces departures, which deliver events again.
+            RoomEvent::TokenRevoked { jti } => Box::pin(self.revoke_local(*jti)).await,
             event => {
                 let event = Arc::new(event.clone());
                 let slow = {
@@ -791,6 +805,27 @@ impl Hub {
                 }
             }
         }
+    }
+}
+
+/// What the bus brings from other instances.
+#[async_trait::async_trait]
+impl BusListener for Hub {
+    async fn deliver(&self, envelope: Envelope) {
+        self.deliver_local(&envelope).await;
+    }
+
+    async fn departed(&self, room: RoomName, peer: PeerId) {
+        self.dispatch(Envelope {
+            room,
+            to: None,
+            except: Some(peer.clone()),
+            event: RoomEvent::PeerLeft {
+                peer_id: peer,
+                reason: LeaveReason::Timeout,
+            },
+        })
+        .await;
     }
 }
 

@@ -147,3 +147,13 @@ pub trait RoomBus: Send + Sync {
     /// Hands an event to the other instances (they deliver it to their peers).
     async fn publish(&self, envelope: &Envelope) -> Result<(), DomainError>;
 }
+
+/// Receives what the bus brings from other instances.
+#[async_trait]
+pub trait BusListener: Send + Sync {
+    /// An event published by another instance, for this instance's peers.
+    async fn deliver(&self, envelope: Envelope);
+    /// A peer of a dead instance was removed from presence by this instance:
+    /// tell its room (once).
+    async fn departed(&self, room: RoomName, peer: PeerId);
+}

@@ -50,6 +50,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Used by signaling to share rooms between instances.
     pub redis_url: Option<SecretString>,
+    /// `REDIS_KEY_PREFIX`: keys and channels under it (several deployments, or
+    /// tests, can share one Redis).
+    pub redis_prefix: String,
     pub cors_origins: Vec<String>,
     pub stun_servers: Vec<String>,
     pub turn_urls: Vec<String>,
@@ -234,6 +237,7 @@ impl Config {
                     )
                 })?,
             redis_url: get("REDIS_URL").map(SecretString::from),
+            redis_prefix: get("REDIS_KEY_PREFIX").unwrap_or_else(|| "webcall".to_owned()),
             cors_origins: list(&get("CORS_ORIGINS")),
             stun_servers: list(&get("STUN_SERVERS")),
             turn_urls,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use webcall_app::accounts::{Accounts, AccountsDeps};
 use webcall_app::bus::InProcessBus;
 use webcall_app::ice::{IceServersService, TurnServer};
@@ -21,9 +22,10 @@ use webcall_app::signaling::{Hub, HubDeps, SignalingConfig};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;
-use webcall_domain::ports::{HealthCheck, SystemClock, TurnCredentialMinter};
+use webcall_domain::ports::{HealthCheck, RoomBus, SystemClock, TurnCredentialMinter};
 use webcall_http::ws::WsOptions;
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
+use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::{PeerPolicy, RestCredentials, StaticCredentials, TurnConfig, TurnRelay};
 
 pub use config::Config;
@@ -36,6 +38,8 @@ pub struct Application {
     store: SqlStore,
     relay: Option<Arc<TurnRelay>>,
     hub: Arc<Hub>,
+    /// Stops background tasks (the Redis bus) on shutdown.
+    background: CancellationToken,
 }
 
 impl Application {
@@ -62,11 +66,27 @@ impl Application {
             None => None,
         };
         let ice = Arc::new(ice_servers(config, relay.as_deref()));
+        let redis = match &config.redis_url {
+            Some(url) => Some(
+                RedisBus::connect(
+                    url.expose_secret(),
+                    &config.redis_prefix,
+                    RedisBusTimings::within(config.ws_idle_timeout),
+                )
+                .await
+                .context("REDIS_URL")?,
+            ),
+            None => None,
+        };
+        let bus: Arc<dyn RoomBus> = match &redis {
+            Some(redis) => Arc::new(redis.clone()),
+            None => Arc::new(InProcessBus::default()),
+        };
         let hub = Hub::new(
             HubDeps {
                 rooms: Arc::new(store.clone()),
                 chat: Arc::new(store.clone()),
-                bus: Arc::new(InProcessBus::default()),
+                bus: bus.clone(),
                 ice: ice.clone(),
                 clock: Arc::new(SystemClock),
             },
@@ -76,6 +96,14 @@ impl Application {
                 ..SignalingConfig::default()
             },
         );
+        let background = CancellationToken::new();
+        if let Some(redis) = &redis {
+            redis
+                .start(hub.clone(), background.clone())
+                .await
+                .context("REDIS_URL")?;
+            tracing::info!(instance = redis.instance(), "sharing rooms through Redis");
+        }
         let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
         if let Some(relay) = &relay {
             health.push(relay.clone());
@@ -107,6 +135,7 @@ impl Application {
             store,
             relay,
             hub,
+            background,
         })
     }
 
@@ -146,6 +175,7 @@ impl Application {
         if let Some(relay) = &self.relay {
             relay.close().await;
         }
+        self.background.cancel();
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -1,0 +1,219 @@
+//! Several instances sharing rooms through the machine's real Redis
+//! (`TEST_REDIS_URL`; CI sets it): peers on instance A see and signal peers on
+//! instance B, and when an instance is killed with SIGKILL the survivor removes
+//! its peers.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{spawn_app, test_vars, TestApp};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn redis_url() -> Option<String> {
+    match std::env::var("TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(std::env::var("CI").is_err(), "CI must set TEST_REDIS_URL");
+            eprintln!("SKIPPED: TEST_REDIS_URL not set");
+            None
+        }
+    }
+}
+
+/// Settings two instances share: one database, one Redis, a key prefix of their own.
+fn shared(redis: &str, db: &str) -> Vec<(String, String)> {
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    vec![
+        ("REDIS_URL".into(), redis.into()),
+        ("REDIS_KEY_PREFIX".into(), prefix),
+        ("DATABASE_URL".into(), db.into()),
+        ("WS_PING_SECS".into(), "1".into()),
+        ("WS_IDLE_TIMEOUT_SECS".into(), "3".into()),
+    ]
+}
+
+async fn spawn_with(vars: &[(String, String)]) -> TestApp {
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    spawn_app(&pairs).await
+}
+
+#[tokio::test]
+async fn peers_on_two_instances_share_a_room() {
+    let Some(redis) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let vars = shared(&redis, &db);
+    let a_server = spawn_with(&vars).await;
+    let b_server = spawn_with(&vars).await;
+    let ada = a_server.user_token("ada").await;
+    let bob = b_server.user_token("bob").await;
+
+    let (mut a, a_welcome) = a_server.join("team", &ada).await;
+    let (mut b, b_welcome) = b_server.join("team", &bob).await;
+    assert_eq!(
+        b_welcome["peers"][0]["peer_id"], a_welcome["peer_id"],
+        "B sees A's peer"
+    );
+    assert_eq!(b_welcome["peers"][0]["username"], "ada");
+    assert_eq!(
+        b_welcome["owner"], false,
+        "the room and its owner are shared"
+    );
+    let joined = a.recv_type("peer_joined").await;
+    assert_eq!(joined["peer"]["peer_id"], b_welcome["peer_id"]);
+
+    a.send(json!({"type": "signal", "to": b_welcome["peer_id"], "data": {"sdp": "offer"}}))
+        .await;
+    let signal = b.recv_type("signal").await;
+    assert_eq!(signal["from"], a_welcome["peer_id"]);
+    assert_eq!(signal["data"]["sdp"], "offer");
+    b.send(json!({"type": "signal", "to": a_welcome["peer_id"], "data": {"sdp": "answer"}}))
+        .await;
+    assert_eq!(a.recv_type("signal").await["data"]["sdp"], "answer");
+
+    b.send(json!({"type": "chat", "text": "across instances"}))
+        .await;
+    assert_eq!(a.recv_type("chat").await["text"], "across instances");
+    assert_eq!(b.recv_type("chat").await["text"], "across instances");
+
+    b.send(json!({"type": "state", "state": {"audio": true, "video": true, "screen": false, "hand": false}}))
+        .await;
+    assert_eq!(a.recv_type("peer_state").await["state"]["video"], true);
+
+    for server in [&a_server, &b_server] {
+        let list: Value = server
+            .get_authed("/api/v1/rooms", &ada)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let team = list["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "team")
+            .unwrap()
+            .clone();
+        assert_eq!(team["participants"], 2);
+    }
+
+    // Kick across instances: Ada owns the room.
+    a.send(json!({"type": "kick", "peer_id": b_welcome["peer_id"]}))
+        .await;
+    assert_eq!(b.close_code().await, Some(4003));
+    let left = a.recv_type("peer_left").await;
+    assert_eq!(left["reason"], "kicked");
+
+    // Logout on one instance closes the token's connections on the other.
+    let bob_again = b_server
+        .login_username("bob", support::PASSWORD)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut b2, b2_welcome) = b_server.join("team", &bob_again).await;
+    a.recv_type("peer_joined").await;
+    assert_eq!(
+        a_server
+            .post_authed("/api/v1/auth/logout", &bob_again)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(b2.close_code().await, Some(4401));
+    assert_eq!(
+        a.recv_type("peer_left").await["peer_id"],
+        b2_welcome["peer_id"]
+    );
+
+    a_server.stop().await;
+    b_server.stop().await;
+}
+
+#[tokio::test]
+async fn a_killed_instances_peers_are_removed_by_the_survivor() {
+    let Some(redis) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let vars = shared(&redis, &db);
+    let survivor = spawn_with(&vars).await;
+    let ada = survivor.user_token("ada").await;
+    let bob = survivor.user_token("bob").await;
+
+    // Instance B is a real process, so it can be killed with SIGKILL.
+    let mut env = test_vars(&[]);
+    env.extend(vars.iter().cloned());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_webcall"))
+        .env_clear()
+        .envs(&env)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("listening addr=") {
+                return line[at + "listening addr=".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned();
+            }
+        }
+        panic!("instance B exited before listening");
+    })
+    .await
+    .expect("instance B starts");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let (mut a, _) = survivor.join("team", &ada).await;
+    let url = format!("ws://{addr}/ws/rooms/team?token={bob}");
+    let (mut b, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let welcome = {
+        use futures_util::StreamExt;
+        let frame = b.next().await.unwrap().unwrap();
+        serde_json::from_str::<Value>(frame.to_text().unwrap()).unwrap()
+    };
+    let joined = a.recv_type("peer_joined").await;
+    assert_eq!(joined["peer"]["peer_id"], welcome["peer_id"]);
+
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let _ = child.wait().await;
+    drop(b);
+
+    // Within WS_IDLE_TIMEOUT_SECS (3 s here), plus slack for a loaded machine.
+    let left = tokio::time::timeout(Duration::from_secs(10), a.recv_type("peer_left"))
+        .await
+        .expect("the survivor announces the dead instance's peer");
+    assert_eq!(left["peer_id"], welcome["peer_id"]);
+    assert_eq!(left["reason"], "timeout");
+    let list: Value = survivor
+        .get_authed("/api/v1/rooms", &ada)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let team = list["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "team")
+        .unwrap()
+        .clone();
+    assert_eq!(team["participants"], 1);
+    survivor.stop().await;
+}

@@ -35,7 +35,8 @@ pub struct SignalingConfig {
     pub max_peers: usize,
     /// `WS_RESUME_GRACE_SECS`.
     pub resume_grace: Duration,
-    /// Frames kept for a detached peer; beyond that, resuming becomes a fresh join.
+    /// Frames kept for a detached peer (at least `send_queue`, since a lost
+    /// connection's unsent queue comes back here); beyond it, resuming is a fresh join.
     pub resume_buffer: usize,
     /// Frames queued per connection before it counts as a slow consumer.
     pub send_queue: usize,
@@ -48,7 +49,7 @@ impl Default for SignalingConfig {
         Self {
             max_peers: 16,
             resume_grace: Duration::from_secs(20),
-            resume_buffer: 256,
+            resume_buffer: 1024,
             send_queue: 512,
             history: 50,
         }
@@ -240,17 +241,9 @@ impl Hub {
             username: request.username.clone(),
             state: PeerState::default(),
         };
-        let peers = self
-            .deps
-            .bus
-            .join(&request.room, &info, self.config.max_peers)
-            .await?
-            .ok_or(AppError::RoomFull)?;
-        let chat = self
-            .deps
-            .chat
-            .chat_before(&request.room, None, self.config.history)
-            .await?;
+        // Receive the room's events from before presence says we are here, so that
+        // no one who joins at the same moment is missed (at worst a peer is both in
+        // `welcome.peers` and announced by `peer_joined`; clients treat that as one).
         let (tx, rx) = mpsc::channel(self.config.send_queue);
         let (close_tx, close_rx) = watch::channel(None);
         let resume_token = Uuid::new_v4().simple().to_string();
@@ -269,6 +262,37 @@ impl Hub {
                 },
             });
             generation
+        };
+        let joined = self
+            .deps
+            .bus
+            .join(&request.room, &info, self.config.max_peers)
+            .await;
+        let peers = match joined {
+            Ok(Some(peers)) => peers,
+            Ok(None) => {
+                self.lock().remove(&info.peer_id);
+                return Err(AppError::RoomFull);
+            }
+            Err(err) => {
+                self.lock().remove(&info.peer_id);
+                return Err(err.into());
+            }
+        };
+        // History after joining: a message sent meanwhile is in both the history and
+        // the queue (clients dedupe by id), never in neither.
+        let chat = match self
+            .deps
+            .chat
+            .chat_before(&request.room, None, self.config.history)
+            .await
+        {
+            Ok(chat) => chat,
+            Err(err) => {
+                self.remove_and_announce(&info.peer_id, LeaveReason::Left)
+                    .await;
+                return Err(err.into());
+            }
         };
         tracing::info!(peer_id = %info.peer_id, user_id = %info.user_id, "peer joined");
         self.dispatch(Envelope {
@@ -448,6 +472,30 @@ impl Hub {
         };
         if detached {
             self.start_grace(peer_id.clone(), generation);
+        }
+    }
+
+    /// Frames that were queued for connection `generation` but never written
+    /// (it was lost, or too slow): put them back, oldest first, ahead of what was
+    /// buffered since, so a resume replays them.
+    pub fn requeue(&self, peer_id: &PeerId, generation: u64, frames: Vec<Outbound>) {
+        if frames.is_empty() {
+            return;
+        }
+        let mut local = self.lock();
+        let Some(peer) = local.peers.get_mut(peer_id) else {
+            return;
+        };
+        if peer.generation != generation {
+            return;
+        }
+        if let Link::Detached { buffer, overflowed } = &mut peer.link {
+            for frame in frames.into_iter().rev() {
+                buffer.push_front(frame);
+            }
+            if buffer.len() > self.config.resume_buffer {
+                *overflowed = true;
+            }
         }
     }
 

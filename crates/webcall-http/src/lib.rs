@@ -6,7 +6,7 @@
 //! concrete adapter (those are wired by the `webcall` binary into [`AppState`]).
 //!
 //! Layout: [`router`] merges each feature's `router()` ([`auth`], [`health`],
-//! [`webrtc`], [`rooms`], [`ws`]) and
+//! [`webrtc`], [`rooms`], [`ws`], [`web`]) and
 //! adds the shared layers; [`error`] holds the one JSON error shape; [`extract`]
 //! the JSON body, bearer-token and client-address extractors.
 
@@ -18,6 +18,7 @@ pub mod health;
 pub mod rooms;
 mod router;
 mod state;
+pub mod web;
 pub mod webrtc;
 pub mod ws;
 

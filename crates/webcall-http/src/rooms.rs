@@ -1,5 +1,6 @@
 //! `/api/v1/rooms`: list live rooms, create one, delete one (owner), page chat history.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -87,8 +88,12 @@ async fn messages(
     State(state): State<AppState>,
     _: Authenticated,
     Path(room): Path<String>,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(page) = page.map_err(|rejection| ApiError::InvalidBody {
+        field: None,
+        message: format!("before and limit must be whole numbers: {rejection}"),
+    })?;
     let name = RoomName::parse(&room)?;
     let limit = page.limit.unwrap_or(50).clamp(1, 200);
     let messages = state.hub.messages(&name, page.before, limit).await?;

@@ -167,7 +167,7 @@ async fn serve(
         options.ping_interval,
     ));
     let ending = read_loop(&mut stream, &state, &peer_id, &control_tx, options).await;
-    match ending {
+    match &ending {
         Ending::Leave => state.hub.leave(&peer_id, generation).await,
         Ending::Lost => state.hub.detach(&peer_id, generation),
     }
@@ -176,21 +176,34 @@ async fn serve(
     // unread input makes the kernel send a reset, which can destroy our close
     // frame before the client reads it.
     drop(control_tx);
-    let mut writer_done = false;
+    let mut unsent = None;
     let linger = tokio::time::sleep(CLOSE_LINGER);
     tokio::pin!(linger);
     loop {
         tokio::select! {
             () = &mut linger => break,
-            _ = &mut writer, if !writer_done => writer_done = true,
+            done = &mut writer, if unsent.is_none() => unsent = Some(done.ok()),
             next = stream.next() => match next {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
         }
     }
-    if !writer_done {
-        let _ = tokio::time::timeout(CLOSE_LINGER, writer).await;
+    let unsent = match unsent {
+        Some(done) => done,
+        None => tokio::time::timeout(CLOSE_LINGER, writer)
+            .await
+            .ok()
+            .and_then(Result::ok),
+    };
+    // Frames queued for a lost connection but never written go back to the hub,
+    // ahead of what it buffered since, for the resume.
+    if let (Ending::Lost, Some(mut queue)) = (ending, unsent) {
+        let mut frames = Vec::new();
+        while let Ok(frame) = queue.try_recv() {
+            frames.push(frame);
+        }
+        state.hub.requeue(&peer_id, generation, frames);
     }
 }
 
@@ -320,6 +333,9 @@ async fn handle_frame(
         #[serde(rename = "type")]
         kind: String,
     }
+    if !text.trim_start().starts_with('{') {
+        return Err(("bad_frame", "a frame is a JSON object".to_owned()));
+    }
     let Kind { kind } = serde_json::from_str(text).map_err(|e| {
         (
             "bad_frame",
@@ -386,28 +402,28 @@ async fn write_loop(
     mut control: mpsc::Receiver<Control>,
     expires_at: DateTime<Utc>,
     ping_interval: Duration,
-) {
+) -> mpsc::Receiver<Outbound> {
     let expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expired = tokio::time::sleep(expiry);
     tokio::pin!(expired);
     let mut ping =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
     if !send(&mut sink, Message::Text(welcome.into())).await {
-        return;
+        return outbound;
     }
     let closing: (u16, &'static str) = loop {
         tokio::select! {
             biased;
             item = control.recv() => match item {
                 Some(Control::Frame(frame)) => {
-                    if !send(&mut sink, Message::Text(frame.into())).await { return; }
+                    if !send(&mut sink, Message::Text(frame.into())).await { return outbound; }
                 }
                 Some(Control::Close(code, reason)) => break (code, reason),
                 // The reader is done: close with the hub's reason, if it gave one
                 // (a `leave`), else just let the connection go.
                 None => match *close.borrow() {
                     Some(reason) => break close_code(reason),
-                    None => return,
+                    None => return outbound,
                 },
             },
             changed = close.changed() => {
@@ -422,12 +438,12 @@ async fn write_loop(
             frame = outbound.recv() => match frame {
                 Some(frame) => {
                     let Some(text) = outbound_frame(&frame) else { continue };
-                    if !send(&mut sink, Message::Text(text.into())).await { return; }
+                    if !send(&mut sink, Message::Text(text.into())).await { return outbound; }
                 }
                 None => break (code::NORMAL, "closed"),
             },
             _ = ping.tick() => {
-                if !send(&mut sink, Message::Ping(Default::default())).await { return; }
+                if !send(&mut sink, Message::Ping(Default::default())).await { return outbound; }
             }
             () = &mut expired => break (code::TOKEN, "token expired"),
         }
@@ -440,6 +456,7 @@ async fn write_loop(
         })),
     )
     .await;
+    outbound
 }
 
 /// A client that does not read for this long is cut off (its reader may be

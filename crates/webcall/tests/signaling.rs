@@ -217,6 +217,10 @@ async fn chat_is_stored_echoed_to_the_sender_and_sent_as_history() {
         .map(|m| m["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["m0", "m1"]);
+    let bad = app
+        .get_authed("/api/v1/rooms/team/messages?before=abc", &carol)
+        .await;
+    assert_eq!(error_of(bad).await.0, 422);
     app.stop().await;
 }
 
@@ -254,6 +258,12 @@ async fn bad_frames_get_errors_and_the_connection_stays() {
     assert_eq!(a.recv().await["code"], "bad_frame");
     a.send(json!({"no": "type"})).await;
     assert_eq!(a.recv().await["code"], "bad_frame");
+    a.send(json!(["ping"])).await;
+    assert_eq!(
+        a.recv().await["code"],
+        "bad_frame",
+        "frames are JSON objects"
+    );
     a.send(json!({"type": "dance"})).await;
     assert_eq!(a.recv().await["code"], "unknown_type");
     a.send(json!({"type": "signal", "to": 5})).await;
@@ -694,4 +704,70 @@ async fn shutdown_closes_websockets_with_1001() {
         .await
         .expect("stops within 10 s")
         .unwrap();
+}
+
+#[tokio::test]
+async fn peers_joining_at_the_same_moment_all_see_each_other() {
+    let app = spawn_app(&[]).await;
+    let mut tokens = Vec::new();
+    for i in 0..12 {
+        tokens.push(app.user_token(&format!("user{i}")).await);
+    }
+    let joins = tokens.iter().map(|token| app.join("crowd", token));
+    let mut clients: Vec<(WsClient, Value)> = futures_util::future::join_all(joins).await;
+    let all: std::collections::HashSet<String> = clients
+        .iter()
+        .map(|(_, w)| w["peer_id"].as_str().unwrap().to_owned())
+        .collect();
+    for (client, welcome) in &mut clients {
+        let me = welcome["peer_id"].as_str().unwrap().to_owned();
+        let mut known: std::collections::HashSet<String> = welcome["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["peer_id"].as_str().unwrap().to_owned())
+            .collect();
+        while known.len() < all.len() - 1 {
+            let frame = client.recv_type("peer_joined").await;
+            known.insert(frame["peer"]["peer_id"].as_str().unwrap().to_owned());
+        }
+        assert!(!known.contains(&me));
+        assert_eq!(known.len(), all.len() - 1);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_never_reads_does_not_stall_the_room() {
+    let app = spawn_app(&[]).await;
+    let (mut a, _, _never_reads, _) = two_in_room(&app, "team").await;
+    let carol = app.user_token("carol").await;
+    let (mut c, _) = app.join("team", &carol).await;
+    a.recv_type("peer_joined").await;
+    // Far more than the socket buffers and the per-connection queue of the peer
+    // that never reads can hold.
+    let big = "x".repeat(1900);
+    for i in 0..1500 {
+        let sender = if i % 2 == 0 { &mut a } else { &mut c };
+        sender
+            .send(json!({"type": "chat", "text": format!("{i} {big}")}))
+            .await;
+        if i % 45 == 44 {
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 1500 {
+        let frame = c.recv_type("chat").await;
+        seen.insert(
+            frame["text"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    app.stop().await;
 }

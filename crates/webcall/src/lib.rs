@@ -144,6 +144,11 @@ impl Application {
         self.relay.as_deref()
     }
 
+    /// A handle on the embedded relay that outlives `run_until` taking `self`.
+    pub fn relay_handle(&self) -> Option<Arc<TurnRelay>> {
+        self.relay.clone()
+    }
+
     /// The bound address (useful with `PORT=0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener

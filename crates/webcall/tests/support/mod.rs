@@ -17,6 +17,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The embedded relay's UDP/TCP port, 0 when it does not run.
     turn_port: u16,
+    relay: Option<std::sync::Arc<webcall_turn::TurnRelay>>,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -53,6 +54,7 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let app = Application::build(&config).await.unwrap();
     let addr = app.local_addr();
     let turn_port = app.relay().map_or(0, |relay| relay.udp_addr().port());
+    let relay = app.relay_handle();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -60,6 +62,7 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     TestApp {
         addr,
         turn_port,
+        relay,
         http: reqwest::Client::new(),
         shutdown: Some(tx),
         task: Some(task),
@@ -68,6 +71,13 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
 }
 
 impl TestApp {
+    /// Allocations the embedded relay holds now.
+    pub fn relay_allocations(&self) -> usize {
+        self.relay
+            .as_ref()
+            .map_or(0, |relay| relay.allocation_count())
+    }
+
     pub fn turn_port(&self) -> u16 {
         self.turn_port
     }

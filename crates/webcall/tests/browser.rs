@@ -1,0 +1,307 @@
+//! The web client in real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`; `.ci/run` installs them), driven over WebDriver: sign in
+//! through the page, two people in one room through the embedded TURN relay
+//! (`forceRelay=1`), names, chat, video decoded over a relay candidate pair, a
+//! volume slider, leaving. Screenshots land in the target directory.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
+
+const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
+
+/// A chromedriver child process on a free port.
+struct Driver {
+    _child: tokio::process::Child,
+    url: String,
+    _profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Option<Self> {
+        if std::process::Command::new("chromedriver")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var("CI").is_err(),
+                "chromedriver is missing: apt-get install chromium chromium-driver"
+            );
+            eprintln!(
+                "SKIPPED: chromedriver not installed (apt-get install chromium chromium-driver)"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{url}/status")).await.is_ok() {
+                return Some(Self {
+                    _child: child,
+                    url,
+                    _profiles: tempfile::tempdir().unwrap(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start");
+    }
+
+    /// A browser of its own (separate profile: separate storage, like two people).
+    async fn browser(&self, width: u32, height: u32) -> Client {
+        let profile = self
+            ._profiles
+            .path()
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                    "--autoplay-policy=no-user-gesture-required",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let caps = caps.as_object().unwrap().clone().into_iter().collect();
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a chromium session")
+    }
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    std::fs::create_dir_all(SHOTS).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(format!("{SHOTS}/{name}.png"), png).unwrap();
+}
+
+async fn css(browser: &Client, selector: &str) -> fantoccini::elements::Element {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("{selector}: {e}"))
+}
+
+/// Polls a JS expression until it is truthy (20 s at most), returning its value.
+async fn eventually(browser: &Client, what: &str, script: &str) -> Value {
+    for _ in 0..100 {
+        let value = browser.execute(script, vec![]).await.unwrap();
+        if !(value.is_null() || value == json!(false) || value == json!("")) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("never true: {what}");
+}
+
+async fn fill(browser: &Client, selector: &str, text: &str) {
+    let field = css(browser, selector).await;
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn register_through_the_page(browser: &Client, app: &TestApp, name: &str) {
+    browser
+        .goto(&app.url("/static/auth.html#register"))
+        .await
+        .unwrap();
+    fill(browser, "#register-email", &format!("{name}@example.org")).await;
+    fill(browser, "#register-username", name).await;
+    fill(browser, "#register-password", PASSWORD).await;
+    fill(browser, "#register-secret", "not-the-secret").await;
+    css(browser, "[data-testid=register-submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    // 403: the secret field says so, inline.
+    eventually(
+        browser,
+        "inline error for a wrong secret",
+        "const e = document.querySelector('[data-testid=register-secret-error]'); return e && !e.hidden && e.textContent.trim();",
+    )
+    .await;
+    screenshot(browser, "auth-register-error").await;
+    fill(browser, "#register-secret", REGISTRATION_SECRET).await;
+    css(browser, "[data-testid=register-submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    // Registered and signed in: the app's lobby.
+    css(browser, "[data-testid=lobby]:not([hidden])").await;
+}
+
+async fn log_in_through_the_page(browser: &Client, app: &TestApp, name: &str) {
+    browser.goto(&app.url("/static/auth.html")).await.unwrap();
+    screenshot(browser, "auth").await;
+    fill(browser, "#login-user", name).await;
+    fill(browser, "#login-password", PASSWORD).await;
+    css(browser, "[data-testid=login-submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(browser, "[data-testid=lobby]:not([hidden])").await;
+}
+
+/// The remote tile of `username` in `browser`, once it exists.
+async fn tile_of(browser: &Client, username: &str) -> String {
+    let script = format!(
+        "const t = document.querySelector('[data-testid=remote-tile][data-username=\"{username}\"]'); \
+         return t && t.querySelector('[data-testid=peer-name]').textContent.includes('{username}') && t.dataset.peerId;"
+    );
+    eventually(browser, &format!("a tile for {username}"), &script)
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// True once the call with `peer` runs over a relay candidate pair and video frames are decoded.
+const RELAYED_VIDEO: &str = r#"
+const [peer, done] = arguments;
+window.webcall.stats(peer).then((report) => {
+  let pair = null, frames = 0;
+  const byId = new Map();
+  report.forEach((s) => byId.set(s.id, s));
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId);
+    if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0;
+  });
+  if (!pair) report.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
+  const local = pair && byId.get(pair.localCandidateId);
+  const remote = pair && byId.get(pair.remoteCandidateId);
+  done({local: local && local.candidateType, remote: remote && remote.candidateType, frames});
+}).catch((e) => done({error: String(e)}));
+"#;
+
+async fn relayed_video(browser: &Client, peer: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..60 {
+        last = browser
+            .execute_async(RELAYED_VIDEO, vec![json!(peer)])
+            .await
+            .unwrap();
+        if last["local"] == "relay" && last["frames"].as_u64().unwrap_or(0) > 0 {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("no relayed, decoded video: {last}");
+}
+
+#[tokio::test]
+async fn two_people_call_each_other_through_the_embedded_relay() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = spawn_app(&[]).await;
+    let ada = driver.browser(1280, 800).await;
+    let bob = driver.browser(1280, 800).await;
+
+    register_through_the_page(&ada, &app, "ada").await;
+    app.register("bob@example.org", "bob").await;
+    log_in_through_the_page(&bob, &app, "bob").await;
+    screenshot(&bob, "lobby").await;
+
+    ada.goto(&app.url("/r/team?forceRelay=1")).await.unwrap();
+    css(&ada, "[data-testid=call-view]:not([hidden])").await;
+    bob.goto(&app.url("/r/team?forceRelay=1")).await.unwrap();
+    let bob_on_ada = tile_of(&ada, "bob").await;
+    let ada_on_bob = tile_of(&bob, "ada").await;
+
+    // Both receive each other's video, and both over the relay.
+    let seen_by_ada = relayed_video(&ada, &bob_on_ada).await;
+    let seen_by_bob = relayed_video(&bob, &ada_on_bob).await;
+    assert_eq!(seen_by_ada["remote"], "relay", "{seen_by_ada}");
+    assert_eq!(seen_by_bob["remote"], "relay", "{seen_by_bob}");
+    assert!(
+        app.relay_allocations() >= 2,
+        "the embedded relay carries the call"
+    );
+
+    // Chat: own messages marked as mine, the other's not.
+    fill(&ada, "[data-testid=chat-input]", "hello from ada").await;
+    css(&ada, "[data-testid=chat-input]")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    let mine = "const m = [...document.querySelectorAll('[data-testid=chat-log] [data-testid=chat-message]')].find(m => m.textContent.includes('hello from ada')); return m && m.dataset.mine;";
+    assert_eq!(eventually(&ada, "ada's own message", mine).await, "true");
+    assert_eq!(
+        eventually(&bob, "ada's message at bob", mine).await,
+        "false"
+    );
+
+    // Volume: 150 % on Ada's tile at Bob changes that peer's gain.
+    let set_volume = format!(
+        "const s = document.querySelector('[data-peer-id=\"{ada_on_bob}\"] [data-testid=volume]'); \
+         s.value = 150; s.dispatchEvent(new Event('input', {{bubbles: true}})); s.dispatchEvent(new Event('change', {{bubbles: true}})); return true;"
+    );
+    bob.execute(&set_volume, vec![]).await.unwrap();
+    let gain = eventually(
+        &bob,
+        "gain 1.5",
+        &format!(
+            "const g = window.webcall.gain('{ada_on_bob}'); return Math.abs(g - 1.5) < 0.001 && g;"
+        ),
+    )
+    .await;
+    assert!((gain.as_f64().unwrap() - 1.5).abs() < 0.001);
+    let data_gain = eventually(
+        &bob,
+        "data-gain",
+        &format!("return document.querySelector('[data-peer-id=\"{ada_on_bob}\"]').dataset.gain;"),
+    )
+    .await;
+    assert_eq!(data_gain, "1.5");
+
+    screenshot(&ada, "call-ada").await;
+    screenshot(&bob, "call-bob").await;
+
+    // Bob leaves; his tile disappears at Ada's.
+    css(&bob, "[data-testid=leave]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &ada,
+        "bob's tile gone",
+        &format!("return !document.querySelector('[data-peer-id=\"{bob_on_ada}\"]');"),
+    )
+    .await;
+
+    ada.close().await.unwrap();
+    bob.close().await.unwrap();
+    app.stop().await;
+}

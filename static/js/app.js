@@ -1,0 +1,140 @@
+// The app page (index.html, also served at /r/{room}): sign-in check, lobby, call.
+
+import { $, initPage, validRoom, isLoopback, showNotice, clearNotice, toast, initials, hueOf } from './common.js';
+import * as api from './api.js';
+import { CallUI } from './ui.js';
+import { ChatPanel } from './chat.js';
+import { Lobby } from './lobby.js';
+import { CallSession } from './session.js';
+
+const bg = initPage();
+const params = new URLSearchParams(location.search);
+const forceRelay = params.get('forceRelay') === '1';
+
+let me = null;
+let session = null;
+const ui = new CallUI();
+const chat = new ChatPanel({
+  onSend: (text) => {
+    if (session && session.sig.send({ type: 'chat', text })) return true;
+    toast('not_connected', null, 'alert');
+    return false;
+  },
+  onLoadMore: async (before) => {
+    const d = await api.roomMessages(session.room, before, 50);
+    return (d && d.messages) || [];
+  },
+});
+const lobby = new Lobby({ onJoin: (name) => navigate(name, true), onAuthLost: goSignIn });
+
+// ---- URLs: /r/{room} or index.html#room=NAME; the query (forceRelay=1…) is kept ----
+function roomFromLocation() {
+  const m = location.pathname.match(/^\/r\/([^/]+)\/?$/);
+  if (m) { try { return decodeURIComponent(m[1]); } catch { return ''; } }
+  return new URLSearchParams(location.hash.slice(1)).get('room');
+}
+
+function urlFor(room) {
+  if (room && location.pathname.startsWith('/r/')) return `/r/${encodeURIComponent(room)}${location.search}`;
+  return `/static/index.html${location.search}${room ? `#room=${encodeURIComponent(room)}` : ''}`;
+}
+
+function navigate(room, gesture = false) {
+  const url = urlFor(room);
+  if (url !== location.pathname + location.search + location.hash) history.pushState(null, '', url);
+  route({ gesture });
+}
+
+function goSignIn() {
+  if (session) { session._cleanup(); session = null; }
+  api.clearToken();
+  location.replace(`/static/auth.html?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
+}
+
+const END_NOTICE = {
+  kicked: 'end_kicked', room_deleted: 'end_room_deleted', room_full: 'end_room_full',
+  rate_limited: 'end_rate_limited', too_big: 'end_too_big', closed: 'end_closed',
+};
+
+function route({ gesture = false } = {}) {
+  const room = roomFromLocation();
+  $('#loading').hidden = true;
+  if (room && validRoom(room)) {
+    if (session && session.room === room) return;
+    if (session) { session.leave(); session = null; }
+    clearNotice('ended');
+    lobby.hide();
+    bg.setQuiet(true);
+    session = new CallSession({
+      room, me, ui, chat, forceRelay,
+      onEnd: (reason) => {
+        session = null;
+        if (END_NOTICE[reason]) showNotice({ id: 'ended', kind: 'error', icon: 'alert', key: END_NOTICE[reason], args: { room } });
+        navigate(null);
+      },
+      onAuthLost: goSignIn,
+    });
+    session.start({ gesture });
+    return;
+  }
+  if (session) { const s = session; session = null; s.leave(); }
+  if (room) showNotice({ id: 'bad-room', kind: 'error', key: 'err_room_name_link', args: { room } });
+  bg.setQuiet(false);
+  lobby.show(me);
+}
+
+function showUser() {
+  const chip = $('#user-chip');
+  chip.hidden = false;
+  $('#user-name').textContent = me.username;
+  const av = $('#user-avatar');
+  av.textContent = initials(me.username);
+  av.style.setProperty('--hue', hueOf(me.username));
+}
+
+async function main() {
+  if (!api.getToken()) return goSignIn();
+  try {
+    me = await api.me();
+  } catch (e) {
+    if (e.status === 401) return goSignIn();
+    $('#loading').hidden = true;
+    showNotice({ id: 'offline', kind: 'error', key: 'err_unreachable', dismissible: false,
+      action: { key: 'retry', testid: 'retry', onClick: () => location.reload() } });
+    return;
+  }
+  api.startTokenRefresh();
+  api.onSessionLost(goSignIn);
+  showUser();
+  $('#logout').addEventListener('click', async () => {
+    if (session) { const s = session; session = null; s.leave(); }
+    await api.logout();
+    location.replace('/static/auth.html');
+  });
+  $('#brand').addEventListener('click', (e) => { e.preventDefault(); navigate(null); });
+  window.addEventListener('pagehide', () => { if (session) session.sig.leave(); });
+  window.addEventListener('popstate', () => route());
+  window.addEventListener('hashchange', () => route());
+  route();
+}
+
+// Hooks for tests and diagnostics (no secrets here).
+window.webcall = Object.freeze({
+  get peerId() { return session ? session.peerId : null; },
+  get room() { return session ? session.room : null; },
+  peers: () => (session ? [...session.peers.values()].map((p) => ({ ...p })) : []),
+  /** The gain really applied in the Web Audio graph for a remote peer (0–2). */
+  gain: (peerId) => (session ? session.audio.getGain(peerId) : null),
+  /** Loudness 0…1 measured from a peer's received audio ('local' = our microphone). */
+  level: (peerId) => (session ? session.audio.level(peerId) : null),
+  audioState: () => (session && session.audio.ctx ? session.audio.ctx.state : null),
+  pc: (peerId) => (session ? session.mesh.pc(peerId) : null),
+  stats: (peerId) => (session && session.mesh.pc(peerId) ? session.mesh.pc(peerId).getStats() : null),
+});
+
+// ?demo=call|lobby renders fake content for screenshots, without a server. Loopback hosts only.
+if (params.has('demo') && isLoopback()) {
+  import('./demo.js').then((m) => m.runDemo(params.get('demo'), { ui, chat, lobby, bg, count: Number(params.get('peers')) || 2 }));
+} else {
+  main();
+}

@@ -1,0 +1,95 @@
+// Demo mode, for screenshots and design work without a server: index.html?demo=call (or 1) and
+// ?demo=lobby, optional &peers=N (1–8). Loaded only on loopback hosts (see app.js); no network.
+
+import { $, h, hueOf, initials } from './common.js';
+
+const NAMES = ['grace', 'linus', 'margaret', 'alan', 'katherine', 'dennis', 'barbara', 'edsger'];
+
+/** A fake camera: a soft room, a person-shaped silhouette that breathes a little. */
+function fakeCamera(name, w = 640, hgt = 360) {
+  const c = document.createElement('canvas');
+  c.width = w; c.height = hgt;
+  const ctx = c.getContext('2d');
+  const hue = hueOf(name);
+  let t0 = performance.now();
+  const draw = () => {
+    const t = (performance.now() - t0) / 1000;
+    const g = ctx.createLinearGradient(0, 0, w, hgt);
+    g.addColorStop(0, `hsl(${hue - 20} 35% 22%)`);
+    g.addColorStop(1, `hsl(${hue + 30} 45% 12%)`);
+    ctx.fillStyle = g; ctx.fillRect(0, 0, w, hgt);
+    ctx.fillStyle = `hsl(${hue} 30% 30% / .5)`; // a window and a shelf
+    ctx.fillRect(w * 0.08, hgt * 0.12, w * 0.22, hgt * 0.36);
+    ctx.fillRect(w * 0.7, hgt * 0.3, w * 0.22, hgt * 0.03);
+    const bob = Math.sin(t * 1.4) * 3;
+    ctx.fillStyle = `hsl(${hue} 25% 62%)`;
+    ctx.beginPath(); ctx.ellipse(w / 2, hgt * 0.42 + bob, hgt * 0.13, hgt * 0.16, 0, 0, Math.PI * 2); ctx.fill();
+    ctx.fillStyle = `hsl(${hue} 40% 38%)`;
+    ctx.beginPath(); ctx.ellipse(w / 2, hgt * 0.98 + bob, hgt * 0.36, hgt * 0.3, 0, Math.PI, 0); ctx.fill();
+  };
+  draw();
+  setInterval(draw, 100);
+  return c.captureStream(10);
+}
+
+export function runDemo(mode, { ui, chat, lobby, count }) {
+  document.body.classList.add('demo');
+  $('#loading').hidden = true;
+  const me = { id: 'u-ada', username: 'ada' };
+  $('#user-chip').hidden = false;
+  $('#user-name').textContent = me.username;
+  const av = $('#user-avatar');
+  av.textContent = initials(me.username);
+  av.style.setProperty('--hue', hueOf(me.username));
+  $('#call-info').append(h('span', { class: 'demo-pill', i18n: 'demo_badge' }));
+
+  if (mode === 'lobby') {
+    lobby.me = me;
+    lobby.view.hidden = false;
+    lobby.render([
+      { name: 'team-standup', owner: { user_id: 'u-ada', username: 'ada' }, participants: 3, people: ['ada', 'grace', 'linus'] },
+      { name: 'family', owner: { user_id: 'u-m', username: 'margaret' }, participants: 2, people: ['margaret', 'alan'] },
+      { name: 'math_class_7b', owner: { user_id: 'u-k', username: 'katherine' }, participants: 9, people: ['katherine', 'dennis', 'barbara', 'edsger', 'niklaus', 'john', 'ken', 'bjarne', 'guido'] },
+    ]);
+    return;
+  }
+
+  const state = { audio: true, video: true, screen: false, hand: false };
+  const sync = () => { ui.setState('local', state); ui.setControls({ ...state, canScreen: true }); };
+  ui.on = {
+    mic: () => { state.audio = !state.audio; sync(); },
+    cam: () => { state.video = !state.video; sync(); },
+    screen: () => { state.screen = !state.screen; sync(); },
+    hand: () => { state.hand = !state.hand; sync(); },
+    leave: () => { ui.hide(); lobby.view.hidden = false; lobby.render([]); },
+    volume: (id, g) => g,
+    kick: () => {},
+    copyLink: () => {},
+  };
+  ui.show('team-standup');
+  ui.setStatus('connected');
+  ui.setLocal({ username: me.username, stream: fakeCamera(me.username), state });
+  sync();
+  const n = Math.max(1, Math.min(8, count));
+  for (let i = 0; i < n; i++) {
+    const name = NAMES[i];
+    const id = `demo-${name}`;
+    const st = i === 1 ? { audio: false, video: false, screen: false, hand: true } : { audio: true, video: true, screen: false, hand: false };
+    ui.addPeer({ peer_id: id, user_id: `u-${name}`, username: name, state: st }, { gain: i === 0 ? 1.5 : 1, canKick: true });
+    ui.setStream(id, fakeCamera(name));
+    ui.setConn(id, 'connected');
+  }
+  ui.setSpeaking(`demo-${NAMES[0]}`, true);
+
+  const at = (min) => new Date(Date.now() - min * 60000).toISOString();
+  chat.reset(me.id);
+  chat.addMany([
+    { id: 1, user_id: 'u-grace', username: 'grace', text: 'Morning! Can everyone hear me?', ts: at(14) },
+    { id: 2, user_id: 'u-ada', username: 'ada', text: 'Loud and clear!', ts: at(13) },
+    { id: 3, user_id: 'u-linus', username: 'linus', text: 'Camera is off, I am on the train.\nWill turn it on later.', ts: at(12) },
+    { id: 4, user_id: 'u-grace', username: 'grace', text: 'Notes are here: https://example.org/notes/standup', ts: at(9) },
+    { id: 5, user_id: 'u-grace', username: 'grace', text: 'Привет всем! <b>Это не жирный</b> — текст экранируется.', ts: at(8) },
+    { id: 6, user_id: 'u-ada', username: 'ada', text: 'Thanks. Let’s start with the release.', ts: at(2) },
+  ]);
+  chat.setHasMore(true);
+}

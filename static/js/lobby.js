@@ -1,0 +1,161 @@
+// Lobby: live rooms (refreshed while visible), create / enter a room by name.
+
+import { $, h, setText, setAttrText, validRoom, initials, hueOf, toast } from './common.js';
+import { icon } from './icons.js';
+import * as api from './api.js';
+
+const POLL_MS = 5000;
+
+export class Lobby {
+  /** opts: onJoin(name), onAuthLost() */
+  constructor(opts) {
+    this.o = opts;
+    this.view = $('#lobby');
+    this.list = $('#room-list');
+    this.me = null;
+    this.timer = 0;
+    this.abort = null;
+    this.rooms = null;
+    $('#join-form').addEventListener('submit', (e) => { e.preventDefault(); this._submit(); });
+    $('#room-name').addEventListener('input', () => { $('#room-name-error').hidden = true; $('#room-name').removeAttribute('aria-invalid'); });
+    $('#refresh-rooms').addEventListener('click', () => this.refresh(true));
+    document.addEventListener('visibilitychange', () => { if (!this.view.hidden && !document.hidden) this.refresh(); });
+  }
+
+  show(me) {
+    this.me = me;
+    this.view.hidden = false;
+    document.title = 'WebCall';
+    this.refresh();
+  }
+
+  hide() {
+    this.view.hidden = true;
+    clearTimeout(this.timer);
+    this.abort?.abort();
+  }
+
+  async refresh(spin = false) {
+    clearTimeout(this.timer);
+    this.abort?.abort();
+    const ctl = this.abort = new AbortController();
+    const btn = $('#refresh-rooms');
+    if (spin) btn.classList.add('spinning');
+    try {
+      const data = await api.listRooms(ctl.signal);
+      this.render(Array.isArray(data?.rooms) ? data.rooms : []);
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      if (e.status === 401) { this.o.onAuthLost(); return; }
+      this.render(null, e);
+    } finally {
+      if (spin) setTimeout(() => btn.classList.remove('spinning'), 400);
+    }
+    if (!this.view.hidden && !document.hidden) this.timer = setTimeout(() => this.refresh(), POLL_MS);
+  }
+
+  /** rooms: [{name, owner: {user_id, username}, participants, people: [names]}] or null on error. */
+  render(rooms, err) {
+    this.rooms = rooms;
+    const empty = $('#rooms-empty');
+    const failed = $('#rooms-error');
+    failed.hidden = !!rooms;
+    if (!rooms) {
+      setText($('.rooms-error-text', failed), err && err.status === 0 ? 'rooms_offline' : 'rooms_unavailable');
+      this.list.replaceChildren();
+      empty.hidden = true;
+      return;
+    }
+    empty.hidden = rooms.length > 0;
+    const sorted = [...rooms].sort((a, b) => (b.participants || 0) - (a.participants || 0) || a.name.localeCompare(b.name));
+    this.list.replaceChildren(...sorted.map((r) => this._room(r)));
+    $('#rooms-count').textContent = rooms.length ? String(rooms.length) : '';
+  }
+
+  _room(r) {
+    const n = r.participants ?? (r.people || []).length;
+    const people = (r.people || []).slice(0, 6);
+    const mark = h('span', { class: 'room-mark', text: initials(r.name) });
+    mark.style.setProperty('--hue', hueOf(r.name));
+    const who = h('div', { class: 'room-people' });
+    if (people.length) {
+      for (const p of people) {
+        const chip = h('span', { class: 'person', text: p });
+        chip.style.setProperty('--hue', hueOf(p));
+        who.append(chip);
+      }
+      if ((r.people || []).length > people.length) who.append(h('span', { class: 'person more', text: `+${r.people.length - people.length}` }));
+    } else {
+      who.append(h('span', { class: 'muted', i18n: 'room_quiet' }));
+    }
+    const count = h('span', { class: 'room-count', 'data-testid': 'room-count' }, icon('users'), h('span', { text: String(n) }));
+    setAttrText(count, 'title', 'people_n', { n });
+    count.dataset.i18nArgs = JSON.stringify({ n });
+    const enter = h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': 'enter-room', onclick: () => this.o.onJoin(r.name) },
+      h('span', { i18n: 'join' }), icon('arrowRight'));
+    const li = h('li', { class: 'room', dataset: { room: r.name }, 'data-testid': 'room-item' },
+      mark,
+      h('div', { class: 'room-main' },
+        h('div', { class: 'room-title' }, h('span', { class: 'room-name', text: r.name }),
+          r.owner?.username ? h('span', { class: 'room-owner', i18n: 'room_by', i18nArgs: { name: r.owner.username } }) : null),
+        who),
+      count);
+    if (this.me && r.owner && r.owner.user_id === this.me.id) li.append(this._deleteButton(r.name));
+    li.append(enter);
+    return li;
+  }
+
+  _deleteButton(name) {
+    const btn = h('button', { type: 'button', class: 'icon-btn danger', 'data-testid': 'delete-room' }, icon('trash'));
+    setAttrText(btn, 'aria-label', 'delete_room', { name });
+    btn.dataset.i18nArgs = JSON.stringify({ name });
+    let armed = 0;
+    btn.addEventListener('click', async () => {
+      if (!armed) { // two clicks: the first arms it
+        btn.classList.add('armed');
+        setAttrText(btn, 'aria-label', 'delete_confirm', { name });
+        armed = setTimeout(() => { armed = 0; btn.classList.remove('armed'); setAttrText(btn, 'aria-label', 'delete_room', { name }); }, 3000);
+        toast('delete_confirm', { name }, 'trash');
+        return;
+      }
+      clearTimeout(armed);
+      try { await api.deleteRoom(name); toast('room_deleted_ok', { name }, 'check'); } catch (e) {
+        toast(e.code === 'not_room_owner' ? 'err_not_room_owner' : 'err_server', { code: e.code });
+      }
+      this.refresh();
+    });
+    return btn;
+  }
+
+  async _submit() {
+    const input = $('#room-name');
+    const name = input.value.trim();
+    if (!validRoom(name)) {
+      const err = $('#room-name-error');
+      setText(err, name ? 'err_room_name' : 'err_required');
+      err.hidden = false;
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+      return;
+    }
+    const btn = $('#join-room');
+    btn.disabled = true;
+    try {
+      await api.createRoom(name); // 201: ours now
+    } catch (e) {
+      if (e.status === 401) { this.o.onAuthLost(); return; }
+      if (e.status === 422) {
+        const err = $('#room-name-error');
+        setText(err, 'err_room_name');
+        err.hidden = false;
+        btn.disabled = false;
+        return;
+      }
+      // 409 room_exists: just join it. Anything else: joining creates the room anyway.
+    } finally {
+      btn.disabled = false;
+    }
+    input.value = '';
+    this.o.onJoin(name);
+  }
+}

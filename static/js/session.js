@@ -1,0 +1,345 @@
+// One call: local media + signaling + the mesh + Web Audio, driving the call view.
+
+import * as api from './api.js';
+import { Signaling } from './signaling.js';
+import { Mesh } from './call.js';
+import { AudioEngine, savedVolume, saveVolume } from './audio.js';
+import { acquireLocalMedia, getTrack, getScreenTrack, canShareScreen, reasonOf } from './media.js';
+import { showNotice, clearNotice, toast } from './common.js';
+
+export class CallSession {
+  /**
+   * opts: room, me {id, username}, ui (CallUI), chat (ChatPanel), forceRelay,
+   * onEnd(reason) — the call is over (left, kicked, room deleted, full…), onAuthLost()
+   */
+  constructor(opts) {
+    this.o = opts;
+    this.room = opts.room;
+    this.me = opts.me;
+    this.ui = opts.ui;
+    this.chat = opts.chat;
+    this.peerId = '';
+    this.owner = false;
+    this.peers = new Map();            // peerId → {peer_id, user_id, username, state}
+    this.pendingSignals = new Map();   // signals from a peer we have not heard of yet
+    this.state = { audio: false, video: false, screen: false, hand: false };
+    this.tracks = { audio: null, camera: null, screen: null };
+    this.iceTimer = 0;
+    this.ended = false;
+    this.audio = new AudioEngine();
+    this.mesh = new Mesh({
+      forceRelay: opts.forceRelay,
+      send: (to, data) => this.sig.send({ type: 'signal', to, data }),
+      onTrack: (id, stream) => this._remoteStream(id, stream),
+      onConnState: (id, s) => this.ui.setConn(id, s),
+    });
+    this.sig = new Signaling({
+      room: this.room,
+      getToken: api.getToken,
+      refreshToken: api.refreshToken,
+      checkToken: api.checkToken,
+      onFrame: (f) => this._frame(f),
+      onStatus: (s) => this.ui.setStatus(s === 'open' ? 'connected' : s),
+      onFatal: (reason) => this._end(reason),
+      onAuthLost: () => { this._cleanup(); this.o.onAuthLost(); },
+    });
+  }
+
+  /** gesture: started by a click (so sound may play right away). */
+  async start({ gesture = false } = {}) {
+    const ui = this.ui;
+    this.audio.onSpeaking = (id, on) => ui.setSpeaking(id, on);
+    this.audio.onBlocked = (blocked) => this._audioBlocked(blocked);
+    if (gesture) this.audio.resume(); else this.audio.context();
+    this._unlock = () => this.audio.resume();
+    document.addEventListener('pointerdown', this._unlock, true);
+    document.addEventListener('keydown', this._unlock, true);
+
+    ui.on = {
+      mic: () => this.toggleMic(),
+      cam: () => this.toggleCam(),
+      screen: () => this.toggleScreen(),
+      hand: () => this.toggleHand(),
+      leave: () => this.leave(),
+      volume: (id, g) => this.setVolume(id, g),
+      kick: (id) => this.sig.send({ type: 'kick', peer_id: id }),
+      copyLink: () => copyLink(this.room),
+    };
+    ui.show(this.room);
+    ui.setStatus('connecting');
+    this.chat.reset(this.me.id);
+    ui.setLocal({ username: this.me.username, stream: null, state: this.state });
+    this._controls();
+
+    const media = await acquireLocalMedia();
+    if (this.ended) { media.stream.getTracks().forEach((t) => t.stop()); return; }
+    this.tracks.audio = media.stream.getAudioTracks()[0] || null;
+    this.tracks.camera = media.stream.getVideoTracks()[0] || null;
+    this.state.audio = !!this.tracks.audio;
+    this.state.video = !!this.tracks.camera;
+    if (media.mode !== 'av') {
+      showNotice({ id: 'media', kind: 'warn', icon: media.mode === 'none' ? 'volume' : 'camOff',
+        key: media.mode === 'audio' ? 'notice_audio_only' : 'notice_receive_only', args: { why: `@why_${media.reason}` } });
+    }
+    await this.mesh.setTrack('audio', this.tracks.audio);
+    await this.mesh.setTrack('video', this.tracks.camera);
+    if (this.tracks.audio) this.audio.attach('local', this.tracks.audio, { local: true });
+    this._localPreview();
+    this.sig.connect();
+  }
+
+  // ---- frames ----
+  _frame(f) {
+    switch (f.type) {
+      case 'welcome': return this._welcome(f);
+      case 'peer_joined':
+        if (f.peer && !this.peers.has(f.peer.peer_id)) toast('peer_joined', { name: f.peer.username }, 'users');
+        return this._addPeer(f.peer);
+      case 'peer_left': {
+        const p = this.peers.get(f.peer_id);
+        if (p) toast(f.reason === 'timeout' ? 'peer_lost' : f.reason === 'kicked' ? 'peer_kicked' : 'peer_left', { name: p.username }, 'logout');
+        return this._removePeer(f.peer_id);
+      }
+      case 'peer_state': {
+        const p = this.peers.get(f.peer_id);
+        if (!p) return;
+        if (f.state.hand && !p.state.hand) toast('hand_up', { name: p.username }, 'hand');
+        p.state = f.state;
+        return this.ui.setState(f.peer_id, f.state);
+      }
+      case 'signal': {
+        if (this.peers.has(f.from)) return this.mesh.signal(f.from, f.data);
+        const q = this.pendingSignals.get(f.from) || [];
+        q.push(f.data);
+        this.pendingSignals.set(f.from, q);
+        setTimeout(() => this.pendingSignals.delete(f.from), 10000);
+        return;
+      }
+      case 'chat':
+        if (this.chat.add(f)) this.ui.bumpUnread();
+        return;
+      case 'error': return this._error(f);
+      default: return; // newer server: ignore what we do not know
+    }
+  }
+
+  _welcome(f) {
+    const fresh = !f.resumed || f.peer_id !== this.peerId;
+    this.owner = !!f.owner;
+    if (f.self) this.me = { ...this.me, id: f.self.user_id || this.me.id, username: f.self.username || this.me.username };
+    if (fresh) {
+      for (const id of [...this.peers.keys()]) this._removePeer(id);
+      this.peerId = f.peer_id;
+      this.mesh.selfId = f.peer_id;
+    }
+    if (f.ice_servers) {
+      this.mesh.setIceServers(f.ice_servers.iceServers || []);
+      this._scheduleIce(f.ice_servers.ttl);
+    }
+    const present = new Set((f.peers || []).map((p) => p.peer_id));
+    for (const id of [...this.peers.keys()]) if (!present.has(id)) this._removePeer(id);
+    // Fresh join: we are the newcomer and offer to everyone. Resumed: anyone we do not know joined
+    // while we were away, saw us in their welcome and offers to us.
+    for (const p of f.peers || []) this._addPeer(p, { initiator: fresh });
+    const history = f.chat || [];
+    const firstJoin = this.chat.ids.size === 0;
+    this.chat.addMany(history);
+    if (firstJoin) this.chat.setHasMore(history.length >= 50);
+    this._sendState();
+  }
+
+  _error(f) {
+    switch (f.code) {
+      case 'peer_not_found': return; // they just left
+      case 'room_full': this.fullError = true; return; // the close (4009) follows
+      case 'rate_limited': return toast('err_rate_limited', null, 'alert');
+      case 'forbidden': case 'not_room_owner': return toast('err_not_room_owner', null, 'alert');
+      default:
+        if (/chat|text/.test(`${f.code} ${f.message || ''}`)) return toast('chat_rejected', null, 'alert');
+        return toast('err_server', { code: f.code }, 'alert');
+    }
+  }
+
+  // ---- peers ----
+  _addPeer(p, { initiator = false } = {}) {
+    if (!p || p.peer_id === this.peerId) return;
+    const known = this.peers.get(p.peer_id);
+    if (known) {
+      known.state = p.state || known.state;
+      this.ui.setState(p.peer_id, known.state);
+      return;
+    }
+    const peer = { ...p, state: p.state || { audio: false, video: false, screen: false, hand: false } };
+    this.peers.set(p.peer_id, peer);
+    const gain = savedVolume(p.user_id);
+    this.audio.setGain(p.peer_id, gain);
+    this.ui.addPeer(peer, { gain, canKick: this.owner });
+    this.mesh.add(p.peer_id, { initiator });
+    const pending = this.pendingSignals.get(p.peer_id);
+    if (pending) { this.pendingSignals.delete(p.peer_id); for (const d of pending) this.mesh.signal(p.peer_id, d); }
+  }
+
+  _removePeer(id) {
+    this.mesh.remove(id);
+    this.audio.detach(id);
+    this.ui.removeTile(id);
+    this.peers.delete(id);
+  }
+
+  _remoteStream(id, stream) {
+    this.ui.setStream(id, stream);
+    const a = stream.getAudioTracks()[0];
+    if (a) this.audio.attach(id, a); else this.audio.detach(id);
+  }
+
+  /** 0 … 2; returns the gain now applied. */
+  setVolume(id, gain) {
+    this.audio.setGain(id, gain);
+    const p = this.peers.get(id);
+    if (p && p.user_id) saveVolume(p.user_id, gain);
+    this.audio.resume(); // moving a slider is a gesture
+    return this.audio.getGain(id);
+  }
+
+  // ---- our state ----
+  _sendState() {
+    this.sig.send({ type: 'state', state: { ...this.state } });
+    this.ui.setState('local', this.state);
+    this._controls();
+  }
+
+  _controls() {
+    this.ui.setControls({ ...this.state, canScreen: canShareScreen() });
+  }
+
+  _localPreview() {
+    const v = this.state.screen ? this.tracks.screen : this.tracks.camera;
+    this.ui.setStream('local', v ? new MediaStream([v]) : null);
+    this.ui.setState('local', this.state);
+  }
+
+  async toggleMic() {
+    if (!this.tracks.audio) {
+      try { this.tracks.audio = await getTrack('audio'); } catch (e) { return toast('mic_failed', { why: `@why_${reasonOf(e)}` }, 'micOff'); }
+      await this.mesh.setTrack('audio', this.tracks.audio);
+      this.audio.attach('local', this.tracks.audio, { local: true });
+      this.state.audio = true;
+      clearNotice('media');
+    } else {
+      this.state.audio = !this.state.audio;
+      this.tracks.audio.enabled = this.state.audio;
+    }
+    this._sendState();
+  }
+
+  async toggleCam() {
+    if (this.state.video) {
+      this.state.video = false;
+      const cam = this.tracks.camera;
+      this.tracks.camera = null;
+      if (!this.state.screen) await this.mesh.setTrack('video', null);
+      cam?.stop(); // the camera light goes off
+    } else {
+      let cam;
+      try { cam = await getTrack('video'); } catch (e) { return toast('cam_failed', { why: `@why_${reasonOf(e)}` }, 'camOff'); }
+      if (this.ended) { cam.stop(); return; }
+      this.tracks.camera = cam;
+      this.state.video = true;
+      if (!this.state.screen) await this.mesh.setTrack('video', cam);
+    }
+    this._localPreview();
+    this._sendState();
+  }
+
+  async toggleScreen() {
+    if (this.state.screen) return this._stopScreen();
+    let track;
+    try { track = await getScreenTrack(); } catch (e) {
+      if (e && e.name !== 'NotAllowedError' && e.name !== 'AbortError') toast('screen_failed', null, 'screen');
+      return;
+    }
+    if (this.ended) { track.stop(); return; }
+    this.tracks.screen = track;
+    track.addEventListener('ended', () => this._stopScreen());
+    this.state.screen = true;
+    await this.mesh.setTrack('video', track, { screen: true });
+    this._localPreview();
+    this._sendState();
+  }
+
+  async _stopScreen() {
+    if (!this.state.screen) return;
+    this.state.screen = false;
+    const s = this.tracks.screen;
+    this.tracks.screen = null;
+    await this.mesh.setTrack('video', this.tracks.camera, { screen: false });
+    s?.stop();
+    this._localPreview();
+    this._sendState();
+  }
+
+  toggleHand() {
+    this.state.hand = !this.state.hand;
+    this._sendState();
+  }
+
+  // ---- ICE servers: new TURN credentials before the old ones expire ----
+  _scheduleIce(ttl) {
+    clearTimeout(this.iceTimer);
+    if (!ttl || ttl <= 0) return;
+    const ms = Math.min(Math.max(30, ttl * 0.8) * 1000, 2 ** 31 - 1);
+    this.iceTimer = setTimeout(async () => {
+      try {
+        const d = await api.iceServers();
+        this.mesh.setIceServers(d.iceServers || []);
+        this._scheduleIce(d.ttl);
+      } catch {
+        this._scheduleIce(75); // try again in a minute
+      }
+    }, ms);
+  }
+
+  _audioBlocked(blocked) {
+    if (!blocked || this.ended) { clearNotice('audio'); return; }
+    showNotice({ id: 'audio', kind: 'info', icon: 'volume', key: 'notice_audio_blocked', dismissible: false,
+      action: { key: 'enable_sound', testid: 'enable-sound', onClick: (n) => { this.audio.resume(); n.remove(); } } });
+  }
+
+  // ---- the end ----
+  leave() {
+    if (this.ended) return;
+    this.sig.leave();
+    this._end('left');
+  }
+
+  _end(reason) {
+    if (this.ended) return;
+    this._cleanup();
+    this.o.onEnd(this.fullError && reason === 'closed' ? 'room_full' : reason);
+  }
+
+  _cleanup() {
+    this.ended = true;
+    clearTimeout(this.iceTimer);
+    this.sig._end();
+    this.mesh.closeAll();
+    for (const t of Object.values(this.tracks)) t?.stop();
+    this.audio.close();
+    document.removeEventListener('pointerdown', this._unlock, true);
+    document.removeEventListener('keydown', this._unlock, true);
+    clearNotice('media');
+    clearNotice('audio');
+    this.ui.hide();
+  }
+}
+
+/** Copy the shareable link of a room. */
+export async function copyLink(room) {
+  const url = `${location.origin}/r/${encodeURIComponent(room)}`;
+  try {
+    await navigator.clipboard.writeText(url);
+    toast('link_copied', null, 'check');
+  } catch {
+    toast('link_is', { url }, 'link');
+  }
+}

@@ -1,0 +1,160 @@
+// WebSocket signaling client (protocol 1): connect, keepalive, close codes, reconnect with
+// backoff and resume.
+//
+// Close codes: reconnect only after 1001 / 1006 / 1011 (with the resume token, so the call
+// survives a network switch). 4401 → refresh the token and reconnect, or sign in again.
+// 4003 / 4004 / 4009 / 4029 / 1009 → the end, with a reason. A connection that never opened
+// (the server answered the upgrade with 401) → ask /api/v1/auth/me whether the token is still good
+// before trying again.
+
+export const RECONNECT_CODES = new Set([1001, 1006, 1011]);
+export const FATAL_CODES = { 4003: 'kicked', 4004: 'room_deleted', 4009: 'room_full', 4029: 'rate_limited', 1009: 'too_big' };
+
+const PING_EVERY = 15000;   // our ping; the server answers with pong
+const STALE_AFTER = 40000;  // nothing received for this long: the socket is dead (network switch)
+const BACKOFF_MAX = 15000;
+
+export class Signaling {
+  /**
+   * opts: room, getToken() → JWT, refreshToken() → Promise<bool>, checkToken() → Promise<'ok'|'invalid'|'unreachable'>,
+   * onFrame(frame), onStatus('connecting'|'open'|'reconnecting'|'closed', attempt), onFatal(reason, code), onAuthLost()
+   */
+  constructor(opts) {
+    this.o = opts;
+    this.room = opts.room;
+    this.ws = null;
+    this.resumeToken = null;
+    this.attempt = 0;
+    this.stopped = false;
+    this.timer = 0;
+    this.keepalive = 0;
+    this.lastRx = 0;
+    this.onOnline = () => this._wake();
+    window.addEventListener('online', this.onOnline);
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    const token = this.o.getToken();
+    if (!token) { this._end(); this.o.onAuthLost(); return; }
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let url = `${proto}//${location.host}/ws/rooms/${encodeURIComponent(this.room)}?token=${encodeURIComponent(token)}`;
+    if (this.resumeToken) url += `&resume=${encodeURIComponent(this.resumeToken)}`;
+    this.o.onStatus(this.attempt ? 'reconnecting' : 'connecting', this.attempt);
+    let ws;
+    try { ws = new WebSocket(url); } catch { this._retry(); return; }
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => { opened = true; this.lastRx = Date.now(); this._startKeepalive(); };
+    ws.onmessage = (ev) => {
+      if (ws !== this.ws) return;
+      this.lastRx = Date.now();
+      let frame;
+      try { frame = JSON.parse(ev.data); } catch { return; }
+      if (!frame || typeof frame.type !== 'string') return;
+      if (frame.type === 'pong') return;
+      if (frame.type === 'welcome') {
+        this.resumeToken = frame.resume_token || null;
+        this.attempt = 0;
+        this.o.onStatus('open', 0);
+      }
+      this.o.onFrame(frame);
+    };
+    ws.onclose = (ev) => {
+      if (ws !== this.ws) return; // an old socket we already gave up on
+      this.ws = null;
+      this._stopKeepalive();
+      this._closed(ev.code, opened);
+    };
+    ws.onerror = () => { /* a close event follows */ };
+  }
+
+  /** Send a frame; false if not connected (the caller's state is re-sent after (re)join anyway). */
+  send(frame) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  get connected() { return !!this.ws && this.ws.readyState === WebSocket.OPEN; }
+
+  /** Leave the room for good. */
+  leave() {
+    this.send({ type: 'leave' });
+    this._end();
+  }
+
+  _end() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this._stopKeepalive();
+    window.removeEventListener('online', this.onOnline);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) { try { ws.close(1000); } catch { /* already closing */ } }
+  }
+
+  async _closed(code, opened) {
+    if (this.stopped) return;
+    if (!opened) {
+      // Refused before opening: maybe our token is no good (HTTP 401 is invisible to a browser).
+      const status = await this.o.checkToken();
+      if (this.stopped) return;
+      if (status === 'invalid') { this._end(); this.o.onAuthLost(); return; }
+      this._retry();
+      return;
+    }
+    if (code === 4401) {
+      let ok = false;
+      try { ok = await this.o.refreshToken(); } catch { ok = (await this.o.checkToken()) !== 'invalid'; }
+      if (this.stopped) return;
+      if (ok) { this.attempt = Math.max(this.attempt, 1); this.connect(); } else { this._end(); this.o.onAuthLost(); }
+      return;
+    }
+    if (RECONNECT_CODES.has(code)) { this._retry(); return; }
+    this._end();
+    this.o.onStatus('closed', 0);
+    this.o.onFatal(FATAL_CODES[code] || 'closed', code);
+  }
+
+  _retry() {
+    if (this.stopped) return;
+    this.attempt += 1;
+    const base = Math.min(BACKOFF_MAX, 500 * 2 ** (this.attempt - 1));
+    const delay = base * (0.75 + Math.random() * 0.5);
+    this.o.onStatus('reconnecting', this.attempt);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** The network came back: don't wait for the backoff; check a socket that may be dead. */
+  _wake() {
+    if (this.stopped) return;
+    if (!this.ws && this.attempt) { this.connect(); return; }
+    if (this.connected) {
+      this.send({ type: 'ping' });
+      const sent = Date.now();
+      setTimeout(() => { if (this.ws && this.lastRx < sent) this._drop(); }, 5000);
+    }
+  }
+
+  /** Treat the current socket as lost (no close frame will come) and reconnect with resume. */
+  _drop() {
+    const ws = this.ws;
+    this.ws = null;
+    this._stopKeepalive();
+    if (ws) { ws.onclose = null; try { ws.close(); } catch { /* ignore */ } }
+    this._closed(1006, true);
+  }
+
+  _startKeepalive() {
+    this._stopKeepalive();
+    this.keepalive = setInterval(() => {
+      if (Date.now() - this.lastRx > STALE_AFTER) { this._drop(); return; }
+      this.send({ type: 'ping' });
+    }, PING_EVERY);
+  }
+
+  _stopKeepalive() { clearInterval(this.keepalive); this.keepalive = 0; }
+}

@@ -11,6 +11,9 @@
 //! | peer in a denied range | accepted | 403 |
 //! | allocations over the user's or the server's quota | accepted | 486 |
 //!
+//! MESSAGE-INTEGRITY is checked with the `stun` crate, which compares the HMAC in
+//! constant time (`subtle`).
+//!
 //! Credential expiry is checked at Allocate only (as LiveKit does, and eturnal by
 //! default): the crate asks for the key on every Refresh, CreatePermission and
 //! ChannelBind too, and refusing an expired username there would cut a live call
@@ -492,10 +495,14 @@ impl Conn for GatedConn {
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
             let (n, src) = self.inner.recv_from(buf).await?;
-            match self
-                .gate
-                .inspect(&buf[..n], self.tuple(src), &self.nonces, &self.pending)
-            {
+            // Attacker-controlled bytes go through third-party parsers here, inside
+            // the relay's only read loop: a panic must cost one datagram, not the relay.
+            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.gate
+                    .inspect(&buf[..n], self.tuple(src), &self.nonces, &self.pending)
+            }))
+            .unwrap_or(Verdict::Drop);
+            match verdict {
                 Verdict::Pass => return Ok((n, src)),
                 Verdict::Reply(response) => {
                     if let Err(err) = self.inner.send_to(&response, src).await {
@@ -512,8 +519,10 @@ impl Conn for GatedConn {
     }
 
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        self.gate
-            .observe(buf, self.tuple(target), &self.nonces, &self.pending);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.gate
+                .observe(buf, self.tuple(target), &self.nonces, &self.pending)
+        }));
         self.inner.send_to(buf, target).await
     }
 

@@ -605,3 +605,70 @@ async fn external_servers_replace_the_embedded_relay() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn pages_are_served_embedded_with_security_headers() {
+    let app = spawn_app(&[]).await;
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = no_redirect.get(app.url("/")).send().await.unwrap();
+    assert!(root.status().is_redirection());
+    assert_eq!(root.headers()["location"], "/static/index.html");
+    for path in ["/static/index.html", "/static/auth.html", "/r/team-call"] {
+        let page = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let headers = page.headers().clone();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert!(page
+            .text()
+            .await
+            .unwrap()
+            .contains("<script type=\"module\" src=\"/static/js/"));
+    }
+    let js = app
+        .http
+        .get(app.url("/static/js/app.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let api = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert!(
+        api.headers().contains_key("content-security-policy"),
+        "API responses carry the headers too"
+    );
+    let missing = app
+        .http
+        .get(app.url("/static/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(missing).await.1, "not_found");
+    let escape = app
+        .http
+        .get(app.url("/static/%2e%2e/Cargo.toml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(escape.status(), 404);
+    app.stop().await;
+}

@@ -86,6 +86,10 @@ async fn connect(
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        // tungstenite's defaults (128 KiB each) would cost a quarter MiB per idle
+        // peer; signaling frames are small, and every send is flushed anyway.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| serve(socket, state, request, claims.expires_at, options)))
 }
 

@@ -79,4 +79,25 @@ impl RoomBus for InProcessBus {
     async fn publish(&self, _envelope: &Envelope) -> Result<(), DomainError> {
         Ok(())
     }
+
+    async fn remember_resume(
+        &self,
+        _token: &str,
+        _room: &RoomName,
+        _peer: &PeerId,
+    ) -> Result<(), DomainError> {
+        Ok(())
+    }
+
+    async fn forget_resume(&self, _token: &str) -> Result<(), DomainError> {
+        Ok(())
+    }
+
+    async fn claim_resume(
+        &self,
+        _token: &str,
+        _room: &RoomName,
+    ) -> Result<Option<PeerInfo>, DomainError> {
+        Ok(None)
+    }
 }

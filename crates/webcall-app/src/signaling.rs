@@ -294,6 +294,14 @@ impl Hub {
                 return Err(err.into());
             }
         };
+        if let Err(err) = self
+            .deps
+            .bus
+            .remember_resume(&resume_token, &request.room, &info.peer_id)
+            .await
+        {
+            tracing::warn!(error = %err, "could not share the resume token: resuming works on this instance only");
+        }
         tracing::info!(peer_id = %info.peer_id, user_id = %info.user_id, "peer joined");
         self.dispatch(Envelope {
             room: request.room.clone(),
@@ -349,7 +357,7 @@ impl Hub {
             return Ok(None);
         };
         let (peer_id, generation, outbound, close) = match self.reattach(token, request) {
-            Reattach::Unknown => return Ok(None),
+            Reattach::Unknown => return self.resume_from_elsewhere(token, request).await,
             Reattach::Overflowed(peer_id) => {
                 // It missed more than its buffer holds: it leaves, and joins afresh.
                 self.remove_and_announce(&peer_id, LeaveReason::Timeout)
@@ -538,7 +546,92 @@ impl Hub {
         if let Link::Attached { close, .. } = &peer.link {
             let _ = close.send(Some(CloseReason::Replaced));
         }
+        self.forget(&peer).await;
         self.announce_departure(&peer.room, peer_id, reason).await;
+    }
+
+    /// The peer is gone for good: its resume token no longer works anywhere.
+    async fn forget(&self, peer: &LocalPeer) {
+        if let Err(err) = self.deps.bus.forget_resume(&peer.resume_token).await {
+            tracing::warn!(peer_id = %peer.info.peer_id, error = %err, "could not forget a resume token");
+        }
+    }
+
+    /// A resume token this instance does not know: with a shared bus, the peer may
+    /// have been served by another instance (or one that died). Take it over.
+    async fn resume_from_elsewhere(
+        &self,
+        token: &str,
+        request: &JoinRequest,
+    ) -> Result<Option<Session>, AppError> {
+        let Some(info) = self.deps.bus.claim_resume(token, &request.room).await? else {
+            return Ok(None);
+        };
+        if info.user_id != request.user_id {
+            return Ok(None);
+        }
+        let (tx, outbound) = mpsc::channel(self.config.send_queue);
+        let (close_tx, close) = watch::channel(None);
+        let generation = {
+            let mut local = self.lock();
+            let generation = local.generation();
+            local.insert(LocalPeer {
+                info: info.clone(),
+                room: request.room.clone(),
+                jti: request.jti,
+                resume_token: token.to_owned(),
+                generation,
+                link: Link::Attached {
+                    tx,
+                    close: close_tx,
+                },
+            });
+            generation
+        };
+        // The old home (if alive) lets go and forwards what it kept for the peer.
+        self.publish(&Envelope {
+            room: request.room.clone(),
+            to: None,
+            except: None,
+            event: RoomEvent::Resumed {
+                peer_id: info.peer_id.clone(),
+            },
+        })
+        .await;
+        let room = self
+            .deps
+            .rooms
+            .find_room(&request.room)
+            .await?
+            .ok_or(AppError::RoomNotFound)?;
+        let peers = self.deps.bus.peers(&request.room).await?;
+        let chat = self
+            .deps
+            .chat
+            .chat_before(&request.room, None, self.config.history)
+            .await?;
+        tracing::info!(peer_id = %info.peer_id, "peer resumed from another instance");
+        Ok(Some(Session {
+            welcome: Welcome {
+                peer_id: info.peer_id.clone(),
+                room: request.room.clone(),
+                owner: room.owner == request.user_id,
+                user_id: request.user_id,
+                username: request.username.clone(),
+                peers: peers
+                    .into_iter()
+                    .filter(|p| p.peer_id != info.peer_id)
+                    .collect(),
+                chat,
+                ice_servers: self.deps.ice.for_user(request.user_id),
+                resume_token: token.to_owned(),
+                resumed: true,
+            },
+            peer_id: info.peer_id,
+            generation,
+            outbound,
+            close,
+        }))
     }
 
     /// Removes the peer from presence and, if this call removed it, tells the room.
@@ -707,6 +800,7 @@ impl Hub {
         };
         for peer in revoked {
             close(&peer.link, CloseReason::TokenRevoked);
+            self.forget(&peer).await;
             self.announce_departure(&peer.room, &peer.info.peer_id, LeaveReason::Left)
                 .await;
         }
@@ -808,6 +902,31 @@ impl Hub {
                 let peer = self.lock().remove(peer_id);
                 if let Some(peer) = peer {
                     close(&peer.link, CloseReason::Kicked);
+                    self.forget(&peer).await;
+                }
+            }
+            RoomEvent::Resumed { peer_id } => {
+                // This was the peer's home; another instance serves it now.
+                let peer = self.lock().remove(peer_id);
+                if let Some(peer) = peer {
+                    match peer.link {
+                        Link::Attached { close, .. } => {
+                            let _ = close.send(Some(CloseReason::Replaced));
+                        }
+                        Link::Detached { buffer, .. } => {
+                            for frame in buffer {
+                                if let Outbound::Event(event) = frame {
+                                    self.publish(&Envelope {
+                                        room: peer.room.clone(),
+                                        to: Some(peer_id.clone()),
+                                        except: None,
+                                        event: (*event).clone(),
+                                    })
+                                    .await;
+                                }
+                            }
+                        }
+                    }
                 }
             }
             RoomEvent::RoomDeleted => {
@@ -818,6 +937,7 @@ impl Hub {
                 };
                 for peer in removed {
                     close(&peer.link, CloseReason::RoomDeleted);
+                    self.forget(&peer).await;
                     let _ = self.deps.bus.leave(&peer.room, &peer.info.peer_id).await;
                 }
             }

@@ -146,6 +146,22 @@ pub trait RoomBus: Send + Sync {
     async fn occupancy(&self) -> Result<Vec<(RoomName, Vec<PeerInfo>)>, DomainError>;
     /// Hands an event to the other instances (they deliver it to their peers).
     async fn publish(&self, envelope: &Envelope) -> Result<(), DomainError>;
+    /// Makes `token` resume `peer` in `room` on any instance (a no-op in-process,
+    /// where the hub's own memory is enough).
+    async fn remember_resume(
+        &self,
+        token: &str,
+        room: &RoomName,
+        peer: &PeerId,
+    ) -> Result<(), DomainError>;
+    async fn forget_resume(&self, token: &str) -> Result<(), DomainError>;
+    /// The peer `token` resumes in `room`, if it is still present, now served by
+    /// this instance. `None` when unknown, for another room, or gone.
+    async fn claim_resume(
+        &self,
+        token: &str,
+        room: &RoomName,
+    ) -> Result<Option<PeerInfo>, DomainError>;
 }
 
 /// Receives what the bus brings from other instances.

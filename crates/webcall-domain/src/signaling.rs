@@ -196,6 +196,11 @@ pub enum RoomEvent {
     TokenRevoked {
         jti: Uuid,
     },
+    /// The peer resumed on another instance: its old home lets go of it and
+    /// forwards what it buffered.
+    Resumed {
+        peer_id: PeerId,
+    },
 }
 
 /// A room event with its addressing.

@@ -547,9 +547,10 @@ fn outbound_frame(frame: &Outbound) -> Option<String> {
                 )
             }
             RoomEvent::Chat { message } => chat_json(message).to_string(),
-            RoomEvent::Kicked { .. } | RoomEvent::RoomDeleted | RoomEvent::TokenRevoked { .. } => {
-                return None
-            }
+            RoomEvent::Kicked { .. }
+            | RoomEvent::RoomDeleted
+            | RoomEvent::TokenRevoked { .. }
+            | RoomEvent::Resumed { .. } => return None,
         },
     })
 }

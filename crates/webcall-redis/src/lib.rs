@@ -74,6 +74,9 @@ fn infra(err: redis::RedisError) -> DomainError {
     DomainError::infrastructure(err)
 }
 
+/// A resume token outlives any call it could matter for.
+const RESUME_KEY_TTL_SECS: i64 = 24 * 3600;
+
 const JOIN: &str = r"
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return false end
 local before = redis.call('HVALS', KEYS[1])
@@ -86,6 +89,15 @@ const LEAVE: &str = r"
 local removed = redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
 return removed
+";
+
+const CLAIM: &str = r"
+local room = redis.call('HGET', KEYS[1], 'room')
+local peer = redis.call('HGET', KEYS[1], 'peer')
+if not room or room ~= ARGV[1] then return false end
+local record = redis.call('HGET', KEYS[2], peer)
+if not record then return false end
+return record
 ";
 
 const UPDATE: &str = r"
@@ -129,6 +141,10 @@ impl RedisBus {
 
     fn instance_key(&self, instance: &str) -> String {
         format!("{}:instance:{instance}", self.prefix)
+    }
+
+    fn resume_key(&self, token: &str) -> String {
+        format!("{}:resume:{token}", self.prefix)
     }
 
     fn channel(&self) -> String {
@@ -339,6 +355,53 @@ impl RoomBus for RedisBus {
             }
         }
         Ok(out)
+    }
+
+    async fn remember_resume(
+        &self,
+        token: &str,
+        room: &RoomName,
+        peer: &PeerId,
+    ) -> Result<(), DomainError> {
+        let mut conn = self.conn.clone();
+        let key = self.resume_key(token);
+        redis::pipe()
+            .hset_multiple(&key, &[("room", room.as_str()), ("peer", peer.as_str())])
+            .ignore()
+            .expire(&key, RESUME_KEY_TTL_SECS)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(infra)
+    }
+
+    async fn forget_resume(&self, token: &str) -> Result<(), DomainError> {
+        let mut conn = self.conn.clone();
+        conn.del(self.resume_key(token)).await.map_err(infra)
+    }
+
+    async fn claim_resume(
+        &self,
+        token: &str,
+        room: &RoomName,
+    ) -> Result<Option<PeerInfo>, DomainError> {
+        let mut conn = self.conn.clone();
+        let record: Option<String> = redis::Script::new(CLAIM)
+            .key(self.resume_key(token))
+            .key(self.room_key(room))
+            .arg(room.as_str())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(infra)?;
+        let Some(info) = record
+            .and_then(|r| serde_json::from_str::<Record>(&r).ok())
+            .map(|r| r.info)
+        else {
+            return Ok(None);
+        };
+        // Ours now: the sweep must not take it for a dead instance's peer.
+        self.update(room, &info).await?;
+        Ok(Some(info))
     }
 
     async fn publish(&self, envelope: &Envelope) -> Result<(), DomainError> {

@@ -217,3 +217,47 @@ async fn a_killed_instances_peers_are_removed_by_the_survivor() {
     assert_eq!(team["participants"], 1);
     survivor.stop().await;
 }
+
+#[tokio::test]
+async fn a_peer_resumes_on_another_instance_with_its_id_and_missed_frames() {
+    let Some(redis) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let mut vars = shared(&redis, &db);
+    vars.push(("WS_RESUME_GRACE_SECS".into(), "30".into()));
+    let one = spawn_with(&vars).await;
+    let two = spawn_with(&vars).await;
+    let ada = one.user_token("ada").await;
+    let bob = two.user_token("bob").await;
+    let (mut a, a_welcome) = one.join("team", &ada).await;
+    let (b, b_welcome) = two.join("team", &bob).await;
+    a.recv_type("peer_joined").await;
+
+    // Bob's network switches; the load balancer sends him to the other instance.
+    b.vanish();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.send(
+        json!({"type": "signal", "to": b_welcome["peer_id"], "data": {"candidate": "while away"}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resume = b_welcome["resume_token"].as_str().unwrap();
+    let mut b = one.try_ws("team", &bob, Some(resume)).await.unwrap();
+    let welcome = b.recv().await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    assert_eq!(welcome["peer_id"], b_welcome["peer_id"]);
+    let missed = b.recv_type("signal").await;
+    assert_eq!(missed["data"]["candidate"], "while away");
+    assert_eq!(missed["from"], a_welcome["peer_id"]);
+    a.send(json!({"type": "chat", "text": "welcome back"}))
+        .await;
+    assert_eq!(b.recv_type("chat").await["text"], "welcome back");
+    assert_eq!(
+        a.recv().await["type"],
+        "chat",
+        "Ada's echo, with no peer_left/peer_joined before it"
+    );
+    assert!(a.quiet_for(Duration::from_millis(500)).await);
+    one.stop().await;
+    two.stop().await;
+}

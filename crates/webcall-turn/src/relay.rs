@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use turn::allocation::AllocationInfo;
 use turn::auth::AuthHandler;
 use turn::relay::relay_range::RelayAddressGeneratorRanges;
+use turn::relay::RelayAddressGenerator;
 use turn::server::config::{ConnConfig, ServerConfig};
 use turn::server::Server;
 use webcall_domain::ports::HealthCheck;
@@ -39,6 +40,9 @@ pub struct TurnConfig {
     pub user_quota: usize,
     pub total_quota: usize,
     pub max_tcp_connections: usize,
+    /// UDP sockets on the TURN port (`SO_REUSEPORT`), each with its own read loop;
+    /// one per core spreads relaying over the cores.
+    pub udp_listeners: usize,
 }
 
 /// The running relay: one crate server per transport, each behind the gate.
@@ -78,8 +82,8 @@ const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 impl TurnRelay {
     /// Binds UDP and TCP at `config.listen` and starts relaying.
     pub async fn start(config: TurnConfig) -> anyhow::Result<Self> {
-        let (udp, tcp) = bind_pair(config.listen)?;
-        let udp_addr = udp.local_addr()?;
+        let (udp, tcp) = bind_pair(config.listen, config.udp_listeners.max(1))?;
+        let udp_addr = udp[0].local_addr()?;
         let tcp_addr = tcp.local_addr()?;
         let gate = Arc::new(Gate::new(GateConfig {
             realm: config.realm.clone(),
@@ -90,9 +94,22 @@ impl TurnRelay {
         }));
         let shutdown = CancellationToken::new();
 
+        // One crate server for all UDP listeners: they share its nonces.
         let udp_nonces = Arc::new(NonceCache::default());
-        let udp_conn = GatedConn::new(Arc::new(udp), gate.clone(), udp_nonces, Transport::Udp)?;
-        let udp_server = start_server(&config, Arc::new(udp_conn), &gate, Transport::Udp).await?;
+        let udp_conns = udp
+            .into_iter()
+            .map(|socket| {
+                GatedConn::new(
+                    Arc::new(socket),
+                    gate.clone(),
+                    udp_nonces.clone(),
+                    Transport::Udp,
+                )
+                .map(Arc::new)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let udp_listeners = udp_conns.len();
+        let udp_server = start_server(&config, udp_conns, &gate, Transport::Udp).await?;
 
         let tcp_nonces = Arc::new(NonceCache::default());
         let on_close = {
@@ -115,13 +132,15 @@ impl TurnRelay {
             tcp_nonces,
             Transport::Tcp,
         )?;
-        let tcp_server = start_server(&config, Arc::new(tcp_conn), &gate, Transport::Tcp).await?;
+        let tcp_server =
+            start_server(&config, vec![Arc::new(tcp_conn)], &gate, Transport::Tcp).await?;
 
         tracing::info!(
             udp = %udp_addr,
             tcp = %tcp_addr,
             public_ip = %config.public_ip,
             relay_ports = format!("{}-{}", config.relay_ports.0, config.relay_ports.1),
+            udp_listeners,
             "TURN/STUN relay listening"
         );
         Ok(Self {
@@ -178,13 +197,14 @@ impl TurnRelay {
 
 async fn start_server(
     config: &TurnConfig,
-    conn: Arc<GatedConn>,
+    conns: Vec<Arc<GatedConn>>,
     gate: &Arc<Gate>,
     transport: Transport,
 ) -> anyhow::Result<Server> {
     let (closed_tx, mut closed_rx) = mpsc::channel::<AllocationInfo>(1024);
-    let server = Server::new(ServerConfig {
-        conn_configs: vec![ConnConfig {
+    let conn_configs = conns
+        .into_iter()
+        .map(|conn| ConnConfig {
             conn,
             relay_addr_generator: Box::new(RelayAddressGeneratorRanges {
                 relay_address: config.public_ip,
@@ -193,8 +213,11 @@ async fn start_server(
                 max_retries: 64,
                 address: bind_host(config.listen.ip()),
                 net: Arc::new(Net::new(None)),
-            }),
-        }],
+            }) as Box<dyn RelayAddressGenerator + Send + Sync>,
+        })
+        .collect();
+    let server = Server::new(ServerConfig {
+        conn_configs,
         realm: config.realm.clone(),
         auth_handler: Arc::new(RestKeys {
             credentials: config.credentials.clone(),
@@ -227,15 +250,27 @@ fn bind_host(ip: IpAddr) -> String {
 
 /// Binds UDP and TCP on the same address and port; with port 0, retries until
 /// the port the UDP socket got is also free for TCP.
-fn bind_pair(listen: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+fn bind_pair(
+    listen: SocketAddr,
+    udp_listeners: usize,
+) -> anyhow::Result<(Vec<UdpSocket>, TcpListener)> {
+    let reuse = udp_listeners > 1;
     for _ in 0..16 {
-        let udp = bind_udp(listen)
+        let first = bind_udp(listen, reuse)
             .with_context(|| format!("cannot bind TURN UDP {listen} (TURN_LISTEN)"))?;
-        let addr = udp.local_addr()?;
+        let addr = first.local_addr()?;
         match std::net::TcpListener::bind(addr) {
             Ok(tcp) => {
                 tcp.set_nonblocking(true)?;
-                let udp = UdpSocket::from_std(udp)?;
+                let mut udp = vec![UdpSocket::from_std(first)?];
+                // The same port again with SO_REUSEPORT: the kernel spreads clients
+                // over the sockets by their address (a client always lands on the
+                // same one), and each socket has a read loop of its own.
+                for _ in 1..udp_listeners {
+                    let more = bind_udp(addr, true)
+                        .with_context(|| format!("cannot add a TURN UDP listener on {addr}"))?;
+                    udp.push(UdpSocket::from_std(more)?);
+                }
                 return Ok((udp, TcpListener::from_std(tcp)?));
             }
             Err(_) if listen.port() == 0 => continue,
@@ -248,9 +283,12 @@ fn bind_pair(listen: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
     anyhow::bail!("no port free for both TURN UDP and TCP on {}", listen.ip())
 }
 
-fn bind_udp(addr: SocketAddr) -> std::io::Result<StdUdpSocket> {
+fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<StdUdpSocket> {
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     // Best effort: the kernel caps these at net.core.{r,w}mem_max.
     let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
     let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);

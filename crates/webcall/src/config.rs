@@ -94,6 +94,8 @@ pub struct TurnSettings {
     pub user_quota: usize,
     pub total_quota: usize,
     pub max_tcp_connections: usize,
+    /// `TURN_UDP_LISTENERS` (default: one per core).
+    pub udp_listeners: usize,
 }
 
 /// Default `TURN_CREDENTIAL_TTL_SECS`: a day. Expiry is checked when a relay
@@ -315,6 +317,12 @@ fn turn_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<TurnSettings, C
             "TURN_MAX_TCP_CONNECTIONS",
             1024,
         )?,
+        udp_listeners: match parse_or(&get("TURN_UDP_LISTENERS"), "TURN_UDP_LISTENERS", 0usize)? {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(16),
+            n => n.min(64),
+        },
     })
 }
 

@@ -218,6 +218,7 @@ async fn start_relay(config: &Config, settings: &TurnSettings) -> anyhow::Result
         user_quota: settings.user_quota,
         total_quota: settings.total_quota,
         max_tcp_connections: settings.max_tcp_connections,
+        udp_listeners: settings.udp_listeners,
     })
     .await
 }

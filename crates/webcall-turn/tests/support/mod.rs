@@ -40,6 +40,7 @@ pub async fn start_relay(tweak: impl FnOnce(&mut TurnConfig)) -> TurnRelay {
         user_quota: 10,
         total_quota: 1000,
         max_tcp_connections: 64,
+        udp_listeners: 2,
     };
     tweak(&mut config);
     TurnRelay::start(config).await.unwrap()

@@ -103,7 +103,11 @@ impl Accounts {
         let now = self.deps.clock.now();
         self.throttle
             .check(&key, client, now)
-            .map_err(|retry_after| AppError::TooManyAttempts { retry_after })?;
+            .map_err(|retry_after| {
+                metrics::counter!("webcall_auth_failures_total", "kind" => "throttled")
+                    .increment(1);
+                AppError::TooManyAttempts { retry_after }
+            })?;
 
         let found = self.deps.users.find_for_login(&login).await?;
         let hash = found.as_ref().map(|(_, hash)| hash);
@@ -116,6 +120,7 @@ impl Accounts {
             }
             _ => {
                 self.throttle.record_failure(&key, client, now);
+                metrics::counter!("webcall_auth_failures_total", "kind" => "login").increment(1);
                 tracing::info!("login failed");
                 Err(AppError::InvalidCredentials)
             }

@@ -225,6 +225,11 @@ impl Hub {
         self.lock().peers.len()
     }
 
+    /// Rooms with peers on this instance.
+    pub fn local_room_count(&self) -> usize {
+        self.lock().rooms.len()
+    }
+
     /// Joins a room (creating it, owned by the joiner, if it does not exist), or
     /// resumes a detached peer when `resume` names one of this user in this room.
     #[tracing::instrument(skip_all, fields(room = %request.room))]
@@ -968,6 +973,7 @@ impl Hub {
                     slow
                 };
                 for (peer_id, generation) in slow {
+                    metrics::counter!("webcall_ws_slow_consumers_total").increment(1);
                     tracing::info!(%peer_id, "slow consumer detached");
                     self.start_grace(peer_id, generation);
                 }

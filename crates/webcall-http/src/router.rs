@@ -7,7 +7,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::{auth, health, rooms, web, webrtc, ws, ApiError, AppState};
+use crate::{auth, health, metrics, rooms, web, webrtc, ws, ApiError, AppState};
 
 /// Options of the HTTP layer itself (not of any use case).
 #[derive(Debug, Clone, Default)]
@@ -29,10 +29,12 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(rooms::router())
         .merge(ws::router())
         .merge(web::router())
+        .merge(metrics::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(web::security_headers))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

@@ -263,6 +263,7 @@ async fn read_loop(
                 continue;
             }
         };
+        metrics::counter!("webcall_ws_frames_total", "direction" => "in").increment(1);
         match limiter.take() {
             Admit::Yes => {}
             Admit::No { warn } => {
@@ -468,6 +469,9 @@ async fn write_loop(
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
+    if matches!(message, Message::Text(_)) {
+        metrics::counter!("webcall_ws_frames_total", "direction" => "out").increment(1);
+    }
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
         Ok(Ok(()))

@@ -142,6 +142,7 @@ impl Gate {
     }
 
     fn register(&self, tuple: FiveTuple, owner: Owner) {
+        metrics::counter!("webcall_turn_allocations_total").increment(1);
         let mut allocations = self.lock();
         *allocations.per_user.entry(owner.user.clone()).or_default() += 1;
         if let Some(old) = allocations.by_tuple.insert(tuple, owner) {
@@ -172,6 +173,15 @@ impl Gate {
         pending: &Mutex<Option<PendingAllocate>>,
     ) -> Verdict {
         match wire::stun_type(data) {
+            // ChannelData or a Send indication: on its way to a peer.
+            None if data.len() >= 4 && data[0] & 0xC0 == 0x40 => {
+                count_relayed("to_peer", data.len());
+                return Verdict::Pass;
+            }
+            Some(wire::SEND_INDICATION) => {
+                count_relayed("to_peer", data.len());
+                return Verdict::Pass;
+            }
             Some(
                 wire::ALLOCATE_REQUEST
                 | wire::REFRESH_REQUEST
@@ -224,6 +234,7 @@ impl Gate {
             }
             if self.over_quota(rest.user) {
                 self.stats.quota_refusals.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("webcall_turn_quota_refusals_total").increment(1);
                 return reply(&msg, CODE_ALLOC_QUOTA_REACHED, vec![], Some(integrity));
             }
             let owner = Owner {
@@ -251,6 +262,7 @@ impl Gate {
                 .any(|ip| ip.is_some_and(|ip| !self.config.policy.permits(ip)));
             if denied {
                 self.stats.forbidden_peers.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("webcall_turn_forbidden_peers_total").increment(1);
                 return reply(&msg, CODE_FORBIDDEN, vec![], Some(integrity));
             }
         }
@@ -259,6 +271,7 @@ impl Gate {
 
     fn refuse_auth(&self, msg: &Message, nonces: &NonceCache) -> Verdict {
         self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("webcall_turn_auth_failures_total").increment(1);
         self.challenge(msg, CODE_UNAUTHORIZED, nonces, false)
     }
 
@@ -300,8 +313,20 @@ impl Gate {
         pending: &Mutex<Option<PendingAllocate>>,
     ) {
         let Some(typ) = wire::stun_type(data) else {
+            // ChannelData to the client: relayed from a peer.
+            count_relayed("to_client", data.len());
             return;
         };
+        match typ {
+            wire::DATA_INDICATION => count_relayed("to_client", data.len()),
+            wire::CREATE_PERMISSION_SUCCESS => {
+                metrics::counter!("webcall_turn_permissions_total").increment(1)
+            }
+            wire::CHANNEL_BIND_SUCCESS => {
+                metrics::counter!("webcall_turn_channel_binds_total").increment(1)
+            }
+            _ => {}
+        }
         if typ != wire::ALLOCATE_SUCCESS && !wire::is_error_response(typ) {
             return;
         }
@@ -354,6 +379,28 @@ impl Gate {
         msg.build(&setters).ok()?;
         Some(msg.raw)
     }
+}
+
+/// Per-packet counters, looked up once (this is the relay's hot path).
+struct Relayed {
+    packets: metrics::Counter,
+    bytes: metrics::Counter,
+}
+
+fn count_relayed(direction: &'static str, bytes: usize) {
+    static TO_PEER: std::sync::OnceLock<Relayed> = std::sync::OnceLock::new();
+    static TO_CLIENT: std::sync::OnceLock<Relayed> = std::sync::OnceLock::new();
+    let cell = if direction == "to_peer" {
+        &TO_PEER
+    } else {
+        &TO_CLIENT
+    };
+    let counters = cell.get_or_init(|| Relayed {
+        packets: metrics::counter!("webcall_turn_relayed_packets_total", "direction" => direction),
+        bytes: metrics::counter!("webcall_turn_relayed_bytes_total", "direction" => direction),
+    });
+    counters.packets.increment(1);
+    counters.bytes.increment(bytes as u64);
 }
 
 fn release_user(per_user: &mut HashMap<String, usize>, user: &str) {

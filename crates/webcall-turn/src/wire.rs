@@ -19,6 +19,10 @@ pub const ALLOCATE_ERROR: u16 = 0x0113;
 pub const REFRESH_REQUEST: u16 = 0x0004;
 pub const CREATE_PERMISSION_REQUEST: u16 = 0x0008;
 pub const CHANNEL_BIND_REQUEST: u16 = 0x0009;
+pub const CREATE_PERMISSION_SUCCESS: u16 = 0x0108;
+pub const CHANNEL_BIND_SUCCESS: u16 = 0x0109;
+pub const SEND_INDICATION: u16 = 0x0016;
+pub const DATA_INDICATION: u16 = 0x0017;
 
 /// The STUN message type of `buf`, if it looks like a STUN message (RFC 8489:
 /// top two bits zero, the magic cookie, room for the header).

@@ -9,6 +9,9 @@ pub mod telemetry;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -108,7 +111,24 @@ impl Application {
         if let Some(relay) = &relay {
             health.push(relay.clone());
         }
+        let render = {
+            let handle = metrics_handle();
+            let hub = hub.clone();
+            let relay = relay.clone();
+            Arc::new(move || {
+                metrics::gauge!("webcall_peers").set(hub.local_peer_count() as f64);
+                metrics::gauge!("webcall_rooms").set(hub.local_room_count() as f64);
+                if let Some(relay) = &relay {
+                    metrics::gauge!("webcall_turn_allocations")
+                        .set(relay.allocation_count() as f64);
+                    metrics::gauge!("webcall_turn_tcp_connections")
+                        .set(relay.tcp_connection_count() as f64);
+                }
+                handle.render()
+            }) as Arc<dyn Fn() -> String + Send + Sync>
+        };
         let state = AppState {
+            metrics: Some(render),
             accounts: Arc::new(accounts),
             ice,
             hub: hub.clone(),
@@ -185,6 +205,24 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The process-wide Prometheus recorder (installed once; every `Application` in
+/// a process, as in the tests, shares it).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
+                .expect("static buckets are valid")
+                .install_recorder()
+                .expect("the only metrics recorder")
+        })
+        .clone()
 }
 
 /// Starts the embedded TURN/STUN relay.

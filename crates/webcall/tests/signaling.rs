@@ -771,3 +771,44 @@ async fn a_peer_that_never_reads_does_not_stall_the_room() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_show_peers_frames_requests_and_the_relay() {
+    let app = spawn_app(&[]).await;
+    let (mut a, _, _b, _) = two_in_room(&app, "team").await;
+    a.send(json!({"type": "chat", "text": "counted"})).await;
+    a.recv_type("chat").await;
+    assert_eq!(
+        app.login_username("ada", "wrong-password").await.status(),
+        401
+    );
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+    };
+    assert_eq!(value("webcall_peers "), 2.0);
+    assert_eq!(value("webcall_rooms "), 1.0);
+    assert!(value("webcall_ws_frames_total{direction=\"in\"}") >= 1.0);
+    assert!(value("webcall_ws_frames_total{direction=\"out\"}") >= 3.0);
+    assert!(value("webcall_auth_failures_total{kind=\"login\"}") >= 1.0);
+    assert!(text.contains(
+        "webcall_http_requests_total{route=\"/api/v1/auth/login\",method=\"POST\",status=\"401\"}"
+    ));
+    assert!(
+        text.contains("webcall_http_request_duration_seconds_bucket{route=\"/api/v1/auth/login\"")
+    );
+    assert!(text.contains("webcall_turn_allocations "));
+    app.stop().await;
+}

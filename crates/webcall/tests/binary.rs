@@ -281,3 +281,55 @@ async fn a_turn_port_in_use_is_a_clear_start_up_error() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn sigterm_closes_calls_with_1001_and_exits_cleanly_within_10_s() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Process::start(
+        dir.path(),
+        &[
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("REGISTRATION_SECRET", "let-me-in"),
+        ],
+    );
+    let addr = server.wait_for("listening addr=").await;
+    let base = format!("http://{}", addr.trim());
+    let http = reqwest::Client::new();
+    http.post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "a@example.org", "username": "ada", "password": "a long password", "secret": "let-me-in"}))
+        .send()
+        .await
+        .unwrap();
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "ada", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let url = format!("ws://{}/ws/rooms/team?token={token}", addr.trim());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.next().await.unwrap().unwrap(); // welcome
+
+    let started = std::time::Instant::now();
+    let (status, output) = server.terminate().await;
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => {
+                break frame.map(|f| u16::from(f.code))
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => break None,
+        }
+    };
+    assert_eq!(close, Some(1001), "calls are told the server is going away");
+    assert!(status.success(), "{status:?}\n{output}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(output.contains("TURN relay stopped"), "{output}");
+    assert!(output.contains("stopped"), "{output}");
+}

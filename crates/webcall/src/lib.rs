@@ -5,6 +5,7 @@
 //! Start at [`Application::build`]; `main.rs` only parses the command line.
 
 pub mod config;
+pub mod doctor;
 pub mod telemetry;
 
 use std::future::Future;
@@ -227,7 +228,16 @@ fn metrics_handle() -> PrometheusHandle {
 
 /// Starts the embedded TURN/STUN relay.
 async fn start_relay(config: &Config, settings: &TurnSettings) -> anyhow::Result<TurnRelay> {
-    let public_ip = match settings.public_ip {
+    start_relay_on(config, settings, None).await
+}
+
+/// Starts the relay advertising `public_ip` (else the configured or detected one).
+pub(crate) async fn start_relay_on(
+    config: &Config,
+    settings: &TurnSettings,
+    public_ip: Option<IpAddr>,
+) -> anyhow::Result<TurnRelay> {
+    let public_ip = match public_ip.or(settings.public_ip) {
         Some(ip) => ip,
         None => match webcall_turn::detect_public_ip() {
             Some(ip) => {

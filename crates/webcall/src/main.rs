@@ -10,11 +10,13 @@ use webcall::{telemetry, Application};
 const USAGE: &str = "\
 usage: webcall [serve]    run the server (configured by environment variables / .env)
        webcall migrate    apply database migrations and exit
+       webcall doctor     check configuration, database, ports, STUN and a TURN round trip
        webcall --version";
 
 enum Command {
     Serve,
     Migrate,
+    Doctor,
 }
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     {
         [] | ["serve"] => Command::Serve,
         ["migrate"] => Command::Migrate,
+        ["doctor"] => Command::Doctor,
         ["--version" | "-V"] => {
             println!("webcall {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -47,7 +50,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.env, config.log_filter.as_deref());
+    // The doctor prints its own report; only warnings belong next to it.
+    let filter = match command {
+        Command::Doctor => Some(config.log_filter.as_deref().unwrap_or("warn")),
+        _ => config.log_filter.as_deref(),
+    };
+    telemetry::init(config.env, filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,6 +69,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match command {
             Command::Migrate => webcall::migrate(&config).await,
+            Command::Doctor => match webcall::doctor::run(&config).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!(
+                    "some checks failed: see the lines marked FAIL"
+                )),
+                Err(err) => Err(err),
+            },
             Command::Serve => serve(&config).await,
         }
     });

@@ -333,3 +333,64 @@ async fn sigterm_closes_calls_with_1001_and_exits_cleanly_within_10_s() {
     assert!(output.contains("TURN relay stopped"), "{output}");
     assert!(output.contains("stopped"), "{output}");
 }
+
+#[tokio::test]
+async fn doctor_checks_everything_and_names_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = command(
+        dir.path(),
+        &[
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("TURN_PUBLIC_IP", "127.0.0.1"),
+        ],
+        &["doctor"],
+    )
+    .output()
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&healthy.stdout);
+    assert!(
+        healthy.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    for check in [
+        "config",
+        "database",
+        "http port",
+        "public ip",
+        "turn ports",
+        "stun",
+        "turn udp",
+    ] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("ok") && l.contains(check)),
+            "{check} not ok:\n{report}"
+        );
+    }
+    assert!(report.contains("round trip"), "{report}");
+
+    let broken = command(
+        dir.path(),
+        &[
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+        ],
+        &["doctor"],
+    )
+    .output()
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&broken.stdout);
+    assert!(!broken.status.success());
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("database") && l.contains("DATABASE_URL")),
+        "{report}"
+    );
+}

@@ -1,0 +1,266 @@
+//! `webcall doctor`: checks what usually goes wrong before anyone joins a call
+//! (configuration, database, ports, the advertised address, STUN and a TURN
+//! round trip through its own relay) and prints `ok` or what to fix, per line.
+
+use std::fmt::Display;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::net::UdpSocket;
+use turn::client::{Client, ClientConfig};
+use webcall_domain::model::UserId;
+use webcall_domain::ports::{HealthCheck, TurnCredentialMinter};
+use webcall_turn::RestCredentials;
+use webrtc_util::Conn;
+
+use crate::config::{Config, TurnSettings};
+
+/// Prints one check's outcome; returns whether it passed.
+fn report(name: &str, outcome: Result<String, String>) -> bool {
+    let (mark, text, ok) = match outcome {
+        Ok(text) => ("ok  ", text, true),
+        Err(text) => ("FAIL", text, false),
+    };
+    println!("{mark}  {name:<14} {text}");
+    ok
+}
+
+fn fix(what: impl Display, hint: &str) -> String {
+    format!("{what} — {hint}")
+}
+
+/// Runs every check; `Ok(true)` when all passed.
+pub async fn run(config: &Config) -> anyhow::Result<bool> {
+    let mut all = true;
+    let generated = if config.generated.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; generated for this run: {} (set them in .env)",
+            config.generated.join(", ")
+        )
+    };
+    all &= report("config", Ok(format!("APP_ENV={:?}{generated}", config.env)));
+
+    let database = match webcall_db::SqlStore::connect_and_migrate(
+        config.database_url.expose_secret(),
+    )
+    .await
+    {
+        Ok(store) => {
+            let answered = store.check().await;
+            store.close().await;
+            answered
+                .map(|()| format!("{} answers, migrations applied", config.database_display()))
+                .map_err(|e| fix(e, "the database does not answer queries"))
+        }
+        Err(err) => Err(fix(
+            format!("{err:#}"),
+            "check DATABASE_URL and that the server runs",
+        )),
+    };
+    all &= report("database", database);
+
+    let http = SocketAddr::new(config.host, config.port);
+    all &= report(
+        "http port",
+        std::net::TcpListener::bind(http)
+            .map(|_| format!("{http} is free"))
+            .map_err(|e| {
+                fix(
+                    format!("{http}: {e}"),
+                    "another process (a running webcall?) holds it; set HOST/PORT",
+                )
+            }),
+    );
+
+    let Some(settings) = &config.turn else {
+        report(
+            "turn",
+            Ok("embedded relay off (TURN_EMBEDDED=false or TURN_URLS set)".into()),
+        );
+        return Ok(all);
+    };
+    let public_ip = settings.public_ip.or_else(webcall_turn::detect_public_ip);
+    all &= report(
+        "public ip",
+        match (settings.public_ip, public_ip) {
+            (Some(ip), _) => Ok(format!("{ip} (TURN_PUBLIC_IP)")),
+            (None, Some(ip)) => Ok(format!(
+                "{ip} (detected; behind 1:1 NAT set TURN_PUBLIC_IP to the public address)"
+            )),
+            (None, None) => Err("no primary address found — set TURN_PUBLIC_IP".into()),
+        },
+    );
+    let secret = config
+        .turn_secret
+        .clone()
+        .unwrap_or_else(crate::config::random_secret);
+    let credentials = RestCredentials::new(secret, config.turn_credential_ttl);
+    let port = settings.listen.port();
+    let host = public_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    println!(
+        "      ice servers    stun:{host}:{port}, turn:{host}:{port}?transport=udp, turn:{host}:{port}?transport=tcp (REST credentials, ttl {} s)",
+        config.turn_credential_ttl.as_secs()
+    );
+
+    // A relay of its own for the self-test, unless one already runs on the port.
+    let free = StdUdpSocket::bind(settings.listen).is_ok()
+        && std::net::TcpListener::bind(settings.listen).is_ok();
+    let temporary = if free {
+        match crate::start_relay_on(config, settings, public_ip).await {
+            Ok(relay) => Some(relay),
+            Err(err) => {
+                all &= report(
+                    "turn ports",
+                    Err(fix(format!("{err:#}"), "TURN_LISTEN / relay ports")),
+                );
+                return Ok(all);
+            }
+        }
+    } else {
+        println!(
+            "      turn ports     {} in use: testing the relay that runs there",
+            settings.listen
+        );
+        None
+    };
+    if temporary.is_some() {
+        all &= report(
+            "turn ports",
+            Ok(format!("UDP and TCP {} bind", settings.listen)),
+        );
+    }
+    let listening = temporary
+        .as_ref()
+        .map_or(settings.listen, |relay| relay.udp_addr());
+    let target = SocketAddr::new(
+        if listening.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            listening.ip()
+        },
+        listening.port(),
+    );
+    all &= report("stun", stun_binding(target).await);
+    all &= report(
+        "turn udp",
+        turn_round_trip(target, &credentials, settings).await,
+    );
+    if let Some(relay) = temporary {
+        relay.close().await;
+    }
+    Ok(all)
+}
+
+async fn stun_binding(target: SocketAddr) -> Result<String, String> {
+    let socket = UdpSocket::bind("0.0.0.0:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let client = turn_client(socket, target, String::new(), String::new()).await?;
+    let mapped = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.send_binding_request_to(&target.to_string()),
+    )
+    .await
+    .map_err(|_| fix("no answer in 5 s", "is UDP to the TURN port blocked?"))?
+    .map_err(|e| e.to_string())?;
+    let _ = client.close().await;
+    Ok(format!("Binding answered by {target}: you are {mapped}"))
+}
+
+async fn turn_client(
+    socket: UdpSocket,
+    target: SocketAddr,
+    username: String,
+    password: String,
+) -> Result<Client, String> {
+    let client = Client::new(ClientConfig {
+        stun_serv_addr: target.to_string(),
+        turn_serv_addr: target.to_string(),
+        username,
+        password,
+        realm: String::new(),
+        software: String::new(),
+        rto_in_ms: 0,
+        conn: Arc::new(socket),
+        vnet: None,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    client.listen().await.map_err(|e| e.to_string())?;
+    Ok(client)
+}
+
+/// Two allocations; one sends to the other's relayed address (the relay's own
+/// public address, always allowed) and the other must receive it.
+async fn turn_round_trip(
+    target: SocketAddr,
+    credentials: &RestCredentials,
+    _settings: &TurnSettings,
+) -> Result<String, String> {
+    let minted = credentials.mint(UserId::new_random(), chrono::Utc::now());
+    let mut relays = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let socket = UdpSocket::bind("0.0.0.0:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = turn_client(
+            socket,
+            target,
+            minted.username.clone(),
+            minted.credential.clone(),
+        )
+        .await?;
+        let relay = tokio::time::timeout(Duration::from_secs(10), client.allocate())
+            .await
+            .map_err(|_| "Allocate timed out".to_string())?
+            .map_err(|e| {
+                fix(
+                    e,
+                    "Allocate refused: is TURN_SECRET the one the server uses?",
+                )
+            })?;
+        relays.push(relay);
+        clients.push(client);
+    }
+    let to = relays[1].local_addr().map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 64];
+    let mut outcome = Err(fix(
+        format!("nothing arrived at {to}"),
+        "relay-to-relay needs packets to the public address to reach this host (hairpin NAT); check TURN_PUBLIC_IP and the firewall's relay range",
+    ));
+    // Each side needs a permission for the other's address before data flows.
+    let from = relays[0].local_addr().map_err(|e| e.to_string())?;
+    relays[1]
+        .send_to(b"hello", from)
+        .await
+        .map_err(|e| e.to_string())?;
+    for _ in 0..5 {
+        relays[0]
+            .send_to(b"webcall doctor", to)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_secs(1), relays[1].recv_from(&mut buf)).await
+        {
+            if &buf[..n] == b"webcall doctor" {
+                outcome = Ok(format!(
+                    "allocate, permission and a round trip relay {} -> relay {to}",
+                    relays[0].local_addr().map_err(|e| e.to_string())?
+                ));
+                break;
+            }
+        }
+    }
+    for relay in &relays {
+        let _ = relay.close().await;
+    }
+    for client in &clients {
+        let _ = client.close().await;
+    }
+    outcome
+}

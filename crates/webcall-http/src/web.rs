@@ -1,6 +1,6 @@
 //! The web client: the files of `static/`, embedded in the binary so one file
 //! deploys. `/` leads to the app, `/r/{room}` is the app opened on a room (a call
-//! can be shared as a link), and the seed's `/static/auth.html` and
+//! can be shared as a link), `/check` is the connection check, and the seed's `/static/auth.html` and
 //! `/static/index.html` keep working. Security headers for every response are in
 //! [`security_headers`].
 
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
             get(|| async { Redirect::permanent("/static/favicon.svg") }),
         )
         .route("/r/{room}", get(room_page))
+        .route("/check", get(|| async { serve("check.html") }))
         .route("/static/{*path}", get(file))
 }
 

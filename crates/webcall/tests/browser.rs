@@ -305,3 +305,58 @@ async fn two_people_call_each_other_through_the_embedded_relay() {
     bob.close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_connection_check_page_finds_both_relay_transports() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = spawn_app(&[]).await;
+    let token = app.user_token("ada").await;
+    let browser = driver.browser(1000, 900).await;
+    browser.goto(&app.url("/static/auth.html")).await.unwrap();
+    browser
+        .execute(
+            "localStorage.setItem('webcall.token', arguments[0]); localStorage.setItem('webcall.token_exp', String(Date.now() + 3600e3)); return true;",
+            vec![json!(token)],
+        )
+        .await
+        .unwrap();
+    browser.goto(&app.url("/check")).await.unwrap();
+    eventually(
+        &browser,
+        "the check finished",
+        "return document.body.dataset.checked === 'true';",
+    )
+    .await;
+    let state = |id: &str| {
+        format!("return document.querySelector('[data-testid=check-{id}]').dataset.state;")
+    };
+    assert_eq!(browser.execute(&state("udp"), vec![]).await.unwrap(), "ok");
+    assert_eq!(browser.execute(&state("tcp"), vec![]).await.unwrap(), "ok");
+    let summary = browser
+        .execute(
+            "return document.querySelector('[data-testid=check-summary]').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        summary.as_str().is_some_and(|s| s.contains("connect")),
+        "{summary}"
+    );
+    let raw = browser
+        .execute(
+            "return document.querySelector('[data-testid=check-raw]').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        raw.as_str().unwrap().contains("\"relayProtocol\": \"tcp\""),
+        "{raw}"
+    );
+    screenshot(&browser, "check").await;
+    browser.close().await.unwrap();
+    app.stop().await;
+}

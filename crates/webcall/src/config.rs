@@ -73,10 +73,22 @@ pub struct Config {
     pub ws_idle_timeout: Duration,
     /// `WS_RESUME_GRACE_SECS`.
     pub ws_resume_grace: Duration,
+    /// HTTPS straight from the binary (`TLS_CERT_FILE` / `TLS_KEY_FILE`).
+    pub tls: Option<TlsSettings>,
     /// `RUST_LOG`, when set.
     pub log_filter: Option<String>,
     /// Secrets that were missing and generated for this run (dev only).
     pub generated: Vec<&'static str>,
+}
+
+/// HTTPS settings: PEM files (re-read on SIGHUP) and the plain-HTTP port that
+/// only redirects to HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
+    /// `HTTP_REDIRECT_PORT` (default 80; `off` disables it).
+    pub redirect_port: Option<u16>,
 }
 
 /// Settings of the embedded relay (`TURN_*`).
@@ -249,6 +261,7 @@ impl Config {
             turn_secret,
             turn_credential_ttl: Duration::from_secs(ttl_secs),
             room_max_peers,
+            tls: tls_settings(&get)?,
             ws_ping,
             ws_idle_timeout,
             ws_resume_grace: secs("WS_RESUME_GRACE_SECS", 20)?,
@@ -324,6 +337,44 @@ fn turn_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<TurnSettings, C
             n => n.min(64),
         },
     })
+}
+
+fn tls_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<TlsSettings>, ConfigError> {
+    if get("ACME_DOMAIN").is_some() {
+        return Err(problem(
+            "ACME_DOMAIN",
+            "automatic certificates are not built in yet: use TLS_CERT_FILE/TLS_KEY_FILE (e.g. from certbot) or the Caddy example in deploy/",
+        ));
+    }
+    let (cert, key) = match (get("TLS_CERT_FILE"), get("TLS_KEY_FILE")) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            return Err(problem(
+                "TLS_KEY_FILE",
+                "must be set together with TLS_CERT_FILE",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(problem(
+                "TLS_CERT_FILE",
+                "must be set together with TLS_KEY_FILE",
+            ))
+        }
+    };
+    let redirect_port = match get("HTTP_REDIRECT_PORT").as_deref() {
+        None => Some(80),
+        Some("off") => None,
+        Some(port) => Some(
+            port.parse()
+                .map_err(|_| problem("HTTP_REDIRECT_PORT", "must be a port number or off"))?,
+        ),
+    };
+    Ok(Some(TlsSettings {
+        cert_file: cert.into(),
+        key_file: key.into(),
+        redirect_port,
+    }))
 }
 
 fn parse_bool(value: &str) -> Option<bool> {

@@ -32,8 +32,9 @@ use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::{PeerPolicy, RestCredentials, StaticCredentials, TurnConfig, TurnRelay};
 
+use axum_server::tls_rustls::RustlsConfig;
 pub use config::Config;
-use config::TurnSettings;
+use config::{TlsSettings, TurnSettings};
 
 /// A server that is bound and migrated, ready to run.
 pub struct Application {
@@ -44,6 +45,15 @@ pub struct Application {
     hub: Arc<Hub>,
     /// Stops background tasks (the Redis bus) on shutdown.
     background: CancellationToken,
+    tls: Option<Tls>,
+}
+
+/// HTTPS served by the binary itself.
+struct Tls {
+    config: RustlsConfig,
+    settings: TlsSettings,
+    /// Plain HTTP that only redirects to HTTPS.
+    redirect: Option<TcpListener>,
 }
 
 impl Application {
@@ -150,7 +160,12 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
+        let tls = match &config.tls {
+            Some(settings) => Some(load_tls(config, settings).await?),
+            None => None,
+        };
         Ok(Self {
+            tls,
             listener,
             router,
             store,
@@ -194,10 +209,36 @@ impl Application {
             shutdown.await;
             hub.shutdown();
         };
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server")?;
+        match self.tls {
+            None => axum::serve(self.listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("HTTP server")?,
+            Some(tls) => {
+                let port = self.listener.local_addr()?.port();
+                let handle = axum_server::Handle::new();
+                let stopping = handle.clone();
+                let background = self.background.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    background.cancel();
+                    stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+                });
+                if let Some(redirect) = tls.redirect {
+                    tokio::spawn(serve_redirect(redirect, port, self.background.clone()));
+                }
+                tokio::spawn(reload_on_sighup(
+                    tls.config.clone(),
+                    tls.settings.clone(),
+                    self.background.clone(),
+                ));
+                axum_server::from_tcp_rustls(self.listener.into_std()?, tls.config)
+                    .handle(handle)
+                    .serve(service)
+                    .await
+                    .context("HTTPS server")?;
+            }
+        }
         if let Some(relay) = &self.relay {
             relay.close().await;
         }
@@ -206,6 +247,94 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Loads the certificate and key, and binds the redirecting HTTP port.
+async fn load_tls(config: &Config, settings: &TlsSettings) -> anyhow::Result<Tls> {
+    // One crypto provider for the process (a second install is a harmless no-op).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = RustlsConfig::from_pem_file(&settings.cert_file, &settings.key_file)
+        .await
+        .with_context(|| {
+            format!(
+                "TLS_CERT_FILE/TLS_KEY_FILE: cannot load {} and {}",
+                settings.cert_file.display(),
+                settings.key_file.display()
+            )
+        })?;
+    let redirect = match settings.redirect_port {
+        Some(port) => match TcpListener::bind(SocketAddr::new(config.host, port)).await {
+            Ok(listener) => Some(listener),
+            Err(err) => {
+                tracing::warn!(port, error = %err, "cannot bind the HTTP→HTTPS redirect port (HTTP_REDIRECT_PORT); serving HTTPS only");
+                None
+            }
+        },
+        None => None,
+    };
+    Ok(Tls {
+        config: tls,
+        settings: settings.clone(),
+        redirect,
+    })
+}
+
+/// Plain HTTP answers every request with a permanent redirect to HTTPS.
+async fn serve_redirect(listener: TcpListener, https_port: u16, stop: CancellationToken) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "redirecting HTTP to HTTPS");
+    }
+    let app = axum::Router::new().fallback(
+        move |headers: axum::http::HeaderMap, uri: axum::http::Uri| async move {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let host = host
+                .rsplit_once(':')
+                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                .map_or(host, |(h, _)| h);
+            let port = if https_port == 443 {
+                String::new()
+            } else {
+                format!(":{https_port}")
+            };
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            axum::response::Redirect::permanent(&format!("https://{host}{port}{path}"))
+        },
+    );
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+}
+
+/// SIGHUP re-reads the certificate and key (after a renewal); a bad pair is
+/// logged and the old one kept.
+async fn reload_on_sighup(config: RustlsConfig, settings: TlsSettings, stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                received = hangups.recv() => if received.is_none() { return },
+            }
+            match config
+                .reload_from_pem_file(&settings.cert_file, &settings.key_file)
+                .await
+            {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(err) => {
+                    tracing::error!(error = %err, "SIGHUP: TLS certificate not reloaded, keeping the old one")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (config, settings, stop);
 }
 
 /// The process-wide Prometheus recorder (installed once; every `Application` in

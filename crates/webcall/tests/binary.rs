@@ -58,6 +58,10 @@ impl Process {
         self.output.lock().unwrap().clone()
     }
 
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
     /// Waits until the output contains `needle`, then returns the rest of that line.
     async fn wait_for(&self, needle: &str) -> String {
         for _ in 0..300 {
@@ -393,4 +397,142 @@ async fn doctor_checks_everything_and_names_what_to_fix() {
             .any(|l| l.starts_with("FAIL") && l.contains("database") && l.contains("DATABASE_URL")),
         "{report}"
     );
+}
+
+mod https {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// A self-signed certificate for `localhost`, written to `dir` as cert.pem/key.pem.
+    fn write_cert(dir: &Path) -> rustls::pki_types::CertificateDer<'static> {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), certified.key_pair.serialize_pem()).unwrap();
+        certified.cert.der().clone()
+    }
+
+    /// GET `path` over TLS trusting only `root`; `None` if the handshake fails.
+    async fn get(
+        addr: &str,
+        root: &rustls::pki_types::CertificateDer<'static>,
+        path: &str,
+    ) -> Option<String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(root.clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        tls.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        tls.read_to_string(&mut response).await.ok()?;
+        Some(response)
+    }
+
+    #[tokio::test]
+    async fn the_binary_serves_https_redirects_http_and_reloads_its_certificate_on_sighup() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write_cert(dir.path());
+        let redirect_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let cert = dir.path().join("cert.pem").display().to_string();
+        let key = dir.path().join("key.pem").display().to_string();
+        let server = Process::start(
+            dir.path(),
+            &[
+                ("HOST", "127.0.0.1"),
+                ("PORT", "0"),
+                ("TLS_CERT_FILE", &cert),
+                ("TLS_KEY_FILE", &key),
+                ("HTTP_REDIRECT_PORT", &redirect_port),
+            ],
+        );
+        let addr = server.wait_for("listening addr=").await.trim().to_owned();
+        let port = addr.rsplit(':').next().unwrap().to_owned();
+        server.wait_for("redirecting HTTP to HTTPS").await;
+
+        let health = get(&addr, &first, "/healthz").await.expect("TLS handshake");
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+
+        let mut plain = TcpStream::connect(format!("127.0.0.1:{redirect_port}"))
+            .await
+            .unwrap();
+        plain
+            .write_all(b"GET /r/team?forceRelay=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        plain.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 308"), "{response}");
+        let location = format!("\r\nlocation: https://localhost:{port}/r/team?forceRelay=1\r\n");
+        assert!(response.contains(&location), "{response}");
+
+        // Renewal: new files, SIGHUP, and the new certificate is served.
+        let second = write_cert(dir.path());
+        let pid = server.pid().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+        server.wait_for("TLS certificate reloaded").await;
+        assert!(get(&addr, &second, "/healthz")
+            .await
+            .is_some_and(|r| r.starts_with("HTTP/1.1 200")));
+        assert!(
+            get(&addr, &first, "/healthz").await.is_none(),
+            "the old certificate is gone"
+        );
+
+        let (status, output) = server.terminate().await;
+        assert!(status.success(), "{output}");
+    }
+
+    #[tokio::test]
+    async fn unreadable_certificate_files_stop_the_start_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = command(
+            dir.path(),
+            &[
+                ("HOST", "127.0.0.1"),
+                ("PORT", "0"),
+                ("TLS_CERT_FILE", "/nonexistent/cert.pem"),
+                ("TLS_KEY_FILE", "/nonexistent/key.pem"),
+            ],
+            &[],
+        )
+        .output()
+        .await
+        .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("TLS_CERT_FILE/TLS_KEY_FILE: cannot load /nonexistent/cert.pem"),
+            "{stderr}"
+        );
+        let half = command(dir.path(), &[("TLS_CERT_FILE", "/x.pem")], &[])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(half.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&half.stderr)
+            .contains("TLS_KEY_FILE: must be set together with TLS_CERT_FILE"));
+    }
 }

@@ -1,6 +1,7 @@
 //! The web client: the files of `static/`, embedded in the binary so one file
 //! deploys. `/` leads to the app, `/r/{room}` is the app opened on a room (a call
-//! can be shared as a link), `/check` is the connection check, and the seed's `/static/auth.html` and
+//! can be shared as a link), `/check` is the connection check, `/docs` the API
+//! reference rendered from `/api/openapi.json`, and the seed's `/static/auth.html` and
 //! `/static/index.html` keep working. Security headers for every response are in
 //! [`security_headers`].
 
@@ -25,6 +26,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/r/{room}", get(room_page))
         .route("/check", get(|| async { serve("check.html") }))
+        .route("/docs", get(|| async { serve("docs.html") }))
+        .route("/api/openapi.json", get(|| async { serve("openapi.json") }))
         .route("/static/{*path}", get(file))
 }
 

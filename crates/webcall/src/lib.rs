@@ -346,13 +346,103 @@ fn metrics_handle() -> PrometheusHandle {
             let buckets = [
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ];
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
                 .expect("static buckets are valid")
                 .install_recorder()
-                .expect("the only metrics recorder")
+                .expect("the only metrics recorder");
+            describe_metrics();
+            handle
         })
         .clone()
+}
+
+/// Help texts, and every counter at zero from the start (a series that appears
+/// only after its first event makes rates and alerts misleading).
+fn describe_metrics() {
+    use metrics::{counter, describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(
+        "webcall_peers",
+        "Peers connected to this instance (or within their resume grace)"
+    );
+    describe_gauge!("webcall_rooms", "Rooms with peers on this instance");
+    describe_counter!(
+        "webcall_ws_frames_total",
+        "Signaling frames received (in) and sent (out)"
+    );
+    describe_counter!(
+        "webcall_ws_slow_consumers_total",
+        "Connections detached because they could not keep up"
+    );
+    describe_counter!(
+        "webcall_auth_failures_total",
+        "Failed logins (login) and throttled attempts (throttled)"
+    );
+    describe_counter!(
+        "webcall_http_requests_total",
+        "HTTP requests by route, method and status"
+    );
+    describe_histogram!(
+        "webcall_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by route"
+    );
+    describe_gauge!("webcall_turn_allocations", "TURN allocations alive");
+    describe_gauge!(
+        "webcall_turn_tcp_connections",
+        "TURN-over-TCP client connections open"
+    );
+    describe_counter!("webcall_turn_allocations_total", "TURN allocations made");
+    describe_counter!(
+        "webcall_turn_permissions_total",
+        "TURN permissions created or refreshed"
+    );
+    describe_counter!(
+        "webcall_turn_channel_binds_total",
+        "TURN channel bindings made or refreshed"
+    );
+    describe_counter!(
+        "webcall_turn_relayed_packets_total",
+        "Packets through the relay, by direction"
+    );
+    describe_counter!(
+        "webcall_turn_relayed_bytes_total",
+        Unit::Bytes,
+        "Bytes through the relay, by direction"
+    );
+    describe_counter!(
+        "webcall_turn_auth_failures_total",
+        "TURN requests refused for their credentials (401)"
+    );
+    describe_counter!(
+        "webcall_turn_forbidden_peers_total",
+        "TURN permissions refused for the peer's address (403)"
+    );
+    describe_counter!(
+        "webcall_turn_quota_refusals_total",
+        "TURN allocations refused over quota (486)"
+    );
+    for direction in ["in", "out"] {
+        counter!("webcall_ws_frames_total", "direction" => direction).absolute(0);
+    }
+    for kind in ["login", "throttled"] {
+        counter!("webcall_auth_failures_total", "kind" => kind).absolute(0);
+    }
+    for direction in ["to_peer", "to_client"] {
+        counter!("webcall_turn_relayed_packets_total", "direction" => direction).absolute(0);
+        counter!("webcall_turn_relayed_bytes_total", "direction" => direction).absolute(0);
+    }
+    for name in [
+        "webcall_ws_slow_consumers_total",
+        "webcall_turn_allocations_total",
+        "webcall_turn_permissions_total",
+        "webcall_turn_channel_binds_total",
+        "webcall_turn_auth_failures_total",
+        "webcall_turn_forbidden_peers_total",
+        "webcall_turn_quota_refusals_total",
+    ] {
+        counter!(name).absolute(0);
+    }
 }
 
 /// Starts the embedded TURN/STUN relay.

@@ -812,3 +812,46 @@ async fn metrics_show_peers_frames_requests_and_the_relay() {
     assert!(text.contains("webcall_turn_allocations "));
     app.stop().await;
 }
+
+/// The Grafana dashboard in deploy/ only charts metrics the server exports.
+#[tokio::test]
+async fn the_grafana_dashboard_uses_exported_metrics() {
+    let app = spawn_app(&[]).await;
+    let (mut a, _, _b, _) = two_in_room(&app, "team").await;
+    a.send(json!({"type": "chat", "text": "x"})).await;
+    a.recv_type("chat").await;
+    app.login_username("ada", "wrong-password").await;
+    let exported = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana-dashboard.json"
+    );
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("webcall_") {
+                    names.insert(word.trim_end_matches("_bucket").to_owned());
+                }
+            }
+        }
+    }
+    assert!(names.len() >= 10, "{names:?}");
+    for name in &names {
+        assert!(
+            exported.contains(name.as_str()),
+            "{name} is not exported:\n{exported}"
+        );
+    }
+    app.stop().await;
+}

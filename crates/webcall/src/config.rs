@@ -81,15 +81,38 @@ pub struct Config {
     pub generated: Vec<&'static str>,
 }
 
-/// HTTPS settings: PEM files (re-read on SIGHUP) and the plain-HTTP port that
+/// HTTPS settings: where certificates come from, and the plain-HTTP port that
 /// only redirects to HTTPS.
 #[derive(Debug, Clone)]
 pub struct TlsSettings {
-    pub cert_file: std::path::PathBuf,
-    pub key_file: std::path::PathBuf,
+    pub source: TlsSource,
     /// `HTTP_REDIRECT_PORT` (default 80; `off` disables it).
     pub redirect_port: Option<u16>,
 }
+
+/// Where the certificate comes from.
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    /// `TLS_CERT_FILE` / `TLS_KEY_FILE`, re-read on SIGHUP.
+    Files {
+        cert_file: std::path::PathBuf,
+        key_file: std::path::PathBuf,
+    },
+    /// `ACME_DOMAIN`: obtained and renewed automatically (TLS-ALPN-01 on this port).
+    Acme {
+        domains: Vec<String>,
+        /// `ACME_EMAIL`.
+        email: Option<String>,
+        /// `ACME_CACHE_DIR` (default `acme-cache`): account key and certificates.
+        cache_dir: std::path::PathBuf,
+        /// `ACME_DIRECTORY`, else Let's Encrypt (its staging with `ACME_STAGING=true`).
+        directory: String,
+    },
+}
+
+/// Let's Encrypt's ACME directories.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
 /// Settings of the embedded relay (`TURN_*`).
 #[derive(Debug, Clone)]
@@ -340,15 +363,12 @@ fn turn_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<TurnSettings, C
 }
 
 fn tls_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<TlsSettings>, ConfigError> {
-    if get("ACME_DOMAIN").is_some() {
-        return Err(problem(
-            "ACME_DOMAIN",
-            "automatic certificates are not built in yet: use TLS_CERT_FILE/TLS_KEY_FILE (e.g. from certbot) or the Caddy example in deploy/",
-        ));
-    }
-    let (cert, key) = match (get("TLS_CERT_FILE"), get("TLS_KEY_FILE")) {
-        (None, None) => return Ok(None),
-        (Some(cert), Some(key)) => (cert, key),
+    let files = match (get("TLS_CERT_FILE"), get("TLS_KEY_FILE")) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsSource::Files {
+            cert_file: cert.into(),
+            key_file: key.into(),
+        }),
         (Some(_), None) => {
             return Err(problem(
                 "TLS_KEY_FILE",
@@ -362,6 +382,55 @@ fn tls_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<TlsSettin
             ))
         }
     };
+    let acme = match get("ACME_DOMAIN") {
+        None => None,
+        Some(domains) => {
+            let domains = list(&Some(domains));
+            if domains.is_empty()
+                || domains
+                    .iter()
+                    .any(|d| d.contains('/') || d.contains(':') || !d.contains('.'))
+            {
+                return Err(problem(
+                    "ACME_DOMAIN",
+                    "must be a comma list of domain names, e.g. call.example.org",
+                ));
+            }
+            let staging = get("ACME_STAGING").map_or(Ok(false), |v| {
+                parse_bool(&v).ok_or_else(|| problem("ACME_STAGING", "must be true or false"))
+            })?;
+            let directory = get("ACME_DIRECTORY").unwrap_or_else(|| {
+                if staging {
+                    LETS_ENCRYPT_STAGING
+                } else {
+                    LETS_ENCRYPT
+                }
+                .to_owned()
+            });
+            if !directory.starts_with("https://") {
+                return Err(problem("ACME_DIRECTORY", "must be an https:// URL"));
+            }
+            Some(TlsSource::Acme {
+                domains,
+                email: get("ACME_EMAIL"),
+                cache_dir: get("ACME_CACHE_DIR")
+                    .unwrap_or_else(|| "acme-cache".to_owned())
+                    .into(),
+                directory,
+            })
+        }
+    };
+    let source = match (files, acme) {
+        (None, None) => return Ok(None),
+        (Some(files), None) => files,
+        (None, Some(acme)) => acme,
+        (Some(_), Some(_)) => {
+            return Err(problem(
+                "ACME_DOMAIN",
+                "set either ACME_DOMAIN or TLS_CERT_FILE/TLS_KEY_FILE, not both",
+            ))
+        }
+    };
     let redirect_port = match get("HTTP_REDIRECT_PORT").as_deref() {
         None => Some(80),
         Some("off") => None,
@@ -371,8 +440,7 @@ fn tls_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<TlsSettin
         ),
     };
     Ok(Some(TlsSettings {
-        cert_file: cert.into(),
-        key_file: key.into(),
+        source,
         redirect_port,
     }))
 }

@@ -34,7 +34,7 @@ use webcall_turn::{PeerPolicy, RestCredentials, StaticCredentials, TurnConfig, T
 
 use axum_server::tls_rustls::RustlsConfig;
 pub use config::Config;
-use config::{TlsSettings, TurnSettings};
+use config::{TlsSettings, TlsSource, TurnSettings};
 
 /// A server that is bound and migrated, ready to run.
 pub struct Application {
@@ -50,10 +50,25 @@ pub struct Application {
 
 /// HTTPS served by the binary itself.
 struct Tls {
-    config: RustlsConfig,
-    settings: TlsSettings,
+    source: LoadedTls,
     /// Plain HTTP that only redirects to HTTPS.
     redirect: Option<TcpListener>,
+}
+
+enum LoadedTls {
+    /// Certificate files, reloadable with SIGHUP.
+    Files {
+        config: RustlsConfig,
+        cert_file: std::path::PathBuf,
+        key_file: std::path::PathBuf,
+    },
+    /// ACME: certificates obtained and renewed by rustls-acme.
+    Acme {
+        domains: Vec<String>,
+        email: Option<String>,
+        cache_dir: std::path::PathBuf,
+        directory: String,
+    },
 }
 
 impl Application {
@@ -227,16 +242,15 @@ impl Application {
                 if let Some(redirect) = tls.redirect {
                     tokio::spawn(serve_redirect(redirect, port, self.background.clone()));
                 }
-                tokio::spawn(reload_on_sighup(
-                    tls.config.clone(),
-                    tls.settings.clone(),
+                serve_tls(
+                    self.listener.into_std()?,
+                    tls.source,
+                    handle,
+                    service,
                     self.background.clone(),
-                ));
-                axum_server::from_tcp_rustls(self.listener.into_std()?, tls.config)
-                    .handle(handle)
-                    .serve(service)
-                    .await
-                    .context("HTTPS server")?;
+                )
+                .await
+                .context("HTTPS server")?;
             }
         }
         if let Some(relay) = &self.relay {
@@ -253,15 +267,40 @@ impl Application {
 async fn load_tls(config: &Config, settings: &TlsSettings) -> anyhow::Result<Tls> {
     // One crypto provider for the process (a second install is a harmless no-op).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let tls = RustlsConfig::from_pem_file(&settings.cert_file, &settings.key_file)
-        .await
-        .with_context(|| {
-            format!(
-                "TLS_CERT_FILE/TLS_KEY_FILE: cannot load {} and {}",
-                settings.cert_file.display(),
-                settings.key_file.display()
-            )
-        })?;
+    let source = match &settings.source {
+        TlsSource::Files {
+            cert_file,
+            key_file,
+        } => LoadedTls::Files {
+            config: RustlsConfig::from_pem_file(cert_file, key_file)
+                .await
+                .with_context(|| {
+                    format!(
+                        "TLS_CERT_FILE/TLS_KEY_FILE: cannot load {} and {}",
+                        cert_file.display(),
+                        key_file.display()
+                    )
+                })?,
+            cert_file: cert_file.clone(),
+            key_file: key_file.clone(),
+        },
+        TlsSource::Acme {
+            domains,
+            email,
+            cache_dir,
+            directory,
+        } => {
+            std::fs::create_dir_all(cache_dir).with_context(|| {
+                format!("ACME_CACHE_DIR: cannot create {}", cache_dir.display())
+            })?;
+            LoadedTls::Acme {
+                domains: domains.clone(),
+                email: email.clone(),
+                cache_dir: cache_dir.clone(),
+                directory: directory.clone(),
+            }
+        }
+    };
     let redirect = match settings.redirect_port {
         Some(port) => match TcpListener::bind(SocketAddr::new(config.host, port)).await {
             Ok(listener) => Some(listener),
@@ -272,11 +311,64 @@ async fn load_tls(config: &Config, settings: &TlsSettings) -> anyhow::Result<Tls
         },
         None => None,
     };
-    Ok(Tls {
-        config: tls,
-        settings: settings.clone(),
-        redirect,
-    })
+    Ok(Tls { source, redirect })
+}
+
+/// Serves HTTPS on `listener` until `handle` shuts it down.
+async fn serve_tls(
+    listener: std::net::TcpListener,
+    source: LoadedTls,
+    handle: axum_server::Handle<SocketAddr>,
+    service: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    match source {
+        LoadedTls::Files {
+            config,
+            cert_file,
+            key_file,
+        } => {
+            tokio::spawn(reload_on_sighup(config.clone(), cert_file, key_file, stop));
+            axum_server::from_tcp_rustls(listener, config)?
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+        LoadedTls::Acme {
+            domains,
+            email,
+            cache_dir,
+            directory,
+        } => {
+            use futures_util::StreamExt;
+            tracing::info!(?domains, %directory, "ACME: certificates will be obtained and renewed automatically");
+            let mut state = rustls_acme::AcmeConfig::new(domains)
+                .contact(email.iter().map(|e| format!("mailto:{e}")))
+                .cache(rustls_acme::caches::DirCache::new(cache_dir))
+                .directory(directory)
+                .state();
+            let acceptor = state.axum_acceptor(state.default_rustls_config());
+            tokio::spawn(async move {
+                loop {
+                    let event = tokio::select! {
+                        () = stop.cancelled() => return,
+                        event = state.next() => event,
+                    };
+                    match event {
+                        Some(Ok(ok)) => tracing::info!(event = ?ok, "ACME"),
+                        Some(Err(err)) => tracing::warn!(error = %err, "ACME: will retry"),
+                        None => return,
+                    }
+                }
+            });
+            axum_server::from_tcp(listener)?
+                .acceptor(acceptor)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Plain HTTP answers every request with a permanent redirect to HTTPS.
@@ -310,7 +402,12 @@ async fn serve_redirect(listener: TcpListener, https_port: u16, stop: Cancellati
 
 /// SIGHUP re-reads the certificate and key (after a renewal); a bad pair is
 /// logged and the old one kept.
-async fn reload_on_sighup(config: RustlsConfig, settings: TlsSettings, stop: CancellationToken) {
+async fn reload_on_sighup(
+    config: RustlsConfig,
+    cert_file: std::path::PathBuf,
+    key_file: std::path::PathBuf,
+    stop: CancellationToken,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -322,10 +419,7 @@ async fn reload_on_sighup(config: RustlsConfig, settings: TlsSettings, stop: Can
                 () = stop.cancelled() => return,
                 received = hangups.recv() => if received.is_none() { return },
             }
-            match config
-                .reload_from_pem_file(&settings.cert_file, &settings.key_file)
-                .await
-            {
+            match config.reload_from_pem_file(&cert_file, &key_file).await {
                 Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
                 Err(err) => {
                     tracing::error!(error = %err, "SIGHUP: TLS certificate not reloaded, keeping the old one")
@@ -334,7 +428,7 @@ async fn reload_on_sighup(config: RustlsConfig, settings: TlsSettings, stop: Can
         }
     }
     #[cfg(not(unix))]
-    let _ = (config, settings, stop);
+    let _ = (config, cert_file, key_file, stop);
 }
 
 /// The process-wide Prometheus recorder (installed once; every `Application` in

@@ -506,6 +506,66 @@ mod https {
     }
 
     #[tokio::test]
+    async fn acme_is_configured_from_the_environment_and_keeps_serving_while_it_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("acme");
+        let cache_arg = cache.display().to_string();
+        // A directory on loopback that refuses connections: no traffic leaves the machine.
+        let server = Process::start(
+            dir.path(),
+            &[
+                ("HOST", "127.0.0.1"),
+                ("PORT", "0"),
+                ("HTTP_REDIRECT_PORT", "off"),
+                ("ACME_DOMAIN", "call.example.org"),
+                ("ACME_EMAIL", "admin@example.org"),
+                ("ACME_CACHE_DIR", &cache_arg),
+                ("ACME_DIRECTORY", "https://127.0.0.1:9/directory"),
+            ],
+        );
+        server.wait_for("ACME: certificates will be obtained").await;
+        server.wait_for("listening addr=").await;
+        server.wait_for("ACME: will retry").await;
+        assert!(cache.is_dir(), "the cache directory is created");
+        let (status, output) = server.terminate().await;
+        assert!(status.success(), "{output}");
+        assert!(output.contains("call.example.org"), "{output}");
+
+        for (vars, var) in [
+            (
+                vec![
+                    ("ACME_DOMAIN", "call.example.org"),
+                    ("TLS_CERT_FILE", "/c.pem"),
+                    ("TLS_KEY_FILE", "/k.pem"),
+                ],
+                "ACME_DOMAIN",
+            ),
+            (vec![("ACME_DOMAIN", "localhost")], "ACME_DOMAIN"),
+            (
+                vec![
+                    ("ACME_DOMAIN", "call.example.org"),
+                    ("ACME_DIRECTORY", "http://insecure.example/dir"),
+                ],
+                "ACME_DIRECTORY",
+            ),
+            (
+                vec![
+                    ("ACME_DOMAIN", "call.example.org"),
+                    ("ACME_STAGING", "maybe"),
+                ],
+                "ACME_STAGING",
+            ),
+        ] {
+            let out = command(dir.path(), &vars, &[]).output().await.unwrap();
+            assert_eq!(out.status.code(), Some(2), "{vars:?}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(&format!("{var}:")),
+                "{vars:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn unreadable_certificate_files_stop_the_start_naming_them() {
         let dir = tempfile::tempdir().unwrap();
         let out = command(

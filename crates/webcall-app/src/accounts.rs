@@ -12,6 +12,8 @@ use webcall_domain::model::{
 };
 use webcall_domain::ports::{Clock, PasswordHasher, TokenCodec, TokenRevocations, UserRepository};
 
+use webcall_domain::DomainError;
+
 use crate::throttle::{LoginThrottle, ThrottleConfig};
 use crate::AppError;
 
@@ -74,6 +76,22 @@ impl Accounts {
         let email = Email::parse(form.email.as_deref().unwrap_or_default())?;
         let username = Username::parse(form.username.as_deref().unwrap_or_default())?;
         let password = Password::parse(form.password.unwrap_or_default())?;
+        // Taken names are refused before the (expensive) hashing; the unique
+        // constraints still decide when two registrations race.
+        let email_login = LoginIdentifier::Email(email.clone());
+        if self
+            .deps
+            .users
+            .find_for_login(&email_login)
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::EmailTaken.into());
+        }
+        let name_login = LoginIdentifier::Username(username.clone());
+        if self.deps.users.find_for_login(&name_login).await?.is_some() {
+            return Err(DomainError::UsernameTaken.into());
+        }
         let password_hash = self.deps.hasher.hash(&password).await?;
         let user = User {
             id: UserId::new_random(),

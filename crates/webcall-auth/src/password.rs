@@ -17,6 +17,10 @@ pub struct Argon2Hasher {
     params: Params,
     /// Verified against when the account does not exist, to equalise timing.
     dummy: String,
+    /// Hashes running at once. Each takes 19 MiB and a core for tens of
+    /// milliseconds: a burst of logins queues here instead of growing the heap
+    /// (and the process's memory for good) by 19 MiB a request.
+    running: tokio::sync::Semaphore,
 }
 
 impl Argon2Hasher {
@@ -25,7 +29,12 @@ impl Argon2Hasher {
             Params::new(19 * 1024, 2, 1, None).expect("static argon2 parameters are valid");
         let dummy_password = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
         let dummy = hash_blocking(&params, &dummy_password).expect("hashing a random password");
-        Self { params, dummy }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            params,
+            dummy,
+            running: tokio::sync::Semaphore::new(cores),
+        }
     }
 }
 
@@ -71,6 +80,11 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, DomainError> {
         let params = self.params.clone();
         let password = password.expose().to_owned();
+        let _permit = self
+            .running
+            .acquire()
+            .await
+            .map_err(DomainError::infrastructure)?;
         off_runtime(move || hash_blocking(&params, &password))
             .await?
             .map(PasswordHash)
@@ -88,6 +102,11 @@ impl PasswordHasher for Argon2Hasher {
             Some(hash) => (hash.0.clone(), true),
             None => (self.dummy.clone(), false),
         };
+        let _permit = self
+            .running
+            .acquire()
+            .await
+            .map_err(DomainError::infrastructure)?;
         let matches = off_runtime(move || verify_blocking(&params, &password, &hash)).await?;
         Ok(real && matches)
     }

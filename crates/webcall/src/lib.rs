@@ -32,6 +32,7 @@ use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::{PeerPolicy, RestCredentials, StaticCredentials, TurnConfig, TurnRelay};
 
+use axum::serve::ListenerExt;
 use axum_server::tls_rustls::RustlsConfig;
 pub use config::Config;
 use config::{TlsSettings, TlsSource, TurnSettings};
@@ -172,9 +173,8 @@ impl Application {
         let router = webcall_http::router(state, &options);
 
         let addr = SocketAddr::new(config.host, config.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
+        let listener =
+            listen(addr).with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
         let tls = match &config.tls {
             Some(settings) => Some(load_tls(config, settings).await?),
             None => None,
@@ -225,10 +225,16 @@ impl Application {
             hub.shutdown();
         };
         match self.tls {
-            None => axum::serve(self.listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("HTTP server")?,
+            // Small signaling frames must not wait for the peer's delayed ACK.
+            None => axum::serve(
+                self.listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                }),
+                service,
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server")?,
             Some(tls) => {
                 let port = self.listener.local_addr()?.port();
                 let handle = axum_server::Handle::new();
@@ -261,6 +267,21 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Binds the HTTP port with a backlog that absorbs a burst of joins (the
+/// default 128 drops connections when a class joins at once; they retry a
+/// second later).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Loads the certificate and key, and binds the redirecting HTTP port.

@@ -376,7 +376,26 @@ impl Hub {
                 close,
             } => (peer_id, generation, outbound, close),
         };
-        let resume_token = token.to_owned();
+        tracing::info!(%peer_id, "peer resumed");
+        let resumed = Resumed {
+            peer_id,
+            generation,
+            outbound,
+            close,
+        };
+        self.resumed_session(request, token, resumed)
+            .await
+            .map(Some)
+    }
+
+    /// The session of a resumed peer: a welcome with `resumed: true` and the
+    /// room as it is now.
+    async fn resumed_session(
+        &self,
+        request: &JoinRequest,
+        token: &str,
+        resumed: Resumed,
+    ) -> Result<Session, AppError> {
         let room = self
             .deps
             .rooms
@@ -389,25 +408,27 @@ impl Hub {
             .chat
             .chat_before(&request.room, None, self.config.history)
             .await?;
-        tracing::info!(%peer_id, "peer resumed");
-        Ok(Some(Session {
+        Ok(Session {
             welcome: Welcome {
-                peer_id: peer_id.clone(),
+                peer_id: resumed.peer_id.clone(),
                 room: request.room.clone(),
                 owner: room.owner == request.user_id,
                 user_id: request.user_id,
                 username: request.username.clone(),
-                peers: peers.into_iter().filter(|p| p.peer_id != peer_id).collect(),
+                peers: peers
+                    .into_iter()
+                    .filter(|p| p.peer_id != resumed.peer_id)
+                    .collect(),
                 chat,
                 ice_servers: self.deps.ice.for_user(request.user_id),
-                resume_token,
+                resume_token: token.to_owned(),
                 resumed: true,
             },
-            peer_id,
-            generation,
-            outbound,
-            close,
-        }))
+            peer_id: resumed.peer_id,
+            generation: resumed.generation,
+            outbound: resumed.outbound,
+            close: resumed.close,
+        })
     }
 
     /// Re-attaches a peer of this user in this room, whether its old connection is
@@ -603,40 +624,16 @@ impl Hub {
             },
         })
         .await;
-        let room = self
-            .deps
-            .rooms
-            .find_room(&request.room)
-            .await?
-            .ok_or(AppError::RoomNotFound)?;
-        let peers = self.deps.bus.peers(&request.room).await?;
-        let chat = self
-            .deps
-            .chat
-            .chat_before(&request.room, None, self.config.history)
-            .await?;
         tracing::info!(peer_id = %info.peer_id, "peer resumed from another instance");
-        Ok(Some(Session {
-            welcome: Welcome {
-                peer_id: info.peer_id.clone(),
-                room: request.room.clone(),
-                owner: room.owner == request.user_id,
-                user_id: request.user_id,
-                username: request.username.clone(),
-                peers: peers
-                    .into_iter()
-                    .filter(|p| p.peer_id != info.peer_id)
-                    .collect(),
-                chat,
-                ice_servers: self.deps.ice.for_user(request.user_id),
-                resume_token: token.to_owned(),
-                resumed: true,
-            },
+        let resumed = Resumed {
             peer_id: info.peer_id,
             generation,
             outbound,
             close,
-        }))
+        };
+        self.resumed_session(request, token, resumed)
+            .await
+            .map(Some)
     }
 
     /// Removes the peer from presence and, if this call removed it, tells the room.
@@ -1001,6 +998,14 @@ impl BusListener for Hub {
         })
         .await;
     }
+}
+
+/// A peer re-attached to a new connection, before its welcome is built.
+struct Resumed {
+    peer_id: PeerId,
+    generation: u64,
+    outbound: mpsc::Receiver<Outbound>,
+    close: watch::Receiver<Option<CloseReason>>,
 }
 
 enum Reattach {

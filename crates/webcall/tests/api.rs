@@ -388,15 +388,7 @@ fn base64_url(s: &str) -> String {
 async fn logout_revokes_that_token_everywhere_and_only_that_token() {
     let app = spawn_app(&[]).await;
     let token = app.user_token("ada").await;
-    let other_session = app
-        .login_username("ada", PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other_session = app.fresh_token("ada").await;
 
     let logout = app.post_authed("/api/v1/auth/logout", &token).await;
     assert_eq!(logout.status(), 204);

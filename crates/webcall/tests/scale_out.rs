@@ -108,15 +108,7 @@ async fn peers_on_two_instances_share_a_room() {
     assert_eq!(left["reason"], "kicked");
 
     // Logout on one instance closes the token's connections on the other.
-    let bob_again = b_server
-        .login_username("bob", support::PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bob_again = b_server.fresh_token("bob").await;
     let (mut b2, b2_welcome) = b_server.join("team", &bob_again).await;
     a.recv_type("peer_joined").await;
     assert_eq!(

@@ -36,15 +36,7 @@ async fn the_upgrade_is_refused_without_a_valid_token_or_with_a_bad_room() {
         app.try_ws(&"x".repeat(65), &token, None).await.err(),
         Some(422)
     );
-    let revoked = app
-        .login_username("ada", support::PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let revoked = app.fresh_token("ada").await;
     app.post_authed("/api/v1/auth/logout", &revoked).await;
     assert_eq!(app.try_ws("lobby", &revoked, None).await.err(), Some(401));
     assert!(app.try_ws("lobby", &token, None).await.is_ok());
@@ -105,15 +97,7 @@ async fn presence_shows_real_names_and_a_user_on_two_devices_is_two_peers() {
         json!({"audio": false, "video": false, "screen": false, "hand": false})
     );
 
-    let bob_again = app
-        .login_username("bob", support::PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bob_again = app.fresh_token("bob").await;
     let (_phone, phone) = app.join("team", &bob_again).await;
     assert_ne!(phone["peer_id"], b_welcome["peer_id"]);
     assert_eq!(phone["peers"].as_array().unwrap().len(), 2);
@@ -399,15 +383,7 @@ async fn a_silent_client_is_removed_with_reason_timeout() {
 async fn a_dropped_peer_resumes_with_its_id_and_missed_frames_and_no_churn() {
     let app = spawn_app(&[("WS_RESUME_GRACE_SECS", "10")]).await;
     let (mut a, a_welcome, b, b_welcome) = two_in_room(&app, "team").await;
-    let bob = app
-        .login_username("bob", support::PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bob = app.fresh_token("bob").await;
     b.vanish();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Sent while Bob is away.
@@ -431,15 +407,7 @@ async fn a_dropped_peer_resumes_with_its_id_and_missed_frames_and_no_churn() {
     assert!(a.quiet_for(Duration::from_millis(500)).await);
 
     // A stale or unknown resume token is simply a fresh join.
-    let bob2 = app
-        .login_username("bob", support::PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bob2 = app.fresh_token("bob").await;
     let mut fresh = app
         .try_ws("team", &bob2, Some("not-a-token"))
         .await
@@ -454,15 +422,7 @@ async fn a_dropped_peer_resumes_with_its_id_and_missed_frames_and_no_churn() {
 async fn resuming_while_the_old_socket_is_still_open_takes_it_over() {
     let app = spawn_app(&[]).await;
     let (mut a, _, mut old, b_welcome) = two_in_room(&app, "team").await;
-    let bob = app
-        .login_username("bob", support::PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bob = app.fresh_token("bob").await;
     let resume = b_welcome["resume_token"].as_str().unwrap();
     let mut new = app.try_ws("team", &bob, Some(resume)).await.unwrap();
     let welcome = new.recv().await;
@@ -678,15 +638,7 @@ async fn chat_survives_a_server_restart() {
     app.stop().await;
 
     let app = spawn_app(&[("DATABASE_URL", &db)]).await;
-    let token = app
-        .login_username("ada", support::PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.fresh_token("ada").await;
     let (_a, welcome) = app.join("team", &token).await;
     assert_eq!(welcome["chat"][0]["text"], "remember me");
     assert_eq!(welcome["owner"], true, "ownership survives too");

@@ -111,18 +111,23 @@ impl TestApp {
         .await
     }
 
-    /// Registers `username` and returns a fresh access token for it.
-    pub async fn user_token(&self, username: &str) -> String {
-        let created = self
-            .register(&format!("{username}@example.org"), username)
-            .await;
-        assert_eq!(created.status(), 201);
+    /// Another access token for an existing `username` (a second session).
+    pub async fn fresh_token(&self, username: &str) -> String {
         let login = self.login_username(username, PASSWORD).await;
         assert_eq!(login.status(), 200);
         login.json::<Value>().await.unwrap()["access_token"]
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// Registers `username` and returns a fresh access token for it.
+    pub async fn user_token(&self, username: &str) -> String {
+        let created = self
+            .register(&format!("{username}@example.org"), username)
+            .await;
+        assert_eq!(created.status(), 201);
+        self.fresh_token(username).await
     }
 
     pub async fn get_authed(&self, path: &str, token: &str) -> reqwest::Response {

@@ -682,18 +682,22 @@ impl Hub {
             self.deliver_local(&envelope).await;
             return Ok(());
         }
-        if !self
-            .deps
-            .bus
-            .peers(&room)
-            .await?
-            .iter()
-            .any(|p| &p.peer_id == to)
-        {
+        if !self.present(&room, to).await? {
             return Err(AppError::PeerNotFound);
         }
         self.publish(&envelope).await;
         Ok(())
+    }
+
+    /// Whether `peer` is in `room` on any instance.
+    async fn present(&self, room: &RoomName, peer: &PeerId) -> Result<bool, AppError> {
+        Ok(self
+            .deps
+            .bus
+            .peers(room)
+            .await?
+            .iter()
+            .any(|p| &p.peer_id == peer))
     }
 
     /// Stores a chat message, then sends it to everyone in the room, sender included.
@@ -751,14 +755,7 @@ impl Hub {
         if owner != Some(info.user_id) {
             return Err(AppError::NotRoomOwner);
         }
-        if !self
-            .deps
-            .bus
-            .peers(&room)
-            .await?
-            .iter()
-            .any(|p| &p.peer_id == target)
-        {
+        if !self.present(&room, target).await? {
             return Err(AppError::PeerNotFound);
         }
         self.dispatch(Envelope {

@@ -15,7 +15,7 @@ use webcall_domain::ports::{HealthCheck, TurnCredentialMinter};
 use webcall_turn::RestCredentials;
 use webrtc_util::Conn;
 
-use crate::config::{Config, TurnSettings};
+use crate::config::Config;
 
 /// Prints one check's outcome; returns whether it passed.
 fn report(name: &str, outcome: Result<String, String>) -> bool {
@@ -145,10 +145,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
         listening.port(),
     );
     all &= report("stun", stun_binding(target).await);
-    all &= report(
-        "turn udp",
-        turn_round_trip(target, &credentials, settings).await,
-    );
+    all &= report("turn udp", turn_round_trip(target, &credentials).await);
     if let Some(relay) = temporary {
         relay.close().await;
     }
@@ -199,7 +196,6 @@ async fn turn_client(
 async fn turn_round_trip(
     target: SocketAddr,
     credentials: &RestCredentials,
-    _settings: &TurnSettings,
 ) -> Result<String, String> {
     let minted = credentials.mint(UserId::new_random(), chrono::Utc::now());
     let mut relays = Vec::new();

@@ -293,9 +293,11 @@ async fn read_loop(
     }
 }
 
+/// The frame was over `MAX_FRAME_BYTES` (tungstenite's capacity error under axum's).
 fn is_too_big(err: &axum::Error) -> bool {
-    let text = format!("{err:?}");
-    text.contains("Capacity") || text.contains("too long") || text.contains("TooLong")
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
 }
 
 enum Handled {

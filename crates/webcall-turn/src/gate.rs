@@ -20,7 +20,7 @@
 //! off the moment its credential expires.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,10 +36,14 @@ use stun::fingerprint::FINGERPRINT;
 use stun::integrity::MessageIntegrity;
 use stun::message::{Message, MessageType, Setter, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_REFRESH};
 use stun::textattrs::{Nonce, Realm, Username};
+use tokio::net::UdpSocket;
 use turn::proto::lifetime::Lifetime;
 use webrtc_util::Conn;
 
 use crate::credentials::{parse_rest_username, RestCredentials};
+use crate::dataplane::{
+    with_scratch, Blocked, ClientPath, DataPlane, Established, PAYLOAD_AT, READ_END,
+};
 use crate::policy::PeerPolicy;
 use crate::wire;
 
@@ -108,11 +112,19 @@ pub(crate) enum Verdict {
     Drop,
 }
 
-/// An Allocate handed to the crate whose response we are waiting to see.
-struct PendingAllocate {
+/// A request handed to the crate whose response we are waiting to see. The
+/// crate's read loop answers one request before it reads the next, so one slot
+/// per listener is enough.
+pub(crate) struct Pending {
     client: SocketAddr,
     transaction: TransactionId,
-    owner: Owner,
+    kind: PendingKind,
+}
+
+enum PendingKind {
+    Allocate(Owner),
+    Permissions(Vec<IpAddr>),
+    Channel { number: u16, peer: SocketAddr },
 }
 
 impl Gate {
@@ -170,25 +182,16 @@ impl Gate {
         data: &[u8],
         tuple: FiveTuple,
         nonces: &NonceCache,
-        pending: &Mutex<Option<PendingAllocate>>,
+        pending: &Mutex<Option<Pending>>,
     ) -> Verdict {
         match wire::stun_type(data) {
-            // ChannelData or a Send indication: on its way to a peer.
-            None if data.len() >= 4 && data[0] & 0xC0 == 0x40 => {
-                count_relayed("to_peer", data.len());
-                return Verdict::Pass;
-            }
-            Some(wire::SEND_INDICATION) => {
-                count_relayed("to_peer", data.len());
-                return Verdict::Pass;
-            }
             Some(
                 wire::ALLOCATE_REQUEST
                 | wire::REFRESH_REQUEST
                 | wire::CREATE_PERMISSION_REQUEST
                 | wire::CHANNEL_BIND_REQUEST,
             ) => {}
-            // Binding, indications, ChannelData: the crate's business.
+            // Binding and the like: the crate's business.
             _ => return Verdict::Pass,
         }
         let mut msg = Message::new();
@@ -241,10 +244,10 @@ impl Gate {
                 user: rest.user.to_owned(),
                 username,
             };
-            *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingAllocate {
+            *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(Pending {
                 client: tuple.client,
                 transaction: msg.transaction_id,
-                owner,
+                kind: PendingKind::Allocate(owner),
             });
             return Verdict::Pass;
         }
@@ -253,18 +256,40 @@ impl Gate {
         if owner.username != username {
             return reply(&msg, CODE_WRONG_CREDENTIALS, vec![], Some(integrity));
         }
+        let typ = wire::stun_type(data);
         if matches!(
-            wire::stun_type(data),
+            typ,
             Some(wire::CREATE_PERMISSION_REQUEST | wire::CHANNEL_BIND_REQUEST)
         ) {
-            let denied = wire::peer_ips(&msg)
-                .into_iter()
-                .any(|ip| ip.is_some_and(|ip| !self.config.policy.permits(ip)));
+            let peers = wire::peer_addrs(&msg);
+            let denied = peers
+                .iter()
+                .any(|addr| addr.is_some_and(|addr| !self.config.policy.permits(addr.ip())));
             if denied {
                 self.stats.forbidden_peers.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("webcall_turn_forbidden_peers_total").increment(1);
                 return reply(&msg, CODE_FORBIDDEN, vec![], Some(integrity));
             }
+            // Remember what the crate is asked to establish; its success response
+            // makes the data plane relay it.
+            let peers: Option<Vec<SocketAddr>> = peers.into_iter().collect();
+            let kind = match (typ, peers.as_deref()) {
+                (Some(wire::CHANNEL_BIND_REQUEST), Some([peer])) => {
+                    wire::channel_number(&msg).map(|number| PendingKind::Channel {
+                        number,
+                        peer: *peer,
+                    })
+                }
+                (Some(wire::CREATE_PERMISSION_REQUEST), Some(peers)) if !peers.is_empty() => Some(
+                    PendingKind::Permissions(peers.iter().map(SocketAddr::ip).collect()),
+                ),
+                _ => None,
+            };
+            *pending.lock().unwrap_or_else(|e| e.into_inner()) = kind.map(|kind| Pending {
+                client: tuple.client,
+                transaction: msg.transaction_id,
+                kind,
+            });
         }
         Verdict::Pass
     }
@@ -304,21 +329,17 @@ impl Gate {
         }
     }
 
-    /// Watches a response from the crate to a client.
-    fn observe(
+    /// Watches a response from the crate to a client; returns what a success
+    /// established, for the data plane.
+    pub(crate) fn observe(
         &self,
         data: &[u8],
         tuple: FiveTuple,
         nonces: &NonceCache,
-        pending: &Mutex<Option<PendingAllocate>>,
-    ) {
-        let Some(typ) = wire::stun_type(data) else {
-            // ChannelData to the client: relayed from a peer.
-            count_relayed("to_client", data.len());
-            return;
-        };
+        pending: &Mutex<Option<Pending>>,
+    ) -> Option<Established> {
+        let typ = wire::stun_type(data)?;
         match typ {
-            wire::DATA_INDICATION => count_relayed("to_client", data.len()),
             wire::CREATE_PERMISSION_SUCCESS => {
                 metrics::counter!("webcall_turn_permissions_total").increment(1)
             }
@@ -327,27 +348,46 @@ impl Gate {
             }
             _ => {}
         }
-        if typ != wire::ALLOCATE_SUCCESS && !wire::is_error_response(typ) {
-            return;
+        let success = matches!(
+            typ,
+            wire::ALLOCATE_SUCCESS | wire::CREATE_PERMISSION_SUCCESS | wire::CHANNEL_BIND_SUCCESS
+        );
+        if !success && !wire::is_error_response(typ) {
+            return None;
         }
         let mut msg = Message::new();
         if msg.unmarshal_binary(data).is_err() {
-            return;
-        }
-        if typ == wire::ALLOCATE_SUCCESS || typ == wire::ALLOCATE_ERROR {
-            let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
-            if pending
-                .as_ref()
-                .is_some_and(|p| p.client == tuple.client && p.transaction == msg.transaction_id)
-            {
-                let done = pending.take().expect("checked");
-                if typ == wire::ALLOCATE_SUCCESS {
-                    self.register(tuple, done.owner);
-                }
-            }
+            return None;
         }
         if let Some(nonce) = wire::text(&msg, ATTR_NONCE) {
             nonces.adopt(nonce);
+        }
+        let done = {
+            let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+            if !pending
+                .as_ref()
+                .is_some_and(|p| p.client == tuple.client && p.transaction == msg.transaction_id)
+            {
+                return None;
+            }
+            pending.take().expect("checked")
+        };
+        if !success {
+            return None;
+        }
+        match done.kind {
+            PendingKind::Allocate(owner) if typ == wire::ALLOCATE_SUCCESS => {
+                self.register(tuple, owner);
+                let relay = wire::relayed_addr(&msg)?;
+                Some(Established::Allocation { relay })
+            }
+            PendingKind::Permissions(ips) if typ == wire::CREATE_PERMISSION_SUCCESS => {
+                Some(Established::Permissions(ips))
+            }
+            PendingKind::Channel { number, peer } if typ == wire::CHANNEL_BIND_SUCCESS => {
+                Some(Established::Channel { number, peer })
+            }
+            _ => None,
         }
     }
 
@@ -379,28 +419,6 @@ impl Gate {
         msg.build(&setters).ok()?;
         Some(msg.raw)
     }
-}
-
-/// Per-packet counters, looked up once (this is the relay's hot path).
-struct Relayed {
-    packets: metrics::Counter,
-    bytes: metrics::Counter,
-}
-
-fn count_relayed(direction: &'static str, bytes: usize) {
-    static TO_PEER: std::sync::OnceLock<Relayed> = std::sync::OnceLock::new();
-    static TO_CLIENT: std::sync::OnceLock<Relayed> = std::sync::OnceLock::new();
-    let cell = if direction == "to_peer" {
-        &TO_PEER
-    } else {
-        &TO_CLIENT
-    };
-    let counters = cell.get_or_init(|| Relayed {
-        packets: metrics::counter!("webcall_turn_relayed_packets_total", "direction" => direction),
-        bytes: metrics::counter!("webcall_turn_relayed_bytes_total", "direction" => direction),
-    });
-    counters.packets.increment(1);
-    counters.bytes.increment(bytes as u64);
 }
 
 fn release_user(per_user: &mut HashMap<String, usize>, user: &str) {
@@ -492,28 +510,47 @@ impl NonceCache {
     }
 }
 
-/// A listening `Conn` with the gate in front of it.
+/// A listening `Conn` with the gate in front of it, and the data plane beside
+/// it: relayed data never reaches the crate.
 pub struct GatedConn {
-    inner: Arc<dyn Conn + Send + Sync>,
+    path: ClientPath,
     gate: Arc<Gate>,
     nonces: Arc<NonceCache>,
+    plane: Arc<DataPlane>,
     transport: Transport,
     local: SocketAddr,
-    pending: Mutex<Option<PendingAllocate>>,
+    pending: Mutex<Option<Pending>>,
 }
 
+/// What became of one datagram read by a listener.
+enum Step {
+    /// A control message for the crate, copied into its buffer.
+    Deliver(usize, SocketAddr),
+    Answer(Vec<u8>, SocketAddr),
+    Blocked(Blocked),
+    Next,
+    Drained,
+}
+
+/// Datagrams a listener handles before it lets other tasks run.
+const BATCH: usize = 64;
+
 impl GatedConn {
-    pub fn new(
-        inner: Arc<dyn Conn + Send + Sync>,
+    pub(crate) fn new(
+        path: ClientPath,
         gate: Arc<Gate>,
         nonces: Arc<NonceCache>,
-        transport: Transport,
-    ) -> webrtc_util::Result<Self> {
-        let local = inner.local_addr()?;
+        plane: Arc<DataPlane>,
+    ) -> std::io::Result<Self> {
+        let (local, transport) = match &path {
+            ClientPath::Udp(socket) => (socket.local_addr()?, Transport::Udp),
+            ClientPath::Tcp(tcp) => (tcp.local(), Transport::Tcp),
+        };
         Ok(Self {
-            inner,
+            path,
             gate,
             nonces,
+            plane,
             transport,
             local,
             pending: Mutex::new(None),
@@ -527,50 +564,139 @@ impl GatedConn {
             server: self.local,
         }
     }
+
+    /// Relayed data (at `buf[at..at + len]`, framed in place) goes to the data
+    /// plane; control messages to [`Self::control`].
+    fn route(
+        &self,
+        buf: &mut [u8],
+        at: usize,
+        len: usize,
+        src: SocketAddr,
+        out: &mut [u8],
+    ) -> Step {
+        if !wire::is_relayed_data(&buf[at..at + len]) {
+            return self.control(&buf[at..at + len], src, out);
+        }
+        // Attacker-controlled bytes go through parsers here, inside the relay's
+        // read loop: a panic must cost one datagram, not the relay.
+        let tuple = self.tuple(src);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.plane.relay_from_client(&tuple, buf, at, len)
+        }))
+        .unwrap_or(None)
+        .map_or(Step::Next, Step::Blocked)
+    }
+
+    /// A control message: inspected by the gate, and what passes is copied into
+    /// `out` for the crate.
+    fn control(&self, data: &[u8], src: SocketAddr, out: &mut [u8]) -> Step {
+        let tuple = self.tuple(src);
+        let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.gate.inspect(data, tuple, &self.nonces, &self.pending)
+        }))
+        .unwrap_or(Verdict::Drop);
+        match verdict {
+            Verdict::Pass if data.len() <= out.len() => {
+                out[..data.len()].copy_from_slice(data);
+                Step::Deliver(data.len(), src)
+            }
+            Verdict::Pass | Verdict::Drop => Step::Next,
+            Verdict::Reply(response) => Step::Answer(response, src),
+        }
+    }
+
+    /// Reads and routes one datagram without awaiting.
+    fn udp_step(&self, socket: &UdpSocket, out: &mut [u8]) -> Step {
+        with_scratch(
+            |scratch| match socket.try_recv_from(&mut scratch[PAYLOAD_AT..READ_END]) {
+                Ok((n, src)) => self.route(scratch, PAYLOAD_AT, n, src, out),
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => Step::Drained,
+                // An ICMP error reported on the socket, say: it costs one read.
+                Err(err) => {
+                    tracing::debug!(error = %err, "TURN: listener read error");
+                    Step::Next
+                }
+            },
+        )
+    }
+
+    async fn answer(&self, response: &[u8], to: SocketAddr) {
+        match &self.path {
+            ClientPath::Udp(socket) => {
+                if let Err(err) = socket.send_to(response, to).await {
+                    tracing::debug!(%to, error = %err, "TURN: could not send a gate response");
+                }
+            }
+            ClientPath::Tcp(tcp) => {
+                tcp.queue(response, to);
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl Conn for GatedConn {
-    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
-        self.inner.connect(addr).await
+    async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into())
     }
 
-    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        self.inner.recv(buf).await
+    async fn recv(&self, _buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into())
     }
 
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
-            let (n, src) = self.inner.recv_from(buf).await?;
-            // Attacker-controlled bytes go through third-party parsers here, inside
-            // the relay's only read loop: a panic must cost one datagram, not the relay.
-            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.gate
-                    .inspect(&buf[..n], self.tuple(src), &self.nonces, &self.pending)
-            }))
-            .unwrap_or(Verdict::Drop);
-            match verdict {
-                Verdict::Pass => return Ok((n, src)),
-                Verdict::Reply(response) => {
-                    if let Err(err) = self.inner.send_to(&response, src).await {
-                        tracing::debug!(%src, error = %err, "TURN: could not send a gate response");
+            let step = match &self.path {
+                ClientPath::Udp(socket) => {
+                    socket.readable().await?;
+                    let mut step = Step::Drained;
+                    for _ in 0..BATCH {
+                        step = self.udp_step(socket, buf);
+                        if !matches!(step, Step::Next) {
+                            break;
+                        }
                     }
+                    step
                 }
-                Verdict::Drop => {}
+                // Data frames never get here: each TCP connection hands them to
+                // the data plane itself.
+                ClientPath::Tcp(tcp) => {
+                    let (frame, src) = tcp.recv_frame().await?;
+                    self.control(&frame, src, buf)
+                }
+            };
+            match step {
+                Step::Deliver(n, src) => return Ok((n, src)),
+                Step::Answer(response, to) => self.answer(&response, to).await,
+                Step::Blocked(blocked) => blocked.finish().await,
+                Step::Drained => {}
+                // A full batch: let the relay sockets' tasks run.
+                Step::Next => tokio::task::yield_now().await,
             }
         }
     }
 
-    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
-        self.inner.send(buf).await
+    async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into())
     }
 
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.gate
-                .observe(buf, self.tuple(target), &self.nonces, &self.pending)
-        }));
-        self.inner.send_to(buf, target).await
+        let tuple = self.tuple(target);
+        let established = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.gate.observe(buf, tuple, &self.nonces, &self.pending)
+        }))
+        .unwrap_or(None);
+        if let Some(established) = established {
+            self.plane.apply(tuple, established, &self.path);
+        }
+        match &self.path {
+            ClientPath::Udp(socket) => Ok(socket.send_to(buf, target).await?),
+            ClientPath::Tcp(tcp) => {
+                tcp.queue(buf, target);
+                Ok(buf.len())
+            }
+        }
     }
 
     fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {

@@ -5,17 +5,21 @@
 //! `HealthCheck` ports) and the webrtc-rs crates; nothing else of WebCall.
 //!
 //! Start at [`TurnRelay::start`]. The crate's server is used for the control
-//! plane and relaying as shipped; what it lacks is added around it:
+//! plane (allocations, permissions, channel bindings, lifetimes); what it lacks
+//! is added around it:
 //! - [`gate`]: a STUN "front" wrapped around each listening socket. It checks
 //!   credentials itself (401, not the crate's 400), refuses peers in private and
 //!   special ranges (403), enforces quotas (486), answers requests without an
 //!   allocation (437) or with another user's credentials (441), and answers
 //!   unauthenticated requests without growing the crate's nonce map.
+//! - `dataplane`: relaying for established allocations (ChannelData, Send and
+//!   Data indications) in our own code; the crate never sees relayed data.
 //! - [`tcp`]: TURN over TCP (RFC 8656 framing) as a packet `Conn` for the crate.
 //! - [`policy`]: which peer addresses may be relayed to.
 //! - [`credentials`]: minting and checking `<expiry>:<user>` / HMAC-SHA1 credentials.
 
 pub mod credentials;
+mod dataplane;
 pub mod gate;
 pub mod policy;
 mod relay;

@@ -11,18 +11,18 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use turn::allocation::AllocationInfo;
 use turn::auth::AuthHandler;
-use turn::relay::relay_range::RelayAddressGeneratorRanges;
 use turn::relay::RelayAddressGenerator;
 use turn::server::config::{ConnConfig, ServerConfig};
 use turn::server::Server;
 use webcall_domain::ports::HealthCheck;
 use webcall_domain::DomainError;
-use webrtc_util::vnet::net::Net;
 
 use crate::credentials::{parse_rest_username, RestCredentials};
+use crate::dataplane::{ClientPath, DataPlane, RelayPorts};
 use crate::gate::{FiveTuple, Gate, GateConfig, GatedConn, NonceCache, Transport};
 use crate::policy::PeerPolicy;
 use crate::tcp::TcpTransport;
+use crate::wire::is_relayed_data;
 
 /// Everything the relay needs to start.
 #[derive(Clone)]
@@ -92,6 +92,7 @@ impl TurnRelay {
             user_quota: config.user_quota,
             total_quota: config.total_quota,
         }));
+        let plane = Arc::new(DataPlane::new(config.public_ip));
         let shutdown = CancellationToken::new();
 
         // One crate server for all UDP listeners: they share its nonces.
@@ -100,16 +101,16 @@ impl TurnRelay {
             .into_iter()
             .map(|socket| {
                 GatedConn::new(
-                    Arc::new(socket),
+                    ClientPath::Udp(Arc::new(socket)),
                     gate.clone(),
                     udp_nonces.clone(),
-                    Transport::Udp,
+                    plane.clone(),
                 )
                 .map(Arc::new)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let udp_listeners = udp_conns.len();
-        let udp_server = start_server(&config, udp_conns, &gate, Transport::Udp).await?;
+        let udp_server = start_server(&config, udp_conns, &gate, &plane, Transport::Udp).await?;
 
         let tcp_nonces = Arc::new(NonceCache::default());
         let on_close = {
@@ -124,16 +125,42 @@ impl TurnRelay {
                 gate.closing_refresh(&tuple, &nonces)
             })
         };
-        let tcp_transport =
-            TcpTransport::start(tcp, config.max_tcp_connections, on_close, shutdown.clone())?;
+        // Each TCP connection relays its own data frames: TCP relaying runs on
+        // as many cores as there are connections.
+        let on_data = {
+            let plane = plane.clone();
+            Arc::new(move |client: SocketAddr, frame: &[u8]| {
+                is_relayed_data(frame).then(|| {
+                    let tuple = FiveTuple {
+                        transport: Transport::Tcp,
+                        client,
+                        server: tcp_addr,
+                    };
+                    plane.relay_client_frame(&tuple, frame)
+                })
+            })
+        };
+        let tcp_transport = TcpTransport::start(
+            tcp,
+            config.max_tcp_connections,
+            on_data,
+            on_close,
+            shutdown.clone(),
+        )?;
         let tcp_conn = GatedConn::new(
-            tcp_transport.clone(),
+            ClientPath::Tcp(tcp_transport.clone()),
             gate.clone(),
             tcp_nonces,
-            Transport::Tcp,
+            plane.clone(),
         )?;
-        let tcp_server =
-            start_server(&config, vec![Arc::new(tcp_conn)], &gate, Transport::Tcp).await?;
+        let tcp_server = start_server(
+            &config,
+            vec![Arc::new(tcp_conn)],
+            &gate,
+            &plane,
+            Transport::Tcp,
+        )
+        .await?;
 
         tracing::info!(
             udp = %udp_addr,
@@ -199,6 +226,7 @@ async fn start_server(
     config: &TurnConfig,
     conns: Vec<Arc<GatedConn>>,
     gate: &Arc<Gate>,
+    plane: &Arc<DataPlane>,
     transport: Transport,
 ) -> anyhow::Result<Server> {
     let (closed_tx, mut closed_rx) = mpsc::channel::<AllocationInfo>(1024);
@@ -206,13 +234,12 @@ async fn start_server(
         .into_iter()
         .map(|conn| ConnConfig {
             conn,
-            relay_addr_generator: Box::new(RelayAddressGeneratorRanges {
-                relay_address: config.public_ip,
+            relay_addr_generator: Box::new(RelayPorts {
+                plane: plane.clone(),
+                public_ip: config.public_ip,
+                bind_ip: config.listen.ip(),
                 min_port: config.relay_ports.0,
                 max_port: config.relay_ports.1,
-                max_retries: 64,
-                address: bind_host(config.listen.ip()),
-                net: Arc::new(Net::new(None)),
             }) as Box<dyn RelayAddressGenerator + Send + Sync>,
         })
         .collect();
@@ -228,24 +255,19 @@ async fn start_server(
     .await
     .context("starting the TURN server")?;
     let gate = gate.clone();
+    let plane = plane.clone();
     tokio::spawn(async move {
         while let Some(info) = closed_rx.recv().await {
-            gate.release(&FiveTuple {
+            let tuple = FiveTuple {
                 transport,
                 client: info.five_tuple.src_addr,
                 server: info.five_tuple.dst_addr,
-            });
+            };
+            gate.release(&tuple);
+            plane.release(&tuple);
         }
     });
     Ok(server)
-}
-
-/// The relay sockets bind where the listener does (all interfaces by default).
-fn bind_host(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    }
 }
 
 /// Binds UDP and TCP on the same address and port; with port 0, retries until

@@ -1,8 +1,9 @@
-//! TURN over TCP (RFC 8656 §5 / RFC 8489 §6.2.2) presented to the crate as one
-//! packet `Conn`: each TCP connection's stream is cut into STUN messages and
-//! ChannelData frames (padded to 4 bytes on a stream), which the crate reads as
-//! datagrams from the connection's address; what the crate sends to that address
-//! is queued to the connection.
+//! TURN over TCP (RFC 8656 §5 / RFC 8489 §6.2.2): each TCP connection's stream
+//! is cut into STUN messages and ChannelData frames (padded to 4 bytes on a
+//! stream). Relayed data (ChannelData, Send indications) is handed to the data
+//! plane by the connection's own task; control messages go to the crate's read
+//! loop (through the gate) as datagrams from the connection's address. What is
+//! sent to that address is queued to the connection and written in batches.
 //!
 //! Bounds: at most `max_connections` at once; per connection at most
 //! [`MAX_QUEUED_BYTES`] waiting to be written (beyond that frames are dropped, as
@@ -17,13 +18,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
-use webrtc_util::Conn;
+
+use crate::dataplane::Blocked;
 
 /// Bytes that may wait to be written to one connection.
 pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
@@ -33,12 +34,20 @@ pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(11 * 60);
 /// Frames waiting for the crate's read loop, from all connections together.
 const INBOUND_QUEUE: usize = 1024;
-/// The crate reads into 1500-byte buffers; a larger frame could only be cut.
-const MAX_FRAME: usize = 1500;
+/// The crate reads control messages into 1500-byte buffers; a larger one could
+/// only be cut. (Relayed data does not go through the crate.)
+const MAX_CONTROL_FRAME: usize = 1500;
+/// Frames written to a connection with one write, at most.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Called when a connection ends; may return a datagram to hand to the crate as
 /// if that client had sent it (the gate's Refresh(0) that frees its allocation).
 pub type OnClose = Arc<dyn Fn(SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
+
+/// Offered every frame a connection reads, with the client's address: `None`
+/// when it is not relayed data (it goes to the crate), else whether relaying it
+/// left a send to finish.
+pub(crate) type OnData = Arc<dyn Fn(SocketAddr, &[u8]) -> Option<Option<Blocked>> + Send + Sync>;
 
 struct Outbound {
     tx: mpsc::Sender<Vec<u8>>,
@@ -53,7 +62,7 @@ pub struct TcpStats {
     pub dropped_frames: AtomicU64,
 }
 
-/// The TCP listener as a packet `Conn`.
+/// The TCP listener, seen as one packet socket.
 pub struct TcpTransport {
     local: SocketAddr,
     inbound: tokio::sync::Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
@@ -63,9 +72,10 @@ pub struct TcpTransport {
 
 impl TcpTransport {
     /// Starts accepting on `listener` until `shutdown` is cancelled.
-    pub fn start(
+    pub(crate) fn start(
         listener: TcpListener,
         max_connections: usize,
+        on_data: OnData,
         on_close: OnClose,
         shutdown: CancellationToken,
     ) -> io::Result<Arc<Self>> {
@@ -81,6 +91,7 @@ impl TcpTransport {
             connections: transport.connections.clone(),
             stats: transport.stats.clone(),
             inbound: inbound_tx,
+            on_data,
             on_close,
             shutdown,
             limit: Arc::new(Semaphore::new(max_connections)),
@@ -96,12 +107,46 @@ impl TcpTransport {
             .unwrap_or_else(|e| e.into_inner())
             .len()
     }
+
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The next control frame any connection read, and that connection's address.
+    pub(crate) async fn recv_frame(&self) -> io::Result<(Vec<u8>, SocketAddr)> {
+        self.inbound
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+
+    /// Queues `buf` for the connection at `target`, or drops it when that
+    /// connection is gone or has [`MAX_QUEUED_BYTES`] waiting already (as a
+    /// congested UDP path would). True when queued.
+    pub(crate) fn queue(&self, buf: &[u8], target: SocketAddr) -> bool {
+        let connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(conn) = connections.get(&target) else {
+            return false;
+        };
+        let len = buf.len();
+        if conn.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES
+            || conn.tx.try_send(buf.to_vec()).is_err()
+        {
+            conn.queued.fetch_sub(len, Ordering::Relaxed);
+            self.stats.dropped_frames.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
 }
 
 struct Acceptor {
     connections: Arc<Mutex<HashMap<SocketAddr, Outbound>>>,
     stats: Arc<TcpStats>,
     inbound: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    on_data: OnData,
     on_close: OnClose,
     shutdown: CancellationToken,
     limit: Arc<Semaphore>,
@@ -157,10 +202,19 @@ impl Acceptor {
             );
 
         let writer = tokio::spawn(async move {
+            // Whatever queued up meanwhile goes out in one write.
+            let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES);
             while let Some(frame) = rx.recv().await {
-                let len = frame.len();
-                let written = write.write_all(&frame).await;
-                queued.fetch_sub(len, Ordering::Relaxed);
+                batch.extend_from_slice(&frame);
+                while batch.len() < WRITE_BATCH_BYTES {
+                    match rx.try_recv() {
+                        Ok(frame) => batch.extend_from_slice(&frame),
+                        Err(_) => break,
+                    }
+                }
+                let written = write.write_all(&batch).await;
+                queued.fetch_sub(batch.len(), Ordering::Relaxed);
+                batch.clear();
                 if written.is_err() {
                     break;
                 }
@@ -170,23 +224,30 @@ impl Acceptor {
 
         let mut reader = BufReader::new(read);
         let mut timeout = FIRST_FRAME_TIMEOUT;
+        let mut frame = Vec::new();
         loop {
-            let frame = tokio::select! {
+            let read = tokio::select! {
                 () = self.shutdown.cancelled() => break,
-                frame = tokio::time::timeout(timeout, read_frame(&mut reader)) => frame,
+                read = tokio::time::timeout(timeout, read_frame(&mut reader, &mut frame)) => read,
             };
-            match frame {
-                Ok(Ok(Some(frame))) => {
+            match read {
+                Ok(Ok(true)) => {
                     timeout = IDLE_TIMEOUT;
-                    if frame.len() > MAX_FRAME {
+                    if let Some(relayed) = (self.on_data)(peer, &frame) {
+                        if let Some(blocked) = relayed {
+                            blocked.finish().await;
+                        }
+                        continue;
+                    }
+                    if frame.len() > MAX_CONTROL_FRAME {
                         self.stats.dropped_frames.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
-                    if self.inbound.send((frame, peer)).await.is_err() {
+                    if self.inbound.send((frame.clone(), peer)).await.is_err() {
                         break;
                     }
                 }
-                Ok(Ok(None)) => break,
+                Ok(Ok(false)) => break,
                 Ok(Err(err)) => {
                     tracing::debug!(%peer, error = %err, "TURN TCP connection closed on a framing error");
                     break;
@@ -215,12 +276,16 @@ fn padded(len: usize) -> usize {
     (len + 3) & !3
 }
 
-/// One STUN message or ChannelData frame; `None` at a clean end of stream.
-async fn read_frame(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Option<Vec<u8>>> {
+/// Reads one STUN message or ChannelData frame into `frame`; `false` at a clean
+/// end of stream.
+async fn read_frame(
+    reader: &mut BufReader<OwnedReadHalf>,
+    frame: &mut Vec<u8>,
+) -> io::Result<bool> {
     let mut head = [0u8; 4];
     match reader.read_exact(&mut head).await {
         Ok(_) => {}
-        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
         Err(err) => return Err(err),
     }
     let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
@@ -236,72 +301,9 @@ async fn read_frame(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Option<
             ))
         }
     };
-    let mut frame = vec![0u8; total];
+    frame.clear();
+    frame.resize(total, 0);
     frame[..4].copy_from_slice(&head);
     reader.read_exact(&mut frame[4..]).await?;
-    Ok(Some(frame))
-}
-
-#[async_trait]
-impl Conn for TcpTransport {
-    async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
-        Err(io::Error::from(io::ErrorKind::Unsupported).into())
-    }
-
-    async fn recv(&self, _buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        Err(io::Error::from(io::ErrorKind::Unsupported).into())
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
-        let mut inbound = self.inbound.lock().await;
-        loop {
-            let Some((frame, peer)) = inbound.recv().await else {
-                return Err(io::Error::from(io::ErrorKind::NotConnected).into());
-            };
-            if frame.len() <= buf.len() {
-                buf[..frame.len()].copy_from_slice(&frame);
-                return Ok((frame.len(), peer));
-            }
-            self.stats.dropped_frames.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {
-        Err(io::Error::from(io::ErrorKind::Unsupported).into())
-    }
-
-    /// Queues `buf` for the connection at `target`, or drops it when that
-    /// connection is gone or has [`MAX_QUEUED_BYTES`] waiting already.
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        let connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(conn) = connections.get(&target) else {
-            return Ok(buf.len());
-        };
-        let len = buf.len();
-        if conn.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES
-            || conn.tx.try_send(buf.to_vec()).is_err()
-        {
-            conn.queued.fetch_sub(len, Ordering::Relaxed);
-            self.stats.dropped_frames.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(len)
-    }
-
-    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-        Ok(self.local)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    /// A no-op: the crate calls it whenever an allocation ends; the listener
-    /// stops with the relay's shutdown token.
-    async fn close(&self) -> webrtc_util::Result<()> {
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
+    Ok(true)
 }

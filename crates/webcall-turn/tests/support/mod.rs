@@ -97,6 +97,37 @@ impl Probe {
         }
     }
 
+    /// The next datagram or TCP frame from the server, whatever it is (STUN or
+    /// ChannelData, padding included), within `wait`.
+    pub async fn recv_raw(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        tokio::time::timeout(wait, async {
+            match &mut self.wire {
+                Wire::Udp(socket, _) => {
+                    let mut buf = vec![0u8; 70_000];
+                    let (n, _) = socket.recv_from(&mut buf).await.ok()?;
+                    buf.truncate(n);
+                    Some(buf)
+                }
+                Wire::Tcp(stream) => {
+                    let mut head = [0u8; 4];
+                    stream.read_exact(&mut head).await.ok()?;
+                    let len = u16::from_be_bytes([head[2], head[3]]) as usize;
+                    let total = if head[0] & 0xC0 == 0x40 {
+                        4 + ((len + 3) & !3)
+                    } else {
+                        20 + len
+                    };
+                    let mut buf = head.to_vec();
+                    buf.resize(total, 0);
+                    stream.read_exact(&mut buf[4..]).await.ok()?;
+                    Some(buf)
+                }
+            }
+        })
+        .await
+        .ok()?
+    }
+
     /// The next STUN message from the server (2 s at most).
     pub async fn recv(&mut self) -> Option<Message> {
         let bytes = tokio::time::timeout(Duration::from_secs(2), async {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use stun::agent::TransactionId;
 use stun::message::{Message, BINDING_REQUEST, BINDING_SUCCESS};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use turn::allocation::AllocationInfo;
 use turn::auth::AuthHandler;
@@ -45,9 +45,10 @@ pub struct TurnConfig {
     pub udp_listeners: usize,
 }
 
-/// The running relay: one crate server per transport, each behind the gate.
+/// The running relay: a crate server per UDP listener, each on a thread of its
+/// own, and one for TCP; all behind the gate, relaying through one data plane.
 pub struct TurnRelay {
-    udp: Server,
+    udp: Vec<UdpWorker>,
     tcp: Server,
     udp_addr: SocketAddr,
     tcp_addr: SocketAddr,
@@ -95,22 +96,20 @@ impl TurnRelay {
         let plane = Arc::new(DataPlane::new(config.public_ip));
         let shutdown = CancellationToken::new();
 
-        // One crate server for all UDP listeners: they share its nonces.
-        let udp_nonces = Arc::new(NonceCache::default());
-        let udp_conns = udp
-            .into_iter()
-            .map(|socket| {
-                GatedConn::new(
-                    ClientPath::Udp(Arc::new(socket)),
-                    gate.clone(),
-                    udp_nonces.clone(),
-                    plane.clone(),
-                )
-                .map(Arc::new)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let udp_listeners = udp_conns.len();
-        let udp_server = start_server(&config, udp_conns, &gate, &plane, Transport::Udp).await?;
+        let udp_listeners = udp.len();
+        let mut udp_workers = Vec::with_capacity(udp_listeners);
+        for (index, socket) in udp.into_iter().enumerate() {
+            let worker = UdpWorker::spawn(index, socket, &config, &gate, &plane).await;
+            match worker {
+                Ok(worker) => udp_workers.push(worker),
+                Err(err) => {
+                    for started in &udp_workers {
+                        started.stop.cancel();
+                    }
+                    return Err(err);
+                }
+            }
+        }
 
         let tcp_nonces = Arc::new(NonceCache::default());
         let on_close = {
@@ -153,7 +152,7 @@ impl TurnRelay {
             tcp_nonces,
             plane.clone(),
         )?;
-        let tcp_server = start_server(
+        let (tcp_server, _) = start_server(
             &config,
             vec![Arc::new(tcp_conn)],
             &gate,
@@ -171,7 +170,7 @@ impl TurnRelay {
             "TURN/STUN relay listening"
         );
         Ok(Self {
-            udp: udp_server,
+            udp: udp_workers,
             tcp: tcp_server,
             udp_addr,
             tcp_addr,
@@ -211,8 +210,13 @@ impl TurnRelay {
 
     /// Closes every allocation and stops listening.
     pub async fn close(&self) {
-        if let Err(err) = self.udp.close().await {
-            tracing::warn!(error = %err, "closing the TURN UDP server");
+        for worker in &self.udp {
+            worker.stop.cancel();
+        }
+        for worker in &self.udp {
+            if let Some(done) = worker.done.lock().await.take() {
+                let _ = done.await;
+            }
         }
         if let Err(err) = self.tcp.close().await {
             tracing::warn!(error = %err, "closing the TURN TCP server");
@@ -222,13 +226,99 @@ impl TurnRelay {
     }
 }
 
+/// A UDP listener's thread: a single-threaded runtime running the crate's server
+/// for that listener, the gate in front of it, and every relay socket its
+/// allocations open — so a datagram is read, relayed and sent on one thread
+/// without waking another (on a multi-threaded runtime each wake-up of the
+/// relay also woke a second worker: twice the CPU per packet, measured). The
+/// kernel spreads clients over the listeners (`SO_REUSEPORT`), so relaying
+/// grows with cores, as coturn's threads do.
+struct UdpWorker {
+    stop: CancellationToken,
+    done: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl UdpWorker {
+    async fn spawn(
+        index: usize,
+        socket: StdUdpSocket,
+        config: &TurnConfig,
+        gate: &Arc<Gate>,
+        plane: &Arc<DataPlane>,
+    ) -> anyhow::Result<Self> {
+        let stop = CancellationToken::new();
+        let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();
+        let (done_tx, done_rx) = oneshot::channel();
+        let (config, gate, plane, token) =
+            (config.clone(), gate.clone(), plane.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name(format!("turn-udp-{index}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err.into()));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let started = async {
+                        let socket = Arc::new(UdpSocket::from_std(socket)?);
+                        // Nonces are per crate server: a client's datagrams always
+                        // reach the same listener.
+                        let conn = GatedConn::new(
+                            ClientPath::Udp(socket),
+                            gate.clone(),
+                            Arc::new(NonceCache::default()),
+                            plane.clone(),
+                        )?;
+                        start_server(&config, vec![Arc::new(conn)], &gate, &plane, Transport::Udp)
+                            .await
+                    };
+                    let (server, released) = match started.await {
+                        Ok(started) => {
+                            let _ = ready_tx.send(Ok(()));
+                            started
+                        }
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                            return;
+                        }
+                    };
+                    token.cancelled().await;
+                    if let Err(err) = server.close().await {
+                        tracing::warn!(error = %err, "closing a TURN UDP server");
+                    }
+                    drop(server);
+                    // Let the closed allocations reach the gate and data plane.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), released).await;
+                });
+                drop(runtime);
+                let _ = done_tx.send(());
+            })
+            .context("starting a TURN UDP thread")?;
+        ready_rx
+            .await
+            .context("the TURN UDP thread stopped while starting")??;
+        Ok(Self {
+            stop,
+            done: tokio::sync::Mutex::new(Some(done_rx)),
+        })
+    }
+}
+
+/// Starts a crate server on `conns`; also returns the task that hands its closed
+/// allocations to the gate and the data plane (it ends with the server).
 async fn start_server(
     config: &TurnConfig,
     conns: Vec<Arc<GatedConn>>,
     gate: &Arc<Gate>,
     plane: &Arc<DataPlane>,
     transport: Transport,
-) -> anyhow::Result<Server> {
+) -> anyhow::Result<(Server, tokio::task::JoinHandle<()>)> {
     let (closed_tx, mut closed_rx) = mpsc::channel::<AllocationInfo>(1024);
     let conn_configs = conns
         .into_iter()
@@ -256,7 +346,7 @@ async fn start_server(
     .context("starting the TURN server")?;
     let gate = gate.clone();
     let plane = plane.clone();
-    tokio::spawn(async move {
+    let released = tokio::spawn(async move {
         while let Some(info) = closed_rx.recv().await {
             let tuple = FiveTuple {
                 transport,
@@ -267,7 +357,7 @@ async fn start_server(
             plane.release(&tuple);
         }
     });
-    Ok(server)
+    Ok((server, released))
 }
 
 /// Binds UDP and TCP on the same address and port; with port 0, retries until
@@ -275,7 +365,7 @@ async fn start_server(
 fn bind_pair(
     listen: SocketAddr,
     udp_listeners: usize,
-) -> anyhow::Result<(Vec<UdpSocket>, TcpListener)> {
+) -> anyhow::Result<(Vec<StdUdpSocket>, TcpListener)> {
     let reuse = udp_listeners > 1;
     for _ in 0..16 {
         let first = bind_udp(listen, reuse)
@@ -284,14 +374,14 @@ fn bind_pair(
         match std::net::TcpListener::bind(addr) {
             Ok(tcp) => {
                 tcp.set_nonblocking(true)?;
-                let mut udp = vec![UdpSocket::from_std(first)?];
+                let mut udp = vec![first];
                 // The same port again with SO_REUSEPORT: the kernel spreads clients
                 // over the sockets by their address (a client always lands on the
                 // same one), and each socket has a read loop of its own.
                 for _ in 1..udp_listeners {
                     let more = bind_udp(addr, true)
                         .with_context(|| format!("cannot add a TURN UDP listener on {addr}"))?;
-                    udp.push(UdpSocket::from_std(more)?);
+                    udp.push(more);
                 }
                 return Ok((udp, TcpListener::from_std(tcp)?));
             }

@@ -388,9 +388,15 @@ async fn a_flood_of_unauthenticated_allocates_is_answered_with_one_nonce() {
             nonces.insert(probe.nonce.clone().unwrap());
         }
     }
-    // The crate mints (and stores forever) a nonce per request it answers: one
-    // nonce for all 1000 means it answered at most one of them.
-    assert_eq!(nonces.len(), 1);
+    // The crate mints (and stores forever) a nonce per request it answers. Each
+    // UDP listener has a crate server of its own (two here, and the 20 client
+    // sockets are spread over them): one nonce each for all 1000 requests means
+    // each answered at most one of them.
+    assert!(
+        (1..=2).contains(&nonces.len()),
+        "{} nonces for 1000 requests",
+        nonces.len()
+    );
     relay.close().await;
 }
 

@@ -45,11 +45,10 @@ pub struct TurnConfig {
     pub udp_listeners: usize,
 }
 
-/// The running relay: a crate server per UDP listener, each on a thread of its
-/// own, and one for TCP; all behind the gate, relaying through one data plane.
+/// The running relay: a crate server per UDP listener and one for TCP, each on
+/// a thread of its own; all behind the gate, relaying through one data plane.
 pub struct TurnRelay {
-    udp: Vec<UdpWorker>,
-    tcp: Server,
+    workers: Vec<Worker>,
     udp_addr: SocketAddr,
     tcp_addr: SocketAddr,
     public_ip: IpAddr,
@@ -97,69 +96,101 @@ impl TurnRelay {
         let shutdown = CancellationToken::new();
 
         let udp_listeners = udp.len();
-        let mut udp_workers = Vec::with_capacity(udp_listeners);
+        let mut workers = Vec::with_capacity(udp_listeners + 1);
+        let stop_all = |workers: &[Worker]| workers.iter().for_each(|w| w.stop.cancel());
         for (index, socket) in udp.into_iter().enumerate() {
-            let worker = UdpWorker::spawn(index, socket, &config, &gate, &plane).await;
-            match worker {
-                Ok(worker) => udp_workers.push(worker),
+            let (config, gate, plane) = (config.clone(), gate.clone(), plane.clone());
+            let started = Worker::spawn(format!("turn-udp-{index}"), move || async move {
+                let socket = Arc::new(UdpSocket::from_std(socket)?);
+                // Nonces are per crate server: a client's datagrams always reach
+                // the same listener.
+                let conn = GatedConn::new(
+                    ClientPath::Udp(socket),
+                    gate.clone(),
+                    Arc::new(NonceCache::default()),
+                    plane.clone(),
+                )?;
+                let (server, released) =
+                    start_server(&config, vec![Arc::new(conn)], &gate, &plane, Transport::Udp)
+                        .await?;
+                Ok((server, released, ()))
+            })
+            .await;
+            match started {
+                Ok((worker, ())) => workers.push(worker),
                 Err(err) => {
-                    for started in &udp_workers {
-                        started.stop.cancel();
-                    }
+                    stop_all(&workers);
                     return Err(err);
                 }
             }
         }
 
-        let tcp_nonces = Arc::new(NonceCache::default());
-        let on_close = {
-            let gate = gate.clone();
-            let nonces = tcp_nonces.clone();
-            Arc::new(move |client: SocketAddr| {
-                let tuple = FiveTuple {
-                    transport: Transport::Tcp,
-                    client,
-                    server: tcp_addr,
+        let started = {
+            let (config, gate, plane, shutdown) = (
+                config.clone(),
+                gate.clone(),
+                plane.clone(),
+                shutdown.clone(),
+            );
+            Worker::spawn("turn-tcp".into(), move || async move {
+                let tcp = TcpListener::from_std(tcp)?;
+                let nonces = Arc::new(NonceCache::default());
+                let on_close = {
+                    let gate = gate.clone();
+                    let nonces = nonces.clone();
+                    Arc::new(move |client: SocketAddr| {
+                        let tuple = FiveTuple {
+                            transport: Transport::Tcp,
+                            client,
+                            server: tcp_addr,
+                        };
+                        gate.closing_refresh(&tuple, &nonces)
+                    })
                 };
-                gate.closing_refresh(&tuple, &nonces)
+                // Each TCP connection relays its own data frames.
+                let on_data = {
+                    let plane = plane.clone();
+                    Arc::new(move |client: SocketAddr, frame: &[u8]| {
+                        is_relayed_data(frame).then(|| {
+                            let tuple = FiveTuple {
+                                transport: Transport::Tcp,
+                                client,
+                                server: tcp_addr,
+                            };
+                            plane.relay_client_frame(&tuple, frame)
+                        })
+                    })
+                };
+                let transport = TcpTransport::start(
+                    tcp,
+                    config.max_tcp_connections,
+                    on_data,
+                    on_close,
+                    shutdown,
+                )?;
+                let conn = GatedConn::new(
+                    ClientPath::Tcp(transport.clone()),
+                    gate.clone(),
+                    nonces,
+                    plane.clone(),
+                )?;
+                let (server, released) =
+                    start_server(&config, vec![Arc::new(conn)], &gate, &plane, Transport::Tcp)
+                        .await?;
+                Ok((server, released, transport))
             })
+            .await
         };
-        // Each TCP connection relays its own data frames: TCP relaying runs on
-        // as many cores as there are connections.
-        let on_data = {
-            let plane = plane.clone();
-            Arc::new(move |client: SocketAddr, frame: &[u8]| {
-                is_relayed_data(frame).then(|| {
-                    let tuple = FiveTuple {
-                        transport: Transport::Tcp,
-                        client,
-                        server: tcp_addr,
-                    };
-                    plane.relay_client_frame(&tuple, frame)
-                })
-            })
+        let tcp_transport = match started {
+            Ok((worker, transport)) => {
+                workers.push(worker);
+                transport
+            }
+            Err(err) => {
+                stop_all(&workers);
+                return Err(err);
+            }
         };
-        let tcp_transport = TcpTransport::start(
-            tcp,
-            config.max_tcp_connections,
-            on_data,
-            on_close,
-            shutdown.clone(),
-        )?;
-        let tcp_conn = GatedConn::new(
-            ClientPath::Tcp(tcp_transport.clone()),
-            gate.clone(),
-            tcp_nonces,
-            plane.clone(),
-        )?;
-        let (tcp_server, _) = start_server(
-            &config,
-            vec![Arc::new(tcp_conn)],
-            &gate,
-            &plane,
-            Transport::Tcp,
-        )
-        .await?;
 
         tracing::info!(
             udp = %udp_addr,
@@ -170,8 +201,7 @@ impl TurnRelay {
             "TURN/STUN relay listening"
         );
         Ok(Self {
-            udp: udp_workers,
-            tcp: tcp_server,
+            workers,
             udp_addr,
             tcp_addr,
             public_ip: config.public_ip,
@@ -210,49 +240,50 @@ impl TurnRelay {
 
     /// Closes every allocation and stops listening.
     pub async fn close(&self) {
-        for worker in &self.udp {
+        for worker in &self.workers {
             worker.stop.cancel();
         }
-        for worker in &self.udp {
+        for worker in &self.workers {
             if let Some(done) = worker.done.lock().await.take() {
                 let _ = done.await;
             }
-        }
-        if let Err(err) = self.tcp.close().await {
-            tracing::warn!(error = %err, "closing the TURN TCP server");
         }
         self.shutdown.cancel();
         tracing::info!("TURN relay stopped");
     }
 }
 
-/// A UDP listener's thread: a single-threaded runtime running the crate's server
-/// for that listener, the gate in front of it, and every relay socket its
-/// allocations open — so a datagram is read, relayed and sent on one thread
-/// without waking another (on a multi-threaded runtime each wake-up of the
-/// relay also woke a second worker: twice the CPU per packet, measured). The
-/// kernel spreads clients over the listeners (`SO_REUSEPORT`), so relaying
-/// grows with cores, as coturn's threads do.
-struct UdpWorker {
+/// A listener's thread: a single-threaded runtime running the crate's server
+/// for that listener (a UDP socket, or the TCP listener with its connections),
+/// the gate in front of it, and every relay socket its allocations open — so a
+/// datagram is read, relayed and sent on one thread without waking another (on a
+/// multi-threaded runtime each wake-up of the relay also woke a second worker:
+/// twice the CPU per packet, measured). The kernel spreads UDP clients over the
+/// listeners (`SO_REUSEPORT`), so relaying grows with cores, as coturn's threads do.
+struct Worker {
     stop: CancellationToken,
     done: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
 }
 
-impl UdpWorker {
-    async fn spawn(
-        index: usize,
-        socket: StdUdpSocket,
-        config: &TurnConfig,
-        gate: &Arc<Gate>,
-        plane: &Arc<DataPlane>,
-    ) -> anyhow::Result<Self> {
+/// What a worker's start-up returns: its crate server, the task that hands
+/// closed allocations to the gate, and anything else to pass back.
+type Started<T> = (Server, tokio::task::JoinHandle<()>, T);
+
+impl Worker {
+    /// Starts a thread named `name` that runs `start` (on its own runtime) and
+    /// then its server until stopped; returns once `start` has finished.
+    async fn spawn<T, F, Fut>(name: String, start: F) -> anyhow::Result<(Self, T)>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<Started<T>>>,
+    {
         let stop = CancellationToken::new();
-        let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();
+        let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<T>>();
         let (done_tx, done_rx) = oneshot::channel();
-        let (config, gate, plane, token) =
-            (config.clone(), gate.clone(), plane.clone(), stop.clone());
+        let token = stop.clone();
         std::thread::Builder::new()
-            .name(format!("turn-udp-{index}"))
+            .name(name)
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -265,23 +296,10 @@ impl UdpWorker {
                     }
                 };
                 runtime.block_on(async move {
-                    let started = async {
-                        let socket = Arc::new(UdpSocket::from_std(socket)?);
-                        // Nonces are per crate server: a client's datagrams always
-                        // reach the same listener.
-                        let conn = GatedConn::new(
-                            ClientPath::Udp(socket),
-                            gate.clone(),
-                            Arc::new(NonceCache::default()),
-                            plane.clone(),
-                        )?;
-                        start_server(&config, vec![Arc::new(conn)], &gate, &plane, Transport::Udp)
-                            .await
-                    };
-                    let (server, released) = match started.await {
-                        Ok(started) => {
-                            let _ = ready_tx.send(Ok(()));
-                            started
+                    let (server, released) = match start().await {
+                        Ok((server, released, value)) => {
+                            let _ = ready_tx.send(Ok(value));
+                            (server, released)
                         }
                         Err(err) => {
                             let _ = ready_tx.send(Err(err));
@@ -290,7 +308,7 @@ impl UdpWorker {
                     };
                     token.cancelled().await;
                     if let Err(err) = server.close().await {
-                        tracing::warn!(error = %err, "closing a TURN UDP server");
+                        tracing::warn!(error = %err, "closing a TURN server");
                     }
                     drop(server);
                     // Let the closed allocations reach the gate and data plane.
@@ -299,14 +317,17 @@ impl UdpWorker {
                 drop(runtime);
                 let _ = done_tx.send(());
             })
-            .context("starting a TURN UDP thread")?;
-        ready_rx
+            .context("starting a TURN thread")?;
+        let value = ready_rx
             .await
-            .context("the TURN UDP thread stopped while starting")??;
-        Ok(Self {
-            stop,
-            done: tokio::sync::Mutex::new(Some(done_rx)),
-        })
+            .context("the TURN thread stopped while starting")??;
+        Ok((
+            Self {
+                stop,
+                done: tokio::sync::Mutex::new(Some(done_rx)),
+            },
+            value,
+        ))
     }
 }
 
@@ -365,7 +386,7 @@ async fn start_server(
 fn bind_pair(
     listen: SocketAddr,
     udp_listeners: usize,
-) -> anyhow::Result<(Vec<StdUdpSocket>, TcpListener)> {
+) -> anyhow::Result<(Vec<StdUdpSocket>, std::net::TcpListener)> {
     let reuse = udp_listeners > 1;
     for _ in 0..16 {
         let first = bind_udp(listen, reuse)
@@ -383,7 +404,7 @@ fn bind_pair(
                         .with_context(|| format!("cannot add a TURN UDP listener on {addr}"))?;
                     udp.push(more);
                 }
-                return Ok((udp, TcpListener::from_std(tcp)?));
+                return Ok((udp, tcp));
             }
             Err(_) if listen.port() == 0 => continue,
             Err(err) => {

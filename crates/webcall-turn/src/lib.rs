@@ -14,7 +14,10 @@
 //!   unauthenticated requests without growing the crate's nonce map.
 //! - `dataplane`: relaying for established allocations (ChannelData, Send and
 //!   Data indications) in our own code; the crate never sees relayed data.
-//! - [`tcp`]: TURN over TCP (RFC 8656 framing) as a packet `Conn` for the crate.
+//! - [`tcp`]: TURN over TCP (RFC 8656 framing): data frames to the data plane,
+//!   control messages to the crate as datagrams.
+//! - `relay`: one thread per UDP listener (`SO_REUSEPORT`) and one for TCP, each
+//!   a single-threaded runtime holding its crate server and relay sockets.
 //! - [`policy`]: which peer addresses may be relayed to.
 //! - [`credentials`]: minting and checking `<expiry>:<user>` / HMAC-SHA1 credentials.
 

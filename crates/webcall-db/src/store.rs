@@ -8,7 +8,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 use webcall_domain::model::{
-    Email, LoginIdentifier, NewUser, PasswordHash, User, UserId, Username,
+    Email, LoginIdentifier, NewUser, PasswordHash, TokenHolder, User, UserId, Username,
 };
 use webcall_domain::ports::{
     ChatRepository, HealthCheck, RoomRepository, TokenRevocations, UserRepository,
@@ -246,6 +246,30 @@ impl TokenRevocations for SqlStore {
             .await
             .map_err(infra)?;
         Ok(row.is_some())
+    }
+
+    async fn holder(&self, jti: Uuid, user: UserId) -> Result<TokenHolder, DomainError> {
+        // One row always: the revocation count, and the account's columns (NULL
+        // when there is no such account).
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1) AS revoked, \
+             users.id, users.email, users.username, users.created_at \
+             FROM (SELECT 1 AS probe) AS probe LEFT JOIN users ON users.id = $2",
+        )
+        .bind(jti.to_string())
+        .bind(user.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(infra)?;
+        let revoked: i64 = row.try_get("revoked").map_err(infra)?;
+        if revoked > 0 {
+            return Ok(TokenHolder::Revoked);
+        }
+        let id: Option<String> = row.try_get("id").map_err(infra)?;
+        if id.is_none() {
+            return Ok(TokenHolder::Unknown);
+        }
+        user_from_row(&row).map(TokenHolder::Active)
     }
 }
 

@@ -72,9 +72,8 @@ async fn connect(
         .token
         .filter(|t| !t.is_empty())
         .ok_or(AppError::TokenMissing)?;
-    let claims = state.accounts.authenticate(&token).await?;
+    let (claims, user) = state.accounts.authenticate_user(&token).await?;
     let room = RoomName::parse(&room)?;
-    let user = state.accounts.me(&claims).await?;
     let request = JoinRequest {
         room,
         user_id: user.id,

@@ -86,9 +86,10 @@ async fn connect(
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         // tungstenite's defaults (128 KiB each) would cost a quarter MiB per idle
-        // peer; signaling frames are small, and every send is flushed anyway.
+        // peer; signaling frames are small. Frames queued together are written
+        // together (see `send_queued`), up to this much.
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH_BYTES)
         .on_upgrade(move |socket| serve(socket, state, request, claims.expires_at, options)))
 }
 
@@ -414,7 +415,7 @@ async fn write_loop(
     tokio::pin!(expired);
     let mut ping =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
-    if !send(&mut sink, Message::Text(welcome.into())).await {
+    if !send_queued(&mut sink, welcome, &mut outbound).await {
         return outbound;
     }
     let closing: (u16, &'static str) = loop {
@@ -444,7 +445,7 @@ async fn write_loop(
             frame = outbound.recv() => match frame {
                 Some(frame) => {
                     let Some(text) = outbound_frame(&frame) else { continue };
-                    if !send(&mut sink, Message::Text(text.into())).await { return outbound; }
+                    if !send_queued(&mut sink, text, &mut outbound).await { return outbound; }
                 }
                 None => break (code::NORMAL, "closed"),
             },
@@ -468,6 +469,39 @@ async fn write_loop(
 /// A client that does not read for this long is cut off (its reader may be
 /// stuck too; the hub has detached it as a slow consumer already).
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes of frames the writer buffers before writing them out.
+const WRITE_BATCH_BYTES: usize = 8 * 1024;
+
+/// Most frames written with one flush.
+const WRITE_BATCH_FRAMES: usize = 64;
+
+/// Writes the frame `first` and the hub's frames queued behind it already with
+/// one flush, so a burst of room events (a room's peers joining at once) costs
+/// one write, not one per frame.
+async fn send_queued(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: String,
+    outbound: &mut mpsc::Receiver<Outbound>,
+) -> bool {
+    let write = async {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(text) = next.take() {
+            metrics::counter!("webcall_ws_frames_total", "direction" => "out").increment(1);
+            sink.feed(Message::Text(text.into())).await?;
+            while taken < WRITE_BATCH_FRAMES && next.is_none() {
+                let Ok(frame) = outbound.try_recv() else {
+                    break;
+                };
+                taken += 1;
+                next = outbound_frame(&frame);
+            }
+        }
+        sink.flush().await
+    };
+    matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
+}
 
 async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
     if matches!(message, Message::Text(_)) {

@@ -59,6 +59,10 @@ impl SqlStore {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
+            // A SQLite connection is a file handle on a thread of its own: there is
+            // no link to go stale, and the default ping before each use would add a
+            // round trip to that thread (two context switches) to every query.
+            .test_before_acquire(backend == Backend::Postgres)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {

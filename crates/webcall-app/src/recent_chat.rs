@@ -8,6 +8,9 @@
 //! it returns, so nothing stored before the read and nothing delivered after the
 //! room appeared here is missed. Messages can arrive out of id order (two
 //! instances store at once), so they are kept sorted by id, without duplicates.
+//!
+//! With Redis, a chat event the bus loses (a failed publish) is missing here just
+//! as it is for the peers who were in the room; the stored history (REST) has it.
 
 use std::collections::VecDeque;
 

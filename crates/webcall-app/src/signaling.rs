@@ -164,6 +164,9 @@ struct Local {
     rooms: HashMap<RoomName, LocalRoom>,
     resume: HashMap<String, PeerId>,
     next_generation: u64,
+    /// Room deletions seen so far: a room looked up before one of them may be
+    /// gone, so it is not remembered.
+    deletions: u64,
 }
 
 impl Local {
@@ -261,11 +264,14 @@ impl Hub {
         if let Some(session) = self.try_resume(&request).await? {
             return Ok(session);
         }
-        let known = self
-            .lock()
-            .rooms
-            .get(&request.room)
-            .and_then(|room| room.stored.clone());
+        let (known, deletions) = {
+            let local = self.lock();
+            let known = local
+                .rooms
+                .get(&request.room)
+                .and_then(|room| room.stored.clone());
+            (known, local.deletions)
+        };
         let room = match known {
             Some(room) => room,
             None => {
@@ -302,8 +308,10 @@ impl Hub {
                 },
                 self.config.history as usize,
             );
-            if let Some(local_room) = local.rooms.get_mut(&request.room) {
-                local_room.stored.get_or_insert_with(|| room.clone());
+            if local.deletions == deletions {
+                if let Some(local_room) = local.rooms.get_mut(&request.room) {
+                    local_room.stored.get_or_insert_with(|| room.clone());
+                }
             }
             generation
         };
@@ -999,6 +1007,7 @@ impl Hub {
             RoomEvent::RoomDeleted => {
                 let removed: Vec<LocalPeer> = {
                     let mut local = self.lock();
+                    local.deletions += 1;
                     let ids = local
                         .rooms
                         .get(&envelope.room)

@@ -7,8 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use webcall_domain::model::{
-    Email, IssuedToken, LoginIdentifier, NewUser, Password, TokenClaims, TokenError, User, UserId,
-    Username,
+    Email, IssuedToken, LoginIdentifier, NewUser, Password, TokenClaims, TokenError, TokenHolder,
+    User, UserId, Username,
 };
 use webcall_domain::ports::{Clock, PasswordHasher, TokenCodec, TokenRevocations, UserRepository};
 
@@ -153,6 +153,22 @@ impl Accounts {
             return Err(AppError::TokenRevoked);
         }
         Ok(claims)
+    }
+
+    /// Checks a bearer token like [`Self::authenticate`] and finds its account,
+    /// with one storage round trip for both (opening a call's connection).
+    pub async fn authenticate_user(&self, token: &str) -> Result<(TokenClaims, User), AppError> {
+        let claims = self.deps.tokens.verify(token, self.deps.clock.now())?;
+        match self
+            .deps
+            .revocations
+            .holder(claims.jti, claims.user_id)
+            .await?
+        {
+            TokenHolder::Active(user) => Ok((claims, user)),
+            TokenHolder::Revoked => Err(AppError::TokenRevoked),
+            TokenHolder::Unknown => Err(AppError::TokenInvalid),
+        }
     }
 
     /// The account behind an authenticated token.

@@ -8,12 +8,14 @@
 //! check a bearer token. [`throttle::LoginThrottle`] slows down password guessing.
 //! [`ice::IceServersService`] hands out STUN/TURN servers with fresh credentials.
 //! [`signaling::Hub`] runs rooms: presence, SDP/ICE relay, chat, resume;
-//! [`bus::InProcessBus`] is its presence when WebCall runs as one instance.
+//! [`bus::InProcessBus`] is its presence when WebCall runs as one instance;
+//! `recent_chat` keeps a room's latest chat for joins while the room has peers here.
 
 pub mod accounts;
 pub mod bus;
 pub mod error;
 pub mod ice;
+mod recent_chat;
 pub mod signaling;
 pub mod throttle;
 

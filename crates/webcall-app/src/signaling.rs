@@ -26,6 +26,7 @@ use webcall_domain::signaling::{
 use webcall_domain::DomainError;
 
 use crate::ice::IceServersService;
+use crate::recent_chat::RecentChat;
 use crate::AppError;
 
 /// Limits and timings of signaling.
@@ -148,19 +149,36 @@ struct LocalPeer {
     link: Link,
 }
 
+/// What this instance knows of a room while it has peers here.
+struct LocalRoom {
+    peers: Vec<PeerId>,
+    /// The room as stored, once a join here has looked it up: it cannot change
+    /// while it has peers (deleting it removes them), so later joins skip the lookup.
+    stored: Option<Room>,
+    chat: RecentChat,
+}
+
 #[derive(Default)]
 struct Local {
     peers: HashMap<PeerId, LocalPeer>,
-    rooms: HashMap<RoomName, Vec<PeerId>>,
+    rooms: HashMap<RoomName, LocalRoom>,
     resume: HashMap<String, PeerId>,
     next_generation: u64,
+    /// Room deletions seen so far: a room looked up before one of them may be
+    /// gone, so it is not remembered.
+    deletions: u64,
 }
 
 impl Local {
-    fn insert(&mut self, peer: LocalPeer) {
+    fn insert(&mut self, peer: LocalPeer, history: usize) {
         self.rooms
             .entry(peer.room.clone())
-            .or_default()
+            .or_insert_with(|| LocalRoom {
+                peers: Vec::new(),
+                stored: None,
+                chat: RecentChat::new(history),
+            })
+            .peers
             .push(peer.info.peer_id.clone());
         self.resume
             .insert(peer.resume_token.clone(), peer.info.peer_id.clone());
@@ -170,13 +188,22 @@ impl Local {
     fn remove(&mut self, peer_id: &PeerId) -> Option<LocalPeer> {
         let peer = self.peers.remove(peer_id)?;
         self.resume.remove(&peer.resume_token);
-        if let Some(ids) = self.rooms.get_mut(&peer.room) {
-            ids.retain(|id| id != peer_id);
-            if ids.is_empty() {
+        if let Some(room) = self.rooms.get_mut(&peer.room) {
+            room.peers.retain(|id| id != peer_id);
+            if room.peers.is_empty() {
                 self.rooms.remove(&peer.room);
             }
         }
         Some(peer)
+    }
+
+    /// The room of `peer_id`, if that peer is (still) in `room` here.
+    fn room_of_peer(&mut self, room: &RoomName, peer_id: &PeerId) -> Option<&mut LocalRoom> {
+        let peer = self.peers.get(peer_id)?;
+        if &peer.room != room {
+            return None;
+        }
+        self.rooms.get_mut(room)
     }
 
     fn generation(&mut self) -> u64 {
@@ -237,9 +264,21 @@ impl Hub {
         if let Some(session) = self.try_resume(&request).await? {
             return Ok(session);
         }
-        let room = self
-            .find_or_create_room(&request.room, request.user_id)
-            .await?;
+        let (known, deletions) = {
+            let local = self.lock();
+            let known = local
+                .rooms
+                .get(&request.room)
+                .and_then(|room| room.stored.clone());
+            (known, local.deletions)
+        };
+        let room = match known {
+            Some(room) => room,
+            None => {
+                self.find_or_create_room(&request.room, request.user_id)
+                    .await?
+            }
+        };
         let info = PeerInfo {
             peer_id: PeerId::new_random(),
             user_id: request.user_id,
@@ -255,17 +294,25 @@ impl Hub {
         let generation = {
             let mut local = self.lock();
             let generation = local.generation();
-            local.insert(LocalPeer {
-                info: info.clone(),
-                room: request.room.clone(),
-                jti: request.jti,
-                resume_token: resume_token.clone(),
-                generation,
-                link: Link::Attached {
-                    tx,
-                    close: close_tx,
+            local.insert(
+                LocalPeer {
+                    info: info.clone(),
+                    room: request.room.clone(),
+                    jti: request.jti,
+                    resume_token: resume_token.clone(),
+                    generation,
+                    link: Link::Attached {
+                        tx,
+                        close: close_tx,
+                    },
                 },
-            });
+                self.config.history as usize,
+            );
+            if local.deletions == deletions {
+                if let Some(local_room) = local.rooms.get_mut(&request.room) {
+                    local_room.stored.get_or_insert_with(|| room.clone());
+                }
+            }
             generation
         };
         let joined = self
@@ -284,19 +331,12 @@ impl Hub {
                 return Err(err.into());
             }
         };
-        // History after joining: a message sent meanwhile is in both the history and
-        // the queue (clients dedupe by id), never in neither.
-        let chat = match self
-            .deps
-            .chat
-            .chat_before(&request.room, None, self.config.history)
-            .await
-        {
+        let chat = match self.recent_chat(&request.room, &info.peer_id).await {
             Ok(chat) => chat,
             Err(err) => {
                 self.remove_and_announce(&info.peer_id, LeaveReason::Left)
                     .await;
-                return Err(err.into());
+                return Err(err);
             }
         };
         if let Err(err) = self
@@ -333,6 +373,39 @@ impl Hub {
             outbound: rx,
             close: close_rx,
         })
+    }
+
+    /// The room's latest chat for the welcome of `peer_id`, who is in the room
+    /// already, so a message sent meanwhile is in both the history and its queue
+    /// (clients dedupe by id), never in neither. Served from memory once a join
+    /// here has read the stored history (see [`RecentChat`]).
+    async fn recent_chat(
+        &self,
+        room: &RoomName,
+        peer_id: &PeerId,
+    ) -> Result<Vec<ChatMessage>, AppError> {
+        let cached = self
+            .lock()
+            .room_of_peer(room, peer_id)
+            .and_then(|local_room| local_room.chat.latest());
+        if let Some(chat) = cached {
+            return Ok(chat);
+        }
+        let stored = self
+            .deps
+            .chat
+            .chat_before(room, None, self.config.history)
+            .await?;
+        // Read while the peer was in the room: everything stored before is in it,
+        // everything delivered since was recorded.
+        let mut local = self.lock();
+        match local.room_of_peer(room, peer_id) {
+            Some(local_room) => {
+                local_room.chat.load(&stored);
+                Ok(local_room.chat.latest().unwrap_or(stored))
+            }
+            None => Ok(stored),
+        }
     }
 
     async fn find_or_create_room(&self, name: &RoomName, user: UserId) -> Result<Room, AppError> {
@@ -601,17 +674,20 @@ impl Hub {
         let generation = {
             let mut local = self.lock();
             let generation = local.generation();
-            local.insert(LocalPeer {
-                info: info.clone(),
-                room: request.room.clone(),
-                jti: request.jti,
-                resume_token: token.to_owned(),
-                generation,
-                link: Link::Attached {
-                    tx,
-                    close: close_tx,
+            local.insert(
+                LocalPeer {
+                    info: info.clone(),
+                    room: request.room.clone(),
+                    jti: request.jti,
+                    resume_token: token.to_owned(),
+                    generation,
+                    link: Link::Attached {
+                        tx,
+                        close: close_tx,
+                    },
                 },
-            });
+                self.config.history as usize,
+            );
             generation
         };
         // The old home (if alive) lets go and forwards what it kept for the peer.
@@ -931,7 +1007,12 @@ impl Hub {
             RoomEvent::RoomDeleted => {
                 let removed: Vec<LocalPeer> = {
                     let mut local = self.lock();
-                    let ids = local.rooms.get(&envelope.room).cloned().unwrap_or_default();
+                    local.deletions += 1;
+                    let ids = local
+                        .rooms
+                        .get(&envelope.room)
+                        .map(|room| room.peers.clone())
+                        .unwrap_or_default();
                     ids.iter().filter_map(|id| local.remove(id)).collect()
                 };
                 for peer in removed {
@@ -947,8 +1028,14 @@ impl Hub {
                 let slow = {
                     let mut local = self.lock();
                     let Local { peers, rooms, .. } = &mut *local;
+                    let Some(room) = rooms.get_mut(&envelope.room) else {
+                        return;
+                    };
+                    if let RoomEvent::Chat { message } = event.as_ref() {
+                        room.chat.record(message);
+                    }
                     let mut slow = Vec::new();
-                    for id in rooms.get(&envelope.room).into_iter().flatten() {
+                    for id in &room.peers {
                         if envelope.to.as_ref().is_some_and(|to| to != id)
                             || envelope.except.as_ref() == Some(id)
                         {

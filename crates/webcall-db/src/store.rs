@@ -8,7 +8,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 use webcall_domain::model::{
-    Email, LoginIdentifier, NewUser, PasswordHash, User, UserId, Username,
+    Email, LoginIdentifier, NewUser, PasswordHash, TokenHolder, User, UserId, Username,
 };
 use webcall_domain::ports::{
     ChatRepository, HealthCheck, RoomRepository, TokenRevocations, UserRepository,
@@ -59,6 +59,10 @@ impl SqlStore {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
+            // A SQLite connection is a file handle on a thread of its own: there is
+            // no link to go stale, and the default ping before each use would add a
+            // round trip to that thread (two context switches) to every query.
+            .test_before_acquire(backend == Backend::Postgres)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -246,6 +250,30 @@ impl TokenRevocations for SqlStore {
             .await
             .map_err(infra)?;
         Ok(row.is_some())
+    }
+
+    async fn holder(&self, jti: Uuid, user: UserId) -> Result<TokenHolder, DomainError> {
+        // One row always: the revocation count, and the account's columns (NULL
+        // when there is no such account).
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1) AS revoked, \
+             users.id, users.email, users.username, users.created_at \
+             FROM (SELECT 1 AS probe) AS probe LEFT JOIN users ON users.id = $2",
+        )
+        .bind(jti.to_string())
+        .bind(user.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(infra)?;
+        let revoked: i64 = row.try_get("revoked").map_err(infra)?;
+        if revoked > 0 {
+            return Ok(TokenHolder::Revoked);
+        }
+        let id: Option<String> = row.try_get("id").map_err(infra)?;
+        if id.is_none() {
+            return Ok(TokenHolder::Unknown);
+        }
+        user_from_row(&row).map(TokenHolder::Active)
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::{Duration, TimeZone, Utc};
 use uuid::Uuid;
 use webcall_db::SqlStore;
 use webcall_domain::model::{
-    Email, LoginIdentifier, NewUser, PasswordHash, User, UserId, Username,
+    Email, LoginIdentifier, NewUser, PasswordHash, TokenHolder, User, UserId, Username,
 };
 use webcall_domain::ports::{HealthCheck, TokenRevocations, UserRepository};
 use webcall_domain::DomainError;
@@ -191,6 +191,43 @@ async fn revocations_are_remembered_until_expiry_then_swept() {
         assert!(
             !store.is_revoked(expired).await.unwrap(),
             "{name}: expired entries are swept"
+        );
+    }
+    backends.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_token_holder_is_the_account_unless_revoked_or_gone() {
+    let backends = backends().await;
+    for (name, store) in &backends.stores {
+        let user = new_user("ada@example.org", "ada");
+        store.insert(user.clone()).await.unwrap();
+        let id = user.user.id;
+        let (live, revoked) = (Uuid::new_v4(), Uuid::new_v4());
+        store
+            .revoke(revoked, id, Utc::now() + Duration::hours(1))
+            .await
+            .unwrap();
+
+        match store.holder(live, id).await.unwrap() {
+            TokenHolder::Active(found) => {
+                assert_eq!(
+                    found,
+                    store.find_by_id(id).await.unwrap().unwrap(),
+                    "{name}"
+                )
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(
+            store.holder(revoked, id).await.unwrap(),
+            TokenHolder::Revoked,
+            "{name}"
+        );
+        assert_eq!(
+            store.holder(live, UserId::new_random()).await.unwrap(),
+            TokenHolder::Unknown,
+            "{name}"
         );
     }
     backends.cleanup().await;

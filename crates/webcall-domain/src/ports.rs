@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::model::{
     IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError,
-    TurnCredentials, User, UserId,
+    TokenHolder, TurnCredentials, User, UserId,
 };
 use crate::signaling::{ChatMessage, Envelope, NewChatMessage, PeerId, PeerInfo, Room, RoomName};
 use crate::DomainError;
@@ -38,6 +38,9 @@ pub trait TokenRevocations: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> Result<(), DomainError>;
     async fn is_revoked(&self, jti: Uuid) -> Result<bool, DomainError>;
+    /// Whether `jti` is revoked and, if not, the account `user`, in one round trip
+    /// (a revoked token is `Revoked` whether or not its account still exists).
+    async fn holder(&self, jti: Uuid, user: UserId) -> Result<TokenHolder, DomainError>;
 }
 
 /// Password hashing. Implementations keep the CPU-heavy work off the async runtime.

@@ -13,12 +13,13 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use webcall_app::signaling::{CloseReason, JoinRequest, Outbound, Session, Welcome};
 use webcall_app::AppError;
+use webcall_domain::model::UserId;
 use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, PeerState, RoomEvent, RoomName};
 
 use crate::auth::rfc3339;
@@ -72,9 +73,8 @@ async fn connect(
         .token
         .filter(|t| !t.is_empty())
         .ok_or(AppError::TokenMissing)?;
-    let claims = state.accounts.authenticate(&token).await?;
+    let (claims, user) = state.accounts.authenticate_user(&token).await?;
     let room = RoomName::parse(&room)?;
-    let user = state.accounts.me(&claims).await?;
     let request = JoinRequest {
         room,
         user_id: user.id,
@@ -87,9 +87,10 @@ async fn connect(
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         // tungstenite's defaults (128 KiB each) would cost a quarter MiB per idle
-        // peer; signaling frames are small, and every send is flushed anyway.
+        // peer; signaling frames are small. Frames queued together are written
+        // together (see `send_queued`), up to this much.
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH_BYTES)
         .on_upgrade(move |socket| serve(socket, state, request, claims.expires_at, options)))
 }
 
@@ -415,7 +416,7 @@ async fn write_loop(
     tokio::pin!(expired);
     let mut ping =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
-    if !send(&mut sink, Message::Text(welcome.into())).await {
+    if !send_queued(&mut sink, welcome, &mut outbound).await {
         return outbound;
     }
     let closing: (u16, &'static str) = loop {
@@ -445,7 +446,7 @@ async fn write_loop(
             frame = outbound.recv() => match frame {
                 Some(frame) => {
                     let Some(text) = outbound_frame(&frame) else { continue };
-                    if !send(&mut sink, Message::Text(text.into())).await { return outbound; }
+                    if !send_queued(&mut sink, text, &mut outbound).await { return outbound; }
                 }
                 None => break (code::NORMAL, "closed"),
             },
@@ -470,6 +471,39 @@ async fn write_loop(
 /// stuck too; the hub has detached it as a slow consumer already).
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Bytes of frames the writer buffers before writing them out.
+const WRITE_BATCH_BYTES: usize = 8 * 1024;
+
+/// Most frames written with one flush.
+const WRITE_BATCH_FRAMES: usize = 64;
+
+/// Writes the frame `first` and the hub's frames queued behind it already with
+/// one flush, so a burst of room events (a room's peers joining at once) costs
+/// one write, not one per frame.
+async fn send_queued(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: String,
+    outbound: &mut mpsc::Receiver<Outbound>,
+) -> bool {
+    let write = async {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(text) = next.take() {
+            metrics::counter!("webcall_ws_frames_total", "direction" => "out").increment(1);
+            sink.feed(Message::Text(text.into())).await?;
+            while taken < WRITE_BATCH_FRAMES && next.is_none() {
+                let Ok(frame) = outbound.try_recv() else {
+                    break;
+                };
+                taken += 1;
+                next = outbound_frame(&frame);
+            }
+        }
+        sink.flush().await
+    };
+    matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
+}
+
 async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
     if matches!(message, Message::Text(_)) {
         metrics::counter!("webcall_ws_frames_total", "direction" => "out").increment(1);
@@ -484,48 +518,129 @@ fn error_frame(code: &str, message: &str) -> String {
     json!({"type": "error", "code": code, "message": message}).to_string()
 }
 
-fn peer_json(peer: &PeerInfo) -> Value {
-    json!({
-        "peer_id": peer.peer_id.as_str(),
-        "user_id": peer.user_id.to_string(),
-        "username": peer.username,
-        "state": peer.state,
-    })
+// The frames sent most (a welcome per join, a `peer_joined` to each of the
+// others, chat) are written straight from these, without building a JSON tree.
+
+/// A peer in `welcome.peers` and `peer_joined`.
+#[derive(Serialize)]
+struct PeerBody<'a> {
+    peer_id: &'a str,
+    #[serde(serialize_with = "as_text")]
+    user_id: UserId,
+    username: &'a str,
+    state: PeerState,
 }
 
-fn chat_json(message: &ChatMessage) -> Value {
-    json!({
-        "type": "chat",
-        "id": message.id,
-        "from": message.from.as_str(),
-        "user_id": message.user_id.to_string(),
-        "username": message.username,
-        "text": message.text,
-        "ts": rfc3339(message.ts),
-    })
+impl<'a> From<&'a PeerInfo> for PeerBody<'a> {
+    fn from(peer: &'a PeerInfo) -> Self {
+        Self {
+            peer_id: peer.peer_id.as_str(),
+            user_id: peer.user_id,
+            username: &peer.username,
+            state: peer.state,
+        }
+    }
+}
+
+/// A `chat` frame.
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: i64,
+    from: &'a str,
+    #[serde(serialize_with = "as_text")]
+    user_id: UserId,
+    username: &'a str,
+    text: &'a str,
+    ts: String,
+}
+
+impl<'a> From<&'a ChatMessage> for ChatBody<'a> {
+    fn from(message: &'a ChatMessage) -> Self {
+        Self {
+            kind: "chat",
+            id: message.id,
+            from: message.from.as_str(),
+            user_id: message.user_id,
+            username: &message.username,
+            text: &message.text,
+            ts: rfc3339(message.ts),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PeerJoinedBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    peer: PeerBody<'a>,
+}
+
+#[derive(Serialize)]
+struct SelfBody<'a> {
+    #[serde(serialize_with = "as_text")]
+    user_id: UserId,
+    username: &'a str,
+}
+
+#[derive(Serialize)]
+struct WelcomeBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    protocol: u32,
+    peer_id: &'a str,
+    room: &'a str,
+    owner: bool,
+    #[serde(rename = "self")]
+    me: SelfBody<'a>,
+    peers: Vec<PeerBody<'a>>,
+    chat: Vec<ChatBody<'a>>,
+    ice_servers: IceServersBody,
+    resume_token: &'a str,
+    resumed: bool,
+}
+
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+fn to_json(body: &impl Serialize) -> String {
+    serde_json::to_string(body).expect("frames serialise to JSON")
+}
+
+fn chat_frame(message: &ChatMessage) -> String {
+    to_json(&ChatBody::from(message))
 }
 
 /// Chat messages as `GET /api/v1/rooms/{room}/messages` returns them.
 pub(crate) fn chat_frames(messages: &[ChatMessage]) -> Vec<Value> {
-    messages.iter().map(chat_json).collect()
+    messages
+        .iter()
+        .map(|m| serde_json::to_value(ChatBody::from(m)).expect("frames serialise to JSON"))
+        .collect()
 }
 
 fn welcome_frame(welcome: &Welcome) -> String {
-    let ice: IceServersBody = welcome.ice_servers.clone().into();
-    json!({
-        "type": "welcome",
-        "protocol": 1,
-        "peer_id": welcome.peer_id.as_str(),
-        "room": welcome.room.as_str(),
-        "owner": welcome.owner,
-        "self": {"user_id": welcome.user_id.to_string(), "username": welcome.username},
-        "peers": welcome.peers.iter().map(peer_json).collect::<Vec<_>>(),
-        "chat": chat_frames(&welcome.chat),
-        "ice_servers": ice,
-        "resume_token": welcome.resume_token,
-        "resumed": welcome.resumed,
+    to_json(&WelcomeBody {
+        kind: "welcome",
+        protocol: 1,
+        peer_id: welcome.peer_id.as_str(),
+        room: welcome.room.as_str(),
+        owner: welcome.owner,
+        me: SelfBody {
+            user_id: welcome.user_id,
+            username: &welcome.username,
+        },
+        peers: welcome.peers.iter().map(PeerBody::from).collect(),
+        chat: welcome.chat.iter().map(ChatBody::from).collect(),
+        ice_servers: welcome.ice_servers.clone().into(),
+        resume_token: &welcome.resume_token,
+        resumed: welcome.resumed,
     })
-    .to_string()
 }
 
 /// The JSON frame for `frame`; `None` for control events the hub acts on itself.
@@ -534,9 +649,10 @@ fn outbound_frame(frame: &Outbound) -> Option<String> {
         Outbound::Pong => json!({"type": "pong"}).to_string(),
         Outbound::Error { code, message } => error_frame(code, message),
         Outbound::Event(event) => match event.as_ref() {
-            RoomEvent::PeerJoined { peer } => {
-                json!({"type": "peer_joined", "peer": peer_json(peer)}).to_string()
-            }
+            RoomEvent::PeerJoined { peer } => to_json(&PeerJoinedBody {
+                kind: "peer_joined",
+                peer: PeerBody::from(peer),
+            }),
             RoomEvent::PeerLeft { peer_id, reason } => {
                 json!({"type": "peer_left", "peer_id": peer_id.as_str(), "reason": reason})
                     .to_string()
@@ -552,7 +668,7 @@ fn outbound_frame(frame: &Outbound) -> Option<String> {
                     json!(from.as_str())
                 )
             }
-            RoomEvent::Chat { message } => chat_json(message).to_string(),
+            RoomEvent::Chat { message } => chat_frame(message),
             RoomEvent::Kicked { .. }
             | RoomEvent::RoomDeleted
             | RoomEvent::TokenRevoked { .. }
@@ -630,6 +746,44 @@ mod tests {
         assert!(matches!(limiter.take(), Admit::No { warn: false }));
         let abuse = (0..400).any(|_| matches!(limiter.take(), Admit::Abuse));
         assert!(abuse);
+    }
+
+    #[test]
+    fn peer_joined_and_chat_frames_have_the_documented_fields() {
+        let user_id = UserId(uuid::Uuid::new_v4());
+        let peer = PeerInfo {
+            peer_id: PeerId::from_client("p1"),
+            user_id,
+            username: "ada".into(),
+            state: PeerState::default(),
+        };
+        let joined = outbound_frame(&Outbound::Event(std::sync::Arc::new(
+            RoomEvent::PeerJoined { peer },
+        )))
+        .unwrap();
+        let expected = json!({"type": "peer_joined", "peer": {
+            "peer_id": "p1", "user_id": user_id.to_string(), "username": "ada",
+            "state": {"audio": false, "video": false, "screen": false, "hand": false}}});
+        assert_eq!(serde_json::from_str::<Value>(&joined).unwrap(), expected);
+
+        let message = ChatMessage {
+            id: 7,
+            room: RoomName::parse("r").unwrap(),
+            from: PeerId::from_client("p1"),
+            user_id,
+            username: "ada".into(),
+            text: "hi <b>\"all\"</b>".into(),
+            ts: "2026-11-27T22:06:56.204Z".parse().unwrap(),
+        };
+        let expected = json!({"type": "chat", "id": 7, "from": "p1",
+            "user_id": user_id.to_string(), "username": "ada", "text": "hi <b>\"all\"</b>",
+            "ts": "2026-11-27T22:06:56.204Z"});
+        let chat = outbound_frame(&Outbound::Event(std::sync::Arc::new(RoomEvent::Chat {
+            message: message.clone(),
+        })))
+        .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&chat).unwrap(), expected);
+        assert_eq!(chat_frames(&[message]), [expected]);
     }
 
     #[test]

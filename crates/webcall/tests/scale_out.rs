@@ -128,6 +128,106 @@ async fn peers_on_two_instances_share_a_room() {
     b_server.stop().await;
 }
 
+/// The texts and ids of chat frames, to compare histories.
+fn chat_ids(chat: &Value) -> Vec<(i64, String)> {
+    chat.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_i64().unwrap(),
+                m["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn welcome_history_matches_the_database_on_every_instance() {
+    let Some(redis) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let vars = shared(&redis, &db);
+    let a_server = spawn_with(&vars).await;
+    let b_server = spawn_with(&vars).await;
+    let ada = a_server.user_token("ada").await;
+    let bob = b_server.user_token("bob").await;
+
+    // Stored while only A has peers in the room: B reads it at its first join.
+    let (mut a, _) = a_server.join("team", &ada).await;
+    for i in 0..3 {
+        a.send(json!({"type": "chat", "text": format!("early {i}")}))
+            .await;
+        a.recv_type("chat").await;
+    }
+    let (mut b, b_welcome) = b_server.join("team", &bob).await;
+    assert_eq!(chat_ids(&b_welcome["chat"]).len(), 3);
+    a.recv_type("peer_joined").await;
+
+    // Both instances store at once, so ids can arrive out of order.
+    for i in 0..10 {
+        a.send(json!({"type": "chat", "text": format!("a{i}")}))
+            .await;
+        b.send(json!({"type": "chat", "text": format!("b{i}")}))
+            .await;
+    }
+    for client in [&mut a, &mut b] {
+        for _ in 0..20 {
+            client.recv_type("chat").await;
+        }
+    }
+
+    let page: Value = a_server
+        .get_authed("/api/v1/rooms/team/messages?limit=50", &ada)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stored = chat_ids(&page["messages"]);
+    assert_eq!(stored.len(), 23);
+    let carol = a_server.user_token("carol").await;
+    let dave = b_server.user_token("dave").await;
+    let (mut c, c_welcome) = a_server.join("team", &carol).await;
+    let (mut d, d_welcome) = b_server.join("team", &dave).await;
+    assert_eq!(chat_ids(&c_welcome["chat"]), stored, "instance A");
+    assert_eq!(chat_ids(&d_welcome["chat"]), stored, "instance B");
+
+    // A token logged out on B is refused on A at once, its connection closed.
+    assert_eq!(
+        b_server
+            .post_authed("/api/v1/auth/logout", &carol)
+            .await
+            .status(),
+        204
+    );
+    for server in [&a_server, &b_server] {
+        assert_eq!(server.try_ws("team", &carol, None).await.err(), Some(401));
+    }
+    assert_eq!(c.close_code().await, Some(4401));
+
+    // A room deleted on B is forgotten on A: no stale owner, no stale history.
+    let deleted = b_server
+        .http
+        .delete(b_server.url("/api/v1/rooms/team"))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    for client in [&mut a, &mut b, &mut d] {
+        assert_eq!(client.close_code().await, Some(4004));
+    }
+    let (_b, b_welcome) = a_server.join("team", &bob).await;
+    assert_eq!(b_welcome["owner"], true);
+    assert_eq!(b_welcome["chat"], json!([]));
+    let (_a, a_welcome) = b_server.join("team", &ada).await;
+    assert_eq!(a_welcome["owner"], false);
+    assert_eq!(a_welcome["chat"], json!([]));
+
+    a_server.stop().await;
+    b_server.stop().await;
+}
+
 #[tokio::test]
 async fn a_killed_instances_peers_are_removed_by_the_survivor() {
     let Some(redis) = redis_url() else { return };

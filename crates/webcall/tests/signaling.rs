@@ -626,6 +626,92 @@ async fn rooms_are_listed_with_live_people_and_the_owner_deletes_them() {
     app.stop().await;
 }
 
+/// The room's latest stored messages, as the REST API pages them.
+async fn stored_history(app: &TestApp, room: &str, token: &str) -> Value {
+    let page: Value = app
+        .get_authed(&format!("/api/v1/rooms/{room}/messages?limit=50"), token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["messages"].clone()
+}
+
+#[tokio::test]
+async fn welcome_history_is_the_latest_50_stored_while_the_room_is_busy() {
+    let app = spawn_app(&[]).await;
+    let (mut a, _, mut b, _) = two_in_room(&app, "team").await;
+    for i in 0..60 {
+        let (sender, other) = if i % 2 == 0 {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        sender
+            .send(json!({"type": "chat", "text": format!("m{i}")}))
+            .await;
+        sender.recv_type("chat").await;
+        other.recv_type("chat").await;
+    }
+    let carol = app.user_token("carol").await;
+    let (_c, welcome) = app.join("team", &carol).await;
+    let stored = stored_history(&app, "team", &carol).await;
+    assert_eq!(stored.as_array().unwrap().len(), 50);
+    assert_eq!(stored[0]["text"], "m10");
+    assert_eq!(welcome["chat"], stored, "the same 50, oldest first");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_room_is_not_remembered_with_its_owner_or_history() {
+    let app = spawn_app(&[]).await;
+    let (mut a, _, mut b, _) = two_in_room(&app, "planning").await;
+    a.send(json!({"type": "chat", "text": "before"})).await;
+    b.recv_type("chat").await;
+    let ada = app.fresh_token("ada").await;
+    let deleted = app
+        .http
+        .delete(app.url("/api/v1/rooms/planning"))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(a.close_code().await, Some(4004));
+    assert_eq!(b.close_code().await, Some(4004));
+
+    let bob = app.fresh_token("bob").await;
+    let (_b, welcome) = app.join("planning", &bob).await;
+    assert_eq!(
+        welcome["owner"], true,
+        "a new room, owned by its first joiner"
+    );
+    assert_eq!(welcome["chat"], json!([]));
+    let (_a, welcome) = app.join("planning", &ada).await;
+    assert_eq!(welcome["owner"], false);
+    assert_eq!(welcome["chat"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_logged_out_token_is_refused_at_once_while_its_room_is_live() {
+    let app = spawn_app(&[]).await;
+    let (_a, _, mut b, _) = two_in_room(&app, "team").await;
+    let bob = app.fresh_token("bob").await;
+    let (_b2, _) = app.join("team", &bob).await;
+    assert_eq!(
+        app.post_authed("/api/v1/auth/logout", &bob).await.status(),
+        204
+    );
+    assert_eq!(app.try_ws("team", &bob, None).await.err(), Some(401));
+    let refused = app.get_authed("/api/v1/auth/me", &bob).await;
+    assert_eq!(error_of(refused).await.1, "token_revoked");
+    // Bob's other token still works.
+    b.send(json!({"type": "ping"})).await;
+    assert_eq!(b.recv_type("pong").await["type"], "pong");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn chat_survives_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -33,13 +33,15 @@ use anyhow::{bail, Context as _};
 use base64::Engine as _;
 use stun::agent::TransactionId;
 use stun::attributes::{ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
+use stun::error_code::ErrorCodeAttribute;
 use stun::integrity::MessageIntegrity;
 use stun::message::{
     Getter, Message, MessageType, Setter, CLASS_REQUEST, CLASS_SUCCESS_RESPONSE, METHOD_ALLOCATE,
-    METHOD_CHANNEL_BIND, METHOD_CREATE_PERMISSION,
+    METHOD_CHANNEL_BIND, METHOD_CREATE_PERMISSION, METHOD_REFRESH,
 };
 use stun::textattrs::{Nonce, Realm, TextAttribute, Username};
 use turn::proto::channum::ChannelNumber;
+use turn::proto::lifetime::Lifetime;
 use turn::proto::peeraddr::PeerAddress;
 use turn::proto::relayaddr::RelayedAddress;
 use turn::proto::reqtrans::RequestedTransport;
@@ -224,7 +226,13 @@ impl Client {
         )));
         let response = self.request(setters)?;
         if response.typ.class != CLASS_SUCCESS_RESPONSE {
-            bail!("{method} refused: {response}");
+            let mut code = ErrorCodeAttribute::default();
+            let _ = code.get_from(&response);
+            bail!(
+                "{method} refused: {} {}",
+                code.code.0,
+                String::from_utf8_lossy(&code.reason)
+            );
         }
         Ok(response)
     }
@@ -338,8 +346,8 @@ fn main() -> anyhow::Result<()> {
     let tallies: Arc<Vec<Tally>> = Arc::new((0..clients).map(|_| Tally::default()).collect());
     let mut receivers = Vec::new();
     let mut senders: Vec<Vec<(u32, Wire)>> = (0..opts.threads).map(|_| Vec::new()).collect();
-    for (id, client) in all.into_iter().enumerate() {
-        let mut wire = client.wire;
+    for (id, client) in all.iter().enumerate() {
+        let mut wire = client.wire.try_clone()?;
         let sender = wire.try_clone()?;
         senders[id % opts.threads].push((id as u32, sender));
         wire.set_read_timeout(Some(Duration::from_millis(200)))?;
@@ -442,6 +450,12 @@ fn main() -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     for thread in receivers.into_iter().chain(echoes) {
         let _ = thread.join();
+    }
+    // Free the allocations: a later run's socket may get the same port, and a
+    // 5-tuple still allocated would refuse its Allocate (437).
+    for client in &mut all {
+        let _ = client.wire.set_read_timeout(Some(Duration::from_secs(1)));
+        let _ = client.signed(METHOD_REFRESH, vec![Box::new(Lifetime(Duration::ZERO))]);
     }
     let received: u64 = tallies
         .iter()

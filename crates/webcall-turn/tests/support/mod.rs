@@ -130,27 +130,7 @@ impl Probe {
 
     /// The next STUN message from the server (2 s at most).
     pub async fn recv(&mut self) -> Option<Message> {
-        let bytes = tokio::time::timeout(Duration::from_secs(2), async {
-            match &mut self.wire {
-                Wire::Udp(socket, _) => {
-                    let mut buf = vec![0u8; 2048];
-                    let (n, _) = socket.recv_from(&mut buf).await.ok()?;
-                    buf.truncate(n);
-                    Some(buf)
-                }
-                Wire::Tcp(stream) => {
-                    let mut head = [0u8; 20];
-                    stream.read_exact(&mut head).await.ok()?;
-                    let len = u16::from_be_bytes([head[2], head[3]]) as usize;
-                    let mut buf = head.to_vec();
-                    buf.resize(20 + len, 0);
-                    stream.read_exact(&mut buf[20..]).await.ok()?;
-                    Some(buf)
-                }
-            }
-        })
-        .await
-        .ok()??;
+        let bytes = self.recv_raw(Duration::from_secs(2)).await?;
         let mut msg = Message::new();
         msg.unmarshal_binary(&bytes).ok()?;
         Some(msg)

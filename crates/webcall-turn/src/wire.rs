@@ -399,4 +399,37 @@ mod tests {
         assert_eq!(parse_channel_data(&reserved), None);
         assert!(!is_relayed_data(&reserved));
     }
+
+    /// Whatever a client sends, the data-plane parsers answer without panicking,
+    /// and what they return lies inside the datagram.
+    #[test]
+    fn random_datagrams_never_panic_the_parsers() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..100_000 {
+            let len = (next() % 96) as usize;
+            let mut buf: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            // Half of them look like a Send indication or ChannelData up front.
+            match next() % 4 {
+                0 if len >= 20 => {
+                    buf[..2].copy_from_slice(&SEND_INDICATION.to_be_bytes());
+                    buf[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
+                }
+                1 if len >= 4 => buf[0] = 0x40 | (buf[0] & 0x3F),
+                _ => {}
+            }
+            if let Some((_, data)) = parse_send_indication(&buf) {
+                assert!(data.len() <= buf.len());
+            }
+            if let Some((number, data)) = parse_channel_data(&buf) {
+                assert!(is_channel_number(number) && data.len() + 4 <= buf.len());
+            }
+            let _ = is_relayed_data(&buf);
+        }
+    }
 }

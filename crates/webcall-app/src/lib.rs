@@ -8,10 +8,13 @@
 //! check a bearer token. [`throttle::LoginThrottle`] slows down password guessing.
 //! [`ice::IceServersService`] hands out STUN/TURN servers with fresh credentials.
 //! [`signaling::Hub`] runs rooms: presence, SDP/ICE relay, chat, resume;
-//! [`bus::InProcessBus`] is its presence when WebCall runs as one instance;
+//! [`bus::InProcessBus`] is its presence when WebCall runs as one instance, and
+//! [`auth_cache::CachedRevocations`] holds its logouts in memory (with
+//! [`auth_cache::CachedUsers`], a join asks no database);
 //! `recent_chat` keeps a room's latest chat for joins while the room has peers here.
 
 pub mod accounts;
+pub mod auth_cache;
 pub mod bus;
 pub mod error;
 pub mod ice;

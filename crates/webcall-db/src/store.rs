@@ -212,6 +212,17 @@ impl UserRepository for SqlStore {
         let hash: String = row.try_get("password_hash").map_err(infra)?;
         Ok(Some((user_from_row(&row)?, PasswordHash(hash))))
     }
+
+    async fn newest(&self, limit: usize) -> Result<Vec<User>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY created_at DESC, id LIMIT $1"
+        ))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(infra)?;
+        rows.iter().map(user_from_row).collect()
+    }
 }
 
 #[async_trait]
@@ -274,6 +285,24 @@ impl TokenRevocations for SqlStore {
             return Ok(TokenHolder::Unknown);
         }
         user_from_row(&row).map(TokenHolder::Active)
+    }
+
+    async fn revoked_after(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, DomainError> {
+        let rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
+            .bind(millis(after))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(infra)?;
+        rows.iter()
+            .map(|row| {
+                let jti: String = row.try_get("jti").map_err(infra)?;
+                let jti = Uuid::from_str(&jti).map_err(|_| corrupt("revoked jti"))?;
+                Ok((jti, from_millis(row.try_get("expires_at").map_err(infra)?)?))
+            })
+            .collect()
     }
 }
 

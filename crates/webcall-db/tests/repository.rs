@@ -234,6 +234,55 @@ async fn a_token_holder_is_the_account_unless_revoked_or_gone() {
 }
 
 #[tokio::test]
+async fn the_revocations_in_force_are_listed_with_their_expiry() {
+    let backends = backends().await;
+    for (name, store) in &backends.stores {
+        let user = new_user("ada@example.org", "ada");
+        store.insert(user.clone()).await.unwrap();
+        let now = Utc
+            .timestamp_millis_opt(Utc::now().timestamp_millis())
+            .unwrap();
+        let (soon, later) = (Uuid::new_v4(), Uuid::new_v4());
+        let soon_at = now + Duration::minutes(1);
+        let later_at = now + Duration::hours(1);
+        store.revoke(soon, user.user.id, soon_at).await.unwrap();
+        store.revoke(later, user.user.id, later_at).await.unwrap();
+
+        let mut all = store.revoked_after(now).await.unwrap();
+        all.sort();
+        let mut expected = vec![(soon, soon_at), (later, later_at)];
+        expected.sort();
+        assert_eq!(all, expected, "{name}");
+        assert_eq!(
+            store.revoked_after(soon_at).await.unwrap(),
+            vec![(later, later_at)],
+            "{name}: only those expiring after the given time"
+        );
+    }
+    backends.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_newest_accounts_come_first() {
+    let backends = backends().await;
+    for (name, store) in &backends.stores {
+        let mut ada = new_user("ada@example.org", "ada");
+        ada.user.created_at = Utc::now() - Duration::minutes(2);
+        let mut bob = new_user("bob@example.org", "bob");
+        bob.user.created_at = Utc::now() - Duration::minutes(1);
+        let ada = store.insert(ada).await.unwrap();
+        let bob = store.insert(bob).await.unwrap();
+        assert_eq!(
+            store.newest(10).await.unwrap(),
+            vec![bob.clone(), ada],
+            "{name}"
+        );
+        assert_eq!(store.newest(1).await.unwrap(), vec![bob], "{name}");
+    }
+    backends.cleanup().await;
+}
+
+#[tokio::test]
 async fn migrations_are_idempotent_and_health_answers() {
     let backends = backends().await;
     for (name, store) in &backends.stores {

@@ -26,6 +26,9 @@ pub trait UserRepository: Send + Sync {
         &self,
         login: &LoginIdentifier,
     ) -> Result<Option<(User, PasswordHash)>, DomainError>;
+    /// The `limit` most recently registered accounts, newest first (to remember
+    /// them from start-up).
+    async fn newest(&self, limit: usize) -> Result<Vec<User>, DomainError>;
 }
 
 /// Tokens revoked by logout, remembered until they would have expired anyway.
@@ -41,6 +44,12 @@ pub trait TokenRevocations: Send + Sync {
     /// Whether `jti` is revoked and, if not, the account `user`, in one round trip
     /// (a revoked token is `Revoked` whether or not its account still exists).
     async fn holder(&self, jti: Uuid, user: UserId) -> Result<TokenHolder, DomainError>;
+    /// Every revoked token that expires after `after`, with its expiry (to hold
+    /// the revocations in memory from start-up).
+    async fn revoked_after(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, DomainError>;
 }
 
 /// Password hashing. Implementations keep the CPU-heavy work off the async runtime.

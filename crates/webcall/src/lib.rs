@@ -20,13 +20,17 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use webcall_app::accounts::{Accounts, AccountsDeps};
+use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::bus::InProcessBus;
 use webcall_app::ice::{IceServersService, TurnServer};
 use webcall_app::signaling::{Hub, HubDeps, SignalingConfig};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;
-use webcall_domain::ports::{HealthCheck, RoomBus, SystemClock, TurnCredentialMinter};
+use webcall_domain::ports::{
+    Clock, HealthCheck, RoomBus, SystemClock, TokenRevocations, TurnCredentialMinter,
+    UserRepository,
+};
 use webcall_http::ws::WsOptions;
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
@@ -36,6 +40,9 @@ use axum::serve::ListenerExt;
 use axum_server::tls_rustls::RustlsConfig;
 pub use config::Config;
 use config::{TlsSettings, TlsSource, TurnSettings};
+
+/// How many accounts a server remembers by id (a few hundred bytes each).
+const ACCOUNTS_CACHED: usize = 4096;
 
 /// A server that is bound and migrated, ready to run.
 pub struct Application {
@@ -80,13 +87,35 @@ impl Application {
             .with_context(|| format!("database {}", config.database_display()))?;
         let jwt_lifetime =
             chrono::Duration::from_std(config.jwt_expires).context("JWT_EXPIRES_MIN")?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // Accounts are never renamed or deleted, so opening a call can take the
+        // user from memory.
+        let users = Arc::new(CachedUsers::new(
+            Arc::new(store.clone()),
+            clock.clone(),
+            ACCOUNTS_CACHED,
+        ));
+        users.preload().await.context("loading accounts")?;
+        let users: Arc<dyn UserRepository> = users;
+        let revocations: Arc<dyn TokenRevocations> = if config.redis_url.is_none() {
+            // The only instance sees every logout itself: its revocations are held in
+            // memory. With Redis, other instances share the database and every check
+            // asks it.
+            Arc::new(
+                CachedRevocations::load(Arc::new(store.clone()), users.clone(), clock.clone())
+                    .await
+                    .context("loading revoked tokens")?,
+            )
+        } else {
+            Arc::new(store.clone())
+        };
         let accounts = Accounts::new(
             AccountsDeps {
-                users: Arc::new(store.clone()),
-                revocations: Arc::new(store.clone()),
+                users,
+                revocations,
                 hasher: Arc::new(Argon2Hasher::new()),
                 tokens: Arc::new(JwtCodec::new(&config.jwt_secret, jwt_lifetime)),
-                clock: Arc::new(SystemClock),
+                clock,
             },
             &config.registration_secret,
             ThrottleConfig::default(),

@@ -128,6 +128,45 @@ async fn peers_on_two_instances_share_a_room() {
     b_server.stop().await;
 }
 
+/// With Redis every instance asks the shared database: a revocation stored by
+/// another instance (here written straight into the database, with no bus
+/// message at all) is refused at once by both.
+#[tokio::test]
+async fn with_redis_a_revocation_stored_elsewhere_is_refused_at_once() {
+    use webcall_domain::ports::{TokenCodec as _, TokenRevocations as _};
+
+    let Some(redis) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let vars = shared(&redis, &db);
+    let a_server = spawn_with(&vars).await;
+    let b_server = spawn_with(&vars).await;
+    let ada = a_server.user_token("ada").await;
+    let (_a, _) = a_server.join("team", &ada).await;
+    let (_b, _) = b_server.join("team", &ada).await;
+
+    let codec = webcall_auth::JwtCodec::new(
+        &support::JWT_SECRET.to_owned().into(),
+        chrono::Duration::minutes(60),
+    );
+    let claims = codec.verify(&ada, chrono::Utc::now()).unwrap();
+    let store = webcall_db::SqlStore::connect(&db).await.unwrap();
+    store
+        .revoke(claims.jti, claims.user_id, claims.expires_at)
+        .await
+        .unwrap();
+    store.close().await;
+
+    for server in [&a_server, &b_server] {
+        assert_eq!(server.try_ws("team", &ada, None).await.err(), Some(401));
+        let (status, code, _) =
+            support::error_of(server.get_authed("/api/v1/auth/me", &ada).await).await;
+        assert_eq!((status, code.as_str()), (401, "token_revoked"));
+    }
+    a_server.stop().await;
+    b_server.stop().await;
+}
+
 /// The texts and ids of chat frames, to compare histories.
 fn chat_ids(chat: &Value) -> Vec<(i64, String)> {
     chat.as_array()

@@ -1,0 +1,212 @@
+//! Logouts held in memory by a single instance (no Redis): refused at once, still
+//! refused after a restart, forgotten once their token has expired; and accounts
+//! remembered by id. Against a real SQLite file.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use support::{error_of, spawn_app, JWT_SECRET};
+use uuid::Uuid;
+use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
+use webcall_auth::JwtCodec;
+use webcall_db::SqlStore;
+use webcall_domain::model::{Email, NewUser, PasswordHash, TokenHolder, User, UserId, Username};
+use webcall_domain::ports::{Clock, TokenCodec, TokenRevocations, UserRepository};
+
+/// A clock the test moves.
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("webcall.db").display())
+}
+
+/// A token minted with the test servers' secret, for `user`.
+fn token_for(user: UserId) -> String {
+    use secrecy::ExposeSecret;
+    let codec = JwtCodec::new(&JWT_SECRET.to_owned().into(), Duration::minutes(5));
+    codec
+        .issue(user, Utc::now())
+        .token
+        .expose_secret()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_logged_out_token_is_refused_at_once_without_asking_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let app = spawn_app(&[("DATABASE_URL", &url)]).await;
+    let token = app.user_token("ada").await;
+    let other = app.fresh_token("ada").await;
+    assert!(app.try_ws("lobby", &token, None).await.is_ok());
+
+    assert_eq!(
+        app.post_authed("/api/v1/auth/logout", &token)
+            .await
+            .status(),
+        204
+    );
+    // The stored revocation is gone behind the server's back: the one in memory
+    // still refuses the token.
+    let db = SqlStore::connect(&url).await.unwrap();
+    db.execute_raw("DELETE FROM revoked_tokens").await.unwrap();
+    db.close().await;
+    assert_eq!(app.try_ws("lobby", &token, None).await.err(), Some(401));
+    let (status, code, _) = error_of(app.get_authed("/api/v1/auth/me", &token).await).await;
+    assert_eq!((status, code.as_str()), (401, "token_revoked"));
+    // Another session of the same account still joins.
+    let (_client, welcome) = app.join("lobby", &other).await;
+    assert_eq!(welcome["self"]["username"], "ada");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_of_an_unknown_account_is_refused() {
+    let app = spawn_app(&[]).await;
+    let stranger = token_for(UserId::new_random());
+    assert_eq!(app.try_ws("lobby", &stranger, None).await.err(), Some(401));
+    let (status, code, _) = error_of(app.get_authed("/api/v1/auth/me", &stranger).await).await;
+    assert_eq!((status, code.as_str()), (401, "token_invalid"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn logouts_from_before_a_restart_are_still_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let app = spawn_app(&[("DATABASE_URL", &url)]).await;
+    let token = app.user_token("ada").await;
+    let other = app.fresh_token("ada").await;
+    app.post_authed("/api/v1/auth/logout", &token).await;
+    app.stop().await;
+
+    let app = spawn_app(&[("DATABASE_URL", &url)]).await;
+    assert_eq!(app.try_ws("lobby", &token, None).await.err(), Some(401));
+    let (status, code, _) = error_of(app.get_authed("/api/v1/auth/me", &token).await).await;
+    assert_eq!((status, code.as_str()), (401, "token_revoked"));
+    let (_client, welcome) = app.join("lobby", &other).await;
+    assert_eq!(welcome["self"]["username"], "ada");
+    app.stop().await;
+}
+
+fn account(name: &str) -> NewUser {
+    NewUser {
+        user: User {
+            id: UserId::new_random(),
+            email: Email::parse(&format!("{name}@example.org")).unwrap(),
+            username: Username::parse(name).unwrap(),
+            created_at: Utc::now(),
+        },
+        password_hash: PasswordHash("$argon2id$not-a-real-hash".into()),
+    }
+}
+
+#[tokio::test]
+async fn an_expired_revocation_is_forgotten_and_not_loaded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqlStore::connect_and_migrate(&sqlite_url(&dir))
+            .await
+            .unwrap(),
+    );
+    let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+    let users = Arc::new(CachedUsers::new(store.clone(), clock.clone(), 16));
+    let ada = users.insert(account("ada")).await.unwrap();
+    let revocations = CachedRevocations::load(store.clone(), users.clone(), clock.clone())
+        .await
+        .unwrap();
+
+    let (short, long) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = clock.now();
+    revocations
+        .revoke(short, ada.id, now + Duration::minutes(1))
+        .await
+        .unwrap();
+    revocations
+        .revoke(long, ada.id, now + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(revocations.len(), 2);
+    assert_eq!(
+        revocations.holder(short, ada.id).await.unwrap(),
+        TokenHolder::Revoked
+    );
+    assert!(store.is_revoked(short).await.unwrap(), "stored first");
+
+    // Past the short token's expiry (and the margin), its revocation goes.
+    clock.advance(Duration::minutes(1) + CachedRevocations::PRUNE_MARGIN + Duration::seconds(1));
+    assert_eq!(revocations.len(), 1);
+    assert!(!revocations.is_revoked(short).await.unwrap());
+    assert!(revocations.is_revoked(long).await.unwrap());
+
+    // A restart loads only what is still in force.
+    let restarted = CachedRevocations::load(store.clone(), users.clone(), clock.clone())
+        .await
+        .unwrap();
+    assert_eq!(restarted.len(), 1);
+    assert_eq!(
+        restarted.holder(long, ada.id).await.unwrap(),
+        TokenHolder::Revoked
+    );
+    assert_eq!(
+        restarted.holder(Uuid::new_v4(), ada.id).await.unwrap(),
+        TokenHolder::Active(ada.clone())
+    );
+    assert_eq!(
+        restarted
+            .holder(Uuid::new_v4(), UserId::new_random())
+            .await
+            .unwrap(),
+        TokenHolder::Unknown
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn remembered_accounts_stay_few_and_are_read_again_after_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqlStore::connect_and_migrate(&sqlite_url(&dir))
+            .await
+            .unwrap(),
+    );
+    let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+    let users = CachedUsers::new(store.clone(), clock.clone(), 8);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(store.insert(account(&format!("user{i}"))).await.unwrap().id);
+    }
+    for id in &ids {
+        assert!(users.find_by_id(*id).await.unwrap().is_some());
+        assert!(users.len() <= 8, "capped: {}", users.len());
+    }
+    // Every account is still found, remembered or not.
+    for id in &ids {
+        assert!(users.find_by_id(*id).await.unwrap().is_some());
+    }
+    // An account deleted by hand in the database (no code path does it) is
+    // refused again once its entry has aged out.
+    let gone = ids[19];
+    assert!(users.find_by_id(gone).await.unwrap().is_some());
+    store
+        .execute_raw(&format!("DELETE FROM users WHERE id = '{gone}'"))
+        .await
+        .unwrap();
+    clock.advance(CachedUsers::MAX_AGE * 2);
+    assert_eq!(users.find_by_id(gone).await.unwrap(), None);
+    store.close().await;
+}

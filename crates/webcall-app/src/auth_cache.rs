@@ -1,9 +1,9 @@
 //! Memory in front of account storage, so that opening a call asks no database.
 //!
 //! [`CachedUsers`] remembers accounts by id, the newest ones from start-up. No
-//! code path renames or deletes an account, so a remembered one stays right; entries still expire after a few
-//! minutes (an account deleted by hand in the database is refused again after
-//! at most twice [`CachedUsers::MAX_AGE`]) and their number is capped.
+//! code path renames or deletes an account, so a remembered one stays right;
+//! entries still expire (an account deleted by hand in the database is refused
+//! again after at most twice [`CachedUsers::MAX_AGE`]) and their number is capped.
 //!
 //! [`CachedRevocations`] holds the revoked, still-unexpired tokens in memory:
 //! loaded at start-up, added to after each logout is stored. It is exact only

@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -189,11 +189,11 @@ impl Blocked {
 
 impl Relay {
     fn table(&self) -> std::sync::RwLockReadGuard<'_, Table> {
-        self.table.read().unwrap_or_else(|e| e.into_inner())
+        self.table.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn table_mut(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
-        self.table.write().unwrap_or_else(|e| e.into_inner())
+        self.table.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Relays `buf[at..at + len]`, which came from `peer`, to this allocation's
@@ -281,7 +281,7 @@ impl DataPlane {
     fn relay(&self, tuple: &FiveTuple) -> Option<Arc<Relay>> {
         self.by_client
             .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .get(tuple)
             .cloned()
     }
@@ -293,7 +293,7 @@ impl DataPlane {
         }
         self.by_addr
             .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .get(&addr)
             .cloned()
     }
@@ -328,13 +328,16 @@ impl DataPlane {
             } else {
                 return None;
             };
-        count_relayed(Direction::ToPeer, payload_len);
         if let Some(local) = self.local_relay(peer) {
+            count_relayed(Direction::ToPeer, payload_len);
             return local.to_client(relay.addr, buf, payload_at, payload_len);
         }
         let payload = &buf[payload_at..payload_at + payload_len];
         match relay.socket.try_send_to(payload, peer) {
-            Ok(_) => None,
+            Ok(_) => {
+                count_relayed(Direction::ToPeer, payload_len);
+                None
+            }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                 Some(Blocked::ToPeer(relay, peer, payload.to_vec()))
             }
@@ -362,7 +365,7 @@ impl DataPlane {
                 let Some(found) = self
                     .unclaimed
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(PoisonError::into_inner)
                     .remove(&relay)
                     .and_then(|weak| weak.upgrade())
                 else {
@@ -375,11 +378,11 @@ impl DataPlane {
                 });
                 self.by_addr
                     .write()
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(PoisonError::into_inner)
                     .insert(found.addr, found.clone());
                 self.by_client
                     .write()
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(PoisonError::into_inner)
                     .insert(tuple, found);
             }
             Established::Permissions(ips) => {
@@ -403,19 +406,22 @@ impl DataPlane {
         let relay = self
             .by_client
             .write()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .remove(tuple);
         if let Some(relay) = relay {
             self.by_addr
                 .write()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .remove(&relay.addr);
             relay.closed.cancel();
         }
     }
 
     fn adopt(&self, relay: &Arc<Relay>) {
-        let mut unclaimed = self.unclaimed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut unclaimed = self
+            .unclaimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if unclaimed.len() >= SWEEP_ABOVE {
             unclaimed.retain(|_, weak| weak.strong_count() > 0);
         }
@@ -501,12 +507,11 @@ fn bind_relay(addr: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// A cheap random number for port choice (not for anything secret).
+/// A random number for port choice (not for anything secret): each
+/// `RandomState` is freshly keyed.
 fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    hasher.finish() as u32
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(()) as u32
 }
 
 /// A relay socket as the crate sees it. The crate's allocation task calls

@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OnceCell};
 use uuid::Uuid;
 use webcall_domain::model::{IceServers, UserId};
 use webcall_domain::ports::{BusListener, ChatRepository, Clock, RoomBus, RoomRepository};
@@ -156,13 +156,22 @@ struct LocalRoom {
     /// while it has peers (deleting it removes them), so later joins skip the lookup.
     stored: Option<Room>,
     chat: RecentChat,
+    /// The read of the stored history, shared by the joins that arrive while it
+    /// runs: a burst of joins into a room reads it once.
+    history: Arc<OnceCell<Vec<ChatMessage>>>,
 }
+
+/// A lookup of a room's stored row in flight, shared by the joins that arrive
+/// while it runs: a burst of joins into a new room asks the database once.
+type RoomLookup = Arc<OnceCell<Room>>;
 
 #[derive(Default)]
 struct Local {
     peers: HashMap<PeerId, LocalPeer>,
     rooms: HashMap<RoomName, LocalRoom>,
     resume: HashMap<String, PeerId>,
+    /// Rooms being looked up for a join (until one of their joiners is in).
+    lookups: HashMap<RoomName, RoomLookup>,
     next_generation: u64,
     /// Room deletions seen so far: a room looked up before one of them may be
     /// gone, so it is not remembered.
@@ -177,6 +186,7 @@ impl Local {
                 peers: Vec::new(),
                 stored: None,
                 chat: RecentChat::new(history),
+                history: Arc::default(),
             })
             .peers
             .push(peer.info.peer_id.clone());
@@ -204,6 +214,18 @@ impl Local {
             return None;
         }
         self.rooms.get_mut(room)
+    }
+
+    /// Forgets `lookup` (done, or failed so the next join tries again) unless a
+    /// newer one has taken its place.
+    fn end_lookup(&mut self, room: &RoomName, lookup: &RoomLookup) {
+        if self
+            .lookups
+            .get(room)
+            .is_some_and(|current| Arc::ptr_eq(current, lookup))
+        {
+            self.lookups.remove(room);
+        }
     }
 
     fn generation(&mut self) -> u64 {
@@ -265,18 +287,35 @@ impl Hub {
             return Ok(session);
         }
         let (known, deletions) = {
-            let local = self.lock();
-            let known = local
+            let mut local = self.lock();
+            let known = match local
                 .rooms
                 .get(&request.room)
-                .and_then(|room| room.stored.clone());
+                .and_then(|room| room.stored.clone())
+            {
+                Some(room) => Ok(room),
+                None => Err(local
+                    .lookups
+                    .entry(request.room.clone())
+                    .or_default()
+                    .clone()),
+            };
             (known, local.deletions)
         };
-        let room = match known {
-            Some(room) => room,
-            None => {
-                self.find_or_create_room(&request.room, request.user_id)
-                    .await?
+        let (room, lookup) = match known {
+            Ok(room) => (room, None),
+            Err(lookup) => {
+                let found = lookup
+                    .get_or_try_init(|| self.find_or_create_room(&request.room, request.user_id))
+                    .await
+                    .cloned();
+                match found {
+                    Ok(room) => (room, Some(lookup)),
+                    Err(err) => {
+                        self.lock().end_lookup(&request.room, &lookup);
+                        return Err(err);
+                    }
+                }
             }
         };
         let info = PeerInfo {
@@ -312,6 +351,9 @@ impl Hub {
                 if let Some(local_room) = local.rooms.get_mut(&request.room) {
                     local_room.stored.get_or_insert_with(|| room.clone());
                 }
+            }
+            if let Some(lookup) = &lookup {
+                local.end_lookup(&request.room, lookup);
             }
             generation
         };
@@ -384,28 +426,39 @@ impl Hub {
         room: &RoomName,
         peer_id: &PeerId,
     ) -> Result<Vec<ChatMessage>, AppError> {
-        let cached = self
-            .lock()
-            .room_of_peer(room, peer_id)
-            .and_then(|local_room| local_room.chat.latest());
-        if let Some(chat) = cached {
-            return Ok(chat);
-        }
-        let stored = self
-            .deps
-            .chat
-            .chat_before(room, None, self.config.history)
-            .await?;
-        // Read while the peer was in the room: everything stored before is in it,
-        // everything delivered since was recorded.
-        let mut local = self.lock();
-        match local.room_of_peer(room, peer_id) {
-            Some(local_room) => {
-                local_room.chat.load(&stored);
-                Ok(local_room.chat.latest().unwrap_or(stored))
+        let read = {
+            let mut local = self.lock();
+            match local.room_of_peer(room, peer_id) {
+                Some(local_room) => match local_room.chat.latest() {
+                    Some(chat) => return Ok(chat),
+                    None => local_room.history.clone(),
+                },
+                // Gone already (kicked, say): a read of its own.
+                None => Arc::default(),
             }
-            None => Ok(stored),
-        }
+        };
+        let stored = read
+            .get_or_try_init(|| async {
+                let stored = self
+                    .deps
+                    .chat
+                    .chat_before(room, None, self.config.history)
+                    .await?;
+                // Read while the room had a peer here: everything stored before is
+                // in it, everything delivered since was recorded in the same entry.
+                if let Some(local_room) = self.lock().rooms.get_mut(room) {
+                    if Arc::ptr_eq(&local_room.history, &read) {
+                        local_room.chat.load(&stored);
+                    }
+                }
+                Ok::<_, AppError>(stored)
+            })
+            .await?;
+        let mut local = self.lock();
+        Ok(local
+            .room_of_peer(room, peer_id)
+            .and_then(|local_room| local_room.chat.latest())
+            .unwrap_or_else(|| stored.clone()))
     }
 
     async fn find_or_create_room(&self, name: &RoomName, user: UserId) -> Result<Room, AppError> {
@@ -1008,6 +1061,7 @@ impl Hub {
                 let removed: Vec<LocalPeer> = {
                     let mut local = self.lock();
                     local.deletions += 1;
+                    local.lookups.remove(&envelope.room);
                     let ids = local
                         .rooms
                         .get(&envelope.room)

@@ -772,6 +772,45 @@ async fn peers_joining_at_the_same_moment_all_see_each_other() {
         assert!(!known.contains(&me));
         assert_eq!(known.len(), all.len() - 1);
     }
+    // The room did not exist: it was looked up (and created) once for all of
+    // them, by one joiner, who owns it.
+    let owners = clients.iter().filter(|(_, w)| w["owner"] == true).count();
+    assert_eq!(owners, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn peers_joining_an_empty_room_at_once_all_get_its_stored_history() {
+    let app = spawn_app(&[]).await;
+    let ada = app.user_token("ada").await;
+    {
+        let (mut a, _) = app.join("lounge", &ada).await;
+        for i in 0..3 {
+            a.send(json!({"type": "chat", "text": format!("earlier {i}")}))
+                .await;
+            a.recv_type("chat").await;
+        }
+        a.send(json!({"type": "leave"})).await;
+        assert_eq!(a.close_code().await, Some(1000));
+    }
+    // The room has no peers now, so nothing of it is in memory: the joiners
+    // below arrive while its history is being read.
+    let mut tokens = Vec::new();
+    for i in 0..10 {
+        tokens.push(app.user_token(&format!("user{i}")).await);
+    }
+    let joins = tokens.iter().map(|token| app.join("lounge", token));
+    let clients: Vec<(WsClient, Value)> = futures_util::future::join_all(joins).await;
+    for (_, welcome) in &clients {
+        let texts: Vec<&str> = welcome["chat"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(texts, ["earlier 0", "earlier 1", "earlier 2"]);
+        assert_eq!(welcome["owner"], false, "ada created the room");
+    }
     app.stop().await;
 }
 

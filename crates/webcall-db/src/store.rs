@@ -57,8 +57,17 @@ impl SqlStore {
             Backend::Sqlite => (url.to_owned(), 8),
             Backend::Postgres => (url.to_owned(), 16),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
+        let mut options = AnyPoolOptions::new().max_connections(max_connections);
+        if backend == Backend::Sqlite {
+            // Opening a SQLite connection starts a thread and reads the schema:
+            // open them all now, and keep them, rather than in the middle of the
+            // first burst of joins (a restart's reconnect storm).
+            options = options
+                .min_connections(max_connections)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = options
             // A SQLite connection is a file handle on a thread of its own: there is
             // no link to go stale, and the default ping before each use would add a
             // round trip to that thread (two context switches) to every query.

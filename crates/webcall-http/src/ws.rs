@@ -446,6 +446,10 @@ async fn write_loop(
             frame = outbound.recv() => match frame {
                 Some(frame) => {
                     let Some(text) = outbound_frame(&frame) else { continue };
+                    // Let the tasks that are ready run first: in a burst (a room's
+                    // peers joining at once) more of the room's events queue up
+                    // behind this one and go out in the same write.
+                    tokio::task::yield_now().await;
                     if !send_queued(&mut sink, text, &mut outbound).await { return outbound; }
                 }
                 None => break (code::NORMAL, "closed"),

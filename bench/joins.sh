@@ -53,7 +53,7 @@ pid=$(start_server "${binaries[0]}")
     >/dev/null 2>&1 || true
 stop_server "$pid"
 
-echo "run binary connect->welcome_p50 connect->welcome_p99 connect->101_p99 101->welcome_p99 server_cpu_ms tool_cpu_ms" \
+echo "run binary connect->welcome_p50 connect->welcome_p99 connect->tcp_p99 connect->101_p99 101->welcome_p99 request->welcome_p99 server_cpu_ms tool_cpu_ms" \
     | tee "$work/runs.txt"
 for run in $(seq "$runs"); do
     for binary in "${binaries[@]}"; do
@@ -66,8 +66,8 @@ import json, sys
 d = json.load(sys.stdin)
 b = d["burst"]
 print(sys.argv[1], sys.argv[2], b["welcome"]["p50_ms"], b["welcome"]["p99_ms"],
-      b["upgrade_101"]["p99_ms"], b["upgrade_to_welcome"]["p99_ms"],
-      d["server_cpu_ms"], d["client_cpu_ms"], "" if d["welcomed"] == d["peers"] else "NOT-ALL-WELCOMED")
+      b["tcp_connect"]["p99_ms"], b["upgrade_101"]["p99_ms"], b["upgrade_to_welcome"]["p99_ms"],
+      b["request_to_welcome"]["p99_ms"], d["server_cpu_ms"], d["client_cpu_ms"], "" if d["welcomed"] == d["peers"] else "NOT-ALL-WELCOMED")
 ' "$run" "$binary" | tee -a "$work/runs.txt"
         stop_server "$pid"
     done
@@ -80,11 +80,15 @@ for binary in dict.fromkeys(r[1] for r in rows):
     mine = [r for r in rows if r[1] == binary]
     p99 = [float(r[3]) for r in mine]
     p50 = [float(r[2]) for r in mine]
-    cpu = [float(r[6]) for r in mine if r[6] != "None"]
+    cpu = [float(r[8]) for r in mine if r[8] != "None"]
+    req = [float(r[7]) for r in mine]
     print(f"{binary}: {len(mine)} runs; connect->welcome p99 median {statistics.median(p99):.1f} ms "
           f"(min {min(p99):.1f}, max {max(p99):.1f}), <= 50 ms in {sum(p <= 50 for p in p99)} of {len(p99)}; "
           f"p50 median {statistics.median(p50):.1f} ms; server CPU per burst median "
           f"{statistics.median(cpu) if cpu else float('nan'):.0f} ms")
-    print("  p99 by run:", ", ".join(f"{p:.1f}" for p in p99))
+    print(f"  upgrade request->welcome p99 median {statistics.median(req):.1f} ms "
+          f"(min {min(req):.1f}, max {max(req):.1f}), <= 50 ms in {sum(p <= 50 for p in req)} of {len(req)}")
+    print("  connect->welcome p99 by run:", ", ".join(f"{p:.1f}" for p in p99))
+    print("  request->welcome p99 by run:", ", ".join(f"{p:.1f}" for p in req))
 EOF
 echo "runs kept in $work/runs.txt"

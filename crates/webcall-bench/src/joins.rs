@@ -33,6 +33,8 @@ impl From<&Connected> for Timing {
 struct Breakdown {
     tcp: Dist,
     upgrade: Dist,
+    /// From the upgrade request (sent once TCP is connected) to the `welcome`.
+    request: Dist,
     after_upgrade: Dist,
     welcome: Dist,
 }
@@ -45,6 +47,7 @@ impl Breakdown {
         Self {
             tcp: pick(|t| t.tcp),
             upgrade: pick(|t| t.upgrade),
+            request: pick(|t| t.welcome.saturating_sub(t.tcp)),
             after_upgrade: pick(|t| t.welcome.saturating_sub(t.upgrade)),
             welcome: pick(|t| t.welcome),
         }
@@ -55,6 +58,7 @@ impl Breakdown {
         println!("    start -> TCP connected: {}", self.tcp);
         println!("    start -> HTTP 101:      {}", self.upgrade);
         println!("    HTTP 101 -> welcome:    {}", self.after_upgrade);
+        println!("  upgrade request -> welcome: {}", self.request);
     }
 
     fn json(&self) -> serde_json::Value {
@@ -63,6 +67,7 @@ impl Breakdown {
             "tcp_connect": self.tcp.json(),
             "upgrade_101": self.upgrade.json(),
             "upgrade_to_welcome": self.after_upgrade.json(),
+            "request_to_welcome": self.request.json(),
         })
     }
 }

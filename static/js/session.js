@@ -97,7 +97,8 @@ export class CallSession {
         return this._addPeer(f.peer);
       case 'peer_left': {
         const p = this.peers.get(f.peer_id);
-        if (p) toast(f.reason === 'timeout' ? 'peer_lost' : f.reason === 'kicked' ? 'peer_kicked' : 'peer_left', { name: p.username }, 'logout');
+        // room_deleted: the close (4004) that follows says it once, for everyone.
+        if (p && f.reason !== 'room_deleted') toast(f.reason === 'timeout' ? 'peer_lost' : f.reason === 'kicked' ? 'peer_kicked' : 'peer_left', { name: p.username }, 'logout');
         return this._removePeer(f.peer_id);
       }
       case 'peer_state': {

@@ -975,12 +975,21 @@ impl Hub {
         if room.owner != user {
             return Err(AppError::NotRoomOwner);
         }
+        // Who is in the call, on every instance, so that each is told the others
+        // left. Without the list (the bus failed) each instance still tells its own.
+        let peers = match self.deps.bus.peers(name).await {
+            Ok(peers) => peers.into_iter().map(|peer| peer.peer_id).collect(),
+            Err(err) => {
+                tracing::warn!(room = %name, error = %err, "room deleted: presence unavailable");
+                Vec::new()
+            }
+        };
         self.deps.rooms.delete_room(name).await?;
         self.dispatch(Envelope {
             room: name.clone(),
             to: None,
             except: None,
-            event: RoomEvent::RoomDeleted,
+            event: RoomEvent::RoomDeleted { peers },
         })
         .await;
         tracing::info!(room = %name, "room deleted");
@@ -1057,7 +1066,7 @@ impl Hub {
                     }
                 }
             }
-            RoomEvent::RoomDeleted => {
+            RoomEvent::RoomDeleted { peers: everyone } => {
                 let removed: Vec<LocalPeer> = {
                     let mut local = self.lock();
                     local.deletions += 1;
@@ -1069,7 +1078,24 @@ impl Hub {
                         .unwrap_or_default();
                     ids.iter().filter_map(|id| local.remove(id)).collect()
                 };
+                let mut gone = everyone.clone();
+                for peer in &removed {
+                    if !gone.contains(&peer.info.peer_id) {
+                        gone.push(peer.info.peer_id.clone());
+                    }
+                }
                 for peer in removed {
+                    // The others' `peer_left`, then the close (4004), which the
+                    // writer sends after what is queued. Best effort: a full
+                    // queue just gets the close.
+                    if let Link::Attached { tx, .. } = &peer.link {
+                        for other in gone.iter().filter(|id| **id != peer.info.peer_id) {
+                            let _ = tx.try_send(Outbound::Event(Arc::new(RoomEvent::PeerLeft {
+                                peer_id: other.clone(),
+                                reason: LeaveReason::RoomDeleted,
+                            })));
+                        }
+                    }
                     close(&peer.link, CloseReason::RoomDeleted);
                     self.forget(&peer).await;
                     let _ = self.deps.bus.leave(&peer.room, &peer.info.peer_id).await;

@@ -190,8 +190,13 @@ pub enum RoomEvent {
     Kicked {
         peer_id: PeerId,
     },
-    /// The room was deleted: close every connection in it.
-    RoomDeleted,
+    /// The room was deleted: every connection in it is told that the others left
+    /// (`room_deleted`), then closed. `peers` is everyone the deleting instance
+    /// saw in the room, on any instance.
+    RoomDeleted {
+        #[serde(default)]
+        peers: Vec<PeerId>,
+    },
     /// A token was revoked (logout): close connections opened with it.
     TokenRevoked {
         jti: Uuid,

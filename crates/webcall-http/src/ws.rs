@@ -437,6 +437,12 @@ async fn write_loop(
             changed = close.changed() => {
                 let reason = if changed.is_ok() { *close.borrow() } else { None };
                 match reason {
+                    // A deleted room's last words (the others' `peer_left`) go
+                    // out before its close.
+                    Some(CloseReason::RoomDeleted) => {
+                        if !send_all_queued(&mut sink, &mut outbound).await { return outbound; }
+                        break close_code(CloseReason::RoomDeleted)
+                    }
                     Some(reason) => break close_code(reason),
                     // The hub let go of this connection (it was detached).
                     None if changed.is_err() => break (code::NORMAL, "closed"),
@@ -506,6 +512,22 @@ async fn send_queued(
         sink.flush().await
     };
     matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
+}
+
+/// Writes every frame the hub has queued already.
+async fn send_all_queued(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbound: &mut mpsc::Receiver<Outbound>,
+) -> bool {
+    while let Ok(frame) = outbound.try_recv() {
+        let Some(text) = outbound_frame(&frame) else {
+            continue;
+        };
+        if !send_queued(sink, text, outbound).await {
+            return false;
+        }
+    }
+    true
 }
 
 async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
@@ -674,7 +696,7 @@ fn outbound_frame(frame: &Outbound) -> Option<String> {
             }
             RoomEvent::Chat { message } => chat_frame(message),
             RoomEvent::Kicked { .. }
-            | RoomEvent::RoomDeleted
+            | RoomEvent::RoomDeleted { .. }
             | RoomEvent::TokenRevoked { .. }
             | RoomEvent::Resumed { .. } => return None,
         },

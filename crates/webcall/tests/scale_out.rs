@@ -193,7 +193,7 @@ async fn welcome_history_matches_the_database_on_every_instance() {
     let bob = b_server.user_token("bob").await;
 
     // Stored while only A has peers in the room: B reads it at its first join.
-    let (mut a, _) = a_server.join("team", &ada).await;
+    let (mut a, a_welcome) = a_server.join("team", &ada).await;
     for i in 0..3 {
         a.send(json!({"type": "chat", "text": format!("early {i}")}))
             .await;
@@ -253,8 +253,19 @@ async fn welcome_history_matches_the_database_on_every_instance() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
-    for client in [&mut a, &mut b, &mut d] {
-        assert_eq!(client.close_code().await, Some(4004));
+    // Each, on either instance, is told the other two left, then closed.
+    let id = |welcome: &Value| welcome["peer_id"].as_str().unwrap().to_owned();
+    let (a_id, b_id, d_id) = (id(&a_welcome), id(&b_welcome), id(&d_welcome));
+    for (client, mut others) in [
+        (&mut a, vec![b_id.clone(), d_id.clone()]),
+        (&mut b, vec![a_id.clone(), d_id.clone()]),
+        (&mut d, vec![a_id.clone(), b_id.clone()]),
+    ] {
+        others.sort();
+        assert_eq!(
+            client.left_until_close("room_deleted").await,
+            (others, Some(4004))
+        );
     }
     let (_b, b_welcome) = a_server.join("team", &bob).await;
     assert_eq!(b_welcome["owner"], true);

@@ -545,7 +545,13 @@ async fn rooms_are_listed_with_live_people_and_the_owner_deletes_them() {
 
     let (mut a, welcome) = app.join("planning", &ada).await;
     assert_eq!(welcome["owner"], true);
-    let (mut b, _) = app.join("planning", &bob).await;
+    let a_id = welcome["peer_id"].as_str().unwrap().to_owned();
+    let (mut b, b_welcome) = app.join("planning", &bob).await;
+    let b_id = b_welcome["peer_id"].as_str().unwrap().to_owned();
+    let (mut b2, b2_welcome) = app.join("planning", &bob).await;
+    let b2_id = b2_welcome["peer_id"].as_str().unwrap().to_owned();
+    b.recv_type("peer_joined").await;
+    a.recv_type("peer_joined").await;
     a.recv_type("peer_joined").await;
     let list: Value = app
         .get_authed("/api/v1/rooms", &bob)
@@ -560,7 +566,7 @@ async fn rooms_are_listed_with_live_people_and_the_owner_deletes_them() {
         .find(|r| r["name"] == "planning")
         .unwrap()
         .clone();
-    assert_eq!(planning["participants"], 2);
+    assert_eq!(planning["participants"], 3);
     let mut people: Vec<&str> = planning["people"]
         .as_array()
         .unwrap()
@@ -568,7 +574,7 @@ async fn rooms_are_listed_with_live_people_and_the_owner_deletes_them() {
         .map(|p| p.as_str().unwrap())
         .collect();
     people.sort();
-    assert_eq!(people, ["ada", "bob"]);
+    assert_eq!(people, ["ada", "bob", "bob"]);
     assert_eq!(
         error_of(app.get_authed("/api/v1/rooms", "nope").await)
             .await
@@ -606,8 +612,23 @@ async fn rooms_are_listed_with_live_people_and_the_owner_deletes_them() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
-    assert_eq!(a.close_code().await, Some(4004));
-    assert_eq!(b.close_code().await, Some(4004));
+    // Each is told that the others left because the room was deleted, then closed.
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        a.left_until_close("room_deleted").await,
+        (sorted(vec![b_id.clone(), b2_id.clone()]), Some(4004))
+    );
+    assert_eq!(
+        b.left_until_close("room_deleted").await,
+        (sorted(vec![a_id.clone(), b2_id.clone()]), Some(4004))
+    );
+    assert_eq!(
+        b2.left_until_close("room_deleted").await,
+        (sorted(vec![a_id, b_id]), Some(4004))
+    );
     let list: Value = app
         .get_authed("/api/v1/rooms", &bob)
         .await

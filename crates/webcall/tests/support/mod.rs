@@ -288,6 +288,32 @@ impl WsClient {
         }
     }
 
+    /// Reads until the server closes; returns the peer ids of the `peer_left`
+    /// frames with `reason` that came before the close (sorted), and its code.
+    pub async fn left_until_close(&mut self, reason: &str) -> (Vec<String>, Option<u16>) {
+        use tokio_tungstenite::tungstenite::Message;
+        let mut left = Vec::new();
+        loop {
+            match self.next().await {
+                Some(Message::Text(text)) => {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    if frame["type"] == "peer_left" && frame["reason"] == reason {
+                        left.push(frame["peer_id"].as_str().unwrap().to_owned());
+                    }
+                }
+                Some(Message::Close(frame)) => {
+                    left.sort();
+                    return (left, frame.map(|f| u16::from(f.code)));
+                }
+                Some(_) => continue,
+                None => {
+                    left.sort();
+                    return (left, None);
+                }
+            }
+        }
+    }
+
     /// True when nothing arrives for `wait`.
     pub async fn quiet_for(&mut self, wait: std::time::Duration) -> bool {
         use futures_util::StreamExt;

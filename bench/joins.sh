@@ -14,6 +14,9 @@
 # as a pool of their threads. All runs use one SQLite file and one set of 200
 # accounts, logged in once (their tokens are saved and reused: no password
 # hashing on a measured server).
+#
+# PIN=1 gives the server core 1 and this tool core 0 (taskset), so that they
+# never compete for a core: it shows what the sharing costs.
 set -euo pipefail
 
 runs=10
@@ -26,6 +29,12 @@ binaries=("$@")
 [[ ${#binaries[@]} -gt 0 ]] || binaries=("$root/target/release/webcall")
 tool="$root/target/release/webcall-bench"
 port=${PORT:-18000}
+server_cpu=()
+tool_cpu=()
+if [[ "${PIN:-0}" == 1 ]]; then
+    server_cpu=(taskset -c 1)
+    tool_cpu=(taskset -c 0)
+fi
 work=$(mktemp -d /tmp/webcall-joins.XXXXXX)
 trap 'kill "$(cat "$work/pid" 2>/dev/null)" 2>/dev/null || true' EXIT
 
@@ -34,7 +43,7 @@ start_server() {
     APP_ENV=dev HOST=127.0.0.1 PORT=$port DATABASE_URL="sqlite://$work/webcall.db" \
         JWT_SECRET=bench-jwt-secret-0123456789abcdefgh REGISTRATION_SECRET=bench \
         JWT_EXPIRES_MIN=1440 TURN_EMBEDDED=false WS_IDLE_TIMEOUT_SECS=120 RUST_LOG=warn \
-        setsid -f bash -c "echo \$\$ > '$work/pid'; exec '$1'" >"$work/server.log" 2>&1
+        setsid -f bash -c "echo \$\$ > '$work/pid'; exec ${server_cpu[*]} '$1'" >"$work/server.log" 2>&1
     for _ in $(seq 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
         sleep 0.1
@@ -59,7 +68,7 @@ for run in $(seq "$runs"); do
     for binary in "${binaries[@]}"; do
         pid=$(start_server "$binary")
         sleep 1
-        "$tool" joins --server "http://127.0.0.1:$port" --peers 200 --room-size 16 \
+        "${tool_cpu[@]}" "$tool" joins --server "http://127.0.0.1:$port" --peers 200 --room-size 16 \
             --server-pid "$pid" --token-file "$work/tokens" --baseline 0 2>/dev/null \
             | tail -1 | python3 -c '
 import json, sys

@@ -437,11 +437,17 @@ async fn write_loop(
             changed = close.changed() => {
                 let reason = if changed.is_ok() { *close.borrow() } else { None };
                 match reason {
-                    // A deleted room's last words (the others' `peer_left`) go
-                    // out before its close.
-                    Some(CloseReason::RoomDeleted) => {
+                    // The peer is gone for good (a deleted room's last words are
+                    // the others' `peer_left`): what is queued goes out first. A
+                    // slow consumer's or replaced connection's queue is kept for
+                    // its resume instead, and a shutdown does not wait.
+                    Some(
+                        reason @ (CloseReason::RoomDeleted
+                        | CloseReason::Kicked
+                        | CloseReason::TokenRevoked),
+                    ) => {
                         if !send_all_queued(&mut sink, &mut outbound).await { return outbound; }
-                        break close_code(CloseReason::RoomDeleted)
+                        break close_code(reason)
                     }
                     Some(reason) => break close_code(reason),
                     // The hub let go of this connection (it was detached).

@@ -52,6 +52,8 @@ use crate::wire;
 pub enum Transport {
     Udp,
     Tcp,
+    /// TURN over TLS (on the HTTPS port or `TURN_TLS_LISTEN`).
+    Tls,
 }
 
 /// Identifies an allocation: transport, client address, listener address.
@@ -544,7 +546,7 @@ impl GatedConn {
     ) -> std::io::Result<Self> {
         let (local, transport) = match &path {
             ClientPath::Udp(socket) => (socket.local_addr()?, Transport::Udp),
-            ClientPath::Tcp(tcp) => (tcp.local(), Transport::Tcp),
+            ClientPath::Tcp(tcp) => (tcp.local(), tcp.kind()),
         };
         Ok(Self {
             path,

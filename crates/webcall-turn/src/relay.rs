@@ -54,6 +54,7 @@ pub struct TurnRelay {
     public_ip: IpAddr,
     gate: Arc<Gate>,
     tcp_transport: Arc<TcpTransport>,
+    tls_transport: Arc<TcpTransport>,
     shutdown: CancellationToken,
 }
 
@@ -125,72 +126,23 @@ impl TurnRelay {
             }
         }
 
-        let started = {
-            let (config, gate, plane, shutdown) = (
-                config.clone(),
-                gate.clone(),
-                plane.clone(),
-                shutdown.clone(),
-            );
-            Worker::spawn("turn-tcp".into(), move || async move {
-                let tcp = TcpListener::from_std(tcp)?;
-                let nonces = Arc::new(NonceCache::default());
-                let on_close = {
-                    let gate = gate.clone();
-                    let nonces = nonces.clone();
-                    Arc::new(move |client: SocketAddr| {
-                        let tuple = FiveTuple {
-                            transport: Transport::Tcp,
-                            client,
-                            server: tcp_addr,
-                        };
-                        gate.closing_refresh(&tuple, &nonces)
-                    })
-                };
-                // Each TCP connection relays its own data frames.
-                let on_data = {
-                    let plane = plane.clone();
-                    Arc::new(move |client: SocketAddr, frame: &[u8]| {
-                        is_relayed_data(frame).then(|| {
-                            let tuple = FiveTuple {
-                                transport: Transport::Tcp,
-                                client,
-                                server: tcp_addr,
-                            };
-                            plane.relay_client_frame(&tuple, frame)
-                        })
-                    })
-                };
-                let transport = TcpTransport::start(
-                    tcp,
-                    config.max_tcp_connections,
-                    on_data,
-                    on_close,
-                    shutdown,
-                )?;
-                let conn = GatedConn::new(
-                    ClientPath::Tcp(transport.clone()),
-                    gate.clone(),
-                    nonces,
-                    plane.clone(),
-                )?;
-                let (server, released) =
-                    start_server(&config, vec![Arc::new(conn)], &gate, &plane, Transport::Tcp)
-                        .await?;
-                Ok((server, released, transport))
-            })
-            .await
-        };
-        let tcp_transport = match started {
-            Ok((worker, transport)) => {
-                workers.push(worker);
-                transport
+        let mut streams = Vec::with_capacity(2);
+        for (kind, listener) in [(Transport::Tcp, Some(tcp)), (Transport::Tls, None)] {
+            match spawn_stream_worker(kind, tcp_addr, listener, &config, &gate, &plane, &shutdown)
+                .await
+            {
+                Ok((worker, transport)) => {
+                    workers.push(worker);
+                    streams.push(transport);
+                }
+                Err(err) => {
+                    stop_all(&workers);
+                    return Err(err);
+                }
             }
-            Err(err) => {
-                stop_all(&workers);
-                return Err(err);
-            }
-        };
+        }
+        let tls_transport = streams.pop().expect("two stream transports");
+        let tcp_transport = streams.pop().expect("two stream transports");
 
         tracing::info!(
             udp = %udp_addr,
@@ -207,6 +159,7 @@ impl TurnRelay {
             public_ip: config.public_ip,
             gate,
             tcp_transport,
+            tls_transport,
             shutdown,
         })
     }
@@ -229,9 +182,20 @@ impl TurnRelay {
         self.gate.allocation_count()
     }
 
-    /// TCP client connections open now.
+    /// TCP and TLS client connections open now.
     pub fn tcp_connection_count(&self) -> usize {
-        self.tcp_transport.connection_count()
+        self.tcp_transport.connection_count() + self.tls_transport.connection_count()
+    }
+
+    /// TLS client connections open now.
+    pub fn tls_connection_count(&self) -> usize {
+        self.tls_transport.connection_count()
+    }
+
+    /// Where TURN-over-TLS connections, decrypted by the caller, are handed in
+    /// ([`TcpTransport::adopt`]): same gate, quotas and peer filter as UDP and TCP.
+    pub fn tls_intake(&self) -> Arc<TcpTransport> {
+        self.tls_transport.clone()
     }
 
     pub fn gate(&self) -> &Gate {
@@ -329,6 +293,70 @@ impl Worker {
             value,
         ))
     }
+}
+
+/// Starts the thread for stream connections of `kind` (seen by the crate at
+/// `local`): TCP accepts on the relay's `listener`; TLS has none, its
+/// connections are adopted from whoever decrypted them.
+async fn spawn_stream_worker(
+    kind: Transport,
+    local: SocketAddr,
+    listener: Option<std::net::TcpListener>,
+    config: &TurnConfig,
+    gate: &Arc<Gate>,
+    plane: &Arc<DataPlane>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(Worker, Arc<TcpTransport>)> {
+    let (config, gate, plane, shutdown) = (
+        config.clone(),
+        gate.clone(),
+        plane.clone(),
+        shutdown.clone(),
+    );
+    let name = match kind {
+        Transport::Tls => "turn-tls",
+        _ => "turn-tcp",
+    };
+    Worker::spawn(name.into(), move || async move {
+        let listener = listener.map(TcpListener::from_std).transpose()?;
+        let tuple = move |client: SocketAddr| FiveTuple {
+            transport: kind,
+            client,
+            server: local,
+        };
+        let nonces = Arc::new(NonceCache::default());
+        let on_close = {
+            let gate = gate.clone();
+            let nonces = nonces.clone();
+            Arc::new(move |client: SocketAddr| gate.closing_refresh(&tuple(client), &nonces))
+        };
+        // Each connection relays its own data frames.
+        let on_data = {
+            let plane = plane.clone();
+            Arc::new(move |client: SocketAddr, frame: &[u8]| {
+                is_relayed_data(frame).then(|| plane.relay_client_frame(&tuple(client), frame))
+            })
+        };
+        let transport = TcpTransport::start(
+            kind,
+            local,
+            listener,
+            config.max_tcp_connections,
+            on_data,
+            on_close,
+            shutdown,
+        );
+        let conn = GatedConn::new(
+            ClientPath::Tcp(transport.clone()),
+            gate.clone(),
+            nonces,
+            plane.clone(),
+        )?;
+        let (server, released) =
+            start_server(&config, vec![Arc::new(conn)], &gate, &plane, kind).await?;
+        Ok((server, released, transport))
+    })
+    .await
 }
 
 /// Starts a crate server on `conns`; also returns the task that hands its closed

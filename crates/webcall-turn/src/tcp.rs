@@ -1,6 +1,8 @@
-//! TURN over TCP (RFC 8656 §5 / RFC 8489 §6.2.2): each TCP connection's stream
-//! is cut into STUN messages and ChannelData frames (padded to 4 bytes on a
-//! stream). Relayed data (ChannelData, Send indications) is handed to the data
+//! TURN over TCP and TLS (RFC 8656 §5 / RFC 8489 §6.2.2): each connection's
+//! stream is cut into STUN messages and ChannelData frames (padded to 4 bytes on
+//! a stream). TCP connections come from the relay's own listener; TLS ones are
+//! decrypted elsewhere (the HTTPS port, or `TURN_TLS_LISTEN`) and handed over
+//! with [`TcpTransport::adopt`]. Relayed data (ChannelData, Send indications) is handed to the data
 //! plane by the connection's own task; control messages go to the crate's read
 //! loop (through the gate) as datagrams from the connection's address. What is
 //! sent to that address is queued to the connection and written in batches.
@@ -18,13 +20,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::dataplane::Blocked;
+use crate::gate::Transport;
 
 /// Bytes that may wait to be written to one connection.
 pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
@@ -62,42 +64,73 @@ pub struct TcpStats {
     pub dropped_frames: AtomicU64,
 }
 
-/// The TCP listener, seen as one packet socket.
+/// The stream connections of one kind (TCP or TLS), seen as one packet socket.
 pub struct TcpTransport {
+    kind: Transport,
     local: SocketAddr,
     inbound: tokio::sync::Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
     connections: Arc<Mutex<HashMap<SocketAddr, Outbound>>>,
+    acceptor: Arc<Acceptor>,
     pub stats: Arc<TcpStats>,
 }
 
 impl TcpTransport {
-    /// Starts accepting on `listener` until `shutdown` is cancelled.
+    /// Starts a transport of `kind` seen by the crate at `local`; with a
+    /// `listener`, accepts its connections until `shutdown` is cancelled.
     pub(crate) fn start(
-        listener: TcpListener,
+        kind: Transport,
+        local: SocketAddr,
+        listener: Option<TcpListener>,
         max_connections: usize,
         on_data: OnData,
         on_close: OnClose,
         shutdown: CancellationToken,
-    ) -> io::Result<Arc<Self>> {
-        let local = listener.local_addr()?;
+    ) -> Arc<Self> {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
-        let transport = Arc::new(Self {
-            local,
-            inbound: tokio::sync::Mutex::new(inbound_rx),
-            connections: Arc::new(Mutex::new(HashMap::new())),
-            stats: Arc::new(TcpStats::default()),
-        });
-        let accept = Acceptor {
-            connections: transport.connections.clone(),
-            stats: transport.stats.clone(),
+        let connections = Arc::new(Mutex::new(HashMap::new()));
+        let stats = Arc::new(TcpStats::default());
+        let acceptor = Arc::new(Acceptor {
+            connections: connections.clone(),
+            stats: stats.clone(),
             inbound: inbound_tx,
             on_data,
             on_close,
             shutdown,
             limit: Arc::new(Semaphore::new(max_connections)),
+        });
+        if let Some(listener) = listener {
+            tokio::spawn(acceptor.clone().run(listener));
+        }
+        Arc::new(Self {
+            kind,
+            local,
+            inbound: tokio::sync::Mutex::new(inbound_rx),
+            connections,
+            acceptor,
+            stats,
+        })
+    }
+
+    /// Serves a connection accepted (and decrypted) elsewhere, from `peer`, on the
+    /// caller's runtime. Refused (dropped) over the connection limit.
+    pub fn adopt<S>(&self, stream: S, peer: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let Some(permit) = self.acceptor.admit() else {
+            return;
         };
-        tokio::spawn(accept.run(listener));
-        Ok(transport)
+        let acceptor = self.acceptor.clone();
+        tokio::spawn(async move {
+            let (read, write) = tokio::io::split(stream);
+            acceptor.serve(read, write, peer, true).await;
+            drop(permit);
+        });
+    }
+
+    /// TCP or TLS.
+    pub fn kind(&self) -> Transport {
+        self.kind
     }
 
     /// Connections open now.
@@ -153,8 +186,21 @@ struct Acceptor {
 }
 
 impl Acceptor {
-    async fn run(self, listener: TcpListener) {
-        let this = Arc::new(self);
+    /// A place for one more connection, or `None` (counted) at the limit.
+    fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permit = self.limit.clone().try_acquire_owned().ok();
+        match &permit {
+            Some(_) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
+            None => self
+                .stats
+                .refused_over_limit
+                .fetch_add(1, Ordering::Relaxed),
+        };
+        permit
+    }
+
+    async fn run(self: Arc<Self>, listener: TcpListener) {
+        let this = self;
         loop {
             let accepted = tokio::select! {
                 () = this.shutdown.cancelled() => return,
@@ -169,52 +215,67 @@ impl Acceptor {
                     continue;
                 }
             };
-            let Ok(permit) = this.limit.clone().try_acquire_owned() else {
-                this.stats
-                    .refused_over_limit
-                    .fetch_add(1, Ordering::Relaxed);
+            let Some(permit) = this.admit() else {
                 drop(stream);
                 continue;
             };
-            this.stats.accepted.fetch_add(1, Ordering::Relaxed);
             let this = this.clone();
             tokio::spawn(async move {
-                this.serve(stream, peer).await;
+                let _ = stream.set_nodelay(true);
+                let (read, write) = stream.into_split();
+                this.serve(read, write, peer, false).await;
                 drop(permit);
             });
         }
     }
 
-    async fn serve(&self, stream: TcpStream, peer: SocketAddr) {
-        let _ = stream.set_nodelay(true);
-        let (read, mut write) = stream.into_split();
+    /// Serves one connection; `record_per_frame` writes each frame on its own
+    /// (over TLS: a record each, as coturn does; clients that read one message
+    /// per record, such as coturn's own, lose the rest of a shared record).
+    async fn serve<R, W>(&self, read: R, mut write: W, peer: SocketAddr, record_per_frame: bool)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
         let queued = Arc::new(AtomicUsize::new(0));
-        self.connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
+        {
+            let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+            // Two live connections from one address (possible when they come in
+            // on different listeners): the second would take the first's frames.
+            if connections.contains_key(&peer) {
+                tracing::debug!(%peer, "TURN: a second connection from the same address, refused");
+                return;
+            }
+            connections.insert(
                 peer,
                 Outbound {
                     tx,
                     queued: queued.clone(),
                 },
             );
+        }
 
         let writer = tokio::spawn(async move {
             // Whatever queued up meanwhile goes out in one write.
             let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES);
+            let mut ends = Vec::new();
             while let Some(frame) = rx.recv().await {
                 batch.extend_from_slice(&frame);
+                ends.push(batch.len());
                 while batch.len() < WRITE_BATCH_BYTES {
                     match rx.try_recv() {
-                        Ok(frame) => batch.extend_from_slice(&frame),
+                        Ok(frame) => {
+                            batch.extend_from_slice(&frame);
+                            ends.push(batch.len());
+                        }
                         Err(_) => break,
                     }
                 }
-                let written = write.write_all(&batch).await;
+                let written = write_batch(&mut write, &batch, &ends, record_per_frame).await;
                 queued.fetch_sub(batch.len(), Ordering::Relaxed);
                 batch.clear();
+                ends.clear();
                 if written.is_err() {
                     break;
                 }
@@ -272,14 +333,34 @@ impl Acceptor {
     }
 }
 
+/// Writes a batch of frames (ending at `ends`) in one write, or each on its own
+/// with `per_frame`; then flushes (a TLS stream may hold what it accepted).
+async fn write_batch<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    batch: &[u8],
+    ends: &[usize],
+    per_frame: bool,
+) -> io::Result<()> {
+    if per_frame {
+        let mut start = 0;
+        for &end in ends {
+            write.write_all(&batch[start..end]).await?;
+            start = end;
+        }
+    } else {
+        write.write_all(batch).await?;
+    }
+    write.flush().await
+}
+
 fn padded(len: usize) -> usize {
     (len + 3) & !3
 }
 
 /// Reads one STUN message or ChannelData frame into `frame`; `false` at a clean
 /// end of stream.
-async fn read_frame(
-    reader: &mut BufReader<OwnedReadHalf>,
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     frame: &mut Vec<u8>,
 ) -> io::Result<bool> {
     let mut head = [0u8; 4];

@@ -1,4 +1,5 @@
-//! Relayed data, end to end over raw STUN/ChannelData, on UDP and TCP: the data
+//! Relayed data, end to end over raw STUN/ChannelData, on UDP, TCP and adopted
+//! (TLS) streams: the data
 //! plane relays only what RFC 8656 allows (a permission in both directions, a
 //! bound channel for ChannelData), frames peer data as a Data indication or as
 //! ChannelData, carries datagrams larger than the crate's 1500-byte buffers
@@ -203,6 +204,19 @@ async fn udp_relaying_follows_permissions_and_channels() {
 async fn tcp_relaying_follows_permissions_and_channels() {
     let relay = start_relay(|_| {}).await;
     relays_by_the_rules(Probe::tcp(relay.tcp_addr()).await).await;
+    relay.close().await;
+}
+
+/// A stream decrypted elsewhere (TURN over TLS arrives so) and handed in: the
+/// same rules as TCP. An in-memory pipe stands in for the decrypted TLS stream.
+#[tokio::test]
+async fn adopted_stream_relaying_follows_permissions_and_channels() {
+    let relay = start_relay(|_| {}).await;
+    let (client, server) = tokio::io::duplex(256 * 1024);
+    relay
+        .tls_intake()
+        .adopt(server, "127.0.0.1:50001".parse().unwrap());
+    relays_by_the_rules(Probe::stream(client)).await;
     relay.close().await;
 }
 

@@ -73,8 +73,13 @@ pub struct Config {
     pub ws_idle_timeout: Duration,
     /// `WS_RESUME_GRACE_SECS`.
     pub ws_resume_grace: Duration,
-    /// HTTPS straight from the binary (`TLS_CERT_FILE` / `TLS_KEY_FILE`).
+    /// A certificate (`TLS_CERT_FILE` / `TLS_KEY_FILE`, or ACME): HTTPS straight
+    /// from the binary (unless `HTTPS=false`) and TURN over TLS.
     pub tls: Option<TlsSettings>,
+    /// `PUBLIC_HOST`: the DNS name clients reach this server by, the name its
+    /// certificate is for (browsers check it on `turns:`). Default: the first
+    /// ACME domain or the certificate's first DNS name.
+    pub public_host: Option<String>,
     /// `RUST_LOG`, when set.
     pub log_filter: Option<String>,
     /// Secrets that were missing and generated for this run (dev only).
@@ -86,7 +91,11 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct TlsSettings {
     pub source: TlsSource,
-    /// `HTTP_REDIRECT_PORT` (default 80; `off` disables it).
+    /// `HTTPS` (default true): the HTTP port speaks TLS (and TURN over TLS on the
+    /// same port). False when a reverse proxy in front terminates HTTPS; the
+    /// certificate then serves only `TURN_TLS_LISTEN`.
+    pub https: bool,
+    /// `HTTP_REDIRECT_PORT` (default 80; `off` disables it). Only with `https`.
     pub redirect_port: Option<u16>,
 }
 
@@ -131,6 +140,12 @@ pub struct TurnSettings {
     pub max_tcp_connections: usize,
     /// `TURN_UDP_LISTENERS` (default: one per core).
     pub udp_listeners: usize,
+    /// `TURN_TLS_LISTEN`: a listener of its own for TURN over TLS (e.g.
+    /// `0.0.0.0:5349`), for hosts where a reverse proxy owns 443.
+    pub tls_listen: Option<SocketAddr>,
+    /// `TURN_TLS_PUBLIC_PORT`: the port `turns:` URLs name (default: the HTTPS
+    /// port, else the `TURN_TLS_LISTEN` port).
+    pub tls_public_port: Option<u16>,
 }
 
 /// Default `TURN_CREDENTIAL_TTL_SECS`: a day. Expiry is checked when a relay
@@ -255,6 +270,29 @@ impl Config {
             return Err(problem("ROOM_MAX_PEERS", "must be at least 2"));
         }
 
+        let tls = tls_settings(&get)?;
+        if let Some(settings) = &turn {
+            if settings.tls_listen.is_some() && tls.is_none() {
+                return Err(problem(
+                    "TURN_TLS_LISTEN",
+                    "needs a certificate: set TLS_CERT_FILE/TLS_KEY_FILE or ACME_DOMAIN",
+                ));
+            }
+        }
+        let public_host = match get("PUBLIC_HOST") {
+            Some(host) if !is_dns_name(&host) => {
+                return Err(problem(
+                    "PUBLIC_HOST",
+                    format!("must be a DNS name, e.g. call.example.org, not {host:?}"),
+                ))
+            }
+            Some(host) => Some(host.to_ascii_lowercase()),
+            None => match tls.as_ref().map(|t| &t.source) {
+                Some(TlsSource::Acme { domains, .. }) => domains.first().cloned(),
+                _ => None,
+            },
+        };
+
         Ok(Self {
             env,
             host: parse_or(&get("HOST"), "HOST", IpAddr::from([0, 0, 0, 0]))?,
@@ -284,7 +322,8 @@ impl Config {
             turn_secret,
             turn_credential_ttl: Duration::from_secs(ttl_secs),
             room_max_peers,
-            tls: tls_settings(&get)?,
+            tls,
+            public_host,
             ws_ping,
             ws_idle_timeout,
             ws_resume_grace: secs("WS_RESUME_GRACE_SECS", 20)?,
@@ -359,6 +398,18 @@ fn turn_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<TurnSettings, C
                 .min(16),
             n => n.min(64),
         },
+        tls_listen: get("TURN_TLS_LISTEN")
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| problem("TURN_TLS_LISTEN", format!("not an address:port: {v:?}")))
+            })
+            .transpose()?,
+        tls_public_port: get("TURN_TLS_PUBLIC_PORT")
+            .map(|v| match v.parse::<u16>() {
+                Ok(port) if port > 0 => Ok(port),
+                _ => Err(problem("TURN_TLS_PUBLIC_PORT", "must be a port number")),
+            })
+            .transpose()?,
     })
 }
 
@@ -431,7 +482,11 @@ fn tls_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<TlsSettin
             ))
         }
     };
+    let https = get("HTTPS").map_or(Ok(true), |v| {
+        parse_bool(&v).ok_or_else(|| problem("HTTPS", "must be true or false"))
+    })?;
     let redirect_port = match get("HTTP_REDIRECT_PORT").as_deref() {
+        _ if !https => None,
         None => Some(80),
         Some("off") => None,
         Some(port) => Some(
@@ -441,8 +496,25 @@ fn tls_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<TlsSettin
     };
     Ok(Some(TlsSettings {
         source,
+        https,
         redirect_port,
     }))
+}
+
+/// A DNS name as a certificate names it: dot-separated labels of letters,
+/// digits and hyphens (not an IP address, no port, no scheme).
+fn is_dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.parse::<IpAddr>().is_err()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn parse_bool(value: &str) -> Option<bool> {

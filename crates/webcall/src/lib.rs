@@ -7,6 +7,7 @@
 pub mod config;
 pub mod doctor;
 pub mod telemetry;
+pub mod tls;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -56,27 +57,30 @@ pub struct Application {
     tls: Option<Tls>,
 }
 
-/// HTTPS served by the binary itself.
+/// HTTPS and TURN over TLS, served by the binary itself.
 struct Tls {
-    source: LoadedTls,
+    front: tls::TlsFront,
+    /// The HTTP port speaks TLS (else the certificate serves only `TURN_TLS_LISTEN`).
+    https: bool,
     /// Plain HTTP that only redirects to HTTPS.
     redirect: Option<TcpListener>,
+    /// `TURN_TLS_LISTEN`, bound.
+    turn_listener: Option<TcpListener>,
+    /// The DNS name the certificate is for (`PUBLIC_HOST`, else taken from it).
+    host: Option<String>,
+    renewal: Renewal,
 }
 
-enum LoadedTls {
-    /// Certificate files, reloadable with SIGHUP.
+/// What keeps the certificate current.
+enum Renewal {
+    /// Certificate files, re-read on SIGHUP.
     Files {
         config: RustlsConfig,
         cert_file: std::path::PathBuf,
         key_file: std::path::PathBuf,
     },
-    /// ACME: certificates obtained and renewed by rustls-acme.
-    Acme {
-        domains: Vec<String>,
-        email: Option<String>,
-        cache_dir: std::path::PathBuf,
-        directory: String,
-    },
+    /// ACME: certificates obtained and renewed by rustls-acme as its state is polled.
+    Acme(rustls_acme::AcmeState<std::io::Error>),
 }
 
 impl Application {
@@ -124,7 +128,20 @@ impl Application {
             Some(settings) => Some(Arc::new(start_relay(config, settings).await?)),
             None => None,
         };
-        let ice = Arc::new(ice_servers(config, relay.as_deref()));
+        let tls = match &config.tls {
+            Some(settings) => Some(load_tls(config, settings, relay.as_deref()).await?),
+            None => None,
+        };
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener =
+            listen(addr).with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
+        let turns = turns_url(
+            config,
+            relay.as_deref(),
+            tls.as_ref(),
+            listener.local_addr()?.port(),
+        );
+        let ice = Arc::new(ice_servers(config, relay.as_deref(), turns));
         let redis = match &config.redis_url {
             Some(url) => Some(
                 RedisBus::connect(
@@ -200,14 +217,6 @@ impl Application {
             cors_origins: config.cors_origins.clone(),
         };
         let router = webcall_http::router(state, &options);
-
-        let addr = SocketAddr::new(config.host, config.port);
-        let listener =
-            listen(addr).with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
-        let tls = match &config.tls {
-            Some(settings) => Some(load_tls(config, settings).await?),
-            None => None,
-        };
         Ok(Self {
             tls,
             listener,
@@ -253,18 +262,41 @@ impl Application {
             shutdown.await;
             hub.shutdown();
         };
-        match self.tls {
+        let tls = match self.tls {
+            Some(mut tls) => {
+                if let Some(listener) = tls.turn_listener.take() {
+                    tokio::spawn(
+                        tls.front
+                            .clone()
+                            .serve_turn_only(listener, self.background.clone()),
+                    );
+                }
+                tokio::spawn(keep_certificate_current(
+                    tls.renewal,
+                    self.background.clone(),
+                ));
+                tls.https.then_some((tls.front, tls.redirect))
+            }
+            None => None,
+        };
+        match tls {
             // Small signaling frames must not wait for the peer's delayed ACK.
-            None => axum::serve(
-                self.listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                }),
-                service,
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server")?,
-            Some(tls) => {
+            None => {
+                let background = self.background.clone();
+                axum::serve(
+                    self.listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    }),
+                    service,
+                )
+                .with_graceful_shutdown(async move {
+                    shutdown.await;
+                    background.cancel();
+                })
+                .await
+                .context("HTTP server")?
+            }
+            Some((front, redirect)) => {
                 let port = self.listener.local_addr()?.port();
                 let handle = axum_server::Handle::new();
                 let stopping = handle.clone();
@@ -274,18 +306,15 @@ impl Application {
                     background.cancel();
                     stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
                 });
-                if let Some(redirect) = tls.redirect {
+                if let Some(redirect) = redirect {
                     tokio::spawn(serve_redirect(redirect, port, self.background.clone()));
                 }
-                serve_tls(
-                    self.listener.into_std()?,
-                    tls.source,
-                    handle,
-                    service,
-                    self.background.clone(),
-                )
-                .await
-                .context("HTTPS server")?;
+                axum_server::from_tcp(self.listener.into_std()?)?
+                    .acceptor(front)
+                    .handle(handle)
+                    .serve(service)
+                    .await
+                    .context("HTTPS server")?;
             }
         }
         if let Some(relay) = &self.relay {
@@ -313,27 +342,34 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-/// Loads the certificate and key, and binds the redirecting HTTP port.
-async fn load_tls(config: &Config, settings: &TlsSettings) -> anyhow::Result<Tls> {
+/// Loads the certificate (or sets up ACME), and binds the redirecting HTTP port
+/// and `TURN_TLS_LISTEN`.
+async fn load_tls(
+    config: &Config,
+    settings: &TlsSettings,
+    relay: Option<&TurnRelay>,
+) -> anyhow::Result<Tls> {
     // One crypto provider for the process (a second install is a harmless no-op).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let source = match &settings.source {
+    let (certificates, renewal, host) = match &settings.source {
         TlsSource::Files {
             cert_file,
             key_file,
-        } => LoadedTls::Files {
-            config: RustlsConfig::from_pem_file(cert_file, key_file)
-                .await
-                .with_context(|| {
-                    format!(
-                        "TLS_CERT_FILE/TLS_KEY_FILE: cannot load {} and {}",
-                        cert_file.display(),
-                        key_file.display()
-                    )
-                })?,
-            cert_file: cert_file.clone(),
-            key_file: key_file.clone(),
-        },
+        } => {
+            let server = tls::Certificates::config_from_files(cert_file, key_file)
+                .context("TLS_CERT_FILE/TLS_KEY_FILE")?;
+            let rustls = RustlsConfig::from_config(Arc::new(server));
+            let host = tls::first_dns_name(cert_file);
+            (
+                tls::Certificates::Files(rustls.clone()),
+                Renewal::Files {
+                    config: rustls,
+                    cert_file: cert_file.clone(),
+                    key_file: key_file.clone(),
+                },
+                host,
+            )
+        }
         TlsSource::Acme {
             domains,
             email,
@@ -343,12 +379,17 @@ async fn load_tls(config: &Config, settings: &TlsSettings) -> anyhow::Result<Tls
             std::fs::create_dir_all(cache_dir).with_context(|| {
                 format!("ACME_CACHE_DIR: cannot create {}", cache_dir.display())
             })?;
-            LoadedTls::Acme {
-                domains: domains.clone(),
-                email: email.clone(),
-                cache_dir: cache_dir.clone(),
-                directory: directory.clone(),
-            }
+            tracing::info!(?domains, %directory, "ACME: certificates will be obtained and renewed automatically");
+            let state = rustls_acme::AcmeConfig::new(domains.clone())
+                .contact(email.iter().map(|e| format!("mailto:{e}")))
+                .cache(rustls_acme::caches::DirCache::new(cache_dir.clone()))
+                .directory(directory)
+                .state();
+            let certificates = tls::Certificates::Acme {
+                challenge: state.challenge_rustls_config(),
+                config: Arc::new(tls::Certificates::config_for_acme(state.resolver())),
+            };
+            (certificates, Renewal::Acme(state), domains.first().cloned())
         }
     };
     let redirect = match settings.redirect_port {
@@ -361,64 +402,46 @@ async fn load_tls(config: &Config, settings: &TlsSettings) -> anyhow::Result<Tls
         },
         None => None,
     };
-    Ok(Tls { source, redirect })
+    let turn_listener = match config.turn.as_ref().and_then(|t| t.tls_listen) {
+        Some(addr) => Some(
+            listen(addr).with_context(|| format!("cannot listen on {addr} (TURN_TLS_LISTEN)"))?,
+        ),
+        None => None,
+    };
+    Ok(Tls {
+        front: tls::TlsFront::new(certificates, relay.map(TurnRelay::tls_intake)),
+        https: settings.https,
+        redirect,
+        turn_listener,
+        host: config.public_host.clone().or(host),
+        renewal,
+    })
 }
 
-/// Serves HTTPS on `listener` until `handle` shuts it down.
-async fn serve_tls(
-    listener: std::net::TcpListener,
-    source: LoadedTls,
-    handle: axum_server::Handle<SocketAddr>,
-    service: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    match source {
-        LoadedTls::Files {
+/// SIGHUP re-reads certificate files (after a renewal; a bad pair is logged and
+/// the old one kept); ACME renews by itself while its state is polled.
+async fn keep_certificate_current(renewal: Renewal, stop: CancellationToken) {
+    match renewal {
+        Renewal::Files {
             config,
             cert_file,
             key_file,
-        } => {
-            tokio::spawn(reload_on_sighup(config.clone(), cert_file, key_file, stop));
-            axum_server::from_tcp_rustls(listener, config)?
-                .handle(handle)
-                .serve(service)
-                .await?;
-        }
-        LoadedTls::Acme {
-            domains,
-            email,
-            cache_dir,
-            directory,
-        } => {
+        } => reload_on_sighup(config, cert_file, key_file, stop).await,
+        Renewal::Acme(mut state) => {
             use futures_util::StreamExt;
-            tracing::info!(?domains, %directory, "ACME: certificates will be obtained and renewed automatically");
-            let mut state = rustls_acme::AcmeConfig::new(domains)
-                .contact(email.iter().map(|e| format!("mailto:{e}")))
-                .cache(rustls_acme::caches::DirCache::new(cache_dir))
-                .directory(directory)
-                .state();
-            let acceptor = state.axum_acceptor(state.default_rustls_config());
-            tokio::spawn(async move {
-                loop {
-                    let event = tokio::select! {
-                        () = stop.cancelled() => return,
-                        event = state.next() => event,
-                    };
-                    match event {
-                        Some(Ok(ok)) => tracing::info!(event = ?ok, "ACME"),
-                        Some(Err(err)) => tracing::warn!(error = %err, "ACME: will retry"),
-                        None => return,
-                    }
+            loop {
+                let event = tokio::select! {
+                    () = stop.cancelled() => return,
+                    event = state.next() => event,
+                };
+                match event {
+                    Some(Ok(ok)) => tracing::info!(event = ?ok, "ACME"),
+                    Some(Err(err)) => tracing::warn!(error = %err, "ACME: will retry"),
+                    None => return,
                 }
-            });
-            axum_server::from_tcp(listener)?
-                .acceptor(acceptor)
-                .handle(handle)
-                .serve(service)
-                .await?;
+            }
         }
     }
-    Ok(())
 }
 
 /// Plain HTTP answers every request with a permanent redirect to HTTPS.
@@ -469,10 +492,16 @@ async fn reload_on_sighup(
                 () = stop.cancelled() => return,
                 received = hangups.recv() => if received.is_none() { return },
             }
-            match config.reload_from_pem_file(&cert_file, &key_file).await {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+            match tls::Certificates::config_from_files(&cert_file, &key_file) {
+                Ok(server) => {
+                    config.reload_from_config(Arc::new(server));
+                    tracing::info!("SIGHUP: TLS certificate reloaded");
+                }
                 Err(err) => {
-                    tracing::error!(error = %err, "SIGHUP: TLS certificate not reloaded, keeping the old one")
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        "SIGHUP: TLS certificate not reloaded, keeping the old one"
+                    )
                 }
             }
         }
@@ -634,10 +663,43 @@ pub(crate) async fn start_relay_on(
     .await
 }
 
+/// The embedded relay's `turns:` URL: TURN over TLS on the HTTPS port (or
+/// `TURN_TLS_LISTEN`), by the DNS name the certificate is for. `None` (with a
+/// warning) when there is no such name: browsers check the certificate.
+fn turns_url(
+    config: &Config,
+    relay: Option<&TurnRelay>,
+    tls: Option<&Tls>,
+    http_port: u16,
+) -> Option<String> {
+    let (settings, tls) = (config.turn.as_ref()?, tls?);
+    relay?;
+    let listen_port = match &tls.turn_listener {
+        Some(listener) => Some(listener.local_addr().ok()?.port()),
+        None => None,
+    };
+    let port = settings
+        .tls_public_port
+        .or(tls.https.then_some(http_port))
+        .or(listen_port)?;
+    match &tls.host {
+        Some(host) => Some(format!("turns:{host}:{port}?transport=tcp")),
+        None => {
+            tracing::warn!("no DNS name for the certificate (set PUBLIC_HOST): TURN over TLS runs, but turns: is not offered to browsers");
+            None
+        }
+    }
+}
+
 /// What `/api/v1/webrtc/ice-servers` hands out: external STUN servers if named,
-/// else the embedded relay's STUN; the embedded relay's TURN (UDP and TCP) when it
-/// runs; external TURN servers with static or REST credentials.
-fn ice_servers(config: &Config, relay: Option<&TurnRelay>) -> IceServersService {
+/// else the embedded relay's STUN; the embedded relay's TURN (UDP, TCP, and TLS
+/// when `turns` is given) when it runs; external TURN servers with static or REST
+/// credentials.
+fn ice_servers(
+    config: &Config,
+    relay: Option<&TurnRelay>,
+    turns: Option<String>,
+) -> IceServersService {
     let mut stun = config.stun_servers.clone();
     let mut turn = Vec::new();
     let rest = config
@@ -650,11 +712,13 @@ fn ice_servers(config: &Config, relay: Option<&TurnRelay>) -> IceServersService 
         if stun.is_empty() {
             stun.push(format!("stun:{host}:{port}"));
         }
+        let mut urls = vec![
+            format!("turn:{host}:{port}?transport=udp"),
+            format!("turn:{host}:{port}?transport=tcp"),
+        ];
+        urls.extend(turns);
         turn.push(TurnServer {
-            urls: vec![
-                format!("turn:{host}:{port}?transport=udp"),
-                format!("turn:{host}:{port}?transport=tcp"),
-            ],
+            urls,
             minter: rest.clone(),
         });
     }

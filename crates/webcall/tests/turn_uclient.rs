@@ -2,7 +2,7 @@
 //! against the embedded relay started the way an operator configures it: TURN
 //! REST credentials from `TURN_SECRET`, clients relaying to each other (`-y`).
 //! Paced load, run serially, zero loss required: UDP ChannelData, UDP Send
-//! indications, and TCP.
+//! indications, TCP, and TLS on the HTTPS port.
 
 mod support;
 
@@ -98,5 +98,36 @@ async fn coturn_uclient_relays_without_loss_over_udp_send_indications_and_tcp() 
         assert_eq!(received, sent, "{mode}: zero loss\n{tail}");
         assert_eq!(lost, Some(0), "{mode}\n{tail}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn coturn_uclient_relays_without_loss_over_tls_on_the_https_port() {
+    if uclient().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["webcall.test".to_owned()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let app = spawn_app(&[
+        ("TURN_ALLOW_LOOPBACK_PEERS", "true"),
+        ("TURN_USER_QUOTA", "1000"),
+        ("TLS_CERT_FILE", &cert.display().to_string()),
+        ("TLS_KEY_FILE", &key.display().to_string()),
+        ("HTTP_REDIRECT_PORT", "off"),
+    ])
+    .await;
+    let (sent, received, lost, output) = run(app.addr.port(), &["-t", "-S"]).await;
+    let tail: String = output.lines().rev().take(15).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        sent,
+        10 * 200,
+        "TLS: every client sent every message\n{tail}"
+    );
+    assert_eq!(received, sent, "TLS: zero loss\n{tail}");
+    assert_eq!(lost, Some(0), "TLS\n{tail}");
     app.stop().await;
 }

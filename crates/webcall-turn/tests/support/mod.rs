@@ -14,7 +14,7 @@ use stun::message::{
     Getter, Message, MessageType, Setter, CLASS_ERROR_RESPONSE, CLASS_REQUEST, METHOD_ALLOCATE,
 };
 use stun::textattrs::{Nonce, Realm, TextAttribute, Username};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use turn::proto::reqtrans::RequestedTransport;
 use turn::proto::PROTO_UDP;
@@ -61,10 +61,15 @@ pub fn rest_pair(user: &str, valid_for: i64, secret: &str) -> (String, String) {
     (username, password)
 }
 
-/// A TURN client speaking raw STUN over UDP or TCP, so error codes are visible.
+/// A byte stream a TURN client can speak over: TCP, or TLS on top of it.
+pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
+
+/// A TURN client speaking raw STUN over UDP or a stream (TCP, TLS), so error
+/// codes are visible.
 pub enum Wire {
     Udp(UdpSocket, SocketAddr),
-    Tcp(TcpStream),
+    Stream(Box<dyn Duplex>),
 }
 
 pub struct Probe {
@@ -82,8 +87,13 @@ impl Probe {
     }
 
     pub async fn tcp(server: SocketAddr) -> Self {
+        Self::stream(TcpStream::connect(server).await.unwrap())
+    }
+
+    /// Over an established stream (RFC 8656 framing), e.g. a TLS one.
+    pub fn stream(stream: impl Duplex + 'static) -> Self {
         Self {
-            wire: Wire::Tcp(TcpStream::connect(server).await.unwrap()),
+            wire: Wire::Stream(Box::new(stream)),
             nonce: None,
         }
     }
@@ -93,7 +103,7 @@ impl Probe {
             Wire::Udp(socket, server) => {
                 socket.send_to(bytes, *server).await.unwrap();
             }
-            Wire::Tcp(stream) => stream.write_all(bytes).await.unwrap(),
+            Wire::Stream(stream) => stream.write_all(bytes).await.unwrap(),
         }
     }
 
@@ -108,7 +118,7 @@ impl Probe {
                     buf.truncate(n);
                     Some(buf)
                 }
-                Wire::Tcp(stream) => {
+                Wire::Stream(stream) => {
                     let mut head = [0u8; 4];
                     stream.read_exact(&mut head).await.ok()?;
                     let len = u16::from_be_bytes([head[2], head[3]]) as usize;

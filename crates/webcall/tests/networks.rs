@@ -325,6 +325,9 @@ async fn an_ipv6_only_person_calls_an_ipv4_only_one_through_the_relay() {
     }
     let _one = SERIAL.lock().await;
     let mut lab = Lab::new("d");
+    // Today the relay listens and advertises on IPv4 only (TURN_LISTEN, TURN_PUBLIC_IP):
+    // whatever setting the IPv6 listeners add must also put the relay on
+    // `netlab::SERVER_V6` here.
     let log = start_server(&mut lab, &[("HOST", "::")]).await;
     let a = lab.public_client("a", &["fd64::11/64"]);
     let b = lab.public_client("b", &["100.64.0.12/24"]);

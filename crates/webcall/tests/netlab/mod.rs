@@ -284,6 +284,10 @@ impl Lab {
             format!("127.0.0.1 localhost\n::1 localhost\n{SERVER_V4} webcall.test\n{SERVER_V6} webcall.test\n"),
         )
         .unwrap();
+        // No name server: a lookup that the hosts file does not answer fails at
+        // once instead of waiting for the host's resolver, which the namespace
+        // cannot reach.
+        std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
     }
 
     /// Runs `args` inside `ns` and returns its stdout.

@@ -28,6 +28,10 @@
 //! Names: `webcall.test` resolves through `/etc/netns/<ns>/hosts`, which
 //! `ip netns exec` bind-mounts over `/etc/hosts` for everything it starts
 //! (Chromium included, which reads `/etc/hosts` itself). No `--host-resolver-rules`.
+//! `/etc/netns/<ns>/resolv.conf` points at the namespace's own loopback: with the
+//! host's name server (which the lab cannot reach) Chromium was seen to hang on a
+//! `turns:` host name the hosts file does answer, and TURN gathering never started;
+//! a name server that refuses at once does not hold it up.
 //!
 //! Everything the lab made (processes in its namespaces, the namespaces and with
 //! them their veths, `/etc/netns/<ns>` directories) goes when the [`Lab`] is

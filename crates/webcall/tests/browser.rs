@@ -5,13 +5,15 @@
 //! volume slider, leaving. Screenshots land in the target directory.
 
 mod support;
+mod webclient;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
+use webclient::{css, eventually, fill, tile_of, CALL_PATH, CHROMIUM_ARGS};
 
 const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
 
@@ -70,20 +72,12 @@ impl Driver {
             ._profiles
             .path()
             .join(uuid::Uuid::new_v4().simple().to_string());
+        let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+        args.push(format!("--window-size={width},{height}"));
+        args.push(format!("--user-data-dir={}", profile.display()));
         let caps = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                    "--autoplay-policy=no-user-gesture-required",
-                    format!("--window-size={width},{height}"),
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
         });
         let caps = caps.as_object().unwrap().clone().into_iter().collect();
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -98,33 +92,6 @@ async fn screenshot(browser: &Client, name: &str) {
     std::fs::create_dir_all(SHOTS).unwrap();
     let png = browser.screenshot().await.unwrap();
     std::fs::write(format!("{SHOTS}/{name}.png"), png).unwrap();
-}
-
-async fn css(browser: &Client, selector: &str) -> fantoccini::elements::Element {
-    browser
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(selector))
-        .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"))
-}
-
-/// Polls a JS expression until it is truthy (20 s at most), returning its value.
-async fn eventually(browser: &Client, what: &str, script: &str) -> Value {
-    for _ in 0..100 {
-        let value = browser.execute(script, vec![]).await.unwrap();
-        if !(value.is_null() || value == json!(false) || value == json!("")) {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("never true: {what}");
-}
-
-async fn fill(browser: &Client, selector: &str, text: &str) {
-    let field = css(browser, selector).await;
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
 }
 
 async fn register_through_the_page(browser: &Client, app: &TestApp, name: &str) {
@@ -172,42 +139,11 @@ async fn log_in_through_the_page(browser: &Client, app: &TestApp, name: &str) {
     css(browser, "[data-testid=lobby]:not([hidden])").await;
 }
 
-/// The remote tile of `username` in `browser`, once it exists.
-async fn tile_of(browser: &Client, username: &str) -> String {
-    let script = format!(
-        "const t = document.querySelector('[data-testid=remote-tile][data-username=\"{username}\"]'); \
-         return t && t.querySelector('[data-testid=peer-name]').textContent.includes('{username}') && t.dataset.peerId;"
-    );
-    eventually(browser, &format!("a tile for {username}"), &script)
-        .await
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// True once the call with `peer` runs over a relay candidate pair and video frames are decoded.
-const RELAYED_VIDEO: &str = r#"
-const [peer, done] = arguments;
-window.webcall.stats(peer).then((report) => {
-  let pair = null, frames = 0;
-  const byId = new Map();
-  report.forEach((s) => byId.set(s.id, s));
-  report.forEach((s) => {
-    if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId);
-    if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0;
-  });
-  if (!pair) report.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
-  const local = pair && byId.get(pair.localCandidateId);
-  const remote = pair && byId.get(pair.remoteCandidateId);
-  done({local: local && local.candidateType, remote: remote && remote.candidateType, frames});
-}).catch((e) => done({error: String(e)}));
-"#;
-
 async fn relayed_video(browser: &Client, peer: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..60 {
         last = browser
-            .execute_async(RELAYED_VIDEO, vec![json!(peer)])
+            .execute_async(CALL_PATH, vec![json!(peer)])
             .await
             .unwrap();
         if last["local"] == "relay" && last["frames"].as_u64().unwrap_or(0) > 0 {

@@ -274,7 +274,6 @@ async fn both_behind_random_port_nat_calls_go_through_the_relay() {
 /// (`turns:webcall.test:443?transport=tcp`, offered when `PUBLIC_HOST` is set and
 /// TLS is on). The browser trusts the lab's CA through its NSS database.
 #[tokio::test]
-#[ignore = "needs TURN over TLS on the HTTPS port"]
 async fn only_443_open_calls_run_over_turn_tls_on_the_https_port() {
     if !available() {
         return;

@@ -256,10 +256,10 @@ impl Relay {
     }
 }
 
-/// Shared by every listener of both transports.
+/// Shared by every listener of every transport.
 pub struct DataPlane {
-    /// The address relay sockets are advertised on.
-    public_ip: IpAddr,
+    /// The addresses relay sockets are advertised on (one per family).
+    public_ips: Vec<IpAddr>,
     by_client: RwLock<HashMap<FiveTuple, Arc<Relay>>>,
     /// Live relays by advertised address, for peers that are relays of ours.
     by_addr: RwLock<HashMap<SocketAddr, Arc<Relay>>>,
@@ -269,9 +269,9 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    pub fn new(public_ip: IpAddr) -> Self {
+    pub fn new(public_ips: Vec<IpAddr>) -> Self {
         Self {
-            public_ip,
+            public_ips,
             by_client: RwLock::default(),
             by_addr: RwLock::default(),
             unclaimed: Mutex::default(),
@@ -288,7 +288,7 @@ impl DataPlane {
 
     /// The live relay of ours at `addr`, if `addr` is one.
     fn local_relay(&self, addr: SocketAddr) -> Option<Arc<Relay>> {
-        if addr.ip() != self.public_ip {
+        if !self.public_ips.contains(&addr.ip()) {
             return None;
         }
         self.by_addr
@@ -429,14 +429,20 @@ impl DataPlane {
     }
 }
 
+/// Where relay sockets of one address family bind, and the address they are
+/// advertised on in XOR-RELAYED-ADDRESS.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RelayFamily {
+    pub bind: IpAddr,
+    pub public: IpAddr,
+}
+
 /// Hands the crate relay sockets in the configured port range, each wrapped as a
 /// [`RelayConn`] that relays peer datagrams itself.
 pub(crate) struct RelayPorts {
     pub plane: Arc<DataPlane>,
-    /// Advertised in XOR-RELAYED-ADDRESS.
-    pub public_ip: IpAddr,
-    /// Where relay sockets bind.
-    pub bind_ip: IpAddr,
+    pub ipv4: Option<RelayFamily>,
+    pub ipv6: Option<RelayFamily>,
     pub min_port: u16,
     pub max_port: u16,
 }
@@ -460,10 +466,11 @@ impl RelayAddressGenerator for RelayPorts {
         use_ipv4: bool,
         requested_port: u16,
     ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
-        // Relay sockets live in the listener's address family.
-        if use_ipv4 != self.bind_ip.is_ipv4() {
+        // The gate answers 440 for a family without a public address first.
+        let family = if use_ipv4 { self.ipv4 } else { self.ipv6 };
+        let Some(family) = family else {
             return Err(turn::Error::ErrInvalidRequestedFamilyValue);
-        }
+        };
         let span = u32::from(self.max_port - self.min_port) + 1;
         let ports = (0..PORT_ATTEMPTS).map(|_| {
             if requested_port != 0 {
@@ -473,13 +480,13 @@ impl RelayAddressGenerator for RelayPorts {
             }
         });
         for port in ports {
-            let Ok(socket) = bind_relay(SocketAddr::new(self.bind_ip, port)) else {
+            let Ok(socket) = bind_relay(SocketAddr::new(family.bind, port)) else {
                 if requested_port != 0 {
                     break;
                 }
                 continue;
             };
-            let advertised = SocketAddr::new(self.public_ip, socket.local_addr()?.port());
+            let advertised = SocketAddr::new(family.public, socket.local_addr()?.port());
             let relay = Arc::new(Relay {
                 socket,
                 addr: advertised,
@@ -500,6 +507,10 @@ fn bind_relay(addr: SocketAddr) -> io::Result<UdpSocket> {
         socket2::Type::DGRAM,
         Some(socket2::Protocol::UDP),
     )?;
+    if addr.is_ipv6() {
+        // An IPv6 relay port is not also an IPv4 one.
+        socket.set_only_v6(true)?;
+    }
     let _ = socket.set_recv_buffer_size(RELAY_BUFFER_BYTES);
     let _ = socket.set_send_buffer_size(RELAY_BUFFER_BYTES);
     socket.bind(&addr.into())?;

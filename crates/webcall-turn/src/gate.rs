@@ -29,8 +29,8 @@ use async_trait::async_trait;
 use stun::agent::TransactionId;
 use stun::attributes::{ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
 use stun::error_code::{
-    ErrorCode, CODE_ALLOC_MISMATCH, CODE_ALLOC_QUOTA_REACHED, CODE_BAD_REQUEST, CODE_FORBIDDEN,
-    CODE_STALE_NONCE, CODE_UNAUTHORIZED, CODE_WRONG_CREDENTIALS,
+    ErrorCode, CODE_ADDR_FAMILY_NOT_SUPPORTED, CODE_ALLOC_MISMATCH, CODE_ALLOC_QUOTA_REACHED,
+    CODE_BAD_REQUEST, CODE_FORBIDDEN, CODE_STALE_NONCE, CODE_UNAUTHORIZED, CODE_WRONG_CREDENTIALS,
 };
 use stun::fingerprint::FINGERPRINT;
 use stun::integrity::MessageIntegrity;
@@ -80,6 +80,10 @@ pub struct GateConfig {
     pub user_quota: usize,
     /// Allocations the server holds at once.
     pub total_quota: usize,
+    /// Whether relayed addresses of each family can be given (a public IPv4 /
+    /// IPv6 address is known); a request for another gets 440.
+    pub relay_ipv4: bool,
+    pub relay_ipv6: bool,
 }
 
 /// Counters of what the gate refused (exported as metrics later).
@@ -236,6 +240,22 @@ impl Gate {
             if owner.is_some() {
                 // The crate answers a second Allocate on a 5-tuple (437).
                 return Verdict::Pass;
+            }
+            // RFC 6156 / RFC 8656 §7.2: a relayed address of the requested family
+            // (IPv4 when none is asked for), else 440. An unknown family value is
+            // the crate's to answer (also 440).
+            let available = match wire::requested_family(&msg) {
+                Some(wire::FAMILY_IPV6) => self.config.relay_ipv6,
+                None | Some(wire::FAMILY_IPV4) => self.config.relay_ipv4,
+                Some(_) => true,
+            };
+            if !available {
+                return reply(
+                    &msg,
+                    CODE_ADDR_FAMILY_NOT_SUPPORTED,
+                    vec![],
+                    Some(integrity),
+                );
             }
             if self.over_quota(rest.user) {
                 self.stats.quota_refusals.fetch_add(1, Ordering::Relaxed);

@@ -31,4 +31,4 @@ mod wire;
 
 pub use credentials::{RestCredentials, StaticCredentials};
 pub use policy::PeerPolicy;
-pub use relay::{detect_public_ip, TurnConfig, TurnRelay};
+pub use relay::{detect_public_ip, detect_public_ip6, TurnConfig, TurnRelay};

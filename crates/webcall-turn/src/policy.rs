@@ -4,11 +4,14 @@
 //! public address always stays allowed: two browsers behind NAT meet
 //! relay-to-relay, and a home server on 192.168.x.x must still work.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
-/// Ranges refused by default (IPv4-mapped IPv6 forms are folded onto IPv4 first).
+/// Ranges refused by default. IPv6 addresses that carry an IPv4 address
+/// (`::ffff:0:0/96` mapped, `64:ff9b::/96` NAT64, `2002::/16` 6to4) are judged
+/// by the IPv4 inside them: otherwise `::ffff:127.0.0.1` or `64:ff9b::a00:1`
+/// would reach a range refused in its IPv4 form (a known TURN CVE class).
 pub const DEFAULT_DENIED: &[&str] = &[
     "0.0.0.0/8",
     "127.0.0.0/8",
@@ -26,12 +29,22 @@ pub const DEFAULT_DENIED: &[&str] = &[
     "240.0.0.0/4",
     "::/128",
     "::1/128",
+    // IPv4-compatible (deprecated): not folded, refused whole.
     "::/96",
+    // Discard-only.
+    "100::/64",
+    // IETF protocol assignments (Teredo, benchmarking, ORCHID …).
+    "2001::/23",
+    // Documentation.
+    "2001:db8::/32",
+    "3fff::/20",
+    // NAT64 for local use (RFC 8215): its IPv4 side is a private network.
+    "64:ff9b:1::/48",
+    // Unique local, deprecated site-local, link-local, multicast.
     "fc00::/7",
+    "fec0::/10",
     "fe80::/10",
     "ff00::/8",
-    "64:ff9b::/96",
-    "2002::/16",
 ];
 
 const LOOPBACK: &[&str] = &["127.0.0.0/8", "::1/128"];
@@ -81,11 +94,23 @@ impl PeerPolicy {
     }
 }
 
-/// `::ffff:a.b.c.d` is judged as `a.b.c.d`.
+/// An IPv6 address that carries an IPv4 one is judged as that IPv4 address:
+/// `::ffff:a.b.c.d` (mapped), `64:ff9b::a.b.c.d` (NAT64, RFC 6052) and
+/// `2002:aabb:ccdd::/48` (6to4, RFC 3056).
 fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
+    }
+    let s = v6.segments();
+    let embedded =
+        |hi: u16, lo: u16| IpAddr::V4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    match s {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => embedded(hi, lo),
+        [0x2002, hi, lo, ..] => embedded(hi, lo),
+        _ => ip,
     }
 }
 
@@ -131,7 +156,18 @@ mod tests {
             "fe80::1",
             "ff02::1",
             "64:ff9b::a00:1",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b:1::8.8.8.8",
             "2002:a00:1::1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101:1::1",
+            "2001:db8::1",
+            "3fff::1",
+            "100::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "::ffff:169.254.169.254",
@@ -150,9 +186,42 @@ mod tests {
             "172.32.0.1",
             "100.128.0.1",
             "2001:4860::8888",
+            "2a00:1450:4001::200e",
             "::ffff:8.8.8.8",
+            // NAT64 and 6to4 forms of a public IPv4 address are judged by it.
+            "64:ff9b::8.8.8.8",
+            "2002:808:808::1",
         ] {
             assert!(policy.permits(ip(peer)), "{peer} should be allowed");
+        }
+    }
+
+    #[test]
+    fn an_ipv6_peer_is_refused_like_its_ipv4_twin() {
+        let policy = PeerPolicy::new(
+            vec![],
+            false,
+            vec![],
+            vec!["203.0.114.0/24".parse().unwrap()],
+        );
+        for (v4, forms) in [
+            (
+                "10.1.2.3",
+                ["::ffff:10.1.2.3", "64:ff9b::10.1.2.3", "2002:a01:203::9"],
+            ),
+            (
+                "203.0.114.7",
+                [
+                    "::ffff:203.0.114.7",
+                    "64:ff9b::203.0.114.7",
+                    "2002:cb00:7207::1",
+                ],
+            ),
+        ] {
+            assert!(!policy.permits(ip(v4)), "{v4}");
+            for form in forms {
+                assert!(!policy.permits(ip(form)), "{form} is {v4}");
+            }
         }
     }
 

@@ -18,7 +18,7 @@ use webcall_domain::ports::HealthCheck;
 use webcall_domain::DomainError;
 
 use crate::credentials::{parse_rest_username, RestCredentials};
-use crate::dataplane::{ClientPath, DataPlane, RelayPorts};
+use crate::dataplane::{ClientPath, DataPlane, RelayFamily, RelayPorts};
 use crate::gate::{FiveTuple, Gate, GateConfig, GatedConn, NonceCache, Transport};
 use crate::policy::PeerPolicy;
 use crate::tcp::TcpTransport;
@@ -27,11 +27,16 @@ use crate::wire::is_relayed_data;
 /// Everything the relay needs to start.
 #[derive(Clone)]
 pub struct TurnConfig {
-    /// Where to listen for UDP and TCP (`TURN_LISTEN`). Port 0 picks a free port,
-    /// the same for both transports.
-    pub listen: SocketAddr,
-    /// The address advertised in XOR-RELAYED-ADDRESS (`TURN_PUBLIC_IP`).
+    /// Where to listen for UDP and TCP (`TURN_LISTEN`), e.g. `0.0.0.0:3478` and
+    /// `[::]:3478`. Port 0 picks a free port, the same for both transports and
+    /// every address after the first.
+    pub listen: Vec<SocketAddr>,
+    /// The address advertised in XOR-RELAYED-ADDRESS (`TURN_PUBLIC_IP`); its
+    /// family is the one relayed addresses get when a client asks for none.
     pub public_ip: IpAddr,
+    /// The IPv6 address advertised for IPv6 relayed addresses (`TURN_PUBLIC_IP6`),
+    /// when `public_ip` is IPv4 and the host has one.
+    pub public_ip6: Option<Ipv6Addr>,
     /// Relay ports, inclusive (`TURN_RELAY_PORT_MIN`..`TURN_RELAY_PORT_MAX`).
     pub relay_ports: (u16, u16),
     pub realm: String,
@@ -49,9 +54,10 @@ pub struct TurnConfig {
 /// a thread of its own; all behind the gate, relaying through one data plane.
 pub struct TurnRelay {
     workers: Vec<Worker>,
-    udp_addr: SocketAddr,
+    udp_addrs: Vec<SocketAddr>,
     tcp_addr: SocketAddr,
     public_ip: IpAddr,
+    public_ip6: Option<Ipv6Addr>,
     gate: Arc<Gate>,
     tcp_transport: Arc<TcpTransport>,
     tls_transport: Arc<TcpTransport>,
@@ -81,19 +87,31 @@ impl AuthHandler for RestKeys {
 const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 impl TurnRelay {
-    /// Binds UDP and TCP at `config.listen` and starts relaying.
+    /// Binds UDP and TCP at each `config.listen` address and starts relaying.
     pub async fn start(config: TurnConfig) -> anyhow::Result<Self> {
-        let (udp, tcp) = bind_pair(config.listen, config.udp_listeners.max(1))?;
-        let udp_addr = udp[0].local_addr()?;
-        let tcp_addr = tcp.local_addr()?;
+        let (udp, tcp) = bind_all(&config.listen, config.udp_listeners.max(1))?;
+        let udp_addrs = udp
+            .iter()
+            .map(std::net::UdpSocket::local_addr)
+            .collect::<Result<Vec<_>, _>>()?;
+        let tcp_addr = tcp[0].local_addr()?;
+        let families = relay_families(&config);
         let gate = Arc::new(Gate::new(GateConfig {
             realm: config.realm.clone(),
             credentials: config.credentials.clone(),
             policy: config.policy.clone(),
             user_quota: config.user_quota,
             total_quota: config.total_quota,
+            relay_ipv4: families.0.is_some(),
+            relay_ipv6: families.1.is_some(),
         }));
-        let plane = Arc::new(DataPlane::new(config.public_ip));
+        let plane = Arc::new(DataPlane::new(
+            [families.0, families.1]
+                .into_iter()
+                .flatten()
+                .map(|f| f.public)
+                .collect(),
+        ));
         let shutdown = CancellationToken::new();
 
         let udp_listeners = udp.len();
@@ -127,8 +145,8 @@ impl TurnRelay {
         }
 
         let mut streams = Vec::with_capacity(2);
-        for (kind, listener) in [(Transport::Tcp, Some(tcp)), (Transport::Tls, None)] {
-            match spawn_stream_worker(kind, tcp_addr, listener, &config, &gate, &plane, &shutdown)
+        for (kind, listeners) in [(Transport::Tcp, tcp), (Transport::Tls, Vec::new())] {
+            match spawn_stream_worker(kind, tcp_addr, listeners, &config, &gate, &plane, &shutdown)
                 .await
             {
                 Ok((worker, transport)) => {
@@ -144,19 +162,22 @@ impl TurnRelay {
         let tls_transport = streams.pop().expect("two stream transports");
         let tcp_transport = streams.pop().expect("two stream transports");
 
+        let mut listening = udp_addrs;
+        listening.dedup();
         tracing::info!(
-            udp = %udp_addr,
-            tcp = %tcp_addr,
+            listen = ?listening,
             public_ip = %config.public_ip,
+            public_ip6 = ?config.public_ip6,
             relay_ports = format!("{}-{}", config.relay_ports.0, config.relay_ports.1),
-            udp_listeners,
+            udp_sockets = udp_listeners,
             "TURN/STUN relay listening"
         );
         Ok(Self {
             workers,
-            udp_addr,
+            udp_addrs: listening,
             tcp_addr,
             public_ip: config.public_ip,
+            public_ip6: config.public_ip6,
             gate,
             tcp_transport,
             tls_transport,
@@ -164,8 +185,14 @@ impl TurnRelay {
         })
     }
 
+    /// The first listening address (UDP; TCP listens on the same).
     pub fn udp_addr(&self) -> SocketAddr {
-        self.udp_addr
+        self.udp_addrs[0]
+    }
+
+    /// Every listening address, one per `TURN_LISTEN` entry (UDP and TCP).
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.udp_addrs
     }
 
     pub fn tcp_addr(&self) -> SocketAddr {
@@ -175,6 +202,11 @@ impl TurnRelay {
     /// The address advertised to clients.
     pub fn public_ip(&self) -> IpAddr {
         self.public_ip
+    }
+
+    /// The IPv6 address advertised for IPv6 relayed addresses, if any.
+    pub fn public_ip6(&self) -> Option<Ipv6Addr> {
+        self.public_ip6
     }
 
     /// Allocations alive now, both transports.
@@ -296,12 +328,12 @@ impl Worker {
 }
 
 /// Starts the thread for stream connections of `kind` (seen by the crate at
-/// `local`): TCP accepts on the relay's `listener`; TLS has none, its
+/// `local`): TCP accepts on the relay's `listeners`; TLS has none, its
 /// connections are adopted from whoever decrypted them.
 async fn spawn_stream_worker(
     kind: Transport,
     local: SocketAddr,
-    listener: Option<std::net::TcpListener>,
+    listeners: Vec<std::net::TcpListener>,
     config: &TurnConfig,
     gate: &Arc<Gate>,
     plane: &Arc<DataPlane>,
@@ -318,7 +350,10 @@ async fn spawn_stream_worker(
         _ => "turn-tcp",
     };
     Worker::spawn(name.into(), move || async move {
-        let listener = listener.map(TcpListener::from_std).transpose()?;
+        let listeners = listeners
+            .into_iter()
+            .map(TcpListener::from_std)
+            .collect::<Result<Vec<_>, _>>()?;
         let tuple = move |client: SocketAddr| FiveTuple {
             transport: kind,
             client,
@@ -340,7 +375,7 @@ async fn spawn_stream_worker(
         let transport = TcpTransport::start(
             kind,
             local,
-            listener,
+            listeners,
             config.max_tcp_connections,
             on_data,
             on_close,
@@ -369,14 +404,15 @@ async fn start_server(
     transport: Transport,
 ) -> anyhow::Result<(Server, tokio::task::JoinHandle<()>)> {
     let (closed_tx, mut closed_rx) = mpsc::channel::<AllocationInfo>(1024);
+    let families = relay_families(config);
     let conn_configs = conns
         .into_iter()
         .map(|conn| ConnConfig {
             conn,
             relay_addr_generator: Box::new(RelayPorts {
                 plane: plane.clone(),
-                public_ip: config.public_ip,
-                bind_ip: config.listen.ip(),
+                ipv4: families.0,
+                ipv6: families.1,
                 min_port: config.relay_ports.0,
                 max_port: config.relay_ports.1,
             }) as Box<dyn RelayAddressGenerator + Send + Sync>,
@@ -409,39 +445,101 @@ async fn start_server(
     Ok((server, released))
 }
 
-/// Binds UDP and TCP on the same address and port; with port 0, retries until
-/// the port the UDP socket got is also free for TCP.
-fn bind_pair(
-    listen: SocketAddr,
+/// Relayed-address families this relay can serve: IPv4 when `public_ip` is
+/// IPv4, IPv6 when it is IPv6 or `public_ip6` is set. Relay sockets bind to the
+/// first listening address of their family (or its unspecified address).
+fn relay_families(config: &TurnConfig) -> (Option<RelayFamily>, Option<RelayFamily>) {
+    let bind = |v6: bool| {
+        config
+            .listen
+            .iter()
+            .map(SocketAddr::ip)
+            .find(|ip| ip.is_ipv6() == v6)
+            .unwrap_or(if v6 {
+                Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                Ipv4Addr::UNSPECIFIED.into()
+            })
+    };
+    let public6 = match config.public_ip {
+        IpAddr::V6(v6) => Some(v6),
+        IpAddr::V4(_) => config.public_ip6,
+    };
+    let ipv4 = config.public_ip.is_ipv4().then(|| RelayFamily {
+        bind: bind(false),
+        public: config.public_ip,
+    });
+    let ipv6 = public6.map(|public| RelayFamily {
+        bind: bind(true),
+        public: public.into(),
+    });
+    (ipv4, ipv6)
+}
+
+/// Binds UDP (`udp_listeners` sockets each) and TCP on every address, all on one
+/// port; with port 0 first, retries until the port the first UDP socket got is
+/// free for everything else too.
+fn bind_all(
+    listen: &[SocketAddr],
     udp_listeners: usize,
-) -> anyhow::Result<(Vec<StdUdpSocket>, std::net::TcpListener)> {
-    let reuse = udp_listeners > 1;
+) -> anyhow::Result<(Vec<StdUdpSocket>, Vec<std::net::TcpListener>)> {
+    let Some(first) = listen.first() else {
+        anyhow::bail!("TURN_LISTEN names no address");
+    };
     for _ in 0..16 {
-        let first = bind_udp(listen, reuse)
-            .with_context(|| format!("cannot bind TURN UDP {listen} (TURN_LISTEN)"))?;
-        let addr = first.local_addr()?;
-        match std::net::TcpListener::bind(addr) {
-            Ok(tcp) => {
-                tcp.set_nonblocking(true)?;
-                let mut udp = vec![first];
-                // The same port again with SO_REUSEPORT: the kernel spreads clients
-                // over the sockets by their address (a client always lands on the
-                // same one), and each socket has a read loop of its own.
-                for _ in 1..udp_listeners {
-                    let more = bind_udp(addr, true)
-                        .with_context(|| format!("cannot add a TURN UDP listener on {addr}"))?;
-                    udp.push(more);
-                }
-                return Ok((udp, tcp));
+        let primary = bind_udp(*first, udp_listeners > 1)
+            .with_context(|| format!("cannot bind TURN UDP {first} (TURN_LISTEN)"))?;
+        let port = primary.local_addr()?.port();
+        match bind_rest(listen, port, primary, udp_listeners) {
+            Ok(bound) => return Ok(bound),
+            Err(err) if first.port() == 0 && err.kind() == std::io::ErrorKind::AddrInUse => {
+                continue
             }
-            Err(_) if listen.port() == 0 => continue,
-            Err(err) => {
-                return Err(err)
-                    .with_context(|| format!("cannot bind TURN TCP {addr} (TURN_LISTEN)"))
-            }
+            Err(err) => return Err(err).context("cannot bind TURN_LISTEN"),
         }
     }
-    anyhow::bail!("no port free for both TURN UDP and TCP on {}", listen.ip())
+    anyhow::bail!("no port free for TURN UDP and TCP on {listen:?}")
+}
+
+/// With the first UDP socket bound on `port`: the rest of its UDP sockets and
+/// TCP, then both on every other address (those with port 0 take `port` too).
+fn bind_rest(
+    listen: &[SocketAddr],
+    port: u16,
+    primary: StdUdpSocket,
+    udp_listeners: usize,
+) -> std::io::Result<(Vec<StdUdpSocket>, Vec<std::net::TcpListener>)> {
+    let reuse = udp_listeners > 1;
+    let mut udp = vec![primary];
+    let mut tcp = Vec::with_capacity(listen.len());
+    for (index, addr) in listen.iter().enumerate() {
+        let addr = match addr.port() {
+            0 => SocketAddr::new(addr.ip(), port),
+            _ => *addr,
+        };
+        tcp.push(bind_tcp(addr)?);
+        // The same port again with SO_REUSEPORT: the kernel spreads clients over
+        // the sockets by their address (a client always lands on the same one),
+        // and each socket has a read loop of its own.
+        let more = if index == 0 { 1 } else { 0 };
+        for _ in more..udp_listeners {
+            udp.push(bind_udp(addr, reuse)?);
+        }
+    }
+    Ok((udp, tcp))
+}
+
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<StdUdpSocket> {
@@ -449,6 +547,9 @@ fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<StdUdpSocket>
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if reuse_port {
         socket.set_reuse_port(true)?;
+    }
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
     }
     // Best effort: the kernel caps these at net.core.{r,w}mem_max.
     let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
@@ -465,6 +566,26 @@ pub fn detect_public_ip() -> Option<IpAddr> {
     socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
     let ip = socket.local_addr().ok()?.ip();
     (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
+/// The host's global IPv6 address, if it has one: the source address the kernel
+/// would use for an outside IPv6 destination (nothing is sent). Unique-local,
+/// link-local and documentation addresses do not count.
+pub fn detect_public_ip6() -> Option<Ipv6Addr> {
+    let socket = StdUdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).ok()?;
+    socket
+        .connect((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9))
+        .ok()?;
+    match socket.local_addr().ok()?.ip() {
+        // Global unicast is 2000::/3; 2001:db8::/32 is documentation.
+        IpAddr::V6(ip)
+            if (ip.segments()[0] & 0xe000) == 0x2000
+                && !(ip.segments()[0] == 0x2001 && ip.segments()[1] == 0xdb8) =>
+        {
+            Some(ip)
+        }
+        _ => None,
+    }
 }
 
 /// Where to send a health-check Binding request: the listener itself, or
@@ -489,7 +610,7 @@ impl HealthCheck for TurnRelay {
     }
 
     async fn check(&self) -> Result<(), DomainError> {
-        let target = probe_target(self.udp_addr);
+        let target = probe_target(self.udp_addr());
         let bind: SocketAddr = if target.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
         } else {

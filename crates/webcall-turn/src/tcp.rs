@@ -75,12 +75,12 @@ pub struct TcpTransport {
 }
 
 impl TcpTransport {
-    /// Starts a transport of `kind` seen by the crate at `local`; with a
-    /// `listener`, accepts its connections until `shutdown` is cancelled.
+    /// Starts a transport of `kind` seen by the crate at `local`; accepts the
+    /// connections of each of `listeners` until `shutdown` is cancelled.
     pub(crate) fn start(
         kind: Transport,
         local: SocketAddr,
-        listener: Option<TcpListener>,
+        listeners: Vec<TcpListener>,
         max_connections: usize,
         on_data: OnData,
         on_close: OnClose,
@@ -98,7 +98,7 @@ impl TcpTransport {
             shutdown,
             limit: Arc::new(Semaphore::new(max_connections)),
         });
-        if let Some(listener) = listener {
+        for listener in listeners {
             tokio::spawn(acceptor.clone().run(listener));
         }
         Arc::new(Self {

@@ -4,7 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use stun::attributes::{
-    AttrType, ATTR_CHANNEL_NUMBER, ATTR_DATA, ATTR_XOR_PEER_ADDRESS, ATTR_XOR_RELAYED_ADDRESS,
+    AttrType, ATTR_CHANNEL_NUMBER, ATTR_DATA, ATTR_REQUESTED_ADDRESS_FAMILY, ATTR_XOR_PEER_ADDRESS,
+    ATTR_XOR_RELAYED_ADDRESS,
 };
 use stun::error_code::{ErrorCode, ErrorCodeAttribute};
 use stun::fingerprint::FINGERPRINT;
@@ -73,6 +74,20 @@ pub fn relayed_addr(msg: &Message) -> Option<SocketAddr> {
         .iter()
         .find(|a| a.typ == ATTR_XOR_RELAYED_ADDRESS)?;
     xor_addr(&attr.value, &txid)
+}
+
+/// REQUESTED-ADDRESS-FAMILY values (RFC 8656 §18.10).
+pub const FAMILY_IPV4: u8 = 0x01;
+pub const FAMILY_IPV6: u8 = 0x02;
+
+/// The family an Allocate asks its relayed address in (REQUESTED-ADDRESS-FAMILY's
+/// first byte), if it asks.
+pub fn requested_family(msg: &Message) -> Option<u8> {
+    msg.attributes
+        .0
+        .iter()
+        .find(|a| a.typ == ATTR_REQUESTED_ADDRESS_FAMILY)
+        .and_then(|a| a.value.first().copied())
 }
 
 /// CHANNEL-NUMBER of a ChannelBind request, if valid.

@@ -126,9 +126,15 @@ pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt
 /// Settings of the embedded relay (`TURN_*`).
 #[derive(Debug, Clone)]
 pub struct TurnSettings {
-    pub listen: SocketAddr,
+    /// `TURN_LISTEN`: a comma list (default `0.0.0.0:3478,[::]:3478`).
+    pub listen: Vec<SocketAddr>,
+    /// Addresses of `listen` that are dropped (with a warning) when the host
+    /// cannot bind them: the default IPv6 one on a host without IPv6.
+    pub listen_optional: Vec<SocketAddr>,
     /// `None`: detect the host's primary address at start-up.
     pub public_ip: Option<IpAddr>,
+    /// `TURN_PUBLIC_IP6`; `None`: detect a global IPv6 address at start-up.
+    pub public_ip6: Option<std::net::Ipv6Addr>,
     pub relay_port_min: u16,
     pub relay_port_max: u16,
     pub realm: String,
@@ -367,16 +373,40 @@ fn turn_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<TurnSettings, C
         })
     };
     let realm = get("TURN_REALM").unwrap_or_else(|| "webcall".to_owned());
+    let (listen, listen_optional) = match get("TURN_LISTEN") {
+        Some(value) => {
+            let listen = list(&Some(value.clone()))
+                .iter()
+                .map(|a| a.parse::<SocketAddr>())
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+                .filter(|l| !l.is_empty())
+                .ok_or_else(|| {
+                    problem(
+                        "TURN_LISTEN",
+                        format!("must be a comma list of address:port, e.g. 0.0.0.0:3478,[::]:3478, not {value:?}"),
+                    )
+                })?;
+            (listen, Vec::new())
+        }
+        None => {
+            let v6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 3478));
+            (vec![SocketAddr::from(([0, 0, 0, 0], 3478)), v6], vec![v6])
+        }
+    };
     Ok(TurnSettings {
-        listen: parse_or(
-            &get("TURN_LISTEN"),
-            "TURN_LISTEN",
-            SocketAddr::from(([0, 0, 0, 0], 3478)),
-        )?,
+        listen,
+        listen_optional,
         public_ip: get("TURN_PUBLIC_IP")
             .map(|v| {
                 v.parse()
                     .map_err(|_| problem("TURN_PUBLIC_IP", format!("not an IP address: {v:?}")))
+            })
+            .transpose()?,
+        public_ip6: get("TURN_PUBLIC_IP6")
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| problem("TURN_PUBLIC_IP6", format!("not an IPv6 address: {v:?}")))
             })
             .transpose()?,
         relay_port_min: min,
@@ -414,6 +444,9 @@ fn turn_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<TurnSettings, C
 }
 
 fn tls_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<TlsSettings>, ConfigError> {
+    let https = get("HTTPS").map_or(Ok(true), |v| {
+        parse_bool(&v).ok_or_else(|| problem("HTTPS", "must be true or false"))
+    })?;
     let files = match (get("TLS_CERT_FILE"), get("TLS_KEY_FILE")) {
         (None, None) => None,
         (Some(cert), Some(key)) => Some(TlsSource::Files {
@@ -482,9 +515,6 @@ fn tls_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<TlsSettin
             ))
         }
     };
-    let https = get("HTTPS").map_or(Ok(true), |v| {
-        parse_bool(&v).ok_or_else(|| problem("HTTPS", "must be true or false"))
-    })?;
     let redirect_port = match get("HTTP_REDIRECT_PORT").as_deref() {
         _ if !https => None,
         None => Some(80),
@@ -616,7 +646,16 @@ mod tests {
             .turn
             .as_ref()
             .expect("the embedded relay runs by default");
-        assert_eq!(turn.listen.to_string(), "0.0.0.0:3478");
+        // Dual stack by default; the IPv6 listener only where the host has IPv6.
+        assert_eq!(
+            turn.listen,
+            [
+                "0.0.0.0:3478".parse().unwrap(),
+                "[::]:3478".parse().unwrap()
+            ]
+        );
+        assert_eq!(turn.listen_optional, ["[::]:3478".parse().unwrap()]);
+        assert_eq!(turn.public_ip6, None);
         assert_eq!((turn.relay_port_min, turn.relay_port_max), (49152, 65535));
         assert_eq!(turn.realm, "webcall");
         assert_eq!((turn.user_quota, turn.total_quota), (10, 1000));
@@ -715,7 +754,8 @@ mod tests {
         ]))
         .unwrap();
         let turn = config.turn.unwrap();
-        assert_eq!(turn.listen.to_string(), "127.0.0.1:33478");
+        assert_eq!(turn.listen, ["127.0.0.1:33478".parse().unwrap()]);
+        assert!(turn.listen_optional.is_empty());
         assert_eq!(turn.public_ip.unwrap().to_string(), "203.0.113.4");
         assert!(turn.allow_loopback_peers);
         assert_eq!(turn.allowed_peer_cidrs.len(), 1);
@@ -724,8 +764,16 @@ mod tests {
         for (var, value) in [
             ("TURN_RELAY_PORT_MIN", "70000"),
             ("TURN_PUBLIC_IP", "turn.example.org"),
+            ("TURN_PUBLIC_IP6", "203.0.113.4"),
             ("TURN_LISTEN", "3478"),
+            ("TURN_LISTEN", "0.0.0.0:3478,nowhere"),
             ("TURN_EMBEDDED", "maybe"),
+            ("TURN_TLS_LISTEN", "0.0.0.0"),
+            ("TURN_TLS_PUBLIC_PORT", "0"),
+            ("PUBLIC_HOST", "https://call.example.org"),
+            ("PUBLIC_HOST", "call.example.org:443"),
+            ("PUBLIC_HOST", "203.0.113.4"),
+            ("HTTPS", "sometimes"),
             ("TURN_CREDENTIAL_TTL_SECS", "10"),
         ] {
             assert_eq!(
@@ -738,6 +786,42 @@ mod tests {
             ("TURN_RELAY_PORT_MAX", "40000"),
         ]));
         assert_eq!(inverted.unwrap_err().var, "TURN_RELAY_PORT_MIN");
+    }
+
+    #[test]
+    fn dual_stack_and_tls_settings() {
+        let config = Config::from_vars(&vars(&[
+            ("TURN_LISTEN", "192.0.2.1:3478, [2001:db8::1]:3478"),
+            ("TURN_PUBLIC_IP6", "2001:db8::1"),
+            ("TLS_CERT_FILE", "/c.pem"),
+            ("TLS_KEY_FILE", "/k.pem"),
+            ("HTTPS", "false"),
+            ("TURN_TLS_LISTEN", "0.0.0.0:5349"),
+            ("TURN_TLS_PUBLIC_PORT", "443"),
+            ("PUBLIC_HOST", "Turn.Example.org"),
+        ]))
+        .unwrap();
+        let turn = config.turn.as_ref().unwrap();
+        assert_eq!(turn.listen.len(), 2);
+        assert!(turn.listen[1].is_ipv6());
+        assert_eq!(turn.public_ip6.unwrap().to_string(), "2001:db8::1");
+        assert_eq!(turn.tls_listen.unwrap().port(), 5349);
+        assert_eq!(turn.tls_public_port, Some(443));
+        assert_eq!(config.public_host.as_deref(), Some("turn.example.org"));
+        let tls = config.tls.as_ref().unwrap();
+        assert!(!tls.https);
+        assert_eq!(tls.redirect_port, None, "no redirect without HTTPS");
+
+        // A TLS listener needs a certificate; ACME names the host by default.
+        let no_cert = Config::from_vars(&vars(&[("TURN_TLS_LISTEN", "0.0.0.0:5349")]));
+        assert_eq!(no_cert.unwrap_err().var, "TURN_TLS_LISTEN");
+        let acme = Config::from_vars(&vars(&[(
+            "ACME_DOMAIN",
+            "call.example.org,www.example.org",
+        )]))
+        .unwrap();
+        assert_eq!(acme.public_host.as_deref(), Some("call.example.org"));
+        assert!(acme.tls.unwrap().https);
     }
 
     #[test]

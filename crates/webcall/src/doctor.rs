@@ -99,7 +99,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
         .clone()
         .unwrap_or_else(crate::config::random_secret);
     let credentials = RestCredentials::new(secret, config.turn_credential_ttl);
-    let port = settings.listen.port();
+    let port = settings.listen[0].port();
     let host = public_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     println!(
         "      ice servers    stun:{host}:{port}, turn:{host}:{port}?transport=udp, turn:{host}:{port}?transport=tcp (REST credentials, ttl {} s)",
@@ -107,8 +107,8 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     );
 
     // A relay of its own for the self-test, unless one already runs on the port.
-    let free = StdUdpSocket::bind(settings.listen).is_ok()
-        && std::net::TcpListener::bind(settings.listen).is_ok();
+    let free = StdUdpSocket::bind(settings.listen[0]).is_ok()
+        && std::net::TcpListener::bind(settings.listen[0]).is_ok();
     let temporary = if free {
         match crate::start_relay_on(config, settings, public_ip).await {
             Ok(relay) => Some(relay),
@@ -123,19 +123,22 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     } else {
         println!(
             "      turn ports     {} in use: testing the relay that runs there",
-            settings.listen
+            settings.listen[0]
         );
         None
     };
     if temporary.is_some() {
         all &= report(
             "turn ports",
-            Ok(format!("UDP and TCP {} bind", settings.listen)),
+            Ok(format!(
+                "UDP and TCP {:?} bind",
+                crate::relay_listen(settings)
+            )),
         );
     }
     let listening = temporary
         .as_ref()
-        .map_or(settings.listen, |relay| relay.udp_addr());
+        .map_or(settings.listen[0], |relay| relay.udp_addr());
     let target = SocketAddr::new(
         if listening.ip().is_unspecified() {
             IpAddr::V4(Ipv4Addr::LOCALHOST)

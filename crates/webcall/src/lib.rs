@@ -642,15 +642,28 @@ pub(crate) async fn start_relay_on(
             }
         },
     };
+    let public_ip6 = match public_ip {
+        IpAddr::V6(_) => None,
+        IpAddr::V4(_) => settings.public_ip6.or_else(|| {
+            let detected = webcall_turn::detect_public_ip6();
+            if let Some(ip) = detected {
+                tracing::info!(%ip, "TURN_PUBLIC_IP6 not set: IPv6 relayed addresses on the host's global IPv6 address");
+            }
+            detected
+        }),
+    };
     let secret = config.turn_secret.clone().context("TURN_SECRET")?;
+    let mut own = vec![public_ip];
+    own.extend(public_ip6.map(IpAddr::V6));
     TurnRelay::start(TurnConfig {
-        listen: settings.listen,
+        listen: relay_listen(settings),
         public_ip,
+        public_ip6,
         relay_ports: (settings.relay_port_min, settings.relay_port_max),
         realm: settings.realm.clone(),
         credentials: RestCredentials::new(secret, config.turn_credential_ttl),
         policy: PeerPolicy::new(
-            vec![public_ip],
+            own,
             settings.allow_loopback_peers,
             settings.allowed_peer_cidrs.clone(),
             settings.denied_peer_cidrs.clone(),
@@ -691,6 +704,24 @@ fn turns_url(
     }
 }
 
+/// `TURN_LISTEN` less the optional addresses this host cannot bind (the default
+/// IPv6 one where IPv6 is off).
+pub(crate) fn relay_listen(settings: &TurnSettings) -> Vec<SocketAddr> {
+    let ipv6_works = std::net::UdpSocket::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok();
+    settings
+        .listen
+        .iter()
+        .copied()
+        .filter(|addr| {
+            let keep = !(addr.is_ipv6() && !ipv6_works && settings.listen_optional.contains(addr));
+            if !keep {
+                tracing::warn!(%addr, "IPv6 is off on this host: TURN listens on IPv4 only");
+            }
+            keep
+        })
+        .collect()
+}
+
 /// What `/api/v1/webrtc/ice-servers` hands out: external STUN servers if named,
 /// else the embedded relay's STUN; the embedded relay's TURN (UDP, TCP, and TLS
 /// when `turns` is given) when it runs; external TURN servers with static or REST
@@ -716,6 +747,16 @@ fn ice_servers(
             format!("turn:{host}:{port}?transport=udp"),
             format!("turn:{host}:{port}?transport=tcp"),
         ];
+        // IPv6-only clients reach the relay on its IPv6 listener.
+        let v6_listener = relay.listen_addrs().iter().find(|a| a.is_ipv6());
+        if let (Some(ip6), Some(listener), IpAddr::V4(_)) =
+            (relay.public_ip6(), v6_listener, relay.public_ip())
+        {
+            let host6 = url_host(IpAddr::V6(ip6));
+            let port6 = listener.port();
+            urls.push(format!("turn:{host6}:{port6}?transport=udp"));
+            urls.push(format!("turn:{host6}:{port6}?transport=tcp"));
+        }
         urls.extend(turns);
         turn.push(TurnServer {
             urls,

@@ -317,17 +317,23 @@ async fn only_443_open_calls_run_over_turn_tls_on_the_https_port() {
 /// (d) Ada has only IPv6, Bob only IPv4: they meet through the relay, Ada
 /// reaching it over IPv6 and the relay reaching Bob over IPv4.
 #[tokio::test]
-#[ignore = "needs the relay's IPv6 listeners"]
 async fn an_ipv6_only_person_calls_an_ipv4_only_one_through_the_relay() {
     if !available() {
         return;
     }
     let _one = SERIAL.lock().await;
     let mut lab = Lab::new("d");
-    // Today the relay listens and advertises on IPv4 only (TURN_LISTEN, TURN_PUBLIC_IP):
-    // whatever setting the IPv6 listeners add must also put the relay on
-    // `netlab::SERVER_V6` here.
-    let log = start_server(&mut lab, &[("HOST", "::")]).await;
+    // The relay on both families (as by default), advertising the server's
+    // IPv6 address for IPv6 relayed addresses.
+    let log = start_server(
+        &mut lab,
+        &[
+            ("HOST", "::"),
+            ("TURN_LISTEN", "0.0.0.0:3478,[::]:3478"),
+            ("TURN_PUBLIC_IP6", netlab::SERVER_V6),
+        ],
+    )
+    .await;
     let a = lab.public_client("a", &["fd64::11/64"]);
     let b = lab.public_client("b", &["100.64.0.12/24"]);
     lab.exec(

@@ -31,8 +31,9 @@ pub fn credentials() -> RestCredentials {
 pub async fn start_relay(tweak: impl FnOnce(&mut TurnConfig)) -> TurnRelay {
     let public_ip: IpAddr = "127.0.0.1".parse().unwrap();
     let mut config = TurnConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
         public_ip,
+        public_ip6: None,
         relay_ports: (40000, 49999),
         realm: REALM.into(),
         credentials: credentials(),
@@ -79,7 +80,12 @@ pub struct Probe {
 
 impl Probe {
     pub async fn udp(server: SocketAddr) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = if server.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        };
+        let socket = UdpSocket::bind(local).await.unwrap();
         Self {
             wire: Wire::Udp(socket, server),
             nonce: None,

@@ -1,6 +1,6 @@
 // The connection check (/check): in the user's own browser, gather ICE candidates
-// against our STUN server, our TURN relay over UDP and over TCP, and say in plain
-// words what will work from this network. The raw candidates are folded below.
+// against our STUN server, our TURN relay over UDP, over TCP and over TLS, and say
+// in plain words what will work from this network. The raw candidates are folded below.
 import * as api from './api.js';
 import { $, initPage } from './common.js';
 import { t, onLangChange } from './i18n.js';
@@ -42,20 +42,23 @@ async function gather(config) {
   return found;
 }
 
-/** Splits the server's ice servers into STUN, TURN over UDP and TURN over TCP. */
+/** Splits the server's ice servers into STUN, and TURN over UDP, TCP and TLS. */
 function split(ice) {
-  const stun = [], udp = [], tcp = [];
+  const stun = [], udp = [], tcp = [], tls = [];
   for (const server of ice.iceServers || []) {
     const urls = Array.isArray(server.urls) ? server.urls : [server.urls];
     for (const url of urls) {
+      const turn = { urls: url, username: server.username, credential: server.credential };
       if (url.startsWith('stun:')) stun.push({ urls: url });
-      else if (url.startsWith('turn:') && url.includes('transport=tcp')) tcp.push({ urls: url, username: server.username, credential: server.credential });
-      else if (url.startsWith('turn')) udp.push({ urls: url, username: server.username, credential: server.credential });
+      else if (url.startsWith('turns:')) tls.push(turn);
+      else if (url.startsWith('turn:') && url.includes('transport=tcp')) tcp.push(turn);
+      else if (url.startsWith('turn:')) udp.push(turn);
     }
   }
-  return { stun, udp, tcp };
+  return { stun, udp, tcp, tls };
 }
 
+const CHECKS = ['direct', 'udp', 'tcp', 'tls'];
 const results = {};
 
 function show(id, state, key, args) {
@@ -73,28 +76,31 @@ function summarize() {
   let key;
   if (results.udp === 'ok') key = results.direct === 'ok' ? 'check_sum_all' : 'check_sum_relay';
   else if (results.tcp === 'ok') key = 'check_sum_tcp_only';
+  else if (results.tls === 'ok') key = 'check_sum_tls_only';
   else key = results.direct === 'ok' ? 'check_sum_direct_only' : 'check_sum_none';
   el.dataset.i18n = key;
   el.textContent = t(key);
 }
 
 async function run() {
-  for (const id of ['direct', 'udp', 'tcp']) show(id, 'running', 'check_running');
+  for (const id of CHECKS) show(id, 'running', 'check_running');
   $('[data-testid="check-summary"]').textContent = '';
   const raw = {};
   let ice;
   try {
     ice = await api.iceServers();
   } catch (err) {
-    for (const id of ['direct', 'udp', 'tcp']) show(id, 'fail', 'check_no_servers');
+    for (const id of CHECKS) show(id, 'fail', 'check_no_servers');
     $('[data-testid="check-raw"]').textContent = String(err && err.message || err);
     return;
   }
-  const { stun, udp, tcp } = split(ice);
+  const { stun, udp, tcp, tls } = split(ice);
+  const relayed = (c) => c.filter((x) => x.type === 'relay');
   const checks = [
     ['direct', { iceServers: stun }, (c) => c.filter((x) => x.type === 'srflx')],
-    ['udp', { iceServers: udp, iceTransportPolicy: 'relay' }, (c) => c.filter((x) => x.type === 'relay')],
-    ['tcp', { iceServers: tcp, iceTransportPolicy: 'relay' }, (c) => c.filter((x) => x.type === 'relay')],
+    ['udp', { iceServers: udp, iceTransportPolicy: 'relay' }, relayed],
+    ['tcp', { iceServers: tcp, iceTransportPolicy: 'relay' }, relayed],
+    ['tls', { iceServers: tls, iceTransportPolicy: 'relay' }, relayed],
   ];
   await Promise.all(checks.map(async ([id, config, pick]) => {
     if (!config.iceServers.length) { show(id, 'warn', 'check_not_offered'); return; }

@@ -409,7 +409,11 @@ async fn load_tls(
         None => None,
     };
     Ok(Tls {
-        front: tls::TlsFront::new(certificates, relay.map(TurnRelay::tls_intake)),
+        front: tls::TlsFront::new(
+            certificates,
+            relay.map(TurnRelay::tls_intake),
+            config.trusted_proxies.clone(),
+        ),
         https: settings.https,
         redirect,
         turn_listener,

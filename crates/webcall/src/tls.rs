@@ -182,6 +182,9 @@ pub struct TlsFront {
     certificates: Certificates,
     turn: Option<Arc<TcpTransport>>,
     limits: Arc<Limits>,
+    /// Proxies (`TRUSTED_PROXIES`) whose connections all come from one
+    /// address: exempt from the per-address bound, not from the total.
+    proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 /// Where one connection goes.
@@ -191,18 +194,24 @@ enum Route {
 }
 
 impl TlsFront {
-    pub fn new(certificates: Certificates, turn: Option<Arc<TcpTransport>>) -> Self {
+    pub fn new(
+        certificates: Certificates,
+        turn: Option<Arc<TcpTransport>>,
+        proxies: Vec<ipnet::IpNet>,
+    ) -> Self {
         Self {
             certificates,
             turn,
             limits: Arc::new(Limits::default()),
+            proxies: Arc::new(proxies),
         }
     }
 
     /// Handshake and routing decision for one accepted connection; `None` when it
     /// is closed (over a bound, timed out, failed, or an ACME challenge).
     async fn route(&self, tcp: TcpStream, peer: SocketAddr) -> Option<Route> {
-        let _admitted = self.limits.admit(peer.ip())?;
+        let proxy = self.proxies.iter().any(|net| net.contains(&peer.ip()));
+        let _admitted = self.limits.admit(peer.ip(), proxy)?;
         let _ = tcp.set_nodelay(true);
         let (mut io, alpn) =
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.certificates.handshake(tcp)).await {
@@ -355,14 +364,15 @@ struct Admitted<'a> {
 }
 
 impl Limits {
-    fn admit(&self, ip: IpAddr) -> Option<Admitted<'_>> {
+    /// A place for a connection from `ip`; a `proxy` is only held to the total.
+    fn admit(&self, ip: IpAddr, proxy: bool) -> Option<Admitted<'_>> {
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             metrics::counter!("webcall_tls_refused_total", "reason" => "handshakes").increment(1);
             return None;
         };
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let count = per_ip.entry(ip).or_insert(0);
-        if *count >= MAX_HANDSHAKES_PER_IP {
+        if *count >= MAX_HANDSHAKES_PER_IP && !proxy {
             metrics::counter!("webcall_tls_refused_total", "reason" => "per_ip").increment(1);
             return None;
         }
@@ -501,20 +511,21 @@ mod tests {
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let held: Vec<_> = (0..MAX_HANDSHAKES_PER_IP)
-            .map(|_| limits.admit(a).expect("under the per-address bound"))
+            .map(|_| limits.admit(a, false).expect("under the per-address bound"))
             .collect();
-        assert!(limits.admit(a).is_none(), "one address over its bound");
-        assert!(limits.admit(b).is_some(), "another address still gets in");
+        assert!(limits.admit(a, false).is_none(), "one address over its bound");
+        assert!(limits.admit(a, true).is_some(), "a trusted proxy is not held to it");
+        assert!(limits.admit(b, false).is_some(), "another address still gets in");
         drop(held);
-        assert!(limits.admit(a).is_some(), "places come back when freed");
+        assert!(limits.admit(a, false).is_some(), "places come back when freed");
         assert!(limits.per_ip.lock().unwrap().is_empty());
         let many: Vec<_> = (0..MAX_HANDSHAKES)
             .map(|i| {
                 let ip = IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
-                limits.admit(ip).expect("under the total bound")
+                limits.admit(ip, false).expect("under the total bound")
             })
             .collect();
-        assert!(limits.admit(b).is_none(), "over the total bound");
+        assert!(limits.admit(b, true).is_none(), "over the total bound, proxy or not");
         drop(many);
     }
 }

@@ -308,6 +308,56 @@ fn nginx_example_passes_nginx_t() {
 }
 
 #[test]
+fn nginx_stream_example_routes_turn_by_name_and_passes_nginx_t() {
+    let example = read("deploy/nginx-stream.conf");
+    for expected in [
+        "ssl_preread on;",
+        "listen 443;",
+        "turn.example.org webcall_turn;",
+        "server 127.0.0.1:5349;",
+        "TURN_TLS_LISTEN=127.0.0.1:5349",
+        "TURN_TLS_PUBLIC_PORT=443",
+        "PUBLIC_HOST=turn.example.org",
+        "HTTPS=false",
+    ] {
+        assert!(example.contains(expected), "nginx-stream.conf lacks {expected:?}");
+    }
+    let Some(nginx) = tool("nginx", "nginx") else {
+        return;
+    };
+    const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+    if !Path::new(STREAM_MODULE).exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "nginx's stream module is missing: apt-get install libnginx-mod-stream"
+        );
+        eprintln!("SKIPPED: nginx stream module not installed (apt-get install libnginx-mod-stream)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    std::fs::write(dir.path().join("webcall-stream.conf"), &example).unwrap();
+    // At the top level of nginx.conf, as the file says.
+    let main = format!(
+        "load_module {STREAM_MODULE};\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{}}\ninclude {d}/webcall-stream.conf;\n"
+    );
+    std::fs::write(dir.path().join("main.conf"), main).unwrap();
+    let output = run(Command::new(nginx)
+        .arg("-t")
+        .arg("-p")
+        .arg(format!("{d}/"))
+        .arg("-e")
+        .arg(format!("{d}/error.log"))
+        .arg("-c")
+        .arg(format!("{d}/main.conf")));
+    let out = text(&output);
+    assert!(output.status.success(), "nginx -t:\n{out}");
+    assert!(out.contains("test is successful"), "nginx -t:\n{out}");
+    assert!(!out.contains("[warn]"), "nginx -t warns:\n{out}");
+}
+
+#[test]
 fn caddyfile_passes_caddy_validate() {
     let caddyfile = read("deploy/Caddyfile");
     for expected in [

@@ -149,10 +149,187 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     );
     all &= report("stun", stun_binding(target).await);
     all &= report("turn udp", turn_round_trip(target, &credentials).await);
+    if let Some(tls) = &config.tls {
+        // With no server running, a TLS front of its own in front of the
+        // temporary relay, on the ports the server would use.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let front = match &temporary {
+            Some(relay) => crate::serve_turn_tls_for_doctor(config, tls, relay, stop.clone()).await,
+            None => Ok(()),
+        };
+        let outcome = match front {
+            Ok(()) => match turns_target(config, settings, tls) {
+                Ok((host, port)) => {
+                    turn_tls_allocate(&host, port, &credentials, &settings.realm).await
+                }
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(fix(
+                format!("{err:#}"),
+                "the HTTPS port (HOST/PORT) or TURN_TLS_LISTEN",
+            )),
+        };
+        all &= report("turn tls", outcome);
+        stop.cancel();
+    }
     if let Some(relay) = temporary {
         relay.close().await;
     }
     Ok(all)
+}
+
+/// Where browsers are sent for TURN over TLS: `PUBLIC_HOST` (or the certificate's
+/// name) and the `turns:` port, as `/api/v1/webrtc/ice-servers` says.
+fn turns_target(
+    config: &Config,
+    settings: &crate::config::TurnSettings,
+    tls: &crate::config::TlsSettings,
+) -> Result<(String, u16), String> {
+    let host = config.public_host.clone().or_else(|| match &tls.source {
+        crate::config::TlsSource::Files { cert_file, .. } => crate::tls::first_dns_name(cert_file),
+        crate::config::TlsSource::Acme { domains, .. } => domains.first().cloned(),
+    });
+    let Some(host) = host else {
+        return Err(fix(
+            "no DNS name for the certificate",
+            "set PUBLIC_HOST: without it browsers are offered no turns: and networks that allow only 443 cannot call",
+        ));
+    };
+    let port = settings
+        .tls_public_port
+        .or(tls.https.then_some(config.port))
+        .or(settings.tls_listen.map(|a| a.port()))
+        .filter(|port| *port != 0)
+        .ok_or_else(|| fix("no turns: port", "set PORT or TURN_TLS_PUBLIC_PORT"))?;
+    Ok((host, port))
+}
+
+/// A real Allocate over TLS at `host:port`, checking the certificate against the
+/// system's trust store (`SSL_CERT_FILE` too) as a browser would.
+async fn turn_tls_allocate(
+    host: &str,
+    port: u16,
+    credentials: &RestCredentials,
+    realm: &str,
+) -> Result<String, String> {
+    use stun::attributes::{ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
+    use stun::message::{
+        Getter, Message, MessageType, Setter, CLASS_REQUEST, CLASS_SUCCESS_RESPONSE,
+        METHOD_ALLOCATE,
+    };
+    use stun::textattrs::{Nonce, Realm, TextAttribute, Username};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    .map_err(|_| {
+        fix(
+            format!("{host}:{port} does not answer in 5 s"),
+            "is the port open, and does PUBLIC_HOST point at this server?",
+        )
+    })?
+    .map_err(|e| {
+        fix(
+            format!("{host}:{port}: {e}"),
+            "is webcall listening there, and does PUBLIC_HOST point at this server?",
+        )
+    })?;
+    let mut tls = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| format!("{host}:{port}: TLS handshake timed out"))?
+    .map_err(|e| fix(format!("{host}:{port}: {e}"), "browsers will refuse it too: the certificate must be valid for PUBLIC_HOST and trusted"))?;
+
+    async fn exchange(
+        tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        setters: &[Box<dyn Setter>],
+    ) -> Result<Message, String> {
+        let mut request = Message::new();
+        request.build(setters).map_err(|e| e.to_string())?;
+        tls.write_all(&request.raw)
+            .await
+            .map_err(|e| e.to_string())?;
+        let read = async {
+            let mut head = [0u8; 20];
+            tls.read_exact(&mut head).await?;
+            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+            let mut raw = head.to_vec();
+            raw.resize(20 + len, 0);
+            tls.read_exact(&mut raw[20..]).await?;
+            Ok::<_, std::io::Error>(raw)
+        };
+        let raw = tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .map_err(|_| "no TURN answer over TLS in 5 s (is it TURN on that port?)".to_string())?
+            .map_err(|e| e.to_string())?;
+        let mut response = Message::new();
+        response.unmarshal_binary(&raw).map_err(|e| e.to_string())?;
+        Ok(response)
+    }
+    let udp = || {
+        Box::new(turn::proto::reqtrans::RequestedTransport {
+            protocol: turn::proto::PROTO_UDP,
+        })
+    };
+    let challenge = exchange(
+        &mut tls,
+        &[
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
+            udp(),
+        ],
+    )
+    .await?;
+    let nonce = TextAttribute::get_from_as(&challenge, ATTR_NONCE)
+        .map_err(|_| format!("{host}:{port} answered without a nonce: not a TURN server"))?;
+    let minted = credentials.mint(UserId::new_random(), chrono::Utc::now());
+    let allocated = exchange(
+        &mut tls,
+        &[
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
+            udp(),
+            Box::new(Username::new(ATTR_USERNAME, minted.username.clone())),
+            Box::new(Realm::new(ATTR_REALM, realm.to_owned())),
+            Box::new(Nonce::new(ATTR_NONCE, nonce.text)),
+            Box::new(stun::integrity::MessageIntegrity::new_long_term_integrity(
+                minted.username,
+                realm.to_owned(),
+                minted.credential,
+            )),
+        ],
+    )
+    .await?;
+    if allocated.typ.class != CLASS_SUCCESS_RESPONSE {
+        let mut code = stun::error_code::ErrorCodeAttribute::default();
+        let _ = code.get_from(&allocated);
+        return Err(fix(
+            format!("Allocate over TLS refused ({})", code.code.0),
+            "is TURN_SECRET the one the server uses?",
+        ));
+    }
+    let mut relayed = turn::proto::relayaddr::RelayedAddress::default();
+    relayed.get_from(&allocated).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "Allocate over TLS at {host}:{port} (certificate trusted): relayed {}:{}",
+        relayed.ip, relayed.port
+    ))
 }
 
 async fn stun_binding(target: SocketAddr) -> Result<String, String> {

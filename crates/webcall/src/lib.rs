@@ -422,6 +422,30 @@ async fn load_tls(
     })
 }
 
+/// For `webcall doctor` with no server running: TURN over TLS in front of its
+/// temporary `relay`, on the HTTPS port (or `TURN_TLS_LISTEN`), until `stop`.
+pub(crate) async fn serve_turn_tls_for_doctor(
+    config: &Config,
+    settings: &TlsSettings,
+    relay: &TurnRelay,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let settings = TlsSettings {
+        redirect_port: None,
+        ..settings.clone()
+    };
+    let mut tls = load_tls(config, &settings, Some(relay)).await?;
+    if tls.https {
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        tokio::spawn(tls.front.clone().serve_turn_only(listener, stop.clone()));
+    }
+    if let Some(listener) = tls.turn_listener.take() {
+        tokio::spawn(tls.front.serve_turn_only(listener, stop));
+    }
+    Ok(())
+}
+
 /// SIGHUP re-reads certificate files (after a renewal; a bad pair is logged and
 /// the old one kept); ACME renews by itself while its state is polled.
 async fn keep_certificate_current(renewal: Renewal, stop: CancellationToken) {

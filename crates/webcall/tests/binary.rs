@@ -565,6 +565,67 @@ mod https {
         }
     }
 
+    /// `webcall doctor` makes a real Allocate over TLS at the `turns:` host and
+    /// port, trusting what the system trusts (here `SSL_CERT_FILE`), as browsers do.
+    #[tokio::test]
+    async fn doctor_allocates_over_tls_at_the_public_host_and_says_when_it_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        write_cert(dir.path());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let cert = dir.path().join("cert.pem").display().to_string();
+        let key = dir.path().join("key.pem").display().to_string();
+        let vars = [
+            ("HOST", "127.0.0.1"),
+            ("PORT", port.as_str()),
+            ("TURN_PUBLIC_IP", "127.0.0.1"),
+            ("TLS_CERT_FILE", cert.as_str()),
+            ("TLS_KEY_FILE", key.as_str()),
+            ("HTTP_REDIRECT_PORT", "off"),
+        ];
+        let trusted = command(
+            dir.path(),
+            &[&vars[..], &[("SSL_CERT_FILE", cert.as_str())]].concat(),
+            &["doctor"],
+        )
+        .output()
+        .await
+        .unwrap();
+        let report = String::from_utf8_lossy(&trusted.stdout);
+        assert!(trusted.status.success(), "{report}");
+        let line = report
+            .lines()
+            .find(|l| l.contains("turn tls"))
+            .unwrap_or_else(|| panic!("no turn tls line:\n{report}"));
+        assert!(line.starts_with("ok"), "{report}");
+        assert!(
+            line.contains(&format!("Allocate over TLS at localhost:{port}")),
+            "{line}"
+        );
+
+        // The same certificate, not trusted by the system: browsers would refuse it.
+        let untrusted = command(
+            dir.path(),
+            &[&vars[..], &[("SSL_CERT_FILE", "/nonexistent.pem")]].concat(),
+            &["doctor"],
+        )
+        .output()
+        .await
+        .unwrap();
+        let report = String::from_utf8_lossy(&untrusted.stdout);
+        assert!(!untrusted.status.success(), "{report}");
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("FAIL") && l.contains("turn tls") && l.contains("trusted")),
+            "{report}"
+        );
+    }
+
     #[tokio::test]
     async fn unreadable_certificate_files_stop_the_start_naming_them() {
         let dir = tempfile::tempdir().unwrap();

@@ -301,7 +301,11 @@ impl Config {
 
         Ok(Self {
             env,
-            host: parse_or(&get("HOST"), "HOST", IpAddr::from([0, 0, 0, 0]))?,
+            host: parse_or(
+                &get("HOST"),
+                "HOST",
+                IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+            )?,
             port: parse_or(&get("PORT"), "PORT", 8000)?,
             jwt_secret,
             jwt_expires: Duration::from_secs(jwt_expires_min * 60),
@@ -635,7 +639,8 @@ mod tests {
         let config = Config::from_vars(&vars(&[])).unwrap();
         assert_eq!(config.env, AppEnv::Dev);
         assert_eq!(config.port, 8000);
-        assert_eq!(config.host.to_string(), "0.0.0.0");
+        // IPv4 and IPv6 (the listener falls back to 0.0.0.0 without IPv6).
+        assert_eq!(config.host.to_string(), "::");
         assert_eq!(config.jwt_expires, Duration::from_secs(3600));
         assert_eq!(config.database_url.expose_secret(), "sqlite://webcall.db");
         assert_eq!(

@@ -329,17 +329,36 @@ impl Application {
 
 /// Binds the HTTP port with a backlog that absorbs a burst of joins (the
 /// default 128 drops connections when a class joins at once; they retry a
-/// second later).
+/// second later). `[::]` is dual stack (IPv4 clients arrive as `::ffff:a.b.c.d`,
+/// which every address check folds back); on a host without IPv6 it falls back
+/// to `0.0.0.0`.
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
+    let addr = match addr.ip() {
+        IpAddr::V6(ip) if ip.is_unspecified() && !ipv6_available() => {
+            tracing::warn!(%addr, "IPv6 is off on this host: listening on IPv4 only");
+            SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port())
+        }
+        _ => addr,
     };
-    socket.set_reuseaddr(true)?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(!addr.ip().is_unspecified())?;
+    }
+    socket.set_reuse_address(true)?;
     socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Whether this host can use IPv6 at all (it may be switched off).
+fn ipv6_available() -> bool {
+    std::net::UdpSocket::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok()
 }
 
 /// Loads the certificate (or sets up ACME), and binds the redirecting HTTP port
@@ -393,7 +412,7 @@ async fn load_tls(
         }
     };
     let redirect = match settings.redirect_port {
-        Some(port) => match TcpListener::bind(SocketAddr::new(config.host, port)).await {
+        Some(port) => match listen(SocketAddr::new(config.host, port)) {
             Ok(listener) => Some(listener),
             Err(err) => {
                 tracing::warn!(port, error = %err, "cannot bind the HTTP→HTTPS redirect port (HTTP_REDIRECT_PORT); serving HTTPS only");
@@ -735,7 +754,7 @@ fn turns_url(
 /// `TURN_LISTEN` less the optional addresses this host cannot bind (the default
 /// IPv6 one where IPv6 is off).
 pub(crate) fn relay_listen(settings: &TurnSettings) -> Vec<SocketAddr> {
-    let ipv6_works = std::net::UdpSocket::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok();
+    let ipv6_works = ipv6_available();
     settings
         .listen
         .iter()

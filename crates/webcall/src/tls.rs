@@ -207,8 +207,9 @@ impl TlsFront {
         }
     }
 
-    /// Handshake and routing decision for one accepted connection; `None` when it
-    /// is closed (over a bound, timed out, failed, or an ACME challenge).
+    /// Handshake and routing decision for one accepted connection from `peer`
+    /// (canonical: see [`canonical`]); `None` when it is closed (over a bound,
+    /// timed out, failed, or an ACME challenge).
     async fn route(&self, tcp: TcpStream, peer: SocketAddr) -> Option<Route> {
         let proxy = self.proxies.iter().any(|net| net.contains(&peer.ip()));
         let _admitted = self.limits.admit(peer.ip(), proxy)?;
@@ -276,6 +277,7 @@ impl TlsFront {
                 },
             };
             let front = self.clone();
+            let peer = canonical(peer);
             tokio::spawn(async move {
                 match front.route(tcp, peer).await {
                     Some(Route::Turn(io)) => front.to_relay(io, peer),
@@ -299,7 +301,7 @@ impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for TlsFront {
     fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
         let front = self.clone();
         Box::pin(async move {
-            let peer = tcp.peer_addr()?;
+            let peer = canonical(tcp.peer_addr()?);
             match front.route(tcp, peer).await {
                 Some(Route::Http(io)) => Ok((io, service)),
                 Some(Route::Turn(io)) => {
@@ -309,6 +311,19 @@ impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for TlsFront {
                 None => Err(io::Error::other("TLS connection closed before routing")),
             }
         })
+    }
+}
+
+/// An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`: seen
+/// as `a.b.c.d`, so bounds, trusted proxies and the relay's XOR-MAPPED-ADDRESS
+/// see the address the client has.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => v6
+            .ip()
+            .to_ipv4_mapped()
+            .map_or(addr, |ip| SocketAddr::new(ip.into(), v6.port())),
+        v4 => v4,
     }
 }
 

@@ -105,6 +105,45 @@ impl Process {
     }
 }
 
+/// With no HOST, the web app and the relay answer on IPv4 and IPv6 alike (an
+/// IPv6-only person can open the page and reach the relay).
+#[tokio::test]
+async fn by_default_it_listens_on_ipv4_and_ipv6() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI machines have IPv6 on loopback"
+        );
+        eprintln!("SKIPPED: no IPv6 on this host");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The relay's default is 0.0.0.0:3478,[::]:3478; a free port here.
+    let server = Process::start(
+        dir.path(),
+        &[("PORT", "0"), ("TURN_LISTEN", "0.0.0.0:0,[::]:0")],
+    );
+    let addr = server.wait_for("listening addr=").await;
+    let port = addr.trim().rsplit(':').next().unwrap().to_owned();
+    assert!(addr.trim().starts_with("[::]:"), "{addr}");
+    for host in ["127.0.0.1", "[::1]"] {
+        let health = reqwest::get(format!("http://{host}:{port}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200, "{host}");
+    }
+    let relay = server
+        .wait_for("TURN/STUN relay listening listen=[0.0.0.0:")
+        .await;
+    let turn_port = relay.split(',').next().unwrap();
+    assert!(
+        relay.contains(&format!(", [::]:{turn_port}]")),
+        "the relay on both families, one port: {relay}"
+    );
+    let (status, output) = server.terminate().await;
+    assert!(status.success(), "{output}");
+}
+
 #[tokio::test]
 async fn a_newcomer_runs_it_with_no_configuration_and_nothing_secret_is_logged() {
     let dir = tempfile::tempdir().unwrap();

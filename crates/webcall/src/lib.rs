@@ -196,6 +196,8 @@ impl Application {
                         .set(relay.allocation_count() as f64);
                     metrics::gauge!("webcall_turn_tcp_connections")
                         .set(relay.tcp_connection_count() as f64);
+                    metrics::gauge!("webcall_turn_tls_connections")
+                        .set(relay.tls_connection_count() as f64);
                 }
                 handle.render()
             }) as Arc<dyn Fn() -> String + Send + Sync>
@@ -610,7 +612,15 @@ fn describe_metrics() {
     describe_gauge!("webcall_turn_allocations", "TURN allocations alive");
     describe_gauge!(
         "webcall_turn_tcp_connections",
-        "TURN-over-TCP client connections open"
+        "TURN client connections open over TCP and TLS"
+    );
+    describe_gauge!(
+        "webcall_turn_tls_connections",
+        "TURN-over-TLS client connections open"
+    );
+    describe_counter!(
+        "webcall_tls_refused_total",
+        "TLS connections closed before their handshake: too many at once (handshakes) or from one address (per_ip)"
     );
     describe_counter!("webcall_turn_allocations_total", "TURN allocations made");
     describe_counter!(
@@ -647,6 +657,9 @@ fn describe_metrics() {
     }
     for kind in ["login", "throttled"] {
         counter!("webcall_auth_failures_total", "kind" => kind).absolute(0);
+    }
+    for reason in ["handshakes", "per_ip"] {
+        counter!("webcall_tls_refused_total", "reason" => reason).absolute(0);
     }
     for direction in ["to_peer", "to_client"] {
         counter!("webcall_turn_relayed_packets_total", "direction" => direction).absolute(0);

@@ -14,10 +14,13 @@
 //!   unauthenticated requests without growing the crate's nonce map.
 //! - `dataplane`: relaying for established allocations (ChannelData, Send and
 //!   Data indications) in our own code; the crate never sees relayed data.
-//! - [`tcp`]: TURN over TCP (RFC 8656 framing): data frames to the data plane,
-//!   control messages to the crate as datagrams.
-//! - `relay`: one thread per UDP listener (`SO_REUSEPORT`) and one for TCP, each
-//!   a single-threaded runtime holding its crate server and relay sockets.
+//! - [`tcp`]: TURN over TCP and over TLS (RFC 8656 framing): data frames to the
+//!   data plane, control messages to the crate as datagrams. TLS streams are
+//!   decrypted by the caller (the binary's HTTPS port) and handed in with
+//!   [`TurnRelay::tls_intake`].
+//! - `relay`: one thread per UDP listener (`SO_REUSEPORT`, per listening
+//!   address: IPv4 and IPv6), one for TCP and one for TLS, each a single-threaded
+//!   runtime holding its crate server and relay sockets.
 //! - [`policy`]: which peer addresses may be relayed to.
 //! - [`credentials`]: minting and checking `<expiry>:<user>` / HMAC-SHA1 credentials.
 

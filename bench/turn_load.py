@@ -54,6 +54,7 @@ def main():
     p.add_argument("--size", type=int, default=120, help="payload bytes")
     p.add_argument("--interval-ms", type=int, default=1, help="per-client send interval")
     p.add_argument("--tcp", action="store_true", help="client-to-server over TCP (relay stays UDP)")
+    p.add_argument("--tls", action="store_true", help="client-to-server over TLS (relay stays UDP)")
     p.add_argument("--send-indications", action="store_true", help="Send indications instead of ChannelData")
     p.add_argument("--peer", help="HOST:PORT of an echo peer (turnutils_peer) instead of client-to-client")
     p.add_argument("--timeout", type=int, default=120)
@@ -66,8 +67,10 @@ def main():
         target = ["-y"]
     cmd = ["turnutils_uclient", *target, "-c", "-m", str(a.clients), "-n", str(a.messages), "-l", str(a.size),
            "-z", str(a.interval_ms), "-W", a.secret, "-u", a.user, "-p", str(a.port)]
-    if a.tcp:
+    if a.tcp or a.tls:
         cmd.append("-t")
+    if a.tls:
+        cmd.append("-S")
     if a.send_indications:
         cmd.append("-s")
     cmd.append(a.host)
@@ -84,7 +87,7 @@ def main():
         sent, recv = map(int, m[-1])
     lost = re.findall(r"Total lost packets (\d+)", out)
     res = {
-        "transport": "tcp" if a.tcp else "udp",
+        "transport": "tls" if a.tls else "tcp" if a.tcp else "udp",
         "mode": "send-indication" if a.send_indications else "channel-data",
         "peers": "echo-peer" if a.peer else "client-to-client",
         "clients": a.clients, "sent": sent, "received": recv,

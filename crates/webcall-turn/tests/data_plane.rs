@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use stun::message::{
     Getter, Message, MessageType, CLASS_INDICATION, CLASS_SUCCESS_RESPONSE, METHOD_CHANNEL_BIND,
-    METHOD_CREATE_PERMISSION, METHOD_REFRESH, METHOD_SEND,
+    METHOD_CREATE_PERMISSION, METHOD_REFRESH,
 };
 use support::*;
 use tokio::net::UdpSocket;
@@ -20,24 +20,10 @@ use turn::proto::channum::ChannelNumber;
 use turn::proto::data::Data;
 use turn::proto::lifetime::Lifetime;
 use turn::proto::peeraddr::PeerAddress;
-use turn::proto::relayaddr::RelayedAddress;
 
 /// Long enough to be sure nothing is coming on loopback.
 const QUIET: Duration = Duration::from_millis(300);
 const CHANNEL: u16 = 0x4001;
-
-fn peer_attr(addr: SocketAddr) -> Box<PeerAddress> {
-    Box::new(PeerAddress {
-        ip: addr.ip(),
-        port: addr.port(),
-    })
-}
-
-fn relayed(allocate: &Message) -> SocketAddr {
-    let mut relayed = RelayedAddress::default();
-    relayed.get_from(allocate).expect("XOR-RELAYED-ADDRESS");
-    SocketAddr::new(relayed.ip, relayed.port)
-}
 
 fn channel_data(number: u16, payload: &[u8]) -> Vec<u8> {
     let mut frame = number.to_be_bytes().to_vec();
@@ -45,18 +31,6 @@ fn channel_data(number: u16, payload: &[u8]) -> Vec<u8> {
     frame.extend_from_slice(payload);
     frame.resize((frame.len() + 3) & !3, 0);
     frame
-}
-
-fn send_indication(peer: SocketAddr, payload: &[u8]) -> Vec<u8> {
-    let mut msg = Message::new();
-    msg.build(&[
-        Box::new(stun::agent::TransactionId::new()),
-        Box::new(MessageType::new(METHOD_SEND, CLASS_INDICATION)),
-        peer_attr(peer),
-        Box::new(Data(payload.to_vec())),
-    ])
-    .unwrap();
-    msg.raw
 }
 
 /// Distinct bytes, so a cut or a shifted copy shows.

@@ -7,17 +7,10 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
-use stun::message::{
-    Getter, Message, MessageType, CLASS_INDICATION, CLASS_SUCCESS_RESPONSE, METHOD_ALLOCATE,
-    METHOD_CREATE_PERMISSION, METHOD_SEND,
-};
+use stun::message::{Message, CLASS_SUCCESS_RESPONSE, METHOD_ALLOCATE, METHOD_CREATE_PERMISSION};
 use support::*;
 use tokio::net::UdpSocket;
-use turn::proto::data::Data;
-use turn::proto::peeraddr::PeerAddress;
-use turn::proto::relayaddr::RelayedAddress;
 use turn::proto::reqfamily::{REQUESTED_FAMILY_IPV4, REQUESTED_FAMILY_IPV6};
 use turn::proto::reqtrans::RequestedTransport;
 use turn::proto::PROTO_UDP;
@@ -44,12 +37,6 @@ fn v6_listener(relay: &webcall_turn::TurnRelay) -> SocketAddr {
         .expect("an IPv6 listener")
 }
 
-fn relayed(allocate: &Message) -> SocketAddr {
-    let mut relayed = RelayedAddress::default();
-    relayed.get_from(allocate).expect("XOR-RELAYED-ADDRESS");
-    SocketAddr::new(relayed.ip, relayed.port)
-}
-
 async fn allocate_family(
     probe: &mut Probe,
     user: &str,
@@ -69,58 +56,6 @@ async fn allocate_family(
             pass,
         )
         .await
-}
-
-fn peer_attr(addr: SocketAddr) -> Box<PeerAddress> {
-    Box::new(PeerAddress {
-        ip: addr.ip(),
-        port: addr.port(),
-    })
-}
-
-/// Lets `peer` in and sends one datagram each way through `relay_addr`.
-async fn round_trip(
-    probe: &mut Probe,
-    user: &str,
-    pass: &str,
-    relay_addr: SocketAddr,
-    peer: &UdpSocket,
-) {
-    let peer_addr = peer.local_addr().unwrap();
-    let permitted = probe
-        .signed(
-            METHOD_CREATE_PERMISSION,
-            vec![peer_attr(peer_addr)],
-            user,
-            pass,
-        )
-        .await;
-    assert_eq!(permitted.typ.class, CLASS_SUCCESS_RESPONSE, "{permitted}");
-    let mut send = Message::new();
-    send.build(&[
-        Box::new(stun::agent::TransactionId::new()),
-        Box::new(MessageType::new(METHOD_SEND, CLASS_INDICATION)),
-        peer_attr(peer_addr),
-        Box::new(Data(b"to the peer".to_vec())),
-    ])
-    .unwrap();
-    probe.send_raw(&send.raw).await;
-    let mut buf = [0u8; 1500];
-    let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
-        .await
-        .expect("relayed to the peer")
-        .unwrap();
-    assert_eq!((&buf[..n], from), (&b"to the peer"[..], relay_addr));
-    peer.send_to(b"to the client", relay_addr).await.unwrap();
-    let raw = probe
-        .recv_raw(Duration::from_secs(2))
-        .await
-        .expect("a Data indication");
-    let mut indication = Message::new();
-    indication.unmarshal_binary(&raw).unwrap();
-    let mut data = Data::default();
-    data.get_from(&indication).unwrap();
-    assert_eq!(data.0, b"to the client");
 }
 
 #[tokio::test]

@@ -15,19 +15,13 @@ use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
-use stun::message::{
-    Getter, Message, MessageType, CLASS_INDICATION, CLASS_SUCCESS_RESPONSE,
-    METHOD_CREATE_PERMISSION, METHOD_REFRESH, METHOD_SEND,
-};
-use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET, TURN_SECRET};
+use stun::message::{CLASS_SUCCESS_RESPONSE, METHOD_CREATE_PERMISSION, METHOD_REFRESH};
+use support::{spawn_app, write_cert, TestApp, PASSWORD, REGISTRATION_SECRET, TURN_SECRET};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::client::TlsStream;
-use turn::proto::data::Data;
 use turn::proto::lifetime::Lifetime;
-use turn::proto::peeraddr::PeerAddress;
-use turn::proto::relayaddr::RelayedAddress;
-use turn_support::{error_code, rest_pair, Probe};
+use turn_support::{error_code, peer_attr, relayed, rest_pair, round_trip, Probe};
 
 const NAME: &str = "webcall.test";
 
@@ -40,12 +34,7 @@ struct Site {
 
 async fn spawn_site(extra: &[(&str, &str)]) -> Site {
     let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec![NAME.to_owned()]).unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
-    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let (cert, key, root) = write_cert(dir.path(), NAME);
     let mut vars = vec![
         ("TLS_CERT_FILE", cert.as_str()),
         ("TLS_KEY_FILE", key.as_str()),
@@ -55,7 +44,7 @@ async fn spawn_site(extra: &[(&str, &str)]) -> Site {
     vars.extend_from_slice(extra);
     Site {
         app: spawn_app(&vars).await,
-        root: certified.cert.der().clone(),
+        root,
         _dir: dir,
     }
 }
@@ -142,6 +131,15 @@ async fn try_connect_tls(
     root: &CertificateDer<'static>,
     alpn: &[&[u8]],
 ) -> std::io::Result<TlsStream<TcpStream>> {
+    tls_over(TcpStream::connect(addr).await?, root, alpn).await
+}
+
+/// A TLS client on `tcp` that trusts only `root`, offering `alpn`.
+async fn tls_over(
+    tcp: TcpStream,
+    root: &CertificateDer<'static>,
+    alpn: &[&[u8]],
+) -> std::io::Result<TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root.clone()).unwrap();
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -152,23 +150,9 @@ async fn try_connect_tls(
     .with_root_certificates(roots)
     .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(addr).await?;
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from(NAME).unwrap(), tcp)
         .await
-}
-
-fn relayed(allocate: &Message) -> SocketAddr {
-    let mut relayed = RelayedAddress::default();
-    relayed.get_from(allocate).expect("XOR-RELAYED-ADDRESS");
-    SocketAddr::new(relayed.ip, relayed.port)
-}
-
-fn peer_attr(addr: SocketAddr) -> Box<PeerAddress> {
-    Box::new(PeerAddress {
-        ip: addr.ip(),
-        port: addr.port(),
-    })
 }
 
 /// Allocates over `probe`, lets `peer` in, and sends data both ways through
@@ -176,45 +160,7 @@ fn peer_attr(addr: SocketAddr) -> Box<PeerAddress> {
 async fn relay_round_trip(probe: &mut Probe, user: &str, pass: &str, peer: &UdpSocket) {
     let allocated = probe.allocate(user, pass).await;
     assert_eq!(allocated.typ.class, CLASS_SUCCESS_RESPONSE, "{allocated}");
-    let relay = relayed(&allocated);
-    let peer_addr = peer.local_addr().unwrap();
-    let permitted = probe
-        .signed(
-            METHOD_CREATE_PERMISSION,
-            vec![peer_attr(peer_addr)],
-            user,
-            pass,
-        )
-        .await;
-    assert_eq!(permitted.typ.class, CLASS_SUCCESS_RESPONSE);
-
-    let mut send = Message::new();
-    send.build(&[
-        Box::new(stun::agent::TransactionId::new()),
-        Box::new(MessageType::new(METHOD_SEND, CLASS_INDICATION)),
-        peer_attr(peer_addr),
-        Box::new(Data(b"out over tls".to_vec())),
-    ])
-    .unwrap();
-    probe.send_raw(&send.raw).await;
-    let mut buf = [0u8; 1500];
-    let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
-        .await
-        .expect("the peer gets the data")
-        .unwrap();
-    assert_eq!(&buf[..n], b"out over tls");
-    assert_eq!(from, relay);
-
-    peer.send_to(b"back over tls", relay).await.unwrap();
-    let raw = probe
-        .recv_raw(Duration::from_secs(2))
-        .await
-        .expect("a Data indication");
-    let mut indication = Message::new();
-    indication.unmarshal_binary(&raw).unwrap();
-    let mut data = Data::default();
-    data.get_from(&indication).unwrap();
-    assert_eq!(data.0, b"back over tls");
+    round_trip(probe, user, pass, relayed(&allocated), peer).await;
 }
 
 #[tokio::test]
@@ -410,17 +356,7 @@ async fn a_handshake_flood_from_one_address_is_cut_off_and_calls_go_on() {
     let other = tokio::net::TcpSocket::new_v4().unwrap();
     other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
     let tcp = other.connect(site.app.addr).await.unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(site.root.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from(NAME).unwrap(), tcp)
+    tls_over(tcp, &site.root, &[])
         .await
         .expect("another address completes its handshake");
     let refreshed = call
@@ -518,14 +454,10 @@ async fn a_turn_tls_listener_of_its_own_when_a_proxy_owns_443() {
 #[tokio::test]
 async fn without_a_dns_name_no_turns_url_is_offered() {
     let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let (cert, key, _) = write_cert(dir.path(), "127.0.0.1");
     let app = spawn_app(&[
-        ("TLS_CERT_FILE", &cert.display().to_string()),
-        ("TLS_KEY_FILE", &key.display().to_string()),
+        ("TLS_CERT_FILE", &cert),
+        ("TLS_KEY_FILE", &key),
         ("HTTP_REDIRECT_PORT", "off"),
         ("HTTPS", "false"),
         ("TURN_TLS_LISTEN", "127.0.0.1:0"),

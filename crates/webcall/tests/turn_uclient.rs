@@ -107,16 +107,12 @@ async fn coturn_uclient_relays_without_loss_over_tls_on_the_https_port() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["webcall.test".to_owned()]).unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let (cert, key, _) = support::write_cert(dir.path(), "webcall.test");
     let app = spawn_app(&[
         ("TURN_ALLOW_LOOPBACK_PEERS", "true"),
         ("TURN_USER_QUOTA", "1000"),
-        ("TLS_CERT_FILE", &cert.display().to_string()),
-        ("TLS_KEY_FILE", &key.display().to_string()),
+        ("TLS_CERT_FILE", &cert),
+        ("TLS_KEY_FILE", &key),
         ("HTTP_REDIRECT_PORT", "off"),
     ])
     .await;

@@ -11,11 +11,15 @@ use stun::error_code::ErrorCodeAttribute;
 use stun::fingerprint::FINGERPRINT;
 use stun::integrity::MessageIntegrity;
 use stun::message::{
-    Getter, Message, MessageType, Setter, CLASS_ERROR_RESPONSE, CLASS_REQUEST, METHOD_ALLOCATE,
+    Getter, Message, MessageType, Setter, CLASS_ERROR_RESPONSE, CLASS_INDICATION, CLASS_REQUEST,
+    CLASS_SUCCESS_RESPONSE, METHOD_ALLOCATE, METHOD_CREATE_PERMISSION, METHOD_SEND,
 };
 use stun::textattrs::{Nonce, Realm, TextAttribute, Username};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use turn::proto::data::Data;
+use turn::proto::peeraddr::PeerAddress;
+use turn::proto::relayaddr::RelayedAddress;
 use turn::proto::reqtrans::RequestedTransport;
 use turn::proto::PROTO_UDP;
 use webcall_turn::{PeerPolicy, RestCredentials, TurnConfig, TurnRelay};
@@ -243,4 +247,72 @@ pub async fn eventually(mut condition: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// XOR-PEER-ADDRESS for `addr`.
+pub fn peer_attr(addr: SocketAddr) -> Box<PeerAddress> {
+    Box::new(PeerAddress {
+        ip: addr.ip(),
+        port: addr.port(),
+    })
+}
+
+/// The XOR-RELAYED-ADDRESS of a successful Allocate.
+pub fn relayed(allocate: &Message) -> SocketAddr {
+    let mut relayed = RelayedAddress::default();
+    relayed.get_from(allocate).expect("XOR-RELAYED-ADDRESS");
+    SocketAddr::new(relayed.ip, relayed.port)
+}
+
+/// A Send indication of `payload` to `peer`.
+pub fn send_indication(peer: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let mut msg = Message::new();
+    msg.build(&[
+        Box::new(stun::agent::TransactionId::new()),
+        Box::new(MessageType::new(METHOD_SEND, CLASS_INDICATION)),
+        peer_attr(peer),
+        Box::new(Data(payload.to_vec())),
+    ])
+    .unwrap();
+    msg.raw
+}
+
+/// Lets `peer` in on the allocation at `relay_addr` and sends one datagram each
+/// way: a Send indication out (arriving from `relay_addr`), a Data indication back.
+pub async fn round_trip(
+    probe: &mut Probe,
+    user: &str,
+    pass: &str,
+    relay_addr: SocketAddr,
+    peer: &UdpSocket,
+) {
+    let peer_addr = peer.local_addr().unwrap();
+    let permitted = probe
+        .signed(
+            METHOD_CREATE_PERMISSION,
+            vec![peer_attr(peer_addr)],
+            user,
+            pass,
+        )
+        .await;
+    assert_eq!(permitted.typ.class, CLASS_SUCCESS_RESPONSE, "{permitted}");
+    probe
+        .send_raw(&send_indication(peer_addr, b"to the peer"))
+        .await;
+    let mut buf = [0u8; 1500];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
+        .await
+        .expect("relayed to the peer")
+        .unwrap();
+    assert_eq!((&buf[..n], from), (&b"to the peer"[..], relay_addr));
+    peer.send_to(b"to the client", relay_addr).await.unwrap();
+    let raw = probe
+        .recv_raw(Duration::from_secs(2))
+        .await
+        .expect("a Data indication");
+    let mut indication = Message::new();
+    indication.unmarshal_binary(&raw).unwrap();
+    let mut data = Data::default();
+    data.get_from(&indication).unwrap();
+    assert_eq!(data.0, b"to the client");
 }

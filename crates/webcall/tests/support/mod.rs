@@ -12,6 +12,24 @@ pub const REGISTRATION_SECRET: &str = "let-me-in-please";
 pub const TURN_SECRET: &str = "test-turn-secret";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A self-signed certificate for `name` (a DNS name, or an IP address) written
+/// to `dir` as cert.pem / key.pem: the `TLS_CERT_FILE` / `TLS_KEY_FILE` values,
+/// and the certificate DER for a client to trust.
+pub fn write_cert(
+    dir: &std::path::Path,
+    name: &str,
+) -> (String, String, rustls::pki_types::CertificateDer<'static>) {
+    let certified = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    (
+        cert.display().to_string(),
+        key.display().to_string(),
+        certified.cert.der().clone(),
+    )
+}
+
 /// A running server and a client pointed at it.
 pub struct TestApp {
     pub addr: SocketAddr,

@@ -293,6 +293,26 @@ async fn the_connection_check_page_finds_both_relay_transports() {
         "{raw}"
     );
     screenshot(&browser, "check").await;
+    // In Russian, on a phone: every row's verdict is there, none cut.
+    browser.set_window_size(360, 740).await.unwrap();
+    css(&browser, "[data-lang=ru]").await.click().await.unwrap();
+    let tls_title = browser
+        .execute(
+            "return document.querySelector('[data-testid=check-tls] strong').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tls_title, "Ретранслятор по TLS (порт HTTPS)");
+    let overflow = browser
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(false), "no sideways scrolling on a phone");
+    screenshot(&browser, "check-ru-phone").await;
     browser.close().await.unwrap();
     app.stop().await;
 }

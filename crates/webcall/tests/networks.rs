@@ -337,6 +337,17 @@ async fn only_443_open_calls_run_over_turn_tls_on_the_https_port() {
         .await
         .unwrap();
     assert_eq!(summary, "check_sum_tls_only");
+    let shots = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
+    std::fs::create_dir_all(shots).unwrap();
+    ada.client
+        .execute(
+            "document.querySelector('[data-testid=check-summary]').scrollIntoView({block: 'end'}); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let png = ada.client.screenshot().await.unwrap();
+    std::fs::write(format!("{shots}/check-443-only.png"), png).unwrap();
     close([ada, bob]).await;
 }
 

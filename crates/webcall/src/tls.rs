@@ -513,11 +513,23 @@ mod tests {
         let held: Vec<_> = (0..MAX_HANDSHAKES_PER_IP)
             .map(|_| limits.admit(a, false).expect("under the per-address bound"))
             .collect();
-        assert!(limits.admit(a, false).is_none(), "one address over its bound");
-        assert!(limits.admit(a, true).is_some(), "a trusted proxy is not held to it");
-        assert!(limits.admit(b, false).is_some(), "another address still gets in");
+        assert!(
+            limits.admit(a, false).is_none(),
+            "one address over its bound"
+        );
+        assert!(
+            limits.admit(a, true).is_some(),
+            "a trusted proxy is not held to it"
+        );
+        assert!(
+            limits.admit(b, false).is_some(),
+            "another address still gets in"
+        );
         drop(held);
-        assert!(limits.admit(a, false).is_some(), "places come back when freed");
+        assert!(
+            limits.admit(a, false).is_some(),
+            "places come back when freed"
+        );
         assert!(limits.per_ip.lock().unwrap().is_empty());
         let many: Vec<_> = (0..MAX_HANDSHAKES)
             .map(|i| {
@@ -525,7 +537,10 @@ mod tests {
                 limits.admit(ip, false).expect("under the total bound")
             })
             .collect();
-        assert!(limits.admit(b, true).is_none(), "over the total bound, proxy or not");
+        assert!(
+            limits.admit(b, true).is_none(),
+            "over the total bound, proxy or not"
+        );
         drop(many);
     }
 }

@@ -320,7 +320,10 @@ fn nginx_stream_example_routes_turn_by_name_and_passes_nginx_t() {
         "PUBLIC_HOST=turn.example.org",
         "HTTPS=false",
     ] {
-        assert!(example.contains(expected), "nginx-stream.conf lacks {expected:?}");
+        assert!(
+            example.contains(expected),
+            "nginx-stream.conf lacks {expected:?}"
+        );
     }
     let Some(nginx) = tool("nginx", "nginx") else {
         return;
@@ -331,7 +334,9 @@ fn nginx_stream_example_routes_turn_by_name_and_passes_nginx_t() {
             std::env::var("CI").is_err(),
             "nginx's stream module is missing: apt-get install libnginx-mod-stream"
         );
-        eprintln!("SKIPPED: nginx stream module not installed (apt-get install libnginx-mod-stream)");
+        eprintln!(
+            "SKIPPED: nginx stream module not installed (apt-get install libnginx-mod-stream)"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -66,9 +66,10 @@ async fn people(app: &TestApp) -> Option<People> {
     })
 }
 
-/// Both open `path`; each sees the other's named tile, and the call with the
-/// other, as each side's getStats says, decodes video over a pair whose local
-/// candidate is `local`. Returns (seen by ada, seen by fox).
+/// Both open `path`; each sees the other's named tile, the call with the other,
+/// as each side's getStats says, decodes video over a pair whose local candidate
+/// is `local`, and each hears the other through its Web Audio graph. Returns
+/// (seen by ada, seen by fox).
 async fn call(people: &People, path: &str, local: &str) -> (Value, Value) {
     let People { ada, fox, .. } = people;
     let started = Instant::now();
@@ -92,6 +93,17 @@ async fn call(people: &People, path: &str, local: &str) -> (Value, Value) {
             ),
         }
     }
+    // And each hears the other: the Web Audio graph runs and measures the other's sound.
+    for (who, browser, peer) in [
+        ("ada (Chromium)", ada, &fox_on_ada),
+        ("fox (Firefox)", fox, &ada_on_fox),
+    ] {
+        let audible = format!(
+            "return window.webcall.audioState() === 'running' && window.webcall.level('{peer}') > 0.01 && window.webcall.level('{peer}');"
+        );
+        let level = eventually(browser, &format!("{who} hears the other"), &audible).await;
+        eprintln!("{who} hears the other at level {level}");
+    }
     let by_fox = seen.pop().unwrap();
     let by_ada = seen.pop().unwrap();
     // One pair, seen from both ends: each side's remote address is the other's local one.
@@ -104,7 +116,7 @@ async fn call(people: &People, path: &str, local: &str) -> (Value, Value) {
         "{by_ada} {by_fox}"
     );
     eprintln!(
-        "{path}: both decode video after {:.1} s\n  seen by ada (Chromium): {by_ada}\n  seen by fox (Firefox):  {by_fox}",
+        "{path}: video and sound both ways after {:.1} s\n  seen by ada (Chromium): {by_ada}\n  seen by fox (Firefox):  {by_fox}",
         started.elapsed().as_secs_f64()
     );
     (by_ada, by_fox)

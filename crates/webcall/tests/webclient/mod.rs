@@ -192,7 +192,8 @@ impl Driver {
 }
 
 /// Firefox's preferences in every test: fake camera and microphone without a
-/// prompt, autoplay (media and Web Audio) allowed, loopback and plain host
+/// prompt, autoplay (media and Web Audio) allowed, a mock audio output (a
+/// machine without a sound card has none), loopback and plain host
 /// candidates (no mDNS names: the other browser could not resolve them), the
 /// page's console on the driver's log, and nothing that phones home (no OpenH264
 /// download: VP8 it is).
@@ -203,6 +204,8 @@ pub fn firefox_prefs() -> Value {
         "media.autoplay.default": 0,
         "media.autoplay.blocking_policy": 0,
         "media.autoplay.block-webaudio": false,
+        // Audio output without a sound card: else every AudioContext stays suspended.
+        "media.cubeb.force_mock_context": true,
         "media.peerconnection.ice.loopback": true,
         "media.peerconnection.ice.obfuscate_host_addresses": false,
         "media.gmp-manager.updateEnabled": false,

@@ -7,86 +7,14 @@
 mod support;
 mod webclient;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
-use webclient::{css, eventually, fill, tile_of, CALL_PATH, CHROMIUM_ARGS};
+use webclient::{css, eventually, fill, tile_of, Driver, Engine, CALL_PATH};
 
 const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
-
-/// A chromedriver child process on a free port.
-struct Driver {
-    _child: tokio::process::Child,
-    url: String,
-    _profiles: tempfile::TempDir,
-}
-
-impl Driver {
-    async fn start() -> Option<Self> {
-        if std::process::Command::new("chromedriver")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            assert!(
-                std::env::var("CI").is_err(),
-                "chromedriver is missing: apt-get install chromium chromium-driver"
-            );
-            eprintln!(
-                "SKIPPED: chromedriver not installed (apt-get install chromium chromium-driver)"
-            );
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if reqwest::get(format!("{url}/status")).await.is_ok() {
-                return Some(Self {
-                    _child: child,
-                    url,
-                    _profiles: tempfile::tempdir().unwrap(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not start");
-    }
-
-    /// A browser of its own (separate profile: separate storage, like two people).
-    async fn browser(&self, width: u32, height: u32) -> Client {
-        let profile = self
-            ._profiles
-            .path()
-            .join(uuid::Uuid::new_v4().simple().to_string());
-        let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
-        args.push(format!("--window-size={width},{height}"));
-        args.push(format!("--user-data-dir={}", profile.display()));
-        let caps = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
-        });
-        let caps = caps.as_object().unwrap().clone().into_iter().collect();
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("a chromium session")
-    }
-}
 
 async fn screenshot(browser: &Client, name: &str) {
     std::fs::create_dir_all(SHOTS).unwrap();
@@ -156,7 +84,7 @@ async fn relayed_video(browser: &Client, peer: &str) -> Value {
 
 #[tokio::test]
 async fn two_people_call_each_other_through_the_embedded_relay() {
-    let Some(driver) = Driver::start().await else {
+    let Some(driver) = Driver::start(Engine::Chromium).await else {
         return;
     };
     let app = spawn_app(&[]).await;
@@ -244,7 +172,7 @@ async fn two_people_call_each_other_through_the_embedded_relay() {
 
 #[tokio::test]
 async fn the_connection_check_page_finds_both_relay_transports() {
-    let Some(driver) = Driver::start().await else {
+    let Some(driver) = Driver::start(Engine::Chromium).await else {
         return;
     };
     let app = spawn_app(&[]).await;

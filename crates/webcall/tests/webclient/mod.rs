@@ -1,11 +1,14 @@
-//! Driving the web client in Chromium over WebDriver: what browser.rs and
-//! networks.rs share (waiting for elements and conditions, a peer's tile, and the
-//! getStats script that says which candidate pair a call runs over).
+//! Driving the web client in real browsers over WebDriver: what browser.rs,
+//! engines.rs and networks.rs share (a WebDriver server with a browser of its own
+//! per session, Chromium through chromedriver and Firefox through geckodriver;
+//! waiting for elements and conditions, a peer's tile, and the getStats script
+//! that says which candidate pair a call runs over, in both engines).
 #![allow(dead_code)]
 
+use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, Locator};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 /// Chromium's flags in every test: headless, fake camera and microphone that need
@@ -24,6 +27,195 @@ pub const CHROMIUM_ARGS: &[&str] = &[
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ];
+
+/// Which browser a [`Driver`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Debian's `chromium` through `chromedriver` (`chromium-driver`).
+    Chromium,
+    /// Debian's `firefox-esr` through `geckodriver` (`cargo install geckodriver`).
+    Firefox,
+}
+
+impl Engine {
+    fn driver(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromedriver",
+            Engine::Firefox => "geckodriver",
+        }
+    }
+
+    fn install_hint(self) -> &'static str {
+        match self {
+            Engine::Chromium => "apt-get install chromium chromium-driver",
+            Engine::Firefox => "apt-get install firefox-esr; cargo install geckodriver",
+        }
+    }
+
+    fn binary(self) -> &'static str {
+        match self {
+            Engine::Chromium => "/usr/bin/chromium",
+            Engine::Firefox => "/usr/bin/firefox-esr",
+        }
+    }
+}
+
+/// A WebDriver server (chromedriver or geckodriver) on a free loopback port; its
+/// log (Firefox's console included) lands in the target directory. geckodriver
+/// holds one session at a time: one driver per Firefox.
+///
+/// The driver leads a process group of its own, which the browsers it starts
+/// join: dropping the driver (a failed test too) kills them all, so no browser
+/// outlives its test.
+pub struct Driver {
+    child: tokio::process::Child,
+    engine: Engine,
+    url: String,
+    profiles: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: a plain syscall on the process group this driver leads.
+            unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Driver {
+    /// `None` (after printing SKIPPED) when the driver or the browser is not
+    /// installed; under `CI` that fails instead.
+    pub async fn start(engine: Engine) -> Option<Self> {
+        let driver = engine.driver();
+        let missing = if std::process::Command::new(driver)
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            Some(driver)
+        } else if !std::path::Path::new(engine.binary()).exists() {
+            Some(engine.binary())
+        } else {
+            None
+        };
+        if let Some(missing) = missing {
+            assert!(
+                std::env::var("CI").is_err(),
+                "{missing} is missing: {}",
+                engine.install_hint()
+            );
+            eprintln!(
+                "SKIPPED: {missing} not installed ({})",
+                engine.install_hint()
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let logs = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("webdriver");
+        std::fs::create_dir_all(&logs).unwrap();
+        let log = std::fs::File::create(logs.join(format!("{driver}-{port}.log"))).unwrap();
+        let profiles = tempfile::tempdir().unwrap();
+        let mut command = tokio::process::Command::new(driver);
+        match engine {
+            Engine::Chromium => {
+                command.arg(format!("--port={port}"));
+            }
+            Engine::Firefox => {
+                // Marionette's port is the system's choice (drivers run side by
+                // side); the profiles geckodriver makes go where ours go.
+                command
+                    .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                    .env("TMPDIR", profiles.path());
+            }
+        }
+        let child = command
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{url}/status")).await.is_ok() {
+                return Some(Self {
+                    child,
+                    engine,
+                    url,
+                    profiles,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{driver} did not start");
+    }
+
+    /// A browser of its own (a fresh profile: separate storage, like two people).
+    pub async fn browser(&self, width: u32, height: u32) -> Client {
+        let caps = match self.engine {
+            Engine::Chromium => {
+                let profile = self
+                    .profiles
+                    .path()
+                    .join(uuid::Uuid::new_v4().simple().to_string());
+                let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+                args.push(format!("--window-size={width},{height}"));
+                args.push(format!("--user-data-dir={}", profile.display()));
+                json!({
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {"binary": self.engine.binary(), "args": args}
+                })
+            }
+            // geckodriver makes a fresh temporary profile for every session.
+            Engine::Firefox => json!({
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": self.engine.binary(),
+                    "args": ["-headless", "-width", width.to_string(), "-height", height.to_string()],
+                    "prefs": firefox_prefs(),
+                }
+            }),
+        };
+        let caps = caps.as_object().unwrap().clone().into_iter().collect();
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("a {:?} session: {e}", self.engine))
+    }
+}
+
+/// Firefox's preferences in every test: fake camera and microphone without a
+/// prompt, autoplay (media and Web Audio) allowed, a mock audio output (a
+/// machine without a sound card has none), loopback and plain host
+/// candidates (no mDNS names: the other browser could not resolve them), the
+/// page's console on the driver's log, and nothing that phones home (no OpenH264
+/// download: VP8 it is).
+pub fn firefox_prefs() -> Value {
+    json!({
+        "media.navigator.streams.fake": true,
+        "media.navigator.permission.disabled": true,
+        "media.autoplay.default": 0,
+        "media.autoplay.blocking_policy": 0,
+        "media.autoplay.block-webaudio": false,
+        // Audio output without a sound card: else every AudioContext stays suspended.
+        "media.cubeb.force_mock_context": true,
+        "media.peerconnection.ice.loopback": true,
+        "media.peerconnection.ice.obfuscate_host_addresses": false,
+        "media.gmp-manager.updateEnabled": false,
+        "media.gmp-gmpopenh264.enabled": false,
+        "media.gmp-gmpopenh264.autoupdate": false,
+        "devtools.console.stdout.content": true,
+        "browser.shell.checkDefaultBrowser": false,
+        "app.update.enabled": false,
+    })
+}
 
 pub async fn css(browser: &Client, selector: &str) -> fantoccini::elements::Element {
     browser
@@ -65,7 +257,8 @@ pub async fn tile_of(browser: &Client, username: &str) -> String {
         .to_owned()
 }
 
-/// The call with `peer` as getStats sees it: the selected candidate pair's local
+/// The call with `peer` as getStats sees it (Chromium: the transport's selected
+/// pair; Firefox: the `selected` succeeded pair): the selected candidate pair's local
 /// and remote candidate types (`local`, `remote`), the local candidate's
 /// `relayProtocol` (udp/tcp/tls, relay candidates only) and `protocol` (the
 /// transport between the candidates), both addresses, and the video frames
@@ -80,6 +273,8 @@ window.webcall.stats(peer).then((report) => {
     if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId);
     if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0;
   });
+  // Firefox has no transport stats: its pair in use says `selected` (non-standard).
+  if (!pair) report.forEach((s) => { if (s.type === 'candidate-pair' && s.selected && s.state === 'succeeded') pair = s; });
   if (!pair) report.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
   const local = pair && byId.get(pair.localCandidateId);
   const remote = pair && byId.get(pair.remoteCandidateId);

@@ -14,14 +14,15 @@
 //!   task through [`RelayConn::recv_from`]) frames the datagram in place as
 //!   ChannelData or a Data indication and sends it on the client's transport.
 //!
-//! Datagrams are read into a per-thread 64 KiB buffer, so no size is cut (the
-//! crate reads 1500 bytes) and 10,000 allocations do not hold 10,000 buffers.
+//! Datagrams are read in batches (recvmmsg) into per-thread slots of 64 KiB, so
+//! no size is cut (the crate reads 1500 bytes) and 10,000 allocations do not
+//! hold 10,000 buffers; frames to UDP clients leave in batches (sendmmsg). See
+//! [`crate::batch`].
 //! Lookups take uncontended read locks of hash maps (the crate scans its channel
 //! list under an async mutex). RFC 8656 rules kept: a permission is needed in
 //! both directions, a channel binding also installs one, expired entries count
 //! as absent.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use turn::relay::RelayAddressGenerator;
 use webrtc_util::Conn;
 
+use crate::batch::{self, with_batch, with_scratch, RECV_BATCH};
 use crate::gate::FiveTuple;
 use crate::tcp::TcpTransport;
 use crate::wire;
@@ -43,26 +45,15 @@ pub const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
 /// RFC 8656 §12: a channel binding lasts 600 s unless refreshed.
 pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
 /// Largest datagram read: a UDP payload cannot be larger.
-const MAX_DATAGRAM: usize = 65_536;
+pub(crate) const MAX_DATAGRAM: usize = 65_536;
 /// Datagrams one read loop handles before it lets other tasks run.
 const BATCH: usize = 64;
 /// Relay socket buffers: a burst from a peer waits here, not in loss.
 const RELAY_BUFFER_BYTES: usize = 1024 * 1024;
 
-thread_local! {
-    /// Where datagrams are read and framed: room for the largest Data indication
-    /// header in front of the largest payload, and its padding behind.
-    static SCRATCH: RefCell<Box<[u8]>> =
-        RefCell::new(vec![0u8; wire::DATA_INDICATION_HEADROOM + MAX_DATAGRAM + 4].into_boxed_slice());
-}
-
-/// Runs `f` with this thread's scratch buffer.
-pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
-    SCRATCH.with(|cell| f(&mut cell.borrow_mut()))
-}
-
-/// Where datagrams are read to in the scratch buffer, and where they end at most
-/// (leaving room to pad the largest to four bytes).
+/// Where datagrams are read to in a receive slot (room for the largest Data
+/// indication header in front), and where they end at most (leaving room to pad
+/// the largest to four bytes).
 pub(crate) const PAYLOAD_AT: usize = wire::DATA_INDICATION_HEADROOM;
 pub(crate) const READ_END: usize = PAYLOAD_AT + MAX_DATAGRAM;
 
@@ -231,6 +222,10 @@ impl Relay {
         buf[at + len..end].fill(0);
         let frame = &buf[start..end];
         match &link.path {
+            // Counted when the outbox is flushed.
+            ClientPath::Udp(socket) if batch::queue_to_client(socket, link.client, frame) => {
+                return None
+            }
             ClientPath::Udp(socket) => match socket.try_send_to(frame, link.client) {
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -350,6 +345,7 @@ impl DataPlane {
 
     /// [`Self::relay_from_client`] for a frame without room around it (TCP).
     pub(crate) fn relay_client_frame(&self, tuple: &FiveTuple, frame: &[u8]) -> Option<Blocked> {
+        batch::note_handled(1);
         with_scratch(|buf| {
             let len = frame.len().min(MAX_DATAGRAM);
             buf[PAYLOAD_AT..PAYLOAD_AT + len].copy_from_slice(&frame[..len]);
@@ -531,17 +527,24 @@ fn rand_u32() -> u32 {
 pub(crate) struct RelayConn(Arc<Relay>);
 
 impl RelayConn {
-    /// Reads one datagram from a peer and relays it to the client, all without
-    /// awaiting (the scratch buffer is this thread's). `None` when drained.
-    fn relay_one(&self) -> io::Result<Option<Option<Blocked>>> {
+    /// Reads a batch of datagrams from peers and relays each to the client, all
+    /// without awaiting (the slots are this thread's); sends the socket had no
+    /// room for are left in `blocked`. `Ok(false)` when the socket is drained.
+    fn relay_batch(&self, blocked: &mut Vec<Blocked>) -> io::Result<bool> {
         let relay = &self.0;
-        with_scratch(
-            |buf| match relay.socket.try_recv_from(&mut buf[PAYLOAD_AT..READ_END]) {
-                Ok((len, peer)) => Ok(Some(relay.to_client(peer, buf, PAYLOAD_AT, len))),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                Err(err) => Err(err),
-            },
-        )
+        with_batch(|batch| {
+            let n = match batch.recv(&relay.socket) {
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(err) => return Err(err),
+            };
+            for i in 0..n {
+                let (buf, len, peer) = batch.datagram(i);
+                let Some(peer) = peer else { continue };
+                blocked.extend(relay.to_client(peer, buf, PAYLOAD_AT, len));
+            }
+            Ok(n == RECV_BATCH)
+        })
     }
 }
 
@@ -573,18 +576,28 @@ impl Conn for RelayConn {
                     return Err(io::Error::from(io::ErrorKind::NotConnected).into())
                 }
             }
-            for _ in 0..BATCH {
-                match self.relay_one() {
-                    Ok(Some(None)) => {}
-                    Ok(Some(Some(blocked))) => blocked.finish().await,
-                    Ok(None) => break,
+            let mut blocked = Vec::new();
+            let mut more = false;
+            for _ in 0..BATCH / RECV_BATCH {
+                match self.relay_batch(&mut blocked) {
+                    Ok(true) => more = true,
+                    Ok(false) => {
+                        more = false;
+                        break;
+                    }
                     // An ICMP error reported on the socket: nothing to relay.
                     Err(err) => {
                         tracing::debug!(error = %err, "TURN: relay socket read error");
                     }
                 }
             }
-            tokio::task::yield_now().await;
+            for blocked in blocked {
+                blocked.finish().await;
+            }
+            // Still readable after a full share: let the other tasks run first.
+            if more {
+                tokio::task::yield_now().await;
+            }
         }
     }
 
@@ -628,6 +641,11 @@ struct Relayed {
 }
 
 pub(crate) fn count_relayed(direction: Direction, bytes: usize) {
+    count_relayed_many(direction, 1, bytes);
+}
+
+/// Counts `packets` relayed datagrams of `bytes` in all.
+pub(crate) fn count_relayed_many(direction: Direction, packets: usize, bytes: usize) {
     static TO_PEER: OnceLock<Relayed> = OnceLock::new();
     static TO_CLIENT: OnceLock<Relayed> = OnceLock::new();
     let (cell, label) = match direction {
@@ -638,7 +656,7 @@ pub(crate) fn count_relayed(direction: Direction, bytes: usize) {
         packets: metrics::counter!("webcall_turn_relayed_packets_total", "direction" => label),
         bytes: metrics::counter!("webcall_turn_relayed_bytes_total", "direction" => label),
     });
-    counters.packets.increment(1);
+    counters.packets.increment(packets as u64);
     counters.bytes.increment(bytes as u64);
 }
 

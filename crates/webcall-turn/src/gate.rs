@@ -19,7 +19,7 @@
 //! ChannelBind too, and refusing an expired username there would cut a live call
 //! off the moment its credential expires.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,10 +40,9 @@ use tokio::net::UdpSocket;
 use turn::proto::lifetime::Lifetime;
 use webrtc_util::Conn;
 
+use crate::batch::{with_batch, RECV_BATCH};
 use crate::credentials::{parse_rest_username, RestCredentials};
-use crate::dataplane::{
-    with_scratch, Blocked, ClientPath, DataPlane, Established, PAYLOAD_AT, READ_END,
-};
+use crate::dataplane::{Blocked, ClientPath, DataPlane, Established, PAYLOAD_AT};
 use crate::policy::PeerPolicy;
 use crate::wire;
 
@@ -542,17 +541,23 @@ pub struct GatedConn {
     transport: Transport,
     local: SocketAddr,
     pending: Mutex<Option<Pending>>,
+    /// Control messages read in a batch with relayed data, for the crate's read
+    /// loop; at most one batch's worth, and no more is read until they are
+    /// handed on. The gate inspects each when it is handed on: its `pending`
+    /// slot holds one request at a time.
+    controls: Mutex<VecDeque<(Vec<u8>, SocketAddr)>>,
 }
 
-/// What became of one datagram read by a listener.
+/// What became of one control message read by a listener.
 enum Step {
     /// A control message for the crate, copied into its buffer.
     Deliver(usize, SocketAddr),
     Answer(Vec<u8>, SocketAddr),
-    Blocked(Blocked),
     Next,
-    Drained,
 }
+
+/// Control datagrams larger than this are dropped unread by the gate.
+const MAX_CONTROL: usize = 4096;
 
 /// Datagrams a listener handles before it lets other tasks run.
 const BATCH: usize = 64;
@@ -576,6 +581,7 @@ impl GatedConn {
             transport,
             local,
             pending: Mutex::new(None),
+            controls: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -587,18 +593,24 @@ impl GatedConn {
         }
     }
 
-    /// Relayed data (at `buf[at..at + len]`, framed in place) goes to the data
-    /// plane; control messages to [`Self::control`].
+    /// Relays data (at `buf[at..at + len]`, framed in place) through the data
+    /// plane; a control message is queued for [`Self::control`]. Returns a send
+    /// the socket had no room for.
     fn route(
         &self,
         buf: &mut [u8],
         at: usize,
         len: usize,
         src: SocketAddr,
-        out: &mut [u8],
-    ) -> Step {
+        controls: &mut VecDeque<(Vec<u8>, SocketAddr)>,
+    ) -> Option<Blocked> {
         if !wire::is_relayed_data(&buf[at..at + len]) {
-            return self.control(&buf[at..at + len], src, out);
+            // The crate reads control messages into 1500-byte buffers; larger
+            // ones are not worth holding (STUN requests are far smaller).
+            if len <= MAX_CONTROL {
+                controls.push_back((buf[at..at + len].to_vec(), src));
+            }
+            return None;
         }
         // Attacker-controlled bytes go through parsers here, inside the relay's
         // read loop: a panic must cost one datagram, not the relay.
@@ -607,7 +619,6 @@ impl GatedConn {
             self.plane.relay_from_client(&tuple, buf, at, len)
         }))
         .unwrap_or(None)
-        .map_or(Step::Next, Step::Blocked)
     }
 
     /// A control message: inspected by the gate, and what passes is copied into
@@ -628,19 +639,35 @@ impl GatedConn {
         }
     }
 
-    /// Reads and routes one datagram without awaiting.
-    fn udp_step(&self, socket: &UdpSocket, out: &mut [u8]) -> Step {
-        with_scratch(
-            |scratch| match socket.try_recv_from(&mut scratch[PAYLOAD_AT..READ_END]) {
-                Ok((n, src)) => self.route(scratch, PAYLOAD_AT, n, src, out),
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => Step::Drained,
-                // An ICMP error reported on the socket, say: it costs one read.
-                Err(err) => {
-                    tracing::debug!(error = %err, "TURN: listener read error");
-                    Step::Next
+    /// Reads a batch of datagrams and routes them without awaiting: relayed
+    /// data goes out (sends the socket had no room for are left in `blocked`),
+    /// control messages are queued. How many were read; 0 when drained.
+    fn udp_batch(&self, socket: &UdpSocket, blocked: &mut Vec<Blocked>) -> usize {
+        let mut controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
+        with_batch(|batch| match batch.recv(socket) {
+            Ok(n) => {
+                for i in 0..n {
+                    let (buf, len, src) = batch.datagram(i);
+                    if let Some(src) = src {
+                        blocked.extend(self.route(buf, PAYLOAD_AT, len, src, &mut controls));
+                    }
                 }
-            },
-        )
+                n
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
+            // An ICMP error reported on the socket, say: it costs one read.
+            Err(err) => {
+                tracing::debug!(error = %err, "TURN: listener read error");
+                1
+            }
+        })
+    }
+
+    fn next_control(&self) -> Option<(Vec<u8>, SocketAddr)> {
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
     }
 
     async fn answer(&self, response: &[u8], to: SocketAddr) {
@@ -668,18 +695,32 @@ impl Conn for GatedConn {
     }
 
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        let mut since_yield = 0;
         loop {
             let step = match &self.path {
                 ClientPath::Udp(socket) => {
-                    socket.readable().await?;
-                    let mut step = Step::Drained;
-                    for _ in 0..BATCH {
-                        step = self.udp_step(socket, buf);
-                        if !matches!(step, Step::Next) {
-                            break;
+                    if let Some((frame, src)) = self.next_control() {
+                        self.control(&frame, src, buf)
+                    } else {
+                        if since_yield >= BATCH {
+                            // A full share: let the relay sockets' tasks run.
+                            since_yield = 0;
+                            tokio::task::yield_now().await;
                         }
+                        socket.readable().await?;
+                        let mut blocked = Vec::new();
+                        let read = self.udp_batch(socket, &mut blocked);
+                        for blocked in blocked {
+                            blocked.finish().await;
+                        }
+                        // A short read drained the socket (readiness cleared).
+                        since_yield = if read < RECV_BATCH {
+                            0
+                        } else {
+                            since_yield + read
+                        };
+                        Step::Next
                     }
-                    step
                 }
                 // Data frames never get here: each TCP connection hands them to
                 // the data plane itself.
@@ -691,10 +732,7 @@ impl Conn for GatedConn {
             match step {
                 Step::Deliver(n, src) => return Ok((n, src)),
                 Step::Answer(response, to) => self.answer(&response, to).await,
-                Step::Blocked(blocked) => blocked.finish().await,
-                Step::Drained => {}
-                // A full batch: let the relay sockets' tasks run.
-                Step::Next => tokio::task::yield_now().await,
+                Step::Next => {}
             }
         }
     }

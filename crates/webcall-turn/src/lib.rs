@@ -24,6 +24,7 @@
 //! - [`policy`]: which peer addresses may be relayed to.
 //! - [`credentials`]: minting and checking `<expiry>:<user>` / HMAC-SHA1 credentials.
 
+mod batch;
 pub mod credentials;
 mod dataplane;
 pub mod gate;

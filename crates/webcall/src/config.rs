@@ -146,6 +146,9 @@ pub struct TurnSettings {
     pub max_tcp_connections: usize,
     /// `TURN_UDP_LISTENERS` (default: one per core).
     pub udp_listeners: usize,
+    /// `TURN_UDP_COALESCE_US` (default 500; 0: off): how long a busy UDP relay
+    /// thread sleeps before parking, so that one wake-up relays a batch.
+    pub udp_coalesce: Duration,
     /// `TURN_TLS_LISTEN`: a listener of its own for TURN over TLS (e.g.
     /// `0.0.0.0:5349`), for hosts where a reverse proxy owns 443.
     pub tls_listen: Option<SocketAddr>,
@@ -432,6 +435,9 @@ fn turn_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<TurnSettings, C
                 .min(16),
             n => n.min(64),
         },
+        udp_coalesce: Duration::from_micros(
+            parse_or(&get("TURN_UDP_COALESCE_US"), "TURN_UDP_COALESCE_US", 500u64)?.min(10_000),
+        ),
         tls_listen: get("TURN_TLS_LISTEN")
             .map(|v| {
                 v.parse()

@@ -732,6 +732,7 @@ pub(crate) async fn start_relay_on(
         total_quota: settings.total_quota,
         max_tcp_connections: settings.max_tcp_connections,
         udp_listeners: settings.udp_listeners,
+        udp_coalesce: settings.udp_coalesce,
     })
     .await
 }

@@ -15,8 +15,9 @@
 //! relay → server → client): no message passes from one relay of the server to
 //! another.
 //!
-//! Prints one JSON line: sent, received, lost, corrupt, the achieved send rate
-//! and, with `--server-pid`, the server's CPU per delivered message.
+//! Prints one JSON line: sent, received, lost, corrupt, the achieved send rate,
+//! the one-way latency (send to receive, both here: p50, p99, max) and, with
+//! `--server-pid`, the server's CPU per delivered message.
 //!
 //! ```text
 //! target/release/turn-load --server 127.0.0.1:3478 --secret S --pairs 50 --rate 40000 --duration 10
@@ -48,8 +49,12 @@ use turn::proto::reqtrans::RequestedTransport;
 use turn::proto::PROTO_UDP;
 
 const CHANNEL: u16 = 0x4000;
-/// Sender id (4 bytes), sequence number (8 bytes), then filler.
-const HEADER: usize = 12;
+/// Sender id (4 bytes), sequence number (8 bytes), send time (8 bytes, ns
+/// since the run's start), then filler.
+const HEADER: usize = 20;
+/// Latency histogram: 10 µs buckets up to 100 ms (the last counts the rest).
+const LATENCY_BUCKET_US: u64 = 10;
+const LATENCY_BUCKETS: usize = 10_000;
 
 struct Opts {
     server: SocketAddr,
@@ -344,6 +349,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     let tallies: Arc<Vec<Tally>> = Arc::new((0..clients).map(|_| Tally::default()).collect());
+    let epoch = Instant::now();
     let mut receivers = Vec::new();
     let mut senders: Vec<Vec<(u32, Wire)>> = (0..opts.threads).map(|_| Vec::new()).collect();
     for (id, client) in all.iter().enumerate() {
@@ -356,6 +362,7 @@ fn main() -> anyhow::Result<()> {
         let size = opts.size;
         receivers.push(std::thread::spawn(move || {
             let mut buf = vec![0u8; 70_000];
+            let mut latency = vec![0u32; LATENCY_BUCKETS];
             let mut next = 0u64;
             let tally = &tallies[id];
             loop {
@@ -368,6 +375,7 @@ fn main() -> anyhow::Result<()> {
                         }
                         let from = u32::from_be_bytes(data[..4].try_into().unwrap());
                         let seq = u64::from_be_bytes(data[4..12].try_into().unwrap());
+                        let sent_ns = u64::from_be_bytes(data[12..20].try_into().unwrap());
                         let filler_ok = data[HEADER..]
                             .iter()
                             .enumerate()
@@ -381,6 +389,9 @@ fn main() -> anyhow::Result<()> {
                         }
                         next = next.max(seq + 1);
                         tally.received.fetch_add(1, Ordering::Relaxed);
+                        let us = (epoch.elapsed().as_nanos() as u64).saturating_sub(sent_ns) / 1000;
+                        let bucket = ((us / LATENCY_BUCKET_US) as usize).min(LATENCY_BUCKETS - 1);
+                        latency[bucket] += 1;
                     }
                     Err(_) if stop.load(Ordering::Relaxed) => break,
                     Err(err)
@@ -391,6 +402,7 @@ fn main() -> anyhow::Result<()> {
                     Err(_) => break,
                 }
             }
+            latency
         }));
     }
 
@@ -428,6 +440,8 @@ fn main() -> anyhow::Result<()> {
                     let data = &mut frame[4..4 + size];
                     data[..4].copy_from_slice(&id.to_be_bytes());
                     data[4..12].copy_from_slice(&seq.to_be_bytes());
+                    data[12..20]
+                        .copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_be_bytes());
                     for (i, b) in data[HEADER..].iter_mut().enumerate() {
                         *b = (i as u8).wrapping_add(seq as u8);
                     }
@@ -448,9 +462,29 @@ fn main() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(1000));
     let cpu_after = opts.server_pid.and_then(cpu_secs);
     stop.store(true, Ordering::Relaxed);
-    for thread in receivers.into_iter().chain(echoes) {
+    let mut latency = vec![0u64; LATENCY_BUCKETS];
+    for thread in receivers {
+        if let Ok(histogram) = thread.join() {
+            for (total, n) in latency.iter_mut().zip(histogram) {
+                *total += u64::from(n);
+            }
+        }
+    }
+    for thread in echoes {
         let _ = thread.join();
     }
+    let percentile = |p: f64| -> Option<u64> {
+        let total: u64 = latency.iter().sum();
+        let rank = ((total as f64) * p).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        latency
+            .iter()
+            .position(|n| {
+                seen += n;
+                total > 0 && seen >= rank
+            })
+            .map(|bucket| (bucket as u64 + 1) * LATENCY_BUCKET_US)
+    };
     // Free the allocations: a later run's socket may get the same port, and a
     // 5-tuple still allocated would refuse its Allocate (437).
     for client in &mut all {
@@ -484,6 +518,9 @@ fn main() -> anyhow::Result<()> {
         "out_of_order": out_of_order,
         "send_secs": (send_secs * 100.0).round() / 100.0,
         "achieved_rate": (sent as f64 / send_secs).round(),
+        "latency_p50_us": percentile(0.5),
+        "latency_p99_us": percentile(0.99),
+        "latency_max_us": percentile(1.0),
         "server_cpu_s": server_cpu.map(|c| (c * 100.0).round() / 100.0),
         "server_cores_busy": server_cpu.map(|c| (c / send_secs * 100.0).round() / 100.0),
         "server_cpu_us_per_msg": server_cpu.filter(|_| received > 0).map(|c| (c * 1e6 / received as f64 * 100.0).round() / 100.0),

@@ -46,6 +46,7 @@ pub async fn start_relay(tweak: impl FnOnce(&mut TurnConfig)) -> TurnRelay {
         total_quota: 1000,
         max_tcp_connections: 64,
         udp_listeners: 2,
+        udp_coalesce: Duration::from_micros(500),
     };
     tweak(&mut config);
     TurnRelay::start(config).await.unwrap()

@@ -233,6 +233,25 @@ fn systemd_unit_is_hardened_by_systemd_analyze_security() {
     assert!(exposure <= 2.0, "exposure {exposure} > 2.0:\n{out}");
 }
 
+/// `nginx -t` on `main` (a whole nginx.conf) written into `dir`, which is also
+/// nginx's prefix: it must pass without a warning.
+fn nginx_t(nginx: &Path, dir: &Path, main: &str) {
+    let d = dir.to_str().unwrap();
+    std::fs::write(dir.join("main.conf"), main).unwrap();
+    let output = run(Command::new(nginx)
+        .arg("-t")
+        .arg("-p")
+        .arg(format!("{d}/"))
+        .arg("-e")
+        .arg(format!("{d}/error.log"))
+        .arg("-c")
+        .arg(format!("{d}/main.conf")));
+    let out = text(&output);
+    assert!(output.status.success(), "nginx -t:\n{out}");
+    assert!(out.contains("test is successful"), "nginx -t:\n{out}");
+    assert!(!out.contains("[warn]"), "nginx -t warns:\n{out}");
+}
+
 #[test]
 fn nginx_example_passes_nginx_t() {
     let example = read("deploy/nginx.conf");
@@ -292,19 +311,7 @@ fn nginx_example_passes_nginx_t() {
          fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
          include {d}/webcall.conf;\n}}\n"
     );
-    std::fs::write(dir.path().join("main.conf"), main).unwrap();
-    let output = run(Command::new(nginx)
-        .arg("-t")
-        .arg("-p")
-        .arg(format!("{d}/"))
-        .arg("-e")
-        .arg(format!("{d}/error.log"))
-        .arg("-c")
-        .arg(format!("{d}/main.conf")));
-    let out = text(&output);
-    assert!(output.status.success(), "nginx -t:\n{out}");
-    assert!(out.contains("test is successful"), "nginx -t:\n{out}");
-    assert!(!out.contains("[warn]"), "nginx -t warns:\n{out}");
+    nginx_t(&nginx, dir.path(), &main);
 }
 
 #[test]
@@ -347,19 +354,7 @@ fn nginx_stream_example_routes_turn_by_name_and_passes_nginx_t() {
         "load_module {STREAM_MODULE};\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
          events {{}}\ninclude {d}/webcall-stream.conf;\n"
     );
-    std::fs::write(dir.path().join("main.conf"), main).unwrap();
-    let output = run(Command::new(nginx)
-        .arg("-t")
-        .arg("-p")
-        .arg(format!("{d}/"))
-        .arg("-e")
-        .arg(format!("{d}/error.log"))
-        .arg("-c")
-        .arg(format!("{d}/main.conf")));
-    let out = text(&output);
-    assert!(output.status.success(), "nginx -t:\n{out}");
-    assert!(out.contains("test is successful"), "nginx -t:\n{out}");
-    assert!(!out.contains("[warn]"), "nginx -t warns:\n{out}");
+    nginx_t(&nginx, dir.path(), &main);
 }
 
 #[test]

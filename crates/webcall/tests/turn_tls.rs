@@ -15,13 +15,12 @@ use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
-use stun::message::{CLASS_SUCCESS_RESPONSE, METHOD_CREATE_PERMISSION, METHOD_REFRESH};
+use stun::message::CLASS_SUCCESS_RESPONSE;
 use support::{spawn_app, write_cert, TestApp, PASSWORD, REGISTRATION_SECRET, TURN_SECRET};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::client::TlsStream;
-use turn::proto::lifetime::Lifetime;
-use turn_support::{error_code, peer_attr, relayed, rest_pair, round_trip, Probe};
+use turn_support::{error_code, relayed, rest_pair, round_trip, Probe};
 
 const NAME: &str = "webcall.test";
 
@@ -248,23 +247,18 @@ async fn turn_over_tls_meets_the_same_credentials_peer_filter_and_quotas() {
     let mut first = Probe::stream(site.connect(&[]).await);
     let allocated = first.allocate(&user, &pass).await;
     assert_eq!(allocated.typ.class, CLASS_SUCCESS_RESPONSE);
-    for denied in [
-        "10.0.0.1:9",
-        "[fd00::1]:9",
-        "[::ffff:192.168.1.1]:9",
-        "169.254.169.254:80",
-    ] {
-        let peer: SocketAddr = denied.parse().unwrap();
-        let answer = first
-            .signed(
-                METHOD_CREATE_PERMISSION,
-                vec![peer_attr(peer)],
-                &user,
-                &pass,
-            )
-            .await;
-        assert_eq!(error_code(&answer), Some(403), "{denied}");
-    }
+    first
+        .assert_refused(
+            &user,
+            &pass,
+            &[
+                "10.0.0.1:9",
+                "[fd00::1]:9",
+                "[::ffff:192.168.1.1]:9",
+                "169.254.169.254:80",
+            ],
+        )
+        .await;
     // The per-user quota counts TLS allocations like any other.
     let mut second = Probe::stream(site.connect(&[]).await);
     let over = second.allocate(&user, &pass).await;
@@ -313,14 +307,7 @@ async fn garbage_and_silence_close_only_the_connection_that_sends_them() {
     );
 
     // The call's own connection went on through all of it.
-    let refreshed = call
-        .signed(
-            METHOD_REFRESH,
-            vec![Box::new(Lifetime(Duration::from_secs(600)))],
-            &user,
-            &pass,
-        )
-        .await;
+    let refreshed = call.refresh(&user, &pass).await;
     assert_eq!(refreshed.typ.class, CLASS_SUCCESS_RESPONSE);
     site.app.stop().await;
 }
@@ -359,14 +346,7 @@ async fn a_handshake_flood_from_one_address_is_cut_off_and_calls_go_on() {
     tls_over(tcp, &site.root, &[])
         .await
         .expect("another address completes its handshake");
-    let refreshed = call
-        .signed(
-            METHOD_REFRESH,
-            vec![Box::new(Lifetime(Duration::from_secs(600)))],
-            &user,
-            &pass,
-        )
-        .await;
+    let refreshed = call.refresh(&user, &pass).await;
     assert_eq!(refreshed.typ.class, CLASS_SUCCESS_RESPONSE);
 
     // Once the idle ones go, the address may connect again.

@@ -12,7 +12,7 @@ use stun::fingerprint::FINGERPRINT;
 use stun::integrity::MessageIntegrity;
 use stun::message::{
     Getter, Message, MessageType, Setter, CLASS_ERROR_RESPONSE, CLASS_INDICATION, CLASS_REQUEST,
-    CLASS_SUCCESS_RESPONSE, METHOD_ALLOCATE, METHOD_CREATE_PERMISSION, METHOD_SEND,
+    CLASS_SUCCESS_RESPONSE, METHOD_ALLOCATE, METHOD_CREATE_PERMISSION, METHOD_REFRESH, METHOD_SEND,
 };
 use stun::textattrs::{Nonce, Realm, TextAttribute, Username};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -213,6 +213,40 @@ impl Probe {
         )));
         setters.push(Box::new(FINGERPRINT));
         self.request(setters).await
+    }
+
+    /// A CreatePermission for `peer`.
+    pub async fn permit(&mut self, username: &str, password: &str, peer: SocketAddr) -> Message {
+        self.signed(
+            METHOD_CREATE_PERMISSION,
+            vec![peer_attr(peer)],
+            username,
+            password,
+        )
+        .await
+    }
+
+    /// A Refresh keeping the allocation for 10 minutes.
+    pub async fn refresh(&mut self, username: &str, password: &str) -> Message {
+        self.signed(
+            METHOD_REFRESH,
+            vec![Box::new(turn::proto::lifetime::Lifetime(
+                Duration::from_secs(600),
+            ))],
+            username,
+            password,
+        )
+        .await
+    }
+
+    /// Asserts every peer in `denied` (`addr:port` strings) gets 403 on CreatePermission.
+    pub async fn assert_refused(&mut self, username: &str, password: &str, denied: &[&str]) {
+        for denied in denied {
+            let answer = self
+                .permit(username, password, denied.parse().unwrap())
+                .await;
+            assert_eq!(error_code(&answer), Some(403), "{denied}");
+        }
     }
 
     pub async fn allocate(&mut self, username: &str, password: &str) -> Message {

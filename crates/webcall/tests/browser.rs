@@ -12,7 +12,7 @@ use std::time::Duration;
 use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
-use webclient::{css, eventually, fill, tile_of, Driver, Engine, CALL_PATH};
+use webclient::{connection_check, css, eventually, fill, tile_of, Driver, Engine, CALL_PATH};
 
 const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
 
@@ -186,28 +186,14 @@ async fn the_connection_check_page_finds_both_relay_transports() {
         )
         .await
         .unwrap();
-    browser.goto(&app.url("/check")).await.unwrap();
-    eventually(
-        &browser,
-        "the check finished",
-        "return document.body.dataset.checked === 'true';",
-    )
-    .await;
-    let state = |id: &str| {
-        format!("return document.querySelector('[data-testid=check-{id}]').dataset.state;")
-    };
-    assert_eq!(browser.execute(&state("udp"), vec![]).await.unwrap(), "ok");
-    assert_eq!(browser.execute(&state("tcp"), vec![]).await.unwrap(), "ok");
-    let summary = browser
-        .execute(
-            "return document.querySelector('[data-testid=check-summary]').textContent;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let check = connection_check(&browser, &app.url("/check")).await;
+    assert_eq!(check["udp"], "ok", "{check}");
+    assert_eq!(check["tcp"], "ok", "{check}");
     assert!(
-        summary.as_str().is_some_and(|s| s.contains("connect")),
-        "{summary}"
+        check["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("connect")),
+        "{check}"
     );
     let raw = browser
         .execute(

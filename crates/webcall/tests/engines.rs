@@ -19,7 +19,9 @@ use std::time::Instant;
 use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
-use webclient::{call_path, css, decoding, eventually, fill, tile_of, Driver, Engine};
+use webclient::{
+    call_path, connection_check, css, decoding, eventually, fill, tile_of, Driver, Engine,
+};
 
 /// One scenario at a time: each takes two browsers, the machine may have two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -214,28 +216,14 @@ async fn the_connection_check_page_finds_both_relay_transports_in_firefox() {
     };
     let fox = geckodriver.browser(1000, 900).await;
     signed_in_with_token(&fox, &app, "fox").await;
-    fox.goto(&app.url("/check")).await.unwrap();
-    eventually(
-        &fox,
-        "the check finished",
-        "return document.body.dataset.checked === 'true';",
-    )
-    .await;
-    let state = |id: &str| {
-        format!("return document.querySelector('[data-testid=check-{id}]').dataset.state;")
-    };
-    assert_eq!(fox.execute(&state("udp"), vec![]).await.unwrap(), "ok");
-    assert_eq!(fox.execute(&state("tcp"), vec![]).await.unwrap(), "ok");
-    let summary = fox
-        .execute(
-            "return document.querySelector('[data-testid=check-summary]').textContent;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let check = connection_check(&fox, &app.url("/check")).await;
+    assert_eq!(check["udp"], "ok", "{check}");
+    assert_eq!(check["tcp"], "ok", "{check}");
     assert!(
-        summary.as_str().is_some_and(|s| s.contains("connect")),
-        "{summary}"
+        check["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("connect")),
+        "{check}"
     );
     fox.close().await.unwrap();
     app.stop().await;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use fantoccini::Client;
 use netlab::{available, wait_for_log, Browser, Lab, PUBLIC_NETS, SERVER_V4};
 use serde_json::Value;
-use webclient::{call_path, css, decoding, eventually, fill, tile_of};
+use webclient::{call_path, connection_check, css, decoding, fill, tile_of};
 
 const JWT_SECRET: &str = "netlab-jwt-secret-0123456789-abcdefghijklmnop";
 const REGISTRATION_SECRET: &str = "netlab-registration-secret";
@@ -314,29 +314,11 @@ async fn only_443_open_calls_run_over_turn_tls_on_the_https_port() {
 
     // The connection check page tells Ada, in plain words, that only the TLS
     // relay on the HTTPS port gets out of her network.
-    ada.client.goto(&format!("{origin}/check")).await.unwrap();
-    eventually(
-        &ada.client,
-        "the check finished",
-        "return document.body.dataset.checked === 'true';",
-    )
-    .await;
-    let state = |id: &str| {
-        format!("return document.querySelector('[data-testid=check-{id}]').dataset.state;")
-    };
+    let check = connection_check(&ada.client, &format!("{origin}/check")).await;
     for (id, expected) in [("udp", "fail"), ("tcp", "fail"), ("tls", "ok")] {
-        let got = ada.client.execute(&state(id), vec![]).await.unwrap();
-        assert_eq!(got, expected, "check-{id}");
+        assert_eq!(check[id], expected, "check-{id}: {check}");
     }
-    let summary = ada
-        .client
-        .execute(
-            "return document.querySelector('[data-testid=check-summary]').dataset.i18n;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(summary, "check_sum_tls_only");
+    assert_eq!(check["summary_key"], "check_sum_tls_only", "{check}");
     let shots = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
     std::fs::create_dir_all(shots).unwrap();
     ada.client

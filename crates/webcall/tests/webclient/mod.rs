@@ -312,3 +312,26 @@ pub async fn call_path(
 pub fn decoding(path: &Value) -> bool {
     path["frames"].as_u64().unwrap_or(0) > 0
 }
+
+/// Opens the connection check at `url` and waits for it to finish: each row's
+/// state (`direct`, `udp`, `tcp`, `tls`: ok, warn or fail), and the summary's
+/// text (`summary`) and message key (`summary_key`).
+pub async fn connection_check(browser: &Client, url: &str) -> Value {
+    browser.goto(url).await.unwrap();
+    eventually(
+        browser,
+        "the check finished",
+        "return document.body.dataset.checked === 'true';",
+    )
+    .await;
+    browser
+        .execute(
+            "const state = (id) => document.querySelector(`[data-testid=check-${id}]`).dataset.state; \
+             const summary = document.querySelector('[data-testid=check-summary]'); \
+             return {direct: state('direct'), udp: state('udp'), tcp: state('tcp'), tls: state('tls'), \
+                     summary: summary.textContent, summary_key: summary.dataset.i18n};",
+            vec![],
+        )
+        .await
+        .unwrap()
+}

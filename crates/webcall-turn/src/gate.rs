@@ -30,7 +30,8 @@ use stun::agent::TransactionId;
 use stun::attributes::{ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
 use stun::error_code::{
     ErrorCode, CODE_ADDR_FAMILY_NOT_SUPPORTED, CODE_ALLOC_MISMATCH, CODE_ALLOC_QUOTA_REACHED,
-    CODE_BAD_REQUEST, CODE_FORBIDDEN, CODE_STALE_NONCE, CODE_UNAUTHORIZED, CODE_WRONG_CREDENTIALS,
+    CODE_BAD_REQUEST, CODE_FORBIDDEN, CODE_STALE_NONCE, CODE_UNAUTHORIZED, CODE_UNKNOWN_ATTRIBUTE,
+    CODE_WRONG_CREDENTIALS,
 };
 use stun::fingerprint::FINGERPRINT;
 use stun::integrity::MessageIntegrity;
@@ -196,7 +197,16 @@ impl Gate {
                 | wire::CREATE_PERMISSION_REQUEST
                 | wire::CHANNEL_BIND_REQUEST,
             ) => {}
-            // Binding and the like: the crate's business.
+            // A Binding request and the like are the crate's business, once they
+            // carry nothing it must refuse to ignore (indications and responses
+            // are never answered).
+            Some(typ) if wire::is_request(typ) => {
+                let mut msg = Message::new();
+                if msg.unmarshal_binary(data).is_err() {
+                    return Verdict::Drop;
+                }
+                return self.refuse_unknown(&msg, None).unwrap_or(Verdict::Pass);
+            }
             _ => return Verdict::Pass,
         }
         let mut msg = Message::new();
@@ -230,6 +240,10 @@ impl Gate {
         let integrity = MessageIntegrity(self.config.credentials.long_term_key(&username, &realm));
         if integrity.check(&mut msg).is_err() {
             return self.refuse_auth(&msg, nonces);
+        }
+        // After authentication, as RFC 8489 §6.3.1 orders it.
+        if let Some(refused) = self.refuse_unknown(&msg, Some(integrity.clone())) {
+            return refused;
         }
 
         if method == METHOD_ALLOCATE {
@@ -313,6 +327,24 @@ impl Gate {
             });
         }
         Verdict::Pass
+    }
+
+    /// 420 with UNKNOWN-ATTRIBUTES when `msg` carries comprehension-required
+    /// attributes this server does not understand.
+    fn refuse_unknown(
+        &self,
+        msg: &Message,
+        integrity: Option<MessageIntegrity>,
+    ) -> Option<Verdict> {
+        let unknown = wire::unknown_required(msg);
+        (!unknown.is_empty()).then(|| {
+            reply(
+                msg,
+                CODE_UNKNOWN_ATTRIBUTE,
+                vec![Box::new(stun::uattrs::UnknownAttributes(unknown))],
+                integrity,
+            )
+        })
     }
 
     fn refuse_auth(&self, msg: &Message, nonces: &NonceCache) -> Verdict {

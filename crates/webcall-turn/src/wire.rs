@@ -76,6 +76,58 @@ pub fn relayed_addr(msg: &Message) -> Option<SocketAddr> {
     xor_addr(&attr.value, &txid)
 }
 
+/// Whether a message type is a request (class bits 0b00).
+pub fn is_request(typ: u16) -> bool {
+    typ & 0x0110 == 0
+}
+
+/// Comprehension-required attributes (below 0x8000) this server understands
+/// in a request: STUN (RFC 8489), TURN (RFC 8656), RFC 5780's and ICE's.
+const UNDERSTOOD: &[u16] = &[
+    0x0001, // MAPPED-ADDRESS
+    0x0003, // CHANGE-REQUEST
+    0x0006, // USERNAME
+    0x0008, // MESSAGE-INTEGRITY
+    0x0009, // ERROR-CODE
+    0x000A, // UNKNOWN-ATTRIBUTES
+    0x000C, // CHANNEL-NUMBER
+    0x000D, // LIFETIME
+    0x0010, // BANDWIDTH (RFC 5766)
+    0x0012, // XOR-PEER-ADDRESS
+    0x0013, // DATA
+    0x0014, // REALM
+    0x0015, // NONCE
+    0x0016, // XOR-RELAYED-ADDRESS
+    0x0017, // REQUESTED-ADDRESS-FAMILY
+    0x0018, // EVEN-PORT
+    0x0019, // REQUESTED-TRANSPORT
+    0x001A, // DONT-FRAGMENT
+    0x001C, // MESSAGE-INTEGRITY-SHA256
+    0x001D, // PASSWORD-ALGORITHM
+    0x001E, // USERHASH
+    0x0020, // XOR-MAPPED-ADDRESS
+    0x0022, // RESERVATION-TOKEN
+    0x0024, // PRIORITY
+    0x0025, // USE-CANDIDATE
+    0x0026, // PADDING
+    0x0027, // RESPONSE-PORT
+    0x002A, // CONNECTION-ID
+];
+
+/// The comprehension-required attributes of `msg` this server does not
+/// understand (RFC 8489 §6.3.1: a request with any gets 420).
+pub fn unknown_required(msg: &Message) -> Vec<AttrType> {
+    let mut unknown: Vec<AttrType> = msg
+        .attributes
+        .0
+        .iter()
+        .map(|a| a.typ)
+        .filter(|t| t.0 < 0x8000 && !UNDERSTOOD.contains(&t.0))
+        .collect();
+    unknown.dedup();
+    unknown
+}
+
 /// REQUESTED-ADDRESS-FAMILY values (RFC 8656 §18.10).
 pub const FAMILY_IPV4: u8 = 0x01;
 pub const FAMILY_IPV6: u8 = 0x02;

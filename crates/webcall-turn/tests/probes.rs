@@ -505,3 +505,73 @@ async fn closing_the_relay_closes_every_allocation() {
     assert!(eventually(|| relay.allocation_count() == 0).await);
     let _ = METHOD_ALLOCATE;
 }
+
+/// An attribute of any type with raw value bytes.
+struct RawAttribute(u16, Vec<u8>);
+
+impl stun::message::Setter for RawAttribute {
+    fn add_to(&self, m: &mut stun::message::Message) -> Result<(), stun::Error> {
+        m.add(stun::attributes::AttrType(self.0), &self.1);
+        Ok(())
+    }
+}
+
+/// RFC 8489 §6.3.1: a request with a comprehension-required attribute the
+/// server does not understand gets 420 naming it (after authentication);
+/// unknown comprehension-optional ones (0x8000 and up) are ignored.
+#[tokio::test]
+async fn unknown_comprehension_required_attributes_get_420() {
+    let relay = start_relay(|_| {}).await;
+    let (user, pass) = rest_pair("ada", 600, SECRET);
+    let unknown_of = |msg: &stun::message::Message| {
+        let mut unknown = stun::uattrs::UnknownAttributes(Vec::new());
+        unknown.get_from(msg).expect("UNKNOWN-ATTRIBUTES");
+        unknown.0.iter().map(|t| t.0).collect::<Vec<_>>()
+    };
+
+    // Binding (no credentials needed), over UDP.
+    let mut probe = Probe::udp(relay.udp_addr()).await;
+    let answer = probe
+        .request(vec![
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(stun::message::BINDING_REQUEST),
+            Box::new(RawAttribute(0x0031, vec![1, 2, 3, 4])),
+        ])
+        .await;
+    assert_eq!(error_code(&answer), Some(420));
+    assert_eq!(unknown_of(&answer), [0x0031]);
+
+    // Allocate: without credentials 401 first; with them, 420 naming both.
+    let extra = || -> Vec<Box<dyn stun::message::Setter>> {
+        vec![
+            Box::new(turn::proto::reqtrans::RequestedTransport {
+                protocol: turn::proto::PROTO_UDP,
+            }),
+            Box::new(RawAttribute(0x0031, vec![0; 4])),
+            Box::new(RawAttribute(0x7F00, vec![0; 8])),
+        ]
+    };
+    let mut tcp = Probe::tcp(relay.tcp_addr()).await;
+    assert_eq!(error_code(&tcp.challenge().await), Some(401));
+    let answer = tcp.signed(METHOD_ALLOCATE, extra(), &user, &pass).await;
+    assert_eq!(error_code(&answer), Some(420));
+    assert_eq!(unknown_of(&answer), [0x0031, 0x7F00]);
+    assert_eq!(relay.allocation_count(), 0);
+
+    // An unknown comprehension-optional attribute is ignored.
+    let answer = tcp
+        .signed(
+            METHOD_ALLOCATE,
+            vec![
+                Box::new(turn::proto::reqtrans::RequestedTransport {
+                    protocol: turn::proto::PROTO_UDP,
+                }),
+                Box::new(RawAttribute(0xC057, vec![0; 4])),
+            ],
+            &user,
+            &pass,
+        )
+        .await;
+    assert_eq!(answer.typ.class, CLASS_SUCCESS_RESPONSE, "{answer}");
+    relay.close().await;
+}

@@ -69,7 +69,7 @@ fi
 SSH_PORT=${SSH_PORT:-22}
 TURN_PORT=${TURN_PORT:-}
 if [[ -z $TURN_PORT && -n $turn_listen ]]; then
-    TURN_PORT=${turn_listen##*:}   # 0.0.0.0:3478 and [::]:3478 alike
+    TURN_PORT=${turn_listen##*:}   # 0.0.0.0:3478, [::]:3478 and a list of both alike
 fi
 TURN_PORT=${TURN_PORT:-3478}
 RELAY_MIN=${RELAY_MIN:-${relay_min_server:-49152}}

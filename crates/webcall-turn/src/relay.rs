@@ -120,8 +120,7 @@ impl TurnRelay {
         let shutdown = CancellationToken::new();
 
         let udp_listeners = udp.len();
-        let mut workers = Vec::with_capacity(udp_listeners + 1);
-        let stop_all = |workers: &[Worker]| workers.iter().for_each(|w| w.stop.cancel());
+        let mut workers = Vec::with_capacity(udp_listeners + 2);
         for (index, socket) in udp.into_iter().enumerate() {
             let (config, gate, plane) = (config.clone(), gate.clone(), plane.clone());
             let coalesce = Coalesce::new(config.udp_coalesce);
@@ -142,32 +141,28 @@ impl TurnRelay {
                     Ok((server, released, ()))
                 })
                 .await;
-            match started {
-                Ok((worker, ())) => workers.push(worker),
-                Err(err) => {
-                    stop_all(&workers);
-                    return Err(err);
-                }
-            }
+            keep(started, &mut workers)?;
         }
-
-        let mut streams = Vec::with_capacity(2);
-        for (kind, listeners) in [(Transport::Tcp, tcp), (Transport::Tls, Vec::new())] {
-            match spawn_stream_worker(kind, tcp_addr, listeners, &config, &gate, &plane, &shutdown)
-                .await
-            {
-                Ok((worker, transport)) => {
-                    workers.push(worker);
-                    streams.push(transport);
-                }
-                Err(err) => {
-                    stop_all(&workers);
-                    return Err(err);
-                }
-            }
-        }
-        let tls_transport = streams.pop().expect("two stream transports");
-        let tcp_transport = streams.pop().expect("two stream transports");
+        let tcp = spawn_stream_worker(
+            Transport::Tcp,
+            tcp_addr,
+            tcp,
+            &config,
+            &gate,
+            &plane,
+            &shutdown,
+        );
+        let tcp_transport = keep(tcp.await, &mut workers)?;
+        let tls = spawn_stream_worker(
+            Transport::Tls,
+            tcp_addr,
+            Vec::new(),
+            &config,
+            &gate,
+            &plane,
+            &shutdown,
+        );
+        let tls_transport = keep(tls.await, &mut workers)?;
 
         let mut listening = udp_addrs;
         listening.dedup();
@@ -339,6 +334,21 @@ impl Worker {
             },
             value,
         ))
+    }
+}
+
+/// Adds a worker that started to `workers`; when it did not, stops the ones
+/// already running and returns the error.
+fn keep<T>(started: anyhow::Result<(Worker, T)>, workers: &mut Vec<Worker>) -> anyhow::Result<T> {
+    match started {
+        Ok((worker, value)) => {
+            workers.push(worker);
+            Ok(value)
+        }
+        Err(err) => {
+            workers.iter().for_each(|w| w.stop.cancel());
+            Err(err)
+        }
     }
 }
 

@@ -2,10 +2,11 @@
 //! stream is cut into STUN messages and ChannelData frames (padded to 4 bytes on
 //! a stream). TCP connections come from the relay's own listener; TLS ones are
 //! decrypted elsewhere (the HTTPS port, or `TURN_TLS_LISTEN`) and handed over
-//! with [`TcpTransport::adopt`]. Relayed data (ChannelData, Send indications) is handed to the data
-//! plane by the connection's own task; control messages go to the crate's read
-//! loop (through the gate) as datagrams from the connection's address. What is
-//! sent to that address is queued to the connection and written in batches.
+//! with [`TcpTransport::adopt`]. Relayed data (ChannelData, Send indications) is
+//! handed to the data plane by the connection's own task; control messages go to
+//! the crate's read loop (through the gate) as datagrams from the connection's
+//! address. What is sent to that address is queued to the connection and written
+//! in batches (over TLS, a record per frame, flushed once per batch).
 //!
 //! Bounds: at most `max_connections` at once; per connection at most
 //! [`MAX_QUEUED_BYTES`] waiting to be written (beyond that frames are dropped, as

@@ -127,13 +127,10 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
         );
         None
     };
-    if temporary.is_some() {
+    if let Some(relay) = &temporary {
         all &= report(
             "turn ports",
-            Ok(format!(
-                "UDP and TCP {:?} bind",
-                crate::relay_listen(settings)
-            )),
+            Ok(format!("UDP and TCP {:?} bind", relay.listen_addrs())),
         );
     }
     let listening = temporary
@@ -185,22 +182,19 @@ fn turns_target(
     settings: &crate::config::TurnSettings,
     tls: &crate::config::TlsSettings,
 ) -> Result<(String, u16), String> {
-    let host = config.public_host.clone().or_else(|| match &tls.source {
-        crate::config::TlsSource::Files { cert_file, .. } => crate::tls::first_dns_name(cert_file),
-        crate::config::TlsSource::Acme { domains, .. } => domains.first().cloned(),
-    });
-    let Some(host) = host else {
+    let Some(host) = crate::certificate_host(config, tls) else {
         return Err(fix(
             "no DNS name for the certificate",
             "set PUBLIC_HOST: without it browsers are offered no turns: and networks that allow only 443 cannot call",
         ));
     };
-    let port = settings
-        .tls_public_port
-        .or(tls.https.then_some(config.port))
-        .or(settings.tls_listen.map(|a| a.port()))
-        .filter(|port| *port != 0)
-        .ok_or_else(|| fix("no turns: port", "set PORT or TURN_TLS_PUBLIC_PORT"))?;
+    let port = crate::turns_port(
+        settings,
+        tls.https,
+        config.port,
+        settings.tls_listen.map(|a| a.port()),
+    )
+    .ok_or_else(|| fix("no turns: port", "set PORT or TURN_TLS_PUBLIC_PORT"))?;
     Ok((host, port))
 }
 

@@ -372,7 +372,7 @@ async fn load_tls(
 ) -> anyhow::Result<Tls> {
     // One crypto provider for the process (a second install is a harmless no-op).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (certificates, renewal, host) = match &settings.source {
+    let (certificates, renewal) = match &settings.source {
         TlsSource::Files {
             cert_file,
             key_file,
@@ -380,7 +380,6 @@ async fn load_tls(
             let server = tls::Certificates::config_from_files(cert_file, key_file)
                 .context("TLS_CERT_FILE/TLS_KEY_FILE")?;
             let rustls = RustlsConfig::from_config(Arc::new(server));
-            let host = tls::first_dns_name(cert_file);
             (
                 tls::Certificates::Files(rustls.clone()),
                 Renewal::Files {
@@ -388,7 +387,6 @@ async fn load_tls(
                     cert_file: cert_file.clone(),
                     key_file: key_file.clone(),
                 },
-                host,
             )
         }
         TlsSource::Acme {
@@ -410,7 +408,7 @@ async fn load_tls(
                 challenge: state.challenge_rustls_config(),
                 config: Arc::new(tls::Certificates::config_for_acme(state.resolver())),
             };
-            (certificates, Renewal::Acme(state), domains.first().cloned())
+            (certificates, Renewal::Acme(state))
         }
     };
     let redirect = match settings.redirect_port {
@@ -438,7 +436,7 @@ async fn load_tls(
         https: settings.https,
         redirect,
         turn_listener,
-        host: config.public_host.clone().or(host),
+        host: certificate_host(config, settings),
         renewal,
     })
 }
@@ -737,6 +735,33 @@ pub(crate) async fn start_relay_on(
     .await
 }
 
+/// The DNS name `turns:` URLs carry: `PUBLIC_HOST` (which defaults to the ACME
+/// domain), else the certificate file's first DNS name.
+pub(crate) fn certificate_host(config: &Config, settings: &TlsSettings) -> Option<String> {
+    config
+        .public_host
+        .clone()
+        .or_else(|| match &settings.source {
+            TlsSource::Files { cert_file, .. } => tls::first_dns_name(cert_file),
+            TlsSource::Acme { .. } => None,
+        })
+}
+
+/// The port `turns:` URLs carry: `TURN_TLS_PUBLIC_PORT`, else the HTTPS port,
+/// else the `TURN_TLS_LISTEN` port.
+pub(crate) fn turns_port(
+    settings: &TurnSettings,
+    https: bool,
+    http_port: u16,
+    tls_listen_port: Option<u16>,
+) -> Option<u16> {
+    settings
+        .tls_public_port
+        .or(https.then_some(http_port))
+        .or(tls_listen_port)
+        .filter(|port| *port != 0)
+}
+
 /// The embedded relay's `turns:` URL: TURN over TLS on the HTTPS port (or
 /// `TURN_TLS_LISTEN`), by the DNS name the certificate is for. `None` (with a
 /// warning) when there is no such name: browsers check the certificate.
@@ -752,10 +777,7 @@ fn turns_url(
         Some(listener) => Some(listener.local_addr().ok()?.port()),
         None => None,
     };
-    let port = settings
-        .tls_public_port
-        .or(tls.https.then_some(http_port))
-        .or(listen_port)?;
+    let port = turns_port(settings, tls.https, http_port, listen_port)?;
     match &tls.host {
         Some(host) => Some(format!("turns:{host}:{port}?transport=tcp")),
         None => {

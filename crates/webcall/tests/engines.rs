@@ -157,29 +157,42 @@ async fn leave(browser: &Client) {
     .await;
 }
 
-#[tokio::test]
-async fn chromium_and_firefox_call_each_other_through_the_embedded_relay() {
-    let _serial = SERIAL.lock().await;
-    let app = spawn_app(&[]).await;
+/// Chromium's Ada and Firefox's Fox meet at `path`; each sees the other over a
+/// pair whose remote candidate is of `kind` (Firefox may still call it prflx:
+/// see [`met_in_a_check_or`]). `None` when a browser is missing.
+async fn in_a_call(app: &TestApp, path: &str, kind: &str) -> Option<People> {
     let started = Instant::now();
-    let Some(people) = people(&app).await else {
-        return;
-    };
+    let people = people(app).await?;
     eprintln!(
         "both browsers up, signed in: {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let (by_ada, by_fox) = call(&people, &app.url("/r/engines?forceRelay=1"), "relay").await;
-    assert_eq!(by_ada["remote"], "relay", "{by_ada}");
-    assert!(met_in_a_check_or(&by_fox, "relay"), "{by_fox}");
-    assert!(
-        app.relay_allocations() >= 2,
-        "the embedded relay carries the call"
-    );
+    let (by_ada, by_fox) = call(&people, &app.url(path), kind).await;
+    assert_eq!(by_ada["remote"], kind, "{by_ada}");
+    assert!(met_in_a_check_or(&by_fox, kind), "{by_fox}");
+    Some(people)
+}
+
+/// Both leave the room and close their browsers.
+async fn hang_up(people: People) {
     leave(&people.fox).await;
     leave(&people.ada).await;
     people.ada.clone().close().await.unwrap();
     people.fox.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn chromium_and_firefox_call_each_other_through_the_embedded_relay() {
+    let _serial = SERIAL.lock().await;
+    let app = spawn_app(&[]).await;
+    let Some(people) = in_a_call(&app, "/r/engines?forceRelay=1", "relay").await else {
+        return;
+    };
+    assert!(
+        app.relay_allocations() >= 2,
+        "the embedded relay carries the call"
+    );
+    hang_up(people).await;
     app.stop().await;
 }
 
@@ -187,21 +200,10 @@ async fn chromium_and_firefox_call_each_other_through_the_embedded_relay() {
 async fn chromium_and_firefox_call_each_other_directly() {
     let _serial = SERIAL.lock().await;
     let app = spawn_app(&[]).await;
-    let started = Instant::now();
-    let Some(people) = people(&app).await else {
+    let Some(people) = in_a_call(&app, "/r/engines", "host").await else {
         return;
     };
-    eprintln!(
-        "both browsers up, signed in: {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let (by_ada, by_fox) = call(&people, &app.url("/r/engines"), "host").await;
-    assert_eq!(by_ada["remote"], "host", "{by_ada}");
-    assert!(met_in_a_check_or(&by_fox, "host"), "{by_fox}");
-    leave(&people.fox).await;
-    leave(&people.ada).await;
-    people.ada.clone().close().await.unwrap();
-    people.fox.clone().close().await.unwrap();
+    hang_up(people).await;
     app.stop().await;
 }
 

@@ -37,6 +37,7 @@ use webrtc_util::Conn;
 
 use crate::batch::{self, with_batch, with_scratch, RECV_BATCH};
 use crate::gate::FiveTuple;
+use crate::policy::PeerPolicy;
 use crate::tcp::TcpTransport;
 use crate::wire;
 
@@ -255,6 +256,9 @@ impl Relay {
 pub struct DataPlane {
     /// The addresses relay sockets are advertised on (one per family).
     public_ips: Vec<IpAddr>,
+    /// Refuses the relay's own address outside the relay ports, per datagram
+    /// (a Send indication names any port).
+    policy: PeerPolicy,
     by_client: RwLock<HashMap<FiveTuple, Arc<Relay>>>,
     /// Live relays by advertised address, for peers that are relays of ours.
     by_addr: RwLock<HashMap<SocketAddr, Arc<Relay>>>,
@@ -264,9 +268,10 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    pub fn new(public_ips: Vec<IpAddr>) -> Self {
+    pub fn new(public_ips: Vec<IpAddr>, policy: PeerPolicy) -> Self {
         Self {
             public_ips,
+            policy,
             by_client: RwLock::default(),
             by_addr: RwLock::default(),
             unclaimed: Mutex::default(),
@@ -326,6 +331,10 @@ impl DataPlane {
         if let Some(local) = self.local_relay(peer) {
             count_relayed(Direction::ToPeer, payload_len);
             return local.to_client(relay.addr, buf, payload_at, payload_len);
+        }
+        if self.policy.own_port_refused(peer) {
+            metrics::counter!("webcall_turn_forbidden_peers_total").increment(1);
+            return None;
         }
         let payload = &buf[payload_at..payload_at + payload_len];
         match relay.socket.try_send_to(payload, peer) {

@@ -297,9 +297,15 @@ impl Gate {
             Some(wire::CREATE_PERMISSION_REQUEST | wire::CHANNEL_BIND_REQUEST)
         ) {
             let peers = wire::peer_addrs(&msg);
-            let denied = peers
-                .iter()
-                .any(|addr| addr.is_some_and(|addr| !self.config.policy.permits(addr.ip())));
+            // A channel names its port; a permission covers every port of an address.
+            let policy = &self.config.policy;
+            let denied = peers.iter().flatten().any(|&addr| {
+                if typ == Some(wire::CHANNEL_BIND_REQUEST) {
+                    !policy.permits_peer(addr)
+                } else {
+                    !policy.permits(addr.ip())
+                }
+            });
             if denied {
                 self.stats.forbidden_peers.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("webcall_turn_forbidden_peers_total").increment(1);

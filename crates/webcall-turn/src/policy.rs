@@ -1,10 +1,13 @@
 //! Which peers the relay may send to. An open TURN relay is a proxy into the
 //! host's own network (loopback, the LAN, cloud metadata at 169.254.169.254), so
 //! private and special-purpose ranges are refused by default. The relay's own
-//! public address always stays allowed: two browsers behind NAT meet
-//! relay-to-relay, and a home server on 192.168.x.x must still work.
+//! public address stays allowed, but only on the relay port range: two browsers
+//! behind NAT meet relay-to-relay, and a home server on 192.168.x.x must still
+//! work, while the host's other services on that address (a database, an admin
+//! port, the TURN listener itself) stay out of reach.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
 
 use ipnet::IpNet;
 
@@ -49,11 +52,14 @@ pub const DEFAULT_DENIED: &[&str] = &[
 
 const LOOPBACK: &[&str] = &["127.0.0.0/8", "::1/128"];
 
-/// The peer filter. Order of decision: the relay's own addresses are allowed;
-/// then `allowed` ranges; then `denied` ranges are refused; anything else is allowed.
+/// The peer filter. Order of decision: the relay's own addresses are allowed
+/// (on the relay port range only); then `allowed` ranges; then `denied` ranges
+/// are refused; anything else is allowed.
 #[derive(Debug, Clone)]
 pub struct PeerPolicy {
     own: Vec<IpAddr>,
+    /// The relay port range: the only ports of `own` addresses a client may reach.
+    own_ports: RangeInclusive<u16>,
     allowed: Vec<IpNet>,
     denied: Vec<IpNet>,
 }
@@ -80,17 +86,44 @@ impl PeerPolicy {
         all_denied.extend(denied);
         Self {
             own: own.into_iter().map(canonical).collect(),
+            own_ports: 1..=u16::MAX,
             allowed: all_allowed,
             denied: all_denied,
         }
     }
 
+    /// Limits the relay's own addresses to its relay ports; the relay applies
+    /// its configured range when it starts.
+    pub fn with_relay_ports(mut self, ports: RangeInclusive<u16>) -> Self {
+        self.own_ports = ports;
+        self
+    }
+
+    /// Whether a permission for `ip` may be installed (CreatePermission carries
+    /// no meaningful port: the port is judged per datagram, [`Self::permits_peer`]).
     pub fn permits(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         if self.own.contains(&ip) || self.allowed.iter().any(|n| n.contains(&ip)) {
             return true;
         }
         !self.denied.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Whether the relay may send to `peer`: [`Self::permits`], and on one of the
+    /// relay's own addresses only a port of the relay range, unless an operator's
+    /// allowed range covers the address.
+    pub fn permits_peer(&self, peer: SocketAddr) -> bool {
+        self.permits(peer.ip()) && !self.own_port_refused(peer)
+    }
+
+    /// `peer` is one of the relay's own addresses on a port outside the relay
+    /// range (and no allowed range covers it). Cheap enough for every datagram.
+    pub fn own_port_refused(&self, peer: SocketAddr) -> bool {
+        if self.own_ports.contains(&peer.port()) {
+            return false;
+        }
+        let ip = canonical(peer.ip());
+        self.own.contains(&ip) && !self.allowed.iter().any(|n| n.contains(&ip))
     }
 }
 
@@ -226,11 +259,34 @@ mod tests {
     }
 
     #[test]
-    fn the_relays_own_address_is_always_allowed() {
-        let home = PeerPolicy::new(vec![ip("192.168.1.20")], false, vec![], vec![]);
+    fn the_relays_own_address_is_allowed_on_relay_ports_only() {
+        let home = PeerPolicy::new(vec![ip("192.168.1.20")], false, vec![], vec![])
+            .with_relay_ports(49152..=65535);
         assert!(home.permits(ip("192.168.1.20")));
         assert!(home.permits(ip("::ffff:192.168.1.20")));
         assert!(!home.permits(ip("192.168.1.21")));
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        for relay in [
+            "192.168.1.20:49152",
+            "192.168.1.20:65535",
+            "[::ffff:192.168.1.20]:50000",
+        ] {
+            assert!(home.permits_peer(at(relay)), "{relay}");
+        }
+        for service in [
+            "192.168.1.20:3478",
+            "192.168.1.20:22",
+            "192.168.1.20:49151",
+            "[::ffff:192.168.1.20]:5432",
+        ] {
+            assert!(!home.permits_peer(at(service)), "{service}");
+        }
+        // Other peers' ports are theirs to choose.
+        assert!(home.permits_peer(at("8.8.8.8:53")));
+        // An operator's allowed range covering the address lifts the port limit.
+        let lab = PeerPolicy::new(vec![ip("127.0.0.1")], true, vec![], vec![])
+            .with_relay_ports(49152..=65535);
+        assert!(lab.permits_peer(at("127.0.0.1:3478")));
     }
 
     #[test]

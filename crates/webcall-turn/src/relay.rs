@@ -101,10 +101,12 @@ impl TurnRelay {
             .collect::<Result<Vec<_>, _>>()?;
         let tcp_addr = tcp[0].local_addr()?;
         let families = relay_families(&config);
+        let (min_port, max_port) = config.relay_ports;
+        let policy = config.policy.clone().with_relay_ports(min_port..=max_port);
         let gate = Arc::new(Gate::new(GateConfig {
             realm: config.realm.clone(),
             credentials: config.credentials.clone(),
-            policy: config.policy.clone(),
+            policy: policy.clone(),
             user_quota: config.user_quota,
             total_quota: config.total_quota,
             relay_ipv4: families.0.is_some(),
@@ -116,6 +118,7 @@ impl TurnRelay {
                 .flatten()
                 .map(|f| f.public)
                 .collect(),
+            policy,
         ));
         let shutdown = CancellationToken::new();
 

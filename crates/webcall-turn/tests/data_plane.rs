@@ -255,3 +255,67 @@ async fn relay_to_relay_keeps_the_rules() {
     assert!(frame[4..4 + out.len()] == out[..]);
     relay.close().await;
 }
+
+/// The relay's own address is a peer only on the relay ports: a permission for
+/// it is granted (relay-to-relay calls need it), but a datagram to another
+/// service on the host (here a plain UDP socket on the relay's address) is
+/// dropped and a channel to it refused with 403.
+#[tokio::test]
+async fn the_relays_own_address_is_reachable_on_relay_ports_only() {
+    // Loopback is the relay's own address here and not otherwise allowed.
+    // Relay ports above the kernel's ephemeral range, so the service's port is
+    // outside them.
+    let relay = start_relay(|c| {
+        c.policy = webcall_turn::PeerPolicy::new(
+            vec!["127.0.0.1".parse().unwrap()],
+            false,
+            vec![],
+            vec![],
+        );
+        c.relay_ports = (61000, 61999);
+    })
+    .await;
+    let service = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let service_addr = service.local_addr().unwrap();
+    assert!(!(61000..=61999).contains(&service_addr.port()));
+
+    let (alice_user, alice_pass) = rest_pair("alice", 600, SECRET);
+    let (bob_user, bob_pass) = rest_pair("bob", 600, SECRET);
+    let mut alice = Probe::udp(relay.udp_addr()).await;
+    let mut bob = Probe::udp(relay.udp_addr()).await;
+    let alice_relay = relayed(&alice.allocate(&alice_user, &alice_pass).await);
+    let bob_relay = relayed(&bob.allocate(&bob_user, &bob_pass).await);
+
+    let ok = permit(&mut alice, &alice_user, &alice_pass, service_addr).await;
+    assert_eq!(ok.typ.class, CLASS_SUCCESS_RESPONSE);
+    alice
+        .send_raw(&send_indication(service_addr, b"to a host service"))
+        .await;
+    assert_eq!(peer_recv(&service, QUIET).await, None, "reached the host");
+    let bind = alice
+        .signed(
+            METHOD_CHANNEL_BIND,
+            vec![Box::new(ChannelNumber(CHANNEL)), peer_attr(service_addr)],
+            &alice_user,
+            &alice_pass,
+        )
+        .await;
+    assert_eq!(error_code(&bind), Some(403));
+
+    // Relay to relay on the same address still works.
+    for (probe, user, pass, peer) in [
+        (&mut alice, &alice_user, &alice_pass, bob_relay),
+        (&mut bob, &bob_user, &bob_pass, alice_relay),
+    ] {
+        let ok = permit(probe, user, pass, peer).await;
+        assert_eq!(ok.typ.class, CLASS_SUCCESS_RESPONSE);
+    }
+    alice.send_raw(&send_indication(bob_relay, b"hi bob")).await;
+    let raw = bob.recv_raw(Duration::from_secs(2)).await.expect("relayed");
+    let mut indication = Message::new();
+    indication.unmarshal_binary(&raw).unwrap();
+    let mut data = Data::default();
+    data.get_from(&indication).unwrap();
+    assert_eq!(data.0, b"hi bob");
+    relay.close().await;
+}

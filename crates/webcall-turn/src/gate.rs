@@ -4,12 +4,16 @@
 //!
 //! | request | crate as shipped | gate |
 //! |---|---|---|
-//! | no MESSAGE-INTEGRITY | 401, adds a nonce to an unswept map | 401 with a cached nonce, map untouched |
+//! | no MESSAGE-INTEGRITY | 401, adds a nonce to an unswept map | 401 with the gate's 16-character nonce, map untouched |
+//! | Binding | XOR-MAPPED-ADDRESS and FINGERPRINT (2.0x the request) | XOR-MAPPED-ADDRESS; FINGERPRINT only if the request had one (1.6x) |
 //! | unknown user, wrong key, bad or expired REST username | 400 | 401 |
 //! | Refresh/CreatePermission/ChannelBind without an allocation | no reply | 437 |
 //! | another username on an existing allocation | accepted | 441 |
 //! | peer in a denied range | accepted | 403 |
 //! | allocations over the user's or the server's quota | accepted | 486 |
+//!
+//! Answers to unauthenticated requests carry no reason phrase and no SOFTWARE:
+//! they are what a spoofed-source attacker would reflect (see [`NonceCache`]).
 //!
 //! MESSAGE-INTEGRITY is checked with the `stun` crate, which compares the HMAC in
 //! constant time (`subtle`).
@@ -29,13 +33,15 @@ use async_trait::async_trait;
 use stun::agent::TransactionId;
 use stun::attributes::{ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
 use stun::error_code::{
-    ErrorCode, CODE_ADDR_FAMILY_NOT_SUPPORTED, CODE_ALLOC_MISMATCH, CODE_ALLOC_QUOTA_REACHED,
-    CODE_BAD_REQUEST, CODE_FORBIDDEN, CODE_STALE_NONCE, CODE_UNAUTHORIZED, CODE_UNKNOWN_ATTRIBUTE,
-    CODE_WRONG_CREDENTIALS,
+    ErrorCode, ErrorCodeAttribute, CODE_ADDR_FAMILY_NOT_SUPPORTED, CODE_ALLOC_MISMATCH,
+    CODE_ALLOC_QUOTA_REACHED, CODE_BAD_REQUEST, CODE_FORBIDDEN, CODE_STALE_NONCE,
+    CODE_UNAUTHORIZED, CODE_UNKNOWN_ATTRIBUTE, CODE_WRONG_CREDENTIALS,
 };
 use stun::fingerprint::FINGERPRINT;
 use stun::integrity::MessageIntegrity;
-use stun::message::{Message, MessageType, Setter, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_REFRESH};
+use stun::message::{
+    Getter, Message, MessageType, Setter, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_REFRESH,
+};
 use stun::textattrs::{Nonce, Realm, Username};
 use tokio::net::UdpSocket;
 use turn::proto::lifetime::Lifetime;
@@ -112,10 +118,32 @@ pub struct Gate {
 pub(crate) enum Verdict {
     /// Hand it to the crate.
     Pass,
+    /// Hand the crate these bytes instead (re-signed with its nonce).
+    Forward(Vec<u8>),
+    /// Hand it to the crate (for its nonce) and answer it ourselves.
+    PassAndReply(Vec<u8>),
     /// Answer it ourselves and do not hand it on.
     Reply(Vec<u8>),
     /// Neither.
     Drop,
+}
+
+/// What the gate makes of a response of the crate's.
+#[derive(Default)]
+pub(crate) struct Observed {
+    /// What a success established, for the data plane.
+    pub established: Option<Established>,
+    /// What to send the client.
+    pub answer: Answer,
+}
+
+/// What the client gets of a response of the crate's.
+#[derive(Default)]
+pub(crate) enum Answer {
+    #[default]
+    Crate,
+    Instead(Vec<u8>),
+    Nothing,
 }
 
 /// A request handed to the crate whose response we are waiting to see. The
@@ -197,15 +225,22 @@ impl Gate {
                 | wire::CREATE_PERMISSION_REQUEST
                 | wire::CHANNEL_BIND_REQUEST,
             ) => {}
-            // A Binding request and the like are the crate's business, once they
-            // carry nothing it must refuse to ignore (indications and responses
-            // are never answered).
+            // Binding is answered here, as small as RFC 8489 allows; other
+            // requests are the crate's business, once they carry nothing it must
+            // refuse to ignore (indications and responses are never answered).
             Some(typ) if wire::is_request(typ) => {
                 let mut msg = Message::new();
                 if msg.unmarshal_binary(data).is_err() {
                     return Verdict::Drop;
                 }
-                return self.refuse_unknown(&msg, None).unwrap_or(Verdict::Pass);
+                if let Some(refused) = self.refuse_unknown(&msg, None) {
+                    return refused;
+                }
+                if typ == wire::BINDING_REQUEST {
+                    return wire::binding_success(&msg, tuple.client)
+                        .map_or(Verdict::Drop, Verdict::Reply);
+                }
+                return Verdict::Pass;
             }
             _ => return Verdict::Pass,
         }
@@ -252,7 +287,7 @@ impl Gate {
             }
             if owner.is_some() {
                 // The crate answers a second Allocate on a 5-tuple (437).
-                return Verdict::Pass;
+                return forward(&msg, nonces, &integrity);
             }
             // RFC 6156 / RFC 8656 §7.2: a relayed address of the requested family
             // (IPv4 when none is asked for), else 440. An unknown family value is
@@ -284,7 +319,7 @@ impl Gate {
                 transaction: msg.transaction_id,
                 kind: PendingKind::Allocate(owner),
             });
-            return Verdict::Pass;
+            return forward(&msg, nonces, &integrity);
         }
 
         let owner = owner.expect("checked above for every method but Allocate");
@@ -332,7 +367,7 @@ impl Gate {
                 kind,
             });
         }
-        Verdict::Pass
+        forward(&msg, nonces, &integrity)
     }
 
     /// 420 with UNKNOWN-ATTRIBUTES when `msg` carries comprehension-required
@@ -359,9 +394,9 @@ impl Gate {
         self.challenge(msg, CODE_UNAUTHORIZED, nonces, false)
     }
 
-    /// 401/438 with REALM and a nonce the crate knows. Without one cached, an
-    /// unauthenticated request is handed to the crate (at most one per few
-    /// seconds) so that its answer brings a fresh nonce for the cache.
+    /// 401/438 with REALM and the gate's nonce. Now and then an unauthenticated
+    /// request also goes to the crate, for a fresh crate nonce ([`NonceCache`]);
+    /// the gate keeps the crate's answer to itself.
     fn challenge(
         &self,
         msg: &Message,
@@ -370,32 +405,45 @@ impl Gate {
         unauthenticated: bool,
     ) -> Verdict {
         self.stats.challenges.fetch_add(1, Ordering::Relaxed);
-        let (nonce, refresh) = nonces.current();
-        if refresh && unauthenticated && nonces.claim_refresh() {
-            return Verdict::Pass;
-        }
-        match nonce {
-            Some(nonce) => reply(
-                msg,
-                code,
-                vec![
-                    Box::new(Realm::new(ATTR_REALM, self.config.realm.clone())),
-                    Box::new(Nonce::new(ATTR_NONCE, nonce)),
-                ],
-                None,
-            ),
+        let answer = wire::error_response(msg, code, self.challenge_attributes(nonces), None);
+        match answer {
+            Some(answer) if unauthenticated && nonces.claim_refresh(msg.transaction_id) => {
+                Verdict::PassAndReply(answer)
+            }
+            Some(answer) => Verdict::Reply(answer),
             None => Verdict::Drop,
         }
     }
 
-    /// Watches a response from the crate to a client; returns what a success
-    /// established, for the data plane.
+    fn challenge_attributes(&self, nonces: &NonceCache) -> Vec<Box<dyn Setter>> {
+        vec![
+            Box::new(Realm::new(ATTR_REALM, self.config.realm.clone())),
+            Box::new(Nonce::new(ATTR_NONCE, nonces.current())),
+        ]
+    }
+
+    /// Watches a response from the crate to a client: what a success
+    /// established, for the data plane; and for a 401/438 with the crate's nonce,
+    /// the same answer with the gate's nonce to send instead.
     pub(crate) fn observe(
         &self,
         data: &[u8],
         tuple: FiveTuple,
         nonces: &NonceCache,
         pending: &Mutex<Option<Pending>>,
+    ) -> Observed {
+        let mut observed = Observed::default();
+        observed.established = self.established(data, tuple, nonces, pending, &mut observed.answer);
+        observed
+    }
+
+    fn established(
+        &self,
+        data: &[u8],
+        tuple: FiveTuple,
+        nonces: &NonceCache,
+        pending: &Mutex<Option<Pending>>,
+        answer: &mut Answer,
     ) -> Option<Established> {
         let typ = wire::stun_type(data)?;
         match typ {
@@ -420,6 +468,20 @@ impl Gate {
         }
         if let Some(nonce) = wire::text(&msg, ATTR_NONCE) {
             nonces.adopt(nonce);
+            if nonces.fetched(msg.transaction_id) {
+                // The gate has answered that client already.
+                *answer = Answer::Nothing;
+                return None;
+            }
+            // A 438 to a request re-signed with a nonce the crate no longer
+            // takes: the client retries with the gate's nonce, and the gate
+            // now has the crate's fresh one.
+            let mut code = ErrorCodeAttribute::default();
+            if !msg.contains(ATTR_MESSAGE_INTEGRITY) && code.get_from(&msg).is_ok() {
+                let instead =
+                    wire::error_response(&msg, code.code, self.challenge_attributes(nonces), None);
+                *answer = instead.map_or(Answer::Nothing, Answer::Instead);
+            }
         }
         let done = {
             let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -451,15 +513,15 @@ impl Gate {
     }
 
     /// A signed Refresh(lifetime 0) for the allocation of `tuple`, to hand to the
-    /// crate when the client's TCP connection is gone.
+    /// crate when the client's TCP connection is gone. It goes through the gate
+    /// like a client's request, so it carries the gate's nonce.
     pub(crate) fn closing_refresh(
         &self,
         tuple: &FiveTuple,
         nonces: &NonceCache,
     ) -> Option<Vec<u8>> {
         let owner = self.owner(tuple)?;
-        let (nonce, _) = nonces.current();
-        let nonce = nonce?;
+        let nonce = nonces.current();
         let key = self
             .config
             .credentials
@@ -489,6 +551,12 @@ fn release_user(per_user: &mut HashMap<String, usize>, user: &str) {
     }
 }
 
+/// Hands an authenticated request to the crate, signed again with the crate's
+/// nonce in place of the gate's.
+fn forward(msg: &Message, nonces: &NonceCache, integrity: &MessageIntegrity) -> Verdict {
+    wire::with_nonce(msg, &nonces.upstream(), integrity).map_or(Verdict::Drop, Verdict::Forward)
+}
+
 fn reply(
     msg: &Message,
     code: ErrorCode,
@@ -504,9 +572,17 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The nonce handed to unauthenticated clients: one the crate minted (so its
-/// check passes), reused until it is half its one-hour life old. The crate's nonce
-/// map then grows by one entry per half hour, whatever the request rate.
+/// Nonces. Clients get the gate's own: 16 characters (96 random bits), so a
+/// 401 to an unauthenticated Allocate stays near twice the request's size (the
+/// crate's are 32 hex characters). Each lives an hour: handed out for half an
+/// hour, then accepted for another half as the previous one.
+///
+/// The crate checks nonces too, against the ones it minted; the gate learns one
+/// from the crate's answers (handing it an unauthenticated request at most once
+/// per half hour, or per [`NONCE_REFRESH_BACKOFF`] while it has none) and signs
+/// authenticated requests again with it before they reach the crate
+/// ([`wire::with_nonce`]). The crate's nonce map then grows by one entry per half
+/// hour, whatever the request rate.
 #[derive(Default)]
 pub struct NonceCache {
     inner: Mutex<NonceState>,
@@ -516,55 +592,99 @@ pub struct NonceCache {
 struct NonceState {
     current: Option<(String, Instant)>,
     previous: Option<String>,
+    /// The crate's nonce, and when it was learnt.
+    upstream: Option<(String, Instant)>,
+    /// The request handed to the crate for a nonce: its answer is not sent on.
+    fetching: Option<TransactionId>,
     refresh_claimed_at: Option<Instant>,
 }
 
-/// Fetch a new nonce from the crate once the current one is this old (the crate
-/// refuses nonces after an hour).
+/// Hand out a new nonce, and fetch a new one from the crate, once the current
+/// one is this old (the crate refuses its nonces after an hour).
 const NONCE_ROTATE_AFTER: Duration = Duration::from_secs(30 * 60);
 /// At most one request is handed to the crate for a fresh nonce per this interval.
 const NONCE_REFRESH_BACKOFF: Duration = Duration::from_secs(5);
+
+fn mint_nonce() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>())
+}
 
 impl NonceCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, NonceState> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The nonce to hand out, and whether a fresh one should be fetched.
-    fn current(&self) -> (Option<String>, bool) {
-        let state = self.lock();
+    /// The nonce to hand out (a new one every half hour).
+    fn current(&self) -> String {
+        let mut state = self.lock();
         match &state.current {
-            Some((nonce, at)) => (Some(nonce.clone()), at.elapsed() >= NONCE_ROTATE_AFTER),
-            None => (None, true),
+            Some((nonce, at)) if at.elapsed() < NONCE_ROTATE_AFTER => nonce.clone(),
+            _ => {
+                let nonce = mint_nonce();
+                let old = state.current.replace((nonce.clone(), Instant::now()));
+                state.previous = old.map(|(n, _)| n);
+                nonce
+            }
         }
     }
 
-    /// True for the caller that may hand a request to the crate for a fresh nonce.
-    fn claim_refresh(&self) -> bool {
+    /// True for the one caller that should hand an unauthenticated request to
+    /// the crate, so that its answer brings the gate a fresh crate nonce.
+    fn claim_refresh(&self, transaction: TransactionId) -> bool {
         let mut state = self.lock();
-        if state
+        let fresh = state
+            .upstream
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() < NONCE_ROTATE_AFTER);
+        let backing_off = state
             .refresh_claimed_at
-            .is_some_and(|at| at.elapsed() < NONCE_REFRESH_BACKOFF)
-        {
+            .is_some_and(|at| at.elapsed() < NONCE_REFRESH_BACKOFF);
+        if fresh || backing_off {
             return false;
         }
         state.refresh_claimed_at = Some(Instant::now());
+        state.fetching = Some(transaction);
         true
+    }
+
+    /// Whether `transaction` is the request handed to the crate for a nonce.
+    fn fetched(&self, transaction: TransactionId) -> bool {
+        let mut state = self.lock();
+        let fetched = state.fetching == Some(transaction);
+        if fetched {
+            state.fetching = None;
+        }
+        fetched
     }
 
     fn accepts(&self, nonce: &str) -> bool {
         let state = self.lock();
-        state.current.as_ref().is_some_and(|(n, _)| n == nonce)
+        state
+            .current
+            .as_ref()
+            .is_some_and(|(n, at)| n == nonce && at.elapsed() < 2 * NONCE_ROTATE_AFTER)
             || state.previous.as_deref() == Some(nonce)
     }
 
+    /// The crate's nonce, for requests handed to it. Before the gate has learnt
+    /// one, any string: the crate answers 438 with a fresh one, which the gate
+    /// learns and the client retries.
+    fn upstream(&self) -> String {
+        let state = self.lock();
+        state
+            .upstream
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |(n, _)| n.clone())
+    }
+
+    /// Learns a nonce the crate minted (seen in one of its answers).
     fn adopt(&self, nonce: String) {
         let mut state = self.lock();
-        if state.current.as_ref().is_some_and(|(n, _)| *n == nonce) {
+        if state.upstream.as_ref().is_some_and(|(n, _)| *n == nonce) {
             return;
         }
-        let old = state.current.replace((nonce, Instant::now()));
-        state.previous = old.map(|(n, _)| n);
+        state.upstream = Some((nonce, Instant::now()));
         state.refresh_claimed_at = None;
     }
 }
@@ -592,6 +712,8 @@ enum Step {
     Deliver(usize, SocketAddr),
     Answer(Vec<u8>, SocketAddr),
     Next,
+    /// Both: the crate's answer to it is the gate's to read.
+    DeliverAndAnswer(usize, SocketAddr, Vec<u8>),
 }
 
 /// Control datagrams larger than this are dropped unread by the gate.
@@ -672,8 +794,18 @@ impl GatedConn {
                 out[..data.len()].copy_from_slice(data);
                 Step::Deliver(data.len(), src)
             }
-            Verdict::Pass | Verdict::Drop => Step::Next,
-            Verdict::Reply(response) => Step::Answer(response, src),
+            Verdict::Forward(data) if data.len() <= out.len() => {
+                out[..data.len()].copy_from_slice(&data);
+                Step::Deliver(data.len(), src)
+            }
+            Verdict::PassAndReply(response) if data.len() <= out.len() => {
+                out[..data.len()].copy_from_slice(data);
+                Step::DeliverAndAnswer(data.len(), src, response)
+            }
+            Verdict::Pass | Verdict::Forward(_) | Verdict::Drop => Step::Next,
+            Verdict::Reply(response) | Verdict::PassAndReply(response) => {
+                Step::Answer(response, src)
+            }
         }
     }
 
@@ -770,6 +902,10 @@ impl Conn for GatedConn {
             match step {
                 Step::Deliver(n, src) => return Ok((n, src)),
                 Step::Answer(response, to) => self.answer(&response, to).await,
+                Step::DeliverAndAnswer(n, src, response) => {
+                    self.answer(&response, src).await;
+                    return Ok((n, src));
+                }
                 Step::Next => {}
             }
         }
@@ -781,20 +917,27 @@ impl Conn for GatedConn {
 
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
         let tuple = self.tuple(target);
-        let established = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let observed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.gate.observe(buf, tuple, &self.nonces, &self.pending)
         }))
-        .unwrap_or(None);
-        if let Some(established) = established {
+        .unwrap_or_default();
+        if let Some(established) = observed.established {
             self.plane.apply(tuple, established, &self.path);
         }
+        let bytes = match &observed.answer {
+            Answer::Crate => buf,
+            Answer::Instead(bytes) => bytes,
+            Answer::Nothing => return Ok(buf.len()),
+        };
         match &self.path {
-            ClientPath::Udp(socket) => Ok(socket.send_to(buf, target).await?),
+            ClientPath::Udp(socket) => socket.send_to(bytes, target).await?,
             ClientPath::Tcp(tcp) => {
-                tcp.queue(buf, target);
-                Ok(buf.len())
+                tcp.queue(bytes, target);
+                0
             }
-        }
+        };
+        // The crate checks the count against its own buffer.
+        Ok(buf.len())
     }
 
     fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {

@@ -388,10 +388,11 @@ async fn a_flood_of_unauthenticated_allocates_is_answered_with_one_nonce() {
             nonces.insert(probe.nonce.clone().unwrap());
         }
     }
-    // The crate mints (and stores forever) a nonce per request it answers. Each
-    // UDP listener has a crate server of its own (two here, and the 20 client
-    // sockets are spread over them): one nonce each for all 1000 requests means
-    // each answered at most one of them.
+    // The crate mints (and stores forever) a nonce per request it answers; the
+    // gate answers with its own, and hands the crate one request per half hour
+    // for a nonce of the crate's. Each UDP listener has a gate nonce and a crate
+    // server of its own (two here, and the 20 client sockets are spread over
+    // them): one nonce each for all 1000 requests.
     assert!(
         (1..=2).contains(&nonces.len()),
         "{} nonces for 1000 requests",
@@ -573,5 +574,120 @@ async fn unknown_comprehension_required_attributes_get_420() {
         )
         .await;
     assert_eq!(answer.typ.class, CLASS_SUCCESS_RESPONSE, "{answer}");
+    relay.close().await;
+}
+
+/// A raw request: header and attributes as given, FINGERPRINT if asked.
+fn raw_request(
+    method: stun::message::Method,
+    attrs: Vec<Box<dyn stun::message::Setter>>,
+    fingerprint: bool,
+) -> Vec<u8> {
+    let mut setters: Vec<Box<dyn stun::message::Setter>> = vec![
+        Box::new(stun::agent::TransactionId::new()),
+        Box::new(stun::message::MessageType::new(
+            method,
+            stun::message::CLASS_REQUEST,
+        )),
+    ];
+    setters.extend(attrs);
+    if fingerprint {
+        setters.push(Box::new(stun::fingerprint::FINGERPRINT));
+    }
+    let mut msg = stun::message::Message::new();
+    msg.build(&setters).unwrap();
+    msg.raw
+}
+
+fn parse(raw: &[u8]) -> stun::message::Message {
+    let mut msg = stun::message::Message::new();
+    msg.unmarshal_binary(raw).unwrap();
+    msg
+}
+
+/// What a spoofed-source attacker gets reflected at a victim: every answer to an
+/// unauthenticated request stays small (no SOFTWARE, no reason phrase, a
+/// 16-character nonce, FINGERPRINT only when the request had one). The first
+/// Allocate of a listener is answered by the crate and re-worded by the gate;
+/// later ones by the gate: both are measured.
+#[tokio::test]
+async fn unauthenticated_answers_are_small() {
+    use stun::attributes::ATTR_FINGERPRINT;
+    use turn::proto::reqtrans::RequestedTransport;
+    use turn::proto::PROTO_UDP;
+
+    let relay = start_relay(|c| c.udp_listeners = 1).await;
+    let mut probe = Probe::udp(relay.udp_addr()).await;
+    let mut ask = async |request: Vec<u8>| {
+        probe.send_raw(&request).await;
+        let answer = probe
+            .recv_raw(Duration::from_secs(2))
+            .await
+            .expect("an answer");
+        (request.len(), answer)
+    };
+
+    for fingerprint in [false, true] {
+        let (sent, answer) = ask(raw_request(METHOD_BINDING, vec![], fingerprint)).await;
+        let msg = parse(&answer);
+        assert_eq!(msg.typ.class, CLASS_SUCCESS_RESPONSE);
+        assert_eq!(msg.contains(ATTR_FINGERPRINT), fingerprint);
+        if !fingerprint {
+            assert_eq!((sent, answer.len()), (20, 32), "Binding: 1.6x");
+        }
+    }
+    for round in 0..3 {
+        let transport = || -> Vec<Box<dyn stun::message::Setter>> {
+            vec![Box::new(RequestedTransport {
+                protocol: PROTO_UDP,
+            })]
+        };
+        let (sent, answer) = ask(raw_request(METHOD_ALLOCATE, transport(), false)).await;
+        let msg = parse(&answer);
+        assert_eq!(error_code(&msg), Some(401), "round {round}");
+        assert!(!msg.contains(ATTR_FINGERPRINT));
+        let nonce = TextAttribute::get_from_as(&msg, ATTR_NONCE).unwrap().text;
+        assert_eq!(nonce.len(), 16, "round {round}");
+        assert!(
+            answer.len() * 10 <= sent * 22,
+            "round {round}: 401 of {} B to {sent} B",
+            answer.len()
+        );
+        let (_, answer) = ask(raw_request(METHOD_ALLOCATE, transport(), true)).await;
+        assert!(parse(&answer).contains(ATTR_FINGERPRINT), "round {round}");
+    }
+    let (sent, answer) = ask(raw_request(METHOD_REFRESH, vec![], false)).await;
+    assert_eq!(error_code(&parse(&answer)), Some(437));
+    assert!(
+        answer.len() * 10 <= sent * 16,
+        "437 of {} B to {sent} B",
+        answer.len()
+    );
+    relay.close().await;
+}
+
+/// The gate hands clients its own nonce and signs what it hands the crate again
+/// with the crate's: a whole session works on the gate's nonce, on every listener.
+#[tokio::test]
+async fn clients_authenticate_with_the_gates_nonce() {
+    let relay = start_relay(|_| {}).await;
+    let (username, password) = rest_pair("alice", 600, SECRET);
+    for mut probe in [
+        Probe::udp(relay.udp_addr()).await,
+        Probe::tcp(relay.tcp_addr()).await,
+    ] {
+        assert_eq!(error_code(&probe.challenge().await), Some(401));
+        let nonce = probe.nonce.clone().unwrap();
+        assert_eq!(nonce.len(), 16);
+        let allocate = probe.allocate(&username, &password).await;
+        assert_eq!(allocate.typ.class, CLASS_SUCCESS_RESPONSE);
+        assert_eq!(probe.nonce.as_deref(), Some(nonce.as_str()));
+        let permit = probe
+            .permit(&username, &password, "8.8.8.8:53".parse().unwrap())
+            .await;
+        assert_eq!(permit.typ.class, CLASS_SUCCESS_RESPONSE);
+        let refresh = probe.refresh(&username, &password).await;
+        assert_eq!(refresh.typ.class, CLASS_SUCCESS_RESPONSE);
+    }
     relay.close().await;
 }

@@ -93,7 +93,9 @@ export async function login(id, password) {
 
 export const me = () => request('/api/v1/auth/me');
 export const iceServers = () => request('/api/v1/webrtc/ice-servers');
-export const listRooms = (signal) => request('/api/v1/rooms', { signal });
+/** A page of rooms by name: {rooms, next_cursor} (next_cursor null on the last page). */
+export const listRooms = (signal, cursor = null, limit = 50) =>
+  request(`/api/v1/rooms?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { signal });
 export const createRoom = (name) => request('/api/v1/rooms', { method: 'POST', body: { name } });
 export const deleteRoom = (name) => request(`/api/v1/rooms/${encodeURIComponent(name)}`, { method: 'DELETE' });
 export const roomMessages = (room, before, limit = 50) =>

@@ -16,9 +16,11 @@ export class Lobby {
     this.timer = 0;
     this.abort = null;
     this.rooms = null;
+    this.pages = 1; // pages of rooms shown; "Show more rooms" adds one
     $('#join-form').addEventListener('submit', (e) => { e.preventDefault(); this._submit(); });
     $('#room-name').addEventListener('input', () => { $('#room-name-error').hidden = true; $('#room-name').removeAttribute('aria-invalid'); });
     $('#refresh-rooms').addEventListener('click', () => this.refresh(true));
+    $('#more-rooms').addEventListener('click', () => { this.pages += 1; this.refresh(); });
     document.addEventListener('visibilitychange', () => { if (!this.view.hidden && !document.hidden) this.refresh(); });
   }
 
@@ -42,8 +44,18 @@ export class Lobby {
     const btn = $('#refresh-rooms');
     if (spin) btn.classList.add('spinning');
     try {
-      const data = await api.listRooms(ctl.signal);
-      this.render(Array.isArray(data?.rooms) ? data.rooms : []);
+      const rooms = [];
+      let cursor = null;
+      let more = false;
+      for (let page = 0; page < this.pages; page++) {
+        const data = await api.listRooms(ctl.signal, cursor);
+        if (Array.isArray(data?.rooms)) rooms.push(...data.rooms);
+        cursor = data?.next_cursor || null;
+        more = !!cursor;
+        if (!more) break;
+      }
+      $('#more-rooms').hidden = !more;
+      this.render(rooms, null, more);
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (e.status === 401) { this.o.onAuthLost(); return; }
@@ -55,7 +67,7 @@ export class Lobby {
   }
 
   /** rooms: [{name, owner: {user_id, username}, participants, people: [names]}] or null on error. */
-  render(rooms, err) {
+  render(rooms, err, more = false) {
     this.rooms = rooms;
     const empty = $('#rooms-empty');
     const failed = $('#rooms-error');
@@ -64,12 +76,13 @@ export class Lobby {
       setText($('.rooms-error-text', failed), err && err.status === 0 ? 'rooms_offline' : 'rooms_unavailable');
       this.list.replaceChildren();
       empty.hidden = true;
+      $('#more-rooms').hidden = true;
       return;
     }
     empty.hidden = rooms.length > 0;
     const sorted = [...rooms].sort((a, b) => (b.participants || 0) - (a.participants || 0) || a.name.localeCompare(b.name));
     this.list.replaceChildren(...sorted.map((r) => this._room(r)));
-    $('#rooms-count').textContent = rooms.length ? String(rooms.length) : '';
+    $('#rooms-count').textContent = rooms.length ? `${rooms.length}${more ? '+' : ''}` : '';
   }
 
   _room(r) {
@@ -144,9 +157,9 @@ export class Lobby {
       await api.createRoom(name); // 201: ours now
     } catch (e) {
       if (e.status === 401) { this.o.onAuthLost(); return; }
-      if (e.status === 422) {
+      if (e.status === 422 || e.code === 'room_limit_reached') {
         const err = $('#room-name-error');
-        setText(err, 'err_room_name');
+        setText(err, e.code === 'room_limit_reached' ? 'err_room_limit' : 'err_room_name');
         err.hidden = false;
         btn.disabled = false;
         return;

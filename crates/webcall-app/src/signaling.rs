@@ -43,6 +43,9 @@ pub struct SignalingConfig {
     pub send_queue: usize,
     /// Chat messages sent with `welcome`.
     pub history: u32,
+    /// `ROOMS_PER_USER`: rooms one account may own (made by POST or by the
+    /// first join of a new name).
+    pub max_rooms_per_user: usize,
 }
 
 impl Default for SignalingConfig {
@@ -53,6 +56,7 @@ impl Default for SignalingConfig {
             resume_buffer: 1024,
             send_queue: 512,
             history: 50,
+            max_rooms_per_user: 50,
         }
     }
 }
@@ -468,7 +472,12 @@ impl Hub {
         match self
             .deps
             .rooms
-            .create_room(name, user, self.deps.clock.now())
+            .create_room(
+                name,
+                user,
+                self.deps.clock.now(),
+                self.config.max_rooms_per_user,
+            )
             .await
         {
             Ok(room) => Ok(room),
@@ -939,29 +948,35 @@ impl Hub {
         Ok(self
             .deps
             .rooms
-            .create_room(name, owner, self.deps.clock.now())
+            .create_room(
+                name,
+                owner,
+                self.deps.clock.now(),
+                self.config.max_rooms_per_user,
+            )
             .await?)
     }
 
-    /// Every room with who is in it now, busiest first.
-    pub async fn list_rooms(&self) -> Result<Vec<RoomSummary>, AppError> {
-        let rooms = self.deps.rooms.list_rooms().await?;
+    /// A page of rooms by name (those after `after`, up to `limit`), each with
+    /// who is in it now; and whether more follow.
+    pub async fn list_rooms(
+        &self,
+        after: Option<&RoomName>,
+        limit: usize,
+    ) -> Result<(Vec<RoomSummary>, bool), AppError> {
+        let mut rooms = self.deps.rooms.list_rooms(after, limit + 1).await?;
+        let more = rooms.len() > limit;
+        rooms.truncate(limit);
         let mut occupancy: HashMap<RoomName, Vec<PeerInfo>> =
             self.deps.bus.occupancy().await?.into_iter().collect();
-        let mut summaries: Vec<RoomSummary> = rooms
+        let summaries = rooms
             .into_iter()
             .map(|room| RoomSummary {
                 peers: occupancy.remove(&room.name).unwrap_or_default(),
                 room,
             })
             .collect();
-        summaries.sort_by(|a, b| {
-            b.peers
-                .len()
-                .cmp(&a.peers.len())
-                .then_with(|| a.room.name.cmp(&b.room.name))
-        });
-        Ok(summaries)
+        Ok((summaries, more))
     }
 
     /// The owner deletes a room: the call ends for everyone in it (close 4004).

@@ -351,16 +351,36 @@ impl RoomRepository for SqlStore {
         name: &RoomName,
         owner: UserId,
         at: DateTime<Utc>,
+        max_owned: usize,
     ) -> Result<Room, DomainError> {
-        let inserted =
-            sqlx::query("INSERT INTO rooms (name, owner_id, created_at) VALUES ($1, $2, $3)")
-                .bind(name.as_str().to_owned())
+        // One statement counts and inserts. SQLite runs it under the database's
+        // write lock; PostgreSQL first locks the owner's row, so that concurrent
+        // creations by one owner take turns (READ COMMITTED would let them all
+        // count the same rooms).
+        let mut tx = self.pool.begin().await.map_err(infra)?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
                 .bind(owner.to_string())
-                .bind(millis(at))
-                .execute(&self.pool)
-                .await;
+                .execute(&mut *tx)
+                .await
+                .map_err(infra)?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO rooms (name, owner_id, created_at) SELECT $1, $2, $3 \
+             WHERE (SELECT COUNT(*) FROM rooms WHERE owner_id = $4) < $5",
+        )
+        .bind(name.as_str().to_owned())
+        .bind(owner.to_string())
+        .bind(millis(at))
+        .bind(owner.to_string())
+        .bind(i64::try_from(max_owned).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await;
         match inserted {
-            Ok(_) => {}
+            Ok(done) if done.rows_affected() == 0 => {
+                return Err(DomainError::RoomLimit { max: max_owned })
+            }
+            Ok(_) => tx.commit().await.map_err(infra)?,
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 return Err(DomainError::RoomExists)
             }
@@ -382,10 +402,17 @@ impl RoomRepository for SqlStore {
         row.as_ref().map(room_from_row).transpose()
     }
 
-    async fn list_rooms(&self) -> Result<Vec<Room>, DomainError> {
+    async fn list_rooms(
+        &self,
+        after: Option<&RoomName>,
+        limit: usize,
+    ) -> Result<Vec<Room>, DomainError> {
         let rows = sqlx::query(&format!(
-            "SELECT {ROOM_COLUMNS} FROM rooms JOIN users ON users.id = rooms.owner_id ORDER BY rooms.name"
+            "SELECT {ROOM_COLUMNS} FROM rooms JOIN users ON users.id = rooms.owner_id \
+             WHERE rooms.name > $1 ORDER BY rooms.name LIMIT $2"
         ))
+        .bind(after.map_or("", RoomName::as_str).to_owned())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(infra)?;

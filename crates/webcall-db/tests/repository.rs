@@ -339,13 +339,13 @@ mod rooms_and_chat {
                 .unwrap();
             let room = RoomName::parse("team").unwrap();
             let created = store
-                .create_room(&room, owner.id, Utc::now())
+                .create_room(&room, owner.id, Utc::now(), 10)
                 .await
                 .unwrap();
             assert_eq!(created.owner, owner.id, "{name}");
             assert_eq!(created.owner_name, "ada", "{name}");
             assert!(matches!(
-                store.create_room(&room, owner.id, Utc::now()).await,
+                store.create_room(&room, owner.id, Utc::now(), 10).await,
                 Err(DomainError::RoomExists)
             ));
             assert_eq!(
@@ -353,7 +353,7 @@ mod rooms_and_chat {
                 Some(created),
                 "{name}"
             );
-            assert_eq!(store.list_rooms().await.unwrap().len(), 1, "{name}");
+            assert_eq!(store.list_rooms(None, 10).await.unwrap().len(), 1, "{name}");
 
             store
                 .append_chat(chat(&room, &owner, "hello"))
@@ -364,13 +364,98 @@ mod rooms_and_chat {
             assert_eq!(store.find_room(&room).await.unwrap(), None, "{name}");
             // A room of the same name starts with an empty history.
             store
-                .create_room(&room, owner.id, Utc::now())
+                .create_room(&room, owner.id, Utc::now(), 10)
                 .await
                 .unwrap();
             assert!(
                 store.chat_before(&room, None, 50).await.unwrap().is_empty(),
                 "{name}"
             );
+        }
+        backends.cleanup().await;
+    }
+
+    /// The owner's limit holds however many creations race for the last
+    /// places; other owners are not affected; a deleted room frees a place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_owner_cannot_pass_the_room_limit_even_concurrently() {
+        let backends = backends().await;
+        for (name, store) in &backends.stores {
+            let ada = store
+                .insert(new_user("ada@example.org", "ada"))
+                .await
+                .unwrap();
+            let bob = store
+                .insert(new_user("bob@example.org", "bob"))
+                .await
+                .unwrap();
+            // Tasks on the multi-threaded runtime, each on a connection of its own.
+            let attempts = (0..12).map(|i| {
+                let (store, room) = (store.clone(), RoomName::parse(&format!("r{i:02}")).unwrap());
+                tokio::spawn(async move { store.create_room(&room, ada.id, Utc::now(), 5).await })
+            });
+            let results: Vec<_> = futures_util::future::join_all(attempts)
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            let created = results.iter().filter(|r| r.is_ok()).count();
+            let limited = results
+                .iter()
+                .filter(|r| matches!(r, Err(DomainError::RoomLimit { max: 5 })))
+                .count();
+            assert_eq!((created, limited), (5, 7), "{name}: {results:?}");
+            assert_eq!(
+                store.list_rooms(None, 100).await.unwrap().len(),
+                5,
+                "{name}"
+            );
+            let bobs = RoomName::parse("bobs").unwrap();
+            store
+                .create_room(&bobs, bob.id, Utc::now(), 5)
+                .await
+                .unwrap();
+            let rooms = store.list_rooms(None, 100).await.unwrap();
+            let adas = rooms.iter().find(|r| r.owner == ada.id).unwrap();
+            store.delete_room(&adas.name).await.unwrap();
+            let again = RoomName::parse("again").unwrap();
+            store
+                .create_room(&again, ada.id, Utc::now(), 5)
+                .await
+                .unwrap();
+        }
+        backends.cleanup().await;
+    }
+
+    /// Pages by name: each `after` the last name of the page before, no room
+    /// twice or left out.
+    #[tokio::test]
+    async fn rooms_are_listed_a_page_at_a_time() {
+        let backends = backends().await;
+        for (name, store) in &backends.stores {
+            let ada = store
+                .insert(new_user("ada@example.org", "ada"))
+                .await
+                .unwrap();
+            let mut names: Vec<String> = (0..7).map(|i| format!("room-{i}")).collect();
+            for room in names.iter().rev() {
+                let room = RoomName::parse(room).unwrap();
+                store
+                    .create_room(&room, ada.id, Utc::now(), 50)
+                    .await
+                    .unwrap();
+            }
+            names.sort();
+            let mut seen = Vec::new();
+            let mut after: Option<RoomName> = None;
+            loop {
+                let page = store.list_rooms(after.as_ref(), 3).await.unwrap();
+                assert!(page.len() <= 3, "{name}");
+                let Some(last) = page.last() else { break };
+                after = Some(last.name.clone());
+                seen.extend(page.iter().map(|r| r.name.as_str().to_owned()));
+            }
+            assert_eq!(seen, names, "{name}");
         }
         backends.cleanup().await;
     }
@@ -386,11 +471,11 @@ mod rooms_and_chat {
             let room = RoomName::parse("team").unwrap();
             let other = RoomName::parse("other").unwrap();
             store
-                .create_room(&room, owner.id, Utc::now())
+                .create_room(&room, owner.id, Utc::now(), 10)
                 .await
                 .unwrap();
             store
-                .create_room(&other, owner.id, Utc::now())
+                .create_room(&other, owner.id, Utc::now(), 10)
                 .await
                 .unwrap();
             let mut ids = Vec::new();

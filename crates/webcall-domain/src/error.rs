@@ -21,6 +21,9 @@ pub enum DomainError {
     /// A room of that name exists already (HTTP 409).
     #[error("room already exists")]
     RoomExists,
+    /// The user owns as many rooms as one may (HTTP 403).
+    #[error("you own {max} rooms, the most one account may; delete one first")]
+    RoomLimit { max: usize },
     /// Storage or another dependency failed (HTTP 500 / 503; details are logged, never returned).
     #[error("infrastructure failure")]
     Infrastructure(#[source] BoxError),

@@ -108,15 +108,23 @@ pub trait HealthCheck: Send + Sync {
 /// Rooms as stored.
 #[async_trait]
 pub trait RoomRepository: Send + Sync {
-    /// Creates the room; `RoomExists` if the name is taken.
+    /// Creates the room; `RoomExists` if the name is taken, `RoomLimit` if
+    /// `owner` owns `max_owned` rooms already (checked and inserted atomically:
+    /// concurrent requests cannot pass the limit together).
     async fn create_room(
         &self,
         name: &RoomName,
         owner: UserId,
         at: DateTime<Utc>,
+        max_owned: usize,
     ) -> Result<Room, DomainError>;
     async fn find_room(&self, name: &RoomName) -> Result<Option<Room>, DomainError>;
-    async fn list_rooms(&self) -> Result<Vec<Room>, DomainError>;
+    /// Up to `limit` rooms by name, those after `after` (a keyset page).
+    async fn list_rooms(
+        &self,
+        after: Option<&RoomName>,
+        limit: usize,
+    ) -> Result<Vec<Room>, DomainError>;
     /// Deletes the room and its chat history; false if there was no such room.
     async fn delete_room(&self, name: &RoomName) -> Result<bool, DomainError>;
 }

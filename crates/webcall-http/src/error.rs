@@ -85,6 +85,9 @@ impl ApiError {
             Self::App(A::Domain(D::RoomExists)) => {
                 (StatusCode::CONFLICT, "room_exists", Some("name"))
             }
+            Self::App(A::Domain(D::RoomLimit { .. })) => {
+                (StatusCode::FORBIDDEN, "room_limit_reached", None)
+            }
             Self::App(A::RoomFull) => (StatusCode::CONFLICT, "room_full", None),
             Self::App(A::RoomNotFound) => (StatusCode::NOT_FOUND, "room_not_found", None),
             Self::App(A::NotRoomOwner) => (StatusCode::FORBIDDEN, "not_room_owner", None),

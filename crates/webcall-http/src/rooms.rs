@@ -41,11 +41,40 @@ fn summary_json(summary: &RoomSummary) -> Value {
     value
 }
 
-async fn list(State(state): State<AppState>, _: Authenticated) -> Result<Json<Value>, ApiError> {
-    let rooms = state.hub.list_rooms().await?;
-    Ok(Json(
-        json!({"rooms": rooms.iter().map(summary_json).collect::<Vec<_>>()}),
-    ))
+#[derive(Deserialize)]
+struct RoomPage {
+    /// `next_cursor` of the page before.
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Rooms by name, a page at a time: `?limit=` (1-200, default 50) and
+/// `?cursor=` from the previous page's `next_cursor` (null on the last page).
+async fn list(
+    State(state): State<AppState>,
+    _: Authenticated,
+    page: Result<Query<RoomPage>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(page) = page.map_err(|rejection| ApiError::InvalidBody {
+        field: None,
+        message: format!("limit must be a whole number: {rejection}"),
+    })?;
+    let after = match page.cursor.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(RoomName::parse(cursor).map_err(|_| ApiError::InvalidBody {
+            field: Some("cursor".into()),
+            message: "cursor must be a next_cursor this server gave".into(),
+        })?),
+    };
+    let limit = page.limit.unwrap_or(50).clamp(1, 200) as usize;
+    let (rooms, more) = state.hub.list_rooms(after.as_ref(), limit).await?;
+    let next_cursor = more
+        .then(|| rooms.last().map(|last| last.room.name.as_str()))
+        .flatten();
+    Ok(Json(json!({
+        "rooms": rooms.iter().map(summary_json).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -21,6 +21,7 @@ use webcall_app::signaling::{CloseReason, JoinRequest, Outbound, Session, Welcom
 use webcall_app::AppError;
 use webcall_domain::model::UserId;
 use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, PeerState, RoomEvent, RoomName};
+use webcall_domain::DomainError;
 
 use crate::auth::rfc3339;
 use crate::webrtc::IceServersBody;
@@ -103,6 +104,7 @@ mod code {
     pub const KICKED: u16 = 4003;
     pub const ROOM_DELETED: u16 = 4004;
     pub const ROOM_FULL: u16 = 4009;
+    pub const ROOM_LIMIT: u16 = 4013;
     pub const RATE_ABUSE: u16 = 4029;
     pub const TOKEN: u16 = 4401;
 }
@@ -136,6 +138,9 @@ async fn serve(
         Err(err) => {
             let (code, close) = match &err {
                 AppError::RoomFull => ("room_full", code::ROOM_FULL),
+                AppError::Domain(DomainError::RoomLimit { .. }) => {
+                    ("room_limit_reached", code::ROOM_LIMIT)
+                }
                 _ => ("internal_error", code::SERVER_ERROR),
             };
             if close == code::SERVER_ERROR {

@@ -67,6 +67,8 @@ pub struct Config {
     pub turn_credential_ttl: Duration,
     /// `ROOM_MAX_PEERS`.
     pub room_max_peers: usize,
+    /// `ROOMS_PER_USER`.
+    pub rooms_per_user: usize,
     /// `WS_PING_SECS`.
     pub ws_ping: Duration,
     /// `WS_IDLE_TIMEOUT_SECS`.
@@ -275,6 +277,10 @@ impl Config {
             ));
         }
         let room_max_peers: usize = parse_or(&get("ROOM_MAX_PEERS"), "ROOM_MAX_PEERS", 16)?;
+        let rooms_per_user: usize = parse_or(&get("ROOMS_PER_USER"), "ROOMS_PER_USER", 50)?;
+        if rooms_per_user < 1 {
+            return Err(problem("ROOMS_PER_USER", "must be at least 1"));
+        }
         if room_max_peers < 2 {
             return Err(problem("ROOM_MAX_PEERS", "must be at least 2"));
         }
@@ -335,6 +341,7 @@ impl Config {
             turn_secret,
             turn_credential_ttl: Duration::from_secs(ttl_secs),
             room_max_peers,
+            rooms_per_user,
             tls,
             public_host,
             ws_ping,

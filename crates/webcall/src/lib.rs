@@ -169,6 +169,7 @@ impl Application {
             SignalingConfig {
                 max_peers: config.room_max_peers,
                 resume_grace: config.ws_resume_grace,
+                max_rooms_per_user: config.rooms_per_user,
                 ..SignalingConfig::default()
             },
         );

@@ -230,3 +230,70 @@ async fn the_connection_check_page_finds_both_relay_transports() {
     browser.close().await.unwrap();
     app.stop().await;
 }
+
+/// The lobby shows rooms a page (50) at a time with "Show more rooms", and
+/// says so inline when the account owns as many rooms as it may.
+#[tokio::test]
+async fn the_lobby_pages_rooms_and_explains_the_room_limit() {
+    let Some(driver) = Driver::start(Engine::Chromium).await else {
+        return;
+    };
+    let app = spawn_app(&[("ROOMS_PER_USER", "30")]).await;
+    for (user, count) in [("ada", 30), ("bob", 25)] {
+        let token = app.user_token(user).await;
+        for i in 0..count {
+            let created = app
+                .http
+                .post(app.url("/api/v1/rooms"))
+                .bearer_auth(&token)
+                .json(&json!({ "name": format!("{user}-{i:02}") }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(created.status(), 201);
+        }
+    }
+    let ada = driver.browser(1280, 800).await;
+    log_in_through_the_page(&ada, &app, "ada").await;
+    let rooms_and_more = |rooms: usize, more: bool| {
+        format!(
+            "const n = document.querySelectorAll('[data-testid=room-list] > li').length; \
+             const more = !document.querySelector('[data-testid=more-rooms]').hidden; \
+             return n === {rooms} && more === {more};"
+        )
+    };
+    eventually(
+        &ada,
+        "the first 50 rooms and a button for more",
+        &rooms_and_more(50, true),
+    )
+    .await;
+    css(&ada, "[data-testid=more-rooms]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &ada,
+        "all 55 rooms, no more button",
+        &rooms_and_more(55, false),
+    )
+    .await;
+    fill(&ada, "#room-name", "one-more").await;
+    css(&ada, "[data-testid=join-room]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let said = eventually(
+        &ada,
+        "the room limit, inline",
+        "const e = document.querySelector('#room-name-error'); return e && !e.hidden && e.textContent.trim();",
+    )
+    .await;
+    assert!(said.as_str().unwrap().contains("Delete one"), "{said}");
+    css(&ada, "[data-testid=lobby]:not([hidden])").await;
+    screenshot(&ada, "lobby-room-limit").await;
+    ada.close().await.unwrap();
+    app.stop().await;
+}

@@ -953,3 +953,60 @@ async fn the_grafana_dashboard_uses_exported_metrics() {
     }
     app.stop().await;
 }
+
+/// `ROOMS_PER_USER` caps the rooms one account owns, whether made by POST or by
+/// joining a new name (403 `room_limit_reached` / close 4013); others may still
+/// create; the list comes a page at a time with `next_cursor`.
+#[tokio::test]
+async fn rooms_per_user_are_capped_and_listed_in_pages() {
+    let app = spawn_app(&[("ROOMS_PER_USER", "3")]).await;
+    let ada = app.user_token("ada").await;
+    let bob = app.user_token("bob").await;
+    let create = |token: String, name: &'static str| {
+        let request = app
+            .http
+            .post(app.url("/api/v1/rooms"))
+            .bearer_auth(token)
+            .json(&json!({ "name": name }));
+        async move { request.send().await.unwrap() }
+    };
+    for name in ["a1", "a2"] {
+        assert_eq!(create(ada.clone(), name).await.status(), 201);
+    }
+    // The third by a first join.
+    let (_a3, _) = app.join("a3", &ada).await;
+    assert_eq!(
+        error_of(create(ada.clone(), "a4").await).await,
+        (403, "room_limit_reached".into(), None)
+    );
+    let mut over = app.try_ws("a5", &ada, None).await.expect("upgraded");
+    let error = over.recv().await;
+    assert_eq!(error["code"], "room_limit_reached", "{error}");
+    assert_eq!(over.close_code().await, Some(4013));
+    // An existing room is joined whoever owns it; others still create.
+    let (_b, _) = app.join("a1", &bob).await;
+    for name in ["b1", "b2"] {
+        assert_eq!(create(bob.clone(), name).await.status(), 201);
+    }
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/rooms?limit=2".to_owned();
+    loop {
+        let page: Value = app.get_authed(&path, &bob).await.json().await.unwrap();
+        let rooms = page["rooms"].as_array().unwrap();
+        assert!(rooms.len() <= 2, "{page}");
+        seen.extend(rooms.iter().map(|r| r["name"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/rooms?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["a1", "a2", "a3", "b1", "b2"]);
+    assert_eq!(
+        error_of(app.get_authed("/api/v1/rooms?cursor=no%20such", &bob).await)
+            .await
+            .0,
+        422
+    );
+    app.stop().await;
+}

@@ -157,9 +157,10 @@ export class Lobby {
       await api.createRoom(name); // 201: ours now
     } catch (e) {
       if (e.status === 401) { this.o.onAuthLost(); return; }
-      if (e.status === 422 || e.code === 'room_limit_reached') {
+      const inline = { room_limit_reached: 'err_room_limit', room_creation_rate: 'err_room_rate' }[e.code];
+      if (e.status === 422 || inline) {
         const err = $('#room-name-error');
-        setText(err, e.code === 'room_limit_reached' ? 'err_room_limit' : 'err_room_name');
+        setText(err, inline || 'err_room_name');
         err.hidden = false;
         btn.disabled = false;
         return;

@@ -31,6 +31,10 @@ pub enum AppError {
     /// The token was revoked by logout (HTTP 401).
     #[error("token revoked")]
     TokenRevoked,
+    /// The user created `ROOM_CREATIONS_PER_HOUR` rooms in the last hour
+    /// (HTTP 429 with Retry-After; WS close 4013).
+    #[error("too many rooms created; try again later")]
+    RoomCreationRate { retry_after: Duration },
     /// The room holds `ROOM_MAX_PEERS` already (WS close 4009).
     #[error("the room is full")]
     RoomFull,

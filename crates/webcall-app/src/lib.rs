@@ -11,6 +11,7 @@
 //! [`bus::InProcessBus`] is its presence when WebCall runs as one instance, and
 //! [`auth_cache::CachedRevocations`] holds its logouts in memory (with
 //! [`auth_cache::CachedUsers`], a join asks no database);
+//! [`rate::RateLimit`] caps how often one user may do something (create rooms);
 //! `recent_chat` keeps a room's latest chat for joins while the room has peers here.
 
 pub mod accounts;
@@ -18,6 +19,7 @@ pub mod auth_cache;
 pub mod bus;
 pub mod error;
 pub mod ice;
+pub mod rate;
 mod recent_chat;
 pub mod signaling;
 pub mod throttle;

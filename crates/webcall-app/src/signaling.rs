@@ -26,6 +26,7 @@ use webcall_domain::signaling::{
 use webcall_domain::DomainError;
 
 use crate::ice::IceServersService;
+use crate::rate::RateLimit;
 use crate::recent_chat::RecentChat;
 use crate::AppError;
 
@@ -46,6 +47,9 @@ pub struct SignalingConfig {
     /// `ROOMS_PER_USER`: rooms one account may own (made by POST or by the
     /// first join of a new name).
     pub max_rooms_per_user: usize,
+    /// `ROOM_CREATIONS_PER_HOUR`: rooms one account may create in an hour
+    /// (creating and deleting in a loop is work for the database too).
+    pub room_creations_per_hour: usize,
 }
 
 impl Default for SignalingConfig {
@@ -57,6 +61,7 @@ impl Default for SignalingConfig {
             send_queue: 512,
             history: 50,
             max_rooms_per_user: 50,
+            room_creations_per_hour: 60,
         }
     }
 }
@@ -252,6 +257,8 @@ pub struct Hub {
     deps: HubDeps,
     config: SignalingConfig,
     local: Mutex<Local>,
+    /// Room creations per user in the last hour.
+    creations: RateLimit<UserId>,
     me: Weak<Hub>,
 }
 
@@ -259,6 +266,7 @@ impl Hub {
     pub fn new(deps: HubDeps, config: SignalingConfig) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             deps,
+            creations: RateLimit::new(config.room_creations_per_hour, Duration::from_secs(3600)),
             config,
             local: Mutex::new(Local::default()),
             me: me.clone(),
@@ -469,26 +477,16 @@ impl Hub {
         if let Some(room) = self.deps.rooms.find_room(name).await? {
             return Ok(room);
         }
-        match self
-            .deps
-            .rooms
-            .create_room(
-                name,
-                user,
-                self.deps.clock.now(),
-                self.config.max_rooms_per_user,
-            )
-            .await
-        {
+        match self.store_new_room(name, user).await {
             Ok(room) => Ok(room),
             // Two first joiners at once: the other one created it.
-            Err(DomainError::RoomExists) => self
+            Err(AppError::Domain(DomainError::RoomExists)) => self
                 .deps
                 .rooms
                 .find_room(name)
                 .await?
                 .ok_or(AppError::RoomNotFound),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(err),
         }
     }
 
@@ -945,15 +943,19 @@ impl Hub {
 
     /// Creates an empty room owned by `owner` (REST).
     pub async fn create_room(&self, name: &RoomName, owner: UserId) -> Result<Room, AppError> {
+        self.store_new_room(name, owner).await
+    }
+
+    /// Creates a room within the owner's hourly rate and room limit.
+    async fn store_new_room(&self, name: &RoomName, owner: UserId) -> Result<Room, AppError> {
+        let now = self.deps.clock.now();
+        self.creations
+            .admit(owner, now)
+            .map_err(|retry_after| AppError::RoomCreationRate { retry_after })?;
         Ok(self
             .deps
             .rooms
-            .create_room(
-                name,
-                owner,
-                self.deps.clock.now(),
-                self.config.max_rooms_per_user,
-            )
+            .create_room(name, owner, now, self.config.max_rooms_per_user)
             .await?)
     }
 

@@ -104,6 +104,9 @@ impl ApiError {
             Self::App(A::TooManyAttempts { .. }) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", None)
             }
+            Self::App(A::RoomCreationRate { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, "room_creation_rate", None)
+            }
             Self::App(A::TokenMissing) => (StatusCode::UNAUTHORIZED, "token_missing", None),
             Self::App(A::TokenInvalid) => (StatusCode::UNAUTHORIZED, "token_invalid", None),
             Self::App(A::TokenExpired) => (StatusCode::UNAUTHORIZED, "token_expired", None),
@@ -154,7 +157,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
-            Self::App(AppError::TooManyAttempts { retry_after }) => {
+            Self::App(
+                AppError::TooManyAttempts { retry_after }
+                | AppError::RoomCreationRate { retry_after },
+            ) => {
                 headers.insert(header::RETRY_AFTER, retry_after_value(*retry_after));
             }
             Self::App(

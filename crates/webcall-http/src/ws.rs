@@ -141,6 +141,7 @@ async fn serve(
                 AppError::Domain(DomainError::RoomLimit { .. }) => {
                     ("room_limit_reached", code::ROOM_LIMIT)
                 }
+                AppError::RoomCreationRate { .. } => ("room_creation_rate", code::ROOM_LIMIT),
                 _ => ("internal_error", code::SERVER_ERROR),
             };
             if close == code::SERVER_ERROR {

@@ -69,6 +69,8 @@ pub struct Config {
     pub room_max_peers: usize,
     /// `ROOMS_PER_USER`.
     pub rooms_per_user: usize,
+    /// `ROOM_CREATIONS_PER_HOUR`.
+    pub room_creations_per_hour: usize,
     /// `WS_PING_SECS`.
     pub ws_ping: Duration,
     /// `WS_IDLE_TIMEOUT_SECS`.
@@ -281,6 +283,14 @@ impl Config {
         if rooms_per_user < 1 {
             return Err(problem("ROOMS_PER_USER", "must be at least 1"));
         }
+        let room_creations_per_hour: usize = parse_or(
+            &get("ROOM_CREATIONS_PER_HOUR"),
+            "ROOM_CREATIONS_PER_HOUR",
+            60,
+        )?;
+        if room_creations_per_hour < 1 {
+            return Err(problem("ROOM_CREATIONS_PER_HOUR", "must be at least 1"));
+        }
         if room_max_peers < 2 {
             return Err(problem("ROOM_MAX_PEERS", "must be at least 2"));
         }
@@ -342,6 +352,7 @@ impl Config {
             turn_credential_ttl: Duration::from_secs(ttl_secs),
             room_max_peers,
             rooms_per_user,
+            room_creations_per_hour,
             tls,
             public_host,
             ws_ping,

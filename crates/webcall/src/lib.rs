@@ -170,6 +170,7 @@ impl Application {
                 max_peers: config.room_max_peers,
                 resume_grace: config.ws_resume_grace,
                 max_rooms_per_user: config.rooms_per_user,
+                room_creations_per_hour: config.room_creations_per_hour,
                 ..SignalingConfig::default()
             },
         );

@@ -1010,3 +1010,65 @@ async fn rooms_per_user_are_capped_and_listed_in_pages() {
     );
     app.stop().await;
 }
+
+/// `ROOM_CREATIONS_PER_HOUR` counts creations (deleted rooms too), atomically:
+/// concurrent requests cannot pass it; beyond it 429 with Retry-After, or close
+/// 4013 on a join that would create a room; other users are not affected.
+#[tokio::test]
+async fn room_creations_are_rate_limited_per_user() {
+    let app = spawn_app(&[("ROOM_CREATIONS_PER_HOUR", "3")]).await;
+    let ada = app.user_token("ada").await;
+    let bob = app.user_token("bob").await;
+    let create = |token: String, name: String| {
+        let request = app
+            .http
+            .post(app.url("/api/v1/rooms"))
+            .bearer_auth(token)
+            .json(&json!({ "name": name }));
+        async move { request.send().await.unwrap() }
+    };
+    let attempts = (0..10).map(|i| create(ada.clone(), format!("burst-{i}")));
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        7,
+        "{statuses:?}"
+    );
+    // Deleting does not give the creation back.
+    let deleted = app
+        .http
+        .delete(app.url("/api/v1/rooms/burst-0"))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(deleted.status().as_u16(), 204 | 404));
+    let refused = create(ada.clone(), "one-more".into()).await;
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        error_of(refused).await,
+        (429, "room_creation_rate".into(), None)
+    );
+    let mut joined = app
+        .try_ws("by-joining", &ada, None)
+        .await
+        .expect("upgraded");
+    assert_eq!(joined.recv().await["code"], "room_creation_rate");
+    assert_eq!(joined.close_code().await, Some(4013));
+    assert_eq!(create(bob.clone(), "bobs".into()).await.status(), 201);
+    app.stop().await;
+}

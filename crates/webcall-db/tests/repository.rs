@@ -329,6 +329,16 @@ mod rooms_and_chat {
         }
     }
 
+    /// Creates `name` for `owner` under a limit of `max_owned`, expecting success.
+    async fn room(store: &SqlStore, name: &str, owner: &User, max_owned: usize) -> RoomName {
+        let room = RoomName::parse(name).unwrap();
+        store
+            .create_room(&room, owner.id, Utc::now(), max_owned)
+            .await
+            .unwrap();
+        room
+    }
+
     #[tokio::test]
     async fn rooms_are_created_once_listed_and_deleted_with_their_chat() {
         let backends = backends().await;
@@ -410,19 +420,11 @@ mod rooms_and_chat {
                 5,
                 "{name}"
             );
-            let bobs = RoomName::parse("bobs").unwrap();
-            store
-                .create_room(&bobs, bob.id, Utc::now(), 5)
-                .await
-                .unwrap();
+            room(store, "bobs", &bob, 5).await;
             let rooms = store.list_rooms(None, 100).await.unwrap();
             let adas = rooms.iter().find(|r| r.owner == ada.id).unwrap();
             store.delete_room(&adas.name).await.unwrap();
-            let again = RoomName::parse("again").unwrap();
-            store
-                .create_room(&again, ada.id, Utc::now(), 5)
-                .await
-                .unwrap();
+            room(store, "again", &ada, 5).await;
         }
         backends.cleanup().await;
     }
@@ -438,12 +440,8 @@ mod rooms_and_chat {
                 .await
                 .unwrap();
             let mut names: Vec<String> = (0..7).map(|i| format!("room-{i}")).collect();
-            for room in names.iter().rev() {
-                let room = RoomName::parse(room).unwrap();
-                store
-                    .create_room(&room, ada.id, Utc::now(), 50)
-                    .await
-                    .unwrap();
+            for name in names.iter().rev() {
+                room(store, name, &ada, 50).await;
             }
             names.sort();
             let mut seen = Vec::new();

@@ -41,6 +41,16 @@ fn summary_json(summary: &RoomSummary) -> Value {
     value
 }
 
+/// A query string, or 422 saying what it should have been.
+fn query<T>(query: Result<Query<T>, QueryRejection>, expected: &str) -> Result<T, ApiError> {
+    query
+        .map(|Query(value)| value)
+        .map_err(|rejection| ApiError::InvalidBody {
+            field: None,
+            message: format!("{expected}: {rejection}"),
+        })
+}
+
 #[derive(Deserialize)]
 struct RoomPage {
     /// `next_cursor` of the page before.
@@ -55,10 +65,7 @@ async fn list(
     _: Authenticated,
     page: Result<Query<RoomPage>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(page) = page.map_err(|rejection| ApiError::InvalidBody {
-        field: None,
-        message: format!("limit must be a whole number: {rejection}"),
-    })?;
+    let page = query(page, "limit must be a whole number")?;
     let after = match page.cursor.as_deref() {
         None | Some("") => None,
         Some(cursor) => Some(RoomName::parse(cursor).map_err(|_| ApiError::InvalidBody {
@@ -119,10 +126,7 @@ async fn messages(
     Path(room): Path<String>,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(page) = page.map_err(|rejection| ApiError::InvalidBody {
-        field: None,
-        message: format!("before and limit must be whole numbers: {rejection}"),
-    })?;
+    let page = query(page, "before and limit must be whole numbers")?;
     let name = RoomName::parse(&room)?;
     let limit = page.limit.unwrap_or(50).clamp(1, 200);
     let messages = state.hub.messages(&name, page.before, limit).await?;

@@ -242,14 +242,7 @@ async fn the_lobby_pages_rooms_and_explains_the_room_limit() {
     for (user, count) in [("ada", 30), ("bob", 25)] {
         let token = app.user_token(user).await;
         for i in 0..count {
-            let created = app
-                .http
-                .post(app.url("/api/v1/rooms"))
-                .bearer_auth(&token)
-                .json(&json!({ "name": format!("{user}-{i:02}") }))
-                .send()
-                .await
-                .unwrap();
+            let created = app.create_room(&token, &format!("{user}-{i:02}")).await;
             assert_eq!(created.status(), 201);
         }
     }

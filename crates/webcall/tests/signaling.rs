@@ -962,21 +962,13 @@ async fn rooms_per_user_are_capped_and_listed_in_pages() {
     let app = spawn_app(&[("ROOMS_PER_USER", "3")]).await;
     let ada = app.user_token("ada").await;
     let bob = app.user_token("bob").await;
-    let create = |token: String, name: &'static str| {
-        let request = app
-            .http
-            .post(app.url("/api/v1/rooms"))
-            .bearer_auth(token)
-            .json(&json!({ "name": name }));
-        async move { request.send().await.unwrap() }
-    };
     for name in ["a1", "a2"] {
-        assert_eq!(create(ada.clone(), name).await.status(), 201);
+        assert_eq!(app.create_room(&ada, name).await.status(), 201);
     }
     // The third by a first join.
     let (_a3, _) = app.join("a3", &ada).await;
     assert_eq!(
-        error_of(create(ada.clone(), "a4").await).await,
+        error_of(app.create_room(&ada, "a4").await).await,
         (403, "room_limit_reached".into(), None)
     );
     let mut over = app.try_ws("a5", &ada, None).await.expect("upgraded");
@@ -986,7 +978,7 @@ async fn rooms_per_user_are_capped_and_listed_in_pages() {
     // An existing room is joined whoever owns it; others still create.
     let (_b, _) = app.join("a1", &bob).await;
     for name in ["b1", "b2"] {
-        assert_eq!(create(bob.clone(), name).await.status(), 201);
+        assert_eq!(app.create_room(&bob, name).await.status(), 201);
     }
 
     let mut seen = Vec::new();
@@ -1019,15 +1011,8 @@ async fn room_creations_are_rate_limited_per_user() {
     let app = spawn_app(&[("ROOM_CREATIONS_PER_HOUR", "3")]).await;
     let ada = app.user_token("ada").await;
     let bob = app.user_token("bob").await;
-    let create = |token: String, name: String| {
-        let request = app
-            .http
-            .post(app.url("/api/v1/rooms"))
-            .bearer_auth(token)
-            .json(&json!({ "name": name }));
-        async move { request.send().await.unwrap() }
-    };
-    let attempts = (0..10).map(|i| create(ada.clone(), format!("burst-{i}")));
+    let names: Vec<String> = (0..10).map(|i| format!("burst-{i}")).collect();
+    let attempts = names.iter().map(|name| app.create_room(&ada, name));
     let statuses: Vec<u16> = futures_util::future::join_all(attempts)
         .await
         .iter()
@@ -1052,7 +1037,7 @@ async fn room_creations_are_rate_limited_per_user() {
         .await
         .unwrap();
     assert!(matches!(deleted.status().as_u16(), 204 | 404));
-    let refused = create(ada.clone(), "one-more".into()).await;
+    let refused = app.create_room(&ada, "one-more").await;
     let retry_after: u64 = refused.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -1069,6 +1054,6 @@ async fn room_creations_are_rate_limited_per_user() {
         .expect("upgraded");
     assert_eq!(joined.recv().await["code"], "room_creation_rate");
     assert_eq!(joined.close_code().await, Some(4013));
-    assert_eq!(create(bob.clone(), "bobs".into()).await.status(), 201);
+    assert_eq!(app.create_room(&bob, "bobs").await.status(), 201);
     app.stop().await;
 }

@@ -113,6 +113,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST /api/v1/rooms` for `name` as the holder of `token`.
+    pub async fn create_room(&self, token: &str, name: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/rooms"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn register(&self, email: &str, username: &str) -> reqwest::Response {
         self.post_json(
             "/api/v1/auth/register",

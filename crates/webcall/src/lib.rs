@@ -184,6 +184,9 @@ impl Application {
         if let Some(relay) = &relay {
             health.push(relay.clone());
         }
+        if let Some(redis) = &redis {
+            health.push(Arc::new(redis.clone()));
+        }
         let render = {
             let handle = metrics_handle();
             let hub = hub.clone();

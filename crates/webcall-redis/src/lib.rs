@@ -305,7 +305,6 @@ impl RedisBus {
         listener: Arc<dyn BusListener>,
         shutdown: CancellationToken,
     ) {
-        self.subscribed.store(true, Ordering::Release);
         loop {
             if self
                 .relay_events(&mut pubsub, listener.as_ref(), &shutdown)
@@ -373,6 +372,7 @@ impl RedisBus {
             let mut conn = bus.conn.clone();
             let _ = call::<()>(conn.del(bus.instance_key(&bus.instance))).await;
         });
+        self.subscribed.store(true, Ordering::Release);
         tokio::spawn(self.clone().keep_subscribed(pubsub, listener, shutdown));
         Ok(())
     }

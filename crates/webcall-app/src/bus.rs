@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use webcall_domain::ports::RoomBus;
+use webcall_domain::ports::{LocalPresence, RoomBus};
 use webcall_domain::signaling::{Envelope, PeerId, PeerInfo, RoomName};
 use webcall_domain::DomainError;
 
@@ -99,5 +99,9 @@ impl RoomBus for InProcessBus {
         _room: &RoomName,
     ) -> Result<Option<PeerInfo>, DomainError> {
         Ok(None)
+    }
+
+    async fn restore(&self, _peers: &[LocalPresence]) -> Result<(), DomainError> {
+        Ok(())
     }
 }

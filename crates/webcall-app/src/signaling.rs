@@ -18,7 +18,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, OnceCell};
 use uuid::Uuid;
 use webcall_domain::model::{IceServers, UserId};
-use webcall_domain::ports::{BusListener, ChatRepository, Clock, RoomBus, RoomRepository};
+use webcall_domain::ports::{
+    BusListener, ChatRepository, Clock, LocalPresence, RoomBus, RoomRepository,
+};
 use webcall_domain::signaling::{
     ChatMessage, ChatText, Envelope, LeaveReason, NewChatMessage, PeerId, PeerInfo, PeerState,
     Room, RoomEvent, RoomName,
@@ -252,6 +254,9 @@ pub struct HubDeps {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Events kept while the bus cannot publish, to publish once it can.
+const UNPUBLISHED_KEPT: usize = 1024;
+
 /// See the module docs.
 pub struct Hub {
     deps: HubDeps,
@@ -259,6 +264,10 @@ pub struct Hub {
     local: Mutex<Local>,
     /// Room creations per user in the last hour.
     creations: RateLimit<UserId>,
+    /// Events the bus could not publish (it is down), oldest first: departures,
+    /// revocations, deletions and chat must still reach the other instances when
+    /// it is back. Signals are not kept: by then they are stale.
+    unpublished: Mutex<VecDeque<Envelope>>,
     me: Weak<Hub>,
 }
 
@@ -269,6 +278,7 @@ impl Hub {
             creations: RateLimit::new(config.room_creations_per_hour, Duration::from_secs(3600)),
             config,
             local: Mutex::new(Local::default()),
+            unpublished: Mutex::default(),
             me: me.clone(),
         })
     }
@@ -790,7 +800,19 @@ impl Hub {
             }
             Ok(false) => {}
             Err(err) => {
-                tracing::warn!(%peer_id, error = %err, "could not remove a peer from presence")
+                // The bus is down: the room here hears it now, the other instances
+                // when the bus is back (and presence is restored without the peer).
+                tracing::warn!(%peer_id, error = %err, "could not remove a peer from presence");
+                self.dispatch(Envelope {
+                    room: room.clone(),
+                    to: None,
+                    except: Some(peer_id.clone()),
+                    event: RoomEvent::PeerLeft {
+                        peer_id: peer_id.clone(),
+                        reason,
+                    },
+                })
+                .await;
             }
         }
     }
@@ -1045,6 +1067,43 @@ impl Hub {
     async fn publish(&self, envelope: &Envelope) {
         if let Err(err) = self.deps.bus.publish(envelope).await {
             tracing::warn!(room = %envelope.room, error = %err, "could not publish a room event");
+            if !matches!(envelope.event, RoomEvent::Signal { .. }) {
+                let mut unpublished = self.unpublished.lock().unwrap_or_else(|e| e.into_inner());
+                if unpublished.len() == UNPUBLISHED_KEPT {
+                    unpublished.pop_front();
+                }
+                unpublished.push_back(envelope.clone());
+            }
+        }
+    }
+
+    /// Every peer of this instance where the bus should have it.
+    fn local_presence(&self) -> Vec<LocalPresence> {
+        self.lock()
+            .peers
+            .values()
+            .map(|peer| LocalPresence {
+                room: peer.room.clone(),
+                info: peer.info.clone(),
+                resume_token: peer.resume_token.clone(),
+            })
+            .collect()
+    }
+
+    /// Tells the other instances about each peer here again (`peer_joined`; a
+    /// client that knows the peer already only takes its state).
+    async fn announce_local_peers(&self) {
+        for peer in self.local_presence() {
+            let envelope = Envelope {
+                room: peer.room,
+                to: None,
+                except: Some(peer.info.peer_id.clone()),
+                event: RoomEvent::PeerJoined { peer: peer.info },
+            };
+            if let Err(err) = self.deps.bus.publish(&envelope).await {
+                tracing::warn!(error = %err, "could not announce peers again");
+                return;
+            }
         }
     }
 
@@ -1178,6 +1237,29 @@ impl BusListener for Hub {
             },
         })
         .await;
+    }
+
+    async fn reconnected(&self) -> Result<(), DomainError> {
+        self.deps.bus.restore(&self.local_presence()).await?;
+        let unpublished: Vec<Envelope> = self
+            .unpublished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        if !unpublished.is_empty() {
+            tracing::info!(events = unpublished.len(), "publishing what the bus missed");
+        }
+        for envelope in &unpublished {
+            // Kept again if the bus fails once more.
+            self.publish(envelope).await;
+        }
+        self.announce_local_peers().await;
+        Ok(())
+    }
+
+    async fn roll_call(&self) {
+        self.announce_local_peers().await;
     }
 }
 

@@ -27,11 +27,20 @@ pub enum DomainError {
     /// Storage or another dependency failed (HTTP 500 / 503; details are logged, never returned).
     #[error("infrastructure failure")]
     Infrastructure(#[source] BoxError),
+    /// A dependency is down or did not answer in time, for now: try again later
+    /// (HTTP 503 `service_unavailable` with Retry-After; WS close 1013).
+    #[error("a dependency is unavailable: try again later")]
+    Unavailable(#[source] BoxError),
 }
 
 impl DomainError {
     /// Wraps an adapter's error as an infrastructure failure.
     pub fn infrastructure(err: impl Into<BoxError>) -> Self {
         Self::Infrastructure(err.into())
+    }
+
+    /// Wraps an adapter's error as a dependency being down for now.
+    pub fn unavailable(err: impl Into<BoxError>) -> Self {
+        Self::Unavailable(err.into())
     }
 }

@@ -182,6 +182,19 @@ pub trait RoomBus: Send + Sync {
         token: &str,
         room: &RoomName,
     ) -> Result<Option<PeerInfo>, DomainError>;
+    /// Puts this instance's peers back into presence (with their resume tokens)
+    /// after the bus lost its connection: a restarted Redis may have come back
+    /// empty. Records of this instance's peers that are not in `peers` (they left
+    /// meanwhile) are dropped. A no-op in-process.
+    async fn restore(&self, peers: &[LocalPresence]) -> Result<(), DomainError>;
+}
+
+/// A peer served by this instance, as [`RoomBus::restore`] puts it back.
+#[derive(Debug, Clone)]
+pub struct LocalPresence {
+    pub room: RoomName,
+    pub info: PeerInfo,
+    pub resume_token: String,
 }
 
 /// Receives what the bus brings from other instances.
@@ -192,4 +205,12 @@ pub trait BusListener: Send + Sync {
     /// A peer of a dead instance was removed from presence by this instance:
     /// tell its room (once).
     async fn departed(&self, room: RoomName, peer: PeerId);
+    /// The bus lost its connection and has it back: what it held may be gone and
+    /// events published meanwhile were lost. Restore this instance's peers
+    /// ([`RoomBus::restore`]) and announce them (and what could not be published)
+    /// again. An error means "not yet": the bus calls again.
+    async fn reconnected(&self) -> Result<(), DomainError>;
+    /// Another instance got its connection back and asks every instance to
+    /// announce its peers again (it may have missed them).
+    async fn roll_call(&self);
 }

@@ -95,6 +95,9 @@ impl ApiError {
             Self::App(A::Domain(D::Infrastructure(_))) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
             }
+            Self::App(A::Domain(D::Unavailable(_))) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", None)
+            }
             Self::App(A::RegistrationSecretInvalid) => {
                 (StatusCode::FORBIDDEN, "registration_secret_invalid", None)
             }
@@ -136,6 +139,9 @@ impl ApiError {
             Self::App(AppError::Domain(DomainError::Infrastructure(_))) => {
                 "internal server error".to_owned()
             }
+            Self::App(AppError::Domain(DomainError::Unavailable(_))) => {
+                "temporarily unavailable: try again later".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -144,7 +150,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, field) = self.parts();
-        if status.is_server_error() {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %ErrorChain(&self), code, "request failed");
+        } else if status.is_server_error() {
             tracing::error!(error = %ErrorChain(&self), code, "request failed");
         }
         let body = Body {
@@ -163,6 +171,9 @@ impl IntoResponse for ApiError {
             ) => {
                 headers.insert(header::RETRY_AFTER, retry_after_value(*retry_after));
             }
+            Self::App(AppError::Domain(DomainError::Unavailable(_))) => {
+                headers.insert(header::RETRY_AFTER, retry_after_value(UNAVAILABLE_RETRY));
+            }
             Self::App(
                 AppError::TokenMissing
                 | AppError::TokenInvalid
@@ -176,6 +187,9 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// When a client should try again after a dependency was unavailable.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(2);
 
 /// Whole seconds, rounded up, at least 1.
 fn retry_after_value(wait: Duration) -> HeaderValue {
@@ -214,5 +228,17 @@ mod tests {
         let err = ApiError::from(DomainError::infrastructure("password=hunter2 at db host"));
         assert_eq!(err.public_message(), "internal server error");
         assert_eq!(err.parts().0, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn an_unavailable_dependency_is_a_503_that_hides_its_cause() {
+        let err = ApiError::from(DomainError::unavailable("redis://:secret@cache refused"));
+        assert_eq!(
+            err.public_message(),
+            "temporarily unavailable: try again later"
+        );
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
     }
 }

@@ -29,7 +29,6 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(rooms::router())
         .merge(ws::router())
         .merge(web::router())
-        .merge(metrics::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -15,8 +15,6 @@ pub struct AppState {
     pub ice: Arc<IceServersService>,
     pub hub: Arc<Hub>,
     pub ws: WsOptions,
-    /// Renders `/metrics`; `None` serves 404.
-    pub metrics: Option<Arc<dyn Fn() -> String + Send + Sync>>,
     /// What `/readyz` checks.
     pub health: Arc<[Arc<dyn HealthCheck>]>,
     pub trusted_proxies: Arc<TrustedProxies>,

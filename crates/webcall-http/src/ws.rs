@@ -101,6 +101,7 @@ mod code {
     pub const GOING_AWAY: u16 = 1001;
     pub const TOO_BIG: u16 = 1009;
     pub const SERVER_ERROR: u16 = 1011;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const KICKED: u16 = 4003;
     pub const ROOM_DELETED: u16 = 4004;
     pub const ROOM_FULL: u16 = 4009;
@@ -142,10 +143,15 @@ async fn serve(
                     ("room_limit_reached", code::ROOM_LIMIT)
                 }
                 AppError::RoomCreationRate { .. } => ("room_creation_rate", code::ROOM_LIMIT),
+                AppError::Domain(DomainError::Unavailable(_)) => {
+                    ("service_unavailable", code::TRY_AGAIN_LATER)
+                }
                 _ => ("internal_error", code::SERVER_ERROR),
             };
-            if close == code::SERVER_ERROR {
-                tracing::error!(error = %err, "join failed");
+            match close {
+                code::SERVER_ERROR => tracing::error!(error = %err, "join failed"),
+                code::TRY_AGAIN_LATER => tracing::warn!(error = %err, "join failed"),
+                _ => {}
             }
             let _ = socket
                 .send(Message::Text(error_frame(code, &err.to_string()).into()))
@@ -153,7 +159,11 @@ async fn serve(
             let _ = socket
                 .send(Message::Close(Some(CloseFrame {
                     code: close,
-                    reason: Utf8Bytes::from_static(""),
+                    reason: Utf8Bytes::from_static(if close == code::TRY_AGAIN_LATER {
+                        "try again later"
+                    } else {
+                        ""
+                    }),
                 })))
                 .await;
             return;
@@ -398,7 +408,8 @@ async fn handle_frame(
         let code = match &err {
             AppError::PeerNotFound => "peer_not_found",
             AppError::NotRoomOwner => "not_room_owner",
-            AppError::Domain(webcall_domain::DomainError::Invalid { .. }) => "validation_failed",
+            AppError::Domain(DomainError::Invalid { .. }) => "validation_failed",
+            AppError::Domain(DomainError::Unavailable(_)) => "service_unavailable",
             _ => {
                 tracing::error!(error = %err, "signaling frame failed");
                 "internal_error"

@@ -54,6 +54,11 @@ pub struct Config {
     /// tests, can share one Redis).
     pub redis_prefix: String,
     pub cors_origins: Vec<String>,
+    /// `METRICS_LISTEN` (default `127.0.0.1:9090`, `off`: none): the only
+    /// listener that serves `/metrics`; never the public port.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `METRICS_TOKEN`: when set, a scrape must send `Authorization: Bearer` with it.
+    pub metrics_token: Option<SecretString>,
     pub stun_servers: Vec<String>,
     pub turn_urls: Vec<String>,
     pub turn_username: Option<String>,
@@ -170,6 +175,9 @@ pub const DEFAULT_TURN_CREDENTIAL_TTL_SECS: u64 = 24 * 3600;
 
 /// Minimum length of `JWT_SECRET` in prod (HS256 wants at least 256 bits).
 const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// `METRICS_LISTEN`'s port by default (on loopback: Prometheus on the same host).
+const DEFAULT_METRICS_PORT: u16 = 9090;
 
 impl Config {
     /// Reads `.env` (if present; real environment variables win) and the environment.
@@ -295,6 +303,17 @@ impl Config {
             return Err(problem("ROOM_MAX_PEERS", "must be at least 2"));
         }
 
+        let metrics_listen = match get("METRICS_LISTEN") {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
+            Some(off) if off.eq_ignore_ascii_case("off") => None,
+            Some(addr) => Some(addr.parse().map_err(|_| {
+                problem(
+                    "METRICS_LISTEN",
+                    format!("must be address:port (e.g. 127.0.0.1:9090) or off, not {addr:?}"),
+                )
+            })?),
+        };
+
         let tls = tls_settings(&get)?;
         if let Some(settings) = &turn {
             if settings.tls_listen.is_some() && tls.is_none() {
@@ -343,6 +362,8 @@ impl Config {
             redis_url: get("REDIS_URL").map(SecretString::from),
             redis_prefix: get("REDIS_KEY_PREFIX").unwrap_or_else(|| "webcall".to_owned()),
             cors_origins: list(&get("CORS_ORIGINS")),
+            metrics_listen,
+            metrics_token: get("METRICS_TOKEN").map(SecretString::from),
             stun_servers: list(&get("STUN_SERVERS")),
             turn_urls,
             turn_username: get("TURN_USERNAME"),
@@ -696,6 +717,29 @@ mod tests {
             again.jwt_secret.expose_secret(),
             config.jwt_secret.expose_secret()
         );
+    }
+
+    #[test]
+    fn metrics_are_on_loopback_unless_told_otherwise() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        assert!(config.metrics_token.is_none());
+        let off = Config::from_vars(&vars(&[("METRICS_LISTEN", "off")])).unwrap();
+        assert_eq!(off.metrics_listen, None);
+        let open = Config::from_vars(&vars(&[
+            ("METRICS_LISTEN", "10.0.0.5:9100"),
+            ("METRICS_TOKEN", "t0ken"),
+        ]))
+        .unwrap();
+        assert_eq!(open.metrics_listen, Some("10.0.0.5:9100".parse().unwrap()));
+        assert_eq!(open.metrics_token.unwrap().expose_secret(), "t0ken");
+        for bad in ["9090", "localhost:9090", "on"] {
+            let err = Config::from_vars(&vars(&[("METRICS_LISTEN", bad)])).unwrap_err();
+            assert_eq!(err.var, "METRICS_LISTEN");
+        }
     }
 
     #[test]

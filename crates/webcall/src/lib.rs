@@ -52,6 +52,8 @@ pub struct Application {
     store: SqlStore,
     relay: Option<Arc<TurnRelay>>,
     hub: Arc<Hub>,
+    /// `METRICS_LISTEN`, bound, and what it serves.
+    metrics: Option<(TcpListener, axum::Router)>,
     /// Stops background tasks (the Redis bus) on shutdown.
     background: CancellationToken,
     tls: Option<Tls>,
@@ -186,6 +188,9 @@ impl Application {
         if let Some(relay) = &relay {
             health.push(relay.clone());
         }
+        if let Some(redis) = &redis {
+            health.push(Arc::new(redis.clone()));
+        }
         let render = {
             let handle = metrics_handle();
             let hub = hub.clone();
@@ -202,10 +207,21 @@ impl Application {
                         .set(relay.tls_connection_count() as f64);
                 }
                 handle.render()
-            }) as Arc<dyn Fn() -> String + Send + Sync>
+            }) as webcall_http::metrics::Render
+        };
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let listener = listen(addr)
+                    .with_context(|| format!("cannot listen on {addr} (METRICS_LISTEN)"))?;
+                if !addr.ip().is_loopback() && config.metrics_token.is_none() {
+                    tracing::warn!(%addr, "metrics are served beyond this host without METRICS_TOKEN: anyone who reaches the address can read them");
+                }
+                let router = webcall_http::metrics::router(render, config.metrics_token.clone());
+                Some((listener, router))
+            }
+            None => None,
         };
         let state = AppState {
-            metrics: Some(render),
             accounts: Arc::new(accounts),
             ice,
             hub: hub.clone(),
@@ -228,8 +244,15 @@ impl Application {
             store,
             relay,
             hub,
+            metrics,
             background,
         })
+    }
+
+    /// Where `/metrics` is served (`METRICS_LISTEN`), unless it is off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let (listener, _) = self.metrics.as_ref()?;
+        listener.local_addr().ok()
     }
 
     /// The embedded relay, when it runs.
@@ -256,6 +279,20 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "listening");
+        if let Some((listener, router)) = self.metrics {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving metrics");
+            }
+            let stop = self.background.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "metrics listener failed");
+                }
+            });
+        }
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -702,7 +702,6 @@ async fn the_openapi_description_matches_the_routes() {
         "GET /ws/rooms/{room}",
         "GET /healthz",
         "GET /readyz",
-        "GET /metrics",
         "GET /api/openapi.json",
     ];
     served.sort();

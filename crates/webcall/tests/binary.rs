@@ -35,8 +35,9 @@ fn command(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Command {
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        // Tests run in parallel: no fixed TURN port.
+        // Tests run in parallel: no fixed TURN or metrics port.
         .env("TURN_LISTEN", "127.0.0.1:0")
+        .env("METRICS_LISTEN", "127.0.0.1:0")
         .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -103,6 +104,65 @@ impl Process {
         tokio::time::sleep(Duration::from_millis(100)).await;
         (status, self.output())
     }
+}
+
+/// `/metrics` is not on the public port (404 there, like any unknown path): it is
+/// served on `METRICS_LISTEN`, and with `METRICS_TOKEN` only to a scraper that
+/// sends it (the token is never logged).
+#[tokio::test]
+async fn metrics_are_served_on_their_own_address_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "scrape-token-9d3f1c0e";
+    let app = Process::start(
+        dir.path(),
+        &[
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("METRICS_TOKEN", token),
+        ],
+    );
+    let public = app.wait_for("listening addr=").await;
+    let public = public.split_whitespace().next().unwrap().to_owned();
+    let http = reqwest::Client::new();
+
+    let on_public = http
+        .get(format!("http://{public}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_public.status(), 404);
+    let body = on_public.text().await.unwrap();
+    assert!(!body.contains("webcall_"), "{body}");
+
+    let metrics = app.wait_for("serving metrics addr=").await;
+    let metrics = metrics.split_whitespace().next().unwrap().to_owned();
+    assert_ne!(public, metrics);
+
+    let url = format!("http://{metrics}/metrics");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let wrong = http.get(&url).bearer_auth("guess").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let scraped = http.get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped
+        .text()
+        .await
+        .unwrap()
+        .contains("webcall_ws_frames_total{direction=\"in\"}"));
+    // Only metrics there.
+    let other = http
+        .get(format!("http://{metrics}/api/v1/rooms"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+
+    let (status, output) = app.terminate().await;
+    assert!(status.success(), "{output}");
+    assert!(
+        !output.contains(token),
+        "the token is never logged:\n{output}"
+    );
 }
 
 /// With no HOST, the web app and the relay answer on IPv4 and IPv6 alike (an

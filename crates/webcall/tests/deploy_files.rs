@@ -807,3 +807,27 @@ fn env_example_is_accepted_by_the_server_once_filled_in() {
         );
     }
 }
+
+/// `deploy/prometheus.yml` scrapes `/metrics` where the server serves it by
+/// default (`METRICS_LISTEN`), not the public port.
+#[test]
+fn prometheus_scrapes_the_default_metrics_address() {
+    let Some(python) = python_with_yaml() else {
+        return;
+    };
+    let output = run(Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(root().join("deploy/prometheus.yml")));
+    assert!(output.status.success(), "PyYAML:\n{}", text(&output));
+    let prometheus: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let job = &prometheus["scrape_configs"][0];
+    assert_eq!(job["metrics_path"], "/metrics");
+    let defaults = webcall::Config::from_vars(&Default::default()).unwrap();
+    assert_eq!(
+        job["static_configs"][0]["targets"][0],
+        defaults.metrics_listen.unwrap().to_string()
+    );
+}

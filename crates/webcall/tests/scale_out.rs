@@ -243,6 +243,9 @@ async fn welcome_history_matches_the_database_on_every_instance() {
         assert_eq!(server.try_ws("team", &carol, None).await.err(), Some(401));
     }
     assert_eq!(c.close_code().await, Some(4401));
+    // Carol is out of presence once her room-mate on A hears she left (else the
+    // deletion below may still count her among those who leave).
+    while a.recv_type("peer_left").await["peer_id"] != c_welcome["peer_id"] {}
 
     // A room deleted on B is forgotten on A: no stale owner, no stale history.
     let deleted = b_server
@@ -402,4 +405,186 @@ async fn a_peer_resumes_on_another_instance_with_its_id_and_missed_frames() {
     assert!(a.quiet_for(Duration::from_millis(500)).await);
     one.stop().await;
     two.stop().await;
+}
+
+/// A `redis-server` of the test's own on a free port, without persistence (a
+/// restart starts empty, as a crashed cache does), that can be killed and
+/// started again on the same port.
+struct OwnRedis {
+    port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnRedis {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+}
+
+/// A request that hangs is a failure, not a slow pass.
+async fn answered<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hangs while Redis is down"))
+}
+
+async fn ready(server: &TestApp) -> u16 {
+    server
+        .http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn rooms_heal_after_redis_restarts() {
+    if redis_url().is_none() {
+        return;
+    }
+    let mut redis = OwnRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let mut vars = shared(&redis.url(), &db);
+    // The clients here are not read while Redis is down (nothing answers pings).
+    vars.push(("WS_IDLE_TIMEOUT_SECS".into(), "60".into()));
+    let a_server = spawn_with(&vars).await;
+    let b_server = spawn_with(&vars).await;
+    let ada = a_server.user_token("ada").await;
+    let eve = a_server.user_token("eve").await;
+    let bob = b_server.user_token("bob").await;
+    let carol = b_server.user_token("carol").await;
+    let (mut a, a_welcome) = a_server.join("team", &ada).await;
+    let (mut e, e_welcome) = a_server.join("team", &eve).await;
+    let (mut b, b_welcome) = b_server.join("team", &bob).await;
+    assert_eq!(b_welcome["peers"].as_array().unwrap().len(), 2);
+    a.recv_type("peer_joined").await;
+    a.recv_type("peer_joined").await;
+    e.recv_type("peer_joined").await;
+
+    redis.kill().await;
+    let down = std::time::Instant::now();
+    // Down: clear answers, soon, and no harm to the calls in progress.
+    for server in [&a_server, &b_server] {
+        assert_eq!(answered("/readyz", ready(server)).await, 503);
+        let (status, code, _) = support::error_of(
+            answered("GET /rooms", server.get_authed("/api/v1/rooms", &ada)).await,
+        )
+        .await;
+        assert_eq!((status, code.as_str()), (503, "service_unavailable"));
+    }
+    let mut refused = answered("a join", b_server.try_ws("team", &carol, None))
+        .await
+        .expect("upgraded, then closed");
+    assert_eq!(answered("a join", refused.close_code()).await, Some(1013));
+    // Eve leaves meanwhile: her departure must still reach instance B.
+    e.send(json!({"type": "leave"})).await;
+    let logout = answered(
+        "logout",
+        b_server.post_authed("/api/v1/auth/logout", &carol),
+    )
+    .await;
+    assert_eq!(logout.status(), 204);
+    eprintln!(
+        "answered everything while Redis was down in {:?}",
+        down.elapsed()
+    );
+
+    redis.restart().await;
+    let back = std::time::Instant::now();
+    // Back (the goal is within 5 s of Redis returning; slack for a loaded machine).
+    let healed = tokio::time::timeout(Duration::from_secs(15), async {
+        while ready(&a_server).await != 200 || ready(&b_server).await != 200 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(healed.is_ok(), "/readyz says 200 again once Redis is back");
+    eprintln!(
+        "both instances ready {:?} after Redis returned",
+        back.elapsed()
+    );
+    let left = b.recv_type("peer_left").await;
+    assert_eq!(left["peer_id"], e_welcome["peer_id"], "B hears Eve left");
+
+    // Presence is whole again: a newcomer on either instance sees everyone.
+    let dave = b_server.user_token("dave").await;
+    let (_d, d_welcome) = b_server.join("team", &dave).await;
+    let mut seen: Vec<&str> = d_welcome["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["peer_id"].as_str().unwrap())
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        a_welcome["peer_id"].as_str().unwrap(),
+        b_welcome["peer_id"].as_str().unwrap(),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected, "B's newcomer sees Ada (on A) and Bob");
+    // A hears it (after the re-announcements of the peers it knows already).
+    while a.recv_type("peer_joined").await["peer"]["peer_id"] != d_welcome["peer_id"] {}
+    let frank = a_server.user_token("frank").await;
+    let (_f, f_welcome) = a_server.join("team", &frank).await;
+    assert_eq!(f_welcome["peers"].as_array().unwrap().len(), 3);
+
+    // Events cross again both ways.
+    a.send(json!({"type": "chat", "text": "still here"})).await;
+    assert_eq!(b.recv_type("chat").await["text"], "still here");
+    b.send(json!({"type": "signal", "to": a_welcome["peer_id"], "data": {"sdp": "offer"}}))
+        .await;
+    assert_eq!(a.recv_type("signal").await["from"], b_welcome["peer_id"]);
+    for server in [&a_server, &b_server] {
+        let list: Value = server
+            .get_authed("/api/v1/rooms", &ada)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["rooms"][0]["participants"], 4, "{list}");
+    }
+    a_server.stop().await;
+    b_server.stop().await;
 }

@@ -880,15 +880,7 @@ async fn metrics_show_peers_frames_requests_and_the_relay() {
         app.login_username("ada", "wrong-password").await.status(),
         401
     );
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     let value = |prefix: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(prefix))
@@ -919,15 +911,7 @@ async fn the_grafana_dashboard_uses_exported_metrics() {
     a.send(json!({"type": "chat", "text": "x"})).await;
     a.recv_type("chat").await;
     app.login_username("ada", "wrong-password").await;
-    let exported = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let exported = app.metrics().await;
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../deploy/grafana-dashboard.json"

@@ -361,7 +361,7 @@ async fn a_handshake_flood_from_one_address_is_cut_off_and_calls_go_on() {
     }
     assert!(again.is_some(), "the address is let in again");
     drop(again);
-    let (_, metrics) = site.request_text("GET", "/metrics", None, None).await;
+    let metrics = site.app.metrics().await;
     assert!(refused_count(&metrics) >= 1.0, "the refusal is counted");
     site.app.stop().await;
 }

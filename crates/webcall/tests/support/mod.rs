@@ -33,6 +33,8 @@ pub fn write_cert(
 /// A running server and a client pointed at it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (`METRICS_LISTEN`), unless it is off.
+    pub metrics_addr: Option<SocketAddr>,
     /// The embedded relay's UDP/TCP port, 0 when it does not run.
     turn_port: u16,
     relay: Option<std::sync::Arc<webcall_turn::TurnRelay>>,
@@ -52,6 +54,7 @@ pub fn test_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
         ("TURN_SECRET", TURN_SECRET),
         ("TURN_LISTEN", "127.0.0.1:0"),
         ("TURN_PUBLIC_IP", "127.0.0.1"),
+        ("METRICS_LISTEN", "127.0.0.1:0"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -71,6 +74,7 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let config = Config::from_vars(&vars).unwrap();
     let app = Application::build(&config).await.unwrap();
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let turn_port = app.relay().map_or(0, |relay| relay.udp_addr().port());
     let relay = app.relay_handle();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -79,6 +83,7 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     }));
     TestApp {
         addr,
+        metrics_addr,
         turn_port,
         relay,
         http: reqwest::Client::new(),
@@ -98,6 +103,19 @@ impl TestApp {
 
     pub fn turn_port(&self) -> u16 {
         self.turn_port
+    }
+
+    /// The metrics listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let addr = self.metrics_addr.expect("METRICS_LISTEN is on");
+        let response = self
+            .http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

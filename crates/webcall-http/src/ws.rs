@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
-use webcall_app::signaling::{CloseReason, JoinRequest, Outbound, Session, Welcome};
+use webcall_app::signaling::{CloseReason, JoinRequest, Outbound, Outbox, Session, Welcome};
 use webcall_app::AppError;
 use webcall_domain::model::UserId;
 use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, PeerState, RoomEvent, RoomName};
@@ -102,6 +102,7 @@ mod code {
     pub const SERVER_ERROR: u16 = 1011;
     pub const KICKED: u16 = 4003;
     pub const ROOM_DELETED: u16 = 4004;
+    pub const TOO_SLOW: u16 = 4008;
     pub const ROOM_FULL: u16 = 4009;
     pub const RATE_ABUSE: u16 = 4029;
     pub const TOKEN: u16 = 4401;
@@ -112,7 +113,7 @@ fn close_code(reason: CloseReason) -> (u16, &'static str) {
         CloseReason::TokenRevoked => (code::TOKEN, "token revoked"),
         CloseReason::Kicked => (code::KICKED, "kicked"),
         CloseReason::RoomDeleted => (code::ROOM_DELETED, "room deleted"),
-        CloseReason::SlowConsumer => (code::SERVER_ERROR, "too slow: reconnect and resume"),
+        CloseReason::SlowConsumer => (code::TOO_SLOW, "too slow: reconnect and resume"),
         CloseReason::Replaced => (code::NORMAL, "closed"),
         CloseReason::Shutdown => (code::GOING_AWAY, "server shutting down"),
     }
@@ -171,7 +172,15 @@ async fn serve(
         expires_at,
         options.ping_interval,
     ));
-    let ending = read_loop(&mut stream, &state, &peer_id, &control_tx, options).await;
+    // A writer that gave up (the client stopped reading) ends the connection too.
+    let mut unsent = None;
+    let ending = tokio::select! {
+        ending = read_loop(&mut stream, &state, &peer_id, &control_tx, options) => ending,
+        done = &mut writer => {
+            unsent = Some(done.ok());
+            Ending::Lost
+        }
+    };
     match &ending {
         Ending::Leave => state.hub.leave(&peer_id, generation).await,
         Ending::Lost => state.hub.detach(&peer_id, generation),
@@ -181,7 +190,6 @@ async fn serve(
     // unread input makes the kernel send a reset, which can destroy our close
     // frame before the client reads it.
     drop(control_tx);
-    let mut unsent = None;
     let linger = tokio::time::sleep(CLOSE_LINGER);
     tokio::pin!(linger);
     loop {
@@ -205,7 +213,7 @@ async fn serve(
     // ahead of what it buffered since, for the resume.
     if let (Ending::Lost, Some(mut queue)) = (ending, unsent) {
         let mut frames = Vec::new();
-        while let Ok(frame) = queue.try_recv() {
+        while let Some(frame) = queue.try_recv() {
             frames.push(frame);
         }
         state.hub.requeue(&peer_id, generation, frames);
@@ -405,12 +413,12 @@ async fn handle_frame(
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     welcome: String,
-    mut outbound: mpsc::Receiver<Outbound>,
+    mut outbound: Outbox,
     mut close: watch::Receiver<Option<CloseReason>>,
     mut control: mpsc::Receiver<Control>,
     expires_at: DateTime<Utc>,
     ping_interval: Duration,
-) -> mpsc::Receiver<Outbound> {
+) -> Outbox {
     let expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
     let expired = tokio::time::sleep(expiry);
     tokio::pin!(expired);
@@ -499,7 +507,7 @@ const WRITE_BATCH_FRAMES: usize = 64;
 async fn send_queued(
     sink: &mut SplitSink<WebSocket, Message>,
     first: String,
-    outbound: &mut mpsc::Receiver<Outbound>,
+    outbound: &mut Outbox,
 ) -> bool {
     let write = async {
         let mut next = Some(first);
@@ -508,7 +516,7 @@ async fn send_queued(
             metrics::counter!("webcall_ws_frames_total", "direction" => "out").increment(1);
             sink.feed(Message::Text(text.into())).await?;
             while taken < WRITE_BATCH_FRAMES && next.is_none() {
-                let Ok(frame) = outbound.try_recv() else {
+                let Some(frame) = outbound.try_recv() else {
                     break;
                 };
                 taken += 1;
@@ -521,11 +529,8 @@ async fn send_queued(
 }
 
 /// Writes every frame the hub has queued already.
-async fn send_all_queued(
-    sink: &mut SplitSink<WebSocket, Message>,
-    outbound: &mut mpsc::Receiver<Outbound>,
-) -> bool {
-    while let Ok(frame) = outbound.try_recv() {
+async fn send_all_queued(sink: &mut SplitSink<WebSocket, Message>, outbound: &mut Outbox) -> bool {
+    while let Some(frame) = outbound.try_recv() {
         let Some(text) = outbound_frame(&frame) else {
             continue;
         };

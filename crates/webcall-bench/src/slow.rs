@@ -74,7 +74,11 @@ pub async fn run(common: &Common, options: &SlowOpts) -> anyhow::Result<()> {
             let mut n = 0u64;
             while Instant::now() < stop {
                 tick.tick().await;
-                let to = if n.is_multiple_of(2) { &slow_id } else { &fast_id };
+                let to = if n.is_multiple_of(2) {
+                    &slow_id
+                } else {
+                    &fast_id
+                };
                 let frame = json!({"type": "signal", "to": to, "data": {"n": n, "pad": pad}});
                 if sender
                     .ws

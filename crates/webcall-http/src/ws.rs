@@ -3,6 +3,8 @@
 //! task: frames in, idle timeout, rate limit) and one writer task that owns the
 //! socket's sink (hub events, error frames, pings, the close frame).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -39,6 +41,8 @@ pub struct WsOptions {
     /// Frames per second a client may send, and the burst above it.
     pub rate_per_sec: f64,
     pub burst: f64,
+    /// `WS_MAX_PER_USER`: sockets one account may hold here (more: HTTP 429).
+    pub max_per_user: usize,
 }
 
 impl Default for WsOptions {
@@ -48,6 +52,7 @@ impl Default for WsOptions {
             idle_timeout: Duration::from_secs(45),
             rate_per_sec: 50.0,
             burst: 100.0,
+            max_per_user: 10,
         }
     }
 }
@@ -62,7 +67,39 @@ struct ConnectQuery {
     resume: Option<String>,
 }
 
-/// Checks the token (401) and the room name (422) before upgrading.
+/// Signaling sockets open per account on this instance.
+#[derive(Default)]
+pub struct WsUsers(Mutex<HashMap<UserId, usize>>);
+
+/// One socket's place in its account's count; freed on drop.
+struct UserSlot(Arc<WsUsers>, UserId);
+
+impl WsUsers {
+    fn admit(self: &Arc<Self>, user: UserId, max: usize) -> Option<UserSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(user).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(UserSlot(self.clone(), user))
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut open = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.1) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Checks the token (401), the room name (422) and the account's open sockets
+/// (429) before upgrading.
 async fn connect(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -75,6 +112,10 @@ async fn connect(
         .ok_or(AppError::TokenMissing)?;
     let (claims, user) = state.accounts.authenticate_user(&token).await?;
     let room = RoomName::parse(&room)?;
+    let slot = state
+        .ws_users
+        .admit(user.id, state.ws.max_per_user)
+        .ok_or(ApiError::TooManyConnections)?;
     let request = JoinRequest {
         room,
         user_id: user.id,
@@ -91,7 +132,10 @@ async fn connect(
         // together (see `send_queued`), up to this much.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(WRITE_BATCH_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, request, claims.expires_at, options)))
+        .on_upgrade(move |socket| async move {
+            serve(socket, state, request, claims.expires_at, options).await;
+            drop(slot);
+        }))
 }
 
 /// Close codes of the protocol.

@@ -43,6 +43,7 @@ start_server() {
     APP_ENV=dev HOST=127.0.0.1 PORT=$port DATABASE_URL="sqlite://$work/webcall.db" \
         JWT_SECRET=bench-jwt-secret-0123456789abcdefgh REGISTRATION_SECRET=bench \
         JWT_EXPIRES_MIN=1440 TURN_EMBEDDED=false WS_IDLE_TIMEOUT_SECS=120 RUST_LOG=warn \
+        HTTP_MAX_CONNECTIONS_PER_IP=0 WS_MAX_PER_USER=100000 \
         ROOMS_PER_USER=1000000 ROOM_CREATIONS_PER_HOUR=1000000 \
         setsid -f bash -c "echo \$\$ > '$work/pid'; exec ${server_cpu[*]} '$1'" >"$work/server.log" 2>&1
     for _ in $(seq 100); do

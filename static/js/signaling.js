@@ -1,13 +1,13 @@
 // WebSocket signaling client (protocol 1): connect, keepalive, close codes, reconnect with
 // backoff and resume.
 //
-// Close codes: reconnect only after 1001 / 1006 / 1011 / 1013 (with the resume token, so the call
+// Close codes: reconnect only after 1001 / 1006 / 1011 / 1013 / 4008 (with the resume token, so the call
 // survives a network switch). 4401 → refresh the token and reconnect, or sign in again.
 // 4003 / 4004 / 4009 / 4013 / 4029 / 1009 → the end, with a reason. A connection that never opened
 // (the server answered the upgrade with 401) → ask /api/v1/auth/me whether the token is still good
 // before trying again.
 
-export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1013]);
+export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1013, 4008]);
 export const FATAL_CODES = { 4003: 'kicked', 4004: 'room_deleted', 4009: 'room_full', 4013: 'room_limit', 4029: 'rate_limited', 1009: 'too_big' };
 
 const PING_EVERY = 15000;   // our ping; the server answers with pong

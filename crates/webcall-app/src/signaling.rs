@@ -12,6 +12,7 @@
 //! grace ends does the peer leave (`timeout`).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -42,8 +43,12 @@ pub struct SignalingConfig {
     /// Frames kept for a detached peer (at least `send_queue`, since a lost
     /// connection's unsent queue comes back here); beyond it, resuming is a fresh join.
     pub resume_buffer: usize,
+    /// The same in bytes (at least `send_queue_bytes`): signals may be 64 KiB each.
+    pub resume_buffer_bytes: usize,
     /// Frames queued per connection before it counts as a slow consumer.
     pub send_queue: usize,
+    /// The same in bytes: what a connection that does not read may cost.
+    pub send_queue_bytes: usize,
     /// Chat messages sent with `welcome`.
     pub history: u32,
     /// `ROOMS_PER_USER`: rooms one account may own (made by POST or by the
@@ -60,7 +65,9 @@ impl Default for SignalingConfig {
             max_peers: 16,
             resume_grace: Duration::from_secs(20),
             resume_buffer: 1024,
+            resume_buffer_bytes: 2 * 1024 * 1024,
             send_queue: 512,
+            send_queue_bytes: 1024 * 1024,
             history: 50,
             max_rooms_per_user: 50,
             room_creations_per_hour: 60,
@@ -77,7 +84,7 @@ pub enum CloseReason {
     Kicked,
     /// 4004.
     RoomDeleted,
-    /// 1011: the client could not keep up; reconnect and resume.
+    /// 4008: the client could not keep up; reconnect and resume.
     SlowConsumer,
     /// 1000: the same peer resumed on a newer connection.
     Replaced,
@@ -95,6 +102,85 @@ pub enum Outbound {
         message: String,
     },
     Pong,
+}
+
+impl Outbound {
+    /// About what the frame costs while it waits in a queue: its text, its JSON
+    /// frame around it, and the queue's own bookkeeping.
+    pub fn weight(&self) -> usize {
+        const FRAME: usize = 160;
+        FRAME
+            + match self {
+                Outbound::Pong => 0,
+                Outbound::Error { message, .. } => message.len(),
+                Outbound::Event(event) => match event.as_ref() {
+                    RoomEvent::Signal { data, .. } => data.len(),
+                    RoomEvent::Chat { message } => message.text.len() + message.username.len(),
+                    RoomEvent::PeerJoined { peer } => peer.username.len(),
+                    _ => 0,
+                },
+            }
+    }
+}
+
+/// A connection's queue of outgoing frames, as its writer sees it. It is bounded
+/// in frames and in bytes ([`SignalingConfig::send_queue_bytes`]): a signal may be
+/// 64 KiB, so a count alone would let a client that does not read hold
+/// `send_queue` × 64 KiB.
+pub struct Outbox {
+    rx: mpsc::Receiver<Outbound>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let frame = self.rx.recv().await?;
+        self.queued.fetch_sub(frame.weight(), Ordering::Relaxed);
+        Some(frame)
+    }
+
+    /// The next frame if one is queued now.
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        let frame = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(frame.weight(), Ordering::Relaxed);
+        Some(frame)
+    }
+}
+
+/// The hub's end of an [`Outbox`].
+struct Mailbox {
+    tx: mpsc::Sender<Outbound>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl Mailbox {
+    fn new(frames: usize, bytes: usize) -> (Self, Outbox) {
+        let (tx, rx) = mpsc::channel(frames);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let mailbox = Self {
+            tx,
+            queued: queued.clone(),
+            limit: bytes,
+        };
+        (mailbox, Outbox { rx, queued })
+    }
+
+    /// Queues `frame` unless that would pass the frame or byte bound.
+    fn offer(&self, frame: Outbound) -> Result<(), Outbound> {
+        let weight = frame.weight();
+        if self.queued.fetch_add(weight, Ordering::Relaxed) + weight > self.limit {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+            return Err(frame);
+        }
+        self.tx.try_send(frame).map_err(|err| {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+            match err {
+                mpsc::error::TrySendError::Full(frame)
+                | mpsc::error::TrySendError::Closed(frame) => frame,
+            }
+        })
+    }
 }
 
 /// A connection's first frame.
@@ -118,7 +204,7 @@ pub struct Session {
     pub peer_id: PeerId,
     /// Identifies this connection of the peer (a resumed peer gets a new one).
     pub generation: u64,
-    pub outbound: mpsc::Receiver<Outbound>,
+    pub outbound: Outbox,
     pub close: watch::Receiver<Option<CloseReason>>,
 }
 
@@ -142,13 +228,57 @@ pub struct RoomSummary {
 
 enum Link {
     Attached {
-        tx: mpsc::Sender<Outbound>,
+        tx: Mailbox,
         close: watch::Sender<Option<CloseReason>>,
     },
-    Detached {
-        buffer: VecDeque<Outbound>,
-        overflowed: bool,
-    },
+    Detached(ResumeBuffer),
+}
+
+/// What a detached peer is sent, kept for its resume: at most `resume_buffer`
+/// frames and `resume_buffer_bytes`. Past that the resume is a fresh join, so
+/// what was kept is let go at once.
+#[derive(Default)]
+struct ResumeBuffer {
+    frames: VecDeque<Outbound>,
+    bytes: usize,
+    overflowed: bool,
+}
+
+impl ResumeBuffer {
+    fn holding(frame: Outbound) -> Self {
+        Self {
+            bytes: frame.weight(),
+            frames: VecDeque::from([frame]),
+            overflowed: false,
+        }
+    }
+
+    fn push_back(&mut self, frame: Outbound, config: &SignalingConfig) {
+        if !self.overflowed {
+            self.bytes += frame.weight();
+            self.frames.push_back(frame);
+            self.check(config);
+        }
+    }
+
+    /// Puts frames never written back in front, oldest first.
+    fn put_back(&mut self, frames: Vec<Outbound>, config: &SignalingConfig) {
+        if !self.overflowed {
+            for frame in frames.into_iter().rev() {
+                self.bytes += frame.weight();
+                self.frames.push_front(frame);
+            }
+            self.check(config);
+        }
+    }
+
+    fn check(&mut self, config: &SignalingConfig) {
+        if self.frames.len() > config.resume_buffer || self.bytes > config.resume_buffer_bytes {
+            self.overflowed = true;
+            self.frames = VecDeque::new();
+            self.bytes = 0;
+        }
+    }
 }
 
 struct LocalPeer {
@@ -349,7 +479,7 @@ impl Hub {
         // Receive the room's events from before presence says we are here, so that
         // no one who joins at the same moment is missed (at worst a peer is both in
         // `welcome.peers` and announced by `peer_joined`; clients treat that as one).
-        let (tx, rx) = mpsc::channel(self.config.send_queue);
+        let (tx, rx) = Mailbox::new(self.config.send_queue, self.config.send_queue_bytes);
         let (close_tx, close_rx) = watch::channel(None);
         let resume_token = Uuid::new_v4().simple().to_string();
         let generation = {
@@ -590,28 +720,28 @@ impl Hub {
         if peer.room != request.room || peer.info.user_id != request.user_id {
             return Reattach::Unknown;
         }
-        if matches!(
-            peer.link,
-            Link::Detached {
-                overflowed: true,
-                ..
-            }
-        ) {
+        if matches!(&peer.link, Link::Detached(buffer) if buffer.overflowed) {
             return Reattach::Overflowed(peer_id);
         }
-        let (tx, outbound) = mpsc::channel(self.config.send_queue);
+        // Room for what was buffered (which may be more than a queue's worth).
+        let (tx, outbound) = Mailbox::new(
+            self.config.send_queue.max(self.config.resume_buffer),
+            self.config.send_queue_bytes + self.config.resume_buffer_bytes,
+        );
         let (close_tx, close) = watch::channel(None);
         let old = std::mem::replace(
             &mut peer.link,
             Link::Attached {
-                tx: tx.clone(),
+                tx,
                 close: close_tx,
             },
         );
         match old {
-            Link::Detached { buffer, .. } => {
-                for frame in buffer {
-                    let _ = tx.try_send(frame);
+            Link::Detached(buffer) => {
+                if let Link::Attached { tx, .. } = &peer.link {
+                    for frame in buffer.frames {
+                        let _ = tx.offer(frame);
+                    }
                 }
             }
             Link::Attached { close, .. } => {
@@ -638,10 +768,7 @@ impl Hub {
                     if peer.generation == generation
                         && matches!(peer.link, Link::Attached { .. }) =>
                 {
-                    peer.link = Link::Detached {
-                        buffer: VecDeque::new(),
-                        overflowed: false,
-                    };
+                    peer.link = Link::Detached(ResumeBuffer::default());
                     true
                 }
                 _ => false,
@@ -666,13 +793,8 @@ impl Hub {
         if peer.generation != generation {
             return;
         }
-        if let Link::Detached { buffer, overflowed } = &mut peer.link {
-            for frame in frames.into_iter().rev() {
-                buffer.push_front(frame);
-            }
-            if buffer.len() > self.config.resume_buffer {
-                *overflowed = true;
-            }
+        if let Link::Detached(buffer) = &mut peer.link {
+            buffer.put_back(frames, &self.config);
         }
     }
 
@@ -684,7 +806,7 @@ impl Hub {
             let expired = {
                 let local = hub.lock();
                 local.peers.get(&peer_id).is_some_and(|p| {
-                    p.generation == generation && matches!(p.link, Link::Detached { .. })
+                    p.generation == generation && matches!(p.link, Link::Detached(_))
                 })
             };
             if expired {
@@ -739,7 +861,7 @@ impl Hub {
         if info.user_id != request.user_id {
             return Ok(None);
         }
-        let (tx, outbound) = mpsc::channel(self.config.send_queue);
+        let (tx, outbound) = Mailbox::new(self.config.send_queue, self.config.send_queue_bytes);
         let (close_tx, close) = watch::channel(None);
         let generation = {
             let mut local = self.lock();
@@ -1126,8 +1248,8 @@ impl Hub {
                         Link::Attached { close, .. } => {
                             let _ = close.send(Some(CloseReason::Replaced));
                         }
-                        Link::Detached { buffer, .. } => {
-                            for frame in buffer {
+                        Link::Detached(buffer) => {
+                            for frame in buffer.frames {
                                 if let Outbound::Event(event) = frame {
                                     self.publish(&Envelope {
                                         room: peer.room.clone(),
@@ -1166,7 +1288,7 @@ impl Hub {
                     // queue just gets the close.
                     if let Link::Attached { tx, .. } = &peer.link {
                         for other in gone.iter().filter(|id| **id != peer.info.peer_id) {
-                            let _ = tx.try_send(Outbound::Event(Arc::new(RoomEvent::PeerLeft {
+                            let _ = tx.offer(Outbound::Event(Arc::new(RoomEvent::PeerLeft {
                                 peer_id: other.clone(),
                                 reason: LeaveReason::RoomDeleted,
                             })));
@@ -1198,11 +1320,7 @@ impl Hub {
                             continue;
                         }
                         if let Some(peer) = peers.get_mut(id) {
-                            if push(
-                                peer,
-                                Outbound::Event(event.clone()),
-                                self.config.resume_buffer,
-                            ) {
+                            if push(peer, Outbound::Event(event.clone()), &self.config) {
                                 slow.push((id.clone(), peer.generation));
                             }
                         }
@@ -1267,7 +1385,7 @@ impl BusListener for Hub {
 struct Resumed {
     peer_id: PeerId,
     generation: u64,
-    outbound: mpsc::Receiver<Outbound>,
+    outbound: Outbox,
     close: watch::Receiver<Option<CloseReason>>,
 }
 
@@ -1277,7 +1395,7 @@ enum Reattach {
     Done {
         peer_id: PeerId,
         generation: u64,
-        outbound: mpsc::Receiver<Outbound>,
+        outbound: Outbox,
         close: watch::Receiver<Option<CloseReason>>,
     },
 }
@@ -1288,31 +1406,62 @@ fn close(link: &Link, reason: CloseReason) {
     }
 }
 
-/// Queues `frame` for `peer`. A full queue detaches the peer (it is told to
-/// reconnect and resume) and keeps the frame for it; returns true then, so the
-/// caller starts its grace period.
-fn push(peer: &mut LocalPeer, frame: Outbound, buffer_limit: usize) -> bool {
+/// Queues `frame` for `peer`. A full queue (in frames or bytes) detaches the
+/// peer (it is told to reconnect and resume) and keeps the frame for it; returns
+/// true then, so the caller starts its grace period.
+fn push(peer: &mut LocalPeer, frame: Outbound, config: &SignalingConfig) -> bool {
     match &mut peer.link {
-        Link::Attached { tx, close } => match tx.try_send(frame) {
+        Link::Attached { tx, close } => match tx.offer(frame) {
             Ok(()) => false,
-            Err(
-                mpsc::error::TrySendError::Full(frame) | mpsc::error::TrySendError::Closed(frame),
-            ) => {
+            Err(frame) => {
                 let _ = close.send(Some(CloseReason::SlowConsumer));
-                peer.link = Link::Detached {
-                    buffer: VecDeque::from([frame]),
-                    overflowed: false,
-                };
+                peer.link = Link::Detached(ResumeBuffer::holding(frame));
                 true
             }
         },
-        Link::Detached { buffer, overflowed } => {
-            if buffer.len() < buffer_limit {
-                buffer.push_back(frame);
-            } else {
-                *overflowed = true;
-            }
+        Link::Detached(buffer) => {
+            buffer.push_back(frame, config);
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signal(bytes: usize) -> Outbound {
+        Outbound::Event(Arc::new(RoomEvent::Signal {
+            from: PeerId::from_client("p"),
+            data: "x".repeat(bytes),
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_queue_is_bounded_in_bytes_and_gives_them_back_as_it_is_read() {
+        let (mailbox, mut outbox) = Mailbox::new(512, 256 * 1024);
+        let accepted = (0..512)
+            .take_while(|_| mailbox.offer(signal(60 * 1024)).is_ok())
+            .count();
+        assert_eq!(accepted, 4, "4 × 60 KiB fit in 256 KiB, not 512 frames");
+        assert!(outbox.recv().await.is_some());
+        assert!(mailbox.offer(signal(60 * 1024)).is_ok());
+        while outbox.try_recv().is_some() {}
+        assert_eq!(mailbox.queued.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn an_overflowing_resume_buffer_lets_its_frames_go() {
+        let config = SignalingConfig::default();
+        let mut buffer = ResumeBuffer::holding(signal(60 * 1024));
+        for _ in 0..33 {
+            buffer.push_back(signal(60 * 1024), &config);
+        }
+        assert!(!buffer.overflowed, "{} bytes", buffer.bytes);
+        buffer.put_back(vec![signal(60 * 1024); 3], &config);
+        assert!(buffer.overflowed);
+        assert!(buffer.frames.is_empty() && buffer.bytes == 0);
+        buffer.push_back(signal(10), &config);
+        assert!(buffer.frames.is_empty());
     }
 }

@@ -165,6 +165,7 @@ async fn user_token(client: &reqwest::Client, common: &Common, i: usize) -> anyh
 /// A connection that got its `welcome`, with the times it took from its start.
 pub struct Connected {
     pub ws: Ws,
+    pub peer_id: String,
     pub tcp: Duration,
     pub upgrade: Duration,
     pub welcome: Duration,
@@ -208,6 +209,7 @@ async fn connect_inner(authority: &str, room: &str, token: &str) -> Result<Conne
                     .map_err(|e| format!("first frame is not JSON: {e}"))?;
                 return match frame["type"].as_str() {
                     Some("welcome") if frame["peer_id"].is_string() => Ok(Connected {
+                        peer_id: frame["peer_id"].as_str().unwrap_or_default().to_owned(),
                         ws,
                         tcp: tcp_done,
                         upgrade,

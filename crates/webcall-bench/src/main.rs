@@ -20,6 +20,8 @@
 //!   from the start of the connection (TCP connect + upgrade) to the `welcome`
 //!   frame, split into TCP connect, HTTP 101 and welcome. A few sequential joins
 //!   on a quiet server follow as a baseline.
+//! - `slow`: peers that never read while 60 KiB signals are sent to them (and to
+//!   a reader beside each): the server's RSS before, at its peak and after.
 //!
 //! Each prints a human summary and, as its last stdout line, one JSON object with
 //! the numbers. Progress goes to stderr.
@@ -46,6 +48,7 @@ mod common;
 mod fanout;
 mod joins;
 mod opts;
+mod slow;
 
 use std::process::ExitCode;
 
@@ -90,5 +93,6 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
         Command::Capacity(options) => capacity::run(&common, &options).await,
         Command::Fanout(options) => fanout::run(&common, &options).await,
         Command::Joins(options) => joins::run(&common, &options).await,
+        Command::Slow(options) => slow::run(&common, &options).await,
     }
 }

@@ -7,12 +7,14 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 pub const USAGE: &str = "\
-usage: webcall-bench <capacity|fanout|joins> [options]
+usage: webcall-bench <capacity|fanout|joins|slow> [options]
 
 scenarios:
   capacity   hold --peers idle connections; server RSS before/after, KiB per connection
   fanout     every peer sends --rate chats/s for --duration s; delivery latency
   joins      --peers connections started at once; upgrade-to-welcome latency
+  slow       --peers peers that never read while 60 KiB signals come; server RSS
+             before/peak/after (needs --server-pid)
 
 common options:
   --server URL               the server (http:// only)        [http://127.0.0.1:18000]
@@ -27,7 +29,8 @@ common options:
   --threads N                client runtime worker threads     [cores]
   --connect-concurrency N    handshakes in flight while connecting [64]
   --room-size N              peers per room                    [16]
-  --peers N                  connections                       [capacity 10000, fanout 1000, joins 200]
+  --peers N                  connections                       [capacity 10000, fanout 1000, joins 200,
+                             slow 4 (each with a reader and a sender of its own)]
   --server-pid PID           the server's process: capacity reads its RSS (VmRSS of
                              /proc/PID/status; without it, no RSS), fanout and joins
                              its CPU time during the run (optional)
@@ -45,6 +48,10 @@ fanout:
 
 joins:
   --baseline N               then N sequential joins, one at a time, as a baseline [20]
+
+slow:
+  --duration S               seconds of sending                [40]
+  --settle S                 seconds after the slow peers are gone before the last RSS [30]
 
 Each scenario prints a summary, then one JSON line with the numbers.";
 
@@ -74,6 +81,12 @@ pub enum Command {
     Capacity(CapacityOpts),
     Fanout(FanoutOpts),
     Joins(JoinsOpts),
+    Slow(SlowOpts),
+}
+
+pub struct SlowOpts {
+    pub duration: Duration,
+    pub settle: Duration,
 }
 
 pub struct CapacityOpts {
@@ -126,6 +139,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Option<Opts>> {
         "capacity" => 10_000,
         "fanout" => 1000,
         "joins" => 200,
+        "slow" => 4,
         other => bail!("unknown scenario {other:?}"),
     };
     let peers: usize = args.take("peers", default_peers)?;
@@ -177,6 +191,10 @@ pub fn parse(args: &[String]) -> anyhow::Result<Option<Opts>> {
                 ping_probe: (probe > 0.0).then(|| secs(probe)).transpose()?,
             })
         }
+        "slow" => Command::Slow(SlowOpts {
+            duration: secs(args.take("duration", 40.0)?)?,
+            settle: secs(args.take("settle", 30.0)?)?,
+        }),
         _ => Command::Joins(JoinsOpts {
             baseline: args.take("baseline", 20)?,
         }),

@@ -41,6 +41,10 @@ pub enum ApiError {
     /// The route exists, the method does not (405 `method_not_allowed`).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The account holds `WS_MAX_PER_USER` signaling sockets already (429
+    /// `too_many_connections`).
+    #[error("too many open calls for this account; close one first")]
+    TooManyConnections,
     /// A dependency is down (503 `not_ready`).
     #[error("{0} is not ready")]
     NotReady(&'static str),
@@ -129,6 +133,9 @@ impl ApiError {
             Self::BadRequest => (StatusCode::BAD_REQUEST, "bad_request", None),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
+            Self::TooManyConnections => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_connections", None)
+            }
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", None),
         }
     }

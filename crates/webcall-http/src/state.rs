@@ -5,7 +5,7 @@ use webcall_app::ice::IceServersService;
 use webcall_app::signaling::Hub;
 use webcall_domain::ports::HealthCheck;
 
-use crate::ws::WsOptions;
+use crate::ws::{WsOptions, WsUsers};
 use crate::TrustedProxies;
 
 /// Everything a handler may reach, cloned per request (all `Arc`s).
@@ -15,6 +15,8 @@ pub struct AppState {
     pub ice: Arc<IceServersService>,
     pub hub: Arc<Hub>,
     pub ws: WsOptions,
+    /// Signaling sockets open per account here.
+    pub ws_users: Arc<WsUsers>,
     /// What `/readyz` checks.
     pub health: Arc<[Arc<dyn HealthCheck>]>,
     pub trusted_proxies: Arc<TrustedProxies>,

@@ -82,6 +82,16 @@ pub struct Config {
     pub ws_idle_timeout: Duration,
     /// `WS_RESUME_GRACE_SECS`.
     pub ws_resume_grace: Duration,
+    /// `WS_MAX_PER_USER`: signaling sockets one account may hold on this instance.
+    pub ws_max_per_user: usize,
+    /// `HTTP_HEADER_TIMEOUT_SECS`: time a client has to send a request's headers.
+    pub http_header_timeout: Duration,
+    /// `HTTP_IDLE_TIMEOUT_SECS`: an HTTP connection (not a WebSocket) that moves
+    /// no byte for this long is closed.
+    pub http_idle_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS_PER_IP`: open connections from one address
+    /// (`TRUSTED_PROXIES` exempt); 0 is no cap.
+    pub http_max_connections_per_ip: usize,
     /// A certificate (`TLS_CERT_FILE` / `TLS_KEY_FILE`, or ACME): HTTPS straight
     /// from the binary (unless `HTTPS=false`) and TURN over TLS.
     pub tls: Option<TlsSettings>,
@@ -286,6 +296,14 @@ impl Config {
                 "must be longer than WS_PING_SECS",
             ));
         }
+        // A signaling socket is kept from the HTTP idle timeout by the pings.
+        let http_idle_timeout = secs("HTTP_IDLE_TIMEOUT_SECS", 60)?;
+        if http_idle_timeout <= ws_ping {
+            return Err(problem(
+                "HTTP_IDLE_TIMEOUT_SECS",
+                "must be longer than WS_PING_SECS",
+            ));
+        }
         let room_max_peers: usize = parse_or(&get("ROOM_MAX_PEERS"), "ROOM_MAX_PEERS", 16)?;
         let rooms_per_user: usize = parse_or(&get("ROOMS_PER_USER"), "ROOMS_PER_USER", 50)?;
         if rooms_per_user < 1 {
@@ -379,6 +397,17 @@ impl Config {
             ws_ping,
             ws_idle_timeout,
             ws_resume_grace: secs("WS_RESUME_GRACE_SECS", 20)?,
+            ws_max_per_user: match parse_or(&get("WS_MAX_PER_USER"), "WS_MAX_PER_USER", 10)? {
+                0 => return Err(problem("WS_MAX_PER_USER", "must be at least 1")),
+                max => max,
+            },
+            http_header_timeout: secs("HTTP_HEADER_TIMEOUT_SECS", 10)?,
+            http_idle_timeout,
+            http_max_connections_per_ip: parse_or(
+                &get("HTTP_MAX_CONNECTIONS_PER_IP"),
+                "HTTP_MAX_CONNECTIONS_PER_IP",
+                256,
+            )?,
             log_filter: get("RUST_LOG"),
             generated,
         })
@@ -919,6 +948,26 @@ mod tests {
             ("WS_IDLE_TIMEOUT_SECS", "20"),
         ]));
         assert_eq!(inverted.unwrap_err().var, "WS_IDLE_TIMEOUT_SECS");
+    }
+
+    #[test]
+    fn connection_bounds() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.ws_max_per_user, 10);
+        assert_eq!(config.http_header_timeout, Duration::from_secs(10));
+        assert_eq!(config.http_idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.http_max_connections_per_ip, 256);
+        for (var, value) in [
+            ("WS_MAX_PER_USER", "0"),
+            ("HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "15"),
+            ("HTTP_MAX_CONNECTIONS_PER_IP", "-1"),
+        ] {
+            assert_eq!(
+                Config::from_vars(&vars(&[(var, value)])).unwrap_err().var,
+                var
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Start at [`Application::build`]; `main.rs` only parses the command line.
 
 pub mod config;
+pub mod connections;
 pub mod doctor;
 pub mod telemetry;
 pub mod tls;
@@ -37,7 +38,6 @@ use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::{PeerPolicy, RestCredentials, StaticCredentials, TurnConfig, TurnRelay};
 
-use axum::serve::ListenerExt;
 use axum_server::tls_rustls::RustlsConfig;
 pub use config::Config;
 use config::{TlsSettings, TlsSource, TurnSettings};
@@ -57,6 +57,7 @@ pub struct Application {
     /// Stops background tasks (the Redis bus) on shutdown.
     background: CancellationToken,
     tls: Option<Tls>,
+    connections: Arc<connections::ConnectionLimits>,
 }
 
 /// HTTPS and TURN over TLS, served by the binary itself.
@@ -130,8 +131,18 @@ impl Application {
             Some(settings) => Some(Arc::new(start_relay(config, settings).await?)),
             None => None,
         };
+        let connections = connections::ConnectionLimits::new(
+            config.http_max_connections_per_ip,
+            config.trusted_proxies.clone(),
+            config.http_idle_timeout,
+            config.http_header_timeout,
+        );
         let tls = match &config.tls {
-            Some(settings) => Some(load_tls(config, settings, relay.as_deref()).await?),
+            Some(settings) => {
+                let mut tls = load_tls(config, settings, relay.as_deref()).await?;
+                tls.front = tls.front.with_connection_limits(connections.clone());
+                Some(tls)
+            }
             None => None,
         };
         let addr = SocketAddr::new(config.host, config.port);
@@ -228,8 +239,10 @@ impl Application {
             ws: WsOptions {
                 ping_interval: config.ws_ping,
                 idle_timeout: config.ws_idle_timeout,
+                max_per_user: config.ws_max_per_user,
                 ..WsOptions::default()
             },
+            ws_users: Arc::default(),
             health: health.into(),
             trusted_proxies: Arc::new(TrustedProxies::new(config.trusted_proxies.clone())),
         };
@@ -246,6 +259,7 @@ impl Application {
             hub,
             metrics,
             background,
+            connections,
         })
     }
 
@@ -293,9 +307,6 @@ impl Application {
                 }
             });
         }
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
         let hub = self.hub.clone();
         // On shutdown, WebSocket peers get a 1001 close (they reconnect elsewhere or
         // later); without it their upgraded connections would hold the server open.
@@ -321,21 +332,13 @@ impl Application {
             None => None,
         };
         match tls {
-            // Small signaling frames must not wait for the peer's delayed ACK.
             None => {
                 let background = self.background.clone();
-                axum::serve(
-                    self.listener.tap_io(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    }),
-                    service,
-                )
-                .with_graceful_shutdown(async move {
+                connections::serve(self.listener, self.router, self.connections, async move {
                     shutdown.await;
                     background.cancel();
                 })
                 .await
-                .context("HTTP server")?
             }
             Some((front, redirect)) => {
                 let port = self.listener.local_addr()?.port();
@@ -350,10 +353,15 @@ impl Application {
                 if let Some(redirect) = redirect {
                     tokio::spawn(serve_redirect(redirect, port, self.background.clone()));
                 }
-                axum_server::from_tcp(self.listener.into_std()?)?
+                let mut server = axum_server::from_tcp(self.listener.into_std()?)?;
+                self.connections.http_builder(server.http_builder());
+                server
                     .acceptor(front)
                     .handle(handle)
-                    .serve(service)
+                    .serve(
+                        self.router
+                            .into_make_service_with_connect_info::<SocketAddr>(),
+                    )
                     .await
                     .context("HTTPS server")?;
             }
@@ -659,6 +667,10 @@ fn describe_metrics() {
         "webcall_tls_refused_total",
         "TLS connections closed before their handshake: too many at once (handshakes) or from one address (per_ip)"
     );
+    describe_counter!(
+        "webcall_http_refused_total",
+        "HTTP-port connections closed at accept: too many from one address (per_ip)"
+    );
     describe_counter!("webcall_turn_allocations_total", "TURN allocations made");
     describe_counter!(
         "webcall_turn_permissions_total",
@@ -698,6 +710,7 @@ fn describe_metrics() {
     for reason in ["handshakes", "per_ip"] {
         counter!("webcall_tls_refused_total", "reason" => reason).absolute(0);
     }
+    counter!("webcall_http_refused_total", "reason" => "per_ip").absolute(0);
     for direction in ["to_peer", "to_client"] {
         counter!("webcall_turn_relayed_packets_total", "direction" => direction).absolute(0);
         counter!("webcall_turn_relayed_bytes_total", "direction" => direction).absolute(0);

@@ -37,6 +37,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use webcall_turn::tcp::TcpTransport;
 
+use crate::connections::{ConnectionLimits, Guarded};
+
 /// Connections between accept and the routing decision, at most.
 pub const MAX_HANDSHAKES: usize = 256;
 /// Of those, from one client address at most.
@@ -185,6 +187,8 @@ pub struct TlsFront {
     /// Proxies (`TRUSTED_PROXIES`) whose connections all come from one
     /// address: exempt from the per-address bound, not from the total.
     proxies: Arc<Vec<ipnet::IpNet>>,
+    /// The HTTP port's bounds on open connections (see `connections.rs`).
+    connections: Option<Arc<ConnectionLimits>>,
 }
 
 /// Where one connection goes.
@@ -204,7 +208,14 @@ impl TlsFront {
             turn,
             limits: Arc::new(Limits::default()),
             proxies: Arc::new(proxies),
+            connections: None,
         }
+    }
+
+    /// HTTPS connections held to `limits` (per address, idle).
+    pub fn with_connection_limits(mut self, limits: Arc<ConnectionLimits>) -> Self {
+        self.connections = Some(limits);
+        self
     }
 
     /// Handshake and routing decision for one accepted connection from `peer`
@@ -294,16 +305,23 @@ impl TlsFront {
 /// axum-server's hook: HTTP connections are served, TURN ones handed to the relay
 /// (the error tells axum-server there is nothing left for it to serve).
 impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for TlsFront {
-    type Stream = Rewind;
+    type Stream = Guarded<Rewind>;
     type Service = S;
-    type Future = BoxFuture<'static, io::Result<(Rewind, S)>>;
+    type Future = BoxFuture<'static, io::Result<(Guarded<Rewind>, S)>>;
 
     fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
         let front = self.clone();
         Box::pin(async move {
             let peer = canonical(tcp.peer_addr()?);
+            let limits = front
+                .connections
+                .clone()
+                .unwrap_or_else(ConnectionLimits::unbounded);
+            let slot = limits
+                .admit(peer.ip())
+                .ok_or_else(|| io::Error::other("too many connections from this address"))?;
             match front.route(tcp, peer).await {
-                Some(Route::Http(io)) => Ok((io, service)),
+                Some(Route::Http(io)) => Ok((limits.guard(io, slot), service)),
                 Some(Route::Turn(io)) => {
                     front.to_relay(io, peer);
                     Err(io::Error::other("TURN over TLS, handed to the relay"))

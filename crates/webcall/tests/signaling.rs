@@ -871,6 +871,63 @@ async fn a_peer_that_never_reads_does_not_stall_the_room() {
 }
 
 #[tokio::test]
+async fn a_peer_that_stops_reading_big_signals_is_closed_with_4008_and_the_others_get_all() {
+    let app = spawn_app(&[]).await;
+    let (slow_token, fast_token, sender_token) = (
+        app.user_token("slow").await,
+        app.user_token("fast").await,
+        app.user_token("sender").await,
+    );
+    let (mut slow, slow_welcome) = app.join_small_buffer("big", &slow_token).await;
+    let (mut fast, fast_welcome) = app.join("big", &fast_token).await;
+    let (mut sender, _) = app.join("big", &sender_token).await;
+    fast.recv_type("peer_joined").await;
+    // From here on `slow` reads nothing until the sender is done: 120 signals of
+    // 60 KiB (7 MiB) each to it and to `fast`, within the rate limit.
+    const SIGNALS: usize = 120;
+    let reader = tokio::spawn(async move {
+        let mut seen = 0;
+        while seen < SIGNALS {
+            let frame = fast.recv_type("signal").await;
+            assert_eq!(frame["data"]["n"], seen, "in order, none missing");
+            seen += 1;
+        }
+        fast
+    });
+    let pad = "x".repeat(60 * 1024);
+    for n in 0..SIGNALS {
+        for to in [&slow_welcome["peer_id"], &fast_welcome["peer_id"]] {
+            sender
+                .send(json!({"type": "signal", "to": to, "data": {"n": n, "pad": pad}}))
+                .await;
+        }
+        if n % 20 == 19 {
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+        }
+    }
+    let mut fast = reader.await.unwrap();
+    // What the kernel held reaches `slow`, then the close: its queue overflowed
+    // (1 MiB) long before the 120th signal.
+    let mut signals = 0;
+    let code = loop {
+        match slow.next().await {
+            Some(Message::Text(_)) => signals += 1,
+            Some(Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+            Some(_) => {}
+            None => break None,
+        }
+    };
+    assert_eq!(code, Some(4008), "after {signals} signals");
+    assert!(signals < SIGNALS, "{signals}");
+    // The others carry on.
+    sender
+        .send(json!({"type": "chat", "text": "still here"}))
+        .await;
+    assert_eq!(fast.recv_type("chat").await["text"], "still here");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn metrics_show_peers_frames_requests_and_the_relay() {
     let app = spawn_app(&[]).await;
     let (mut a, _, _b, _) = two_in_room(&app, "team").await;

@@ -260,6 +260,24 @@ impl TestApp {
         }
     }
 
+    /// Joins over a socket with a small receive buffer, so that a client that
+    /// stops reading soon leaves the server's frames in its queue.
+    pub async fn join_small_buffer(&self, room: &str, token: &str) -> (WsClient, Value) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(8 * 1024).unwrap();
+        let tcp = socket.connect(self.addr).await.unwrap();
+        let (stream, _) = tokio_tungstenite::client_async(
+            self.ws_url(room, token, None),
+            tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+        )
+        .await
+        .expect("upgrade accepted");
+        let mut client = WsClient { stream };
+        let welcome = client.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        (client, welcome)
+    }
+
     /// Connects and reads the welcome.
     pub async fn join(&self, room: &str, token: &str) -> (WsClient, Value) {
         let mut client = self

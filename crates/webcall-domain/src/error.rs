@@ -21,6 +21,10 @@ pub enum DomainError {
     /// A room of that name exists already (HTTP 409).
     #[error("room already exists")]
     RoomExists,
+    /// Too much work is queued (password hashing): try again after `retry_after`
+    /// (HTTP 503 with Retry-After).
+    #[error("the server is busy, try again shortly")]
+    Overloaded { retry_after: std::time::Duration },
     /// Storage or another dependency failed (HTTP 500 / 503; details are logged, never returned).
     #[error("infrastructure failure")]
     Infrastructure(#[source] BoxError),

@@ -89,6 +89,9 @@ impl ApiError {
             Self::App(A::RoomNotFound) => (StatusCode::NOT_FOUND, "room_not_found", None),
             Self::App(A::NotRoomOwner) => (StatusCode::FORBIDDEN, "not_room_owner", None),
             Self::App(A::PeerNotFound) => (StatusCode::NOT_FOUND, "peer_not_found", None),
+            Self::App(A::Domain(D::Overloaded { .. })) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded", None)
+            }
             Self::App(A::Domain(D::Infrastructure(_))) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
             }
@@ -151,7 +154,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
-            Self::App(AppError::TooManyAttempts { retry_after }) => {
+            Self::App(
+                AppError::TooManyAttempts { retry_after }
+                | AppError::Domain(DomainError::Overloaded { retry_after }),
+            ) => {
                 headers.insert(header::RETRY_AFTER, retry_after_value(*retry_after));
             }
             Self::App(

@@ -14,7 +14,7 @@ use webcall_domain::ports::{Clock, PasswordHasher, TokenCodec, TokenRevocations,
 
 use webcall_domain::DomainError;
 
-use crate::throttle::{LoginThrottle, ThrottleConfig};
+use crate::throttle::{LoginThrottle, RegistrationThrottle, ThrottleConfig};
 use crate::AppError;
 
 /// A registration form as it arrives: every field optional so that a missing one
@@ -49,6 +49,7 @@ pub struct Accounts {
     deps: AccountsDeps,
     registration_secret: [u8; 32],
     throttle: LoginThrottle,
+    registrations: RegistrationThrottle,
 }
 
 impl Accounts {
@@ -61,18 +62,32 @@ impl Accounts {
             deps,
             registration_secret: digest(registration_secret.expose_secret()),
             throttle: LoginThrottle::new(throttle),
+            registrations: RegistrationThrottle::new(throttle.registration_per_address),
         }
     }
 
     /// Creates an account. The registration secret is checked first (in constant
-    /// time, 403), so nobody without it learns which addresses or names exist.
-    #[tracing::instrument(skip_all)]
-    pub async fn register(&self, form: Registration) -> Result<User, AppError> {
+    /// time, 403), so nobody without it learns which addresses or names exist;
+    /// wrong secrets are limited per client address like failed logins (429).
+    #[tracing::instrument(skip_all, fields(client = %client))]
+    pub async fn register(&self, form: Registration, client: IpAddr) -> Result<User, AppError> {
+        let now = self.deps.clock.now();
+        self.registrations
+            .reserve(client, now)
+            .map_err(|retry_after| {
+                metrics::counter!("webcall_auth_failures_total", "kind" => "throttled")
+                    .increment(1);
+                AppError::TooManyAttempts { retry_after }
+            })?;
         let secret = form.secret.as_deref().unwrap_or_default();
         let secret_ok: bool = digest(secret).ct_eq(&self.registration_secret).into();
         if !secret_ok {
+            metrics::counter!("webcall_auth_failures_total", "kind" => "registration_secret")
+                .increment(1);
+            tracing::info!("wrong registration secret");
             return Err(AppError::RegistrationSecretInvalid);
         }
+        self.registrations.succeeded(client, now);
         let email = Email::parse(form.email.as_deref().unwrap_or_default())?;
         let username = Username::parse(form.username.as_deref().unwrap_or_default())?;
         let password = Password::parse(form.password.unwrap_or_default())?;
@@ -113,31 +128,43 @@ impl Accounts {
 
     /// Checks a password and mints an access token. Unknown accounts and wrong
     /// passwords get the same error after the same amount of hashing work.
+    ///
+    /// The attempt is counted against the account (by id, so its username and
+    /// email share one budget; an unknown account by its normalised name) and the
+    /// client address before the hash, so concurrent guesses cannot all pass.
     #[tracing::instrument(skip_all, fields(client = %client))]
     pub async fn login(&self, form: Login, client: IpAddr) -> Result<IssuedToken, AppError> {
         let login = LoginIdentifier::parse(form.email.as_deref(), form.username.as_deref())?;
         let password = Password::for_login(form.password.unwrap_or_default())?;
-        let key = login.throttle_key();
+        let found = self.deps.users.find_for_login(&login).await?;
+        let key = match &found {
+            Some((user, _)) => format!("user:{}", user.id),
+            None => login.throttle_key(),
+        };
         let now = self.deps.clock.now();
         self.throttle
-            .check(&key, client, now)
+            .reserve(&key, client, now)
             .map_err(|retry_after| {
                 metrics::counter!("webcall_auth_failures_total", "kind" => "throttled")
                     .increment(1);
                 AppError::TooManyAttempts { retry_after }
             })?;
 
-        let found = self.deps.users.find_for_login(&login).await?;
         let hash = found.as_ref().map(|(_, hash)| hash);
-        let password_ok = self.deps.hasher.verify(&password, hash).await?;
+        let password_ok = match self.deps.hasher.verify(&password, hash).await {
+            Ok(ok) => ok,
+            Err(err) => {
+                self.throttle.release(&key, client, now);
+                return Err(err.into());
+            }
+        };
         match found {
             Some((user, _)) if password_ok => {
-                self.throttle.record_success(&key);
+                self.throttle.succeeded(&key, client, now);
                 tracing::info!(user_id = %user.id, "login succeeded");
                 Ok(self.deps.tokens.issue(user.id, self.deps.clock.now()))
             }
             _ => {
-                self.throttle.record_failure(&key, client, now);
                 metrics::counter!("webcall_auth_failures_total", "kind" => "login").increment(1);
                 tracing::info!("login failed");
                 Err(AppError::InvalidCredentials)

@@ -80,6 +80,7 @@ impl From<IssuedToken> for TokenBody {
 
 async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserBody>), ApiError> {
     let form = Registration {
@@ -88,7 +89,7 @@ async fn register(
         password: body.password,
         secret: body.secret,
     };
-    let user = state.accounts.register(form).await?;
+    let user = state.accounts.register(form, client).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 

@@ -73,6 +73,40 @@ async fn duplicate_email_or_username_is_a_conflict_whatever_the_case() {
 }
 
 #[tokio::test]
+async fn one_email_typed_in_nfc_or_nfd_is_one_account_and_invisible_characters_are_refused() {
+    let app = spawn_app(&[]).await;
+    let nfc = "jos\u{E9}@example.org";
+    let nfd = "jose\u{301}@example.org";
+    assert_eq!(app.register(nfd, "jose").await.status(), 201);
+    assert_eq!(
+        error_of(app.register(nfc, "jose2").await).await,
+        (409, "email_taken".into(), Some("email".into()))
+    );
+    for email in [nfc, nfd, "JOS\u{C9}@example.org"] {
+        let login = app
+            .post_json(
+                "/api/v1/auth/login",
+                &json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(login.status(), 200, "{email:?}");
+    }
+    for email in [
+        "jos\u{E9}\u{200B}@example.org",
+        "\u{202E}gro.elpmaxe@ada",
+        "ada\u{FEFF}@example.org",
+    ] {
+        let (status, code, field) = error_of(app.register(email, "someone").await).await;
+        assert_eq!(
+            (status, code.as_str(), field.as_deref()),
+            (422, "validation_failed", Some("email")),
+            "{email:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn invalid_fields_are_422_naming_the_field() {
     let app = spawn_app(&[]).await;
     let s = REGISTRATION_SECRET;

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -172,14 +173,12 @@ impl Accounts {
         }
     }
 
-    /// Checks a bearer token: signature, algorithm, expiry, and that it was not
-    /// revoked by logout.
+    /// Checks a bearer token: signature, algorithm, expiry, that neither it nor
+    /// its family was revoked, and that its account still exists.
     pub async fn authenticate(&self, token: &str) -> Result<TokenClaims, AppError> {
-        let claims = self.deps.tokens.verify(token, self.deps.clock.now())?;
-        if self.deps.revocations.is_revoked(claims.jti).await? {
-            return Err(AppError::TokenRevoked);
-        }
-        Ok(claims)
+        self.authenticate_user(token)
+            .await
+            .map(|(claims, _)| claims)
     }
 
     /// Checks a bearer token like [`Self::authenticate`] and finds its account,
@@ -189,7 +188,7 @@ impl Accounts {
         match self
             .deps
             .revocations
-            .holder(claims.jti, claims.user_id)
+            .holder(claims.jti, claims.family, claims.user_id)
             .await?
         {
             TokenHolder::Active(user) => Ok((claims, user)),
@@ -207,11 +206,103 @@ impl Accounts {
             .ok_or(AppError::TokenInvalid)
     }
 
-    /// A fresh token for a still-valid one, so a long call outlives `JWT_EXPIRES_MIN`.
-    /// The old token stays valid until its own expiry (another tab may hold it).
-    pub async fn refresh(&self, claims: &TokenClaims) -> Result<IssuedToken, AppError> {
+    /// A fresh token for a still-valid one, so a long call outlives
+    /// `JWT_EXPIRES_MIN`. The presented token is revoked (rotation); presenting
+    /// it again means two parties hold it (one stole it), so the whole family
+    /// (every token descended from that login) is revoked:
+    /// [`AppError::TokenReplayed`].
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, token: &str) -> Result<IssuedToken, AppError> {
+        let now = self.deps.clock.now();
+        let claims = self.deps.tokens.verify(token, now)?;
+        let revocations = &self.deps.revocations;
+        let user = match revocations
+            .holder(claims.jti, claims.family, claims.user_id)
+            .await?
+        {
+            TokenHolder::Active(user) => user,
+            TokenHolder::Unknown => return Err(AppError::TokenInvalid),
+            TokenHolder::Revoked => return Err(self.replayed(&claims, now).await?),
+        };
+        // Of two refreshes racing with one token, only one rotates it.
+        if !revocations
+            .revoke(claims.jti, user.id, claims.expires_at)
+            .await?
+        {
+            return Err(self.replayed(&claims, now).await?);
+        }
+        Ok(self
+            .deps
+            .tokens
+            .issue_in_family(user.id, claims.family, now))
+    }
+
+    /// Revokes `claims`' family for as long as any token in it can live, and
+    /// says so as an error. A family already revoked is just `TokenRevoked`.
+    async fn replayed(
+        &self,
+        claims: &TokenClaims,
+        now: DateTime<Utc>,
+    ) -> Result<AppError, AppError> {
+        let lifetime = claims.expires_at - claims.issued_at;
+        let newly = self
+            .deps
+            .revocations
+            .revoke(claims.family, claims.user_id, now + lifetime)
+            .await;
+        match newly {
+            Ok(true) => {
+                metrics::counter!("webcall_auth_failures_total", "kind" => "token_replayed")
+                    .increment(1);
+                tracing::warn!(user_id = %claims.user_id, "a refreshed-away token was replayed: its family is revoked");
+                Ok(AppError::TokenReplayed {
+                    user: claims.user_id,
+                })
+            }
+            Ok(false) => Ok(AppError::TokenRevoked),
+            // The account is gone (its revocations went with it).
+            Err(_) if self.deps.users.find_by_id(claims.user_id).await?.is_none() => {
+                Ok(AppError::TokenInvalid)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Deletes the caller's account once its password is confirmed (the same
+    /// limits as a login). Its rooms and their history go with it; the caller
+    /// then closes its connections (`revoke_user`).
+    #[tracing::instrument(skip_all, fields(user_id = %claims.user_id, client = %client))]
+    pub async fn delete_account(
+        &self,
+        claims: &TokenClaims,
+        password: Option<String>,
+        client: IpAddr,
+    ) -> Result<(), AppError> {
+        let password = Password::for_login(password.unwrap_or_default())?;
         let user = self.me(claims).await?;
-        Ok(self.deps.tokens.issue(user.id, self.deps.clock.now()))
+        let login = LoginIdentifier::Username(user.username.clone());
+        let Some((_, hash)) = self.deps.users.find_for_login(&login).await? else {
+            return Err(AppError::TokenInvalid);
+        };
+        let key = format!("user:{}", user.id);
+        let now = self.deps.clock.now();
+        self.throttle
+            .reserve(&key, client, now)
+            .map_err(|retry_after| AppError::TooManyAttempts { retry_after })?;
+        let password_ok = match self.deps.hasher.verify(&password, Some(&hash)).await {
+            Ok(ok) => ok,
+            Err(err) => {
+                self.throttle.release(&key, client, now);
+                return Err(err.into());
+            }
+        };
+        if !password_ok {
+            return Err(AppError::InvalidCredentials);
+        }
+        self.throttle.succeeded(&key, client, now);
+        self.deps.users.delete(user.id).await?;
+        tracing::info!("account deleted");
+        Ok(())
     }
 
     /// Revokes the token until it expires.

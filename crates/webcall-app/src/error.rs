@@ -28,9 +28,13 @@ pub enum AppError {
     /// The token's `exp` has passed (HTTP 401).
     #[error("token expired")]
     TokenExpired,
-    /// The token was revoked by logout (HTTP 401).
+    /// The token was revoked by logout or refresh, or its family was (HTTP 401).
     #[error("token revoked")]
     TokenRevoked,
+    /// A refreshed-away token was presented to refresh again: its whole family is
+    /// now revoked, and `user`'s connections are to be closed (HTTP 401 `token_revoked`).
+    #[error("token revoked")]
+    TokenReplayed { user: webcall_domain::model::UserId },
     /// The room holds `ROOM_MAX_PEERS` already (WS close 4009).
     #[error("the room is full")]
     RoomFull,

@@ -904,7 +904,7 @@ impl Hub {
     /// Closes, with 4401, every connection opened with the token `jti` (logout),
     /// on every instance.
     pub async fn revoke_token(&self, jti: Uuid) {
-        self.revoke_local(jti).await;
+        self.revoke_local(|peer| peer.jti == jti).await;
         self.publish(&Envelope {
             // Revocation is not about one room; the name is not used.
             room: RoomName::parse("_").expect("a valid room name"),
@@ -915,13 +915,27 @@ impl Hub {
         .await;
     }
 
-    async fn revoke_local(&self, jti: Uuid) {
+    /// Closes, with 4401, every connection of `user`, on every instance (a token
+    /// family was replayed, or the account was deleted).
+    pub async fn revoke_user(&self, user: UserId) {
+        self.revoke_local(|peer| peer.info.user_id == user).await;
+        self.publish(&Envelope {
+            // Not about one room; the name is not used.
+            room: RoomName::parse("_").expect("a valid room name"),
+            to: None,
+            except: None,
+            event: RoomEvent::UserRevoked { user },
+        })
+        .await;
+    }
+
+    async fn revoke_local(&self, which: impl Fn(&LocalPeer) -> bool) {
         let revoked: Vec<LocalPeer> = {
             let mut local = self.lock();
             let ids: Vec<PeerId> = local
                 .peers
                 .values()
-                .filter(|p| p.jti == jti)
+                .filter(|p| which(p))
                 .map(|p| p.info.peer_id.clone())
                 .collect();
             ids.iter().filter_map(|id| local.remove(id)).collect()
@@ -1102,7 +1116,12 @@ impl Hub {
                 }
             }
             // Boxed: revoking announces departures, which deliver events again.
-            RoomEvent::TokenRevoked { jti } => Box::pin(self.revoke_local(*jti)).await,
+            RoomEvent::TokenRevoked { jti } => {
+                Box::pin(self.revoke_local(|peer| peer.jti == *jti)).await
+            }
+            RoomEvent::UserRevoked { user } => {
+                Box::pin(self.revoke_local(|peer| peer.info.user_id == *user)).await
+            }
             event => {
                 let event = Arc::new(event.clone());
                 let slow = {

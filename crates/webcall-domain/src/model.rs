@@ -236,6 +236,9 @@ pub struct TokenClaims {
     pub user_id: UserId,
     /// Unique per token; logout revokes by it.
     pub jti: Uuid,
+    /// The login this token descends from (through refreshes). Replaying a
+    /// refreshed-away token revokes the whole family.
+    pub family: Uuid,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -247,7 +250,7 @@ pub struct TokenClaims {
 pub enum TokenHolder {
     /// The token is not revoked and its account exists.
     Active(User),
-    /// The token was logged out.
+    /// The token (or its family) was revoked.
     Revoked,
     /// The account no longer exists.
     Unknown,

@@ -8,9 +8,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use webcall_app::accounts::{Login, Registration};
+use webcall_app::AppError;
 use webcall_domain::model::{IssuedToken, User};
 
-use crate::extract::{ApiJson, Authenticated, ClientIp};
+use crate::extract::{ApiJson, Authenticated, BearerToken, ClientIp};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -18,7 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/register", post(register))
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/me", get(me))
+        .route("/api/v1/auth/me", get(me).delete(delete_me))
         .route("/api/v1/auth/logout", post(logout))
 }
 
@@ -28,6 +29,11 @@ struct RegisterRequest {
     username: Option<String>,
     password: Option<String>,
     secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DeleteRequest {
+    password: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -109,9 +115,18 @@ async fn login(
 
 async fn refresh(
     State(state): State<AppState>,
-    Authenticated(claims): Authenticated,
+    BearerToken(token): BearerToken,
 ) -> Result<Json<TokenBody>, ApiError> {
-    Ok(Json(state.accounts.refresh(&claims).await?.into()))
+    match state.accounts.refresh(&token).await {
+        Ok(issued) => Ok(Json(issued.into())),
+        Err(AppError::TokenReplayed { user }) => {
+            // Whoever holds the family's live token (the thief or the owner) is
+            // cut off too, calls included (close 4401).
+            state.hub.revoke_user(user).await;
+            Err(AppError::TokenReplayed { user }.into())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 async fn me(
@@ -119,6 +134,21 @@ async fn me(
     Authenticated(claims): Authenticated,
 ) -> Result<Json<UserBody>, ApiError> {
     Ok(Json(state.accounts.me(&claims).await?.into()))
+}
+
+/// Deletes the caller's account (password required); its calls end (close 4401).
+async fn delete_me(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    ClientIp(client): ClientIp,
+    ApiJson(body): ApiJson<DeleteRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .delete_account(&claims, body.password, client)
+        .await?;
+    state.hub.revoke_user(claims.user_id).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn logout(

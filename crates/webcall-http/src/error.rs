@@ -107,7 +107,9 @@ impl ApiError {
             Self::App(A::TokenMissing) => (StatusCode::UNAUTHORIZED, "token_missing", None),
             Self::App(A::TokenInvalid) => (StatusCode::UNAUTHORIZED, "token_invalid", None),
             Self::App(A::TokenExpired) => (StatusCode::UNAUTHORIZED, "token_expired", None),
-            Self::App(A::TokenRevoked) => (StatusCode::UNAUTHORIZED, "token_revoked", None),
+            Self::App(A::TokenRevoked | A::TokenReplayed { .. }) => {
+                (StatusCode::UNAUTHORIZED, "token_revoked", None)
+            }
             Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
             Self::InvalidBody { field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -164,7 +166,8 @@ impl IntoResponse for ApiError {
                 AppError::TokenMissing
                 | AppError::TokenInvalid
                 | AppError::TokenExpired
-                | AppError::TokenRevoked,
+                | AppError::TokenRevoked
+                | AppError::TokenReplayed { .. },
             ) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }

@@ -268,11 +268,10 @@ impl Accounts {
         }
     }
 
-    /// Deletes the caller's account once its password is confirmed (the same
-    /// limits as a login). Its rooms and their history go with it; the caller
-    /// then closes its connections (`revoke_user`).
+    /// Confirms the caller's password before a deletion, with the same limits as
+    /// a login (401 / 429).
     #[tracing::instrument(skip_all, fields(user_id = %claims.user_id, client = %client))]
-    pub async fn delete_account(
+    pub async fn confirm_password(
         &self,
         claims: &TokenClaims,
         password: Option<String>,
@@ -300,7 +299,15 @@ impl Accounts {
             return Err(AppError::InvalidCredentials);
         }
         self.throttle.succeeded(&key, client, now);
-        self.deps.users.delete(user.id).await?;
+        Ok(())
+    }
+
+    /// Deletes the caller's account (its remaining rooms and revocations go
+    /// with it). The caller confirms the password first, ends the account's
+    /// rooms and then closes its connections (`Hub::revoke_user`).
+    #[tracing::instrument(skip_all, fields(user_id = %claims.user_id))]
+    pub async fn delete_account(&self, claims: &TokenClaims) -> Result<(), AppError> {
+        self.deps.users.delete(claims.user_id).await?;
         tracing::info!("account deleted");
         Ok(())
     }

@@ -1010,6 +1010,21 @@ impl Hub {
         Ok(())
     }
 
+    /// Deletes every room `owner` owns, as [`Self::delete_room`] does (its calls
+    /// end with 4004), before the account goes.
+    pub async fn delete_rooms_of(&self, owner: UserId) -> Result<(), AppError> {
+        for room in self.deps.rooms.list_rooms().await? {
+            if room.owner != owner {
+                continue;
+            }
+            match self.delete_room(&room.name, owner).await {
+                Ok(()) | Err(AppError::RoomNotFound) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
     /// A page of chat history, oldest first (`before` an id, at most `limit`).
     pub async fn messages(
         &self,

@@ -136,7 +136,8 @@ async fn me(
     Ok(Json(state.accounts.me(&claims).await?.into()))
 }
 
-/// Deletes the caller's account (password required); its calls end (close 4401).
+/// Deletes the caller's account (password required): its rooms are deleted
+/// (their calls end with 4004), then its own connections close with 4401.
 async fn delete_me(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -145,8 +146,10 @@ async fn delete_me(
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts
-        .delete_account(&claims, body.password, client)
+        .confirm_password(&claims, body.password, client)
         .await?;
+    state.hub.delete_rooms_of(claims.user_id).await?;
+    state.accounts.delete_account(&claims).await?;
     state.hub.revoke_user(claims.user_id).await;
     Ok(StatusCode::NO_CONTENT)
 }

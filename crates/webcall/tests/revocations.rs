@@ -164,8 +164,19 @@ async fn a_deleted_account_is_refused_at_once_and_its_calls_end_with_4401() {
     let app = spawn_app(&[]).await;
     let ada = app.user_token("ada").await;
     let grace = app.user_token("grace").await;
-    let (mut ada_call, _) = app.join("lobby", &ada).await;
+    // grace's room, where ada is a guest; and ada's own room, where grace is.
     let (mut grace_call, _) = app.join("lobby", &grace).await;
+    let (mut ada_call, _) = app.join("lobby", &ada).await;
+    let created = app
+        .http
+        .post(app.url("/api/v1/rooms"))
+        .bearer_auth(&ada)
+        .json(&serde_json::json!({"name": "adas-room"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let (mut grace_in_adas, _) = app.join("adas-room", &grace).await;
     // The account is remembered (the join read it).
     assert_eq!(app.get_authed("/api/v1/auth/me", &ada).await.status(), 200);
 
@@ -190,13 +201,27 @@ async fn a_deleted_account_is_refused_at_once_and_its_calls_end_with_4401() {
         app.login_username("ada", support::PASSWORD).await.status(),
         401
     );
-    // Others are unaffected, and see ada leave.
+    // Her room went with her (as a deleted room does: 4004); others are
+    // unaffected, and see ada leave their rooms.
+    assert_eq!(grace_in_adas.close_code().await, Some(4004));
+    let rooms: serde_json::Value = app
+        .get_authed("/api/v1/rooms", &grace)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!rooms.to_string().contains("adas-room"), "{rooms}");
     let left = grace_call.recv_type("peer_left").await;
     assert!(left["peer_id"].is_string(), "{left}");
     assert_eq!(
         app.get_authed("/api/v1/auth/me", &grace).await.status(),
         200
     );
+    grace_call
+        .send(serde_json::json!({"type": "chat", "text": "still here"}))
+        .await;
+    let chat = grace_call.recv_type("chat").await;
+    assert_eq!(chat["text"], "still here");
     app.stop().await;
 }
 

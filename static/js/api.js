@@ -116,14 +116,22 @@ const lostHandlers = new Set();
 export function onSessionLost(cb) { lostHandlers.add(cb); }
 function sessionLost() { for (const cb of lostHandlers) cb(); }
 
-/** Get a fresh token now. Resolves true on success, false when the session is gone; throws on network failure. */
+/** Get a fresh token now. Resolves true on success, false when the session is gone; throws on network failure.
+ *  A refresh revokes the token it presents, and presenting it again revokes the whole session: tabs
+ *  take turns (Web Locks), and a tab that finds the token already replaced by another uses that one. */
 export function refreshToken() {
   if (!refreshing) {
+    const presented = getToken();
+    const run = async () => {
+      const current = getToken();
+      if (current && current !== presented) return true;
+      const data = await request('/api/v1/auth/refresh', { method: 'POST' });
+      setToken(data.access_token, data.expires_in);
+      return true;
+    };
     refreshing = (async () => {
       try {
-        const data = await request('/api/v1/auth/refresh', { method: 'POST' });
-        setToken(data.access_token, data.expires_in);
-        return true;
+        return await (navigator.locks ? navigator.locks.request('webcall.token-refresh', run) : run());
       } catch (e) {
         if (e.status === 401) { clearToken(); sessionLost(); return false; }
         clearTimeout(refreshTimer);

@@ -1,9 +1,13 @@
 //! Memory in front of account storage, so that opening a call asks no database.
 //!
 //! [`CachedUsers`] remembers accounts by id, the newest ones from start-up. No
-//! code path renames or deletes an account, so a remembered one stays right;
-//! entries still expire (an account deleted by hand in the database is refused
-//! again after at most twice [`CachedUsers::MAX_AGE`]) and their number is capped.
+//! code path renames an account, and deleting one through it forgets it at once,
+//! so a remembered one stays right; entries still expire (an account deleted by
+//! hand in the database is refused again after at most twice
+//! [`CachedUsers::MAX_AGE`]) and their number is capped. With several instances
+//! an account deleted on another one is still remembered here for that long:
+//! tokens are checked against storage there (the revocations are not cached),
+//! which finds it gone.
 //!
 //! [`CachedRevocations`] holds the revoked, still-unexpired tokens in memory:
 //! loaded at start-up, added to after each logout is stored. It is exact only
@@ -57,6 +61,11 @@ impl Generations {
     fn get(&mut self, id: UserId, now: DateTime<Utc>) -> Option<User> {
         self.age(now);
         self.young.get(&id).or_else(|| self.old.get(&id)).cloned()
+    }
+
+    fn forget(&mut self, id: UserId) {
+        self.young.remove(&id);
+        self.old.remove(&id);
     }
 
     fn put(&mut self, user: &User, now: DateTime<Utc>) {
@@ -142,6 +151,12 @@ impl UserRepository for CachedUsers {
             self.remember(user);
         }
         Ok(found)
+    }
+
+    async fn delete(&self, id: UserId) -> Result<bool, DomainError> {
+        let deleted = self.inner.delete(id).await?;
+        lock(&self.cache).forget(id);
+        Ok(deleted)
     }
 
     async fn newest(&self, limit: usize) -> Result<Vec<User>, DomainError> {
@@ -243,20 +258,25 @@ impl TokenRevocations for CachedRevocations {
         jti: Uuid,
         user: UserId,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
-        self.store.revoke(jti, user, expires_at).await?;
+    ) -> Result<bool, DomainError> {
+        let newly = self.store.revoke(jti, user, expires_at).await?;
         let mut revoked = lock(&self.revoked);
         revoked.insert(jti, expires_at);
         revoked.prune(self.clock.now());
-        Ok(())
+        Ok(newly)
     }
 
     async fn is_revoked(&self, jti: Uuid) -> Result<bool, DomainError> {
         Ok(self.held(jti))
     }
 
-    async fn holder(&self, jti: Uuid, user: UserId) -> Result<TokenHolder, DomainError> {
-        if self.held(jti) {
+    async fn holder(
+        &self,
+        jti: Uuid,
+        family: Uuid,
+        user: UserId,
+    ) -> Result<TokenHolder, DomainError> {
+        if self.held(jti) || self.held(family) {
             return Ok(TokenHolder::Revoked);
         }
         Ok(match self.users.find_by_id(user).await? {

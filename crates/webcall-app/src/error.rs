@@ -28,13 +28,17 @@ pub enum AppError {
     /// The token's `exp` has passed (HTTP 401).
     #[error("token expired")]
     TokenExpired,
-    /// The token was revoked by logout (HTTP 401).
+    /// The token was revoked by logout or refresh, or its family was (HTTP 401).
     #[error("token revoked")]
     TokenRevoked,
     /// The user created `ROOM_CREATIONS_PER_HOUR` rooms in the last hour
     /// (HTTP 429 with Retry-After; WS close 4013).
     #[error("too many rooms created; try again later")]
     RoomCreationRate { retry_after: Duration },
+    /// A refreshed-away token was presented to refresh again: its whole family is
+    /// now revoked, and `user`'s connections are to be closed (HTTP 401 `token_revoked`).
+    #[error("token revoked")]
+    TokenReplayed { user: webcall_domain::model::UserId },
     /// The room holds `ROOM_MAX_PEERS` already (WS close 4009).
     #[error("the room is full")]
     RoomFull,

@@ -1055,7 +1055,7 @@ impl Hub {
     /// Closes, with 4401, every connection opened with the token `jti` (logout),
     /// on every instance.
     pub async fn revoke_token(&self, jti: Uuid) {
-        self.revoke_local(jti).await;
+        self.revoke_local(|peer| peer.jti == jti).await;
         self.publish(&Envelope {
             // Revocation is not about one room; the name is not used.
             room: RoomName::parse("_").expect("a valid room name"),
@@ -1066,13 +1066,27 @@ impl Hub {
         .await;
     }
 
-    async fn revoke_local(&self, jti: Uuid) {
+    /// Closes, with 4401, every connection of `user`, on every instance (a token
+    /// family was replayed, or the account was deleted).
+    pub async fn revoke_user(&self, user: UserId) {
+        self.revoke_local(|peer| peer.info.user_id == user).await;
+        self.publish(&Envelope {
+            // Not about one room; the name is not used.
+            room: RoomName::parse("_").expect("a valid room name"),
+            to: None,
+            except: None,
+            event: RoomEvent::UserRevoked { user },
+        })
+        .await;
+    }
+
+    async fn revoke_local(&self, which: impl Fn(&LocalPeer) -> bool) {
         let revoked: Vec<LocalPeer> = {
             let mut local = self.lock();
             let ids: Vec<PeerId> = local
                 .peers
                 .values()
-                .filter(|p| p.jti == jti)
+                .filter(|p| which(p))
                 .map(|p| p.info.peer_id.clone())
                 .collect();
             ids.iter().filter_map(|id| local.remove(id)).collect()
@@ -1155,6 +1169,25 @@ impl Hub {
         .await;
         tracing::info!(room = %name, "room deleted");
         Ok(())
+    }
+
+    /// Deletes every room `owner` owns, as [`Self::delete_room`] does (its calls
+    /// end with 4004), before the account goes.
+    pub async fn delete_rooms_of(&self, owner: UserId) -> Result<(), AppError> {
+        let mut after: Option<RoomName> = None;
+        loop {
+            let page = self.deps.rooms.list_rooms(after.as_ref(), 500).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.name.clone());
+            for room in page.iter().filter(|room| room.owner == owner) {
+                match self.delete_room(&room.name, owner).await {
+                    Ok(()) | Err(AppError::RoomNotFound) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
     }
 
     /// A page of chat history, oldest first (`before` an id, at most `limit`).
@@ -1300,7 +1333,12 @@ impl Hub {
                 }
             }
             // Boxed: revoking announces departures, which deliver events again.
-            RoomEvent::TokenRevoked { jti } => Box::pin(self.revoke_local(*jti)).await,
+            RoomEvent::TokenRevoked { jti } => {
+                Box::pin(self.revoke_local(|peer| peer.jti == *jti)).await
+            }
+            RoomEvent::UserRevoked { user } => {
+                Box::pin(self.revoke_local(|peer| peer.info.user_id == *user)).await
+            }
             event => {
                 let event = Arc::new(event.clone());
                 let slow = {

@@ -2,6 +2,12 @@
 //! client address. An account is refused for a while after `max_failures` wrong
 //! passwords; an address is refused after its own (higher) limit, so one attacker
 //! cannot lock out everybody behind a shared proxy, and cannot spray accounts.
+//!
+//! An attempt is counted as a failure *before* its password is checked
+//! ([`LoginThrottle::reserve`], one lock per window), and given back when it
+//! turns out right ([`LoginThrottle::succeeded`]) or was never checked
+//! ([`LoginThrottle::release`]). Counting after the hash let any number of
+//! concurrent guesses through, since all of them passed the check first.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -22,6 +28,8 @@ pub struct ThrottlePolicy {
 pub struct ThrottleConfig {
     pub per_account: ThrottlePolicy,
     pub per_address: ThrottlePolicy,
+    /// Wrong registration secrets per client address.
+    pub registration_per_address: ThrottlePolicy,
 }
 
 impl Default for ThrottleConfig {
@@ -34,6 +42,10 @@ impl Default for ThrottleConfig {
             },
             per_address: ThrottlePolicy {
                 max_failures: 30,
+                window,
+            },
+            registration_per_address: ThrottlePolicy {
+                max_failures: 10,
                 window,
             },
         }
@@ -54,29 +66,57 @@ impl LoginThrottle {
         }
     }
 
-    /// `Err(retry_after)` when either the account or the address is over its limit.
-    pub fn check(
+    /// Counts one attempt for `account` from `address` as failed, unless either is
+    /// over its limit already: then `Err(retry_after)` and nothing is counted.
+    pub fn reserve(
         &self,
         account: &str,
         address: IpAddr,
         now: DateTime<Utc>,
     ) -> Result<(), Duration> {
-        let by_account = self.accounts.retry_after(account, now);
-        let by_address = self.addresses.retry_after(&address_key(address), now);
-        match by_account.max(by_address) {
-            Some(wait) => Err(wait),
-            None => Ok(()),
+        let address = address_key(address);
+        self.accounts.try_record(account, now)?;
+        if let Err(wait) = self.addresses.try_record(&address, now) {
+            self.accounts.remove_one(account, now);
+            return Err(wait);
+        }
+        Ok(())
+    }
+
+    /// The reserved attempt had the right password: the account's earlier
+    /// failures are forgiven, and the address gets its attempt back.
+    pub fn succeeded(&self, account: &str, address: IpAddr, now: DateTime<Utc>) {
+        self.accounts.clear(account);
+        self.addresses.remove_one(&address_key(address), now);
+    }
+
+    /// The reserved attempt was never checked (the hasher was busy): give it back.
+    pub fn release(&self, account: &str, address: IpAddr, now: DateTime<Utc>) {
+        self.accounts.remove_one(account, now);
+        self.addresses.remove_one(&address_key(address), now);
+    }
+}
+
+/// Wrong registration secrets, counted per client address like failed logins.
+pub struct RegistrationThrottle {
+    addresses: Window,
+}
+
+impl RegistrationThrottle {
+    pub fn new(policy: ThrottlePolicy) -> Self {
+        Self {
+            addresses: Window::new(policy),
         }
     }
 
-    pub fn record_failure(&self, account: &str, address: IpAddr, now: DateTime<Utc>) {
-        self.accounts.record(account, now);
-        self.addresses.record(&address_key(address), now);
+    /// Counts one attempt from `address` as failed unless it is over its limit.
+    pub fn reserve(&self, address: IpAddr, now: DateTime<Utc>) -> Result<(), Duration> {
+        self.addresses.try_record(&address_key(address), now)
     }
 
-    /// A successful login forgives the account's earlier failures (not the address's).
-    pub fn record_success(&self, account: &str) {
-        self.accounts.clear(account);
+    /// The secret was right: the attempt is given back.
+    pub fn succeeded(&self, address: IpAddr, now: DateTime<Utc>) {
+        self.addresses.remove_one(&address_key(address), now);
     }
 }
 
@@ -123,22 +163,21 @@ impl Window {
         chrono::Duration::from_std(self.policy.window).unwrap_or(chrono::Duration::MAX)
     }
 
-    fn retry_after(&self, key: &str, now: DateTime<Utc>) -> Option<Duration> {
-        let state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let times = state.failures.get(key)?;
-        let recent = times.iter().filter(|t| now - **t < self.window()).count();
-        if recent < self.policy.max_failures {
-            return None;
-        }
-        // Locked until the oldest failure that still counts leaves the window.
-        let oldest = times.iter().find(|t| now - **t < self.window())?;
-        let wait = (*oldest + self.window() - now).to_std().unwrap_or_default();
-        Some(wait.max(Duration::from_secs(1)))
-    }
-
-    fn record(&self, key: &str, now: DateTime<Utc>) {
+    /// Records a failure at `now` for `key`, unless `key` has `max_failures`
+    /// inside the window already: then how long until the oldest leaves it.
+    fn try_record(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
         let window = self.window();
         let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = state.failures.get(key) {
+            let mut recent = times.iter().filter(|t| now - **t < window);
+            if let Some(oldest) = recent.next() {
+                if 1 + recent.count() >= self.policy.max_failures {
+                    // Locked until the oldest failure that still counts leaves the window.
+                    let wait = (*oldest + window - now).to_std().unwrap_or_default();
+                    return Err(wait.max(Duration::from_secs(1)));
+                }
+            }
+        }
         let times = state.failures.entry(key.to_owned()).or_default();
         times.push_back(now);
         while times.len() > self.policy.max_failures {
@@ -149,6 +188,20 @@ impl Window {
                 .failures
                 .retain(|_, times| times.back().is_some_and(|t| now - *t < window));
             state.sweep_at = (state.failures.len() * 2).max(INITIAL_SWEEP_AT);
+        }
+        Ok(())
+    }
+
+    /// Takes back one failure recorded at `at` (a reservation given back).
+    fn remove_one(&self, key: &str, at: DateTime<Utc>) {
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = state.failures.get_mut(key) {
+            if let Some(i) = times.iter().rposition(|t| *t == at) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                state.failures.remove(key);
+            }
         }
     }
 
@@ -165,6 +218,8 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn policy(max_failures: usize) -> ThrottlePolicy {
@@ -178,6 +233,7 @@ mod tests {
         LoginThrottle::new(ThrottleConfig {
             per_account: policy(per_account),
             per_address: policy(per_address),
+            registration_per_address: policy(1),
         })
     }
 
@@ -188,22 +244,21 @@ mod tests {
         let throttle = throttle(3, 100);
         let t0 = Utc::now();
         for i in 0..3 {
-            assert!(throttle.check("alice", IP, t0).is_ok(), "attempt {i}");
-            throttle.record_failure("alice", IP, t0);
+            assert!(throttle.reserve("alice", IP, t0).is_ok(), "attempt {i}");
         }
-        let wait = throttle.check("alice", IP, t0).unwrap_err();
+        let wait = throttle.reserve("alice", IP, t0).unwrap_err();
         assert_eq!(wait, Duration::from_secs(60));
         let later = t0 + chrono::Duration::seconds(45);
         assert_eq!(
-            throttle.check("alice", IP, later).unwrap_err(),
+            throttle.reserve("alice", IP, later).unwrap_err(),
             Duration::from_secs(15)
         );
         assert!(
-            throttle.check("bob", IP, t0).is_ok(),
+            throttle.reserve("bob", IP, t0).is_ok(),
             "other accounts unaffected"
         );
         assert!(throttle
-            .check("alice", IP, t0 + chrono::Duration::seconds(61))
+            .reserve("alice", IP, t0 + chrono::Duration::seconds(61))
             .is_ok());
     }
 
@@ -212,21 +267,74 @@ mod tests {
         let throttle = throttle(100, 4);
         let t0 = Utc::now();
         for i in 0..4 {
-            throttle.record_failure(&format!("user{i}"), IP, t0);
+            throttle.reserve(&format!("user{i}"), IP, t0).unwrap();
         }
-        assert!(throttle.check("someone-else", IP, t0).is_err());
+        assert!(throttle.reserve("someone-else", IP, t0).is_err());
         let other_ip: IpAddr = "198.51.100.1".parse().unwrap();
-        assert!(throttle.check("someone-else", other_ip, t0).is_ok());
+        assert!(throttle.reserve("someone-else", other_ip, t0).is_ok());
     }
 
     #[test]
-    fn success_forgives_the_account() {
-        let throttle = throttle(2, 100);
+    fn a_refused_address_costs_the_account_nothing() {
+        let throttle = throttle(2, 1);
         let t0 = Utc::now();
-        throttle.record_failure("alice", IP, t0);
-        throttle.record_success("alice");
-        throttle.record_failure("alice", IP, t0);
-        assert!(throttle.check("alice", IP, t0).is_ok());
+        throttle.reserve("bob", IP, t0).unwrap();
+        for _ in 0..5 {
+            assert!(throttle.reserve("alice", IP, t0).is_err());
+        }
+        let other_ip: IpAddr = "198.51.100.1".parse().unwrap();
+        throttle.reserve("alice", other_ip, t0).unwrap();
+    }
+
+    #[test]
+    fn success_forgives_the_account_and_returns_the_address_attempt() {
+        let throttle = throttle(2, 2);
+        let t0 = Utc::now();
+        throttle.reserve("alice", IP, t0).unwrap();
+        throttle.reserve("alice", IP, t0).unwrap();
+        throttle.succeeded("alice", IP, t0);
+        throttle.reserve("alice", IP, t0).unwrap();
+        assert!(throttle.reserve("alice", IP, t0).is_err(), "1 + 1 failures");
+    }
+
+    #[test]
+    fn an_unchecked_attempt_is_given_back() {
+        let throttle = throttle(1, 100);
+        let t0 = Utc::now();
+        throttle.reserve("alice", IP, t0).unwrap();
+        throttle.release("alice", IP, t0);
+        throttle.reserve("alice", IP, t0).unwrap();
+    }
+
+    #[test]
+    fn concurrent_attempts_never_pass_more_than_the_limit() {
+        let throttle = Arc::new(throttle(5, 1000));
+        let t0 = Utc::now();
+        let passed: usize = (0..8)
+            .map(|_| {
+                let throttle = throttle.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .filter(|_| throttle.reserve("alice", IP, t0).is_ok())
+                        .count()
+                })
+            })
+            .map(|t| t.join().unwrap())
+            .sum();
+        assert_eq!(passed, 5);
+    }
+
+    #[test]
+    fn wrong_registration_secrets_are_limited_per_address() {
+        let throttle = RegistrationThrottle::new(policy(2));
+        let t0 = Utc::now();
+        throttle.reserve(IP, t0).unwrap();
+        throttle.succeeded(IP, t0);
+        throttle.reserve(IP, t0).unwrap();
+        throttle.reserve(IP, t0).unwrap();
+        assert_eq!(throttle.reserve(IP, t0), Err(Duration::from_secs(60)));
+        let other_ip: IpAddr = "198.51.100.1".parse().unwrap();
+        throttle.reserve(other_ip, t0).unwrap();
     }
 
     #[test]
@@ -243,11 +351,11 @@ mod tests {
         let window = Window::new(policy(5));
         let t0 = Utc::now();
         for i in 0..INITIAL_SWEEP_AT - 1 {
-            window.record(&format!("k{i}"), t0);
+            window.try_record(&format!("k{i}"), t0).unwrap();
         }
         let later = t0 + chrono::Duration::seconds(120);
         for i in 0..10 {
-            window.record(&format!("fresh{i}"), later);
+            window.try_record(&format!("fresh{i}"), later).unwrap();
         }
         assert_eq!(window.tracked_keys(), 10);
     }

@@ -23,6 +23,9 @@ struct Claims {
     iat: i64,
     exp: i64,
     jti: Uuid,
+    /// The token family; tokens minted before families existed are their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fam: Option<Uuid>,
 }
 
 impl JwtCodec {
@@ -43,7 +46,7 @@ impl JwtCodec {
 }
 
 impl TokenCodec for JwtCodec {
-    fn issue(&self, user: UserId, now: DateTime<Utc>) -> IssuedToken {
+    fn issue_in_family(&self, user: UserId, family: Uuid, now: DateTime<Utc>) -> IssuedToken {
         let issued_at = Utc
             .timestamp_opt(now.timestamp(), 0)
             .single()
@@ -51,6 +54,7 @@ impl TokenCodec for JwtCodec {
         let claims = TokenClaims {
             user_id: user,
             jti: Uuid::new_v4(),
+            family,
             issued_at,
             expires_at: issued_at + self.lifetime,
         };
@@ -59,6 +63,7 @@ impl TokenCodec for JwtCodec {
             iat: claims.issued_at.timestamp(),
             exp: claims.expires_at.timestamp(),
             jti: claims.jti,
+            fam: Some(family),
         };
         let token = encode(&Header::new(Algorithm::HS256), &body, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail");
@@ -80,6 +85,7 @@ impl TokenCodec for JwtCodec {
         let claims = TokenClaims {
             user_id: UserId(body.sub),
             jti: body.jti,
+            family: body.fam.unwrap_or(body.jti),
             issued_at: at(body.iat)?,
             expires_at: at(body.exp)?,
         };

@@ -222,6 +222,15 @@ impl UserRepository for SqlStore {
         Ok(Some((user_from_row(&row)?, PasswordHash(hash))))
     }
 
+    async fn delete(&self, id: UserId) -> Result<bool, DomainError> {
+        let result = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(infra)?;
+        Ok(result.rows_affected() > 0)
+    }
+
     async fn newest(&self, limit: usize) -> Result<Vec<User>, DomainError> {
         let rows = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users ORDER BY created_at DESC, id LIMIT $1"
@@ -241,9 +250,9 @@ impl TokenRevocations for SqlStore {
         jti: Uuid,
         user: UserId,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<bool, DomainError> {
         let mut tx = self.pool.begin().await.map_err(infra)?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (jti) DO NOTHING",
         )
@@ -252,7 +261,9 @@ impl TokenRevocations for SqlStore {
         .bind(millis(expires_at))
         .execute(&mut *tx)
         .await
-        .map_err(infra)?;
+        .map_err(infra)?
+        .rows_affected()
+            == 1;
         // Entries past their token's expiry prove nothing any more: sweep them here,
         // on the rare write path, so the table stays as small as the live tokens.
         sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
@@ -260,7 +271,8 @@ impl TokenRevocations for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(infra)?;
-        tx.commit().await.map_err(infra)
+        tx.commit().await.map_err(infra)?;
+        Ok(inserted)
     }
 
     async fn is_revoked(&self, jti: Uuid) -> Result<bool, DomainError> {
@@ -272,16 +284,22 @@ impl TokenRevocations for SqlStore {
         Ok(row.is_some())
     }
 
-    async fn holder(&self, jti: Uuid, user: UserId) -> Result<TokenHolder, DomainError> {
+    async fn holder(
+        &self,
+        jti: Uuid,
+        family: Uuid,
+        user: UserId,
+    ) -> Result<TokenHolder, DomainError> {
         // One row always: the revocation count, and the account's columns (NULL
         // when there is no such account).
         let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1) AS revoked, \
+            "SELECT (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1 OR jti = $3) AS revoked, \
              users.id, users.email, users.username, users.created_at \
              FROM (SELECT 1 AS probe) AS probe LEFT JOIN users ON users.id = $2",
         )
         .bind(jti.to_string())
         .bind(user.to_string())
+        .bind(family.to_string())
         .fetch_one(&self.pool)
         .await
         .map_err(infra)?;

@@ -204,12 +204,17 @@ async fn a_token_holder_is_the_account_unless_revoked_or_gone() {
         store.insert(user.clone()).await.unwrap();
         let id = user.user.id;
         let (live, revoked) = (Uuid::new_v4(), Uuid::new_v4());
-        store
-            .revoke(revoked, id, Utc::now() + Duration::hours(1))
-            .await
-            .unwrap();
+        let expires_at = Utc::now() + Duration::hours(1);
+        assert!(
+            store.revoke(revoked, id, expires_at).await.unwrap(),
+            "{name}"
+        );
+        assert!(
+            !store.revoke(revoked, id, expires_at).await.unwrap(),
+            "{name}: the second revocation is not new"
+        );
 
-        match store.holder(live, id).await.unwrap() {
+        match store.holder(live, live, id).await.unwrap() {
             TokenHolder::Active(found) => {
                 assert_eq!(
                     found,
@@ -220,12 +225,29 @@ async fn a_token_holder_is_the_account_unless_revoked_or_gone() {
             other => panic!("{name}: {other:?}"),
         }
         assert_eq!(
-            store.holder(revoked, id).await.unwrap(),
+            store.holder(revoked, revoked, id).await.unwrap(),
             TokenHolder::Revoked,
             "{name}"
         );
         assert_eq!(
-            store.holder(live, UserId::new_random()).await.unwrap(),
+            store.holder(live, revoked, id).await.unwrap(),
+            TokenHolder::Revoked,
+            "{name}: a token of a revoked family"
+        );
+        assert_eq!(
+            store
+                .holder(live, live, UserId::new_random())
+                .await
+                .unwrap(),
+            TokenHolder::Unknown,
+            "{name}"
+        );
+        // A deleted account holds nothing any more.
+        assert!(store.delete(id).await.unwrap(), "{name}");
+        assert!(!store.delete(id).await.unwrap(), "{name}");
+        assert_eq!(store.find_by_id(id).await.unwrap(), None, "{name}");
+        assert_eq!(
+            store.holder(live, live, id).await.unwrap(),
             TokenHolder::Unknown,
             "{name}"
         );

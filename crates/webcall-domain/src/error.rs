@@ -24,6 +24,10 @@ pub enum DomainError {
     /// The user owns as many rooms as one may (HTTP 403).
     #[error("you own {max} rooms, the most one account may; delete one first")]
     RoomLimit { max: usize },
+    /// Too much work is queued (password hashing): try again after `retry_after`
+    /// (HTTP 503 with Retry-After).
+    #[error("the server is busy, try again shortly")]
+    Overloaded { retry_after: std::time::Duration },
     /// Storage or another dependency failed (HTTP 500 / 503; details are logged, never returned).
     #[error("infrastructure failure")]
     Infrastructure(#[source] BoxError),

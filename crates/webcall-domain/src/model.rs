@@ -5,6 +5,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use uuid::Uuid;
 
 use crate::DomainError;
@@ -28,10 +30,37 @@ impl fmt::Display for UserId {
     }
 }
 
-/// An e-mail address: trimmed, 3–254 characters, one `@`, a dotted domain.
-/// Compared case-insensitively through [`Email::normalized`].
+/// An e-mail address: trimmed, in Unicode NFC, 3–254 characters, one `@`, a
+/// dotted domain, no control or invisible characters. Compared case-insensitively
+/// through [`Email::normalized`], so one address typed two ways is one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
+
+/// Characters that print as nothing (or steer the text's direction): controls
+/// (Cc), format characters (Cf: zero-width spaces and joiners, bidi controls,
+/// the BOM, tags) and the other default-ignorable code points.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::Surrogate
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+    ) || matches!(
+        c,
+        '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FFA0}'
+            | '\u{E0100}'..='\u{E01EF}'
+    )
+}
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
@@ -39,15 +68,18 @@ impl Email {
             field: "email",
             message,
         };
-        let email = raw.trim();
+        let email: String = raw.trim().nfc().collect();
         if email.is_empty() {
             return Err(invalid("is required"));
         }
         if email.chars().count() > 254 {
             return Err(invalid("must be at most 254 characters"));
         }
-        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if email.chars().any(char::is_whitespace) {
             return Err(invalid("must not contain spaces"));
+        }
+        if email.chars().any(is_invisible) {
+            return Err(invalid("must not contain control or invisible characters"));
         }
         let Some((local, domain)) = email.split_once('@') else {
             return Err(invalid("must look like name@example.com"));
@@ -58,16 +90,16 @@ impl Email {
         if local.is_empty() || local.chars().count() > 64 || !domain_ok {
             return Err(invalid("must look like name@example.com"));
         }
-        Ok(Self(email.to_owned()))
+        Ok(Self(email))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The form uniqueness and login compare: lower case.
+    /// The form uniqueness and login compare: lower case, NFC.
     pub fn normalized(&self) -> String {
-        self.0.to_lowercase()
+        self.0.to_lowercase().nfc().collect()
     }
 }
 
@@ -204,6 +236,9 @@ pub struct TokenClaims {
     pub user_id: UserId,
     /// Unique per token; logout revokes by it.
     pub jti: Uuid,
+    /// The login this token descends from (through refreshes). Replaying a
+    /// refreshed-away token revokes the whole family.
+    pub family: Uuid,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -215,7 +250,7 @@ pub struct TokenClaims {
 pub enum TokenHolder {
     /// The token is not revoked and its account exists.
     Active(User),
-    /// The token was logged out.
+    /// The token (or its family) was revoked.
     Revoked,
     /// The account no longer exists.
     Unknown,
@@ -317,6 +352,55 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(65));
         assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn email_in_nfc_and_nfd_is_one_address() {
+        let nfc = Email::parse("jos\u{E9}@example.org").unwrap();
+        let nfd = Email::parse("jose\u{301}@example.org").unwrap();
+        assert_eq!(nfd.as_str(), "jos\u{E9}@example.org", "stored in NFC");
+        assert_eq!(nfc.normalized(), nfd.normalized());
+        let upper_nfd = Email::parse("JOSE\u{301}@EXAMPLE.ORG").unwrap();
+        assert_eq!(upper_nfd.normalized(), nfc.normalized());
+        let a = LoginIdentifier::parse(Some("jose\u{301}@example.org"), None).unwrap();
+        let b = LoginIdentifier::parse(Some("JOS\u{C9}@example.org"), None).unwrap();
+        assert_eq!(a.throttle_key(), b.throttle_key());
+    }
+
+    #[test]
+    fn email_refuses_control_and_invisible_characters() {
+        for c in [
+            '\u{0}',
+            '\u{7}',
+            '\u{85}',
+            '\u{AD}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{2066}',
+            '\u{FEFF}',
+            '\u{E0041}',
+            '\u{034F}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{E000}',
+        ] {
+            let raw = format!("ad{c}a@example.org");
+            match Email::parse(&raw) {
+                Err(DomainError::Invalid {
+                    field: "email",
+                    message,
+                }) => assert!(
+                    message.contains("invisible") || message.contains("spaces"),
+                    "{c:?}: {message}"
+                ),
+                other => panic!("{c:?} accepted: {other:?}"),
+            }
+        }
+        assert!(Email::parse("caf\u{E9}+\u{1F600}@b\u{FC}cher.example").is_ok());
     }
 
     #[test]

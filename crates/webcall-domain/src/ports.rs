@@ -26,24 +26,37 @@ pub trait UserRepository: Send + Sync {
         &self,
         login: &LoginIdentifier,
     ) -> Result<Option<(User, PasswordHash)>, DomainError>;
+    /// Deletes the account (its rooms and revocations go with it); false if
+    /// there was none.
+    async fn delete(&self, id: UserId) -> Result<bool, DomainError>;
     /// The `limit` most recently registered accounts, newest first (to remember
     /// them from start-up).
     async fn newest(&self, limit: usize) -> Result<Vec<User>, DomainError>;
 }
 
-/// Tokens revoked by logout, remembered until they would have expired anyway.
+/// Tokens revoked by logout or refresh, and token families revoked whole,
+/// remembered until they would have expired anyway. A family is revoked under
+/// its own id (ids are UUIDs: never a token's).
 #[async_trait]
 pub trait TokenRevocations: Send + Sync {
+    /// Revokes `jti` (a token's or a family's id). True if it was not revoked
+    /// before: of two concurrent calls, exactly one gets true.
     async fn revoke(
         &self,
         jti: Uuid,
         user: UserId,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), DomainError>;
+    ) -> Result<bool, DomainError>;
     async fn is_revoked(&self, jti: Uuid) -> Result<bool, DomainError>;
-    /// Whether `jti` is revoked and, if not, the account `user`, in one round trip
-    /// (a revoked token is `Revoked` whether or not its account still exists).
-    async fn holder(&self, jti: Uuid, user: UserId) -> Result<TokenHolder, DomainError>;
+    /// Whether `jti` or its `family` is revoked and, if not, the account `user`,
+    /// in one round trip (a revoked token is `Revoked` whether or not its account
+    /// still exists).
+    async fn holder(
+        &self,
+        jti: Uuid,
+        family: Uuid,
+        user: UserId,
+    ) -> Result<TokenHolder, DomainError>;
     /// Every revoked token that expires after `after`, with its expiry (to hold
     /// the revocations in memory from start-up).
     async fn revoked_after(
@@ -69,7 +82,12 @@ pub trait PasswordHasher: Send + Sync {
 /// Access-token minting and checking (signature, algorithm, expiry). Revocation is
 /// [`TokenRevocations`]' job.
 pub trait TokenCodec: Send + Sync {
-    fn issue(&self, user: UserId, now: DateTime<Utc>) -> IssuedToken;
+    /// A token that starts a new family (a login).
+    fn issue(&self, user: UserId, now: DateTime<Utc>) -> IssuedToken {
+        self.issue_in_family(user, Uuid::new_v4(), now)
+    }
+    /// A token in an existing family (a refresh).
+    fn issue_in_family(&self, user: UserId, family: Uuid, now: DateTime<Utc>) -> IssuedToken;
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<TokenClaims, TokenError>;
 }
 

@@ -201,6 +201,11 @@ pub enum RoomEvent {
     TokenRevoked {
         jti: Uuid,
     },
+    /// A token family was replayed or the account deleted: close every
+    /// connection of this user.
+    UserRevoked {
+        user: crate::model::UserId,
+    },
     /// The peer resumed on another instance: its old home lets go of it and
     /// forwards what it buffered.
     Resumed {

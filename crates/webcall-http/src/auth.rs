@@ -8,9 +8,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use webcall_app::accounts::{Login, Registration};
+use webcall_app::AppError;
 use webcall_domain::model::{IssuedToken, User};
 
-use crate::extract::{ApiJson, Authenticated, ClientIp};
+use crate::extract::{ApiJson, Authenticated, BearerToken, ClientIp};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -18,7 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/register", post(register))
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/me", get(me))
+        .route("/api/v1/auth/me", get(me).delete(delete_me))
         .route("/api/v1/auth/logout", post(logout))
 }
 
@@ -28,6 +29,11 @@ struct RegisterRequest {
     username: Option<String>,
     password: Option<String>,
     secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DeleteRequest {
+    password: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +86,7 @@ impl From<IssuedToken> for TokenBody {
 
 async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserBody>), ApiError> {
     let form = Registration {
@@ -88,7 +95,7 @@ async fn register(
         password: body.password,
         secret: body.secret,
     };
-    let user = state.accounts.register(form).await?;
+    let user = state.accounts.register(form, client).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -108,9 +115,18 @@ async fn login(
 
 async fn refresh(
     State(state): State<AppState>,
-    Authenticated(claims): Authenticated,
+    BearerToken(token): BearerToken,
 ) -> Result<Json<TokenBody>, ApiError> {
-    Ok(Json(state.accounts.refresh(&claims).await?.into()))
+    match state.accounts.refresh(&token).await {
+        Ok(issued) => Ok(Json(issued.into())),
+        Err(AppError::TokenReplayed { user }) => {
+            // Whoever holds the family's live token (the thief or the owner) is
+            // cut off too, calls included (close 4401).
+            state.hub.revoke_user(user).await;
+            Err(AppError::TokenReplayed { user }.into())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 async fn me(
@@ -118,6 +134,24 @@ async fn me(
     Authenticated(claims): Authenticated,
 ) -> Result<Json<UserBody>, ApiError> {
     Ok(Json(state.accounts.me(&claims).await?.into()))
+}
+
+/// Deletes the caller's account (password required): its rooms are deleted
+/// (their calls end with 4004), then its own connections close with 4401.
+async fn delete_me(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    ClientIp(client): ClientIp,
+    ApiJson(body): ApiJson<DeleteRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .confirm_password(&claims, body.password, client)
+        .await?;
+    state.hub.delete_rooms_of(claims.user_id).await?;
+    state.accounts.delete_account(&claims).await?;
+    state.hub.revoke_user(claims.user_id).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn logout(

@@ -96,6 +96,9 @@ impl ApiError {
             Self::App(A::RoomNotFound) => (StatusCode::NOT_FOUND, "room_not_found", None),
             Self::App(A::NotRoomOwner) => (StatusCode::FORBIDDEN, "not_room_owner", None),
             Self::App(A::PeerNotFound) => (StatusCode::NOT_FOUND, "peer_not_found", None),
+            Self::App(A::Domain(D::Overloaded { .. })) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded", None)
+            }
             Self::App(A::Domain(D::Infrastructure(_))) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
             }
@@ -117,7 +120,9 @@ impl ApiError {
             Self::App(A::TokenMissing) => (StatusCode::UNAUTHORIZED, "token_missing", None),
             Self::App(A::TokenInvalid) => (StatusCode::UNAUTHORIZED, "token_invalid", None),
             Self::App(A::TokenExpired) => (StatusCode::UNAUTHORIZED, "token_expired", None),
-            Self::App(A::TokenRevoked) => (StatusCode::UNAUTHORIZED, "token_revoked", None),
+            Self::App(A::TokenRevoked | A::TokenReplayed { .. }) => {
+                (StatusCode::UNAUTHORIZED, "token_revoked", None)
+            }
             Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
             Self::InvalidBody { field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -174,7 +179,8 @@ impl IntoResponse for ApiError {
         match &self {
             Self::App(
                 AppError::TooManyAttempts { retry_after }
-                | AppError::RoomCreationRate { retry_after },
+                | AppError::RoomCreationRate { retry_after }
+                | AppError::Domain(DomainError::Overloaded { retry_after }),
             ) => {
                 headers.insert(header::RETRY_AFTER, retry_after_value(*retry_after));
             }
@@ -185,7 +191,8 @@ impl IntoResponse for ApiError {
                 AppError::TokenMissing
                 | AppError::TokenInvalid
                 | AppError::TokenExpired
-                | AppError::TokenRevoked,
+                | AppError::TokenRevoked
+                | AppError::TokenReplayed { .. },
             ) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }

@@ -90,6 +90,18 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
+/// The raw bearer token, unchecked (for refresh, which checks it its own way).
+pub struct BearerToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers).ok_or(AppError::TokenMissing)?;
+        Ok(Self(token.to_owned()))
+    }
+}
+
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

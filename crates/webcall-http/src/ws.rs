@@ -773,6 +773,7 @@ fn outbound_frame(frame: &Outbound) -> Option<String> {
             RoomEvent::Kicked { .. }
             | RoomEvent::RoomDeleted { .. }
             | RoomEvent::TokenRevoked { .. }
+            | RoomEvent::UserRevoked { .. }
             | RoomEvent::Resumed { .. } => return None,
         },
     })

@@ -73,6 +73,40 @@ async fn duplicate_email_or_username_is_a_conflict_whatever_the_case() {
 }
 
 #[tokio::test]
+async fn one_email_typed_in_nfc_or_nfd_is_one_account_and_invisible_characters_are_refused() {
+    let app = spawn_app(&[]).await;
+    let nfc = "jos\u{E9}@example.org";
+    let nfd = "jose\u{301}@example.org";
+    assert_eq!(app.register(nfd, "jose").await.status(), 201);
+    assert_eq!(
+        error_of(app.register(nfc, "jose2").await).await,
+        (409, "email_taken".into(), Some("email".into()))
+    );
+    for email in [nfc, nfd, "JOS\u{C9}@example.org"] {
+        let login = app
+            .post_json(
+                "/api/v1/auth/login",
+                &json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(login.status(), 200, "{email:?}");
+    }
+    for email in [
+        "jos\u{E9}\u{200B}@example.org",
+        "\u{202E}gro.elpmaxe@ada",
+        "ada\u{FEFF}@example.org",
+    ] {
+        let (status, code, field) = error_of(app.register(email, "someone").await).await;
+        assert_eq!(
+            (status, code.as_str(), field.as_deref()),
+            (422, "validation_failed", Some("email")),
+            "{email:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn invalid_fields_are_422_naming_the_field() {
     let app = spawn_app(&[]).await;
     let s = REGISTRATION_SECRET;
@@ -297,6 +331,111 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     app.stop().await;
 }
 
+/// Counts the statuses of `responses`.
+fn tally(responses: Vec<reqwest::Response>) -> std::collections::BTreeMap<u16, usize> {
+    let mut seen = std::collections::BTreeMap::new();
+    for response in responses {
+        *seen.entry(response.status().as_u16()).or_insert(0) += 1;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn concurrent_guesses_get_no_more_tries_than_the_account_limit() {
+    let app = spawn_app(&[]).await;
+    app.register("ada@example.org", "ada").await;
+    // 199 wrong passwords and the right one, all at once.
+    let attempts = (0..200).map(|i| {
+        let password = if i == 199 {
+            PASSWORD.to_owned()
+        } else {
+            format!("guess-{i:04}")
+        };
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"username": "ada", "password": password}))
+            .send()
+    });
+    let responses = futures_util::future::join_all(attempts).await;
+    let seen = tally(responses.into_iter().map(Result::unwrap).collect());
+    let checked = seen.get(&401).unwrap_or(&0) + seen.get(&200).unwrap_or(&0);
+    assert!(checked <= 5, "at most 5 passwords checked: {seen:?}");
+    assert_eq!(seen.get(&429), Some(&(200 - checked)), "{seen:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn username_and_email_of_one_account_share_one_budget() {
+    let app = spawn_app(&[]).await;
+    app.register("ada@example.org", "ada").await;
+    for i in 0..5 {
+        let body = if i % 2 == 0 {
+            json!({"username": "ADA", "password": "guess-guess"})
+        } else {
+            json!({"email": "Ada@Example.org", "password": "guess-guess"})
+        };
+        let response = app.post_json("/api/v1/auth/login", &body).await;
+        assert_eq!(response.status(), 401, "attempt {i}");
+    }
+    for body in [
+        json!({"username": "ada", "password": PASSWORD}),
+        json!({"email": "ada@example.org", "password": PASSWORD}),
+    ] {
+        let response = app.post_json("/api/v1/auth/login", &body).await;
+        assert_eq!(response.status(), 429, "{body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn guessing_the_registration_secret_is_limited_per_address() {
+    let app = spawn_app(&[("TRUSTED_PROXIES", "127.0.0.1/32,::1")]).await;
+    let register_from = |forwarded_for: &str, i: usize, secret: &str| {
+        app.http
+            .post(app.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&register_body(
+                &format!("u{i}@example.org"),
+                &format!("user{i}"),
+                PASSWORD,
+                secret,
+            ))
+            .send()
+    };
+    let guesses = (0..40).map(|i| register_from("203.0.113.66", i, &format!("guess-{i}")));
+    let responses: Vec<_> = futures_util::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let limited = responses
+        .iter()
+        .find(|r| r.status() == 429)
+        .expect("some guesses are refused");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    let seen = tally(responses);
+    assert_eq!(seen.get(&403), Some(&10), "{seen:?}");
+    assert_eq!(seen.get(&429), Some(&30), "{seen:?}");
+    // The guesser's address is refused even with the right secret; others are not.
+    let response = register_from("203.0.113.66", 100, REGISTRATION_SECRET)
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(response).await,
+        (429, "too_many_attempts".into(), None)
+    );
+    let response = register_from("198.51.100.7", 101, REGISTRATION_SECRET)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    app.stop().await;
+}
+
 fn forge(claims: Value, key: &str, alg: Algorithm) -> String {
     encode(
         &Header::new(alg),
@@ -430,12 +569,9 @@ async fn refresh_issues_a_new_token_that_works() {
     assert_eq!(body["expires_in"], 300);
     let fresh = body["access_token"].as_str().unwrap();
     assert_ne!(fresh, token);
-    assert_eq!(
-        app.post_authed("/api/v1/auth/logout", &token)
-            .await
-            .status(),
-        204
-    );
+    // The refreshed-away token is revoked (rotation); the fresh one works.
+    let (status, code, _) = error_of(app.post_authed("/api/v1/auth/logout", &token).await).await;
+    assert_eq!((status, code.as_str()), (401, "token_revoked"));
     assert_eq!(app.get_authed("/api/v1/auth/me", fresh).await.status(), 200);
     app.stop().await;
 }
@@ -693,6 +829,7 @@ async fn the_openapi_description_matches_the_routes() {
         "POST /api/v1/auth/login",
         "POST /api/v1/auth/refresh",
         "GET /api/v1/auth/me",
+        "DELETE /api/v1/auth/me",
         "POST /api/v1/auth/logout",
         "GET /api/v1/webrtc/ice-servers",
         "GET /api/v1/rooms",

@@ -756,3 +756,90 @@ mod https {
             .contains("TLS_KEY_FILE: must be set together with TLS_CERT_FILE"));
     }
 }
+
+/// A number of kilobytes from `/proc/PID/status` (VmRSS: now; VmHWM: the peak).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Each argon2 hash needs 19 MiB. A burst of logins and registrations (failed
+/// logins for unknown users need no account, and each still costs a hash) leaves
+/// the process within 32 MB of where it was, and its peak within one 19 MiB
+/// buffer per hashing worker of that: the hashes reuse a fixed set of buffers.
+/// What the queue cannot take is refused with 503 and Retry-After.
+#[tokio::test]
+async fn a_burst_of_password_hashing_leaves_memory_where_it_was() {
+    const MIB: u64 = 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Process::start(
+        dir.path(),
+        &[
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("REGISTRATION_SECRET", "burst-secret"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    );
+    let addr = server.wait_for("listening addr=").await;
+    let base = format!("http://{}", addr.trim());
+    let http = reqwest::Client::new();
+    let register = |i: usize| {
+        http.post(format!("{base}/api/v1/auth/register"))
+            .json(
+                &json!({"email": format!("u{i}@example.org"), "username": format!("user{i}"),
+                "password": "a burst password", "secret": "burst-secret"}),
+            )
+            .send()
+    };
+    assert_eq!(register(0).await.unwrap().status(), 201);
+    let idle = status_kib(server.pid(), "VmRSS");
+
+    // Each unknown-user login from its own address, so the per-address limit
+    // does not stop them before the hasher does.
+    let logins = (0..60).map(|i| {
+        http.post(format!("{base}/api/v1/auth/login"))
+            .header(
+                "x-forwarded-for",
+                format!("10.0.{}.{}", i / 200, i % 200 + 1),
+            )
+            .json(&json!({"username": format!("nobody{i}"), "password": "a burst password"}))
+            .send()
+    });
+    let registrations = (1..21).map(register);
+    let (logins, registrations) = tokio::join!(
+        futures_util::future::join_all(logins),
+        futures_util::future::join_all(registrations)
+    );
+    let mut seen = std::collections::BTreeMap::new();
+    for response in logins.into_iter().chain(registrations) {
+        let response = response.unwrap();
+        let status = response.status().as_u16();
+        assert!([401, 201, 503].contains(&status), "{status}");
+        if status == 503 {
+            assert_eq!(response.headers()["retry-after"], "1");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "overloaded");
+        }
+        *seen.entry(status).or_insert(0) += 1;
+    }
+    assert!(seen.get(&401).is_some_and(|n| *n > 0), "{seen:?}");
+
+    let after = status_kib(server.pid(), "VmRSS");
+    let peak = status_kib(server.pid(), "VmHWM");
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    assert!(
+        after < idle + 32 * MIB,
+        "RSS {idle} KiB idle, {after} KiB after the burst ({seen:?})"
+    );
+    assert!(
+        peak < idle + 32 * MIB + workers * 19 * MIB,
+        "RSS {idle} KiB idle, peak {peak} KiB ({seen:?})"
+    );
+    let (status, output) = server.terminate().await;
+    assert!(status.success(), "{output}");
+}

@@ -103,6 +103,128 @@ async fn logouts_from_before_a_restart_are_still_refused() {
     app.stop().await;
 }
 
+async fn refresh(app: &support::TestApp, token: &str) -> reqwest::Response {
+    app.post_authed("/api/v1/auth/refresh", token).await
+}
+
+async fn token_of(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_refresh_rotates_the_token_and_a_replay_revokes_the_whole_family() {
+    let app = spawn_app(&[]).await;
+    let first = app.user_token("ada").await;
+    let other_login = app.fresh_token("ada").await;
+
+    let second = token_of(refresh(&app, &first).await).await;
+    let (status, code, _) = error_of(app.get_authed("/api/v1/auth/me", &first).await).await;
+    assert_eq!((status, code.as_str()), (401, "token_revoked"), "rotated");
+    let third = token_of(refresh(&app, &second).await).await;
+    let (mut call, _) = app.join("lobby", &third).await;
+
+    // Someone presents a refreshed-away token again: one of the two holders is
+    // a thief, so the family goes, down to the newest token and its call.
+    let (status, code, _) = error_of(refresh(&app, &first).await).await;
+    assert_eq!((status, code.as_str()), (401, "token_revoked"));
+    for token in [&first, &second, &third] {
+        let (status, code, _) = error_of(app.get_authed("/api/v1/auth/me", token).await).await;
+        assert_eq!((status, code.as_str()), (401, "token_revoked"));
+        let (status, code, _) = error_of(refresh(&app, token).await).await;
+        assert_eq!((status, code.as_str()), (401, "token_revoked"));
+    }
+    assert_eq!(call.close_code().await, Some(4401));
+    assert_eq!(app.try_ws("lobby", &third, None).await.err(), Some(401));
+    // Another login of the same account is another family.
+    assert_eq!(
+        app.get_authed("/api/v1/auth/me", &other_login)
+            .await
+            .status(),
+        200
+    );
+    token_of(refresh(&app, &other_login).await).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_mint_at_most_one_successor() {
+    let app = spawn_app(&[]).await;
+    let token = app.user_token("ada").await;
+    let attempts = (0..10).map(|_| refresh(&app, &token));
+    let responses = futures_util::future::join_all(attempts).await;
+    let minted = responses.iter().filter(|r| r.status() == 200).count();
+    assert!(minted <= 1, "{minted} successors minted from one token");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_account_is_refused_at_once_and_its_calls_end_with_4401() {
+    let app = spawn_app(&[]).await;
+    let ada = app.user_token("ada").await;
+    let grace = app.user_token("grace").await;
+    // grace's room, where ada is a guest; and ada's own room, where grace is.
+    let (mut grace_call, _) = app.join("lobby", &grace).await;
+    let (mut ada_call, _) = app.join("lobby", &ada).await;
+    let created = app
+        .http
+        .post(app.url("/api/v1/rooms"))
+        .bearer_auth(&ada)
+        .json(&serde_json::json!({"name": "adas-room"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let (mut grace_in_adas, _) = app.join("adas-room", &grace).await;
+    // The account is remembered (the join read it).
+    assert_eq!(app.get_authed("/api/v1/auth/me", &ada).await.status(), 200);
+
+    let delete = |password: &str| {
+        app.http
+            .delete(app.url("/api/v1/auth/me"))
+            .bearer_auth(&ada)
+            .json(&serde_json::json!({ "password": password }))
+            .send()
+    };
+    let (status, code, _) = error_of(delete("not my password").await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (401, "invalid_credentials"));
+    assert_eq!(delete(support::PASSWORD).await.unwrap().status(), 204);
+
+    assert_eq!(ada_call.close_code().await, Some(4401));
+    let (status, code, _) = error_of(app.get_authed("/api/v1/auth/me", &ada).await).await;
+    assert_eq!((status, code.as_str()), (401, "token_invalid"));
+    let (status, code, _) = error_of(refresh(&app, &ada).await).await;
+    assert_eq!((status, code.as_str()), (401, "token_invalid"));
+    assert_eq!(app.try_ws("lobby", &ada, None).await.err(), Some(401));
+    assert_eq!(
+        app.login_username("ada", support::PASSWORD).await.status(),
+        401
+    );
+    // Her room went with her (as a deleted room does: 4004); others are
+    // unaffected, and see ada leave their rooms.
+    assert_eq!(grace_in_adas.close_code().await, Some(4004));
+    let rooms: serde_json::Value = app
+        .get_authed("/api/v1/rooms", &grace)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!rooms.to_string().contains("adas-room"), "{rooms}");
+    let left = grace_call.recv_type("peer_left").await;
+    assert!(left["peer_id"].is_string(), "{left}");
+    assert_eq!(
+        app.get_authed("/api/v1/auth/me", &grace).await.status(),
+        200
+    );
+    grace_call
+        .send(serde_json::json!({"type": "chat", "text": "still here"}))
+        .await;
+    let chat = grace_call.recv_type("chat").await;
+    assert_eq!(chat["text"], "still here");
+    app.stop().await;
+}
+
 fn account(name: &str) -> NewUser {
     NewUser {
         user: User {
@@ -142,7 +264,7 @@ async fn an_expired_revocation_is_forgotten_and_not_loaded_again() {
         .unwrap();
     assert_eq!(revocations.len(), 2);
     assert_eq!(
-        revocations.holder(short, ada.id).await.unwrap(),
+        revocations.holder(short, short, ada.id).await.unwrap(),
         TokenHolder::Revoked
     );
     assert!(store.is_revoked(short).await.unwrap(), "stored first");
@@ -159,16 +281,19 @@ async fn an_expired_revocation_is_forgotten_and_not_loaded_again() {
         .unwrap();
     assert_eq!(restarted.len(), 1);
     assert_eq!(
-        restarted.holder(long, ada.id).await.unwrap(),
+        restarted.holder(long, long, ada.id).await.unwrap(),
         TokenHolder::Revoked
     );
     assert_eq!(
-        restarted.holder(Uuid::new_v4(), ada.id).await.unwrap(),
+        restarted
+            .holder(Uuid::new_v4(), Uuid::new_v4(), ada.id)
+            .await
+            .unwrap(),
         TokenHolder::Active(ada.clone())
     );
     assert_eq!(
         restarted
-            .holder(Uuid::new_v4(), UserId::new_random())
+            .holder(Uuid::new_v4(), Uuid::new_v4(), UserId::new_random())
             .await
             .unwrap(),
         TokenHolder::Unknown

@@ -167,6 +167,50 @@ async fn with_redis_a_revocation_stored_elsewhere_is_refused_at_once() {
     b_server.stop().await;
 }
 
+/// An account deleted through one instance is refused by the other at once
+/// (it asks the shared database, not its memory of the account), and its call
+/// there ends with 4401 (the bus carries the revocation).
+#[tokio::test]
+async fn with_redis_a_deleted_account_is_refused_and_closed_on_every_instance() {
+    let Some(redis) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let vars = shared(&redis, &db);
+    let a_server = spawn_with(&vars).await;
+    let b_server = spawn_with(&vars).await;
+    let grace = a_server.user_token("grace").await;
+    let (_grace_call, _) = a_server.join("team", &grace).await;
+    let ada = a_server.user_token("ada").await;
+    let (mut ada_on_b, _) = b_server.join("team", &ada).await;
+    // b remembers ada now.
+    assert_eq!(
+        b_server.get_authed("/api/v1/auth/me", &ada).await.status(),
+        200
+    );
+
+    let deleted = a_server
+        .http
+        .delete(a_server.url("/api/v1/auth/me"))
+        .bearer_auth(&ada)
+        .json(&json!({"password": support::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+
+    // Bounded so that a socket left open fails the test instead of hanging it.
+    let closed = tokio::time::timeout(Duration::from_secs(20), ada_on_b.close_code()).await;
+    assert_eq!(closed, Ok(Some(4401)), "ada's call on the other instance");
+    for server in [&a_server, &b_server] {
+        assert_eq!(server.try_ws("team", &ada, None).await.err(), Some(401));
+        let (status, code, _) =
+            support::error_of(server.get_authed("/api/v1/auth/me", &ada).await).await;
+        assert_eq!((status, code.as_str()), (401, "token_invalid"));
+    }
+    a_server.stop().await;
+    b_server.stop().await;
+}
+
 /// The texts and ids of chat frames, to compare histories.
 fn chat_ids(chat: &Value) -> Vec<(i64, String)> {
     chat.as_array()

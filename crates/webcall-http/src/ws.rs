@@ -3,7 +3,8 @@
 //! task: frames in, idle timeout, rate limit) and one writer task that owns the
 //! socket's sink (hub events, error frames, pings, the close frame).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{watch, Notify};
 use webcall_app::signaling::{CloseReason, JoinRequest, Outbound, Outbox, Session, Welcome};
 use webcall_app::AppError;
 use webcall_domain::model::UserId;
@@ -173,6 +174,53 @@ enum Control {
     Close(u16, &'static str),
 }
 
+/// The reader's requests to the writer: a few at a time, so a small shared queue
+/// rather than a channel, whose first block of 32 slots every idle peer would hold.
+#[derive(Default)]
+struct ControlQueue {
+    items: Mutex<VecDeque<Control>>,
+    /// The reader is done.
+    closed: AtomicBool,
+    notify: Notify,
+}
+
+impl ControlQueue {
+    /// Most requests waiting; past it they are dropped (the writer is stuck).
+    const LIMIT: usize = 256;
+
+    fn send(&self, item: Control) {
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        if items.len() < Self::LIMIT {
+            items.push_back(item);
+        }
+        drop(items);
+        self.notify.notify_one();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// The next request; `None` once the reader is done and all are taken.
+    async fn recv(&self) -> Option<Control> {
+        loop {
+            if let Some(item) = self
+                .items
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front()
+            {
+                return Some(item);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
 async fn serve(
     mut socket: WebSocket,
     state: AppState,
@@ -225,20 +273,20 @@ async fn serve(
         close,
     } = session;
     let (sink, mut stream) = socket.split();
-    let (control_tx, control_rx) = mpsc::channel(256);
+    let control = Arc::new(ControlQueue::default());
     let mut writer = tokio::spawn(write_loop(
         sink,
         welcome_frame(&welcome),
         outbound,
         close,
-        control_rx,
+        control.clone(),
         expires_at,
         options.ping_interval,
     ));
     // A writer that gave up (the client stopped reading) ends the connection too.
     let mut unsent = None;
     let ending = tokio::select! {
-        ending = read_loop(&mut stream, &state, &peer_id, &control_tx, options) => ending,
+        ending = read_loop(&mut stream, &state, &peer_id, &control, options) => ending,
         done = &mut writer => {
             unsent = Some(done.ok());
             Ending::Lost
@@ -252,7 +300,7 @@ async fn serve(
     // (and discarding) until the client answers the close: closing a socket with
     // unread input makes the kernel send a reset, which can destroy our close
     // frame before the client reads it.
-    drop(control_tx);
+    control.close();
     let linger = tokio::time::sleep(CLOSE_LINGER);
     tokio::pin!(linger);
     loop {
@@ -297,7 +345,7 @@ async fn read_loop(
     stream: &mut SplitStream<WebSocket>,
     state: &AppState,
     peer_id: &PeerId,
-    control: &mpsc::Sender<Control>,
+    control: &ControlQueue,
     options: WsOptions,
 ) -> Ending {
     let mut limiter = RateLimiter::new(options.rate_per_sec, options.burst);
@@ -305,14 +353,14 @@ async fn read_loop(
         let message = match tokio::time::timeout(options.idle_timeout, stream.next()).await {
             Err(_) => {
                 tracing::info!(%peer_id, "silent connection closed");
-                let _ = control.try_send(Control::Close(code::GOING_AWAY, "idle"));
+                control.send(Control::Close(code::GOING_AWAY, "idle"));
                 return Ending::Lost;
             }
             Ok(None) => return Ending::Lost,
             Ok(Some(Err(err))) => {
                 tracing::debug!(%peer_id, error = ?err, "websocket read failed");
                 if is_too_big(&err) {
-                    let _ = control.try_send(Control::Close(code::TOO_BIG, "frame too big"));
+                    control.send(Control::Close(code::TOO_BIG, "frame too big"));
                 }
                 return Ending::Lost;
             }
@@ -328,7 +376,7 @@ async fn read_loop(
             }
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Binary(_) => {
-                let _ = control.try_send(Control::Frame(error_frame(
+                control.send(Control::Frame(error_frame(
                     "unsupported_frame",
                     "frames are JSON text",
                 )));
@@ -340,7 +388,7 @@ async fn read_loop(
             Admit::Yes => {}
             Admit::No { warn } => {
                 if warn {
-                    let _ = control.try_send(Control::Frame(error_frame(
+                    control.send(Control::Frame(error_frame(
                         "rate_limited",
                         "too many frames; slow down",
                     )));
@@ -348,18 +396,18 @@ async fn read_loop(
                 continue;
             }
             Admit::Abuse => {
-                let _ = control.try_send(Control::Close(code::RATE_ABUSE, "rate limit"));
+                control.send(Control::Close(code::RATE_ABUSE, "rate limit"));
                 return Ending::Lost;
             }
         }
         match Box::pin(handle_frame(state, peer_id, text.as_str())).await {
             Ok(Handled::Reply(frame)) => {
-                let _ = control.try_send(Control::Frame(frame));
+                control.send(Control::Frame(frame));
             }
             Ok(Handled::Done) => {}
             Ok(Handled::Leave) => return Ending::Leave,
             Err((code, message)) => {
-                let _ = control.try_send(Control::Frame(error_frame(code, &message)));
+                control.send(Control::Frame(error_frame(code, &message)));
             }
         }
     }
@@ -479,7 +527,7 @@ async fn write_loop(
     welcome: String,
     mut outbound: Outbox,
     mut close: watch::Receiver<Option<CloseReason>>,
-    mut control: mpsc::Receiver<Control>,
+    control: Arc<ControlQueue>,
     expires_at: DateTime<Utc>,
     ping_interval: Duration,
 ) -> Outbox {

@@ -238,8 +238,17 @@ pub async fn eventually(browser: &Client, what: &str, script: &str) -> Value {
     panic!("never true: {what}");
 }
 
+/// Types `text` into the field at `selector` once it is shown (a page's script
+/// may still be revealing its form when the page has loaded; seen on a loaded
+/// CI machine as "element not interactable").
 pub async fn fill(browser: &Client, selector: &str, text: &str) {
     let field = css(browser, selector).await;
+    for _ in 0..100 {
+        if field.is_displayed().await.unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }

@@ -907,36 +907,24 @@ impl Hub {
     /// Removes the peer from presence and, if this call removed it, tells the room.
     async fn announce_departure(&self, room: &RoomName, peer_id: &PeerId, reason: LeaveReason) {
         match self.deps.bus.leave(room, peer_id).await {
-            Ok(true) => {
-                tracing::info!(%peer_id, ?reason, "peer left");
-                self.dispatch(Envelope {
-                    room: room.clone(),
-                    to: None,
-                    except: Some(peer_id.clone()),
-                    event: RoomEvent::PeerLeft {
-                        peer_id: peer_id.clone(),
-                        reason,
-                    },
-                })
-                .await;
-            }
-            Ok(false) => {}
+            Ok(true) => tracing::info!(%peer_id, ?reason, "peer left"),
+            Ok(false) => return,
+            // The bus is down: the room here hears it now, the other instances
+            // when the bus is back (and presence is restored without the peer).
             Err(err) => {
-                // The bus is down: the room here hears it now, the other instances
-                // when the bus is back (and presence is restored without the peer).
-                tracing::warn!(%peer_id, error = %err, "could not remove a peer from presence");
-                self.dispatch(Envelope {
-                    room: room.clone(),
-                    to: None,
-                    except: Some(peer_id.clone()),
-                    event: RoomEvent::PeerLeft {
-                        peer_id: peer_id.clone(),
-                        reason,
-                    },
-                })
-                .await;
+                tracing::warn!(%peer_id, error = %err, "could not remove a peer from presence")
             }
         }
+        self.dispatch(Envelope {
+            room: room.clone(),
+            to: None,
+            except: Some(peer_id.clone()),
+            event: RoomEvent::PeerLeft {
+                peer_id: peer_id.clone(),
+                reason,
+            },
+        })
+        .await;
     }
 
     fn room_of(&self, peer_id: &PeerId) -> Result<(RoomName, PeerInfo), AppError> {

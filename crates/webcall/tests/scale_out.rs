@@ -24,30 +24,58 @@ fn redis_url() -> Option<String> {
 }
 
 /// Settings two instances share: one database, one Redis, a key prefix of their own.
-fn shared(redis: &str, db: &str) -> Vec<(String, String)> {
-    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
-    vec![
-        ("REDIS_URL".into(), redis.into()),
-        ("REDIS_KEY_PREFIX".into(), prefix),
-        ("DATABASE_URL".into(), db.into()),
-        ("WS_PING_SECS".into(), "1".into()),
-        ("WS_IDLE_TIMEOUT_SECS".into(), "3".into()),
-    ]
+/// Instances sharing one Redis (under a key prefix of their own) and one SQLite
+/// file, which lives as long as this does.
+struct Cluster {
+    _dir: tempfile::TempDir,
+    db: String,
+    vars: Vec<(String, String)>,
 }
 
-async fn spawn_with(vars: &[(String, String)]) -> TestApp {
-    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    spawn_app(&pairs).await
+impl Cluster {
+    fn new(redis: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+        let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let vars = [
+            ("REDIS_URL", redis),
+            ("REDIS_KEY_PREFIX", &prefix),
+            ("DATABASE_URL", &db),
+            ("WS_PING_SECS", "1"),
+            ("WS_IDLE_TIMEOUT_SECS", "3"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        Self {
+            _dir: dir,
+            db,
+            vars,
+        }
+    }
+
+    /// The same with `key` set to `value`.
+    fn with(mut self, key: &str, value: &str) -> Self {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    async fn spawn(&self) -> TestApp {
+        let pairs: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        spawn_app(&pairs).await
+    }
 }
 
 #[tokio::test]
 async fn peers_on_two_instances_share_a_room() {
     let Some(redis) = redis_url() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let vars = shared(&redis, &db);
-    let a_server = spawn_with(&vars).await;
-    let b_server = spawn_with(&vars).await;
+    let cluster = Cluster::new(&redis);
+    let a_server = cluster.spawn().await;
+    let b_server = cluster.spawn().await;
     let ada = a_server.user_token("ada").await;
     let bob = b_server.user_token("bob").await;
 
@@ -136,11 +164,9 @@ async fn with_redis_a_revocation_stored_elsewhere_is_refused_at_once() {
     use webcall_domain::ports::{TokenCodec as _, TokenRevocations as _};
 
     let Some(redis) = redis_url() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let vars = shared(&redis, &db);
-    let a_server = spawn_with(&vars).await;
-    let b_server = spawn_with(&vars).await;
+    let cluster = Cluster::new(&redis);
+    let a_server = cluster.spawn().await;
+    let b_server = cluster.spawn().await;
     let ada = a_server.user_token("ada").await;
     let (_a, _) = a_server.join("team", &ada).await;
     let (_b, _) = b_server.join("team", &ada).await;
@@ -150,7 +176,7 @@ async fn with_redis_a_revocation_stored_elsewhere_is_refused_at_once() {
         chrono::Duration::minutes(60),
     );
     let claims = codec.verify(&ada, chrono::Utc::now()).unwrap();
-    let store = webcall_db::SqlStore::connect(&db).await.unwrap();
+    let store = webcall_db::SqlStore::connect(&cluster.db).await.unwrap();
     store
         .revoke(claims.jti, claims.user_id, claims.expires_at)
         .await
@@ -173,11 +199,9 @@ async fn with_redis_a_revocation_stored_elsewhere_is_refused_at_once() {
 #[tokio::test]
 async fn with_redis_a_deleted_account_is_refused_and_closed_on_every_instance() {
     let Some(redis) = redis_url() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let vars = shared(&redis, &db);
-    let a_server = spawn_with(&vars).await;
-    let b_server = spawn_with(&vars).await;
+    let cluster = Cluster::new(&redis);
+    let a_server = cluster.spawn().await;
+    let b_server = cluster.spawn().await;
     let grace = a_server.user_token("grace").await;
     let (_grace_call, _) = a_server.join("team", &grace).await;
     let ada = a_server.user_token("ada").await;
@@ -228,11 +252,9 @@ fn chat_ids(chat: &Value) -> Vec<(i64, String)> {
 #[tokio::test]
 async fn welcome_history_matches_the_database_on_every_instance() {
     let Some(redis) = redis_url() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let vars = shared(&redis, &db);
-    let a_server = spawn_with(&vars).await;
-    let b_server = spawn_with(&vars).await;
+    let cluster = Cluster::new(&redis);
+    let a_server = cluster.spawn().await;
+    let b_server = cluster.spawn().await;
     let ada = a_server.user_token("ada").await;
     let bob = b_server.user_token("bob").await;
 
@@ -328,16 +350,14 @@ async fn welcome_history_matches_the_database_on_every_instance() {
 #[tokio::test]
 async fn a_killed_instances_peers_are_removed_by_the_survivor() {
     let Some(redis) = redis_url() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let vars = shared(&redis, &db);
-    let survivor = spawn_with(&vars).await;
+    let cluster = Cluster::new(&redis);
+    let survivor = cluster.spawn().await;
     let ada = survivor.user_token("ada").await;
     let bob = survivor.user_token("bob").await;
 
     // Instance B is a real process, so it can be killed with SIGKILL.
     let mut env = test_vars(&[]);
-    env.extend(vars.iter().cloned());
+    env.extend(cluster.vars.iter().cloned());
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_webcall"))
         .env_clear()
         .envs(&env)
@@ -410,12 +430,9 @@ async fn a_killed_instances_peers_are_removed_by_the_survivor() {
 #[tokio::test]
 async fn a_peer_resumes_on_another_instance_with_its_id_and_missed_frames() {
     let Some(redis) = redis_url() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let mut vars = shared(&redis, &db);
-    vars.push(("WS_RESUME_GRACE_SECS".into(), "30".into()));
-    let one = spawn_with(&vars).await;
-    let two = spawn_with(&vars).await;
+    let cluster = Cluster::new(&redis).with("WS_RESUME_GRACE_SECS", "30");
+    let one = cluster.spawn().await;
+    let two = cluster.spawn().await;
     let ada = one.user_token("ada").await;
     let bob = two.user_token("bob").await;
     let (mut a, a_welcome) = one.join("team", &ada).await;
@@ -528,13 +545,10 @@ async fn rooms_heal_after_redis_restarts() {
         return;
     }
     let mut redis = OwnRedis::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let mut vars = shared(&redis.url(), &db);
     // The clients here are not read while Redis is down (nothing answers pings).
-    vars.push(("WS_IDLE_TIMEOUT_SECS".into(), "60".into()));
-    let a_server = spawn_with(&vars).await;
-    let b_server = spawn_with(&vars).await;
+    let cluster = Cluster::new(&redis.url()).with("WS_IDLE_TIMEOUT_SECS", "60");
+    let a_server = cluster.spawn().await;
+    let b_server = cluster.spawn().await;
     let ada = a_server.user_token("ada").await;
     let eve = a_server.user_token("eve").await;
     let bob = b_server.user_token("bob").await;

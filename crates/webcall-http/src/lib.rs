@@ -15,6 +15,7 @@ pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod health;
+mod memory;
 pub mod metrics;
 pub mod rooms;
 mod router;

@@ -27,6 +27,7 @@ use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, PeerState, RoomEv
 use webcall_domain::DomainError;
 
 use crate::auth::rfc3339;
+use crate::memory;
 use crate::webrtc::IceServersBody;
 use crate::{ApiError, AppState};
 
@@ -272,6 +273,7 @@ async fn serve(
         outbound,
         close,
     } = session;
+    let closed_by_hub = close.clone();
     let (sink, mut stream) = socket.split();
     let control = Arc::new(ControlQueue::default());
     let mut writer = tokio::spawn(write_loop(
@@ -328,6 +330,11 @@ async fn serve(
             frames.push(frame);
         }
         state.hub.requeue(&peer_id, generation, frames);
+    }
+    if *closed_by_hub.borrow() == Some(CloseReason::SlowConsumer) {
+        // Its queue is freed now, its resume buffer when the grace ends.
+        memory::trim_after(Duration::ZERO);
+        memory::trim_after(state.hub.config().resume_grace + Duration::from_secs(1));
     }
 }
 

@@ -108,7 +108,49 @@ impl SqlStore {
             .run(&self.pool)
             .await
             .context("applying database migrations")?;
+        self.normalize_stored_emails()
+            .await
+            .context("normalising stored e-mail addresses")?;
         Ok(())
+    }
+
+    /// Brings addresses stored before e-mails were normalised (NFC) to today's
+    /// form, so that their accounts are found by the address typed either way and
+    /// the other form cannot register again. Where both forms are accounts
+    /// already, both are left as they are, with a warning. Returns how many
+    /// were rewritten.
+    pub async fn normalize_stored_emails(&self) -> anyhow::Result<usize> {
+        let rows = sqlx::query("SELECT id, email, email_norm FROM users")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut rewritten = 0;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let stored: String = row.try_get("email")?;
+            let stored_norm: String = row.try_get("email_norm")?;
+            let email = Email::from_stored(&stored);
+            let norm = email.normalized();
+            if email.as_str() == stored && norm == stored_norm {
+                continue;
+            }
+            let updated = sqlx::query("UPDATE users SET email = $1, email_norm = $2 WHERE id = $3")
+                .bind(email.as_str().to_owned())
+                .bind(norm)
+                .bind(id.clone())
+                .execute(&self.pool)
+                .await;
+            match updated {
+                Ok(_) => rewritten += 1,
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    tracing::warn!(user_id = %id, "an account's e-mail address is another account's in another Unicode form; both left as they are");
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        if rewritten > 0 {
+            tracing::info!(rewritten, "stored e-mail addresses normalised (NFC)");
+        }
+        Ok(rewritten)
     }
 
     pub fn backend(&self) -> Backend {
@@ -151,7 +193,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, DomainError> {
     let username: String = row.try_get("username").map_err(infra)?;
     Ok(User {
         id: UserId(Uuid::from_str(&id).map_err(|_| corrupt("user id"))?),
-        email: Email::parse(&email).map_err(|_| corrupt("email"))?,
+        email: Email::parse(&email).unwrap_or_else(|_| Email::from_stored(&email)),
         username: Username::parse(&username).map_err(|_| corrupt("username"))?,
         created_at: from_millis(row.try_get("created_at").map_err(infra)?)?,
     })

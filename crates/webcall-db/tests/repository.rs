@@ -130,6 +130,71 @@ async fn login_lookup_ignores_case_and_returns_the_hash() {
     backends.cleanup().await;
 }
 
+/// Addresses stored before e-mails were normalised (NFD here, made so by hand)
+/// are brought to NFC at migration, so the account is found by the address typed
+/// either way; where the other form is an account already, both stay; an address
+/// today's rules refuse (a zero-width space) still reads back.
+#[tokio::test]
+async fn addresses_stored_before_normalisation_are_normalised_at_migration() {
+    let backends = backends().await;
+    for (name, store) in &backends.stores {
+        let jose = store
+            .insert(new_user("jose@example.org", "jose"))
+            .await
+            .unwrap();
+        let rene_nfd = store
+            .insert(new_user("rene@example.org", "rene"))
+            .await
+            .unwrap();
+        let rene_nfc = store
+            .insert(new_user("ren\u{e9}@example.org", "rene2"))
+            .await
+            .unwrap();
+        let odd = store
+            .insert(new_user("odd@example.org", "odd"))
+            .await
+            .unwrap();
+        for (user, email) in [
+            (&jose, "jose\u{301}@example.org"),
+            (&rene_nfd, "rene\u{301}@example.org"),
+            (&odd, "o\u{200b}dd@example.org"),
+        ] {
+            store
+                .execute_raw(&format!(
+                    "UPDATE users SET email = '{email}', email_norm = '{}' WHERE id = '{}'",
+                    email.to_lowercase(),
+                    user.id
+                ))
+                .await
+                .unwrap();
+        }
+        let nfc = LoginIdentifier::parse(Some("jos\u{e9}@example.org"), None).unwrap();
+        assert!(
+            store.find_for_login(&nfc).await.unwrap().is_none(),
+            "{name}: aged"
+        );
+
+        assert_eq!(store.normalize_stored_emails().await.unwrap(), 1, "{name}");
+        let (found, _) = store.find_for_login(&nfc).await.unwrap().expect(name);
+        assert_eq!(found.id, jose.id, "{name}");
+        assert_eq!(found.email.as_str(), "jos\u{e9}@example.org", "{name}");
+        let rene = LoginIdentifier::parse(Some("ren\u{e9}@example.org"), None).unwrap();
+        let (found, _) = store.find_for_login(&rene).await.unwrap().expect(name);
+        assert_eq!(
+            found.id, rene_nfc.id,
+            "{name}: the NFC account keeps its address"
+        );
+        let odd_back = store.find_by_id(odd.id).await.unwrap().expect(name);
+        assert_eq!(odd_back.email.as_str(), "o\u{200b}dd@example.org", "{name}");
+        assert_eq!(
+            store.normalize_stored_emails().await.unwrap(),
+            0,
+            "{name}: idempotent"
+        );
+    }
+    backends.cleanup().await;
+}
+
 #[tokio::test]
 async fn duplicates_are_refused_case_insensitively_and_write_nothing() {
     let backends = backends().await;

@@ -93,6 +93,12 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// An address as stored, in NFC, even one today's rules would refuse (an
+    /// account made before them must keep working).
+    pub fn from_stored(stored: &str) -> Self {
+        Self(stored.nfc().collect())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -234,6 +234,8 @@ pub struct WsClient {
 
 /// How long a test waits for a frame that should come.
 pub const FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a test waits for a close that should come, frames and pings before it included.
+pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl TestApp {
     pub fn ws_url(&self, room: &str, token: &str, resume: Option<&str>) -> String {
@@ -343,14 +345,22 @@ impl WsClient {
     }
 
     /// Reads until the server closes; returns the close code.
+    /// The code of the server's close, skipping what comes before it; `None`
+    /// when the connection ends without one or none comes within [`CLOSE_WAIT`]
+    /// (pings alone would keep [`Self::next`] waiting for ever).
     pub async fn close_code(&mut self) -> Option<u16> {
         use tokio_tungstenite::tungstenite::Message;
-        loop {
-            match self.next().await? {
-                Message::Close(frame) => return frame.map(|f| u16::from(f.code)),
-                _ => continue,
+        tokio::time::timeout(CLOSE_WAIT, async {
+            loop {
+                match self.next().await? {
+                    Message::Close(frame) => return frame.map(|f| u16::from(f.code)),
+                    _ => continue,
+                }
             }
-        }
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// Reads until the server closes; returns the peer ids of the `peer_left`
@@ -358,8 +368,10 @@ impl WsClient {
     pub async fn left_until_close(&mut self, reason: &str) -> (Vec<String>, Option<u16>) {
         use tokio_tungstenite::tungstenite::Message;
         let mut left = Vec::new();
+        let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
         loop {
-            match self.next().await {
+            let next = tokio::time::timeout_at(deadline, self.next()).await;
+            match next.ok().flatten() {
                 Some(Message::Text(text)) => {
                     let frame: Value = serde_json::from_str(&text).unwrap();
                     if frame["type"] == "peer_left" && frame["reason"] == reason {

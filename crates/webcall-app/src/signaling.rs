@@ -12,7 +12,7 @@
 //! grace ends does the peer leave (`timeout`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, OnceCell};
@@ -89,12 +89,35 @@ pub enum CloseReason {
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// Shared between every peer it goes to.
-    Event(Arc<RoomEvent>),
+    Event(Arc<SharedEvent>),
     Error {
         code: &'static str,
         message: String,
     },
     Pong,
+}
+
+/// A room event on its way to each peer it goes to, with its frame: the
+/// connection layer renders the frame once, at its first recipient, and the
+/// others send the same text (a `peer_joined` in a full room goes to 15 peers).
+#[derive(Debug)]
+pub struct SharedEvent {
+    pub event: RoomEvent,
+    frame: OnceLock<Option<String>>,
+}
+
+impl SharedEvent {
+    pub fn new(event: RoomEvent) -> Arc<Self> {
+        Arc::new(Self {
+            event,
+            frame: OnceLock::new(),
+        })
+    }
+
+    /// The event's frame: `render`'s result from the first call, reused after.
+    pub fn frame(&self, render: impl FnOnce(&RoomEvent) -> Option<String>) -> Option<&str> {
+        self.frame.get_or_init(|| render(&self.event)).as_deref()
+    }
 }
 
 /// A connection's first frame.
@@ -1133,7 +1156,7 @@ impl Hub {
                                         room: peer.room.clone(),
                                         to: Some(peer_id.clone()),
                                         except: None,
-                                        event: (*event).clone(),
+                                        event: event.event.clone(),
                                     })
                                     .await;
                                 }
@@ -1166,10 +1189,12 @@ impl Hub {
                     // queue just gets the close.
                     if let Link::Attached { tx, .. } = &peer.link {
                         for other in gone.iter().filter(|id| **id != peer.info.peer_id) {
-                            let _ = tx.try_send(Outbound::Event(Arc::new(RoomEvent::PeerLeft {
-                                peer_id: other.clone(),
-                                reason: LeaveReason::RoomDeleted,
-                            })));
+                            let _ = tx.try_send(Outbound::Event(SharedEvent::new(
+                                RoomEvent::PeerLeft {
+                                    peer_id: other.clone(),
+                                    reason: LeaveReason::RoomDeleted,
+                                },
+                            )));
                         }
                     }
                     close(&peer.link, CloseReason::RoomDeleted);
@@ -1180,14 +1205,14 @@ impl Hub {
             // Boxed: revoking announces departures, which deliver events again.
             RoomEvent::TokenRevoked { jti } => Box::pin(self.revoke_local(*jti)).await,
             event => {
-                let event = Arc::new(event.clone());
+                let event = SharedEvent::new(event.clone());
                 let slow = {
                     let mut local = self.lock();
                     let Local { peers, rooms, .. } = &mut *local;
                     let Some(room) = rooms.get_mut(&envelope.room) else {
                         return;
                     };
-                    if let RoomEvent::Chat { message } = event.as_ref() {
+                    if let RoomEvent::Chat { message } = &event.event {
                         room.chat.record(message);
                     }
                     let mut slow = Vec::new();

@@ -201,7 +201,11 @@ pub async fn run(common: &Common, options: &JoinsOpts) -> anyhow::Result<()> {
     );
     // With every join waiting on the same cores, the last welcome cannot come
     // before the burst's CPU work is done, spread over all of them.
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // The machine's cores, not this process's share (`taskset` in `PIN=1` runs).
+    // SAFETY: sysconf only reads a configuration value.
+    let cores = usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) })
+        .unwrap_or(1)
+        .max(1);
     let floor = server_cpu
         .zip(own_cpu)
         .map(|(server, own)| (server + own) / cores as f64);

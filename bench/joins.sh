@@ -45,6 +45,7 @@ start_server() {
         JWT_EXPIRES_MIN=1440 TURN_EMBEDDED=false WS_IDLE_TIMEOUT_SECS=120 RUST_LOG=warn \
         HTTP_MAX_CONNECTIONS_PER_IP=0 WS_MAX_PER_USER=100000 \
         ROOMS_PER_USER=1000000 ROOM_CREATIONS_PER_HOUR=1000000 \
+        METRICS_LISTEN=127.0.0.1:0 \
         setsid -f bash -c "echo \$\$ > '$work/pid'; exec ${server_cpu[*]} '$1'" >"$work/server.log" 2>&1
     for _ in $(seq 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
@@ -64,7 +65,7 @@ pid=$(start_server "${binaries[0]}")
     >/dev/null 2>&1 || true
 stop_server "$pid"
 
-echo "run binary connect->welcome_p50 connect->welcome_p99 connect->tcp_p99 connect->101_p99 101->welcome_p99 request->welcome_p99 server_cpu_ms tool_cpu_ms" \
+echo "run binary connect->welcome_p50 connect->welcome_p99 connect->tcp_p99 connect->101_p99 101->welcome_p99 request->welcome_p99 server_cpu_ms tool_cpu_ms cpu_floor_ms" \
     | tee "$work/runs.txt"
 for run in $(seq "$runs"); do
     for binary in "${binaries[@]}"; do
@@ -78,7 +79,8 @@ d = json.load(sys.stdin)
 b = d["burst"]
 print(sys.argv[1], sys.argv[2], b["welcome"]["p50_ms"], b["welcome"]["p99_ms"],
       b["tcp_connect"]["p99_ms"], b["upgrade_101"]["p99_ms"], b["upgrade_to_welcome"]["p99_ms"],
-      b["request_to_welcome"]["p99_ms"], d["server_cpu_ms"], d["client_cpu_ms"], "" if d["welcomed"] == d["peers"] else "NOT-ALL-WELCOMED")
+      b["request_to_welcome"]["p99_ms"], d["server_cpu_ms"], d["client_cpu_ms"], d.get("cpu_floor_ms"),
+      "" if d["welcomed"] == d["peers"] else "NOT-ALL-WELCOMED")
 ' "$run" "$binary" | tee -a "$work/runs.txt"
         stop_server "$pid"
     done
@@ -92,13 +94,19 @@ for binary in dict.fromkeys(r[1] for r in rows):
     p99 = [float(r[3]) for r in mine]
     p50 = [float(r[2]) for r in mine]
     cpu = [float(r[8]) for r in mine if r[8] != "None"]
+    tool = [float(r[9]) for r in mine if r[9] != "None"]
+    floor = [float(r[10]) for r in mine if len(r) > 10 and r[10] != "None"]
     req = [float(r[7]) for r in mine]
     print(f"{binary}: {len(mine)} runs; connect->welcome p99 median {statistics.median(p99):.1f} ms "
           f"(min {min(p99):.1f}, max {max(p99):.1f}), <= 50 ms in {sum(p <= 50 for p in p99)} of {len(p99)}; "
           f"p50 median {statistics.median(p50):.1f} ms; server CPU per burst median "
-          f"{statistics.median(cpu) if cpu else float('nan'):.0f} ms")
+          f"{statistics.median(cpu) if cpu else float('nan'):.1f} ms")
     print(f"  upgrade request->welcome p99 median {statistics.median(req):.1f} ms "
           f"(min {min(req):.1f}, max {max(req):.1f}), <= 50 ms in {sum(p <= 50 for p in req)} of {len(req)}")
+    if floor:
+        print(f"  tool CPU per burst median {statistics.median(tool):.1f} ms; CPU floor "
+              f"(server + tool CPU / cores) median {statistics.median(floor):.1f} ms "
+              f"(min {min(floor):.1f}, max {max(floor):.1f})")
     print("  connect->welcome p99 by run:", ", ".join(f"{p:.1f}" for p in p99))
     print("  request->welcome p99 by run:", ", ".join(f"{p:.1f}" for p in req))
 EOF

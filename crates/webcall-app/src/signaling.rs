@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, OnceCell};
@@ -96,7 +96,7 @@ pub enum CloseReason {
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// Shared between every peer it goes to.
-    Event(Arc<RoomEvent>),
+    Event(Arc<SharedEvent>),
     Error {
         code: &'static str,
         message: String,
@@ -113,7 +113,7 @@ impl Outbound {
             + match self {
                 Outbound::Pong => 0,
                 Outbound::Error { message, .. } => message.len(),
-                Outbound::Event(event) => match event.as_ref() {
+                Outbound::Event(event) => match &event.event {
                     RoomEvent::Signal { data, .. } => data.len(),
                     RoomEvent::Chat { message } => message.text.len() + message.username.len(),
                     RoomEvent::PeerJoined { peer } => peer.username.len(),
@@ -180,6 +180,29 @@ impl Mailbox {
                 | mpsc::error::TrySendError::Closed(frame) => frame,
             }
         })
+    }
+}
+
+/// A room event on its way to each peer it goes to, with its frame: the
+/// connection layer renders the frame once, at its first recipient, and the
+/// others send the same text (a `peer_joined` in a full room goes to 15 peers).
+#[derive(Debug)]
+pub struct SharedEvent {
+    pub event: RoomEvent,
+    frame: OnceLock<Option<String>>,
+}
+
+impl SharedEvent {
+    pub fn new(event: RoomEvent) -> Arc<Self> {
+        Arc::new(Self {
+            event,
+            frame: OnceLock::new(),
+        })
+    }
+
+    /// The event's frame: `render`'s result from the first call, reused after.
+    pub fn frame(&self, render: impl FnOnce(&RoomEvent) -> Option<String>) -> Option<&str> {
+        self.frame.get_or_init(|| render(&self.event)).as_deref()
     }
 }
 
@@ -1276,7 +1299,7 @@ impl Hub {
                                         room: peer.room.clone(),
                                         to: Some(peer_id.clone()),
                                         except: None,
-                                        event: (*event).clone(),
+                                        event: event.event.clone(),
                                     })
                                     .await;
                                 }
@@ -1309,10 +1332,11 @@ impl Hub {
                     // queue just gets the close.
                     if let Link::Attached { tx, .. } = &peer.link {
                         for other in gone.iter().filter(|id| **id != peer.info.peer_id) {
-                            let _ = tx.offer(Outbound::Event(Arc::new(RoomEvent::PeerLeft {
-                                peer_id: other.clone(),
-                                reason: LeaveReason::RoomDeleted,
-                            })));
+                            let _ =
+                                tx.offer(Outbound::Event(SharedEvent::new(RoomEvent::PeerLeft {
+                                    peer_id: other.clone(),
+                                    reason: LeaveReason::RoomDeleted,
+                                })));
                         }
                     }
                     close(&peer.link, CloseReason::RoomDeleted);
@@ -1328,14 +1352,14 @@ impl Hub {
                 Box::pin(self.revoke_local(|peer| peer.info.user_id == *user)).await
             }
             event => {
-                let event = Arc::new(event.clone());
+                let event = SharedEvent::new(event.clone());
                 let slow = {
                     let mut local = self.lock();
                     let Local { peers, rooms, .. } = &mut *local;
                     let Some(room) = rooms.get_mut(&envelope.room) else {
                         return;
                     };
-                    if let RoomEvent::Chat { message } = event.as_ref() {
+                    if let RoomEvent::Chat { message } = &event.event {
                         room.chat.record(message);
                     }
                     let mut slow = Vec::new();
@@ -1457,7 +1481,7 @@ mod tests {
     use super::*;
 
     fn signal(bytes: usize) -> Outbound {
-        Outbound::Event(Arc::new(RoomEvent::Signal {
+        Outbound::Event(SharedEvent::new(RoomEvent::Signal {
             from: PeerId::from_client("p"),
             data: "x".repeat(bytes),
         }))

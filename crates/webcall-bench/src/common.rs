@@ -205,21 +205,30 @@ async fn connect_inner(authority: &str, room: &str, token: &str) -> Result<Conne
         match ws.next().await {
             Some(Ok(Message::Text(text))) => {
                 let welcome = start.elapsed();
-                let frame: Value = serde_json::from_str(text.as_str())
-                    .map_err(|e| format!("first frame is not JSON: {e}"))?;
-                return match frame["type"].as_str() {
-                    Some("welcome") if frame["peer_id"].is_string() => Ok(Connected {
-                        peer_id: frame["peer_id"].as_str().unwrap_or_default().to_owned(),
+                // Only the fields looked at: the tool shares the cores with the
+                // server, so it does not build a tree of the whole welcome.
+                #[derive(Deserialize)]
+                struct FirstFrame {
+                    #[serde(rename = "type")]
+                    kind: Option<String>,
+                    peer_id: Option<String>,
+                    code: Option<String>,
+                }
+                let frame: FirstFrame = serde_json::from_str(text.as_str())
+                    .map_err(|e| format!("first frame is not a JSON object: {e}"))?;
+                return match (frame.kind.as_deref(), frame.peer_id) {
+                    (Some("welcome"), Some(peer_id)) => Ok(Connected {
+                        peer_id,
                         ws,
                         tcp: tcp_done,
                         upgrade,
                         welcome,
                     }),
-                    Some("error") => Err(format!(
+                    (Some("error"), _) => Err(format!(
                         "error frame instead of welcome: {}",
-                        frame["code"].as_str().unwrap_or("?")
+                        frame.code.as_deref().unwrap_or("?")
                     )),
-                    other => Err(format!("first frame is {other:?}, not welcome")),
+                    (other, _) => Err(format!("first frame is {other:?}, not welcome")),
                 };
             }
             Some(Ok(Message::Close(frame))) => {
@@ -385,8 +394,28 @@ pub fn rss_kib(pid: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no VmRSS in {path}"))
 }
 
-/// CPU time (user + system) a process has used so far, in seconds.
+/// CPU time (user + system) a process has used so far, in seconds: the sum of
+/// its threads' run time in nanoseconds (`/proc/PID/task/*/schedstat`), or, where
+/// that is missing, `/proc/PID/stat` in 10 ms ticks. A 200-join burst costs a few
+/// tens of milliseconds, so ticks would be too coarse to compare builds by.
 pub fn cpu_secs(pid: &str) -> Option<f64> {
+    run_time_secs(pid).or_else(|| tick_secs(pid))
+}
+
+fn run_time_secs(pid: &str) -> Option<f64> {
+    let mut nanos: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread that ends meanwhile takes its time with it: skip it.
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        nanos += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(nanos as f64 / 1e9)
+}
+
+fn tick_secs(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -417,8 +446,7 @@ impl CpuMeter {
         }
     }
 
-    /// `(server, this tool)` CPU time used since `start`, in seconds (the kernel
-    /// counts in 10 ms ticks).
+    /// `(server, this tool)` CPU time used since `start`, in seconds.
     pub fn used(&self) -> (Option<f64>, Option<f64>) {
         let server = self
             .server
@@ -429,7 +457,7 @@ impl CpuMeter {
     }
 
     /// `(server, this tool)` CPU use since `start`, in cores (1.0 = one core busy);
-    /// none for phases under a second (the kernel counts in 10 ms ticks).
+    /// none for phases under a second.
     pub fn cores(&self) -> (Option<f64>, Option<f64>) {
         let wall = self.started.elapsed().as_secs_f64();
         if wall < 1.0 {

@@ -800,37 +800,40 @@ fn welcome_frame(welcome: &Welcome) -> String {
 }
 
 /// The JSON frame for `frame`; `None` for control events the hub acts on itself.
+/// A room event is rendered once, for the first of its recipients.
 fn outbound_frame(frame: &Outbound) -> Option<String> {
-    Some(match frame {
-        Outbound::Pong => json!({"type": "pong"}).to_string(),
-        Outbound::Error { code, message } => error_frame(code, message),
-        Outbound::Event(event) => match event.as_ref() {
-            RoomEvent::PeerJoined { peer } => to_json(&PeerJoinedBody {
-                kind: "peer_joined",
-                peer: PeerBody::from(peer),
-            }),
-            RoomEvent::PeerLeft { peer_id, reason } => {
-                json!({"type": "peer_left", "peer_id": peer_id.as_str(), "reason": reason})
-                    .to_string()
-            }
-            RoomEvent::PeerState { peer_id, state } => {
-                json!({"type": "peer_state", "peer_id": peer_id.as_str(), "state": state})
-                    .to_string()
-            }
-            // `data` is the sender's JSON, passed through as is.
-            RoomEvent::Signal { from, data } => {
-                format!(
-                    "{{\"type\":\"signal\",\"from\":{},\"data\":{data}}}",
-                    json!(from.as_str())
-                )
-            }
-            RoomEvent::Chat { message } => chat_frame(message),
-            RoomEvent::Kicked { .. }
-            | RoomEvent::RoomDeleted { .. }
-            | RoomEvent::TokenRevoked { .. }
-            | RoomEvent::UserRevoked { .. }
-            | RoomEvent::Resumed { .. } => return None,
-        },
+    match frame {
+        Outbound::Pong => Some(json!({"type": "pong"}).to_string()),
+        Outbound::Error { code, message } => Some(error_frame(code, message)),
+        Outbound::Event(event) => event.frame(event_frame).map(str::to_owned),
+    }
+}
+
+fn event_frame(event: &RoomEvent) -> Option<String> {
+    Some(match event {
+        RoomEvent::PeerJoined { peer } => to_json(&PeerJoinedBody {
+            kind: "peer_joined",
+            peer: PeerBody::from(peer),
+        }),
+        RoomEvent::PeerLeft { peer_id, reason } => {
+            json!({"type": "peer_left", "peer_id": peer_id.as_str(), "reason": reason}).to_string()
+        }
+        RoomEvent::PeerState { peer_id, state } => {
+            json!({"type": "peer_state", "peer_id": peer_id.as_str(), "state": state}).to_string()
+        }
+        // `data` is the sender's JSON, passed through as is.
+        RoomEvent::Signal { from, data } => {
+            format!(
+                "{{\"type\":\"signal\",\"from\":{},\"data\":{data}}}",
+                json!(from.as_str())
+            )
+        }
+        RoomEvent::Chat { message } => chat_frame(message),
+        RoomEvent::Kicked { .. }
+        | RoomEvent::RoomDeleted { .. }
+        | RoomEvent::TokenRevoked { .. }
+        | RoomEvent::UserRevoked { .. }
+        | RoomEvent::Resumed { .. } => return None,
     })
 }
 
@@ -892,6 +895,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use webcall_app::signaling::SharedEvent;
 
     #[test]
     fn the_limiter_admits_a_burst_then_the_rate_then_calls_abuse() {
@@ -914,9 +918,9 @@ mod tests {
             username: "ada".into(),
             state: PeerState::default(),
         };
-        let joined = outbound_frame(&Outbound::Event(std::sync::Arc::new(
-            RoomEvent::PeerJoined { peer },
-        )))
+        let joined = outbound_frame(&Outbound::Event(SharedEvent::new(RoomEvent::PeerJoined {
+            peer,
+        })))
         .unwrap();
         let expected = json!({"type": "peer_joined", "peer": {
             "peer_id": "p1", "user_id": user_id.to_string(), "username": "ada",
@@ -935,7 +939,7 @@ mod tests {
         let expected = json!({"type": "chat", "id": 7, "from": "p1",
             "user_id": user_id.to_string(), "username": "ada", "text": "hi <b>\"all\"</b>",
             "ts": "2026-11-27T22:06:56.204Z"});
-        let chat = outbound_frame(&Outbound::Event(std::sync::Arc::new(RoomEvent::Chat {
+        let chat = outbound_frame(&Outbound::Event(SharedEvent::new(RoomEvent::Chat {
             message: message.clone(),
         })))
         .unwrap();
@@ -963,8 +967,27 @@ mod tests {
     }
 
     #[test]
+    fn a_room_event_is_rendered_once_for_all_its_recipients() {
+        let event = SharedEvent::new(RoomEvent::PeerJoined {
+            peer: PeerInfo {
+                peer_id: PeerId::from_client("p1"),
+                user_id: UserId(uuid::Uuid::new_v4()),
+                username: "ada".into(),
+                state: PeerState::default(),
+            },
+        });
+        let recipients: Vec<Outbound> = (0..15).map(|_| Outbound::Event(event.clone())).collect();
+        let first = outbound_frame(&recipients[0]).unwrap();
+        for frame in &recipients[1..] {
+            assert_eq!(outbound_frame(frame).unwrap(), first);
+        }
+        let kept = event.frame(|_| panic!("rendered a second time"));
+        assert_eq!(kept, Some(first.as_str()));
+    }
+
+    #[test]
     fn signal_data_passes_through_verbatim() {
-        let frame = outbound_frame(&Outbound::Event(std::sync::Arc::new(RoomEvent::Signal {
+        let frame = outbound_frame(&Outbound::Event(SharedEvent::new(RoomEvent::Signal {
             from: PeerId::from_client("p\"1"),
             data: r#"{"sdp":{"type":"offer","sdp":"v=0\r\n"}}"#.into(),
         })))

@@ -287,6 +287,39 @@ async fn the_lobby_pages_rooms_and_explains_the_room_limit() {
     assert!(said.as_str().unwrap().contains("Delete one"), "{said}");
     css(&ada, "[data-testid=lobby]:not([hidden])").await;
     screenshot(&ada, "lobby-room-limit").await;
+
+    // In Russian on a phone: the same, and nothing wider than the screen.
+    ada.execute("localStorage.setItem('webcall.lang', 'ru');", vec![])
+        .await
+        .unwrap();
+    ada.set_window_size(360, 740).await.unwrap();
+    ada.refresh().await.unwrap();
+    eventually(&ada, "the first 50 rooms again", &rooms_and_more(50, true)).await;
+    fill(&ada, "#room-name", "one-more").await;
+    css(&ada, "[data-testid=join-room]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let said = eventually(
+        &ada,
+        "the room limit, inline, in Russian",
+        "const e = document.querySelector('#room-name-error'); return e && !e.hidden && e.textContent.trim();",
+    )
+    .await;
+    assert!(said.as_str().unwrap().contains("удалите"), "{said}");
+    let overflow = ada
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the lobby is {overflow} px wider than a 360 px screen"
+    );
+    screenshot(&ada, "lobby-room-limit-ru-phone").await;
     ada.close().await.unwrap();
     app.stop().await;
 }

@@ -1,7 +1,9 @@
 //! A sliding-window rate limit per key: at most `max` events in any `window`.
 //! The check and the count are one step under one lock, so concurrent callers
-//! cannot pass the limit together.
+//! cannot pass the limit together. Room creations use it as it is; the login
+//! throttle counts failures with it, giving back an attempt that turns out right.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -60,8 +62,33 @@ impl<K: Hash + Eq> RateLimit<K> {
         Ok(())
     }
 
+    /// Takes back one event of `key` counted at `at` (a reservation given back).
+    pub fn give_back<Q: Hash + Eq + ?Sized>(&self, key: &Q, at: DateTime<Utc>)
+    where
+        K: Borrow<Q>,
+    {
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = state.events.get_mut(key) {
+            if let Some(i) = times.iter().rposition(|t| *t == at) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                state.events.remove(key);
+            }
+        }
+    }
+
+    /// Forgets every event of `key`.
+    pub fn clear<Q: Hash + Eq + ?Sized>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        state.events.remove(key);
+    }
+
     #[cfg(test)]
-    fn tracked_keys(&self) -> usize {
+    pub(crate) fn tracked_keys(&self) -> usize {
         self.inner.lock().unwrap().events.len()
     }
 }

@@ -9,12 +9,12 @@
 //! ([`LoginThrottle::release`]). Counting after the hash let any number of
 //! concurrent guesses through, since all of them passed the check first.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+use crate::rate::RateLimit;
 
 /// How many failures a key may have inside the window.
 #[derive(Debug, Clone, Copy)]
@@ -61,8 +61,8 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     pub fn new(config: ThrottleConfig) -> Self {
         Self {
-            accounts: Window::new(config.per_account),
-            addresses: Window::new(config.per_address),
+            accounts: window(config.per_account),
+            addresses: window(config.per_address),
         }
     }
 
@@ -74,10 +74,9 @@ impl LoginThrottle {
         address: IpAddr,
         now: DateTime<Utc>,
     ) -> Result<(), Duration> {
-        let address = address_key(address);
-        self.accounts.try_record(account, now)?;
-        if let Err(wait) = self.addresses.try_record(&address, now) {
-            self.accounts.remove_one(account, now);
+        self.accounts.admit(account.to_owned(), now)?;
+        if let Err(wait) = self.addresses.admit(address_key(address), now) {
+            self.accounts.give_back(account, now);
             return Err(wait);
         }
         Ok(())
@@ -87,13 +86,13 @@ impl LoginThrottle {
     /// failures are forgiven, and the address gets its attempt back.
     pub fn succeeded(&self, account: &str, address: IpAddr, now: DateTime<Utc>) {
         self.accounts.clear(account);
-        self.addresses.remove_one(&address_key(address), now);
+        self.addresses.give_back(&address_key(address), now);
     }
 
     /// The reserved attempt was never checked (the hasher was busy): give it back.
     pub fn release(&self, account: &str, address: IpAddr, now: DateTime<Utc>) {
-        self.accounts.remove_one(account, now);
-        self.addresses.remove_one(&address_key(address), now);
+        self.accounts.give_back(account, now);
+        self.addresses.give_back(&address_key(address), now);
     }
 }
 
@@ -105,18 +104,18 @@ pub struct RegistrationThrottle {
 impl RegistrationThrottle {
     pub fn new(policy: ThrottlePolicy) -> Self {
         Self {
-            addresses: Window::new(policy),
+            addresses: window(policy),
         }
     }
 
     /// Counts one attempt from `address` as failed unless it is over its limit.
     pub fn reserve(&self, address: IpAddr, now: DateTime<Utc>) -> Result<(), Duration> {
-        self.addresses.try_record(&address_key(address), now)
+        self.addresses.admit(address_key(address), now)
     }
 
     /// The secret was right: the attempt is given back.
     pub fn succeeded(&self, address: IpAddr, now: DateTime<Utc>) {
-        self.addresses.remove_one(&address_key(address), now);
+        self.addresses.give_back(&address_key(address), now);
     }
 }
 
@@ -134,86 +133,11 @@ fn address_key(address: IpAddr) -> String {
     }
 }
 
-/// Failure times per key, each list capped at `max_failures` and swept of
-/// entries older than the window whenever the map has doubled since the last sweep.
-struct Window {
-    policy: ThrottlePolicy,
-    inner: Mutex<WindowState>,
-}
+/// Failures per key inside the policy's window.
+type Window = RateLimit<String>;
 
-struct WindowState {
-    failures: HashMap<String, VecDeque<DateTime<Utc>>>,
-    sweep_at: usize,
-}
-
-const INITIAL_SWEEP_AT: usize = 1024;
-
-impl Window {
-    fn new(policy: ThrottlePolicy) -> Self {
-        Self {
-            policy,
-            inner: Mutex::new(WindowState {
-                failures: HashMap::new(),
-                sweep_at: INITIAL_SWEEP_AT,
-            }),
-        }
-    }
-
-    fn window(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.policy.window).unwrap_or(chrono::Duration::MAX)
-    }
-
-    /// Records a failure at `now` for `key`, unless `key` has `max_failures`
-    /// inside the window already: then how long until the oldest leaves it.
-    fn try_record(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
-        let window = self.window();
-        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(times) = state.failures.get(key) {
-            let mut recent = times.iter().filter(|t| now - **t < window);
-            if let Some(oldest) = recent.next() {
-                if 1 + recent.count() >= self.policy.max_failures {
-                    // Locked until the oldest failure that still counts leaves the window.
-                    let wait = (*oldest + window - now).to_std().unwrap_or_default();
-                    return Err(wait.max(Duration::from_secs(1)));
-                }
-            }
-        }
-        let times = state.failures.entry(key.to_owned()).or_default();
-        times.push_back(now);
-        while times.len() > self.policy.max_failures {
-            times.pop_front();
-        }
-        if state.failures.len() >= state.sweep_at {
-            state
-                .failures
-                .retain(|_, times| times.back().is_some_and(|t| now - *t < window));
-            state.sweep_at = (state.failures.len() * 2).max(INITIAL_SWEEP_AT);
-        }
-        Ok(())
-    }
-
-    /// Takes back one failure recorded at `at` (a reservation given back).
-    fn remove_one(&self, key: &str, at: DateTime<Utc>) {
-        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(times) = state.failures.get_mut(key) {
-            if let Some(i) = times.iter().rposition(|t| *t == at) {
-                times.remove(i);
-            }
-            if times.is_empty() {
-                state.failures.remove(key);
-            }
-        }
-    }
-
-    fn clear(&self, key: &str) {
-        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        state.failures.remove(key);
-    }
-
-    #[cfg(test)]
-    fn tracked_keys(&self) -> usize {
-        self.inner.lock().unwrap().failures.len()
-    }
+fn window(policy: ThrottlePolicy) -> Window {
+    RateLimit::new(policy.max_failures, policy.window)
 }
 
 #[cfg(test)]
@@ -348,14 +272,14 @@ mod tests {
 
     #[test]
     fn old_keys_are_swept_so_memory_stays_bounded() {
-        let window = Window::new(policy(5));
+        let window = window(policy(5));
         let t0 = Utc::now();
-        for i in 0..INITIAL_SWEEP_AT - 1 {
-            window.try_record(&format!("k{i}"), t0).unwrap();
+        for i in 0..1023 {
+            window.admit(format!("k{i}"), t0).unwrap();
         }
         let later = t0 + chrono::Duration::seconds(120);
         for i in 0..10 {
-            window.try_record(&format!("fresh{i}"), later).unwrap();
+            window.admit(format!("fresh{i}"), later).unwrap();
         }
         assert_eq!(window.tracked_keys(), 10);
     }

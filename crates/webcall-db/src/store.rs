@@ -108,9 +108,19 @@ impl SqlStore {
             .run(&self.pool)
             .await
             .context("applying database migrations")?;
-        self.normalize_stored_emails()
-            .await
-            .context("normalising stored e-mail addresses")?;
+        // Once, after the migration that marks it due (not at every start).
+        let due = sqlx::query("SELECT due FROM email_nfc_pending")
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some();
+        if due {
+            self.normalize_stored_emails()
+                .await
+                .context("normalising stored e-mail addresses")?;
+            sqlx::query("DELETE FROM email_nfc_pending")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 

@@ -18,10 +18,12 @@ pub mod accounts;
 pub mod auth_cache;
 pub mod bus;
 pub mod error;
+pub mod hub;
 pub mod ice;
 pub mod rate;
 mod recent_chat;
-pub mod signaling;
+/// The hub's old path, kept while other crates move to [`hub`].
+pub use hub as signaling;
 pub mod throttle;
 
 pub use error::AppError;

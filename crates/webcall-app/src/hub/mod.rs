@@ -1,0 +1,723 @@
+//! The signaling hub: who is connected to which room on this instance, and the
+//! room use cases (join, resume, signal, chat, state, kick, leave, delete).
+//!
+//! Local peers are served directly: an event for the room goes into each local
+//! connection's bounded queue with `try_send`, so a slow consumer never stalls the
+//! room (it is detached and told to reconnect, keeping what it missed for resume).
+//! The [`RoomBus`] port holds presence and carries events to other instances.
+//!
+//! A connection that drops is *detached*, not gone: for `resume_grace` it keeps its
+//! peer id and buffers what is sent to it; a client that comes back with its
+//! resume token picks up where it was, and the others see no churn. Only when the
+//! grace ends does the peer leave (`timeout`).
+//!
+//! Layout: this file holds the hub and the room use cases; [`link`] is one
+//! connection's queue and close signal, `registry` what this instance holds,
+//! `resume` detaching and resuming, `cluster` the road to other instances, and
+//! `rooms` room CRUD for the REST API.
+
+mod cluster;
+mod link;
+mod registry;
+mod resume;
+mod rooms;
+
+pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use uuid::Uuid;
+use webcall_domain::model::{IceServers, UserId};
+use webcall_domain::ports::{ChatRepository, Clock, RoomBus, RoomRepository};
+use webcall_domain::signaling::{
+    ChatMessage, ChatText, Envelope, LeaveReason, NewChatMessage, PeerId, PeerInfo, PeerState,
+    Room, RoomEvent, RoomName,
+};
+use webcall_domain::DomainError;
+
+use crate::ice::IceServersService;
+use crate::rate::RateLimit;
+use crate::AppError;
+
+use link::{close, push, Link, Mailbox};
+use registry::{Local, LocalPeer};
+
+/// Limits and timings of signaling.
+#[derive(Debug, Clone)]
+pub struct SignalingConfig {
+    /// `ROOM_MAX_PEERS`: a mesh call grows as n².
+    pub max_peers: usize,
+    /// `WS_RESUME_GRACE_SECS`.
+    pub resume_grace: Duration,
+    /// Frames kept for a detached peer (at least `send_queue`, since a lost
+    /// connection's unsent queue comes back here); beyond it, resuming is a fresh join.
+    pub resume_buffer: usize,
+    /// The same in bytes (at least `send_queue_bytes`): signals may be 64 KiB each.
+    pub resume_buffer_bytes: usize,
+    /// Frames queued per connection before it counts as a slow consumer.
+    pub send_queue: usize,
+    /// The same in bytes: what a connection that does not read may cost.
+    pub send_queue_bytes: usize,
+    /// Chat messages sent with `welcome`.
+    pub history: u32,
+    /// `ROOMS_PER_USER`: rooms one account may own (made by POST or by the
+    /// first join of a new name).
+    pub max_rooms_per_user: usize,
+    /// `ROOM_CREATIONS_PER_HOUR`: rooms one account may create in an hour
+    /// (creating and deleting in a loop is work for the database too).
+    pub room_creations_per_hour: usize,
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            max_peers: 16,
+            resume_grace: Duration::from_secs(20),
+            resume_buffer: 1024,
+            resume_buffer_bytes: 2 * 1024 * 1024,
+            send_queue: 512,
+            send_queue_bytes: 1024 * 1024,
+            history: 50,
+            max_rooms_per_user: 50,
+            room_creations_per_hour: 60,
+        }
+    }
+}
+
+/// A connection's first frame.
+#[derive(Debug, Clone)]
+pub struct Welcome {
+    pub peer_id: PeerId,
+    pub room: RoomName,
+    pub owner: bool,
+    pub user_id: UserId,
+    pub username: String,
+    pub peers: Vec<PeerInfo>,
+    pub chat: Vec<ChatMessage>,
+    pub ice_servers: IceServers,
+    pub resume_token: String,
+    pub resumed: bool,
+}
+
+/// A joined connection: its welcome, its queue, and how the hub tells it to close.
+pub struct Session {
+    pub welcome: Welcome,
+    pub peer_id: PeerId,
+    /// Identifies this connection of the peer (a resumed peer gets a new one).
+    pub generation: u64,
+    pub outbound: Outbox,
+    pub close: watch::Receiver<Option<CloseReason>>,
+}
+
+/// Who is joining.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub room: RoomName,
+    pub user_id: UserId,
+    pub username: String,
+    /// The token the connection was opened with (logout closes it).
+    pub jti: Uuid,
+    pub resume: Option<String>,
+}
+
+/// A room with who is in it now.
+#[derive(Debug, Clone)]
+pub struct RoomSummary {
+    pub room: Room,
+    pub peers: Vec<PeerInfo>,
+}
+
+/// The ports and settings the hub works with.
+pub struct HubDeps {
+    pub rooms: Arc<dyn RoomRepository>,
+    pub chat: Arc<dyn ChatRepository>,
+    pub bus: Arc<dyn RoomBus>,
+    pub ice: Arc<IceServersService>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Events kept while the bus cannot publish, to publish once it can.
+const UNPUBLISHED_KEPT: usize = 1024;
+
+/// See the module docs.
+pub struct Hub {
+    deps: HubDeps,
+    config: SignalingConfig,
+    local: Mutex<Local>,
+    /// Room creations per user in the last hour.
+    creations: RateLimit<UserId>,
+    /// Events the bus could not publish (it is down), oldest first: departures,
+    /// revocations, deletions and chat must still reach the other instances when
+    /// it is back. Signals are not kept: by then they are stale.
+    unpublished: Mutex<VecDeque<Envelope>>,
+    me: Weak<Hub>,
+}
+
+impl Hub {
+    pub fn new(deps: HubDeps, config: SignalingConfig) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            deps,
+            creations: RateLimit::new(config.room_creations_per_hour, Duration::from_secs(3600)),
+            config,
+            local: Mutex::new(Local::default()),
+            unpublished: Mutex::default(),
+            me: me.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &SignalingConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Peers connected (or detached within grace) on this instance.
+    pub fn local_peer_count(&self) -> usize {
+        self.lock().peers.len()
+    }
+
+    /// Rooms with peers on this instance.
+    pub fn local_room_count(&self) -> usize {
+        self.lock().rooms.len()
+    }
+
+    /// Joins a room (creating it, owned by the joiner, if it does not exist), or
+    /// resumes a detached peer when `resume` names one of this user in this room.
+    #[tracing::instrument(skip_all, fields(room = %request.room))]
+    pub async fn join(&self, request: JoinRequest) -> Result<Session, AppError> {
+        if let Some(session) = self.try_resume(&request).await? {
+            return Ok(session);
+        }
+        let (known, deletions) = {
+            let mut local = self.lock();
+            let known = match local
+                .rooms
+                .get(&request.room)
+                .and_then(|room| room.stored.clone())
+            {
+                Some(room) => Ok(room),
+                None => Err(local
+                    .lookups
+                    .entry(request.room.clone())
+                    .or_default()
+                    .clone()),
+            };
+            (known, local.deletions)
+        };
+        let (room, lookup) = match known {
+            Ok(room) => (room, None),
+            Err(lookup) => {
+                let found = lookup
+                    .get_or_try_init(|| self.find_or_create_room(&request.room, request.user_id))
+                    .await
+                    .cloned();
+                match found {
+                    Ok(room) => (room, Some(lookup)),
+                    Err(err) => {
+                        self.lock().end_lookup(&request.room, &lookup);
+                        return Err(err);
+                    }
+                }
+            }
+        };
+        let info = PeerInfo {
+            peer_id: PeerId::new_random(),
+            user_id: request.user_id,
+            username: request.username.clone(),
+            state: PeerState::default(),
+        };
+        // Receive the room's events from before presence says we are here, so that
+        // no one who joins at the same moment is missed (at worst a peer is both in
+        // `welcome.peers` and announced by `peer_joined`; clients treat that as one).
+        let (tx, rx) = Mailbox::new(self.config.send_queue, self.config.send_queue_bytes);
+        let (close_tx, close_rx) = watch::channel(None);
+        let resume_token = Uuid::new_v4().simple().to_string();
+        let generation = {
+            let mut local = self.lock();
+            let generation = local.generation();
+            local.insert(
+                LocalPeer {
+                    info: info.clone(),
+                    room: request.room.clone(),
+                    jti: request.jti,
+                    resume_token: resume_token.clone(),
+                    generation,
+                    link: Link::Attached {
+                        tx,
+                        close: close_tx,
+                    },
+                },
+                self.config.history as usize,
+            );
+            if local.deletions == deletions {
+                if let Some(local_room) = local.rooms.get_mut(&request.room) {
+                    local_room.stored.get_or_insert_with(|| room.clone());
+                }
+            }
+            if let Some(lookup) = &lookup {
+                local.end_lookup(&request.room, lookup);
+            }
+            generation
+        };
+        let joined = self
+            .deps
+            .bus
+            .join(&request.room, &info, self.config.max_peers)
+            .await;
+        let peers = match joined {
+            Ok(Some(peers)) => peers,
+            Ok(None) => {
+                self.lock().remove(&info.peer_id);
+                return Err(AppError::RoomFull);
+            }
+            Err(err) => {
+                self.lock().remove(&info.peer_id);
+                return Err(err.into());
+            }
+        };
+        let chat = match self.recent_chat(&request.room, &info.peer_id).await {
+            Ok(chat) => chat,
+            Err(err) => {
+                self.remove_and_announce(&info.peer_id, LeaveReason::Left)
+                    .await;
+                return Err(err);
+            }
+        };
+        if let Err(err) = self
+            .deps
+            .bus
+            .remember_resume(&resume_token, &request.room, &info.peer_id)
+            .await
+        {
+            tracing::warn!(error = %err, "could not share the resume token: resuming works on this instance only");
+        }
+        tracing::info!(peer_id = %info.peer_id, user_id = %info.user_id, "peer joined");
+        self.dispatch(Envelope {
+            room: request.room.clone(),
+            to: None,
+            except: Some(info.peer_id.clone()),
+            event: RoomEvent::PeerJoined { peer: info.clone() },
+        })
+        .await;
+        Ok(Session {
+            welcome: Welcome {
+                peer_id: info.peer_id.clone(),
+                room: request.room,
+                owner: room.owner == request.user_id,
+                user_id: request.user_id,
+                username: request.username,
+                peers,
+                chat,
+                ice_servers: self.deps.ice.for_user(request.user_id),
+                resume_token,
+                resumed: false,
+            },
+            peer_id: info.peer_id,
+            generation,
+            outbound: rx,
+            close: close_rx,
+        })
+    }
+
+    /// The room's latest chat for the welcome of `peer_id`, who is in the room
+    /// already, so a message sent meanwhile is in both the history and its queue
+    /// (clients dedupe by id), never in neither. Served from memory once a join
+    /// here has read the stored history (see [`RecentChat`]).
+    async fn recent_chat(
+        &self,
+        room: &RoomName,
+        peer_id: &PeerId,
+    ) -> Result<Vec<ChatMessage>, AppError> {
+        let read = {
+            let mut local = self.lock();
+            match local.room_of_peer(room, peer_id) {
+                Some(local_room) => match local_room.chat.latest() {
+                    Some(chat) => return Ok(chat),
+                    None => local_room.history.clone(),
+                },
+                // Gone already (kicked, say): a read of its own.
+                None => Arc::default(),
+            }
+        };
+        let stored = read
+            .get_or_try_init(|| async {
+                let stored = self
+                    .deps
+                    .chat
+                    .chat_before(room, None, self.config.history)
+                    .await?;
+                // Read while the room had a peer here: everything stored before is
+                // in it, everything delivered since was recorded in the same entry.
+                if let Some(local_room) = self.lock().rooms.get_mut(room) {
+                    if Arc::ptr_eq(&local_room.history, &read) {
+                        local_room.chat.load(&stored);
+                    }
+                }
+                Ok::<_, AppError>(stored)
+            })
+            .await?;
+        let mut local = self.lock();
+        Ok(local
+            .room_of_peer(room, peer_id)
+            .and_then(|local_room| local_room.chat.latest())
+            .unwrap_or_else(|| stored.clone()))
+    }
+
+    async fn find_or_create_room(&self, name: &RoomName, user: UserId) -> Result<Room, AppError> {
+        if let Some(room) = self.deps.rooms.find_room(name).await? {
+            return Ok(room);
+        }
+        match self.store_new_room(name, user).await {
+            Ok(room) => Ok(room),
+            // Two first joiners at once: the other one created it.
+            Err(AppError::Domain(DomainError::RoomExists)) => self
+                .deps
+                .rooms
+                .find_room(name)
+                .await?
+                .ok_or(AppError::RoomNotFound),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The peer left on purpose (`leave` frame or a normal close) on its
+    /// connection `generation` (a close on a connection it has since resumed away
+    /// from is not a departure).
+    pub async fn leave(&self, peer_id: &PeerId, generation: u64) {
+        let current = self
+            .lock()
+            .peers
+            .get(peer_id)
+            .is_some_and(|p| p.generation == generation);
+        if current {
+            self.remove_and_announce(peer_id, LeaveReason::Left).await;
+        }
+    }
+
+    async fn remove_and_announce(&self, peer_id: &PeerId, reason: LeaveReason) {
+        let Some(peer) = self.lock().remove(peer_id) else {
+            return;
+        };
+        if let Link::Attached { close, .. } = &peer.link {
+            let _ = close.send(Some(CloseReason::Replaced));
+        }
+        self.forget(&peer).await;
+        self.announce_departure(&peer.room, peer_id, reason).await;
+    }
+
+    /// The peer is gone for good: its resume token no longer works anywhere.
+    async fn forget(&self, peer: &LocalPeer) {
+        if let Err(err) = self.deps.bus.forget_resume(&peer.resume_token).await {
+            tracing::warn!(peer_id = %peer.info.peer_id, error = %err, "could not forget a resume token");
+        }
+    }
+
+    /// Removes the peer from presence and, if this call removed it, tells the room.
+    async fn announce_departure(&self, room: &RoomName, peer_id: &PeerId, reason: LeaveReason) {
+        match self.deps.bus.leave(room, peer_id).await {
+            Ok(true) => tracing::info!(%peer_id, ?reason, "peer left"),
+            Ok(false) => return,
+            // The bus is down: the room here hears it now, the other instances
+            // when the bus is back (and presence is restored without the peer).
+            Err(err) => {
+                tracing::warn!(%peer_id, error = %err, "could not remove a peer from presence")
+            }
+        }
+        self.dispatch(Envelope {
+            room: room.clone(),
+            to: None,
+            except: Some(peer_id.clone()),
+            event: RoomEvent::PeerLeft {
+                peer_id: peer_id.clone(),
+                reason,
+            },
+        })
+        .await;
+    }
+
+    fn room_of(&self, peer_id: &PeerId) -> Result<(RoomName, PeerInfo), AppError> {
+        let local = self.lock();
+        let peer = local.peers.get(peer_id).ok_or(AppError::PeerNotFound)?;
+        Ok((peer.room.clone(), peer.info.clone()))
+    }
+
+    /// Relays opaque SDP/ICE `data` to `to`, only inside the sender's room.
+    pub async fn signal(&self, from: &PeerId, to: &PeerId, data: String) -> Result<(), AppError> {
+        let (room, _) = self.room_of(from)?;
+        let envelope = Envelope {
+            room: room.clone(),
+            to: Some(to.clone()),
+            except: None,
+            event: RoomEvent::Signal {
+                from: from.clone(),
+                data,
+            },
+        };
+        let local = self.lock().peers.get(to).is_some_and(|p| p.room == room);
+        if local {
+            self.deliver_local(&envelope).await;
+            return Ok(());
+        }
+        if !self.present(&room, to).await? {
+            return Err(AppError::PeerNotFound);
+        }
+        self.publish(&envelope).await;
+        Ok(())
+    }
+
+    /// Whether `peer` is in `room` on any instance.
+    async fn present(&self, room: &RoomName, peer: &PeerId) -> Result<bool, AppError> {
+        Ok(self
+            .deps
+            .bus
+            .peers(room)
+            .await?
+            .iter()
+            .any(|p| &p.peer_id == peer))
+    }
+
+    /// Stores a chat message, then sends it to everyone in the room, sender included.
+    pub async fn chat(&self, from: &PeerId, text: &str) -> Result<(), AppError> {
+        let text = ChatText::parse(text)?;
+        let (room, info) = self.room_of(from)?;
+        let message = self
+            .deps
+            .chat
+            .append_chat(NewChatMessage {
+                room: room.clone(),
+                from: from.clone(),
+                user_id: info.user_id,
+                username: info.username,
+                text,
+                ts: self.deps.clock.now(),
+            })
+            .await?;
+        self.dispatch(Envelope {
+            room,
+            to: None,
+            except: None,
+            event: RoomEvent::Chat { message },
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Updates what the peer shares and tells the others.
+    pub async fn set_state(&self, from: &PeerId, state: PeerState) -> Result<(), AppError> {
+        let (room, info) = {
+            let mut local = self.lock();
+            let peer = local.peers.get_mut(from).ok_or(AppError::PeerNotFound)?;
+            peer.info.state = state;
+            (peer.room.clone(), peer.info.clone())
+        };
+        self.deps.bus.update(&room, &info).await?;
+        self.dispatch(Envelope {
+            room,
+            to: None,
+            except: Some(from.clone()),
+            event: RoomEvent::PeerState {
+                peer_id: from.clone(),
+                state,
+            },
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The room's owner removes `target` from the call.
+    pub async fn kick(&self, from: &PeerId, target: &PeerId) -> Result<(), AppError> {
+        let (room, info) = self.room_of(from)?;
+        let owner = self.deps.rooms.find_room(&room).await?.map(|r| r.owner);
+        if owner != Some(info.user_id) {
+            return Err(AppError::NotRoomOwner);
+        }
+        if !self.present(&room, target).await? {
+            return Err(AppError::PeerNotFound);
+        }
+        self.dispatch(Envelope {
+            room: room.clone(),
+            to: Some(target.clone()),
+            except: None,
+            event: RoomEvent::Kicked {
+                peer_id: target.clone(),
+            },
+        })
+        .await;
+        self.announce_departure(&room, target, LeaveReason::Kicked)
+            .await;
+        Ok(())
+    }
+
+    /// Closes, with 4401, every connection opened with the token `jti` (logout),
+    /// on every instance.
+    pub async fn revoke_token(&self, jti: Uuid) {
+        self.revoke_local(|peer| peer.jti == jti).await;
+        self.publish(&Envelope {
+            // Revocation is not about one room; the name is not used.
+            room: RoomName::parse("_").expect("a valid room name"),
+            to: None,
+            except: None,
+            event: RoomEvent::TokenRevoked { jti },
+        })
+        .await;
+    }
+
+    /// Closes, with 4401, every connection of `user`, on every instance (a token
+    /// family was replayed, or the account was deleted).
+    pub async fn revoke_user(&self, user: UserId) {
+        self.revoke_local(|peer| peer.info.user_id == user).await;
+        self.publish(&Envelope {
+            // Not about one room; the name is not used.
+            room: RoomName::parse("_").expect("a valid room name"),
+            to: None,
+            except: None,
+            event: RoomEvent::UserRevoked { user },
+        })
+        .await;
+    }
+
+    async fn revoke_local(&self, which: impl Fn(&LocalPeer) -> bool) {
+        let revoked: Vec<LocalPeer> = {
+            let mut local = self.lock();
+            let ids: Vec<PeerId> = local
+                .peers
+                .values()
+                .filter(|p| which(p))
+                .map(|p| p.info.peer_id.clone())
+                .collect();
+            ids.iter().filter_map(|id| local.remove(id)).collect()
+        };
+        for peer in revoked {
+            close(&peer.link, CloseReason::TokenRevoked);
+            self.forget(&peer).await;
+            self.announce_departure(&peer.room, &peer.info.peer_id, LeaveReason::Left)
+                .await;
+        }
+    }
+
+    /// Closes every local connection with 1001 (server shutting down).
+    pub fn shutdown(&self) {
+        let local = self.lock();
+        for peer in local.peers.values() {
+            close(&peer.link, CloseReason::Shutdown);
+        }
+    }
+
+    /// Delivers an event to this instance's peers (the bus calls this for events
+    /// from other instances).
+    pub async fn deliver_local(&self, envelope: &Envelope) {
+        match &envelope.event {
+            RoomEvent::Kicked { peer_id } => {
+                let peer = self.lock().remove(peer_id);
+                if let Some(peer) = peer {
+                    close(&peer.link, CloseReason::Kicked);
+                    self.forget(&peer).await;
+                }
+            }
+            RoomEvent::Resumed { peer_id } => {
+                // This was the peer's home; another instance serves it now.
+                let peer = self.lock().remove(peer_id);
+                if let Some(peer) = peer {
+                    match peer.link {
+                        Link::Attached { close, .. } => {
+                            let _ = close.send(Some(CloseReason::Replaced));
+                        }
+                        Link::Detached(buffer) => {
+                            for frame in buffer.frames {
+                                if let Outbound::Event(event) = frame {
+                                    self.publish(&Envelope {
+                                        room: peer.room.clone(),
+                                        to: Some(peer_id.clone()),
+                                        except: None,
+                                        event: event.event.clone(),
+                                    })
+                                    .await;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            RoomEvent::RoomDeleted { peers: everyone } => {
+                let removed: Vec<LocalPeer> = {
+                    let mut local = self.lock();
+                    local.deletions += 1;
+                    local.lookups.remove(&envelope.room);
+                    let ids = local
+                        .rooms
+                        .get(&envelope.room)
+                        .map(|room| room.peers.clone())
+                        .unwrap_or_default();
+                    ids.iter().filter_map(|id| local.remove(id)).collect()
+                };
+                let mut gone = everyone.clone();
+                for peer in &removed {
+                    if !gone.contains(&peer.info.peer_id) {
+                        gone.push(peer.info.peer_id.clone());
+                    }
+                }
+                for peer in removed {
+                    // The others' `peer_left`, then the close (4004), which the
+                    // writer sends after what is queued. Best effort: a full
+                    // queue just gets the close.
+                    if let Link::Attached { tx, .. } = &peer.link {
+                        for other in gone.iter().filter(|id| **id != peer.info.peer_id) {
+                            let _ =
+                                tx.offer(Outbound::Event(SharedEvent::new(RoomEvent::PeerLeft {
+                                    peer_id: other.clone(),
+                                    reason: LeaveReason::RoomDeleted,
+                                })));
+                        }
+                    }
+                    close(&peer.link, CloseReason::RoomDeleted);
+                    self.forget(&peer).await;
+                    let _ = self.deps.bus.leave(&peer.room, &peer.info.peer_id).await;
+                }
+            }
+            // Boxed: revoking announces departures, which deliver events again.
+            RoomEvent::TokenRevoked { jti } => {
+                Box::pin(self.revoke_local(|peer| peer.jti == *jti)).await
+            }
+            RoomEvent::UserRevoked { user } => {
+                Box::pin(self.revoke_local(|peer| peer.info.user_id == *user)).await
+            }
+            event => {
+                let event = SharedEvent::new(event.clone());
+                let slow = {
+                    let mut local = self.lock();
+                    let Local { peers, rooms, .. } = &mut *local;
+                    let Some(room) = rooms.get_mut(&envelope.room) else {
+                        return;
+                    };
+                    if let RoomEvent::Chat { message } = &event.event {
+                        room.chat.record(message);
+                    }
+                    let mut slow = Vec::new();
+                    for id in &room.peers {
+                        if envelope.to.as_ref().is_some_and(|to| to != id)
+                            || envelope.except.as_ref() == Some(id)
+                        {
+                            continue;
+                        }
+                        if let Some(peer) = peers.get_mut(id) {
+                            if push(peer, Outbound::Event(event.clone()), &self.config) {
+                                slow.push((id.clone(), peer.generation));
+                            }
+                        }
+                    }
+                    slow
+                };
+                for (peer_id, generation) in slow {
+                    metrics::counter!("webcall_ws_slow_consumers_total").increment(1);
+                    tracing::info!(%peer_id, "slow consumer detached");
+                    self.start_grace(peer_id, generation);
+                }
+            }
+        }
+    }
+}

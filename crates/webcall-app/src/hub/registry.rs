@@ -1,0 +1,110 @@
+//! What this instance holds: its peers (with their links), the rooms they are
+//! in, and their resume tokens.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, Room, RoomName};
+
+use super::link::Link;
+use crate::recent_chat::RecentChat;
+
+pub(super) struct LocalPeer {
+    pub(super) info: PeerInfo,
+    pub(super) room: RoomName,
+    pub(super) jti: Uuid,
+    pub(super) resume_token: String,
+    pub(super) generation: u64,
+    pub(super) link: Link,
+}
+
+/// What this instance knows of a room while it has peers here.
+pub(super) struct LocalRoom {
+    pub(super) peers: Vec<PeerId>,
+    /// The room as stored, once a join here has looked it up: it cannot change
+    /// while it has peers (deleting it removes them), so later joins skip the lookup.
+    pub(super) stored: Option<Room>,
+    pub(super) chat: RecentChat,
+    /// The read of the stored history, shared by the joins that arrive while it
+    /// runs: a burst of joins into a room reads it once.
+    pub(super) history: Arc<OnceCell<Vec<ChatMessage>>>,
+}
+
+/// A lookup of a room's stored row in flight, shared by the joins that arrive
+/// while it runs: a burst of joins into a new room asks the database once.
+pub(super) type RoomLookup = Arc<OnceCell<Room>>;
+
+#[derive(Default)]
+pub(super) struct Local {
+    pub(super) peers: HashMap<PeerId, LocalPeer>,
+    pub(super) rooms: HashMap<RoomName, LocalRoom>,
+    pub(super) resume: HashMap<String, PeerId>,
+    /// Rooms being looked up for a join (until one of their joiners is in).
+    pub(super) lookups: HashMap<RoomName, RoomLookup>,
+    pub(super) next_generation: u64,
+    /// Room deletions seen so far: a room looked up before one of them may be
+    /// gone, so it is not remembered.
+    pub(super) deletions: u64,
+}
+
+impl Local {
+    pub(super) fn insert(&mut self, peer: LocalPeer, history: usize) {
+        self.rooms
+            .entry(peer.room.clone())
+            .or_insert_with(|| LocalRoom {
+                peers: Vec::new(),
+                stored: None,
+                chat: RecentChat::new(history),
+                history: Arc::default(),
+            })
+            .peers
+            .push(peer.info.peer_id.clone());
+        self.resume
+            .insert(peer.resume_token.clone(), peer.info.peer_id.clone());
+        self.peers.insert(peer.info.peer_id.clone(), peer);
+    }
+
+    pub(super) fn remove(&mut self, peer_id: &PeerId) -> Option<LocalPeer> {
+        let peer = self.peers.remove(peer_id)?;
+        self.resume.remove(&peer.resume_token);
+        if let Some(room) = self.rooms.get_mut(&peer.room) {
+            room.peers.retain(|id| id != peer_id);
+            if room.peers.is_empty() {
+                self.rooms.remove(&peer.room);
+            }
+        }
+        Some(peer)
+    }
+
+    /// The room of `peer_id`, if that peer is (still) in `room` here.
+    pub(super) fn room_of_peer(
+        &mut self,
+        room: &RoomName,
+        peer_id: &PeerId,
+    ) -> Option<&mut LocalRoom> {
+        let peer = self.peers.get(peer_id)?;
+        if &peer.room != room {
+            return None;
+        }
+        self.rooms.get_mut(room)
+    }
+
+    /// Forgets `lookup` (done, or failed so the next join tries again) unless a
+    /// newer one has taken its place.
+    pub(super) fn end_lookup(&mut self, room: &RoomName, lookup: &RoomLookup) {
+        if self
+            .lookups
+            .get(room)
+            .is_some_and(|current| Arc::ptr_eq(current, lookup))
+        {
+            self.lookups.remove(room);
+        }
+    }
+
+    pub(super) fn generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+}

@@ -22,6 +22,8 @@ pub mod ice;
 pub mod rate;
 mod recent_chat;
 pub mod signaling;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod throttle;
 
 pub use error::AppError;

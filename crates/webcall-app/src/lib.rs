@@ -22,8 +22,11 @@ pub mod hub;
 pub mod ice;
 pub mod rate;
 mod recent_chat;
+#[cfg(test)]
+pub(crate) mod testing;
+pub mod throttle;
+
 /// The hub's old path, kept while other crates move to [`hub`].
 pub use hub as signaling;
-pub mod throttle;
 
 pub use error::AppError;

@@ -16,10 +16,10 @@
 
 pub mod accounts;
 pub mod auth_cache;
-pub mod bus;
 pub mod error;
 pub mod hub;
 pub mod ice;
+pub mod presence;
 pub mod rate;
 mod recent_chat;
 #[cfg(test)]

@@ -11,7 +11,9 @@ use crate::model::{
     IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError,
     TokenHolder, TurnCredentials, User, UserId,
 };
-use crate::signaling::{ChatMessage, Envelope, NewChatMessage, PeerId, PeerInfo, Room, RoomName};
+use crate::signaling::{
+    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
+};
 use crate::DomainError;
 
 /// Account storage.
@@ -162,10 +164,10 @@ pub trait ChatRepository: Send + Sync {
     ) -> Result<Vec<ChatMessage>, DomainError>;
 }
 
-/// Who is in which room, and the road to the other instances: in-process when
-/// WebCall runs alone, Redis when several instances share rooms.
+/// Who is in which room, on every instance: in-process when WebCall runs
+/// alone, Redis when several instances share rooms.
 #[async_trait]
-pub trait RoomBus: Send + Sync {
+pub trait Presence: Send + Sync {
     /// Adds `peer` to `room` unless the room already holds `capacity` peers.
     /// Returns the peers that were there before, or `None` when the room is full.
     async fn join(
@@ -182,10 +184,16 @@ pub trait RoomBus: Send + Sync {
     async fn peers(&self, room: &RoomName) -> Result<Vec<PeerInfo>, DomainError>;
     /// Every room with peers in it.
     async fn occupancy(&self) -> Result<Vec<(RoomName, Vec<PeerInfo>)>, DomainError>;
-    /// Hands an event to the other instances (they deliver it to their peers).
-    async fn publish(&self, envelope: &Envelope) -> Result<(), DomainError>;
-    /// Makes `token` resume `peer` in `room` on any instance (a no-op in-process,
-    /// where the hub's own memory is enough).
+}
+
+/// The other instances that serve the same rooms (Redis): the road for events
+/// and commands, and the resume tokens they share. There is none when WebCall
+/// runs alone.
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// Hands a message to the other instances.
+    async fn publish(&self, message: &ClusterMessage) -> Result<(), DomainError>;
+    /// Makes `token` resume `peer` in `room` on any instance.
     async fn remember_resume(
         &self,
         token: &str,
@@ -201,13 +209,13 @@ pub trait RoomBus: Send + Sync {
         room: &RoomName,
     ) -> Result<Option<PeerInfo>, DomainError>;
     /// Puts this instance's peers back into presence (with their resume tokens)
-    /// after the bus lost its connection: a restarted Redis may have come back
+    /// after the connection was lost: a restarted Redis may have come back
     /// empty. Records of this instance's peers that are not in `peers` (they left
-    /// meanwhile) are dropped. A no-op in-process.
+    /// meanwhile) are dropped.
     async fn restore(&self, peers: &[LocalPresence]) -> Result<(), DomainError>;
 }
 
-/// A peer served by this instance, as [`RoomBus::restore`] puts it back.
+/// A peer served by this instance, as [`Cluster::restore`] puts it back.
 #[derive(Debug, Clone)]
 pub struct LocalPresence {
     pub room: RoomName,
@@ -215,20 +223,17 @@ pub struct LocalPresence {
     pub resume_token: String,
 }
 
-/// Receives what the bus brings from other instances.
+/// Receives what the cluster brings from other instances.
 #[async_trait]
-pub trait BusListener: Send + Sync {
-    /// An event published by another instance, for this instance's peers.
-    async fn deliver(&self, envelope: Envelope);
+pub trait ClusterListener: Send + Sync {
+    /// A room event or a command published by another instance.
+    async fn receive(&self, message: ClusterMessage);
     /// A peer of a dead instance was removed from presence by this instance:
     /// tell its room (once).
     async fn departed(&self, room: RoomName, peer: PeerId);
-    /// The bus lost its connection and has it back: what it held may be gone and
-    /// events published meanwhile were lost. Restore this instance's peers
-    /// ([`RoomBus::restore`]) and announce them (and what could not be published)
-    /// again. An error means "not yet": the bus calls again.
+    /// The connection was lost and is back: what the cluster held may be gone and
+    /// messages published meanwhile were lost. Restore this instance's peers
+    /// ([`Cluster::restore`]) and publish again what could not be published. An
+    /// error means "not yet": the cluster calls again.
     async fn reconnected(&self) -> Result<(), DomainError>;
-    /// Another instance got its connection back and asks every instance to
-    /// announce its peers again (it may have missed them).
-    async fn roll_call(&self);
 }

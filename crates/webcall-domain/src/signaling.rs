@@ -162,8 +162,8 @@ pub enum LeaveReason {
     RoomDeleted,
 }
 
-/// Something that happened in a room, on its way to the room's peers (on this
-/// instance or, through the bus, on others).
+/// Something that happened in a room, for its peers' clients to see (on this
+/// instance or, through the cluster, on others).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RoomEvent {
@@ -186,31 +186,43 @@ pub enum RoomEvent {
     Chat {
         message: ChatMessage,
     },
-    /// The addressed peer was kicked: close its connection.
-    Kicked {
-        peer_id: PeerId,
-    },
-    /// The room was deleted: every connection in it is told that the others left
-    /// (`room_deleted`), then closed. `peers` is everyone the deleting instance
-    /// saw in the room, on any instance.
-    RoomDeleted {
+}
+
+/// What one instance asks every instance to do to the peers it serves (each
+/// instance also does it to its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// The room's owner removed the peer: close its connection (4003).
+    Kick { room: RoomName, peer_id: PeerId },
+    /// The room was deleted: every connection in it is told that the others
+    /// left (`room_deleted`), then closed (4004). `peers` is everyone the
+    /// deleting instance saw in the room, on any instance.
+    EndRoom {
+        room: RoomName,
         #[serde(default)]
         peers: Vec<PeerId>,
     },
-    /// A token was revoked (logout): close connections opened with it.
-    TokenRevoked {
-        jti: Uuid,
-    },
+    /// A token was revoked (logout): close connections opened with it (4401).
+    RevokeToken { jti: Uuid },
     /// A token family was replayed or the account deleted: close every
-    /// connection of this user.
-    UserRevoked {
-        user: crate::model::UserId,
-    },
+    /// connection of this user (4401).
+    RevokeUser { user: UserId },
     /// The peer resumed on another instance: its old home lets go of it and
-    /// forwards what it buffered.
-    Resumed {
-        peer_id: PeerId,
-    },
+    /// forwards what it kept for it.
+    Release { room: RoomName, peer_id: PeerId },
+    /// An instance got its connection to the others back and may have missed
+    /// who joined meanwhile: every instance announces its peers again.
+    RollCall,
+}
+
+/// What travels between instances: a room event for the peers they serve, or
+/// a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterMessage {
+    Event(Envelope),
+    Command(Command),
 }
 
 /// A room event with its addressing.

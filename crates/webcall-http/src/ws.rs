@@ -829,11 +829,6 @@ fn event_frame(event: &RoomEvent) -> Option<String> {
             )
         }
         RoomEvent::Chat { message } => chat_frame(message),
-        RoomEvent::Kicked { .. }
-        | RoomEvent::RoomDeleted { .. }
-        | RoomEvent::TokenRevoked { .. }
-        | RoomEvent::UserRevoked { .. }
-        | RoomEvent::Resumed { .. } => return None,
     })
 }
 

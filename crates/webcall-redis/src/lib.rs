@@ -1,24 +1,25 @@
-//! The Redis [`RoomBus`]: with `REDIS_URL` set, presence and every room event go
-//! through Redis, so several `webcall` processes behind one load balancer serve
-//! the same rooms.
+//! Redis as [`Presence`] and [`Cluster`]: with `REDIS_URL` set, presence, resume
+//! tokens and every room event and command between instances go through Redis,
+//! so several `webcall` processes behind one load balancer serve the same rooms.
 //!
-//! Depends on `webcall-domain` (the port and its types) and the `redis` crate.
+//! Depends on `webcall-domain` (the ports and their types) and the `redis` crate.
 //!
 //! Keys (under a prefix, `webcall` by default):
 //! - `{p}:room:{room}` — hash peer id → `{"info": PeerInfo, "instance": id}`;
 //! - `{p}:rooms` — set of rooms with peers;
 //! - `{p}:instance:{id}` — an instance's heartbeat, with a TTL it keeps refreshing;
-//! - channel `{p}:events` — every envelope, tagged with the instance it came from.
+//! - `{p}:resume:{token}` — the room and peer a resume token names;
+//! - channel `{p}:events` — every [`ClusterMessage`], tagged with the instance it came from.
 //!
 //! When an instance dies (`kill -9`), its heartbeat expires; the survivors' sweep
 //! removes its peers from presence, and whichever removes a peer announces the
-//! departure ([`BusListener::departed`]), within the heartbeat TTL plus one sweep.
+//! departure ([`ClusterListener::departed`]), within the heartbeat TTL plus one sweep.
 //!
 //! When Redis goes away, every call fails within [`CALL_TIMEOUT`] as
 //! [`DomainError::Unavailable`] and `/readyz` reports it. The subscription is
 //! renewed with backoff; once it is, the instance writes its heartbeat, puts its
-//! peers back into presence ([`BusListener::reconnected`]: a restarted Redis may
-//! be empty) and asks the others for a roll call ([`BusListener::roll_call`]), so
+//! peers back into presence ([`ClusterListener::reconnected`]: a restarted Redis may
+//! be empty) and asks the others for a roll call ([`Command::RollCall`]), so
 //! every instance's rooms are whole again.
 
 use std::collections::{HashMap, HashSet};
@@ -33,8 +34,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::{AsyncCommands, RedisResult};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
-use webcall_domain::ports::{BusListener, HealthCheck, LocalPresence, RoomBus};
-use webcall_domain::signaling::{Envelope, PeerId, PeerInfo, RoomName};
+use webcall_domain::ports::{Cluster, ClusterListener, HealthCheck, LocalPresence, Presence};
+use webcall_domain::signaling::{ClusterMessage, Command, PeerId, PeerInfo, RoomName};
 use webcall_domain::DomainError;
 
 /// Timings of the bus.
@@ -63,15 +64,11 @@ struct Record {
     instance: String,
 }
 
-/// What goes over the channel: an event, or a roll call.
+/// What goes over the channel: a message, with the instance it came from.
 #[derive(Serialize, Deserialize)]
 struct Published {
     origin: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    envelope: Option<Envelope>,
-    /// The origin got its connection back: every instance announces its peers again.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    roll_call: bool,
+    message: ClusterMessage,
 }
 
 /// The longest any Redis call may take before it fails as unavailable (a
@@ -250,22 +247,18 @@ impl RedisBus {
 
     /// After a lost subscription: heartbeat, presence restored, events the
     /// listener could not publish published, and a roll call.
-    async fn resync(&self, listener: &dyn BusListener) -> Result<(), DomainError> {
+    async fn resync(&self, listener: &dyn ClusterListener) -> Result<(), DomainError> {
         self.heartbeat().await?;
         listener.reconnected().await?;
-        self.publish_message(&Published {
-            origin: self.instance.clone(),
-            envelope: None,
-            roll_call: true,
-        })
-        .await
+        self.publish(&ClusterMessage::Command(Command::RollCall))
+            .await
     }
 
     /// Reads the subscription until it ends or `shutdown`; true on shutdown.
     async fn relay_events(
         &self,
         pubsub: &mut PubSub,
-        listener: &dyn BusListener,
+        listener: &dyn ClusterListener,
         shutdown: &CancellationToken,
     ) -> bool {
         let mut messages = pubsub.on_message();
@@ -282,14 +275,7 @@ impl RedisBus {
             };
             match serde_json::from_str::<Published>(&payload) {
                 Ok(published) if published.origin == self.instance => {}
-                Ok(published) => {
-                    if let Some(envelope) = published.envelope {
-                        listener.deliver(envelope).await;
-                    }
-                    if published.roll_call {
-                        listener.roll_call().await;
-                    }
-                }
+                Ok(published) => listener.receive(published.message).await,
                 Err(err) => {
                     tracing::warn!(error = %err, "unreadable event on the Redis channel")
                 }
@@ -302,7 +288,7 @@ impl RedisBus {
     async fn keep_subscribed(
         self,
         mut pubsub: PubSub,
-        listener: Arc<dyn BusListener>,
+        listener: Arc<dyn ClusterListener>,
         shutdown: CancellationToken,
     ) {
         loop {
@@ -341,7 +327,7 @@ impl RedisBus {
     /// written before this returns.
     pub async fn start(
         &self,
-        listener: Arc<dyn BusListener>,
+        listener: Arc<dyn ClusterListener>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         self.heartbeat().await?;
@@ -378,7 +364,7 @@ impl RedisBus {
     }
 
     /// Removes peers whose instance's heartbeat is gone, announcing each once.
-    async fn sweep(&self, listener: &dyn BusListener) -> Result<(), DomainError> {
+    async fn sweep(&self, listener: &dyn ClusterListener) -> Result<(), DomainError> {
         let mut conn = self.conn.clone();
         let rooms: Vec<String> = call(conn.smembers(self.rooms_key())).await?;
         let mut alive: HashMap<String, bool> = HashMap::new();
@@ -427,7 +413,7 @@ fn parse_records(values: Vec<String>) -> Vec<PeerInfo> {
 }
 
 #[async_trait]
-impl RoomBus for RedisBus {
+impl Presence for RedisBus {
     async fn join(
         &self,
         room: &RoomName,
@@ -497,7 +483,10 @@ impl RoomBus for RedisBus {
         }
         Ok(out)
     }
+}
 
+#[async_trait]
+impl Cluster for RedisBus {
     async fn remember_resume(
         &self,
         token: &str,
@@ -540,11 +529,10 @@ impl RoomBus for RedisBus {
         Ok(Some(info))
     }
 
-    async fn publish(&self, envelope: &Envelope) -> Result<(), DomainError> {
+    async fn publish(&self, message: &ClusterMessage) -> Result<(), DomainError> {
         self.publish_message(&Published {
             origin: self.instance.clone(),
-            envelope: Some(envelope.clone()),
-            roll_call: false,
+            message: message.clone(),
         })
         .await
     }

@@ -23,14 +23,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use webcall_app::accounts::{Accounts, AccountsDeps};
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
-use webcall_app::bus::InProcessBus;
 use webcall_app::ice::{IceServersService, TurnServer};
+use webcall_app::presence::InProcessPresence;
 use webcall_app::signaling::{Hub, HubDeps, SignalingConfig};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;
 use webcall_domain::ports::{
-    Clock, HealthCheck, RoomBus, SystemClock, TokenRevocations, TurnCredentialMinter,
+    Clock, Cluster, HealthCheck, Presence, SystemClock, TokenRevocations, TurnCredentialMinter,
     UserRepository,
 };
 use webcall_http::ws::WsOptions;
@@ -167,15 +167,18 @@ impl Application {
             ),
             None => None,
         };
-        let bus: Arc<dyn RoomBus> = match &redis {
+        let presence: Arc<dyn Presence> = match &redis {
             Some(redis) => Arc::new(redis.clone()),
-            None => Arc::new(InProcessBus::default()),
+            None => Arc::new(InProcessPresence::default()),
         };
         let hub = Hub::new(
             HubDeps {
                 rooms: Arc::new(store.clone()),
                 chat: Arc::new(store.clone()),
-                bus: bus.clone(),
+                presence,
+                cluster: redis
+                    .as_ref()
+                    .map(|redis| Arc::new(redis.clone()) as Arc<dyn Cluster>),
                 ice: ice.clone(),
                 clock: Arc::new(SystemClock),
             },

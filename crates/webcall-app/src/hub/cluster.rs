@@ -1,34 +1,76 @@
-//! The road to other instances: publishing events (and keeping what the bus
-//! could not publish), and what the bus brings back ([`BusListener`]).
+//! The road to other instances, when there are any ([`Cluster`]): events and
+//! commands published to them (and kept while the cluster cannot take them),
+//! resume tokens shared with them, and what they send ([`ClusterListener`]).
+//! Alone, every call here is a no-op: there is no one to tell.
 
-use webcall_domain::ports::{BusListener, LocalPresence};
-use webcall_domain::signaling::{Envelope, LeaveReason, PeerId, RoomEvent, RoomName};
+use webcall_domain::ports::{ClusterListener, LocalPresence};
+use webcall_domain::signaling::{
+    ClusterMessage, Command, Envelope, LeaveReason, PeerId, RoomEvent, RoomName,
+};
 use webcall_domain::DomainError;
 
 use super::{Hub, UNPUBLISHED_KEPT};
 
 impl Hub {
-    /// Delivers locally and hands to the other instances.
+    /// Delivers a room event here and hands it to the other instances.
     pub(super) async fn dispatch(&self, envelope: Envelope) {
-        self.deliver_local(&envelope).await;
-        self.publish(&envelope).await;
+        self.deliver(&envelope).await;
+        self.publish(ClusterMessage::Event(envelope)).await;
     }
 
-    pub(super) async fn publish(&self, envelope: &Envelope) {
-        if let Err(err) = self.deps.bus.publish(envelope).await {
-            tracing::warn!(room = %envelope.room, error = %err, "could not publish a room event");
-            if !matches!(envelope.event, RoomEvent::Signal { .. }) {
+    /// Carries out a command here and on the other instances.
+    pub(super) async fn command(&self, command: Command) {
+        self.execute(&command).await;
+        self.publish(ClusterMessage::Command(command)).await;
+    }
+
+    /// Hands a message to the other instances. While the cluster is down it is
+    /// kept (up to [`UNPUBLISHED_KEPT`]), except signals: by then they are stale.
+    pub(super) async fn publish(&self, message: ClusterMessage) {
+        let Some(cluster) = &self.deps.cluster else {
+            return;
+        };
+        if let Err(err) = cluster.publish(&message).await {
+            tracing::warn!(error = %err, "could not publish to the other instances");
+            let stale = matches!(
+                &message,
+                ClusterMessage::Event(Envelope {
+                    event: RoomEvent::Signal { .. },
+                    ..
+                })
+            );
+            if !stale {
                 let mut unpublished = self.unpublished.lock().unwrap_or_else(|e| e.into_inner());
                 if unpublished.len() == UNPUBLISHED_KEPT {
                     unpublished.pop_front();
                 }
-                unpublished.push_back(envelope.clone());
+                unpublished.push_back(message);
             }
         }
     }
 
-    /// Every peer of this instance where the bus should have it.
-    pub(super) fn local_presence(&self) -> Vec<LocalPresence> {
+    /// Makes the peer's resume token work on every instance.
+    pub(super) async fn share_resume(&self, token: &str, room: &RoomName, peer: &PeerId) {
+        let Some(cluster) = &self.deps.cluster else {
+            return;
+        };
+        if let Err(err) = cluster.remember_resume(token, room, peer).await {
+            tracing::warn!(error = %err, "could not share the resume token: resuming works on this instance only");
+        }
+    }
+
+    /// The peer is gone for good: its resume token no longer works elsewhere.
+    pub(super) async fn forget_resume(&self, token: &str) {
+        let Some(cluster) = &self.deps.cluster else {
+            return;
+        };
+        if let Err(err) = cluster.forget_resume(token).await {
+            tracing::warn!(error = %err, "could not forget a resume token");
+        }
+    }
+
+    /// Every peer of this instance where the cluster should have it.
+    fn local_presence(&self) -> Vec<LocalPresence> {
         self.lock()
             .peers
             .values()
@@ -43,6 +85,9 @@ impl Hub {
     /// Tells the other instances about each peer here again (`peer_joined`; a
     /// client that knows the peer already only takes its state).
     pub(super) async fn announce_local_peers(&self) {
+        let Some(cluster) = &self.deps.cluster else {
+            return;
+        };
         for peer in self.local_presence() {
             let envelope = Envelope {
                 room: peer.room,
@@ -50,7 +95,7 @@ impl Hub {
                 except: Some(peer.info.peer_id.clone()),
                 event: RoomEvent::PeerJoined { peer: peer.info },
             };
-            if let Err(err) = self.deps.bus.publish(&envelope).await {
+            if let Err(err) = cluster.publish(&ClusterMessage::Event(envelope)).await {
                 tracing::warn!(error = %err, "could not announce peers again");
                 return;
             }
@@ -58,11 +103,14 @@ impl Hub {
     }
 }
 
-/// What the bus brings from other instances.
+/// What the other instances send.
 #[async_trait::async_trait]
-impl BusListener for Hub {
-    async fn deliver(&self, envelope: Envelope) {
-        self.deliver_local(&envelope).await;
+impl ClusterListener for Hub {
+    async fn receive(&self, message: ClusterMessage) {
+        match message {
+            ClusterMessage::Event(envelope) => self.deliver(&envelope).await,
+            ClusterMessage::Command(command) => self.execute(&command).await,
+        }
     }
 
     async fn departed(&self, room: RoomName, peer: PeerId) {
@@ -79,25 +127,26 @@ impl BusListener for Hub {
     }
 
     async fn reconnected(&self) -> Result<(), DomainError> {
-        self.deps.bus.restore(&self.local_presence()).await?;
-        let unpublished: Vec<Envelope> = self
+        if let Some(cluster) = &self.deps.cluster {
+            cluster.restore(&self.local_presence()).await?;
+        }
+        let unpublished: Vec<ClusterMessage> = self
             .unpublished
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain(..)
             .collect();
         if !unpublished.is_empty() {
-            tracing::info!(events = unpublished.len(), "publishing what the bus missed");
+            tracing::info!(
+                messages = unpublished.len(),
+                "publishing what the other instances missed"
+            );
         }
-        for envelope in &unpublished {
-            // Kept again if the bus fails once more.
-            self.publish(envelope).await;
+        for message in unpublished {
+            // Kept again if the cluster fails once more.
+            self.publish(message).await;
         }
         self.announce_local_peers().await;
         Ok(())
-    }
-
-    async fn roll_call(&self) {
-        self.announce_local_peers().await;
     }
 }

@@ -17,6 +17,7 @@
 //! `rooms` room CRUD for the REST API.
 
 mod cluster;
+mod commands;
 mod link;
 mod registry;
 mod resume;
@@ -31,10 +32,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 use webcall_domain::model::{IceServers, UserId};
-use webcall_domain::ports::{ChatRepository, Clock, RoomBus, RoomRepository};
+use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence, RoomRepository};
 use webcall_domain::signaling::{
-    ChatMessage, ChatText, Envelope, LeaveReason, NewChatMessage, PeerId, PeerInfo, PeerState,
-    Room, RoomEvent, RoomName,
+    ChatMessage, ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId,
+    PeerInfo, PeerState, Room, RoomEvent, RoomName,
 };
 use webcall_domain::DomainError;
 
@@ -134,7 +135,9 @@ pub struct RoomSummary {
 pub struct HubDeps {
     pub rooms: Arc<dyn RoomRepository>,
     pub chat: Arc<dyn ChatRepository>,
-    pub bus: Arc<dyn RoomBus>,
+    pub presence: Arc<dyn Presence>,
+    /// The other instances, when there are any.
+    pub cluster: Option<Arc<dyn Cluster>>,
     pub ice: Arc<IceServersService>,
     pub clock: Arc<dyn Clock>,
 }
@@ -152,7 +155,7 @@ pub struct Hub {
     /// Events the bus could not publish (it is down), oldest first: departures,
     /// revocations, deletions and chat must still reach the other instances when
     /// it is back. Signals are not kept: by then they are stale.
-    unpublished: Mutex<VecDeque<Envelope>>,
+    unpublished: Mutex<VecDeque<ClusterMessage>>,
     me: Weak<Hub>,
 }
 
@@ -266,7 +269,7 @@ impl Hub {
         };
         let joined = self
             .deps
-            .bus
+            .presence
             .join(&request.room, &info, self.config.max_peers)
             .await;
         let peers = match joined {
@@ -288,14 +291,8 @@ impl Hub {
                 return Err(err);
             }
         };
-        if let Err(err) = self
-            .deps
-            .bus
-            .remember_resume(&resume_token, &request.room, &info.peer_id)
-            .await
-        {
-            tracing::warn!(error = %err, "could not share the resume token: resuming works on this instance only");
-        }
+        self.share_resume(&resume_token, &request.room, &info.peer_id)
+            .await;
         tracing::info!(peer_id = %info.peer_id, user_id = %info.user_id, "peer joined");
         self.dispatch(Envelope {
             room: request.room.clone(),
@@ -406,20 +403,13 @@ impl Hub {
         if let Link::Attached { close, .. } = &peer.link {
             let _ = close.send(Some(CloseReason::Replaced));
         }
-        self.forget(&peer).await;
+        self.forget_resume(&peer.resume_token).await;
         self.announce_departure(&peer.room, peer_id, reason).await;
-    }
-
-    /// The peer is gone for good: its resume token no longer works anywhere.
-    async fn forget(&self, peer: &LocalPeer) {
-        if let Err(err) = self.deps.bus.forget_resume(&peer.resume_token).await {
-            tracing::warn!(peer_id = %peer.info.peer_id, error = %err, "could not forget a resume token");
-        }
     }
 
     /// Removes the peer from presence and, if this call removed it, tells the room.
     async fn announce_departure(&self, room: &RoomName, peer_id: &PeerId, reason: LeaveReason) {
-        match self.deps.bus.leave(room, peer_id).await {
+        match self.deps.presence.leave(room, peer_id).await {
             Ok(true) => tracing::info!(%peer_id, ?reason, "peer left"),
             Ok(false) => return,
             // The bus is down: the room here hears it now, the other instances
@@ -460,13 +450,13 @@ impl Hub {
         };
         let local = self.lock().peers.get(to).is_some_and(|p| p.room == room);
         if local {
-            self.deliver_local(&envelope).await;
+            self.deliver(&envelope).await;
             return Ok(());
         }
         if !self.present(&room, to).await? {
             return Err(AppError::PeerNotFound);
         }
-        self.publish(&envelope).await;
+        self.publish(ClusterMessage::Event(envelope)).await;
         Ok(())
     }
 
@@ -474,7 +464,7 @@ impl Hub {
     async fn present(&self, room: &RoomName, peer: &PeerId) -> Result<bool, AppError> {
         Ok(self
             .deps
-            .bus
+            .presence
             .peers(room)
             .await?
             .iter()
@@ -515,7 +505,7 @@ impl Hub {
             peer.info.state = state;
             (peer.room.clone(), peer.info.clone())
         };
-        self.deps.bus.update(&room, &info).await?;
+        self.deps.presence.update(&room, &info).await?;
         self.dispatch(Envelope {
             room,
             to: None,
@@ -539,13 +529,9 @@ impl Hub {
         if !self.present(&room, target).await? {
             return Err(AppError::PeerNotFound);
         }
-        self.dispatch(Envelope {
+        self.command(Command::Kick {
             room: room.clone(),
-            to: Some(target.clone()),
-            except: None,
-            event: RoomEvent::Kicked {
-                peer_id: target.clone(),
-            },
+            peer_id: target.clone(),
         })
         .await;
         self.announce_departure(&room, target, LeaveReason::Kicked)
@@ -556,48 +542,13 @@ impl Hub {
     /// Closes, with 4401, every connection opened with the token `jti` (logout),
     /// on every instance.
     pub async fn revoke_token(&self, jti: Uuid) {
-        self.revoke_local(|peer| peer.jti == jti).await;
-        self.publish(&Envelope {
-            // Revocation is not about one room; the name is not used.
-            room: RoomName::parse("_").expect("a valid room name"),
-            to: None,
-            except: None,
-            event: RoomEvent::TokenRevoked { jti },
-        })
-        .await;
+        self.command(Command::RevokeToken { jti }).await;
     }
 
     /// Closes, with 4401, every connection of `user`, on every instance (a token
     /// family was replayed, or the account was deleted).
     pub async fn revoke_user(&self, user: UserId) {
-        self.revoke_local(|peer| peer.info.user_id == user).await;
-        self.publish(&Envelope {
-            // Not about one room; the name is not used.
-            room: RoomName::parse("_").expect("a valid room name"),
-            to: None,
-            except: None,
-            event: RoomEvent::UserRevoked { user },
-        })
-        .await;
-    }
-
-    async fn revoke_local(&self, which: impl Fn(&LocalPeer) -> bool) {
-        let revoked: Vec<LocalPeer> = {
-            let mut local = self.lock();
-            let ids: Vec<PeerId> = local
-                .peers
-                .values()
-                .filter(|p| which(p))
-                .map(|p| p.info.peer_id.clone())
-                .collect();
-            ids.iter().filter_map(|id| local.remove(id)).collect()
-        };
-        for peer in revoked {
-            close(&peer.link, CloseReason::TokenRevoked);
-            self.forget(&peer).await;
-            self.announce_departure(&peer.room, &peer.info.peer_id, LeaveReason::Left)
-                .await;
-        }
+        self.command(Command::RevokeUser { user }).await;
     }
 
     /// Closes every local connection with 1001 (server shutting down).
@@ -608,116 +559,37 @@ impl Hub {
         }
     }
 
-    /// Delivers an event to this instance's peers (the bus calls this for events
-    /// from other instances).
-    pub async fn deliver_local(&self, envelope: &Envelope) {
-        match &envelope.event {
-            RoomEvent::Kicked { peer_id } => {
-                let peer = self.lock().remove(peer_id);
-                if let Some(peer) = peer {
-                    close(&peer.link, CloseReason::Kicked);
-                    self.forget(&peer).await;
-                }
+    /// Delivers a room event to this instance's peers it is for.
+    async fn deliver(&self, envelope: &Envelope) {
+        let event = SharedEvent::new(envelope.event.clone());
+        let slow = {
+            let mut local = self.lock();
+            let Local { peers, rooms, .. } = &mut *local;
+            let Some(room) = rooms.get_mut(&envelope.room) else {
+                return;
+            };
+            if let RoomEvent::Chat { message } = &event.event {
+                room.chat.record(message);
             }
-            RoomEvent::Resumed { peer_id } => {
-                // This was the peer's home; another instance serves it now.
-                let peer = self.lock().remove(peer_id);
-                if let Some(peer) = peer {
-                    match peer.link {
-                        Link::Attached { close, .. } => {
-                            let _ = close.send(Some(CloseReason::Replaced));
-                        }
-                        Link::Detached(buffer) => {
-                            for frame in buffer.frames {
-                                if let Outbound::Event(event) = frame {
-                                    self.publish(&Envelope {
-                                        room: peer.room.clone(),
-                                        to: Some(peer_id.clone()),
-                                        except: None,
-                                        event: event.event.clone(),
-                                    })
-                                    .await;
-                                }
-                            }
-                        }
+            let mut slow = Vec::new();
+            for id in &room.peers {
+                if envelope.to.as_ref().is_some_and(|to| to != id)
+                    || envelope.except.as_ref() == Some(id)
+                {
+                    continue;
+                }
+                if let Some(peer) = peers.get_mut(id) {
+                    if push(peer, Outbound::Event(event.clone()), &self.config) {
+                        slow.push((id.clone(), peer.generation));
                     }
                 }
             }
-            RoomEvent::RoomDeleted { peers: everyone } => {
-                let removed: Vec<LocalPeer> = {
-                    let mut local = self.lock();
-                    local.deletions += 1;
-                    local.lookups.remove(&envelope.room);
-                    let ids = local
-                        .rooms
-                        .get(&envelope.room)
-                        .map(|room| room.peers.clone())
-                        .unwrap_or_default();
-                    ids.iter().filter_map(|id| local.remove(id)).collect()
-                };
-                let mut gone = everyone.clone();
-                for peer in &removed {
-                    if !gone.contains(&peer.info.peer_id) {
-                        gone.push(peer.info.peer_id.clone());
-                    }
-                }
-                for peer in removed {
-                    // The others' `peer_left`, then the close (4004), which the
-                    // writer sends after what is queued. Best effort: a full
-                    // queue just gets the close.
-                    if let Link::Attached { tx, .. } = &peer.link {
-                        for other in gone.iter().filter(|id| **id != peer.info.peer_id) {
-                            let _ =
-                                tx.offer(Outbound::Event(SharedEvent::new(RoomEvent::PeerLeft {
-                                    peer_id: other.clone(),
-                                    reason: LeaveReason::RoomDeleted,
-                                })));
-                        }
-                    }
-                    close(&peer.link, CloseReason::RoomDeleted);
-                    self.forget(&peer).await;
-                    let _ = self.deps.bus.leave(&peer.room, &peer.info.peer_id).await;
-                }
-            }
-            // Boxed: revoking announces departures, which deliver events again.
-            RoomEvent::TokenRevoked { jti } => {
-                Box::pin(self.revoke_local(|peer| peer.jti == *jti)).await
-            }
-            RoomEvent::UserRevoked { user } => {
-                Box::pin(self.revoke_local(|peer| peer.info.user_id == *user)).await
-            }
-            event => {
-                let event = SharedEvent::new(event.clone());
-                let slow = {
-                    let mut local = self.lock();
-                    let Local { peers, rooms, .. } = &mut *local;
-                    let Some(room) = rooms.get_mut(&envelope.room) else {
-                        return;
-                    };
-                    if let RoomEvent::Chat { message } = &event.event {
-                        room.chat.record(message);
-                    }
-                    let mut slow = Vec::new();
-                    for id in &room.peers {
-                        if envelope.to.as_ref().is_some_and(|to| to != id)
-                            || envelope.except.as_ref() == Some(id)
-                        {
-                            continue;
-                        }
-                        if let Some(peer) = peers.get_mut(id) {
-                            if push(peer, Outbound::Event(event.clone()), &self.config) {
-                                slow.push((id.clone(), peer.generation));
-                            }
-                        }
-                    }
-                    slow
-                };
-                for (peer_id, generation) in slow {
-                    metrics::counter!("webcall_ws_slow_consumers_total").increment(1);
-                    tracing::info!(%peer_id, "slow consumer detached");
-                    self.start_grace(peer_id, generation);
-                }
-            }
+            slow
+        };
+        for (peer_id, generation) in slow {
+            metrics::counter!("webcall_ws_slow_consumers_total").increment(1);
+            tracing::info!(%peer_id, "slow consumer detached");
+            self.start_grace(peer_id, generation);
         }
     }
 }

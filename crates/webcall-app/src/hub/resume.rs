@@ -3,7 +3,7 @@
 //! shared bus) on another instance.
 
 use tokio::sync::watch;
-use webcall_domain::signaling::{Envelope, LeaveReason, PeerId, RoomEvent};
+use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerId};
 
 use super::link::{CloseReason, Link, Mailbox, Outbound, Outbox, ResumeBuffer};
 use super::registry::LocalPeer;
@@ -59,7 +59,7 @@ impl Hub {
             .find_room(&request.room)
             .await?
             .ok_or(AppError::RoomNotFound)?;
-        let peers = self.deps.bus.peers(&request.room).await?;
+        let peers = self.deps.presence.peers(&request.room).await?;
         let chat = self
             .deps
             .chat
@@ -207,7 +207,10 @@ impl Hub {
         token: &str,
         request: &JoinRequest,
     ) -> Result<Option<Session>, AppError> {
-        let Some(info) = self.deps.bus.claim_resume(token, &request.room).await? else {
+        let Some(cluster) = &self.deps.cluster else {
+            return Ok(None);
+        };
+        let Some(info) = cluster.claim_resume(token, &request.room).await? else {
             return Ok(None);
         };
         if info.user_id != request.user_id {
@@ -235,14 +238,10 @@ impl Hub {
             generation
         };
         // The old home (if alive) lets go and forwards what it kept for the peer.
-        self.publish(&Envelope {
+        self.publish(ClusterMessage::Command(Command::Release {
             room: request.room.clone(),
-            to: None,
-            except: None,
-            event: RoomEvent::Resumed {
-                peer_id: info.peer_id.clone(),
-            },
-        })
+            peer_id: info.peer_id.clone(),
+        }))
         .await;
         tracing::info!(peer_id = %info.peer_id, "peer resumed from another instance");
         let resumed = Resumed {

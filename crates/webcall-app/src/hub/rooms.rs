@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use webcall_domain::model::UserId;
-use webcall_domain::signaling::{ChatMessage, Envelope, PeerInfo, Room, RoomEvent, RoomName};
+use webcall_domain::signaling::{ChatMessage, Command, PeerInfo, Room, RoomName};
 
 use super::{Hub, RoomSummary};
 use crate::AppError;
@@ -43,7 +43,7 @@ impl Hub {
         let more = rooms.len() > limit;
         rooms.truncate(limit);
         let mut occupancy: HashMap<RoomName, Vec<PeerInfo>> =
-            self.deps.bus.occupancy().await?.into_iter().collect();
+            self.deps.presence.occupancy().await?.into_iter().collect();
         let summaries = rooms
             .into_iter()
             .map(|room| RoomSummary {
@@ -67,7 +67,7 @@ impl Hub {
         }
         // Who is in the call, on every instance, so that each is told the others
         // left. Without the list (the bus failed) each instance still tells its own.
-        let peers = match self.deps.bus.peers(name).await {
+        let peers = match self.deps.presence.peers(name).await {
             Ok(peers) => peers.into_iter().map(|peer| peer.peer_id).collect(),
             Err(err) => {
                 tracing::warn!(room = %name, error = %err, "room deleted: presence unavailable");
@@ -75,11 +75,9 @@ impl Hub {
             }
         };
         self.deps.rooms.delete_room(name).await?;
-        self.dispatch(Envelope {
+        self.command(Command::EndRoom {
             room: name.clone(),
-            to: None,
-            except: None,
-            event: RoomEvent::RoomDeleted { peers },
+            peers,
         })
         .await;
         tracing::info!(room = %name, "room deleted");

@@ -1,28 +1,28 @@
-//! The in-process [`RoomBus`]: presence in a map, nothing to publish (every peer
-//! is on this instance, and the hub delivers to local peers itself).
+//! The in-process [`Presence`]: who is in which room, in a map, when WebCall runs
+//! as one instance.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use webcall_domain::ports::{LocalPresence, RoomBus};
-use webcall_domain::signaling::{Envelope, PeerId, PeerInfo, RoomName};
+use webcall_domain::ports::Presence;
+use webcall_domain::signaling::{PeerId, PeerInfo, RoomName};
 use webcall_domain::DomainError;
 
 /// Presence for a single instance.
 #[derive(Default)]
-pub struct InProcessBus {
+pub struct InProcessPresence {
     rooms: Mutex<BTreeMap<RoomName, Vec<PeerInfo>>>,
 }
 
-impl InProcessBus {
+impl InProcessPresence {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<RoomName, Vec<PeerInfo>>> {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[async_trait]
-impl RoomBus for InProcessBus {
+impl Presence for InProcessPresence {
     async fn join(
         &self,
         room: &RoomName,
@@ -74,34 +74,5 @@ impl RoomBus for InProcessBus {
             .iter()
             .map(|(room, peers)| (room.clone(), peers.clone()))
             .collect())
-    }
-
-    async fn publish(&self, _envelope: &Envelope) -> Result<(), DomainError> {
-        Ok(())
-    }
-
-    async fn remember_resume(
-        &self,
-        _token: &str,
-        _room: &RoomName,
-        _peer: &PeerId,
-    ) -> Result<(), DomainError> {
-        Ok(())
-    }
-
-    async fn forget_resume(&self, _token: &str) -> Result<(), DomainError> {
-        Ok(())
-    }
-
-    async fn claim_resume(
-        &self,
-        _token: &str,
-        _room: &RoomName,
-    ) -> Result<Option<PeerInfo>, DomainError> {
-        Ok(None)
-    }
-
-    async fn restore(&self, _peers: &[LocalPresence]) -> Result<(), DomainError> {
-        Ok(())
     }
 }

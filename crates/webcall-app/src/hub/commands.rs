@@ -1,0 +1,124 @@
+//! Commands: what the hub does to the peers of this instance when a room's
+//! owner kicks one or deletes the room, when a token or an account is revoked,
+//! when a peer resumed elsewhere, or when another instance asks for a roll
+//! call. Every instance carries out each command for its own peers.
+
+use webcall_domain::signaling::{
+    ClusterMessage, Command, Envelope, LeaveReason, PeerId, RoomEvent, RoomName,
+};
+
+use super::link::{close, CloseReason, Link, Outbound, SharedEvent};
+use super::registry::LocalPeer;
+use super::Hub;
+
+impl Hub {
+    /// Carries out `command` for this instance's peers.
+    pub(super) async fn execute(&self, command: &Command) {
+        match command {
+            Command::Kick { peer_id, .. } => {
+                let peer = self.lock().remove(peer_id);
+                if let Some(peer) = peer {
+                    close(&peer.link, CloseReason::Kicked);
+                    self.forget_resume(&peer.resume_token).await;
+                }
+            }
+            Command::EndRoom { room, peers } => self.end_room(room, peers).await,
+            // Boxed: revoking announces departures, which deliver events again.
+            Command::RevokeToken { jti } => {
+                Box::pin(self.revoke_local(|peer| peer.jti == *jti)).await
+            }
+            Command::RevokeUser { user } => {
+                Box::pin(self.revoke_local(|peer| peer.info.user_id == *user)).await
+            }
+            Command::Release { peer_id, .. } => self.release(peer_id).await,
+            Command::RollCall => self.announce_local_peers().await,
+        }
+    }
+
+    /// The room is gone: each of its peers here hears that the others left,
+    /// then its connection closes (4004).
+    async fn end_room(&self, room: &RoomName, everyone: &[PeerId]) {
+        let removed: Vec<LocalPeer> = {
+            let mut local = self.lock();
+            local.deletions += 1;
+            local.lookups.remove(room);
+            let ids = local
+                .rooms
+                .get(room)
+                .map(|room| room.peers.clone())
+                .unwrap_or_default();
+            ids.iter().filter_map(|id| local.remove(id)).collect()
+        };
+        let mut gone = everyone.to_vec();
+        for peer in &removed {
+            if !gone.contains(&peer.info.peer_id) {
+                gone.push(peer.info.peer_id.clone());
+            }
+        }
+        for peer in removed {
+            // The others' `peer_left`, then the close (4004), which the
+            // writer sends after what is queued. Best effort: a full
+            // queue just gets the close.
+            if let Link::Attached { tx, .. } = &peer.link {
+                for other in gone.iter().filter(|id| **id != peer.info.peer_id) {
+                    let _ = tx.offer(Outbound::Event(SharedEvent::new(RoomEvent::PeerLeft {
+                        peer_id: other.clone(),
+                        reason: LeaveReason::RoomDeleted,
+                    })));
+                }
+            }
+            close(&peer.link, CloseReason::RoomDeleted);
+            self.forget_resume(&peer.resume_token).await;
+            let _ = self
+                .deps
+                .presence
+                .leave(&peer.room, &peer.info.peer_id)
+                .await;
+        }
+    }
+
+    /// This was the peer's home; another instance serves it now: close the old
+    /// connection, or forward what was kept for the detached peer.
+    async fn release(&self, peer_id: &PeerId) {
+        let Some(peer) = self.lock().remove(peer_id) else {
+            return;
+        };
+        match peer.link {
+            Link::Attached { close, .. } => {
+                let _ = close.send(Some(CloseReason::Replaced));
+            }
+            Link::Detached(buffer) => {
+                for frame in buffer.frames {
+                    if let Outbound::Event(event) = frame {
+                        self.publish(ClusterMessage::Event(Envelope {
+                            room: peer.room.clone(),
+                            to: Some(peer_id.clone()),
+                            except: None,
+                            event: event.event.clone(),
+                        }))
+                        .await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn revoke_local(&self, which: impl Fn(&LocalPeer) -> bool) {
+        let revoked: Vec<LocalPeer> = {
+            let mut local = self.lock();
+            let ids: Vec<PeerId> = local
+                .peers
+                .values()
+                .filter(|p| which(p))
+                .map(|p| p.info.peer_id.clone())
+                .collect();
+            ids.iter().filter_map(|id| local.remove(id)).collect()
+        };
+        for peer in revoked {
+            close(&peer.link, CloseReason::TokenRevoked);
+            self.forget_resume(&peer.resume_token).await;
+            self.announce_departure(&peer.room, &peer.info.peer_id, LeaveReason::Left)
+                .await;
+        }
+    }
+}

@@ -22,6 +22,7 @@ pub mod ice;
 pub mod presence;
 pub mod rate;
 mod recent_chat;
+pub mod rooms;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod throttle;

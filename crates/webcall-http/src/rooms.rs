@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use webcall_app::signaling::RoomSummary;
+use webcall_app::rooms::RoomSummary;
 use webcall_domain::signaling::{Room, RoomName};
 
 use crate::auth::rfc3339;
@@ -74,7 +74,7 @@ async fn list(
         })?),
     };
     let limit = page.limit.unwrap_or(50).clamp(1, 200) as usize;
-    let (rooms, more) = state.hub.list_rooms(after.as_ref(), limit).await?;
+    let (rooms, more) = state.rooms.list(after.as_ref(), limit).await?;
     let next_cursor = more
         .then(|| rooms.last().map(|last| last.room.name.as_str()))
         .flatten();
@@ -100,7 +100,7 @@ async fn create(
             message: "name must be 1-64 of letters, digits, '_' or '-'".into(),
         }
     })?;
-    let room = state.hub.create_room(&name, claims.user_id).await?;
+    let room = state.rooms.create(&name, claims.user_id).await?;
     Ok((StatusCode::CREATED, Json(room_json(&room))))
 }
 
@@ -129,6 +129,6 @@ async fn messages(
     let page = query(page, "before and limit must be whole numbers")?;
     let name = RoomName::parse(&room)?;
     let limit = page.limit.unwrap_or(50).clamp(1, 200);
-    let messages = state.hub.messages(&name, page.before, limit).await?;
+    let messages = state.rooms.messages(&name, page.before, limit).await?;
     Ok(Json(json!({"messages": chat_frames(&messages)})))
 }

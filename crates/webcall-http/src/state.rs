@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use webcall_app::accounts::Accounts;
 use webcall_app::ice::IceServersService;
+use webcall_app::rooms::RoomService;
 use webcall_app::signaling::Hub;
 use webcall_domain::ports::HealthCheck;
 
@@ -13,6 +14,7 @@ use crate::TrustedProxies;
 pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub ice: Arc<IceServersService>,
+    pub rooms: Arc<RoomService>,
     pub hub: Arc<Hub>,
     pub ws: WsOptions,
     /// Signaling sockets open per account here.

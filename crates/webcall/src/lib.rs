@@ -25,6 +25,7 @@ use webcall_app::accounts::{Accounts, AccountsDeps};
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::ice::{IceServersService, TurnServer};
 use webcall_app::presence::InProcessPresence;
+use webcall_app::rooms::{RoomDeps, RoomLimits, RoomService};
 use webcall_app::signaling::{Hub, HubDeps, SignalingConfig};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
@@ -171,9 +172,21 @@ impl Application {
             Some(redis) => Arc::new(redis.clone()),
             None => Arc::new(InProcessPresence::default()),
         };
+        let rooms = Arc::new(RoomService::new(
+            RoomDeps {
+                rooms: Arc::new(store.clone()),
+                chat: Arc::new(store.clone()),
+                presence: presence.clone(),
+                clock: Arc::new(SystemClock),
+            },
+            RoomLimits {
+                per_user: config.rooms_per_user,
+                creations_per_hour: config.room_creations_per_hour,
+            },
+        ));
         let hub = Hub::new(
             HubDeps {
-                rooms: Arc::new(store.clone()),
+                rooms: rooms.clone(),
                 chat: Arc::new(store.clone()),
                 presence,
                 cluster: redis
@@ -185,8 +198,6 @@ impl Application {
             SignalingConfig {
                 max_peers: config.room_max_peers,
                 resume_grace: config.ws_resume_grace,
-                max_rooms_per_user: config.rooms_per_user,
-                room_creations_per_hour: config.room_creations_per_hour,
                 ..SignalingConfig::default()
             },
         );
@@ -238,6 +249,7 @@ impl Application {
         let state = AppState {
             accounts: Arc::new(accounts),
             ice,
+            rooms,
             hub: hub.clone(),
             ws: WsOptions {
                 ping_interval: config.ws_ping,

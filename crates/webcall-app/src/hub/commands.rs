@@ -1,8 +1,9 @@
 //! Commands: what the hub does to the peers of this instance when a room's
-//! owner kicks one or deletes the room, when a token or an account is revoked,
+//! owner kicks one or deletes the room (deleting a room is here too), when a token or an account is revoked,
 //! when a peer resumed elsewhere, or when another instance asks for a roll
 //! call. Every instance carries out each command for its own peers.
 
+use webcall_domain::model::UserId;
 use webcall_domain::signaling::{
     ClusterMessage, Command, Envelope, LeaveReason, PeerId, RoomEvent, RoomName,
 };
@@ -10,8 +11,51 @@ use webcall_domain::signaling::{
 use super::link::{close, CloseReason, Link, Outbound, SharedEvent};
 use super::registry::LocalPeer;
 use super::Hub;
+use crate::AppError;
 
 impl Hub {
+    /// The owner deletes a room: the call ends for everyone in it (close 4004).
+    pub async fn delete_room(&self, name: &RoomName, user: UserId) -> Result<(), AppError> {
+        let room = self
+            .deps
+            .rooms
+            .find(name)
+            .await?
+            .ok_or(AppError::RoomNotFound)?;
+        if room.owner != user {
+            return Err(AppError::NotRoomOwner);
+        }
+        // Who is in the call, on every instance, so that each is told the others
+        // left. Without the list (the bus failed) each instance still tells its own.
+        let peers = match self.deps.presence.peers(name).await {
+            Ok(peers) => peers.into_iter().map(|peer| peer.peer_id).collect(),
+            Err(err) => {
+                tracing::warn!(room = %name, error = %err, "room deleted: presence unavailable");
+                Vec::new()
+            }
+        };
+        self.deps.rooms.delete(name).await?;
+        self.command(Command::EndRoom {
+            room: name.clone(),
+            peers,
+        })
+        .await;
+        tracing::info!(room = %name, "room deleted");
+        Ok(())
+    }
+
+    /// Deletes every room `owner` owns, as [`Self::delete_room`] does (its calls
+    /// end with 4004), before the account goes.
+    pub async fn delete_rooms_of(&self, owner: UserId) -> Result<(), AppError> {
+        for room in self.deps.rooms.owned_by(owner).await? {
+            match self.delete_room(&room.name, owner).await {
+                Ok(()) | Err(AppError::RoomNotFound) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
     /// Carries out `command` for this instance's peers.
     pub(super) async fn execute(&self, command: &Command) {
         match command {

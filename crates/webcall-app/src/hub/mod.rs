@@ -21,7 +21,6 @@ mod commands;
 mod link;
 mod registry;
 mod resume;
-mod rooms;
 
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 
@@ -32,15 +31,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 use webcall_domain::model::{IceServers, UserId};
-use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence, RoomRepository};
+use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence};
 use webcall_domain::signaling::{
     ChatMessage, ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId,
-    PeerInfo, PeerState, Room, RoomEvent, RoomName,
+    PeerInfo, PeerState, RoomEvent, RoomName,
 };
-use webcall_domain::DomainError;
 
 use crate::ice::IceServersService;
-use crate::rate::RateLimit;
+use crate::rooms::RoomService;
 use crate::AppError;
 
 use link::{close, push, Link, Mailbox};
@@ -64,12 +62,6 @@ pub struct SignalingConfig {
     pub send_queue_bytes: usize,
     /// Chat messages sent with `welcome`.
     pub history: u32,
-    /// `ROOMS_PER_USER`: rooms one account may own (made by POST or by the
-    /// first join of a new name).
-    pub max_rooms_per_user: usize,
-    /// `ROOM_CREATIONS_PER_HOUR`: rooms one account may create in an hour
-    /// (creating and deleting in a loop is work for the database too).
-    pub room_creations_per_hour: usize,
 }
 
 impl Default for SignalingConfig {
@@ -82,8 +74,6 @@ impl Default for SignalingConfig {
             send_queue: 512,
             send_queue_bytes: 1024 * 1024,
             history: 50,
-            max_rooms_per_user: 50,
-            room_creations_per_hour: 60,
         }
     }
 }
@@ -124,16 +114,9 @@ pub struct JoinRequest {
     pub resume: Option<String>,
 }
 
-/// A room with who is in it now.
-#[derive(Debug, Clone)]
-pub struct RoomSummary {
-    pub room: Room,
-    pub peers: Vec<PeerInfo>,
-}
-
 /// The ports and settings the hub works with.
 pub struct HubDeps {
-    pub rooms: Arc<dyn RoomRepository>,
+    pub rooms: Arc<RoomService>,
     pub chat: Arc<dyn ChatRepository>,
     pub presence: Arc<dyn Presence>,
     /// The other instances, when there are any.
@@ -150,8 +133,6 @@ pub struct Hub {
     deps: HubDeps,
     config: SignalingConfig,
     local: Mutex<Local>,
-    /// Room creations per user in the last hour.
-    creations: RateLimit<UserId>,
     /// Events the bus could not publish (it is down), oldest first: departures,
     /// revocations, deletions and chat must still reach the other instances when
     /// it is back. Signals are not kept: by then they are stale.
@@ -163,7 +144,6 @@ impl Hub {
     pub fn new(deps: HubDeps, config: SignalingConfig) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             deps,
-            creations: RateLimit::new(config.room_creations_per_hour, Duration::from_secs(3600)),
             config,
             local: Mutex::new(Local::default()),
             unpublished: Mutex::default(),
@@ -216,7 +196,11 @@ impl Hub {
             Ok(room) => (room, None),
             Err(lookup) => {
                 let found = lookup
-                    .get_or_try_init(|| self.find_or_create_room(&request.room, request.user_id))
+                    .get_or_try_init(|| {
+                        self.deps
+                            .rooms
+                            .find_or_create(&request.room, request.user_id)
+                    })
                     .await
                     .cloned();
                 match found {
@@ -365,23 +349,6 @@ impl Hub {
             .unwrap_or_else(|| stored.clone()))
     }
 
-    async fn find_or_create_room(&self, name: &RoomName, user: UserId) -> Result<Room, AppError> {
-        if let Some(room) = self.deps.rooms.find_room(name).await? {
-            return Ok(room);
-        }
-        match self.store_new_room(name, user).await {
-            Ok(room) => Ok(room),
-            // Two first joiners at once: the other one created it.
-            Err(AppError::Domain(DomainError::RoomExists)) => self
-                .deps
-                .rooms
-                .find_room(name)
-                .await?
-                .ok_or(AppError::RoomNotFound),
-            Err(err) => Err(err),
-        }
-    }
-
     /// The peer left on purpose (`leave` frame or a normal close) on its
     /// connection `generation` (a close on a connection it has since resumed away
     /// from is not a departure).
@@ -522,7 +489,7 @@ impl Hub {
     /// The room's owner removes `target` from the call.
     pub async fn kick(&self, from: &PeerId, target: &PeerId) -> Result<(), AppError> {
         let (room, info) = self.room_of(from)?;
-        let owner = self.deps.rooms.find_room(&room).await?.map(|r| r.owner);
+        let owner = self.deps.rooms.find(&room).await?.map(|r| r.owner);
         if owner != Some(info.user_id) {
             return Err(AppError::NotRoomOwner);
         }

@@ -56,7 +56,7 @@ impl Hub {
         let room = self
             .deps
             .rooms
-            .find_room(&request.room)
+            .find(&request.room)
             .await?
             .ok_or(AppError::RoomNotFound)?;
         let peers = self.deps.presence.peers(&request.room).await?;

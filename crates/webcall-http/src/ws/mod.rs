@@ -3,10 +3,12 @@
 //! task: frames in, idle timeout, rate limit) and one writer task that owns the
 //! socket's sink (hub events, error frames, pings, the close frame).
 
+mod rate_limiter;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -26,6 +28,7 @@ use webcall_domain::model::UserId;
 use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, PeerState, RoomEvent, RoomName};
 use webcall_domain::DomainError;
 
+use self::rate_limiter::{Admit, RateLimiter};
 use crate::auth::rfc3339;
 use crate::memory;
 use crate::webrtc::IceServersBody;
@@ -837,77 +840,10 @@ fn event_frame(event: &RoomEvent) -> Option<String> {
     })
 }
 
-/// A token bucket: `rate` frames per second, bursts of `burst`. Past the burst,
-/// frames are dropped with an `error` (at most one a second); a client that
-/// keeps sending at twice the burst in dropped frames is closed with 4029.
-struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    at: Instant,
-    dropped: f64,
-    last_warning: Option<Instant>,
-}
-
-enum Admit {
-    Yes,
-    No { warn: bool },
-    Abuse,
-}
-
-impl RateLimiter {
-    fn new(rate: f64, burst: f64) -> Self {
-        Self {
-            rate,
-            burst,
-            tokens: burst,
-            at: Instant::now(),
-            dropped: 0.0,
-            last_warning: None,
-        }
-    }
-
-    fn take(&mut self) -> Admit {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.at).as_secs_f64();
-        self.at = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        // Dropped frames are forgiven at the same rate.
-        self.dropped = (self.dropped - elapsed * self.rate).max(0.0);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            return Admit::Yes;
-        }
-        self.dropped += 1.0;
-        if self.dropped > 2.0 * self.burst {
-            return Admit::Abuse;
-        }
-        let warn = self
-            .last_warning
-            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
-        if warn {
-            self.last_warning = Some(now);
-        }
-        Admit::No { warn }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use webcall_app::signaling::SharedEvent;
-
-    #[test]
-    fn the_limiter_admits_a_burst_then_the_rate_then_calls_abuse() {
-        let mut limiter = RateLimiter::new(50.0, 100.0);
-        for _ in 0..100 {
-            assert!(matches!(limiter.take(), Admit::Yes));
-        }
-        assert!(matches!(limiter.take(), Admit::No { warn: true }));
-        assert!(matches!(limiter.take(), Admit::No { warn: false }));
-        let abuse = (0..400).any(|_| matches!(limiter.take(), Admit::Abuse));
-        assert!(abuse);
-    }
 
     #[test]
     fn peer_joined_and_chat_frames_have_the_documented_fields() {

@@ -22,7 +22,6 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::{watch, Notify};
 use webcall_app::signaling::{CloseReason, JoinRequest, Outbox, Session};
 use webcall_app::AppError;
@@ -33,8 +32,7 @@ use webcall_domain::DomainError;
 pub(crate) use self::protocol::chat_frames;
 pub use self::protocol::MAX_FRAME_BYTES;
 use self::protocol::{
-    close_code, code, error_frame, outbound_frame, welcome_frame, ChatFrame, KickFrame,
-    SignalFrame, StateFrame,
+    close_code, error_code, hub_close, outbound_frame, ClientFrame, FrameError, ServerFrame,
 };
 use self::rate_limiter::{Admit, RateLimiter};
 use crate::memory;
@@ -214,28 +212,32 @@ async fn serve(
         Ok(session) => session,
         Err(err) => {
             let (code, close) = match &err {
-                AppError::RoomFull => ("room_full", code::ROOM_FULL),
+                AppError::RoomFull => (error_code::ROOM_FULL, close_code::ROOM_FULL),
                 AppError::Domain(DomainError::RoomLimit { .. }) => {
-                    ("room_limit_reached", code::ROOM_LIMIT)
+                    (error_code::ROOM_LIMIT_REACHED, close_code::ROOM_LIMIT)
                 }
-                AppError::RoomCreationRate { .. } => ("room_creation_rate", code::ROOM_LIMIT),
+                AppError::RoomCreationRate { .. } => {
+                    (error_code::ROOM_CREATION_RATE, close_code::ROOM_LIMIT)
+                }
                 AppError::Domain(DomainError::Unavailable(_)) => {
-                    ("service_unavailable", code::TRY_AGAIN_LATER)
+                    (error_code::SERVICE_UNAVAILABLE, close_code::TRY_AGAIN_LATER)
                 }
-                _ => ("internal_error", code::SERVER_ERROR),
+                _ => (error_code::INTERNAL_ERROR, close_code::SERVER_ERROR),
             };
             match close {
-                code::SERVER_ERROR => tracing::error!(error = %err, "join failed"),
-                code::TRY_AGAIN_LATER => tracing::warn!(error = %err, "join failed"),
+                close_code::SERVER_ERROR => tracing::error!(error = %err, "join failed"),
+                close_code::TRY_AGAIN_LATER => tracing::warn!(error = %err, "join failed"),
                 _ => {}
             }
             let _ = socket
-                .send(Message::Text(error_frame(code, &err.to_string()).into()))
+                .send(Message::Text(
+                    FrameError::new(code, err.to_string()).to_json().into(),
+                ))
                 .await;
             let _ = socket
                 .send(Message::Close(Some(CloseFrame {
                     code: close,
-                    reason: Utf8Bytes::from_static(if close == code::TRY_AGAIN_LATER {
+                    reason: Utf8Bytes::from_static(if close == close_code::TRY_AGAIN_LATER {
                         "try again later"
                     } else {
                         ""
@@ -257,7 +259,7 @@ async fn serve(
     let control = Arc::new(ControlQueue::default());
     let mut writer = tokio::spawn(write_loop(
         sink,
-        welcome_frame(&welcome),
+        ServerFrame::Welcome(&welcome).to_json(),
         outbound,
         close,
         control.clone(),
@@ -339,14 +341,14 @@ async fn read_loop(
         let message = match tokio::time::timeout(options.idle_timeout, stream.next()).await {
             Err(_) => {
                 tracing::info!(%peer_id, "silent connection closed");
-                control.send(Control::Close(code::GOING_AWAY, "idle"));
+                control.send(Control::Close(close_code::GOING_AWAY, "idle"));
                 return Ending::Lost;
             }
             Ok(None) => return Ending::Lost,
             Ok(Some(Err(err))) => {
                 tracing::debug!(%peer_id, error = ?err, "websocket read failed");
                 if is_too_big(&err) {
-                    control.send(Control::Close(code::TOO_BIG, "frame too big"));
+                    control.send(Control::Close(close_code::TOO_BIG, "frame too big"));
                 }
                 return Ending::Lost;
             }
@@ -356,16 +358,16 @@ async fn read_loop(
             Message::Text(text) => text,
             Message::Close(frame) => {
                 return match frame {
-                    Some(frame) if frame.code == code::NORMAL => Ending::Leave,
+                    Some(frame) if frame.code == close_code::NORMAL => Ending::Leave,
                     _ => Ending::Lost,
                 };
             }
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Binary(_) => {
-                control.send(Control::Frame(error_frame(
-                    "unsupported_frame",
-                    "frames are JSON text",
-                )));
+                control.send(Control::Frame(
+                    FrameError::new(error_code::UNSUPPORTED_FRAME, "frames are JSON text")
+                        .to_json(),
+                ));
                 continue;
             }
         };
@@ -374,15 +376,15 @@ async fn read_loop(
             Admit::Yes => {}
             Admit::No { warn } => {
                 if warn {
-                    control.send(Control::Frame(error_frame(
-                        "rate_limited",
-                        "too many frames; slow down",
-                    )));
+                    control.send(Control::Frame(
+                        FrameError::new(error_code::RATE_LIMITED, "too many frames; slow down")
+                            .to_json(),
+                    ));
                 }
                 continue;
             }
             Admit::Abuse => {
-                control.send(Control::Close(code::RATE_ABUSE, "rate limit"));
+                control.send(Control::Close(close_code::RATE_ABUSE, "rate limit"));
                 return Ending::Lost;
             }
         }
@@ -392,8 +394,8 @@ async fn read_loop(
             }
             Ok(Handled::Done) => {}
             Ok(Handled::Leave) => return Ending::Leave,
-            Err((code, message)) => {
-                control.send(Control::Frame(error_frame(code, &message)));
+            Err(error) => {
+                control.send(Control::Frame(error.to_json()));
             }
         }
     }
@@ -412,77 +414,34 @@ enum Handled {
     Leave,
 }
 
-/// Parses and carries out one client frame; errors become `error` frames and the
+/// Carries out one client frame; errors become `error` frames and the
 /// connection stays open.
 async fn handle_frame(
     state: &AppState,
     peer_id: &PeerId,
     text: &str,
-) -> Result<Handled, (&'static str, String)> {
-    #[derive(Deserialize)]
-    struct Kind {
-        #[serde(rename = "type")]
-        kind: String,
-    }
-    if !text.trim_start().starts_with('{') {
-        return Err(("bad_frame", "a frame is a JSON object".to_owned()));
-    }
-    let Kind { kind } = serde_json::from_str(text).map_err(|e| {
-        (
-            "bad_frame",
-            format!("a frame is a JSON object with a string \"type\": {e}"),
-        )
-    })?;
-    // Each type is read straight from the text (not through a tagged enum, which
-    // would buffer `data` and lose it as raw JSON).
-    fn parse<'a, T: Deserialize<'a>>(
-        kind: &str,
-        text: &'a str,
-    ) -> Result<T, (&'static str, String)> {
-        serde_json::from_str(text).map_err(|e| ("bad_frame", format!("{kind}: {e}")))
-    }
+) -> Result<Handled, FrameError> {
     let hub = &state.hub;
-    let result = match kind.as_str() {
-        "ping" => return Ok(Handled::Reply(json!({"type": "pong"}).to_string())),
-        "leave" => return Ok(Handled::Leave),
-        "signal" => {
-            let frame: SignalFrame = parse(&kind, text)?;
-            hub.signal(
-                peer_id,
-                &PeerId::from_client(&frame.to),
-                frame.data.get().to_owned(),
-            )
-            .await
-        }
-        "chat" => {
-            hub.chat(peer_id, &parse::<ChatFrame>(&kind, text)?.text)
-                .await
-        }
-        "state" => {
-            hub.set_state(peer_id, parse::<StateFrame>(&kind, text)?.state)
-                .await
-        }
-        "kick" => {
-            hub.kick(
-                peer_id,
-                &PeerId::from_client(&parse::<KickFrame>(&kind, text)?.peer_id),
-            )
-            .await
-        }
-        other => return Err(("unknown_type", format!("unknown frame type {other:?}"))),
+    let result = match ClientFrame::parse(text)? {
+        ClientFrame::Ping => return Ok(Handled::Reply(ServerFrame::Pong.to_json())),
+        ClientFrame::Leave => return Ok(Handled::Leave),
+        ClientFrame::Signal { to, data } => hub.signal(peer_id, &to, data.get().to_owned()).await,
+        ClientFrame::Chat { text } => hub.chat(peer_id, &text).await,
+        ClientFrame::State { state } => hub.set_state(peer_id, state).await,
+        ClientFrame::Kick { peer_id: target } => hub.kick(peer_id, &target).await,
     };
     result.map(|()| Handled::Done).map_err(|err| {
         let code = match &err {
-            AppError::PeerNotFound => "peer_not_found",
-            AppError::NotRoomOwner => "not_room_owner",
-            AppError::Domain(DomainError::Invalid { .. }) => "validation_failed",
-            AppError::Domain(DomainError::Unavailable(_)) => "service_unavailable",
+            AppError::PeerNotFound => error_code::PEER_NOT_FOUND,
+            AppError::NotRoomOwner => error_code::NOT_ROOM_OWNER,
+            AppError::Domain(DomainError::Invalid { .. }) => error_code::VALIDATION_FAILED,
+            AppError::Domain(DomainError::Unavailable(_)) => error_code::SERVICE_UNAVAILABLE,
             _ => {
                 tracing::error!(error = %err, "signaling frame failed");
-                "internal_error"
+                error_code::INTERNAL_ERROR
             }
         };
-        (code, err.to_string())
+        FrameError::new(code, err.to_string())
     })
 }
 
@@ -514,7 +473,7 @@ async fn write_loop(
                 // The reader is done: close with the hub's reason, if it gave one
                 // (a `leave`), else just let the connection go.
                 None => match *close.borrow() {
-                    Some(reason) => break close_code(reason),
+                    Some(reason) => break hub_close(reason),
                     None => return outbound,
                 },
             },
@@ -531,11 +490,11 @@ async fn write_loop(
                         | CloseReason::TokenRevoked),
                     ) => {
                         if !send_all_queued(&mut sink, &mut outbound).await { return outbound; }
-                        break close_code(reason)
+                        break hub_close(reason)
                     }
-                    Some(reason) => break close_code(reason),
+                    Some(reason) => break hub_close(reason),
                     // The hub let go of this connection (it was detached).
-                    None if changed.is_err() => break (code::NORMAL, "closed"),
+                    None if changed.is_err() => break (close_code::NORMAL, "closed"),
                     None => continue,
                 }
             }
@@ -548,12 +507,12 @@ async fn write_loop(
                     tokio::task::yield_now().await;
                     if !send_queued(&mut sink, text, &mut outbound).await { return outbound; }
                 }
-                None => break (code::NORMAL, "closed"),
+                None => break (close_code::NORMAL, "closed"),
             },
             _ = ping.tick() => {
                 if !send(&mut sink, Message::Ping(Default::default())).await { return outbound; }
             }
-            () = &mut expired => break (code::TOKEN, "token expired"),
+            () = &mut expired => break (close_code::TOKEN, "token expired"),
         }
     };
     send(

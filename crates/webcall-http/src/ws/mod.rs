@@ -3,10 +3,11 @@
 //! task: frames in, idle timeout, rate limit) and one writer task that owns the
 //! socket's sink (hub events, error frames, pings, the close frame). The frames'
 //! JSON and the close codes are in [`protocol`], the frame rate limiter in
-//! [`rate_limiter`].
+//! [`rate_limiter`], the connection's calls to the hub in [`session`].
 
 mod protocol;
 mod rate_limiter;
+mod session;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,18 +24,16 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::{watch, Notify};
-use webcall_app::signaling::{CloseReason, JoinRequest, Outbox, Session};
+use webcall_app::signaling::{CloseReason, Hub, JoinRequest, Outbox};
 use webcall_app::AppError;
 use webcall_domain::model::UserId;
-use webcall_domain::signaling::{PeerId, RoomName};
-use webcall_domain::DomainError;
+use webcall_domain::signaling::RoomName;
 
 pub(crate) use self::protocol::chat_frames;
 pub use self::protocol::MAX_FRAME_BYTES;
-use self::protocol::{
-    close_code, error_code, hub_close, outbound_frame, ClientFrame, FrameError, ServerFrame,
-};
+use self::protocol::{close_code, error_code, hub_close, outbound_frame, FrameError, ServerFrame};
 use self::rate_limiter::{Admit, RateLimiter};
+use self::session::{Handled, Joined, PeerSession, Refused};
 use crate::memory;
 use crate::{ApiError, AppState};
 
@@ -141,7 +140,7 @@ async fn connect(
         .read_buffer_size(1024)
         .write_buffer_size(WRITE_BATCH_BYTES)
         .on_upgrade(move |socket| async move {
-            serve(socket, state, request, claims.expires_at, options).await;
+            serve(socket, state.hub, request, claims.expires_at, options).await;
             drop(slot);
         }))
 }
@@ -201,59 +200,32 @@ impl ControlQueue {
 
 async fn serve(
     mut socket: WebSocket,
-    state: AppState,
+    hub: Arc<Hub>,
     request: JoinRequest,
     expires_at: DateTime<Utc>,
     options: WsOptions,
 ) {
     // Boxed, as is each frame's handling: a connection's task then holds only
     // what waiting for the next frame needs (about 5 KiB less per peer).
-    let session = match Box::pin(state.hub.join(request)).await {
-        Ok(session) => session,
-        Err(err) => {
-            let (code, close) = match &err {
-                AppError::RoomFull => (error_code::ROOM_FULL, close_code::ROOM_FULL),
-                AppError::Domain(DomainError::RoomLimit { .. }) => {
-                    (error_code::ROOM_LIMIT_REACHED, close_code::ROOM_LIMIT)
-                }
-                AppError::RoomCreationRate { .. } => {
-                    (error_code::ROOM_CREATION_RATE, close_code::ROOM_LIMIT)
-                }
-                AppError::Domain(DomainError::Unavailable(_)) => {
-                    (error_code::SERVICE_UNAVAILABLE, close_code::TRY_AGAIN_LATER)
-                }
-                _ => (error_code::INTERNAL_ERROR, close_code::SERVER_ERROR),
-            };
-            match close {
-                close_code::SERVER_ERROR => tracing::error!(error = %err, "join failed"),
-                close_code::TRY_AGAIN_LATER => tracing::warn!(error = %err, "join failed"),
-                _ => {}
-            }
-            let _ = socket
-                .send(Message::Text(
-                    FrameError::new(code, err.to_string()).to_json().into(),
-                ))
-                .await;
+    let joined = match Box::pin(PeerSession::join(hub, request)).await {
+        Ok(joined) => joined,
+        Err(Refused { error, close }) => {
+            let _ = socket.send(Message::Text(error.to_json().into())).await;
             let _ = socket
                 .send(Message::Close(Some(CloseFrame {
-                    code: close,
-                    reason: Utf8Bytes::from_static(if close == close_code::TRY_AGAIN_LATER {
-                        "try again later"
-                    } else {
-                        ""
-                    }),
+                    code: close.0,
+                    reason: Utf8Bytes::from_static(close.1),
                 })))
                 .await;
             return;
         }
     };
-    let Session {
+    let Joined {
+        session,
         welcome,
-        peer_id,
-        generation,
         outbound,
         close,
-    } = session;
+    } = joined;
     let closed_by_hub = close.clone();
     let (sink, mut stream) = socket.split();
     let control = Arc::new(ControlQueue::default());
@@ -269,15 +241,15 @@ async fn serve(
     // A writer that gave up (the client stopped reading) ends the connection too.
     let mut unsent = None;
     let ending = tokio::select! {
-        ending = read_loop(&mut stream, &state, &peer_id, &control, options) => ending,
+        ending = read_loop(&mut stream, &session, &control, options) => ending,
         done = &mut writer => {
             unsent = Some(done.ok());
             Ending::Lost
         }
     };
     match &ending {
-        Ending::Leave => Box::pin(state.hub.leave(&peer_id, generation)).await,
-        Ending::Lost => state.hub.detach(&peer_id, generation),
+        Ending::Leave => Box::pin(session.leave()).await,
+        Ending::Lost => session.detach(),
     }
     // The writer sends what is queued and the close frame. Meanwhile keep reading
     // (and discarding) until the client answers the close: closing a socket with
@@ -310,12 +282,12 @@ async fn serve(
         while let Some(frame) = queue.try_recv() {
             frames.push(frame);
         }
-        state.hub.requeue(&peer_id, generation, frames);
+        session.requeue(frames);
     }
     if *closed_by_hub.borrow() == Some(CloseReason::SlowConsumer) {
         // Its queue is freed now, its resume buffer when the grace ends.
         memory::trim_after(Duration::ZERO);
-        memory::trim_after(state.hub.config().resume_grace + Duration::from_secs(1));
+        memory::trim_after(session.resume_grace() + Duration::from_secs(1));
     }
 }
 
@@ -331,11 +303,11 @@ enum Ending {
 
 async fn read_loop(
     stream: &mut SplitStream<WebSocket>,
-    state: &AppState,
-    peer_id: &PeerId,
+    session: &PeerSession,
     control: &ControlQueue,
     options: WsOptions,
 ) -> Ending {
+    let peer_id = session.peer_id();
     let mut limiter = RateLimiter::new(options.rate_per_sec, options.burst);
     loop {
         let message = match tokio::time::timeout(options.idle_timeout, stream.next()).await {
@@ -388,7 +360,7 @@ async fn read_loop(
                 return Ending::Lost;
             }
         }
-        match Box::pin(handle_frame(state, peer_id, text.as_str())).await {
+        match Box::pin(session.handle(text.as_str())).await {
             Ok(Handled::Reply(frame)) => {
                 control.send(Control::Frame(frame));
             }
@@ -406,43 +378,6 @@ fn is_too_big(err: &axum::Error) -> bool {
     std::error::Error::source(err)
         .and_then(|source| source.downcast_ref::<tungstenite::Error>())
         .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
-}
-
-enum Handled {
-    Done,
-    Reply(String),
-    Leave,
-}
-
-/// Carries out one client frame; errors become `error` frames and the
-/// connection stays open.
-async fn handle_frame(
-    state: &AppState,
-    peer_id: &PeerId,
-    text: &str,
-) -> Result<Handled, FrameError> {
-    let hub = &state.hub;
-    let result = match ClientFrame::parse(text)? {
-        ClientFrame::Ping => return Ok(Handled::Reply(ServerFrame::Pong.to_json())),
-        ClientFrame::Leave => return Ok(Handled::Leave),
-        ClientFrame::Signal { to, data } => hub.signal(peer_id, &to, data.get().to_owned()).await,
-        ClientFrame::Chat { text } => hub.chat(peer_id, &text).await,
-        ClientFrame::State { state } => hub.set_state(peer_id, state).await,
-        ClientFrame::Kick { peer_id: target } => hub.kick(peer_id, &target).await,
-    };
-    result.map(|()| Handled::Done).map_err(|err| {
-        let code = match &err {
-            AppError::PeerNotFound => error_code::PEER_NOT_FOUND,
-            AppError::NotRoomOwner => error_code::NOT_ROOM_OWNER,
-            AppError::Domain(DomainError::Invalid { .. }) => error_code::VALIDATION_FAILED,
-            AppError::Domain(DomainError::Unavailable(_)) => error_code::SERVICE_UNAVAILABLE,
-            _ => {
-                tracing::error!(error = %err, "signaling frame failed");
-                error_code::INTERNAL_ERROR
-            }
-        };
-        FrameError::new(code, err.to_string())
-    })
 }
 
 async fn write_loop(

@@ -2,10 +2,10 @@
 //! (the protocol is in `docs/protocol.md`). This file is the endpoint: the
 //! checks before the upgrade (token, room name, the account's open sockets).
 //!
-//! Layout, each depending only on those after it: [`connection`] runs an
+//! Layout, each depending only on those after it: `connection` runs an
 //! upgraded socket (reader, writer, pings, the reader's queue to the writer);
-//! [`session`] is its handle on the hub; [`rate_limiter`] limits the frames a
-//! client sends; [`protocol`] is the frames' JSON and the close and error codes.
+//! `session` is its handle on the hub; `rate_limiter` limits the frames a
+//! client sends; `protocol` is the frames' JSON and the close and error codes.
 
 mod connection;
 mod protocol;

@@ -27,7 +27,4 @@ pub mod rooms;
 pub(crate) mod testing;
 pub mod throttle;
 
-/// The hub's old path, kept while other crates move to [`hub`].
-pub use hub as signaling;
-
 pub use error::AppError;

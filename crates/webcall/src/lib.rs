@@ -26,7 +26,7 @@ use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::ice::{IceServersService, TurnServer};
 use webcall_app::presence::InProcessPresence;
 use webcall_app::rooms::{RoomDeps, RoomLimits, RoomService};
-use webcall_app::signaling::{Hub, HubDeps, SignalingConfig};
+use webcall_app::hub::{Hub, HubDeps, SignalingConfig};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;

@@ -8,7 +8,7 @@ use webcall_domain::signaling::{
     ClusterMessage, Command, Envelope, LeaveReason, PeerId, RoomEvent, RoomName,
 };
 
-use super::link::{close, CloseReason, Link, Outbound, SharedEvent};
+use super::link::{close, CloseReason, Link, SharedEvent};
 use super::registry::LocalPeer;
 use super::Hub;
 use crate::AppError;
@@ -105,10 +105,10 @@ impl Hub {
             // queue just gets the close.
             if let Link::Attached { tx, .. } = &peer.link {
                 for other in gone.iter().filter(|id| **id != peer.info.peer_id) {
-                    let _ = tx.offer(Outbound::Event(SharedEvent::new(RoomEvent::PeerLeft {
+                    let _ = tx.offer(SharedEvent::new(RoomEvent::PeerLeft {
                         peer_id: other.clone(),
                         reason: LeaveReason::RoomDeleted,
-                    })));
+                    }));
                 }
             }
             close(&peer.link, CloseReason::RoomDeleted);
@@ -133,15 +133,13 @@ impl Hub {
             }
             Link::Detached(buffer) => {
                 for frame in buffer.frames {
-                    if let Outbound::Event(event) = frame {
-                        self.publish(ClusterMessage::Event(Envelope {
-                            room: peer.room.clone(),
-                            to: Some(peer_id.clone()),
-                            except: None,
-                            event: event.event.clone(),
-                        }))
-                        .await;
-                    }
+                    self.publish(ClusterMessage::Event(Envelope {
+                        room: peer.room.clone(),
+                        to: Some(peer_id.clone()),
+                        except: None,
+                        event: frame.event.clone(),
+                    }))
+                    .await;
                 }
             }
         }

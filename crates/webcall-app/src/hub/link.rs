@@ -29,36 +29,9 @@ pub enum CloseReason {
     Shutdown,
 }
 
-/// What the hub sends down a connection.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// Shared between every peer it goes to.
-    Event(Arc<SharedEvent>),
-    Error {
-        code: &'static str,
-        message: String,
-    },
-    Pong,
-}
-
-impl Outbound {
-    /// About what the frame costs while it waits in a queue: its text, its JSON
-    /// frame around it, and the queue's own bookkeeping.
-    pub fn weight(&self) -> usize {
-        const FRAME: usize = 160;
-        FRAME
-            + match self {
-                Outbound::Pong => 0,
-                Outbound::Error { message, .. } => message.len(),
-                Outbound::Event(event) => match &event.event {
-                    RoomEvent::Signal { data, .. } => data.len(),
-                    RoomEvent::Chat { message } => message.text.len() + message.username.len(),
-                    RoomEvent::PeerJoined { peer } => peer.username.len(),
-                    _ => 0,
-                },
-            }
-    }
-}
+/// What the hub sends down a connection: a room event, shared by every peer
+/// it goes to.
+pub type Outbound = Arc<SharedEvent>;
 
 /// A connection's queue of outgoing frames, as its writer sees it. It is bounded
 /// in frames and in bytes ([`SignalingConfig::send_queue_bytes`]): a signal may be
@@ -126,7 +99,7 @@ impl Mailbox {
 #[derive(Debug)]
 pub struct SharedEvent {
     pub event: RoomEvent,
-    frame: OnceLock<Option<String>>,
+    frame: OnceLock<String>,
 }
 
 impl SharedEvent {
@@ -138,8 +111,21 @@ impl SharedEvent {
     }
 
     /// The event's frame: `render`'s result from the first call, reused after.
-    pub fn frame(&self, render: impl FnOnce(&RoomEvent) -> Option<String>) -> Option<&str> {
-        self.frame.get_or_init(|| render(&self.event)).as_deref()
+    pub fn frame(&self, render: impl FnOnce(&RoomEvent) -> String) -> &str {
+        self.frame.get_or_init(|| render(&self.event))
+    }
+
+    /// About what the frame costs while it waits in a queue: its text, its JSON
+    /// frame around it, and the queue's own bookkeeping.
+    pub fn weight(&self) -> usize {
+        const FRAME: usize = 160;
+        FRAME
+            + match &self.event {
+                RoomEvent::Signal { data, .. } => data.len(),
+                RoomEvent::Chat { message } => message.text.len() + message.username.len(),
+                RoomEvent::PeerJoined { peer } => peer.username.len(),
+                RoomEvent::PeerLeft { .. } | RoomEvent::PeerState { .. } => 0,
+            }
     }
 }
 
@@ -230,10 +216,10 @@ mod tests {
     use webcall_domain::signaling::PeerId;
 
     fn signal(bytes: usize) -> Outbound {
-        Outbound::Event(SharedEvent::new(RoomEvent::Signal {
+        SharedEvent::new(RoomEvent::Signal {
             from: PeerId::from_client("p"),
             data: "x".repeat(bytes),
-        }))
+        })
     }
 
     #[tokio::test]

@@ -546,7 +546,7 @@ impl Hub {
                     continue;
                 }
                 if let Some(peer) = peers.get_mut(id) {
-                    if push(peer, Outbound::Event(event.clone()), &self.config) {
+                    if push(peer, event.clone(), &self.config) {
                         slow.push((id.clone(), peer.generation));
                     }
                 }

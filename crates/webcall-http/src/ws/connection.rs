@@ -1,0 +1,462 @@
+//! One signaling connection's socket: the join, the reader (frames in, the idle
+//! timeout, the rate limit), the writer task that owns the sink (hub events,
+//! replies, pings, the close frame, written in batches), the small queue from
+//! the reader to the writer, and the linger for the client's close reply.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use chrono::{DateTime, Utc};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{watch, Notify};
+use webcall_app::hub::{CloseReason, Hub, JoinRequest, Outbox};
+
+use super::protocol::{
+    close_code, error_code, hub_close, outbound_frame, FrameError, ServerFrame, MAX_FRAME_BYTES,
+};
+use super::rate_limiter::{Admit, RateLimiter};
+use super::session::{Handled, Joined, PeerSession, Refused};
+use crate::memory;
+
+/// Timings and limits of the signaling socket.
+#[derive(Debug, Clone, Copy)]
+pub struct WsOptions {
+    /// `WS_PING_SECS`.
+    pub ping_interval: Duration,
+    /// `WS_IDLE_TIMEOUT_SECS`: no frame at all (a Pong included) for this long closes it.
+    pub idle_timeout: Duration,
+    /// Frames per second a client may send, and the burst above it.
+    pub rate_per_sec: f64,
+    pub burst: f64,
+    /// `WS_MAX_PER_USER`: sockets one account may hold here (more: HTTP 429).
+    pub max_per_user: usize,
+}
+
+impl Default for WsOptions {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            rate_per_sec: 50.0,
+            burst: 100.0,
+            max_per_user: 10,
+        }
+    }
+}
+
+/// The upgrade with the socket's frame limit and buffer sizes.
+pub(super) fn sized(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        // tungstenite's defaults (128 KiB each) would cost a quarter MiB per idle
+        // peer; signaling frames are small (and its read buffer is zero-filled,
+        // so every byte of it counts). Frames queued together are written
+        // together (see `send_queued`), up to this much.
+        .read_buffer_size(1024)
+        .write_buffer_size(WRITE_BATCH_BYTES)
+}
+
+/// What the reader asks of the writer.
+enum Control {
+    Frame(String),
+    Close(u16, &'static str),
+}
+
+/// The reader's requests to the writer: a few at a time, so a small shared queue
+/// rather than a channel, whose first block of 32 slots every idle peer would hold.
+#[derive(Default)]
+struct ControlQueue {
+    items: Mutex<VecDeque<Control>>,
+    /// The reader is done.
+    closed: AtomicBool,
+    notify: Notify,
+}
+
+impl ControlQueue {
+    /// Most requests waiting; past it they are dropped (the writer is stuck).
+    const LIMIT: usize = 256;
+
+    fn send(&self, item: Control) {
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        if items.len() < Self::LIMIT {
+            items.push_back(item);
+        }
+        drop(items);
+        self.notify.notify_one();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// The next request; `None` once the reader is done and all are taken.
+    async fn recv(&self) -> Option<Control> {
+        loop {
+            if let Some(item) = self
+                .items
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front()
+            {
+                return Some(item);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// Runs one upgraded connection: the join, then its reader (this task) and
+/// writer until it ends, then the leave or the detach.
+pub(super) async fn serve(
+    mut socket: WebSocket,
+    hub: Arc<Hub>,
+    request: JoinRequest,
+    expires_at: DateTime<Utc>,
+    options: WsOptions,
+) {
+    // Boxed, as is each frame's handling: a connection's task then holds only
+    // what waiting for the next frame needs (about 5 KiB less per peer).
+    let joined = match Box::pin(PeerSession::join(hub, request)).await {
+        Ok(joined) => joined,
+        Err(Refused { error, close }) => {
+            let _ = socket.send(Message::Text(error.to_json().into())).await;
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: close.0,
+                    reason: Utf8Bytes::from_static(close.1),
+                })))
+                .await;
+            return;
+        }
+    };
+    let Joined {
+        session,
+        welcome,
+        outbound,
+        close,
+    } = joined;
+    let closed_by_hub = close.clone();
+    let (sink, mut stream) = socket.split();
+    let control = Arc::new(ControlQueue::default());
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        ServerFrame::Welcome(&welcome).to_json(),
+        outbound,
+        close,
+        control.clone(),
+        expires_at,
+        options.ping_interval,
+    ));
+    // A writer that gave up (the client stopped reading) ends the connection too.
+    let mut unsent = None;
+    let ending = tokio::select! {
+        ending = read_loop(&mut stream, &session, &control, options) => ending,
+        done = &mut writer => {
+            unsent = Some(done.ok());
+            Ending::Lost
+        }
+    };
+    match &ending {
+        Ending::Leave => Box::pin(session.leave()).await,
+        Ending::Lost => session.detach(),
+    }
+    // The writer sends what is queued and the close frame. Meanwhile keep reading
+    // (and discarding) until the client answers the close: closing a socket with
+    // unread input makes the kernel send a reset, which can destroy our close
+    // frame before the client reads it.
+    control.close();
+    let linger = tokio::time::sleep(CLOSE_LINGER);
+    tokio::pin!(linger);
+    loop {
+        tokio::select! {
+            () = &mut linger => break,
+            done = &mut writer, if unsent.is_none() => unsent = Some(done.ok()),
+            next = stream.next() => match next {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let unsent = match unsent {
+        Some(done) => done,
+        None => tokio::time::timeout(CLOSE_LINGER, writer)
+            .await
+            .ok()
+            .and_then(Result::ok),
+    };
+    // Frames queued for a lost connection but never written go back to the hub,
+    // ahead of what it buffered since, for the resume.
+    if let (Ending::Lost, Some(mut queue)) = (ending, unsent) {
+        let mut frames = Vec::new();
+        while let Some(frame) = queue.try_recv() {
+            frames.push(frame);
+        }
+        session.requeue(frames);
+    }
+    if *closed_by_hub.borrow() == Some(CloseReason::SlowConsumer) {
+        // Its queue is freed now, its resume buffer when the grace ends.
+        memory::trim_after(Duration::ZERO);
+        memory::trim_after(session.resume_grace() + Duration::from_secs(1));
+    }
+}
+
+/// How long a closing connection waits for the client's close reply.
+const CLOSE_LINGER: Duration = Duration::from_secs(3);
+
+enum Ending {
+    /// `leave` or a normal close: gone now.
+    Leave,
+    /// Dropped, timed out, or closed by the server: keep the peer for the resume grace.
+    Lost,
+}
+
+async fn read_loop(
+    stream: &mut SplitStream<WebSocket>,
+    session: &PeerSession,
+    control: &ControlQueue,
+    options: WsOptions,
+) -> Ending {
+    let peer_id = session.peer_id();
+    let mut limiter = RateLimiter::new(options.rate_per_sec, options.burst);
+    loop {
+        let message = match tokio::time::timeout(options.idle_timeout, stream.next()).await {
+            Err(_) => {
+                tracing::info!(%peer_id, "silent connection closed");
+                control.send(Control::Close(close_code::GOING_AWAY, "idle"));
+                return Ending::Lost;
+            }
+            Ok(None) => return Ending::Lost,
+            Ok(Some(Err(err))) => {
+                tracing::debug!(%peer_id, error = ?err, "websocket read failed");
+                if is_too_big(&err) {
+                    control.send(Control::Close(close_code::TOO_BIG, "frame too big"));
+                }
+                return Ending::Lost;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(frame) => {
+                return match frame {
+                    Some(frame) if frame.code == close_code::NORMAL => Ending::Leave,
+                    _ => Ending::Lost,
+                };
+            }
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Binary(_) => {
+                control.send(Control::Frame(
+                    FrameError::new(error_code::UNSUPPORTED_FRAME, "frames are JSON text")
+                        .to_json(),
+                ));
+                continue;
+            }
+        };
+        metrics::counter!("webcall_ws_frames_total", "direction" => "in").increment(1);
+        match limiter.take() {
+            Admit::Yes => {}
+            Admit::No { warn } => {
+                if warn {
+                    control.send(Control::Frame(
+                        FrameError::new(error_code::RATE_LIMITED, "too many frames; slow down")
+                            .to_json(),
+                    ));
+                }
+                continue;
+            }
+            Admit::Abuse => {
+                control.send(Control::Close(close_code::RATE_ABUSE, "rate limit"));
+                return Ending::Lost;
+            }
+        }
+        match Box::pin(session.handle(text.as_str())).await {
+            Ok(Handled::Reply(frame)) => {
+                control.send(Control::Frame(frame));
+            }
+            Ok(Handled::Done) => {}
+            Ok(Handled::Leave) => return Ending::Leave,
+            Err(error) => {
+                control.send(Control::Frame(error.to_json()));
+            }
+        }
+    }
+}
+
+/// The frame was over `MAX_FRAME_BYTES` (tungstenite's capacity error under axum's).
+fn is_too_big(err: &axum::Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    welcome: String,
+    mut outbound: Outbox,
+    mut close: watch::Receiver<Option<CloseReason>>,
+    control: Arc<ControlQueue>,
+    expires_at: DateTime<Utc>,
+    ping_interval: Duration,
+) -> Outbox {
+    let expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
+    let expired = tokio::time::sleep(expiry);
+    tokio::pin!(expired);
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+    if !send_queued(&mut sink, welcome, &mut outbound).await {
+        return outbound;
+    }
+    let closing: (u16, &'static str) = loop {
+        tokio::select! {
+            biased;
+            item = control.recv() => match item {
+                Some(Control::Frame(frame)) => {
+                    if !send(&mut sink, Message::Text(frame.into())).await { return outbound; }
+                }
+                Some(Control::Close(code, reason)) => break (code, reason),
+                // The reader is done: close with the hub's reason, if it gave one
+                // (a `leave`), else just let the connection go.
+                None => match *close.borrow() {
+                    Some(reason) => break hub_close(reason),
+                    None => return outbound,
+                },
+            },
+            changed = close.changed() => {
+                let reason = if changed.is_ok() { *close.borrow() } else { None };
+                match reason {
+                    // The peer is gone for good (a deleted room's last words are
+                    // the others' `peer_left`): what is queued goes out first. A
+                    // slow consumer's or replaced connection's queue is kept for
+                    // its resume instead, and a shutdown does not wait.
+                    Some(
+                        reason @ (CloseReason::RoomDeleted
+                        | CloseReason::Kicked
+                        | CloseReason::TokenRevoked),
+                    ) => {
+                        if !send_all_queued(&mut sink, &mut outbound).await { return outbound; }
+                        break hub_close(reason)
+                    }
+                    Some(reason) => break hub_close(reason),
+                    // The hub let go of this connection (it was detached).
+                    None if changed.is_err() => break (close_code::NORMAL, "closed"),
+                    None => continue,
+                }
+            }
+            frame = outbound.recv() => match frame {
+                Some(frame) => {
+                    let text = outbound_frame(&frame);
+                    // Let the tasks that are ready run first: in a burst (a room's
+                    // peers joining at once) more of the room's events queue up
+                    // behind this one and go out in the same write.
+                    tokio::task::yield_now().await;
+                    if !send_queued(&mut sink, text, &mut outbound).await { return outbound; }
+                }
+                None => break (close_code::NORMAL, "closed"),
+            },
+            _ = ping.tick() => {
+                if !send(&mut sink, Message::Ping(Default::default())).await { return outbound; }
+            }
+            () = &mut expired => break (close_code::TOKEN, "token expired"),
+        }
+    };
+    send(
+        &mut sink,
+        Message::Close(Some(CloseFrame {
+            code: closing.0,
+            reason: Utf8Bytes::from_static(closing.1),
+        })),
+    )
+    .await;
+    outbound
+}
+
+/// A client that does not read for this long is cut off (its reader may be
+/// stuck too; the hub has detached it as a slow consumer already).
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes of frames the writer buffers before writing them out.
+const WRITE_BATCH_BYTES: usize = 2 * 1024;
+
+/// Most frames written with one flush.
+const WRITE_BATCH_FRAMES: usize = 64;
+
+/// Writes the frame `first` and the hub's frames queued behind it already with
+/// one flush, so a burst of room events (a room's peers joining at once) costs
+/// one write, not one per frame.
+async fn send_queued(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: String,
+    outbound: &mut Outbox,
+) -> bool {
+    let write = async {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(text) = next.take() {
+            metrics::counter!("webcall_ws_frames_total", "direction" => "out").increment(1);
+            sink.feed(Message::Text(text.into())).await?;
+            while taken < WRITE_BATCH_FRAMES && next.is_none() {
+                let Some(frame) = outbound.try_recv() else {
+                    break;
+                };
+                taken += 1;
+                next = Some(outbound_frame(&frame));
+            }
+        }
+        sink.flush().await
+    };
+    matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
+}
+
+/// Writes every frame the hub has queued already.
+async fn send_all_queued(sink: &mut SplitSink<WebSocket, Message>, outbound: &mut Outbox) -> bool {
+    while let Some(frame) = outbound.try_recv() {
+        let text = outbound_frame(&frame);
+        if !send_queued(sink, text, outbound).await {
+            return false;
+        }
+    }
+    true
+}
+
+async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
+    if matches!(message, Message::Text(_)) {
+        metrics::counter!("webcall_ws_frames_total", "direction" => "out").increment(1);
+    }
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of what `f` returns (a future), without calling it.
+    fn returned<A, B, C, D, E, R>(_: impl Fn(A, B, C, D, E) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    fn returned7<A, B, C, D, E, F, G, R>(_: impl Fn(A, B, C, D, E, F, G) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// Every idle peer holds its reader and writer tasks: the join, a frame's
+    /// handling and the leave are boxed so they do not size them (the reader
+    /// was 5,240 bytes before).
+    #[test]
+    fn an_idle_connections_tasks_stay_small() {
+        let (reader, writer) = (returned(serve), returned7(write_loop));
+        assert!(reader <= 3 * 1024, "serve: {reader} bytes");
+        assert!(writer <= 1024, "write_loop: {writer} bytes");
+    }
+}

@@ -1,0 +1,107 @@
+//! `GET /ws/rooms/{room}?token=JWT[&resume=TOKEN]`: the signaling WebSocket
+//! (the protocol is in `docs/protocol.md`). This file is the endpoint: the
+//! checks before the upgrade (token, room name, the account's open sockets).
+//!
+//! Layout, each depending only on those after it: `connection` runs an
+//! upgraded socket (reader, writer, pings, the reader's queue to the writer);
+//! `session` is its handle on the hub; `rate_limiter` limits the frames a
+//! client sends; `protocol` is the frames' JSON and the close and error codes.
+
+mod connection;
+mod protocol;
+mod rate_limiter;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use webcall_app::hub::JoinRequest;
+use webcall_app::AppError;
+use webcall_domain::model::UserId;
+use webcall_domain::signaling::RoomName;
+
+pub use self::connection::WsOptions;
+pub(crate) use self::protocol::chat_frames;
+pub use self::protocol::MAX_FRAME_BYTES;
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/rooms/{room}", get(connect))
+}
+
+#[derive(Deserialize)]
+struct ConnectQuery {
+    token: Option<String>,
+    resume: Option<String>,
+}
+
+/// Signaling sockets open per account on this instance.
+#[derive(Default)]
+pub struct WsUsers(Mutex<HashMap<UserId, usize>>);
+
+/// One socket's place in its account's count; freed on drop.
+struct UserSlot(Arc<WsUsers>, UserId);
+
+impl WsUsers {
+    fn admit(self: &Arc<Self>, user: UserId, max: usize) -> Option<UserSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(user).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(UserSlot(self.clone(), user))
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut open = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.1) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Checks the token (401), the room name (422) and the account's open sockets
+/// (429) before upgrading.
+async fn connect(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    Query(query): Query<ConnectQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = query
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or(AppError::TokenMissing)?;
+    let (claims, user) = state.accounts.authenticate_user(&token).await?;
+    let room = RoomName::parse(&room)?;
+    let slot = state
+        .ws_users
+        .admit(user.id, state.ws.max_per_user)
+        .ok_or(ApiError::TooManyConnections)?;
+    let request = JoinRequest {
+        room,
+        user_id: user.id,
+        username: user.username.as_str().to_owned(),
+        jti: claims.jti,
+        resume: query.resume.filter(|r| !r.is_empty()),
+    };
+    let options = state.ws;
+    Ok(
+        connection::sized(upgrade).on_upgrade(move |socket| async move {
+            connection::serve(socket, state.hub, request, claims.expires_at, options).await;
+            drop(slot);
+        }),
+    )
+}

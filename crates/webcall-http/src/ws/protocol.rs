@@ -1,0 +1,517 @@
+//! The signaling protocol (docs/protocol.md), and the only place that knows its
+//! JSON: [`ClientFrame`] is what a client may send, [`ServerFrame`] what the
+//! server writes, and [`close_code`] and [`error_code`] are the one table of the
+//! close codes and `error` frame codes it uses. No socket and no hub here.
+//!
+//! A little over 500 lines, a quarter of them tests: the wire format is kept
+//! whole in one file on purpose, so that a change to it shows in one place.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use webcall_app::hub::{CloseReason, Outbound, Welcome};
+use webcall_domain::model::UserId;
+use webcall_domain::signaling::{ChatMessage, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent};
+
+use crate::auth::rfc3339;
+use crate::webrtc::IceServersBody;
+
+/// Largest frame a client may send (larger: close 1009).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// The close codes the server sends (docs/protocol.md §5), with the reasons that
+/// go with each. Of a client's close, only `NORMAL` is told apart.
+pub(super) mod close_code {
+    /// 1000 "closed": after the client's `leave`, when its peer resumed on a newer
+    /// socket, or when the hub let go of the connection. A client that closes
+    /// with 1000 leaves, like `leave`.
+    pub const NORMAL: u16 = 1000;
+    /// 1001 "server shutting down", or "idle": nothing came (not even a Pong) for
+    /// `WS_IDLE_TIMEOUT_SECS`.
+    pub const GOING_AWAY: u16 = 1001;
+    /// 1009 "frame too big": a frame over [`MAX_FRAME_BYTES`](super::MAX_FRAME_BYTES).
+    pub const TOO_BIG: u16 = 1009;
+    /// 1011, no reason: the join failed inside the server (after `internal_error`).
+    pub const SERVER_ERROR: u16 = 1011;
+    /// 1013 "try again later": the join found the room bus down (after
+    /// `service_unavailable`).
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// 4003 "kicked": the room's owner kicked this peer.
+    pub const KICKED: u16 = 4003;
+    /// 4004 "room deleted": the owner deleted the room.
+    pub const ROOM_DELETED: u16 = 4004;
+    /// 4008 "too slow: reconnect and resume": the send queue overflowed.
+    pub const TOO_SLOW: u16 = 4008;
+    /// 4009, no reason: the room was full at join (after `room_full`).
+    pub const ROOM_FULL: u16 = 4009;
+    /// 4013, no reason: the join would have created a room past the account's
+    /// room limit or creation rate (after `room_limit_reached` or
+    /// `room_creation_rate`).
+    pub const ROOM_LIMIT: u16 = 4013;
+    /// 4029 "rate limit": the client kept sending far above the frame rate.
+    pub const RATE_ABUSE: u16 = 4029;
+    /// 4401 "token expired" (the socket's token reached its `exp`) or "token
+    /// revoked" (logout, a deleted account, a replayed refresh token).
+    pub const TOKEN: u16 = 4401;
+}
+
+/// The `code`s of `error` frames (docs/protocol.md §4).
+pub(super) mod error_code {
+    /// Not JSON, no string `type`, or a known type with fields missing or mistyped.
+    pub const BAD_FRAME: &str = "bad_frame";
+    /// `type` is none of the client frames'.
+    pub const UNKNOWN_TYPE: &str = "unknown_type";
+    /// A binary frame.
+    pub const UNSUPPORTED_FRAME: &str = "unsupported_frame";
+    /// A `chat` text empty after trimming, or too long.
+    pub const VALIDATION_FAILED: &str = "validation_failed";
+    /// The `signal` or `kick` target is not in the room.
+    pub const PEER_NOT_FOUND: &str = "peer_not_found";
+    /// A `kick` from someone who does not own the room.
+    pub const NOT_ROOM_OWNER: &str = "not_room_owner";
+    /// Frames are being dropped (at most one such error a second).
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// At join: the room is full (close 4009 follows).
+    pub const ROOM_FULL: &str = "room_full";
+    /// At join: the account owns as many rooms as it may (close 4013 follows).
+    pub const ROOM_LIMIT_REACHED: &str = "room_limit_reached";
+    /// At join: the account created rooms too fast (close 4013 follows).
+    pub const ROOM_CREATION_RATE: &str = "room_creation_rate";
+    /// The room bus is down for now (at join, close 1013 follows).
+    pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
+    /// A failure inside the server (at join, close 1011 follows).
+    pub const INTERNAL_ERROR: &str = "internal_error";
+}
+
+/// The close code and reason for the hub's `reason`.
+pub(super) fn hub_close(reason: CloseReason) -> (u16, &'static str) {
+    match reason {
+        CloseReason::TokenRevoked => (close_code::TOKEN, "token revoked"),
+        CloseReason::Kicked => (close_code::KICKED, "kicked"),
+        CloseReason::RoomDeleted => (close_code::ROOM_DELETED, "room deleted"),
+        CloseReason::SlowConsumer => (close_code::TOO_SLOW, "too slow: reconnect and resume"),
+        CloseReason::Replaced => (close_code::NORMAL, "closed"),
+        CloseReason::Shutdown => (close_code::GOING_AWAY, "server shutting down"),
+    }
+}
+
+/// A frame a client sends (docs/protocol.md §3).
+#[derive(Debug)]
+pub(super) enum ClientFrame {
+    Ping,
+    Leave,
+    Signal {
+        to: PeerId,
+        /// Opaque to the server; relayed byte for byte.
+        data: Box<RawValue>,
+    },
+    Chat {
+        text: String,
+    },
+    State {
+        state: PeerState,
+    },
+    Kick {
+        peer_id: PeerId,
+    },
+}
+
+/// A client frame refused, or failed: the `error` frame to answer with (the
+/// connection stays open).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct FrameError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl FrameError {
+    pub(super) fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The `error` frame's text.
+    pub(super) fn to_json(&self) -> String {
+        ServerFrame::Error {
+            code: self.code,
+            message: &self.message,
+        }
+        .to_json()
+    }
+}
+
+#[derive(Deserialize)]
+struct SignalFields {
+    to: String,
+    data: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ChatFields {
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct StateFields {
+    state: PeerState,
+}
+
+#[derive(Deserialize)]
+struct KickFields {
+    peer_id: String,
+}
+
+impl ClientFrame {
+    /// Parses one text frame.
+    pub(super) fn parse(text: &str) -> Result<Self, FrameError> {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        if !text.trim_start().starts_with('{') {
+            return Err(FrameError::new(
+                error_code::BAD_FRAME,
+                "a frame is a JSON object",
+            ));
+        }
+        let Kind { kind } = serde_json::from_str(text).map_err(|e| {
+            FrameError::new(
+                error_code::BAD_FRAME,
+                format!("a frame is a JSON object with a string \"type\": {e}"),
+            )
+        })?;
+        // Each type is read straight from the text (not through a tagged enum, which
+        // would buffer `data` and lose it as raw JSON).
+        fn parse<'a, T: Deserialize<'a>>(kind: &str, text: &'a str) -> Result<T, FrameError> {
+            serde_json::from_str(text)
+                .map_err(|e| FrameError::new(error_code::BAD_FRAME, format!("{kind}: {e}")))
+        }
+        Ok(match kind.as_str() {
+            "ping" => Self::Ping,
+            "leave" => Self::Leave,
+            "signal" => {
+                let SignalFields { to, data } = parse(&kind, text)?;
+                Self::Signal {
+                    to: PeerId::from_client(&to),
+                    data,
+                }
+            }
+            "chat" => Self::Chat {
+                text: parse::<ChatFields>(&kind, text)?.text,
+            },
+            "state" => Self::State {
+                state: parse::<StateFields>(&kind, text)?.state,
+            },
+            "kick" => Self::Kick {
+                peer_id: PeerId::from_client(&parse::<KickFields>(&kind, text)?.peer_id),
+            },
+            other => {
+                return Err(FrameError::new(
+                    error_code::UNKNOWN_TYPE,
+                    format!("unknown frame type {other:?}"),
+                ))
+            }
+        })
+    }
+}
+
+/// A frame the server writes (docs/protocol.md §2); [`ServerFrame::to_json`] is
+/// its text.
+pub(super) enum ServerFrame<'a> {
+    Welcome(&'a Welcome),
+    PeerJoined(&'a PeerInfo),
+    PeerLeft {
+        peer_id: &'a PeerId,
+        reason: LeaveReason,
+    },
+    PeerState {
+        peer_id: &'a PeerId,
+        state: PeerState,
+    },
+    /// `data` is the sender's JSON, passed through as is.
+    Signal {
+        from: &'a PeerId,
+        data: &'a str,
+    },
+    Chat(&'a ChatMessage),
+    /// The answer to a `ping`.
+    Pong,
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
+}
+
+impl<'a> ServerFrame<'a> {
+    /// The frame a room event is sent as.
+    pub(super) fn for_event(event: &'a RoomEvent) -> Self {
+        match event {
+            RoomEvent::PeerJoined { peer } => Self::PeerJoined(peer),
+            RoomEvent::PeerLeft { peer_id, reason } => Self::PeerLeft {
+                peer_id,
+                reason: *reason,
+            },
+            RoomEvent::PeerState { peer_id, state } => Self::PeerState {
+                peer_id,
+                state: *state,
+            },
+            RoomEvent::Signal { from, data } => Self::Signal { from, data },
+            RoomEvent::Chat { message } => Self::Chat(message),
+        }
+    }
+
+    /// The frame's text on the wire.
+    pub(super) fn to_json(&self) -> String {
+        match *self {
+            Self::Welcome(welcome) => to_json(&WelcomeBody::from(welcome)),
+            Self::PeerJoined(peer) => to_json(&PeerJoinedBody {
+                kind: "peer_joined",
+                peer: PeerBody::from(peer),
+            }),
+            Self::PeerLeft { peer_id, reason } => {
+                json!({"type": "peer_left", "peer_id": peer_id.as_str(), "reason": reason})
+                    .to_string()
+            }
+            Self::PeerState { peer_id, state } => {
+                json!({"type": "peer_state", "peer_id": peer_id.as_str(), "state": state})
+                    .to_string()
+            }
+            Self::Signal { from, data } => {
+                format!(
+                    "{{\"type\":\"signal\",\"from\":{},\"data\":{data}}}",
+                    json!(from.as_str())
+                )
+            }
+            Self::Chat(message) => to_json(&ChatBody::from(message)),
+            Self::Pong => json!({"type": "pong"}).to_string(),
+            Self::Error { code, message } => {
+                json!({"type": "error", "code": code, "message": message}).to_string()
+            }
+        }
+    }
+}
+
+/// The text of the hub's `frame`. A room event is rendered once, for the first
+/// of its recipients.
+pub(super) fn outbound_frame(frame: &Outbound) -> String {
+    frame
+        .frame(|event| ServerFrame::for_event(event).to_json())
+        .to_owned()
+}
+
+// The frames sent most (a welcome per join, a `peer_joined` to each of the
+// others, chat) are written straight from these, without building a JSON tree.
+
+/// A peer in `welcome.peers` and `peer_joined`.
+#[derive(Serialize)]
+struct PeerBody<'a> {
+    peer_id: &'a str,
+    #[serde(serialize_with = "as_text")]
+    user_id: UserId,
+    username: &'a str,
+    state: PeerState,
+}
+
+impl<'a> From<&'a PeerInfo> for PeerBody<'a> {
+    fn from(peer: &'a PeerInfo) -> Self {
+        Self {
+            peer_id: peer.peer_id.as_str(),
+            user_id: peer.user_id,
+            username: &peer.username,
+            state: peer.state,
+        }
+    }
+}
+
+/// A `chat` frame.
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: i64,
+    from: &'a str,
+    #[serde(serialize_with = "as_text")]
+    user_id: UserId,
+    username: &'a str,
+    text: &'a str,
+    ts: String,
+}
+
+impl<'a> From<&'a ChatMessage> for ChatBody<'a> {
+    fn from(message: &'a ChatMessage) -> Self {
+        Self {
+            kind: "chat",
+            id: message.id,
+            from: message.from.as_str(),
+            user_id: message.user_id,
+            username: &message.username,
+            text: &message.text,
+            ts: rfc3339(message.ts),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PeerJoinedBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    peer: PeerBody<'a>,
+}
+
+#[derive(Serialize)]
+struct SelfBody<'a> {
+    #[serde(serialize_with = "as_text")]
+    user_id: UserId,
+    username: &'a str,
+}
+
+#[derive(Serialize)]
+struct WelcomeBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    protocol: u32,
+    peer_id: &'a str,
+    room: &'a str,
+    owner: bool,
+    #[serde(rename = "self")]
+    me: SelfBody<'a>,
+    peers: Vec<PeerBody<'a>>,
+    chat: Vec<ChatBody<'a>>,
+    ice_servers: IceServersBody,
+    resume_token: &'a str,
+    resumed: bool,
+}
+
+impl<'a> From<&'a Welcome> for WelcomeBody<'a> {
+    fn from(welcome: &'a Welcome) -> Self {
+        Self {
+            kind: "welcome",
+            protocol: 1,
+            peer_id: welcome.peer_id.as_str(),
+            room: welcome.room.as_str(),
+            owner: welcome.owner,
+            me: SelfBody {
+                user_id: welcome.user_id,
+                username: &welcome.username,
+            },
+            peers: welcome.peers.iter().map(PeerBody::from).collect(),
+            chat: welcome.chat.iter().map(ChatBody::from).collect(),
+            ice_servers: welcome.ice_servers.clone().into(),
+            resume_token: &welcome.resume_token,
+            resumed: welcome.resumed,
+        }
+    }
+}
+
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+fn to_json(body: &impl Serialize) -> String {
+    serde_json::to_string(body).expect("frames serialise to JSON")
+}
+
+/// Chat messages as `GET /api/v1/rooms/{room}/messages` returns them.
+pub(crate) fn chat_frames(messages: &[ChatMessage]) -> Vec<Value> {
+    messages
+        .iter()
+        .map(|m| serde_json::to_value(ChatBody::from(m)).expect("frames serialise to JSON"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webcall_app::hub::SharedEvent;
+    use webcall_domain::signaling::RoomName;
+
+    #[test]
+    fn client_frames_are_read_by_type_and_bad_ones_get_a_code() {
+        let frame = ClientFrame::parse(r#"{"type":"signal","to":"p1","data": {"a" : [1, 2.50]} }"#);
+        let Ok(ClientFrame::Signal { to, data }) = frame else {
+            panic!("{frame:?}")
+        };
+        assert_eq!((to.as_str(), data.get()), ("p1", r#"{"a" : [1, 2.50]}"#));
+        let code = |text| ClientFrame::parse(text).unwrap_err().code;
+        assert_eq!(code("[]"), error_code::BAD_FRAME);
+        assert_eq!(code(r#"{"type":1}"#), error_code::BAD_FRAME);
+        assert_eq!(code(r#"{"type":"chat"}"#), error_code::BAD_FRAME);
+        assert_eq!(code(r#"{"type":"dance"}"#), error_code::UNKNOWN_TYPE);
+        let bad = ClientFrame::parse(r#"{"type":"kick"}"#).unwrap_err();
+        assert_eq!(
+            bad.message,
+            "kick: missing field `peer_id` at line 1 column 15"
+        );
+    }
+
+    #[test]
+    fn peer_joined_and_chat_frames_have_the_documented_fields() {
+        let user_id = UserId(uuid::Uuid::new_v4());
+        let peer = PeerInfo {
+            peer_id: PeerId::from_client("p1"),
+            user_id,
+            username: "ada".into(),
+            state: PeerState::default(),
+        };
+        let joined = outbound_frame(&SharedEvent::new(RoomEvent::PeerJoined { peer }));
+        let expected = json!({"type": "peer_joined", "peer": {
+            "peer_id": "p1", "user_id": user_id.to_string(), "username": "ada",
+            "state": {"audio": false, "video": false, "screen": false, "hand": false}}});
+        assert_eq!(serde_json::from_str::<Value>(&joined).unwrap(), expected);
+
+        let message = ChatMessage {
+            id: 7,
+            room: RoomName::parse("r").unwrap(),
+            from: PeerId::from_client("p1"),
+            user_id,
+            username: "ada".into(),
+            text: "hi <b>\"all\"</b>".into(),
+            ts: "2026-11-27T22:06:56.204Z".parse().unwrap(),
+        };
+        let expected = json!({"type": "chat", "id": 7, "from": "p1",
+            "user_id": user_id.to_string(), "username": "ada", "text": "hi <b>\"all\"</b>",
+            "ts": "2026-11-27T22:06:56.204Z"});
+        let chat = outbound_frame(&SharedEvent::new(RoomEvent::Chat {
+            message: message.clone(),
+        }));
+        assert_eq!(serde_json::from_str::<Value>(&chat).unwrap(), expected);
+        assert_eq!(chat_frames(&[message]), [expected]);
+    }
+
+    #[test]
+    fn a_room_event_is_rendered_once_for_all_its_recipients() {
+        let event = SharedEvent::new(RoomEvent::PeerJoined {
+            peer: PeerInfo {
+                peer_id: PeerId::from_client("p1"),
+                user_id: UserId(uuid::Uuid::new_v4()),
+                username: "ada".into(),
+                state: PeerState::default(),
+            },
+        });
+        let recipients: Vec<Outbound> = (0..15).map(|_| event.clone()).collect();
+        let first = outbound_frame(&recipients[0]);
+        for frame in &recipients[1..] {
+            assert_eq!(outbound_frame(frame), first);
+        }
+        let kept = event.frame(|_| panic!("rendered a second time"));
+        assert_eq!(kept, first);
+    }
+
+    #[test]
+    fn signal_data_passes_through_verbatim() {
+        let frame = outbound_frame(&SharedEvent::new(RoomEvent::Signal {
+            from: PeerId::from_client("p\"1"),
+            data: r#"{"sdp":{"type":"offer","sdp":"v=0\r\n"}}"#.into(),
+        }));
+        let value: Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(value["type"], "signal");
+        assert_eq!(value["from"], "p\"1");
+        assert_eq!(value["data"]["sdp"]["type"], "offer");
+    }
+}

@@ -1,0 +1,152 @@
+//! A connection's handle on the hub: the join (and the `error` frame and close
+//! a refused one gets), each client frame carried out, and the way out (leave,
+//! detach, the unsent frames handed back). The socket is not seen here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use webcall_app::hub::{CloseReason, Hub, JoinRequest, Outbound, Outbox, Session, Welcome};
+use webcall_app::AppError;
+use webcall_domain::signaling::PeerId;
+use webcall_domain::DomainError;
+
+use super::protocol::{close_code, error_code, ClientFrame, FrameError, ServerFrame};
+
+/// One joined peer's connection, as the hub knows it.
+pub(super) struct PeerSession {
+    hub: Arc<Hub>,
+    peer_id: PeerId,
+    /// Which of the peer's connections this is (a resumed peer gets a new one).
+    generation: u64,
+}
+
+/// A join the hub accepted: the handle, and what the writer needs.
+pub(super) struct Joined {
+    pub session: PeerSession,
+    pub welcome: Welcome,
+    pub outbound: Outbox,
+    /// How the hub tells the connection to close.
+    pub close: watch::Receiver<Option<CloseReason>>,
+}
+
+/// A join the hub refused: the `error` frame to send, then the close.
+pub(super) struct Refused {
+    pub error: FrameError,
+    pub close: (u16, &'static str),
+}
+
+/// What a client frame asks of the connection.
+pub(super) enum Handled {
+    Done,
+    /// Send this frame back.
+    Reply(String),
+    Leave,
+}
+
+impl PeerSession {
+    pub(super) async fn join(hub: Arc<Hub>, request: JoinRequest) -> Result<Joined, Refused> {
+        let err = match hub.join(request).await {
+            Ok(Session {
+                welcome,
+                peer_id,
+                generation,
+                outbound,
+                close,
+            }) => {
+                return Ok(Joined {
+                    session: PeerSession {
+                        hub,
+                        peer_id,
+                        generation,
+                    },
+                    welcome,
+                    outbound,
+                    close,
+                })
+            }
+            Err(err) => err,
+        };
+        let (code, close) = match &err {
+            AppError::RoomFull => (error_code::ROOM_FULL, close_code::ROOM_FULL),
+            AppError::Domain(DomainError::RoomLimit { .. }) => {
+                (error_code::ROOM_LIMIT_REACHED, close_code::ROOM_LIMIT)
+            }
+            AppError::RoomCreationRate { .. } => {
+                (error_code::ROOM_CREATION_RATE, close_code::ROOM_LIMIT)
+            }
+            AppError::Domain(DomainError::Unavailable(_)) => {
+                (error_code::SERVICE_UNAVAILABLE, close_code::TRY_AGAIN_LATER)
+            }
+            _ => (error_code::INTERNAL_ERROR, close_code::SERVER_ERROR),
+        };
+        match close {
+            close_code::SERVER_ERROR => tracing::error!(error = %err, "join failed"),
+            close_code::TRY_AGAIN_LATER => tracing::warn!(error = %err, "join failed"),
+            _ => {}
+        }
+        let reason = if close == close_code::TRY_AGAIN_LATER {
+            "try again later"
+        } else {
+            ""
+        };
+        Err(Refused {
+            error: FrameError::new(code, err.to_string()),
+            close: (close, reason),
+        })
+    }
+
+    pub(super) fn peer_id(&self) -> &PeerId {
+        &self.peer_id
+    }
+
+    /// Parses and carries out one client frame; errors become `error` frames
+    /// and the connection stays open.
+    pub(super) async fn handle(&self, text: &str) -> Result<Handled, FrameError> {
+        let (hub, peer_id) = (&self.hub, &self.peer_id);
+        let result = match ClientFrame::parse(text)? {
+            ClientFrame::Ping => return Ok(Handled::Reply(ServerFrame::Pong.to_json())),
+            ClientFrame::Leave => return Ok(Handled::Leave),
+            ClientFrame::Signal { to, data } => {
+                hub.signal(peer_id, &to, data.get().to_owned()).await
+            }
+            ClientFrame::Chat { text } => hub.chat(peer_id, &text).await,
+            ClientFrame::State { state } => hub.set_state(peer_id, state).await,
+            ClientFrame::Kick { peer_id: target } => hub.kick(peer_id, &target).await,
+        };
+        result.map(|()| Handled::Done).map_err(|err| {
+            let code = match &err {
+                AppError::PeerNotFound => error_code::PEER_NOT_FOUND,
+                AppError::NotRoomOwner => error_code::NOT_ROOM_OWNER,
+                AppError::Domain(DomainError::Invalid { .. }) => error_code::VALIDATION_FAILED,
+                AppError::Domain(DomainError::Unavailable(_)) => error_code::SERVICE_UNAVAILABLE,
+                _ => {
+                    tracing::error!(error = %err, "signaling frame failed");
+                    error_code::INTERNAL_ERROR
+                }
+            };
+            FrameError::new(code, err.to_string())
+        })
+    }
+
+    /// The peer is gone now (`leave`, or a close with 1000).
+    pub(super) async fn leave(&self) {
+        self.hub.leave(&self.peer_id, self.generation).await;
+    }
+
+    /// The connection is lost: the peer is kept for the resume grace.
+    pub(super) fn detach(&self) {
+        self.hub.detach(&self.peer_id, self.generation);
+    }
+
+    /// Frames queued for a lost connection but never written go back to the
+    /// hub, ahead of what it buffered since, for the resume.
+    pub(super) fn requeue(&self, frames: Vec<Outbound>) {
+        self.hub.requeue(&self.peer_id, self.generation, frames);
+    }
+
+    /// How long a lost peer waits for its resume.
+    pub(super) fn resume_grace(&self) -> Duration {
+        self.hub.config().resume_grace
+    }
+}

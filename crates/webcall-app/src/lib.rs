@@ -7,9 +7,12 @@
 //! Start with [`accounts::Accounts`]: register, log in, refresh, log out, and
 //! check a bearer token. [`throttle::LoginThrottle`] slows down password guessing.
 //! [`ice::IceServersService`] hands out STUN/TURN servers with fresh credentials.
-//! [`signaling::Hub`] runs rooms: presence, SDP/ICE relay, chat, resume;
-//! [`bus::InProcessBus`] is its presence when WebCall runs as one instance, and
-//! [`auth_cache::CachedRevocations`] holds its logouts in memory (with
+//! [`rooms::RoomService`] keeps rooms as stored (create within limits, list,
+//! history). [`hub::Hub`] runs calls: joins, SDP/ICE relay, chat, resume, kicks
+//! and ended rooms, through the [`Presence`](webcall_domain::ports::Presence)
+//! port ([`presence::InProcessPresence`] when WebCall runs as one instance) and,
+//! with other instances, the [`Cluster`](webcall_domain::ports::Cluster) port.
+//! [`auth_cache::CachedRevocations`] holds logouts in memory (with
 //! [`auth_cache::CachedUsers`], a join asks no database);
 //! [`rate::RateLimit`] caps how often one user may do something (create rooms);
 //! `recent_chat` keeps a room's latest chat for joins while the room has peers here.

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
 use webcall_app::accounts::Accounts;
+use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
 use webcall_app::rooms::RoomService;
-use webcall_app::hub::Hub;
 use webcall_domain::ports::HealthCheck;
 
 use crate::ws::{WsOptions, WsUsers};

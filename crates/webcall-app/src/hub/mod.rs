@@ -1,23 +1,29 @@
 //! The signaling hub: who is connected to which room on this instance, and the
-//! room use cases (join, resume, signal, chat, state, kick, leave, delete).
+//! call use cases (join, resume, signal, chat, state, kick, leave, end a room).
 //!
 //! Local peers are served directly: an event for the room goes into each local
 //! connection's bounded queue with `try_send`, so a slow consumer never stalls the
 //! room (it is detached and told to reconnect, keeping what it missed for resume).
-//! The [`RoomBus`] port holds presence and carries events to other instances.
+//! The [`Presence`] port says who is in a room on every instance; the
+//! [`Cluster`] port, when there are other instances, carries room events and
+//! [`Command`]s to them.
 //!
 //! A connection that drops is *detached*, not gone: for `resume_grace` it keeps its
 //! peer id and buffers what is sent to it; a client that comes back with its
 //! resume token picks up where it was, and the others see no churn. Only when the
 //! grace ends does the peer leave (`timeout`).
 //!
-//! Layout: this file holds the hub and the room use cases; [`link`] is one
-//! connection's queue and close signal, `registry` what this instance holds,
-//! `resume` detaching and resuming, `cluster` the road to other instances, and
-//! `rooms` room CRUD for the REST API.
+//! Layout: this file holds the hub, its settings and the in-call use cases
+//! (signal, chat, state, kick, leave, revoke) and delivers room events to local
+//! peers; `join` is joining, `resume` detaching and resuming, `commands` what
+//! the hub does on a kick, a deleted room, a revocation or a resume elsewhere
+//! (here or sent by another instance), `cluster` the road to other instances,
+//! `registry` what this instance holds, and `link` one connection's queue and
+//! close signal.
 
 mod cluster;
 mod commands;
+mod join;
 mod link;
 mod registry;
 mod resume;
@@ -41,8 +47,8 @@ use crate::ice::IceServersService;
 use crate::rooms::RoomService;
 use crate::AppError;
 
-use link::{close, push, Link, Mailbox};
-use registry::{Local, LocalPeer};
+use link::{close, push, Link};
+use registry::Local;
 
 /// Limits and timings of signaling.
 #[derive(Debug, Clone)]
@@ -167,186 +173,6 @@ impl Hub {
     /// Rooms with peers on this instance.
     pub fn local_room_count(&self) -> usize {
         self.lock().rooms.len()
-    }
-
-    /// Joins a room (creating it, owned by the joiner, if it does not exist), or
-    /// resumes a detached peer when `resume` names one of this user in this room.
-    #[tracing::instrument(skip_all, fields(room = %request.room))]
-    pub async fn join(&self, request: JoinRequest) -> Result<Session, AppError> {
-        if let Some(session) = self.try_resume(&request).await? {
-            return Ok(session);
-        }
-        let (known, deletions) = {
-            let mut local = self.lock();
-            let known = match local
-                .rooms
-                .get(&request.room)
-                .and_then(|room| room.stored.clone())
-            {
-                Some(room) => Ok(room),
-                None => Err(local
-                    .lookups
-                    .entry(request.room.clone())
-                    .or_default()
-                    .clone()),
-            };
-            (known, local.deletions)
-        };
-        let (room, lookup) = match known {
-            Ok(room) => (room, None),
-            Err(lookup) => {
-                let found = lookup
-                    .get_or_try_init(|| {
-                        self.deps
-                            .rooms
-                            .find_or_create(&request.room, request.user_id)
-                    })
-                    .await
-                    .cloned();
-                match found {
-                    Ok(room) => (room, Some(lookup)),
-                    Err(err) => {
-                        self.lock().end_lookup(&request.room, &lookup);
-                        return Err(err);
-                    }
-                }
-            }
-        };
-        let info = PeerInfo {
-            peer_id: PeerId::new_random(),
-            user_id: request.user_id,
-            username: request.username.clone(),
-            state: PeerState::default(),
-        };
-        // Receive the room's events from before presence says we are here, so that
-        // no one who joins at the same moment is missed (at worst a peer is both in
-        // `welcome.peers` and announced by `peer_joined`; clients treat that as one).
-        let (tx, rx) = Mailbox::new(self.config.send_queue, self.config.send_queue_bytes);
-        let (close_tx, close_rx) = watch::channel(None);
-        let resume_token = Uuid::new_v4().simple().to_string();
-        let generation = {
-            let mut local = self.lock();
-            let generation = local.generation();
-            local.insert(
-                LocalPeer {
-                    info: info.clone(),
-                    room: request.room.clone(),
-                    jti: request.jti,
-                    resume_token: resume_token.clone(),
-                    generation,
-                    link: Link::Attached {
-                        tx,
-                        close: close_tx,
-                    },
-                },
-                self.config.history as usize,
-            );
-            if local.deletions == deletions {
-                if let Some(local_room) = local.rooms.get_mut(&request.room) {
-                    local_room.stored.get_or_insert_with(|| room.clone());
-                }
-            }
-            if let Some(lookup) = &lookup {
-                local.end_lookup(&request.room, lookup);
-            }
-            generation
-        };
-        let joined = self
-            .deps
-            .presence
-            .join(&request.room, &info, self.config.max_peers)
-            .await;
-        let peers = match joined {
-            Ok(Some(peers)) => peers,
-            Ok(None) => {
-                self.lock().remove(&info.peer_id);
-                return Err(AppError::RoomFull);
-            }
-            Err(err) => {
-                self.lock().remove(&info.peer_id);
-                return Err(err.into());
-            }
-        };
-        let chat = match self.recent_chat(&request.room, &info.peer_id).await {
-            Ok(chat) => chat,
-            Err(err) => {
-                self.remove_and_announce(&info.peer_id, LeaveReason::Left)
-                    .await;
-                return Err(err);
-            }
-        };
-        self.share_resume(&resume_token, &request.room, &info.peer_id)
-            .await;
-        tracing::info!(peer_id = %info.peer_id, user_id = %info.user_id, "peer joined");
-        self.dispatch(Envelope {
-            room: request.room.clone(),
-            to: None,
-            except: Some(info.peer_id.clone()),
-            event: RoomEvent::PeerJoined { peer: info.clone() },
-        })
-        .await;
-        Ok(Session {
-            welcome: Welcome {
-                peer_id: info.peer_id.clone(),
-                room: request.room,
-                owner: room.owner == request.user_id,
-                user_id: request.user_id,
-                username: request.username,
-                peers,
-                chat,
-                ice_servers: self.deps.ice.for_user(request.user_id),
-                resume_token,
-                resumed: false,
-            },
-            peer_id: info.peer_id,
-            generation,
-            outbound: rx,
-            close: close_rx,
-        })
-    }
-
-    /// The room's latest chat for the welcome of `peer_id`, who is in the room
-    /// already, so a message sent meanwhile is in both the history and its queue
-    /// (clients dedupe by id), never in neither. Served from memory once a join
-    /// here has read the stored history (see [`RecentChat`]).
-    async fn recent_chat(
-        &self,
-        room: &RoomName,
-        peer_id: &PeerId,
-    ) -> Result<Vec<ChatMessage>, AppError> {
-        let read = {
-            let mut local = self.lock();
-            match local.room_of_peer(room, peer_id) {
-                Some(local_room) => match local_room.chat.latest() {
-                    Some(chat) => return Ok(chat),
-                    None => local_room.history.clone(),
-                },
-                // Gone already (kicked, say): a read of its own.
-                None => Arc::default(),
-            }
-        };
-        let stored = read
-            .get_or_try_init(|| async {
-                let stored = self
-                    .deps
-                    .chat
-                    .chat_before(room, None, self.config.history)
-                    .await?;
-                // Read while the room had a peer here: everything stored before is
-                // in it, everything delivered since was recorded in the same entry.
-                if let Some(local_room) = self.lock().rooms.get_mut(room) {
-                    if Arc::ptr_eq(&local_room.history, &read) {
-                        local_room.chat.load(&stored);
-                    }
-                }
-                Ok::<_, AppError>(stored)
-            })
-            .await?;
-        let mut local = self.lock();
-        Ok(local
-            .room_of_peer(room, peer_id)
-            .and_then(|local_room| local_room.chat.latest())
-            .unwrap_or_else(|| stored.clone()))
     }
 
     /// The peer left on purpose (`leave` frame or a normal close) on its

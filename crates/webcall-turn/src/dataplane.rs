@@ -36,9 +36,9 @@ use turn::relay::RelayAddressGenerator;
 use webrtc_util::Conn;
 
 use crate::batch::{self, with_batch, with_scratch, RECV_BATCH};
-use crate::gate::FiveTuple;
 use crate::policy::PeerPolicy;
 use crate::tcp::TcpTransport;
+use crate::tuple::FiveTuple;
 use crate::wire;
 
 /// RFC 8656 §9: a permission lasts 300 s unless refreshed.

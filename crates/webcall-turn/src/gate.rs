@@ -51,24 +51,8 @@ use crate::batch::{with_batch, RECV_BATCH};
 use crate::credentials::{parse_rest_username, RestCredentials};
 use crate::dataplane::{Blocked, ClientPath, DataPlane, Established, PAYLOAD_AT};
 use crate::policy::PeerPolicy;
+use crate::tuple::{FiveTuple, Transport};
 use crate::wire;
-
-/// The client-to-server transport of an allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    /// TURN over TLS (on the HTTPS port or `TURN_TLS_LISTEN`).
-    Tls,
-}
-
-/// Identifies an allocation: transport, client address, listener address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FiveTuple {
-    pub transport: Transport,
-    pub client: SocketAddr,
-    pub server: SocketAddr,
-}
 
 /// Who holds an allocation.
 #[derive(Debug, Clone)]

@@ -31,6 +31,7 @@ pub mod gate;
 pub mod policy;
 mod relay;
 pub mod tcp;
+mod tuple;
 mod wire;
 
 pub use credentials::{RestCredentials, StaticCredentials};

@@ -20,9 +20,10 @@ use webcall_domain::DomainError;
 use crate::batch::Coalesce;
 use crate::credentials::{parse_rest_username, RestCredentials};
 use crate::dataplane::{ClientPath, DataPlane, RelayFamily, RelayPorts};
-use crate::gate::{FiveTuple, Gate, GateConfig, GatedConn, NonceCache, Transport};
+use crate::gate::{Gate, GateConfig, GatedConn, NonceCache};
 use crate::policy::PeerPolicy;
 use crate::tcp::TcpTransport;
+use crate::tuple::{FiveTuple, Transport};
 use crate::wire::is_relayed_data;
 
 /// Everything the relay needs to start.

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::dataplane::Blocked;
-use crate::gate::Transport;
+use crate::tuple::Transport;
 
 /// Bytes that may wait to be written to one connection.
 pub const MAX_QUEUED_BYTES: usize = 256 * 1024;

@@ -35,7 +35,8 @@ use tokio_util::sync::CancellationToken;
 use turn::relay::RelayAddressGenerator;
 use webrtc_util::Conn;
 
-use crate::batch::{self, with_batch, with_scratch, RECV_BATCH};
+use crate::batch::{self, with_batch, with_scratch, MAX_DATAGRAM, PAYLOAD_AT, RECV_BATCH};
+use crate::counters::{count_relayed, Direction};
 use crate::policy::PeerPolicy;
 use crate::tcp::TcpTransport;
 use crate::tuple::FiveTuple;
@@ -45,18 +46,10 @@ use crate::wire;
 pub const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
 /// RFC 8656 §12: a channel binding lasts 600 s unless refreshed.
 pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
-/// Largest datagram read: a UDP payload cannot be larger.
-pub(crate) const MAX_DATAGRAM: usize = 65_536;
 /// Datagrams one read loop handles before it lets other tasks run.
 const BATCH: usize = 64;
 /// Relay socket buffers: a burst from a peer waits here, not in loss.
 const RELAY_BUFFER_BYTES: usize = 1024 * 1024;
-
-/// Where datagrams are read to in a receive slot (room for the largest Data
-/// indication header in front), and where they end at most (leaving room to pad
-/// the largest to four bytes).
-pub(crate) const PAYLOAD_AT: usize = wire::DATA_INDICATION_HEADROOM;
-pub(crate) const READ_END: usize = PAYLOAD_AT + MAX_DATAGRAM;
 
 /// How a client is reached: the listening UDP socket its Allocate came in on, or
 /// its TCP connection.
@@ -635,38 +628,6 @@ impl Conn for RelayConn {
     fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
         self
     }
-}
-
-#[derive(Clone, Copy)]
-pub(crate) enum Direction {
-    ToPeer,
-    ToClient,
-}
-
-/// Per-packet counters, looked up once (this is the relay's hot path).
-struct Relayed {
-    packets: metrics::Counter,
-    bytes: metrics::Counter,
-}
-
-pub(crate) fn count_relayed(direction: Direction, bytes: usize) {
-    count_relayed_many(direction, 1, bytes);
-}
-
-/// Counts `packets` relayed datagrams of `bytes` in all.
-pub(crate) fn count_relayed_many(direction: Direction, packets: usize, bytes: usize) {
-    static TO_PEER: OnceLock<Relayed> = OnceLock::new();
-    static TO_CLIENT: OnceLock<Relayed> = OnceLock::new();
-    let (cell, label) = match direction {
-        Direction::ToPeer => (&TO_PEER, "to_peer"),
-        Direction::ToClient => (&TO_CLIENT, "to_client"),
-    };
-    let counters = cell.get_or_init(|| Relayed {
-        packets: metrics::counter!("webcall_turn_relayed_packets_total", "direction" => label),
-        bytes: metrics::counter!("webcall_turn_relayed_bytes_total", "direction" => label),
-    });
-    counters.packets.increment(packets as u64);
-    counters.bytes.increment(bytes as u64);
 }
 
 #[cfg(test)]

@@ -47,9 +47,9 @@ use tokio::net::UdpSocket;
 use turn::proto::lifetime::Lifetime;
 use webrtc_util::Conn;
 
-use crate::batch::{with_batch, RECV_BATCH};
+use crate::batch::{with_batch, PAYLOAD_AT, RECV_BATCH};
 use crate::credentials::{parse_rest_username, RestCredentials};
-use crate::dataplane::{Blocked, ClientPath, DataPlane, Established, PAYLOAD_AT};
+use crate::dataplane::{Blocked, ClientPath, DataPlane, Established};
 use crate::policy::PeerPolicy;
 use crate::tuple::{FiveTuple, Transport};
 use crate::wire;

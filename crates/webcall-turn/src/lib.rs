@@ -25,6 +25,7 @@
 //! - [`credentials`]: minting and checking `<expiry>:<user>` / HMAC-SHA1 credentials.
 
 mod batch;
+mod counters;
 pub mod credentials;
 mod dataplane;
 pub mod gate;

@@ -22,7 +22,7 @@ use crate::credentials::{parse_rest_username, RestCredentials};
 use crate::dataplane::{ClientPath, DataPlane, RelayFamily, RelayPorts};
 use crate::gate::{Gate, GateConfig, GatedConn, NonceCache};
 use crate::policy::PeerPolicy;
-use crate::tcp::TcpTransport;
+use crate::tcp::{TcpTransport, Unfinished};
 use crate::tuple::{FiveTuple, Transport};
 use crate::wire::is_relayed_data;
 
@@ -400,7 +400,11 @@ async fn spawn_stream_worker(
         let on_data = {
             let plane = plane.clone();
             Arc::new(move |client: SocketAddr, frame: &[u8]| {
-                is_relayed_data(frame).then(|| plane.relay_client_frame(&tuple(client), frame))
+                is_relayed_data(frame).then(|| {
+                    plane
+                        .relay_client_frame(&tuple(client), frame)
+                        .map(|blocked| Box::pin(blocked.finish()) as Unfinished)
+                })
             })
         };
         let transport = TcpTransport::start(

@@ -2,10 +2,11 @@
 //! stream is cut into STUN messages and ChannelData frames (padded to 4 bytes on
 //! a stream). TCP connections come from the relay's own listener; TLS ones are
 //! decrypted elsewhere (the HTTPS port, or `TURN_TLS_LISTEN`) and handed over
-//! with [`TcpTransport::adopt`]. Relayed data (ChannelData, Send indications) is
-//! handed to the data plane by the connection's own task; control messages go to
-//! the crate's read loop (through the gate) as datagrams from the connection's
-//! address. What is sent to that address is queued to the connection and written
+//! with [`TcpTransport::adopt`]. Every frame is first offered to the `on_data`
+//! hook by the connection's own task (the relay wires it to the data plane,
+//! which relays ChannelData and Send indications); control messages go to the
+//! crate's read loop (through the gate) as datagrams from the connection's
+//! address. This module knows nothing of the gate or the data plane. What is sent to that address is queued to the connection and written
 //! in batches (over TLS, a record per frame, flushed once per batch).
 //!
 //! Bounds: at most `max_connections` at once; per connection at most
@@ -15,8 +16,10 @@
 //! [`FIRST_FRAME_TIMEOUT`] and then something every [`IDLE_TIMEOUT`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,7 +29,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::dataplane::Blocked;
 use crate::tuple::Transport;
 
 /// Bytes that may wait to be written to one connection.
@@ -47,10 +49,14 @@ const WRITE_BATCH_BYTES: usize = 64 * 1024;
 /// if that client had sent it (the gate's Refresh(0) that frees its allocation).
 pub type OnClose = Arc<dyn Fn(SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
 
+/// A send that relaying a frame could not finish at once (the socket had no
+/// room): the connection's task awaits it before it reads on.
+pub(crate) type Unfinished = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Offered every frame a connection reads, with the client's address: `None`
 /// when it is not relayed data (it goes to the crate), else whether relaying it
 /// left a send to finish.
-pub(crate) type OnData = Arc<dyn Fn(SocketAddr, &[u8]) -> Option<Option<Blocked>> + Send + Sync>;
+pub(crate) type OnData = Arc<dyn Fn(SocketAddr, &[u8]) -> Option<Option<Unfinished>> + Send + Sync>;
 
 struct Outbound {
     tx: mpsc::Sender<Vec<u8>>,
@@ -296,8 +302,8 @@ impl Acceptor {
                 Ok(Ok(true)) => {
                     timeout = IDLE_TIMEOUT;
                     if let Some(relayed) = (self.on_data)(peer, &frame) {
-                        if let Some(blocked) = relayed {
-                            blocked.finish().await;
+                        if let Some(unfinished) = relayed {
+                            unfinished.await;
                         }
                         continue;
                     }

@@ -29,6 +29,7 @@ mod counters;
 pub mod credentials;
 mod dataplane;
 pub mod gate;
+mod nonces;
 pub mod policy;
 mod relay;
 pub mod tcp;

@@ -23,7 +23,7 @@
 //! ChannelBind too, and refusing an expired username there would cut a live call
 //! off the moment its credential expires.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,6 +47,7 @@ use tokio::net::UdpSocket;
 use turn::proto::lifetime::Lifetime;
 use webrtc_util::Conn;
 
+use crate::allocations::{Allocations, Owner};
 use crate::batch::{with_batch, PAYLOAD_AT, RECV_BATCH};
 use crate::credentials::{parse_rest_username, RestCredentials};
 use crate::dataplane::{Blocked, ClientPath, DataPlane, Established};
@@ -54,13 +55,6 @@ use crate::nonces::NonceCache;
 use crate::policy::PeerPolicy;
 use crate::tuple::{FiveTuple, Transport};
 use crate::wire;
-
-/// Who holds an allocation.
-#[derive(Debug, Clone)]
-struct Owner {
-    username: String,
-    user: String,
-}
 
 /// What the gate enforces.
 pub struct GateConfig {
@@ -86,16 +80,10 @@ pub struct GateStats {
     pub challenges: AtomicU64,
 }
 
-#[derive(Default)]
-struct Allocations {
-    by_tuple: HashMap<FiveTuple, Owner>,
-    per_user: HashMap<String, usize>,
-}
-
 /// Shared by every listener: the rules, and the allocations that exist.
 pub struct Gate {
     config: GateConfig,
-    allocations: Mutex<Allocations>,
+    allocations: Allocations,
     pub stats: GateStats,
 }
 
@@ -150,7 +138,7 @@ impl Gate {
     pub fn new(config: GateConfig) -> Self {
         Self {
             config,
-            allocations: Mutex::new(Allocations::default()),
+            allocations: Allocations::default(),
             stats: GateStats::default(),
         }
     }
@@ -161,38 +149,12 @@ impl Gate {
 
     /// Allocations alive now.
     pub fn allocation_count(&self) -> usize {
-        self.lock().by_tuple.len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Allocations> {
-        self.allocations.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn owner(&self, tuple: &FiveTuple) -> Option<Owner> {
-        self.lock().by_tuple.get(tuple).cloned()
-    }
-
-    fn register(&self, tuple: FiveTuple, owner: Owner) {
-        metrics::counter!("webcall_turn_allocations_total").increment(1);
-        let mut allocations = self.lock();
-        *allocations.per_user.entry(owner.user.clone()).or_default() += 1;
-        if let Some(old) = allocations.by_tuple.insert(tuple, owner) {
-            release_user(&mut allocations.per_user, &old.user);
-        }
+        self.allocations.count()
     }
 
     /// The crate closed the allocation of `tuple` (expiry, Refresh 0, shutdown).
     pub(crate) fn release(&self, tuple: &FiveTuple) {
-        let mut allocations = self.lock();
-        if let Some(owner) = allocations.by_tuple.remove(tuple) {
-            release_user(&mut allocations.per_user, &owner.user);
-        }
-    }
-
-    fn over_quota(&self, user: &str) -> bool {
-        let allocations = self.lock();
-        allocations.by_tuple.len() >= self.config.total_quota
-            || allocations.per_user.get(user).copied().unwrap_or(0) >= self.config.user_quota
+        self.allocations.release(tuple);
     }
 
     /// Decides what to do with a datagram from a client.
@@ -234,7 +196,7 @@ impl Gate {
             return Verdict::Drop;
         }
         let method = msg.typ.method;
-        let owner = self.owner(&tuple);
+        let owner = self.allocations.owner(&tuple);
         if method != METHOD_ALLOCATE && owner.is_none() {
             return reply(&msg, CODE_ALLOC_MISMATCH, vec![], None);
         }
@@ -290,7 +252,11 @@ impl Gate {
                     Some(integrity),
                 );
             }
-            if self.over_quota(rest.user) {
+            if self.allocations.over_quota(
+                rest.user,
+                self.config.user_quota,
+                self.config.total_quota,
+            ) {
                 self.stats.quota_refusals.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("webcall_turn_quota_refusals_total").increment(1);
                 return reply(&msg, CODE_ALLOC_QUOTA_REACHED, vec![], Some(integrity));
@@ -483,7 +449,7 @@ impl Gate {
         }
         match done.kind {
             PendingKind::Allocate(owner) if typ == wire::ALLOCATE_SUCCESS => {
-                self.register(tuple, owner);
+                self.allocations.register(tuple, owner);
                 let relay = wire::relayed_addr(&msg)?;
                 Some(Established::Allocation { relay })
             }
@@ -505,7 +471,7 @@ impl Gate {
         tuple: &FiveTuple,
         nonces: &NonceCache,
     ) -> Option<Vec<u8>> {
-        let owner = self.owner(tuple)?;
+        let owner = self.allocations.owner(tuple)?;
         let nonce = nonces.current();
         let key = self
             .config
@@ -524,15 +490,6 @@ impl Gate {
         let mut msg = Message::new();
         msg.build(&setters).ok()?;
         Some(msg.raw)
-    }
-}
-
-fn release_user(per_user: &mut HashMap<String, usize>, user: &str) {
-    if let Some(count) = per_user.get_mut(user) {
-        *count -= 1;
-        if *count == 0 {
-            per_user.remove(user);
-        }
     }
 }
 

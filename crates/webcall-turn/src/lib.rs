@@ -24,6 +24,7 @@
 //! - [`policy`]: which peer addresses may be relayed to.
 //! - [`credentials`]: minting and checking `<expiry>:<user>` / HMAC-SHA1 credentials.
 
+mod allocations;
 mod batch;
 mod counters;
 pub mod credentials;

@@ -1,6 +1,8 @@
-//! The gate: a STUN front wrapped around each listening `Conn` of the crate's
-//! server. It sees every datagram before the crate does and every response the
-//! crate sends, and it answers what the crate gets wrong itself:
+//! The gate: the rules in front of the crate's server. Each listener
+//! ([`crate::listener`]) hands it every control message before the crate sees
+//! it ([`Gate::inspect`]) and every response the crate sends
+//! ([`Gate::observe`]); it answers what the crate gets wrong itself, and tells
+//! the data plane what the crate's successes established:
 //!
 //! | request | crate as shipped | gate |
 //! |---|---|---|
@@ -23,13 +25,11 @@
 //! ChannelBind too, and refusing an expired username there would cut a live call
 //! off the moment its credential expires.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use stun::agent::TransactionId;
 use stun::attributes::{ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
 use stun::error_code::{
@@ -43,17 +43,14 @@ use stun::message::{
     Getter, Message, MessageType, Setter, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_REFRESH,
 };
 use stun::textattrs::{Nonce, Realm, Username};
-use tokio::net::UdpSocket;
 use turn::proto::lifetime::Lifetime;
-use webrtc_util::Conn;
 
 use crate::allocations::{Allocations, Owner};
-use crate::batch::{with_batch, PAYLOAD_AT, RECV_BATCH};
 use crate::credentials::{parse_rest_username, RestCredentials};
-use crate::dataplane::{Blocked, ClientPath, DataPlane, Established};
+use crate::dataplane::Established;
 use crate::nonces::NonceCache;
 use crate::policy::PeerPolicy;
-use crate::tuple::{FiveTuple, Transport};
+use crate::tuple::FiveTuple;
 use crate::wire;
 
 /// What the gate enforces.
@@ -158,7 +155,7 @@ impl Gate {
     }
 
     /// Decides what to do with a datagram from a client.
-    fn inspect(
+    pub(crate) fn inspect(
         &self,
         data: &[u8],
         tuple: FiveTuple,
@@ -512,274 +509,4 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// A listening `Conn` with the gate in front of it, and the data plane beside
-/// it: relayed data never reaches the crate.
-pub struct GatedConn {
-    path: ClientPath,
-    gate: Arc<Gate>,
-    nonces: Arc<NonceCache>,
-    plane: Arc<DataPlane>,
-    transport: Transport,
-    local: SocketAddr,
-    pending: Mutex<Option<Pending>>,
-    /// Control messages read in a batch with relayed data, for the crate's read
-    /// loop; at most one batch's worth, and no more is read until they are
-    /// handed on. The gate inspects each when it is handed on: its `pending`
-    /// slot holds one request at a time.
-    controls: Mutex<VecDeque<(Vec<u8>, SocketAddr)>>,
-}
-
-/// What became of one control message read by a listener.
-enum Step {
-    /// A control message for the crate, copied into its buffer.
-    Deliver(usize, SocketAddr),
-    Answer(Vec<u8>, SocketAddr),
-    Next,
-    /// Both: the crate's answer to it is the gate's to read.
-    DeliverAndAnswer(usize, SocketAddr, Vec<u8>),
-}
-
-/// Control datagrams larger than this are dropped unread by the gate.
-const MAX_CONTROL: usize = 4096;
-
-/// Datagrams a listener handles before it lets other tasks run.
-const BATCH: usize = 64;
-
-impl GatedConn {
-    pub(crate) fn new(
-        path: ClientPath,
-        gate: Arc<Gate>,
-        nonces: Arc<NonceCache>,
-        plane: Arc<DataPlane>,
-    ) -> std::io::Result<Self> {
-        let (local, transport) = match &path {
-            ClientPath::Udp(socket) => (socket.local_addr()?, Transport::Udp),
-            ClientPath::Tcp(tcp) => (tcp.local(), tcp.kind()),
-        };
-        Ok(Self {
-            path,
-            gate,
-            nonces,
-            plane,
-            transport,
-            local,
-            pending: Mutex::new(None),
-            controls: Mutex::new(VecDeque::new()),
-        })
-    }
-
-    fn tuple(&self, client: SocketAddr) -> FiveTuple {
-        FiveTuple {
-            transport: self.transport,
-            client,
-            server: self.local,
-        }
-    }
-
-    /// Relays data (at `buf[at..at + len]`, framed in place) through the data
-    /// plane; a control message is queued for [`Self::control`]. Returns a send
-    /// the socket had no room for.
-    fn route(
-        &self,
-        buf: &mut [u8],
-        at: usize,
-        len: usize,
-        src: SocketAddr,
-        controls: &mut VecDeque<(Vec<u8>, SocketAddr)>,
-    ) -> Option<Blocked> {
-        if !wire::is_relayed_data(&buf[at..at + len]) {
-            // The crate reads control messages into 1500-byte buffers; larger
-            // ones are not worth holding (STUN requests are far smaller).
-            if len <= MAX_CONTROL {
-                controls.push_back((buf[at..at + len].to_vec(), src));
-            }
-            return None;
-        }
-        // Attacker-controlled bytes go through parsers here, inside the relay's
-        // read loop: a panic must cost one datagram, not the relay.
-        let tuple = self.tuple(src);
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.plane.relay_from_client(&tuple, buf, at, len)
-        }))
-        .unwrap_or(None)
-    }
-
-    /// A control message: inspected by the gate, and what passes is copied into
-    /// `out` for the crate.
-    fn control(&self, data: &[u8], src: SocketAddr, out: &mut [u8]) -> Step {
-        let tuple = self.tuple(src);
-        let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.gate.inspect(data, tuple, &self.nonces, &self.pending)
-        }))
-        .unwrap_or(Verdict::Drop);
-        match verdict {
-            Verdict::Pass if data.len() <= out.len() => {
-                out[..data.len()].copy_from_slice(data);
-                Step::Deliver(data.len(), src)
-            }
-            Verdict::Forward(data) if data.len() <= out.len() => {
-                out[..data.len()].copy_from_slice(&data);
-                Step::Deliver(data.len(), src)
-            }
-            Verdict::PassAndReply(response) if data.len() <= out.len() => {
-                out[..data.len()].copy_from_slice(data);
-                Step::DeliverAndAnswer(data.len(), src, response)
-            }
-            Verdict::Pass | Verdict::Forward(_) | Verdict::Drop => Step::Next,
-            Verdict::Reply(response) | Verdict::PassAndReply(response) => {
-                Step::Answer(response, src)
-            }
-        }
-    }
-
-    /// Reads a batch of datagrams and routes them without awaiting: relayed
-    /// data goes out (sends the socket had no room for are left in `blocked`),
-    /// control messages are queued. How many were read; 0 when drained.
-    fn udp_batch(&self, socket: &UdpSocket, blocked: &mut Vec<Blocked>) -> usize {
-        let mut controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
-        with_batch(|batch| match batch.recv(socket) {
-            Ok(n) => {
-                for i in 0..n {
-                    let (buf, len, src) = batch.datagram(i);
-                    if let Some(src) = src {
-                        blocked.extend(self.route(buf, PAYLOAD_AT, len, src, &mut controls));
-                    }
-                }
-                n
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
-            // An ICMP error reported on the socket, say: it costs one read.
-            Err(err) => {
-                tracing::debug!(error = %err, "TURN: listener read error");
-                1
-            }
-        })
-    }
-
-    fn next_control(&self) -> Option<(Vec<u8>, SocketAddr)> {
-        self.controls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
-    }
-
-    async fn answer(&self, response: &[u8], to: SocketAddr) {
-        match &self.path {
-            ClientPath::Udp(socket) => {
-                if let Err(err) = socket.send_to(response, to).await {
-                    tracing::debug!(%to, error = %err, "TURN: could not send a gate response");
-                }
-            }
-            ClientPath::Tcp(tcp) => {
-                tcp.queue(response, to);
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Conn for GatedConn {
-    async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
-        Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into())
-    }
-
-    async fn recv(&self, _buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into())
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
-        let mut since_yield = 0;
-        loop {
-            let step = match &self.path {
-                ClientPath::Udp(socket) => {
-                    if let Some((frame, src)) = self.next_control() {
-                        self.control(&frame, src, buf)
-                    } else {
-                        if since_yield >= BATCH {
-                            // A full share: let the relay sockets' tasks run.
-                            since_yield = 0;
-                            tokio::task::yield_now().await;
-                        }
-                        socket.readable().await?;
-                        let mut blocked = Vec::new();
-                        let read = self.udp_batch(socket, &mut blocked);
-                        for blocked in blocked {
-                            blocked.finish().await;
-                        }
-                        // A short read drained the socket (readiness cleared).
-                        since_yield = if read < RECV_BATCH {
-                            0
-                        } else {
-                            since_yield + read
-                        };
-                        Step::Next
-                    }
-                }
-                // Data frames never get here: each TCP connection hands them to
-                // the data plane itself.
-                ClientPath::Tcp(tcp) => {
-                    let (frame, src) = tcp.recv_frame().await?;
-                    self.control(&frame, src, buf)
-                }
-            };
-            match step {
-                Step::Deliver(n, src) => return Ok((n, src)),
-                Step::Answer(response, to) => self.answer(&response, to).await,
-                Step::DeliverAndAnswer(n, src, response) => {
-                    self.answer(&response, src).await;
-                    return Ok((n, src));
-                }
-                Step::Next => {}
-            }
-        }
-    }
-
-    async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {
-        Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into())
-    }
-
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        let tuple = self.tuple(target);
-        let observed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.gate.observe(buf, tuple, &self.nonces, &self.pending)
-        }))
-        .unwrap_or_default();
-        if let Some(established) = observed.established {
-            self.plane.apply(tuple, established, &self.path);
-        }
-        let bytes = match &observed.answer {
-            Answer::Crate => buf,
-            Answer::Instead(bytes) => bytes,
-            Answer::Nothing => return Ok(buf.len()),
-        };
-        match &self.path {
-            ClientPath::Udp(socket) => socket.send_to(bytes, target).await?,
-            ClientPath::Tcp(tcp) => {
-                tcp.queue(bytes, target);
-                0
-            }
-        };
-        // The crate checks the count against its own buffer.
-        Ok(buf.len())
-    }
-
-    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-        Ok(self.local)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    /// Never closes the listener: the crate calls this whenever *an allocation*
-    /// ends. The relay drops its sockets itself on shutdown.
-    async fn close(&self) -> webrtc_util::Result<()> {
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
 }

@@ -30,6 +30,7 @@ mod counters;
 pub mod credentials;
 mod dataplane;
 pub mod gate;
+mod listener;
 mod nonces;
 pub mod policy;
 mod relay;

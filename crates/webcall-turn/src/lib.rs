@@ -32,6 +32,7 @@ mod dataplane;
 pub mod gate;
 mod listener;
 mod nonces;
+mod permissions;
 pub mod policy;
 mod relay;
 pub mod tcp;

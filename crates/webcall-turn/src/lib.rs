@@ -35,6 +35,7 @@ mod nonces;
 mod permissions;
 pub mod policy;
 mod relay;
+mod relay_sockets;
 pub mod tcp;
 mod tuple;
 mod wire;

@@ -19,11 +19,12 @@ use webcall_domain::DomainError;
 
 use crate::batch::Coalesce;
 use crate::credentials::{parse_rest_username, RestCredentials};
-use crate::dataplane::{ClientPath, DataPlane, RelayFamily, RelayPorts};
+use crate::dataplane::{ClientPath, DataPlane};
 use crate::gate::{Gate, GateConfig};
 use crate::listener::GatedConn;
 use crate::nonces::NonceCache;
 use crate::policy::PeerPolicy;
+use crate::relay_sockets::{RelayFamily, RelayPorts};
 use crate::tcp::{TcpTransport, Unfinished};
 use crate::tuple::{FiveTuple, Transport};
 use crate::wire::is_relayed_data;

@@ -26,10 +26,12 @@
 
 mod allocations;
 mod batch;
+mod bind;
 mod counters;
 pub mod credentials;
 mod dataplane;
 pub mod gate;
+mod health;
 mod listener;
 mod nonces;
 mod permissions;
@@ -39,7 +41,9 @@ mod relay_sockets;
 pub mod tcp;
 mod tuple;
 mod wire;
+mod worker;
 
+pub use bind::{detect_public_ip, detect_public_ip6};
 pub use credentials::{RestCredentials, StaticCredentials};
 pub use policy::PeerPolicy;
-pub use relay::{detect_public_ip, detect_public_ip6, TurnConfig, TurnRelay};
+pub use relay::{TurnConfig, TurnRelay};

@@ -12,9 +12,9 @@ use crate::tuple::FiveTuple;
 #[derive(Debug, Clone)]
 pub(crate) struct Owner {
     /// The REST username it was made with (`<expiry>:<user>`).
-    pub username: String,
+    pub(crate) username: String,
     /// The user part of it, whom the quota counts.
-    pub user: String,
+    pub(crate) user: String,
 }
 
 #[derive(Default)]

@@ -187,7 +187,7 @@ impl Relay {
 }
 
 /// Shared by every listener of every transport.
-pub struct DataPlane {
+pub(crate) struct DataPlane {
     /// The addresses relay sockets are advertised on (one per family).
     public_ips: Vec<IpAddr>,
     /// Refuses the relay's own address outside the relay ports, per datagram
@@ -202,7 +202,7 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    pub fn new(public_ips: Vec<IpAddr>, policy: PeerPolicy) -> Self {
+    pub(crate) fn new(public_ips: Vec<IpAddr>, policy: PeerPolicy) -> Self {
         Self {
             public_ips,
             policy,

@@ -54,18 +54,18 @@ use crate::tuple::FiveTuple;
 use crate::wire;
 
 /// What the gate enforces.
-pub struct GateConfig {
-    pub realm: String,
-    pub credentials: RestCredentials,
-    pub policy: PeerPolicy,
+pub(crate) struct GateConfig {
+    pub(crate) realm: String,
+    pub(crate) credentials: RestCredentials,
+    pub(crate) policy: PeerPolicy,
     /// Allocations one user may hold at once.
-    pub user_quota: usize,
+    pub(crate) user_quota: usize,
     /// Allocations the server holds at once.
-    pub total_quota: usize,
+    pub(crate) total_quota: usize,
     /// Whether relayed addresses of each family can be given (a public IPv4 /
     /// IPv6 address is known); a request for another gets 440.
-    pub relay_ipv4: bool,
-    pub relay_ipv6: bool,
+    pub(crate) relay_ipv4: bool,
+    pub(crate) relay_ipv6: bool,
 }
 
 /// Counters of what the gate refused (exported as metrics later).
@@ -102,9 +102,9 @@ pub(crate) enum Verdict {
 #[derive(Default)]
 pub(crate) struct Observed {
     /// What a success established, for the data plane.
-    pub established: Option<Established>,
+    pub(crate) established: Option<Established>,
     /// What to send the client.
-    pub answer: Answer,
+    pub(crate) answer: Answer,
 }
 
 /// What the client gets of a response of the crate's.
@@ -132,7 +132,7 @@ enum PendingKind {
 }
 
 impl Gate {
-    pub fn new(config: GateConfig) -> Self {
+    pub(crate) fn new(config: GateConfig) -> Self {
         Self {
             config,
             allocations: Allocations::default(),
@@ -140,12 +140,8 @@ impl Gate {
         }
     }
 
-    pub fn realm(&self) -> &str {
-        &self.config.realm
-    }
-
     /// Allocations alive now.
-    pub fn allocation_count(&self) -> usize {
+    pub(crate) fn allocation_count(&self) -> usize {
         self.allocations.count()
     }
 

@@ -25,7 +25,7 @@ use crate::wire;
 
 /// A listening `Conn` with the gate in front of it, and the data plane beside
 /// it: relayed data never reaches the crate.
-pub struct GatedConn {
+pub(crate) struct GatedConn {
     path: ClientPath,
     gate: Arc<Gate>,
     nonces: Arc<NonceCache>,

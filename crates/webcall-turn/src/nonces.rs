@@ -20,7 +20,7 @@ use stun::agent::TransactionId;
 /// ([`crate::wire::with_nonce`]). The crate's nonce map then grows by one entry
 /// per half hour, whatever the request rate.
 #[derive(Default)]
-pub struct NonceCache {
+pub(crate) struct NonceCache {
     inner: Mutex<NonceState>,
 }
 

@@ -25,18 +25,18 @@ const RELAY_BUFFER_BYTES: usize = 1024 * 1024;
 /// advertised on in XOR-RELAYED-ADDRESS.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RelayFamily {
-    pub bind: IpAddr,
-    pub public: IpAddr,
+    pub(crate) bind: IpAddr,
+    pub(crate) public: IpAddr,
 }
 
 /// Hands the crate relay sockets in the configured port range, each wrapped as a
 /// [`RelayConn`] that relays peer datagrams itself.
 pub(crate) struct RelayPorts {
-    pub plane: Arc<DataPlane>,
-    pub ipv4: Option<RelayFamily>,
-    pub ipv6: Option<RelayFamily>,
-    pub min_port: u16,
-    pub max_port: u16,
+    pub(crate) plane: Arc<DataPlane>,
+    pub(crate) ipv4: Option<RelayFamily>,
+    pub(crate) ipv6: Option<RelayFamily>,
+    pub(crate) min_port: u16,
+    pub(crate) max_port: u16,
 }
 
 const PORT_ATTEMPTS: usize = 64;

@@ -32,11 +32,11 @@ use tokio_util::sync::CancellationToken;
 use crate::tuple::Transport;
 
 /// Bytes that may wait to be written to one connection.
-pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_QUEUED_BYTES: usize = 256 * 1024;
 /// Time a new connection has to send its first frame.
-pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection silent this long is closed (clients refresh every few minutes).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(11 * 60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(11 * 60);
 /// Frames waiting for the crate's read loop, from all connections together.
 const INBOUND_QUEUE: usize = 1024;
 /// The crate reads control messages into 1500-byte buffers; a larger one could
@@ -47,7 +47,7 @@ const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Called when a connection ends; may return a datagram to hand to the crate as
 /// if that client had sent it (the gate's Refresh(0) that frees its allocation).
-pub type OnClose = Arc<dyn Fn(SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
+pub(crate) type OnClose = Arc<dyn Fn(SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
 
 /// A send that relaying a frame could not finish at once (the socket had no
 /// room): the connection's task awaits it before it reads on.
@@ -65,10 +65,10 @@ struct Outbound {
 
 /// Counters for the TCP side.
 #[derive(Debug, Default)]
-pub struct TcpStats {
-    pub accepted: AtomicU64,
-    pub refused_over_limit: AtomicU64,
-    pub dropped_frames: AtomicU64,
+pub(crate) struct TcpStats {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) refused_over_limit: AtomicU64,
+    pub(crate) dropped_frames: AtomicU64,
 }
 
 /// The stream connections of one kind (TCP or TLS), seen as one packet socket.
@@ -78,7 +78,7 @@ pub struct TcpTransport {
     inbound: tokio::sync::Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
     connections: Arc<Mutex<HashMap<SocketAddr, Outbound>>>,
     acceptor: Arc<Acceptor>,
-    pub stats: Arc<TcpStats>,
+    pub(crate) stats: Arc<TcpStats>,
 }
 
 impl TcpTransport {
@@ -136,19 +136,19 @@ impl TcpTransport {
     }
 
     /// TCP or TLS.
-    pub fn kind(&self) -> Transport {
+    pub(crate) fn kind(&self) -> Transport {
         self.kind
     }
 
     /// Connections open now.
-    pub fn connection_count(&self) -> usize {
+    pub(crate) fn connection_count(&self) -> usize {
         self.connections
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len()
     }
 
-    pub fn local(&self) -> SocketAddr {
+    pub(crate) fn local(&self) -> SocketAddr {
         self.local
     }
 

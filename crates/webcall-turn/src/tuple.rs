@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 /// The client-to-server transport of an allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
+pub(crate) enum Transport {
     Udp,
     Tcp,
     /// TURN over TLS (on the HTTPS port or `TURN_TLS_LISTEN`).
@@ -17,8 +17,8 @@ pub enum Transport {
 
 /// Identifies an allocation: transport, client address, listener address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FiveTuple {
-    pub transport: Transport,
-    pub client: SocketAddr,
-    pub server: SocketAddr,
+pub(crate) struct FiveTuple {
+    pub(crate) transport: Transport,
+    pub(crate) client: SocketAddr,
+    pub(crate) server: SocketAddr,
 }

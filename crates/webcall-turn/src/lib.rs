@@ -15,7 +15,8 @@
 //!   listener (`SO_REUSEPORT`, per listening address: IPv4 and IPv6), one for
 //!   TCP and one for TLS, each a single-threaded runtime holding its crate
 //!   server and relay sockets; `bind`: the listening sockets and the host's
-//!   public addresses; `health`: the relay's `/readyz` check.
+//!   public addresses; `health`: the relay's `/readyz` check; `ice`: what
+//!   browsers are told about the relay ([`TurnRelay::ice_servers`]).
 //! - `listener`: the `Conn` each crate server reads from (a UDP socket, or the
 //!   TCP or TLS connections), with the gate in front and the data plane beside.
 //! - `gate`: the STUN front. It checks credentials itself (401, not the crate's
@@ -48,6 +49,7 @@ mod credentials;
 mod dataplane;
 mod gate;
 mod health;
+mod ice;
 mod listener;
 mod nonces;
 mod permissions;
@@ -62,6 +64,7 @@ mod worker;
 pub use bind::{detect_public_ip, detect_public_ip6};
 pub use credentials::{RestCredentials, StaticCredentials};
 pub use gate::{Gate, GateStats};
+pub use ice::RelayIceServers;
 pub use policy::PeerPolicy;
 pub use relay::{TurnConfig, TurnRelay};
 pub use tcp::TcpTransport;

@@ -73,6 +73,8 @@ pub struct TurnRelay {
     public_ip: IpAddr,
     public_ip6: Option<Ipv6Addr>,
     gate: Arc<Gate>,
+    /// The REST credentials the relay accepts, for minting (`ice_servers`).
+    credentials: Arc<RestCredentials>,
     tcp_transport: Arc<TcpTransport>,
     tls_transport: Arc<TcpTransport>,
     shutdown: CancellationToken,
@@ -190,6 +192,7 @@ impl TurnRelay {
             public_ip: config.public_ip,
             public_ip6: config.public_ip6,
             gate,
+            credentials: Arc::new(config.credentials),
             tcp_transport,
             tls_transport,
             shutdown,
@@ -211,12 +214,12 @@ impl TurnRelay {
     }
 
     /// The address advertised to clients.
-    pub fn public_ip(&self) -> IpAddr {
+    pub(crate) fn public_ip(&self) -> IpAddr {
         self.public_ip
     }
 
     /// The IPv6 address advertised for IPv6 relayed addresses, if any.
-    pub fn public_ip6(&self) -> Option<Ipv6Addr> {
+    pub(crate) fn public_ip6(&self) -> Option<Ipv6Addr> {
         self.public_ip6
     }
 
@@ -239,6 +242,11 @@ impl TurnRelay {
     /// ([`TcpTransport::adopt`]): same gate, quotas and peer filter as UDP and TCP.
     pub fn tls_intake(&self) -> Arc<TcpTransport> {
         self.tls_transport.clone()
+    }
+
+    /// Mints the credentials this relay accepts.
+    pub(crate) fn credentials(&self) -> Arc<RestCredentials> {
+        self.credentials.clone()
     }
 
     pub fn gate(&self) -> &Gate {

@@ -10,7 +10,8 @@
 //! plane (allocations, permissions, channel bindings, lifetimes); what it lacks
 //! is added around it. Data flows one way: listener → gate → data plane.
 //!
-//! Layout, top down (a module uses only those below it):
+//! Layout, top down (no module uses one of an earlier bullet; there are no
+//! import circles):
 //! - `relay`: [`TurnConfig`] and [`TurnRelay`]; `worker`: one thread per UDP
 //!   listener (`SO_REUSEPORT`, per listening address: IPv4 and IPv6), one for
 //!   TCP and one for TLS, each a single-threaded runtime holding its crate
@@ -33,11 +34,11 @@
 //! - `tcp`: TURN over TCP and over TLS (RFC 8656 framing), seen as one packet
 //!   socket per kind. TLS streams are decrypted by the caller (the binary's
 //!   HTTPS port) and handed in with [`TurnRelay::tls_intake`].
-//! - `tuple`: the transport and the 5-tuple that name an
-//!   allocation; `batch`: recvmmsg/sendmmsg and wake-up coalescing; `counters`:
-//!   the per-packet metrics; `wire`: STUN/TURN bytes; `policy`: which peer
-//!   addresses may be relayed to; `credentials`: minting and checking
-//!   `<expiry>:<user>` / HMAC-SHA1 credentials.
+//! - `tuple`: the transport and the 5-tuple that name an allocation; `batch`:
+//!   recvmmsg/sendmmsg and wake-up coalescing; `counters`: the per-packet
+//!   metrics; `wire`: STUN/TURN bytes; `policy`: which peer addresses may be
+//!   relayed to; `credentials`: minting and checking `<expiry>:<user>` /
+//!   HMAC-SHA1 credentials.
 
 #![warn(unreachable_pub)]
 

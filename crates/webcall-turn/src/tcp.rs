@@ -6,8 +6,9 @@
 //! hook by the connection's own task (the relay wires it to the data plane,
 //! which relays ChannelData and Send indications); control messages go to the
 //! crate's read loop (through the gate) as datagrams from the connection's
-//! address. This module knows nothing of the gate or the data plane. What is sent to that address is queued to the connection and written
-//! in batches (over TLS, a record per frame, flushed once per batch).
+//! address. What is sent to that address is queued to the connection and
+//! written in batches (over TLS, a record per frame, flushed once per batch).
+//! This module knows nothing of the gate or the data plane.
 //!
 //! Bounds: at most `max_connections` at once; per connection at most
 //! [`MAX_QUEUED_BYTES`] waiting to be written (beyond that frames are dropped, as

@@ -1,5 +1,10 @@
-//! Just enough of the STUN/TURN wire format to classify datagrams cheaply and to
-//! build the error responses the gate sends itself.
+//! Just enough of the STUN/TURN wire format to classify datagrams cheaply, to
+//! parse and frame relayed data in place (ChannelData, Send and Data
+//! indications) for the data plane, and to build the responses the gate sends
+//! itself.
+//!
+//! One file over 500 lines, on purpose: about 400 lines of codec and their
+//! round-trip tests, each encoder beside the parser it mirrors.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

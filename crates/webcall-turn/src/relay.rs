@@ -60,7 +60,7 @@ pub struct TurnConfig {
     pub udp_listeners: usize,
     /// How long a UDP relay thread that is woken again and again for a datagram
     /// or two sleeps before it parks, so that its next wake-up finds a batch
-    /// (`TURN_UDP_COALESCE_US`); zero: never. See [`crate::batch`].
+    /// (`TURN_UDP_COALESCE_US`); zero: never. See the crate's `batch` module.
     pub udp_coalesce: Duration,
 }
 

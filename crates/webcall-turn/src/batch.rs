@@ -26,8 +26,16 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
-use crate::dataplane::{count_relayed_many, Direction, MAX_DATAGRAM, PAYLOAD_AT, READ_END};
+use crate::counters::{count_relayed_many, Direction};
+use crate::wire;
 
+/// Largest datagram read: a UDP payload cannot be larger.
+pub(crate) const MAX_DATAGRAM: usize = 65_536;
+/// Where datagrams are read to in a receive slot (room for the largest Data
+/// indication header in front), and where they end at most (leaving room to pad
+/// the largest to four bytes).
+pub(crate) const PAYLOAD_AT: usize = wire::DATA_INDICATION_HEADROOM;
+pub(crate) const READ_END: usize = PAYLOAD_AT + MAX_DATAGRAM;
 /// Datagrams read with one system call, at most.
 pub(crate) const RECV_BATCH: usize = 32;
 /// One slot: headroom to frame a Data indication in place, the largest datagram,

@@ -36,7 +36,7 @@ impl RestCredentials {
 
     /// The long-term key (RFC 8489 §9.2.2: MD5 of `username:realm:password`) the
     /// client signs its requests with.
-    pub fn long_term_key(&self, username: &str, realm: &str) -> Vec<u8> {
+    pub(crate) fn long_term_key(&self, username: &str, realm: &str) -> Vec<u8> {
         turn::auth::generate_auth_key(username, realm, &self.password_for(username))
     }
 }
@@ -58,13 +58,13 @@ impl TurnCredentialMinter for RestCredentials {
 
 /// A REST username taken apart: when it expires and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestUsername<'a> {
-    pub expires_at: u64,
-    pub user: &'a str,
+pub(crate) struct RestUsername<'a> {
+    pub(crate) expires_at: u64,
+    pub(crate) user: &'a str,
 }
 
 /// Parses exactly `<expiry-unix-seconds>:<user>` (both parts non-empty).
-pub fn parse_rest_username(username: &str) -> Option<RestUsername<'_>> {
+pub(crate) fn parse_rest_username(username: &str) -> Option<RestUsername<'_>> {
     let (expiry, user) = username.split_once(':')?;
     if expiry.is_empty() || !expiry.bytes().all(|b| b.is_ascii_digit()) || user.is_empty() {
         return None;

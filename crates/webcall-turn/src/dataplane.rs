@@ -11,52 +11,35 @@
 //!   and sends the payload from the relay socket — no copy, no await unless the
 //!   socket is full;
 //! - peer → client: each relay socket's read loop (run by the crate's allocation
-//!   task through [`RelayConn::recv_from`]) frames the datagram in place as
-//!   ChannelData or a Data indication and sends it on the client's transport.
+//!   task through [`crate::relay_sockets::RelayConn`]) hands each datagram to
+//!   [`Relay::to_client`], which frames it in place as ChannelData or a Data
+//!   indication and sends it on the client's transport.
 //!
 //! Datagrams are read in batches (recvmmsg) into per-thread slots of 64 KiB, so
 //! no size is cut (the crate reads 1500 bytes) and 10,000 allocations do not
 //! hold 10,000 buffers; frames to UDP clients leave in batches (sendmmsg). See
 //! [`crate::batch`].
 //! Lookups take uncontended read locks of hash maps (the crate scans its channel
-//! list under an async mutex). RFC 8656 rules kept: a permission is needed in
+//! list under an async mutex). The RFC 8656 rules (a permission is needed in
 //! both directions, a channel binding also installs one, expired entries count
-//! as absent.
+//! as absent) are kept by each relay's table ([`crate::permissions`]).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use async_trait::async_trait;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
-use turn::relay::RelayAddressGenerator;
-use webrtc_util::Conn;
 
-use crate::batch::{self, with_batch, with_scratch, RECV_BATCH};
-use crate::gate::FiveTuple;
+use crate::batch::{self, with_scratch, MAX_DATAGRAM, PAYLOAD_AT};
+use crate::counters::{count_relayed, Direction};
+use crate::permissions::{Table, SWEEP_ABOVE};
 use crate::policy::PeerPolicy;
 use crate::tcp::TcpTransport;
+use crate::tuple::FiveTuple;
 use crate::wire;
-
-/// RFC 8656 §9: a permission lasts 300 s unless refreshed.
-pub const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
-/// RFC 8656 §12: a channel binding lasts 600 s unless refreshed.
-pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
-/// Largest datagram read: a UDP payload cannot be larger.
-pub(crate) const MAX_DATAGRAM: usize = 65_536;
-/// Datagrams one read loop handles before it lets other tasks run.
-const BATCH: usize = 64;
-/// Relay socket buffers: a burst from a peer waits here, not in loss.
-const RELAY_BUFFER_BYTES: usize = 1024 * 1024;
-
-/// Where datagrams are read to in a receive slot (room for the largest Data
-/// indication header in front), and where they end at most (leaving room to pad
-/// the largest to four bytes).
-pub(crate) const PAYLOAD_AT: usize = wire::DATA_INDICATION_HEADROOM;
-pub(crate) const READ_END: usize = PAYLOAD_AT + MAX_DATAGRAM;
 
 /// How a client is reached: the listening UDP socket its Allocate came in on, or
 /// its TCP connection.
@@ -74,67 +57,6 @@ pub(crate) enum Established {
     Channel { number: u16, peer: SocketAddr },
 }
 
-/// The permissions and channels of one allocation.
-#[derive(Default)]
-struct Table {
-    permissions: HashMap<IpAddr, Instant>,
-    channels: HashMap<u16, (SocketAddr, Instant)>,
-    by_peer: HashMap<SocketAddr, u16>,
-}
-
-/// Entries a table holds before expired ones are swept on insert.
-const SWEEP_ABOVE: usize = 64;
-
-impl Table {
-    fn permitted(&self, ip: IpAddr, now: Instant) -> bool {
-        self.permissions.get(&ip).is_some_and(|until| *until > now)
-    }
-
-    /// The live channel bound to `peer`, if the peer is also permitted.
-    fn channel_of(&self, peer: SocketAddr, now: Instant) -> Option<u16> {
-        let number = *self.by_peer.get(&peer)?;
-        let (_, until) = self.channels.get(&number)?;
-        (*until > now && self.permitted(peer.ip(), now)).then_some(number)
-    }
-
-    /// The permitted peer of a live channel.
-    fn peer_of(&self, number: u16, now: Instant) -> Option<SocketAddr> {
-        let (peer, until) = self.channels.get(&number)?;
-        (*until > now && self.permitted(peer.ip(), now)).then_some(*peer)
-    }
-
-    fn permit(&mut self, ip: IpAddr, now: Instant) {
-        if self.permissions.len() >= SWEEP_ABOVE {
-            self.permissions.retain(|_, until| *until > now);
-        }
-        self.permissions.insert(ip, now + PERMISSION_LIFETIME);
-    }
-
-    fn bind(&mut self, number: u16, peer: SocketAddr, now: Instant) {
-        if self.channels.len() >= SWEEP_ABOVE {
-            let by_peer = &mut self.by_peer;
-            self.channels.retain(|_, (peer, until)| {
-                let live = *until > now;
-                if !live {
-                    by_peer.remove(peer);
-                }
-                live
-            });
-        }
-        // The crate refuses rebinding a number or a peer elsewhere while live; an
-        // expired binding may be replaced.
-        if let Some((old_peer, _)) = self.channels.insert(number, (peer, now + CHANNEL_LIFETIME)) {
-            self.by_peer.remove(&old_peer);
-        }
-        if let Some(old_number) = self.by_peer.insert(peer, number) {
-            if old_number != number {
-                self.channels.remove(&old_number);
-            }
-        }
-        self.permit(peer.ip(), now);
-    }
-}
-
 /// The client end of an allocation, known once its Allocate succeeded.
 struct Link {
     client: SocketAddr,
@@ -143,12 +65,13 @@ struct Link {
 
 /// One relayed transport address.
 pub(crate) struct Relay {
-    socket: UdpSocket,
+    pub(crate) socket: UdpSocket,
     /// The address advertised in XOR-RELAYED-ADDRESS: what peers send to.
     addr: SocketAddr,
     link: OnceLock<Link>,
     table: RwLock<Table>,
-    closed: CancellationToken,
+    /// Cancelled when the allocation ends: the socket's read loop stops.
+    pub(crate) closed: CancellationToken,
 }
 
 /// A send the socket was too full for, to finish with an await.
@@ -180,6 +103,17 @@ impl Blocked {
 }
 
 impl Relay {
+    /// A relay socket, advertised at `addr`, not yet linked to a client.
+    pub(crate) fn new(socket: UdpSocket, addr: SocketAddr) -> Self {
+        Self {
+            socket,
+            addr,
+            link: OnceLock::new(),
+            table: RwLock::new(Table::default()),
+            closed: CancellationToken::new(),
+        }
+    }
+
     fn table(&self) -> std::sync::RwLockReadGuard<'_, Table> {
         self.table.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -192,7 +126,7 @@ impl Relay {
     /// client: as ChannelData if a channel is bound to the peer, else as a Data
     /// indication if the peer is permitted, else not at all. Frames in place:
     /// `buf` has [`PAYLOAD_AT`] bytes of room before `at` and 3 after the payload.
-    fn to_client(
+    pub(crate) fn to_client(
         &self,
         peer: SocketAddr,
         buf: &mut [u8],
@@ -253,7 +187,7 @@ impl Relay {
 }
 
 /// Shared by every listener of every transport.
-pub struct DataPlane {
+pub(crate) struct DataPlane {
     /// The addresses relay sockets are advertised on (one per family).
     public_ips: Vec<IpAddr>,
     /// Refuses the relay's own address outside the relay ports, per datagram
@@ -268,7 +202,7 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    pub fn new(public_ips: Vec<IpAddr>, policy: PeerPolicy) -> Self {
+    pub(crate) fn new(public_ips: Vec<IpAddr>, policy: PeerPolicy) -> Self {
         Self {
             public_ips,
             policy,
@@ -422,7 +356,8 @@ impl DataPlane {
         }
     }
 
-    fn adopt(&self, relay: &Arc<Relay>) {
+    /// Keeps `relay` (just handed to the crate) until its Allocate succeeds.
+    pub(crate) fn adopt(&self, relay: &Arc<Relay>) {
         let mut unclaimed = self
             .unclaimed
             .lock()
@@ -434,129 +369,6 @@ impl DataPlane {
     }
 }
 
-/// Where relay sockets of one address family bind, and the address they are
-/// advertised on in XOR-RELAYED-ADDRESS.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RelayFamily {
-    pub bind: IpAddr,
-    pub public: IpAddr,
-}
-
-/// Hands the crate relay sockets in the configured port range, each wrapped as a
-/// [`RelayConn`] that relays peer datagrams itself.
-pub(crate) struct RelayPorts {
-    pub plane: Arc<DataPlane>,
-    pub ipv4: Option<RelayFamily>,
-    pub ipv6: Option<RelayFamily>,
-    pub min_port: u16,
-    pub max_port: u16,
-}
-
-const PORT_ATTEMPTS: usize = 64;
-
-#[async_trait]
-impl RelayAddressGenerator for RelayPorts {
-    fn validate(&self) -> Result<(), turn::Error> {
-        if self.min_port == 0 {
-            return Err(turn::Error::ErrMinPortNotZero);
-        }
-        if self.max_port < self.min_port {
-            return Err(turn::Error::ErrMaxPortLessThanMinPort);
-        }
-        Ok(())
-    }
-
-    async fn allocate_conn(
-        &self,
-        use_ipv4: bool,
-        requested_port: u16,
-    ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
-        // The gate answers 440 for a family without a public address first.
-        let family = if use_ipv4 { self.ipv4 } else { self.ipv6 };
-        let Some(family) = family else {
-            return Err(turn::Error::ErrInvalidRequestedFamilyValue);
-        };
-        let span = u32::from(self.max_port - self.min_port) + 1;
-        let ports = (0..PORT_ATTEMPTS).map(|_| {
-            if requested_port != 0 {
-                requested_port
-            } else {
-                self.min_port + (rand_u32() % span) as u16
-            }
-        });
-        for port in ports {
-            let Ok(socket) = bind_relay(SocketAddr::new(family.bind, port)) else {
-                if requested_port != 0 {
-                    break;
-                }
-                continue;
-            };
-            let advertised = SocketAddr::new(family.public, socket.local_addr()?.port());
-            let relay = Arc::new(Relay {
-                socket,
-                addr: advertised,
-                link: OnceLock::new(),
-                table: RwLock::new(Table::default()),
-                closed: CancellationToken::new(),
-            });
-            self.plane.adopt(&relay);
-            return Ok((Arc::new(RelayConn(relay)), advertised));
-        }
-        Err(turn::Error::ErrMaxRetriesExceeded)
-    }
-}
-
-fn bind_relay(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )?;
-    if addr.is_ipv6() {
-        // An IPv6 relay port is not also an IPv4 one.
-        socket.set_only_v6(true)?;
-    }
-    let _ = socket.set_recv_buffer_size(RELAY_BUFFER_BYTES);
-    let _ = socket.set_send_buffer_size(RELAY_BUFFER_BYTES);
-    socket.bind(&addr.into())?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket.into())
-}
-
-/// A random number for port choice (not for anything secret): each
-/// `RandomState` is freshly keyed.
-fn rand_u32() -> u32 {
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(()) as u32
-}
-
-/// A relay socket as the crate sees it. The crate's allocation task calls
-/// `recv_from` once and expects datagrams back; this never returns one — it
-/// relays them itself — until the allocation closes.
-pub(crate) struct RelayConn(Arc<Relay>);
-
-impl RelayConn {
-    /// Reads a batch of datagrams from peers and relays each to the client, all
-    /// without awaiting (the slots are this thread's); sends the socket had no
-    /// room for are left in `blocked`. `Ok(false)` when the socket is drained.
-    fn relay_batch(&self, blocked: &mut Vec<Blocked>) -> io::Result<bool> {
-        let relay = &self.0;
-        with_batch(|batch| {
-            let n = match batch.recv(&relay.socket) {
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(err) => return Err(err),
-            };
-            for i in 0..n {
-                let (buf, len, peer) = batch.datagram(i);
-                let Some(peer) = peer else { continue };
-                blocked.extend(relay.to_client(peer, buf, PAYLOAD_AT, len));
-            }
-            Ok(n == RECV_BATCH)
-        })
-    }
-}
-
 /// Data indications need a transaction id; any value does (RFC 8656 §11.4).
 fn transaction_id() -> [u8; 12] {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -564,160 +376,4 @@ fn transaction_id() -> [u8; 12] {
     let mut txid = [0u8; 12];
     txid[4..].copy_from_slice(&NEXT.fetch_add(1, Ordering::Relaxed).to_be_bytes());
     txid
-}
-
-#[async_trait]
-impl Conn for RelayConn {
-    async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
-        Err(io::Error::from(io::ErrorKind::Unsupported).into())
-    }
-
-    async fn recv(&self, _buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        Err(io::Error::from(io::ErrorKind::Unsupported).into())
-    }
-
-    async fn recv_from(&self, _buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
-        let relay = &self.0;
-        loop {
-            tokio::select! {
-                ready = relay.socket.readable() => ready?,
-                _ = relay.closed.cancelled() => {
-                    return Err(io::Error::from(io::ErrorKind::NotConnected).into())
-                }
-            }
-            let mut blocked = Vec::new();
-            let mut more = false;
-            for _ in 0..BATCH / RECV_BATCH {
-                match self.relay_batch(&mut blocked) {
-                    Ok(true) => more = true,
-                    Ok(false) => {
-                        more = false;
-                        break;
-                    }
-                    // An ICMP error reported on the socket: nothing to relay.
-                    Err(err) => {
-                        tracing::debug!(error = %err, "TURN: relay socket read error");
-                    }
-                }
-            }
-            for blocked in blocked {
-                blocked.finish().await;
-            }
-            // Still readable after a full share: let the other tasks run first.
-            if more {
-                tokio::task::yield_now().await;
-            }
-        }
-    }
-
-    async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {
-        Err(io::Error::from(io::ErrorKind::Unsupported).into())
-    }
-
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        Ok(self.0.socket.send_to(buf, target).await?)
-    }
-
-    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-        Ok(self.0.socket.local_addr()?)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    /// The crate closes the relay socket when the allocation ends.
-    async fn close(&self) -> webrtc_util::Result<()> {
-        self.0.closed.cancel();
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
-}
-
-#[derive(Clone, Copy)]
-pub(crate) enum Direction {
-    ToPeer,
-    ToClient,
-}
-
-/// Per-packet counters, looked up once (this is the relay's hot path).
-struct Relayed {
-    packets: metrics::Counter,
-    bytes: metrics::Counter,
-}
-
-pub(crate) fn count_relayed(direction: Direction, bytes: usize) {
-    count_relayed_many(direction, 1, bytes);
-}
-
-/// Counts `packets` relayed datagrams of `bytes` in all.
-pub(crate) fn count_relayed_many(direction: Direction, packets: usize, bytes: usize) {
-    static TO_PEER: OnceLock<Relayed> = OnceLock::new();
-    static TO_CLIENT: OnceLock<Relayed> = OnceLock::new();
-    let (cell, label) = match direction {
-        Direction::ToPeer => (&TO_PEER, "to_peer"),
-        Direction::ToClient => (&TO_CLIENT, "to_client"),
-    };
-    let counters = cell.get_or_init(|| Relayed {
-        packets: metrics::counter!("webcall_turn_relayed_packets_total", "direction" => label),
-        bytes: metrics::counter!("webcall_turn_relayed_bytes_total", "direction" => label),
-    });
-    counters.packets.increment(packets as u64);
-    counters.bytes.increment(bytes as u64);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(secs: u64) -> Instant {
-        static BASE: OnceLock<Instant> = OnceLock::new();
-        *BASE.get_or_init(Instant::now) + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn a_channel_needs_a_live_permission_and_expires() {
-        let peer: SocketAddr = "203.0.113.5:4000".parse().unwrap();
-        let mut table = Table::default();
-        table.bind(0x4001, peer, at(0));
-        assert_eq!(table.peer_of(0x4001, at(1)), Some(peer));
-        assert_eq!(table.channel_of(peer, at(1)), Some(0x4001));
-        // The permission the binding installed lapses first (300 s < 600 s).
-        assert_eq!(table.peer_of(0x4001, at(301)), None);
-        table.permit(peer.ip(), at(301));
-        assert_eq!(table.peer_of(0x4001, at(302)), Some(peer));
-        assert_eq!(table.peer_of(0x4001, at(601)), None);
-        assert_eq!(table.channel_of(peer, at(601)), None);
-    }
-
-    #[test]
-    fn rebinding_after_expiry_replaces_both_directions() {
-        let first: SocketAddr = "203.0.113.5:4000".parse().unwrap();
-        let second: SocketAddr = "203.0.113.6:4000".parse().unwrap();
-        let mut table = Table::default();
-        table.bind(0x4001, first, at(0));
-        table.bind(0x4001, second, at(700));
-        assert_eq!(table.peer_of(0x4001, at(701)), Some(second));
-        assert_eq!(table.channel_of(first, at(701)), None);
-        assert_eq!(table.channel_of(second, at(701)), Some(0x4001));
-    }
-
-    #[test]
-    fn expired_entries_are_swept_when_the_table_grows() {
-        let mut table = Table::default();
-        for i in 0..SWEEP_ABOVE as u16 {
-            table.bind(
-                0x4000 + i,
-                SocketAddr::from(([203, 0, 113, i as u8], 1000)),
-                at(0),
-            );
-        }
-        table.bind(0x4FFF, "203.0.113.9:9".parse().unwrap(), at(1000));
-        assert_eq!(table.channels.len(), 1);
-        assert_eq!(table.by_peer.len(), 1);
-        assert_eq!(table.permissions.len(), 1);
-    }
 }

@@ -1,6 +1,8 @@
-//! The gate: a STUN front wrapped around each listening `Conn` of the crate's
-//! server. It sees every datagram before the crate does and every response the
-//! crate sends, and it answers what the crate gets wrong itself:
+//! The gate: the rules in front of the crate's server. Each listener
+//! ([`crate::listener`]) hands it every control message before the crate sees
+//! it ([`Gate::inspect`]) and every response the crate sends
+//! ([`Gate::observe`]); it answers what the crate gets wrong itself, and tells
+//! the data plane what the crate's successes established:
 //!
 //! | request | crate as shipped | gate |
 //! |---|---|---|
@@ -23,13 +25,11 @@
 //! ChannelBind too, and refusing an expired username there would cut a live call
 //! off the moment its credential expires.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use stun::agent::TransactionId;
 use stun::attributes::{ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
 use stun::error_code::{
@@ -43,53 +43,29 @@ use stun::message::{
     Getter, Message, MessageType, Setter, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_REFRESH,
 };
 use stun::textattrs::{Nonce, Realm, Username};
-use tokio::net::UdpSocket;
 use turn::proto::lifetime::Lifetime;
-use webrtc_util::Conn;
 
-use crate::batch::{with_batch, RECV_BATCH};
+use crate::allocations::{Allocations, Owner};
 use crate::credentials::{parse_rest_username, RestCredentials};
-use crate::dataplane::{Blocked, ClientPath, DataPlane, Established, PAYLOAD_AT};
+use crate::dataplane::Established;
+use crate::nonces::NonceCache;
 use crate::policy::PeerPolicy;
+use crate::tuple::FiveTuple;
 use crate::wire;
 
-/// The client-to-server transport of an allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    /// TURN over TLS (on the HTTPS port or `TURN_TLS_LISTEN`).
-    Tls,
-}
-
-/// Identifies an allocation: transport, client address, listener address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FiveTuple {
-    pub transport: Transport,
-    pub client: SocketAddr,
-    pub server: SocketAddr,
-}
-
-/// Who holds an allocation.
-#[derive(Debug, Clone)]
-struct Owner {
-    username: String,
-    user: String,
-}
-
 /// What the gate enforces.
-pub struct GateConfig {
-    pub realm: String,
-    pub credentials: RestCredentials,
-    pub policy: PeerPolicy,
+pub(crate) struct GateConfig {
+    pub(crate) realm: String,
+    pub(crate) credentials: RestCredentials,
+    pub(crate) policy: PeerPolicy,
     /// Allocations one user may hold at once.
-    pub user_quota: usize,
+    pub(crate) user_quota: usize,
     /// Allocations the server holds at once.
-    pub total_quota: usize,
+    pub(crate) total_quota: usize,
     /// Whether relayed addresses of each family can be given (a public IPv4 /
     /// IPv6 address is known); a request for another gets 440.
-    pub relay_ipv4: bool,
-    pub relay_ipv6: bool,
+    pub(crate) relay_ipv4: bool,
+    pub(crate) relay_ipv6: bool,
 }
 
 /// Counters of what the gate refused (exported as metrics later).
@@ -101,16 +77,10 @@ pub struct GateStats {
     pub challenges: AtomicU64,
 }
 
-#[derive(Default)]
-struct Allocations {
-    by_tuple: HashMap<FiveTuple, Owner>,
-    per_user: HashMap<String, usize>,
-}
-
 /// Shared by every listener: the rules, and the allocations that exist.
 pub struct Gate {
     config: GateConfig,
-    allocations: Mutex<Allocations>,
+    allocations: Allocations,
     pub stats: GateStats,
 }
 
@@ -132,9 +102,9 @@ pub(crate) enum Verdict {
 #[derive(Default)]
 pub(crate) struct Observed {
     /// What a success established, for the data plane.
-    pub established: Option<Established>,
+    pub(crate) established: Option<Established>,
     /// What to send the client.
-    pub answer: Answer,
+    pub(crate) answer: Answer,
 }
 
 /// What the client gets of a response of the crate's.
@@ -162,56 +132,26 @@ enum PendingKind {
 }
 
 impl Gate {
-    pub fn new(config: GateConfig) -> Self {
+    pub(crate) fn new(config: GateConfig) -> Self {
         Self {
             config,
-            allocations: Mutex::new(Allocations::default()),
+            allocations: Allocations::default(),
             stats: GateStats::default(),
         }
     }
 
-    pub fn realm(&self) -> &str {
-        &self.config.realm
-    }
-
     /// Allocations alive now.
-    pub fn allocation_count(&self) -> usize {
-        self.lock().by_tuple.len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Allocations> {
-        self.allocations.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn owner(&self, tuple: &FiveTuple) -> Option<Owner> {
-        self.lock().by_tuple.get(tuple).cloned()
-    }
-
-    fn register(&self, tuple: FiveTuple, owner: Owner) {
-        metrics::counter!("webcall_turn_allocations_total").increment(1);
-        let mut allocations = self.lock();
-        *allocations.per_user.entry(owner.user.clone()).or_default() += 1;
-        if let Some(old) = allocations.by_tuple.insert(tuple, owner) {
-            release_user(&mut allocations.per_user, &old.user);
-        }
+    pub(crate) fn allocation_count(&self) -> usize {
+        self.allocations.count()
     }
 
     /// The crate closed the allocation of `tuple` (expiry, Refresh 0, shutdown).
     pub(crate) fn release(&self, tuple: &FiveTuple) {
-        let mut allocations = self.lock();
-        if let Some(owner) = allocations.by_tuple.remove(tuple) {
-            release_user(&mut allocations.per_user, &owner.user);
-        }
-    }
-
-    fn over_quota(&self, user: &str) -> bool {
-        let allocations = self.lock();
-        allocations.by_tuple.len() >= self.config.total_quota
-            || allocations.per_user.get(user).copied().unwrap_or(0) >= self.config.user_quota
+        self.allocations.release(tuple);
     }
 
     /// Decides what to do with a datagram from a client.
-    fn inspect(
+    pub(crate) fn inspect(
         &self,
         data: &[u8],
         tuple: FiveTuple,
@@ -249,7 +189,7 @@ impl Gate {
             return Verdict::Drop;
         }
         let method = msg.typ.method;
-        let owner = self.owner(&tuple);
+        let owner = self.allocations.owner(&tuple);
         if method != METHOD_ALLOCATE && owner.is_none() {
             return reply(&msg, CODE_ALLOC_MISMATCH, vec![], None);
         }
@@ -305,7 +245,11 @@ impl Gate {
                     Some(integrity),
                 );
             }
-            if self.over_quota(rest.user) {
+            if self.allocations.over_quota(
+                rest.user,
+                self.config.user_quota,
+                self.config.total_quota,
+            ) {
                 self.stats.quota_refusals.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("webcall_turn_quota_refusals_total").increment(1);
                 return reply(&msg, CODE_ALLOC_QUOTA_REACHED, vec![], Some(integrity));
@@ -498,7 +442,7 @@ impl Gate {
         }
         match done.kind {
             PendingKind::Allocate(owner) if typ == wire::ALLOCATE_SUCCESS => {
-                self.register(tuple, owner);
+                self.allocations.register(tuple, owner);
                 let relay = wire::relayed_addr(&msg)?;
                 Some(Established::Allocation { relay })
             }
@@ -520,7 +464,7 @@ impl Gate {
         tuple: &FiveTuple,
         nonces: &NonceCache,
     ) -> Option<Vec<u8>> {
-        let owner = self.owner(tuple)?;
+        let owner = self.allocations.owner(tuple)?;
         let nonce = nonces.current();
         let key = self
             .config
@@ -539,15 +483,6 @@ impl Gate {
         let mut msg = Message::new();
         msg.build(&setters).ok()?;
         Some(msg.raw)
-    }
-}
-
-fn release_user(per_user: &mut HashMap<String, usize>, user: &str) {
-    if let Some(count) = per_user.get_mut(user) {
-        *count -= 1;
-        if *count == 0 {
-            per_user.remove(user);
-        }
     }
 }
 
@@ -570,391 +505,4 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Nonces. Clients get the gate's own: 16 characters (96 random bits), so a
-/// 401 to an unauthenticated Allocate stays near twice the request's size (the
-/// crate's are 32 hex characters). Each lives an hour: handed out for half an
-/// hour, then accepted for another half as the previous one.
-///
-/// The crate checks nonces too, against the ones it minted; the gate learns one
-/// from the crate's answers (handing it an unauthenticated request at most once
-/// per half hour, or per [`NONCE_REFRESH_BACKOFF`] while it has none) and signs
-/// authenticated requests again with it before they reach the crate
-/// ([`wire::with_nonce`]). The crate's nonce map then grows by one entry per half
-/// hour, whatever the request rate.
-#[derive(Default)]
-pub struct NonceCache {
-    inner: Mutex<NonceState>,
-}
-
-#[derive(Default)]
-struct NonceState {
-    current: Option<(String, Instant)>,
-    previous: Option<String>,
-    /// The crate's nonce, and when it was learnt.
-    upstream: Option<(String, Instant)>,
-    /// The request handed to the crate for a nonce: its answer is not sent on.
-    fetching: Option<TransactionId>,
-    refresh_claimed_at: Option<Instant>,
-}
-
-/// Hand out a new nonce, and fetch a new one from the crate, once the current
-/// one is this old (the crate refuses its nonces after an hour).
-const NONCE_ROTATE_AFTER: Duration = Duration::from_secs(30 * 60);
-/// At most one request is handed to the crate for a fresh nonce per this interval.
-const NONCE_REFRESH_BACKOFF: Duration = Duration::from_secs(5);
-
-fn mint_nonce() -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>())
-}
-
-impl NonceCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, NonceState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The nonce to hand out (a new one every half hour).
-    fn current(&self) -> String {
-        let mut state = self.lock();
-        match &state.current {
-            Some((nonce, at)) if at.elapsed() < NONCE_ROTATE_AFTER => nonce.clone(),
-            _ => {
-                let nonce = mint_nonce();
-                let old = state.current.replace((nonce.clone(), Instant::now()));
-                state.previous = old.map(|(n, _)| n);
-                nonce
-            }
-        }
-    }
-
-    /// True for the one caller that should hand an unauthenticated request to
-    /// the crate, so that its answer brings the gate a fresh crate nonce.
-    fn claim_refresh(&self, transaction: TransactionId) -> bool {
-        let mut state = self.lock();
-        let fresh = state
-            .upstream
-            .as_ref()
-            .is_some_and(|(_, at)| at.elapsed() < NONCE_ROTATE_AFTER);
-        let backing_off = state
-            .refresh_claimed_at
-            .is_some_and(|at| at.elapsed() < NONCE_REFRESH_BACKOFF);
-        if fresh || backing_off {
-            return false;
-        }
-        state.refresh_claimed_at = Some(Instant::now());
-        state.fetching = Some(transaction);
-        true
-    }
-
-    /// Whether `transaction` is the request handed to the crate for a nonce.
-    fn fetched(&self, transaction: TransactionId) -> bool {
-        let mut state = self.lock();
-        let fetched = state.fetching == Some(transaction);
-        if fetched {
-            state.fetching = None;
-        }
-        fetched
-    }
-
-    fn accepts(&self, nonce: &str) -> bool {
-        let state = self.lock();
-        state
-            .current
-            .as_ref()
-            .is_some_and(|(n, at)| n == nonce && at.elapsed() < 2 * NONCE_ROTATE_AFTER)
-            || state.previous.as_deref() == Some(nonce)
-    }
-
-    /// The crate's nonce, for requests handed to it. Before the gate has learnt
-    /// one, any string: the crate answers 438 with a fresh one, which the gate
-    /// learns and the client retries.
-    fn upstream(&self) -> String {
-        let state = self.lock();
-        state
-            .upstream
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |(n, _)| n.clone())
-    }
-
-    /// Learns a nonce the crate minted (seen in one of its answers).
-    fn adopt(&self, nonce: String) {
-        let mut state = self.lock();
-        if state.upstream.as_ref().is_some_and(|(n, _)| *n == nonce) {
-            return;
-        }
-        state.upstream = Some((nonce, Instant::now()));
-        state.refresh_claimed_at = None;
-    }
-}
-
-/// A listening `Conn` with the gate in front of it, and the data plane beside
-/// it: relayed data never reaches the crate.
-pub struct GatedConn {
-    path: ClientPath,
-    gate: Arc<Gate>,
-    nonces: Arc<NonceCache>,
-    plane: Arc<DataPlane>,
-    transport: Transport,
-    local: SocketAddr,
-    pending: Mutex<Option<Pending>>,
-    /// Control messages read in a batch with relayed data, for the crate's read
-    /// loop; at most one batch's worth, and no more is read until they are
-    /// handed on. The gate inspects each when it is handed on: its `pending`
-    /// slot holds one request at a time.
-    controls: Mutex<VecDeque<(Vec<u8>, SocketAddr)>>,
-}
-
-/// What became of one control message read by a listener.
-enum Step {
-    /// A control message for the crate, copied into its buffer.
-    Deliver(usize, SocketAddr),
-    Answer(Vec<u8>, SocketAddr),
-    Next,
-    /// Both: the crate's answer to it is the gate's to read.
-    DeliverAndAnswer(usize, SocketAddr, Vec<u8>),
-}
-
-/// Control datagrams larger than this are dropped unread by the gate.
-const MAX_CONTROL: usize = 4096;
-
-/// Datagrams a listener handles before it lets other tasks run.
-const BATCH: usize = 64;
-
-impl GatedConn {
-    pub(crate) fn new(
-        path: ClientPath,
-        gate: Arc<Gate>,
-        nonces: Arc<NonceCache>,
-        plane: Arc<DataPlane>,
-    ) -> std::io::Result<Self> {
-        let (local, transport) = match &path {
-            ClientPath::Udp(socket) => (socket.local_addr()?, Transport::Udp),
-            ClientPath::Tcp(tcp) => (tcp.local(), tcp.kind()),
-        };
-        Ok(Self {
-            path,
-            gate,
-            nonces,
-            plane,
-            transport,
-            local,
-            pending: Mutex::new(None),
-            controls: Mutex::new(VecDeque::new()),
-        })
-    }
-
-    fn tuple(&self, client: SocketAddr) -> FiveTuple {
-        FiveTuple {
-            transport: self.transport,
-            client,
-            server: self.local,
-        }
-    }
-
-    /// Relays data (at `buf[at..at + len]`, framed in place) through the data
-    /// plane; a control message is queued for [`Self::control`]. Returns a send
-    /// the socket had no room for.
-    fn route(
-        &self,
-        buf: &mut [u8],
-        at: usize,
-        len: usize,
-        src: SocketAddr,
-        controls: &mut VecDeque<(Vec<u8>, SocketAddr)>,
-    ) -> Option<Blocked> {
-        if !wire::is_relayed_data(&buf[at..at + len]) {
-            // The crate reads control messages into 1500-byte buffers; larger
-            // ones are not worth holding (STUN requests are far smaller).
-            if len <= MAX_CONTROL {
-                controls.push_back((buf[at..at + len].to_vec(), src));
-            }
-            return None;
-        }
-        // Attacker-controlled bytes go through parsers here, inside the relay's
-        // read loop: a panic must cost one datagram, not the relay.
-        let tuple = self.tuple(src);
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.plane.relay_from_client(&tuple, buf, at, len)
-        }))
-        .unwrap_or(None)
-    }
-
-    /// A control message: inspected by the gate, and what passes is copied into
-    /// `out` for the crate.
-    fn control(&self, data: &[u8], src: SocketAddr, out: &mut [u8]) -> Step {
-        let tuple = self.tuple(src);
-        let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.gate.inspect(data, tuple, &self.nonces, &self.pending)
-        }))
-        .unwrap_or(Verdict::Drop);
-        match verdict {
-            Verdict::Pass if data.len() <= out.len() => {
-                out[..data.len()].copy_from_slice(data);
-                Step::Deliver(data.len(), src)
-            }
-            Verdict::Forward(data) if data.len() <= out.len() => {
-                out[..data.len()].copy_from_slice(&data);
-                Step::Deliver(data.len(), src)
-            }
-            Verdict::PassAndReply(response) if data.len() <= out.len() => {
-                out[..data.len()].copy_from_slice(data);
-                Step::DeliverAndAnswer(data.len(), src, response)
-            }
-            Verdict::Pass | Verdict::Forward(_) | Verdict::Drop => Step::Next,
-            Verdict::Reply(response) | Verdict::PassAndReply(response) => {
-                Step::Answer(response, src)
-            }
-        }
-    }
-
-    /// Reads a batch of datagrams and routes them without awaiting: relayed
-    /// data goes out (sends the socket had no room for are left in `blocked`),
-    /// control messages are queued. How many were read; 0 when drained.
-    fn udp_batch(&self, socket: &UdpSocket, blocked: &mut Vec<Blocked>) -> usize {
-        let mut controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
-        with_batch(|batch| match batch.recv(socket) {
-            Ok(n) => {
-                for i in 0..n {
-                    let (buf, len, src) = batch.datagram(i);
-                    if let Some(src) = src {
-                        blocked.extend(self.route(buf, PAYLOAD_AT, len, src, &mut controls));
-                    }
-                }
-                n
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
-            // An ICMP error reported on the socket, say: it costs one read.
-            Err(err) => {
-                tracing::debug!(error = %err, "TURN: listener read error");
-                1
-            }
-        })
-    }
-
-    fn next_control(&self) -> Option<(Vec<u8>, SocketAddr)> {
-        self.controls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
-    }
-
-    async fn answer(&self, response: &[u8], to: SocketAddr) {
-        match &self.path {
-            ClientPath::Udp(socket) => {
-                if let Err(err) = socket.send_to(response, to).await {
-                    tracing::debug!(%to, error = %err, "TURN: could not send a gate response");
-                }
-            }
-            ClientPath::Tcp(tcp) => {
-                tcp.queue(response, to);
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Conn for GatedConn {
-    async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
-        Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into())
-    }
-
-    async fn recv(&self, _buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into())
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
-        let mut since_yield = 0;
-        loop {
-            let step = match &self.path {
-                ClientPath::Udp(socket) => {
-                    if let Some((frame, src)) = self.next_control() {
-                        self.control(&frame, src, buf)
-                    } else {
-                        if since_yield >= BATCH {
-                            // A full share: let the relay sockets' tasks run.
-                            since_yield = 0;
-                            tokio::task::yield_now().await;
-                        }
-                        socket.readable().await?;
-                        let mut blocked = Vec::new();
-                        let read = self.udp_batch(socket, &mut blocked);
-                        for blocked in blocked {
-                            blocked.finish().await;
-                        }
-                        // A short read drained the socket (readiness cleared).
-                        since_yield = if read < RECV_BATCH {
-                            0
-                        } else {
-                            since_yield + read
-                        };
-                        Step::Next
-                    }
-                }
-                // Data frames never get here: each TCP connection hands them to
-                // the data plane itself.
-                ClientPath::Tcp(tcp) => {
-                    let (frame, src) = tcp.recv_frame().await?;
-                    self.control(&frame, src, buf)
-                }
-            };
-            match step {
-                Step::Deliver(n, src) => return Ok((n, src)),
-                Step::Answer(response, to) => self.answer(&response, to).await,
-                Step::DeliverAndAnswer(n, src, response) => {
-                    self.answer(&response, src).await;
-                    return Ok((n, src));
-                }
-                Step::Next => {}
-            }
-        }
-    }
-
-    async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {
-        Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into())
-    }
-
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        let tuple = self.tuple(target);
-        let observed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.gate.observe(buf, tuple, &self.nonces, &self.pending)
-        }))
-        .unwrap_or_default();
-        if let Some(established) = observed.established {
-            self.plane.apply(tuple, established, &self.path);
-        }
-        let bytes = match &observed.answer {
-            Answer::Crate => buf,
-            Answer::Instead(bytes) => bytes,
-            Answer::Nothing => return Ok(buf.len()),
-        };
-        match &self.path {
-            ClientPath::Udp(socket) => socket.send_to(bytes, target).await?,
-            ClientPath::Tcp(tcp) => {
-                tcp.queue(bytes, target);
-                0
-            }
-        };
-        // The crate checks the count against its own buffer.
-        Ok(buf.len())
-    }
-
-    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-        Ok(self.local)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    /// Never closes the listener: the crate calls this whenever *an allocation*
-    /// ends. The relay drops its sockets itself on shutdown.
-    async fn close(&self) -> webrtc_util::Result<()> {
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
 }

@@ -15,7 +15,7 @@ use ipnet::IpNet;
 /// (`::ffff:0:0/96` mapped, `64:ff9b::/96` NAT64, `2002::/16` 6to4) are judged
 /// by the IPv4 inside them: otherwise `::ffff:127.0.0.1` or `64:ff9b::a00:1`
 /// would reach a range refused in its IPv4 form (a known TURN CVE class).
-pub const DEFAULT_DENIED: &[&str] = &[
+pub(crate) const DEFAULT_DENIED: &[&str] = &[
     "0.0.0.0/8",
     "127.0.0.0/8",
     "10.0.0.0/8",
@@ -94,14 +94,14 @@ impl PeerPolicy {
 
     /// Limits the relay's own addresses to its relay ports; the relay applies
     /// its configured range when it starts.
-    pub fn with_relay_ports(mut self, ports: RangeInclusive<u16>) -> Self {
+    pub(crate) fn with_relay_ports(mut self, ports: RangeInclusive<u16>) -> Self {
         self.own_ports = ports;
         self
     }
 
     /// Whether a permission for `ip` may be installed (CreatePermission carries
     /// no meaningful port: the port is judged per datagram, [`Self::permits_peer`]).
-    pub fn permits(&self, ip: IpAddr) -> bool {
+    pub(crate) fn permits(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         if self.own.contains(&ip) || self.allowed.iter().any(|n| n.contains(&ip)) {
             return true;
@@ -112,13 +112,13 @@ impl PeerPolicy {
     /// Whether the relay may send to `peer`: [`Self::permits`], and on one of the
     /// relay's own addresses only a port of the relay range, unless an operator's
     /// allowed range covers the address.
-    pub fn permits_peer(&self, peer: SocketAddr) -> bool {
+    pub(crate) fn permits_peer(&self, peer: SocketAddr) -> bool {
         self.permits(peer.ip()) && !self.own_port_refused(peer)
     }
 
     /// `peer` is one of the relay's own addresses on a port outside the relay
     /// range (and no allowed range covers it). Cheap enough for every datagram.
-    pub fn own_port_refused(&self, peer: SocketAddr) -> bool {
+    pub(crate) fn own_port_refused(&self, peer: SocketAddr) -> bool {
         if self.own_ports.contains(&peer.port()) {
             return false;
         }

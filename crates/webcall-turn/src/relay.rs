@@ -1,29 +1,38 @@
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
+//! The relay itself: [`TurnConfig`] in, [`TurnRelay`] out. [`TurnRelay::start`]
+//! binds the listeners ([`crate::bind`]), builds the one gate and the one data
+//! plane they share, and starts a thread ([`crate::worker`]) per UDP listener
+//! and one each for TCP and TLS, each running a crate server on its
+//! [`GatedConn`] with relay sockets from [`RelayPorts`]. Also here: the key
+//! source the crate signs its responses with, and the task that tells the gate
+//! and the data plane when the crate closes an allocation.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_trait::async_trait;
-use stun::agent::TransactionId;
-use stun::message::{Message, BINDING_REQUEST, BINDING_SUCCESS};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use turn::allocation::AllocationInfo;
 use turn::auth::AuthHandler;
 use turn::relay::RelayAddressGenerator;
 use turn::server::config::{ConnConfig, ServerConfig};
 use turn::server::Server;
-use webcall_domain::ports::HealthCheck;
-use webcall_domain::DomainError;
 
 use crate::batch::Coalesce;
+use crate::bind::bind_all;
 use crate::credentials::{parse_rest_username, RestCredentials};
-use crate::dataplane::{ClientPath, DataPlane, RelayFamily, RelayPorts};
-use crate::gate::{FiveTuple, Gate, GateConfig, GatedConn, NonceCache, Transport};
+use crate::dataplane::{ClientPath, DataPlane};
+use crate::gate::{Gate, GateConfig};
+use crate::listener::GatedConn;
+use crate::nonces::NonceCache;
 use crate::policy::PeerPolicy;
-use crate::tcp::TcpTransport;
+use crate::relay_sockets::{RelayFamily, RelayPorts};
+use crate::tcp::{TcpTransport, Unfinished};
+use crate::tuple::{FiveTuple, Transport};
 use crate::wire::is_relayed_data;
+use crate::worker::{keep, Worker};
 
 /// Everything the relay needs to start.
 #[derive(Clone)]
@@ -51,7 +60,7 @@ pub struct TurnConfig {
     pub udp_listeners: usize,
     /// How long a UDP relay thread that is woken again and again for a datagram
     /// or two sleeps before it parks, so that its next wake-up finds a batch
-    /// (`TURN_UDP_COALESCE_US`); zero: never. See [`crate::batch`].
+    /// (`TURN_UDP_COALESCE_US`); zero: never. See the crate's `batch` module.
     pub udp_coalesce: Duration,
 }
 
@@ -64,6 +73,8 @@ pub struct TurnRelay {
     public_ip: IpAddr,
     public_ip6: Option<Ipv6Addr>,
     gate: Arc<Gate>,
+    /// The REST credentials the relay accepts, for minting (`ice_servers`).
+    credentials: Arc<RestCredentials>,
     tcp_transport: Arc<TcpTransport>,
     tls_transport: Arc<TcpTransport>,
     shutdown: CancellationToken,
@@ -87,9 +98,6 @@ impl AuthHandler for RestKeys {
         Ok(self.credentials.long_term_key(username, realm))
     }
 }
-
-/// UDP socket buffers: the kernel's defaults (about 200 KiB) overflow under bursts.
-const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 impl TurnRelay {
     /// Binds UDP and TCP at each `config.listen` address and starts relaying.
@@ -184,6 +192,7 @@ impl TurnRelay {
             public_ip: config.public_ip,
             public_ip6: config.public_ip6,
             gate,
+            credentials: Arc::new(config.credentials),
             tcp_transport,
             tls_transport,
             shutdown,
@@ -205,12 +214,12 @@ impl TurnRelay {
     }
 
     /// The address advertised to clients.
-    pub fn public_ip(&self) -> IpAddr {
+    pub(crate) fn public_ip(&self) -> IpAddr {
         self.public_ip
     }
 
     /// The IPv6 address advertised for IPv6 relayed addresses, if any.
-    pub fn public_ip6(&self) -> Option<Ipv6Addr> {
+    pub(crate) fn public_ip6(&self) -> Option<Ipv6Addr> {
         self.public_ip6
     }
 
@@ -235,6 +244,11 @@ impl TurnRelay {
         self.tls_transport.clone()
     }
 
+    /// Mints the credentials this relay accepts.
+    pub(crate) fn credentials(&self) -> Arc<RestCredentials> {
+        self.credentials.clone()
+    }
+
     pub fn gate(&self) -> &Gate {
         &self.gate
     }
@@ -242,116 +256,13 @@ impl TurnRelay {
     /// Closes every allocation and stops listening.
     pub async fn close(&self) {
         for worker in &self.workers {
-            worker.stop.cancel();
+            worker.stop();
         }
         for worker in &self.workers {
-            if let Some(done) = worker.done.lock().await.take() {
-                let _ = done.await;
-            }
+            worker.stopped().await;
         }
         self.shutdown.cancel();
         tracing::info!("TURN relay stopped");
-    }
-}
-
-/// A listener's thread: a single-threaded runtime running the crate's server
-/// for that listener (a UDP socket, or the TCP listener with its connections),
-/// the gate in front of it, and every relay socket its allocations open — so a
-/// datagram is read, relayed and sent on one thread without waking another (on a
-/// multi-threaded runtime each wake-up of the relay also woke a second worker:
-/// twice the CPU per packet, measured). The kernel spreads UDP clients over the
-/// listeners (`SO_REUSEPORT`), so relaying grows with cores, as coturn's threads do.
-struct Worker {
-    stop: CancellationToken,
-    done: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
-}
-
-/// What a worker's start-up returns: its crate server, the task that hands
-/// closed allocations to the gate, and anything else to pass back.
-type Started<T> = (Server, tokio::task::JoinHandle<()>, T);
-
-impl Worker {
-    /// Starts a thread named `name` that runs `start` (on its own runtime) and
-    /// then its server until stopped; returns once `start` has finished. The
-    /// runtime flushes the thread's outbox, and perhaps sleeps (`coalesce`),
-    /// each time before it parks.
-    async fn spawn<T, F, Fut>(
-        name: String,
-        coalesce: Option<Coalesce>,
-        start: F,
-    ) -> anyhow::Result<(Self, T)>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = anyhow::Result<Started<T>>>,
-    {
-        let stop = CancellationToken::new();
-        let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<T>>();
-        let (done_tx, done_rx) = oneshot::channel();
-        let token = stop.clone();
-        std::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                crate::batch::enable_on_this_thread(coalesce);
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .on_thread_park(crate::batch::before_park)
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(err) => {
-                        let _ = ready_tx.send(Err(err.into()));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let (server, released) = match start().await {
-                        Ok((server, released, value)) => {
-                            let _ = ready_tx.send(Ok(value));
-                            (server, released)
-                        }
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(err));
-                            return;
-                        }
-                    };
-                    token.cancelled().await;
-                    if let Err(err) = server.close().await {
-                        tracing::warn!(error = %err, "closing a TURN server");
-                    }
-                    drop(server);
-                    // Let the closed allocations reach the gate and data plane.
-                    let _ = tokio::time::timeout(Duration::from_secs(2), released).await;
-                });
-                drop(runtime);
-                let _ = done_tx.send(());
-            })
-            .context("starting a TURN thread")?;
-        let value = ready_rx
-            .await
-            .context("the TURN thread stopped while starting")??;
-        Ok((
-            Self {
-                stop,
-                done: tokio::sync::Mutex::new(Some(done_rx)),
-            },
-            value,
-        ))
-    }
-}
-
-/// Adds a worker that started to `workers`; when it did not, stops the ones
-/// already running and returns the error.
-fn keep<T>(started: anyhow::Result<(Worker, T)>, workers: &mut Vec<Worker>) -> anyhow::Result<T> {
-    match started {
-        Ok((worker, value)) => {
-            workers.push(worker);
-            Ok(value)
-        }
-        Err(err) => {
-            workers.iter().for_each(|w| w.stop.cancel());
-            Err(err)
-        }
     }
 }
 
@@ -399,7 +310,11 @@ async fn spawn_stream_worker(
         let on_data = {
             let plane = plane.clone();
             Arc::new(move |client: SocketAddr, frame: &[u8]| {
-                is_relayed_data(frame).then(|| plane.relay_client_frame(&tuple(client), frame))
+                is_relayed_data(frame).then(|| {
+                    plane
+                        .relay_client_frame(&tuple(client), frame)
+                        .map(|blocked| Box::pin(blocked.finish()) as Unfinished)
+                })
             })
         };
         let transport = TcpTransport::start(
@@ -504,175 +419,4 @@ fn relay_families(config: &TurnConfig) -> (Option<RelayFamily>, Option<RelayFami
         public: public.into(),
     });
     (ipv4, ipv6)
-}
-
-/// Binds UDP (`udp_listeners` sockets each) and TCP on every address, all on one
-/// port; with port 0 first, retries until the port the first UDP socket got is
-/// free for everything else too.
-fn bind_all(
-    listen: &[SocketAddr],
-    udp_listeners: usize,
-) -> anyhow::Result<(Vec<StdUdpSocket>, Vec<std::net::TcpListener>)> {
-    let Some(first) = listen.first() else {
-        anyhow::bail!("TURN_LISTEN names no address");
-    };
-    for _ in 0..16 {
-        let primary = bind_udp(*first, udp_listeners > 1)
-            .with_context(|| format!("cannot bind TURN UDP {first} (TURN_LISTEN)"))?;
-        let port = primary.local_addr()?.port();
-        match bind_rest(listen, port, primary, udp_listeners) {
-            Ok(bound) => return Ok(bound),
-            Err(err) if first.port() == 0 && err.kind() == std::io::ErrorKind::AddrInUse => {
-                continue
-            }
-            Err(err) => return Err(err).context("cannot bind TURN_LISTEN"),
-        }
-    }
-    anyhow::bail!("no port free for TURN UDP and TCP on {listen:?}")
-}
-
-/// With the first UDP socket bound on `port`: the rest of its UDP sockets and
-/// TCP, then both on every other address (those with port 0 take `port` too).
-fn bind_rest(
-    listen: &[SocketAddr],
-    port: u16,
-    primary: StdUdpSocket,
-    udp_listeners: usize,
-) -> std::io::Result<(Vec<StdUdpSocket>, Vec<std::net::TcpListener>)> {
-    let reuse = udp_listeners > 1;
-    let mut udp = vec![primary];
-    let mut tcp = Vec::with_capacity(listen.len());
-    for (index, addr) in listen.iter().enumerate() {
-        let addr = match addr.port() {
-            0 => SocketAddr::new(addr.ip(), port),
-            _ => *addr,
-        };
-        tcp.push(bind_tcp(addr)?);
-        // The same port again with SO_REUSEPORT: the kernel spreads clients over
-        // the sockets by their address (a client always lands on the same one),
-        // and each socket has a read loop of its own.
-        let more = if index == 0 { 1 } else { 0 };
-        for _ in more..udp_listeners {
-            udp.push(bind_udp(addr, reuse)?);
-        }
-    }
-    Ok((udp, tcp))
-}
-
-fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let domain = socket2::Domain::for_address(addr);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
-fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<StdUdpSocket> {
-    let domain = socket2::Domain::for_address(addr);
-    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
-    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
-    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
-    socket.bind(&addr.into())?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
-/// The host's primary non-loopback address: the source address the kernel
-/// would use for an outside destination (a UDP `connect` sends nothing).
-pub fn detect_public_ip() -> Option<IpAddr> {
-    let socket = StdUdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
-}
-
-/// The host's global IPv6 address, if it has one: the source address the kernel
-/// would use for an outside IPv6 destination (nothing is sent). Unique-local,
-/// link-local and documentation addresses do not count.
-pub fn detect_public_ip6() -> Option<Ipv6Addr> {
-    let socket = StdUdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).ok()?;
-    socket
-        .connect((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9))
-        .ok()?;
-    match socket.local_addr().ok()?.ip() {
-        // Global unicast is 2000::/3; 2001:db8::/32 is documentation.
-        IpAddr::V6(ip)
-            if (ip.segments()[0] & 0xe000) == 0x2000
-                && !(ip.segments()[0] == 0x2001 && ip.segments()[1] == 0xdb8) =>
-        {
-            Some(ip)
-        }
-        _ => None,
-    }
-}
-
-/// Where to send a health-check Binding request: the listener itself, or
-/// loopback when it listens on every interface.
-fn probe_target(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
-    }
-}
-
-/// `/readyz` for the relay: it answers a STUN Binding request on UDP.
-#[async_trait]
-impl HealthCheck for TurnRelay {
-    fn name(&self) -> &'static str {
-        "turn"
-    }
-
-    async fn check(&self) -> Result<(), DomainError> {
-        let target = probe_target(self.udp_addr());
-        let bind: SocketAddr = if target.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let socket = UdpSocket::bind(bind)
-            .await
-            .map_err(DomainError::infrastructure)?;
-        let mut request = Message::new();
-        request
-            .build(&[Box::new(TransactionId::new()), Box::new(BINDING_REQUEST)])
-            .map_err(|e| DomainError::infrastructure(e.to_string()))?;
-        let mut buf = [0u8; 1500];
-        for _ in 0..3 {
-            socket
-                .send_to(&request.raw, target)
-                .await
-                .map_err(DomainError::infrastructure)?;
-            if let Ok(Ok((n, _))) =
-                tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await
-            {
-                let mut response = Message::new();
-                if response.unmarshal_binary(&buf[..n]).is_ok()
-                    && response.typ == BINDING_SUCCESS
-                    && response.transaction_id == request.transaction_id
-                {
-                    return Ok(());
-                }
-            }
-        }
-        Err(DomainError::infrastructure(
-            "the TURN relay does not answer STUN Binding requests",
-        ))
-    }
 }

@@ -2,11 +2,13 @@
 //! stream is cut into STUN messages and ChannelData frames (padded to 4 bytes on
 //! a stream). TCP connections come from the relay's own listener; TLS ones are
 //! decrypted elsewhere (the HTTPS port, or `TURN_TLS_LISTEN`) and handed over
-//! with [`TcpTransport::adopt`]. Relayed data (ChannelData, Send indications) is
-//! handed to the data plane by the connection's own task; control messages go to
-//! the crate's read loop (through the gate) as datagrams from the connection's
-//! address. What is sent to that address is queued to the connection and written
-//! in batches (over TLS, a record per frame, flushed once per batch).
+//! with [`TcpTransport::adopt`]. Every frame is first offered to the `on_data`
+//! hook by the connection's own task (the relay wires it to the data plane,
+//! which relays ChannelData and Send indications); control messages go to the
+//! crate's read loop (through the gate) as datagrams from the connection's
+//! address. What is sent to that address is queued to the connection and
+//! written in batches (over TLS, a record per frame, flushed once per batch).
+//! This module knows nothing of the gate or the data plane.
 //!
 //! Bounds: at most `max_connections` at once; per connection at most
 //! [`MAX_QUEUED_BYTES`] waiting to be written (beyond that frames are dropped, as
@@ -15,8 +17,10 @@
 //! [`FIRST_FRAME_TIMEOUT`] and then something every [`IDLE_TIMEOUT`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,15 +30,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::dataplane::Blocked;
-use crate::gate::Transport;
+use crate::tuple::Transport;
 
 /// Bytes that may wait to be written to one connection.
-pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_QUEUED_BYTES: usize = 256 * 1024;
 /// Time a new connection has to send its first frame.
-pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection silent this long is closed (clients refresh every few minutes).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(11 * 60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(11 * 60);
 /// Frames waiting for the crate's read loop, from all connections together.
 const INBOUND_QUEUE: usize = 1024;
 /// The crate reads control messages into 1500-byte buffers; a larger one could
@@ -45,12 +48,16 @@ const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Called when a connection ends; may return a datagram to hand to the crate as
 /// if that client had sent it (the gate's Refresh(0) that frees its allocation).
-pub type OnClose = Arc<dyn Fn(SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
+pub(crate) type OnClose = Arc<dyn Fn(SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
+
+/// A send that relaying a frame could not finish at once (the socket had no
+/// room): the connection's task awaits it before it reads on.
+pub(crate) type Unfinished = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Offered every frame a connection reads, with the client's address: `None`
 /// when it is not relayed data (it goes to the crate), else whether relaying it
 /// left a send to finish.
-pub(crate) type OnData = Arc<dyn Fn(SocketAddr, &[u8]) -> Option<Option<Blocked>> + Send + Sync>;
+pub(crate) type OnData = Arc<dyn Fn(SocketAddr, &[u8]) -> Option<Option<Unfinished>> + Send + Sync>;
 
 struct Outbound {
     tx: mpsc::Sender<Vec<u8>>,
@@ -59,10 +66,10 @@ struct Outbound {
 
 /// Counters for the TCP side.
 #[derive(Debug, Default)]
-pub struct TcpStats {
-    pub accepted: AtomicU64,
-    pub refused_over_limit: AtomicU64,
-    pub dropped_frames: AtomicU64,
+pub(crate) struct TcpStats {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) refused_over_limit: AtomicU64,
+    pub(crate) dropped_frames: AtomicU64,
 }
 
 /// The stream connections of one kind (TCP or TLS), seen as one packet socket.
@@ -72,7 +79,7 @@ pub struct TcpTransport {
     inbound: tokio::sync::Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
     connections: Arc<Mutex<HashMap<SocketAddr, Outbound>>>,
     acceptor: Arc<Acceptor>,
-    pub stats: Arc<TcpStats>,
+    pub(crate) stats: Arc<TcpStats>,
 }
 
 impl TcpTransport {
@@ -130,19 +137,19 @@ impl TcpTransport {
     }
 
     /// TCP or TLS.
-    pub fn kind(&self) -> Transport {
+    pub(crate) fn kind(&self) -> Transport {
         self.kind
     }
 
     /// Connections open now.
-    pub fn connection_count(&self) -> usize {
+    pub(crate) fn connection_count(&self) -> usize {
         self.connections
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len()
     }
 
-    pub fn local(&self) -> SocketAddr {
+    pub(crate) fn local(&self) -> SocketAddr {
         self.local
     }
 
@@ -296,8 +303,8 @@ impl Acceptor {
                 Ok(Ok(true)) => {
                     timeout = IDLE_TIMEOUT;
                     if let Some(relayed) = (self.on_data)(peer, &frame) {
-                        if let Some(blocked) = relayed {
-                            blocked.finish().await;
+                        if let Some(unfinished) = relayed {
+                            unfinished.await;
                         }
                         continue;
                     }

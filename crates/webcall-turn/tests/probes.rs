@@ -1,6 +1,11 @@
 //! The relay's answers, read off raw STUN messages (the `turn` client hides
 //! error codes): 401 for every credential problem, 403 for denied peers, 437
-//! without an allocation, 441 for another user's credentials, 486 over quota.
+//! without an allocation, 441 for another user's credentials, 486 over quota,
+//! 420 for unknown comprehension-required attributes; and the gate's own
+//! nonces and small unauthenticated answers.
+//!
+//! One file over 500 lines, on purpose: every test here is one refusal of the
+//! gate's, probed the same way (raw STUN through `support::Probe`).
 
 mod support;
 

@@ -874,8 +874,8 @@ pub(crate) fn relay_listen(settings: &TurnSettings) -> Vec<SocketAddr> {
 
 /// What `/api/v1/webrtc/ice-servers` hands out: external STUN servers if named,
 /// else the embedded relay's STUN; the embedded relay's TURN (UDP, TCP, and TLS
-/// when `turns` is given) when it runs; external TURN servers with static or REST
-/// credentials.
+/// when `turns` is given) with credentials the relay mints, when it runs;
+/// external TURN servers with static or REST credentials.
 fn ice_servers(
     config: &Config,
     relay: Option<&TurnRelay>,
@@ -883,34 +883,14 @@ fn ice_servers(
 ) -> IceServersService {
     let mut stun = config.stun_servers.clone();
     let mut turn = Vec::new();
-    let rest = config
-        .turn_secret
-        .clone()
-        .map(|secret| Arc::new(RestCredentials::new(secret, config.turn_credential_ttl)));
-    if let (Some(relay), Some(rest)) = (relay, &rest) {
-        let host = url_host(relay.public_ip());
-        let port = relay.udp_addr().port();
+    if let Some(relay) = relay {
+        let own = relay.ice_servers(turns);
         if stun.is_empty() {
-            stun.push(format!("stun:{host}:{port}"));
+            stun.push(own.stun_url);
         }
-        let mut urls = vec![
-            format!("turn:{host}:{port}?transport=udp"),
-            format!("turn:{host}:{port}?transport=tcp"),
-        ];
-        // IPv6-only clients reach the relay on its IPv6 listener.
-        let v6_listener = relay.listen_addrs().iter().find(|a| a.is_ipv6());
-        if let (Some(ip6), Some(listener), IpAddr::V4(_)) =
-            (relay.public_ip6(), v6_listener, relay.public_ip())
-        {
-            let host6 = url_host(IpAddr::V6(ip6));
-            let port6 = listener.port();
-            urls.push(format!("turn:{host6}:{port6}?transport=udp"));
-            urls.push(format!("turn:{host6}:{port6}?transport=tcp"));
-        }
-        urls.extend(turns);
         turn.push(TurnServer {
-            urls,
-            minter: rest.clone(),
+            urls: own.turn_urls,
+            minter: own.credentials,
         });
     }
     if !config.turn_urls.is_empty() {
@@ -920,7 +900,9 @@ fn ice_servers(
                     username: username.clone(),
                     password: password.clone(),
                 })),
-                _ => rest.map(|r| r as Arc<dyn TurnCredentialMinter>),
+                _ => config.turn_secret.clone().map(|secret| {
+                    Arc::new(RestCredentials::new(secret, config.turn_credential_ttl)) as _
+                }),
             };
         match minter {
             Some(minter) => turn.push(TurnServer {
@@ -933,14 +915,6 @@ fn ice_servers(
         }
     }
     IceServersService::new(stun, turn, Arc::new(SystemClock))
-}
-
-/// An IP as the host part of a `stun:`/`turn:` URL.
-fn url_host(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V6(v6) => format!("[{v6}]"),
-        v4 => v4.to_string(),
-    }
 }
 
 /// Applies migrations and returns (`webcall migrate`).

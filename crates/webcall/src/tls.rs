@@ -35,7 +35,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use webcall_turn::tcp::TcpTransport;
+use webcall_turn::TcpTransport;
 
 use crate::connections::{ConnectionLimits, Guarded};
 

@@ -16,6 +16,7 @@ use webcall_domain::model::{
 };
 use webcall_domain::ports::{Clock, PasswordHasher, TokenCodec, TokenRevocations, UserRepository};
 
+use uuid::Uuid;
 use webcall_domain::DomainError;
 
 use crate::throttle::{LoginThrottle, RegistrationThrottle, ThrottleConfig};
@@ -234,10 +235,14 @@ impl Accounts {
         {
             return Err(self.replayed(&claims, now).await?);
         }
-        Ok(self
-            .deps
-            .tokens
-            .issue_in_family(user.id, claims.family, now))
+        // A token from before families has its own id as its family: revoking
+        // it above revoked that family too, so its successor starts a new one.
+        let family = if claims.family == claims.jti {
+            Uuid::new_v4()
+        } else {
+            claims.family
+        };
+        Ok(self.deps.tokens.issue_in_family(user.id, family, now))
     }
 
     /// Revokes `claims`' family for as long as any token in it can live, and
@@ -259,7 +264,7 @@ impl Accounts {
                     .increment(1);
                 tracing::warn!(user_id = %claims.user_id, "a refreshed-away token was replayed: its family is revoked");
                 Ok(AppError::TokenReplayed {
-                    user: claims.user_id,
+                    login: claims.family,
                 })
             }
             Ok(false) => Ok(AppError::TokenRevoked),
@@ -315,12 +320,23 @@ impl Accounts {
         Ok(())
     }
 
-    /// Revokes the token until it expires.
+    /// Ends the login: revokes the token and its family (every token refreshed
+    /// from the same login) until they would have expired.
     #[tracing::instrument(skip_all, fields(user_id = %claims.user_id))]
     pub async fn logout(&self, claims: &TokenClaims) -> Result<(), AppError> {
-        self.deps
-            .revocations
+        let revocations = &self.deps.revocations;
+        revocations
             .revoke(claims.jti, claims.user_id, claims.expires_at)
+            .await?;
+        // The whole login ends: the tokens it refreshed away, and so a refresh
+        // of this one is refused as revoked, not taken for a replay.
+        let lifetime = claims.expires_at - claims.issued_at;
+        revocations
+            .revoke(
+                claims.family,
+                claims.user_id,
+                self.deps.clock.now() + lifetime,
+            )
             .await?;
         tracing::info!("logged out");
         Ok(())
@@ -888,15 +904,16 @@ mod tests {
     #[tokio::test]
     async fn replaying_a_refreshed_away_token_revokes_its_whole_family() {
         let h = harness();
-        let ada = h.register("ada@example.org", "ada").await;
+        h.register("ada@example.org", "ada").await;
         let first = h.token("ada").await;
+        let login = h.accounts.authenticate(&first).await.unwrap().family;
         let other_login = h.token("ada").await;
         let second = h.refresh(&first).await.unwrap();
         let third = h.refresh(&second).await.unwrap();
 
         assert_err!(
             h.refresh(&first).await,
-            AppError::TokenReplayed { user } if user == ada.id
+            AppError::TokenReplayed { login: replayed } if replayed == login
         );
         for token in [&first, &second, &third] {
             assert_err!(h.accounts.authenticate(token).await, AppError::TokenRevoked);
@@ -963,20 +980,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn logout_revokes_that_token_and_only_that_token() {
+    async fn logout_ends_that_login_and_only_that_login() {
         let h = harness();
         h.register("ada@example.org", "ada").await;
         let token = h.token("ada").await;
         let other_session = h.token("ada").await;
-        let claims = h.accounts.authenticate(&token).await.unwrap();
+        let refreshed = h.refresh(&token).await.unwrap();
+        let claims = h.accounts.authenticate(&refreshed).await.unwrap();
 
         h.accounts.logout(&claims).await.unwrap();
-        assert_err!(
-            h.accounts.authenticate(&token).await,
-            AppError::TokenRevoked
-        );
-        assert!(is_revoked(&h.refresh(&token).await));
+        for token in [&token, &refreshed] {
+            assert_err!(h.accounts.authenticate(token).await, AppError::TokenRevoked);
+            // Refused as revoked, not taken for a replay (which would cut off
+            // whoever else holds the family's token).
+            assert_err!(h.refresh(token).await, AppError::TokenRevoked);
+        }
         h.accounts.authenticate(&other_session).await.unwrap();
+        h.refresh(&other_session).await.unwrap();
     }
 
     #[tokio::test]

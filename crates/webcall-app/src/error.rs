@@ -35,10 +35,11 @@ pub enum AppError {
     /// (HTTP 429 with Retry-After; WS close 4013).
     #[error("too many rooms created; try again later")]
     RoomCreationRate { retry_after: Duration },
-    /// A refreshed-away token was presented to refresh again: its whole family is
-    /// now revoked, and `user`'s connections are to be closed (HTTP 401 `token_revoked`).
+    /// A refreshed-away token was presented to refresh again: its whole family
+    /// (`login`) is now revoked, and the connections opened with its tokens are
+    /// to be closed (HTTP 401 `token_revoked`).
     #[error("token revoked")]
-    TokenReplayed { user: webcall_domain::model::UserId },
+    TokenReplayed { login: uuid::Uuid },
     /// The room holds `ROOM_MAX_PEERS` already (WS close 4009).
     #[error("the room is full")]
     RoomFull,

@@ -203,10 +203,10 @@ pub enum Command {
         #[serde(default)]
         peers: Vec<PeerId>,
     },
-    /// A token was revoked (logout): close connections opened with it (4401).
-    RevokeToken { jti: Uuid },
-    /// A token family was replayed or the account deleted: close every
-    /// connection of this user (4401).
+    /// A login (token family) logged out or had a token replayed: close the
+    /// connections opened with any of its tokens (4401).
+    EndLogin { login: Uuid },
+    /// The account was deleted: close every connection of this user (4401).
     RevokeUser { user: UserId },
     /// The peer resumed on another instance: its old home lets go of it and
     /// forwards what it kept for it.

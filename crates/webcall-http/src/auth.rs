@@ -119,11 +119,12 @@ async fn refresh(
 ) -> Result<Json<TokenBody>, ApiError> {
     match state.accounts.refresh(&token).await {
         Ok(issued) => Ok(Json(issued.into())),
-        Err(AppError::TokenReplayed { user }) => {
+        Err(AppError::TokenReplayed { login }) => {
             // Whoever holds the family's live token (the thief or the owner) is
-            // cut off too, calls included (close 4401).
-            state.hub.revoke_user(user).await;
-            Err(AppError::TokenReplayed { user }.into())
+            // cut off too, calls included (close 4401); the account's other
+            // logins are not.
+            state.hub.end_login(login).await;
+            Err(AppError::TokenReplayed { login }.into())
         }
         Err(err) => Err(err.into()),
     }
@@ -159,7 +160,8 @@ async fn logout(
     Authenticated(claims): Authenticated,
 ) -> Result<StatusCode, ApiError> {
     state.accounts.logout(&claims).await?;
-    // Calls opened with this token end too (close 4401).
-    state.hub.revoke_token(claims.jti).await;
+    // The login's calls end too (close 4401), also those opened with a token
+    // it has refreshed since.
+    state.hub.end_login(claims.family).await;
     Ok(StatusCode::NO_CONTENT)
 }

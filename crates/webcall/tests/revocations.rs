@@ -123,7 +123,9 @@ async fn a_refresh_rotates_the_token_and_a_replay_revokes_the_whole_family() {
     let (status, code, _) = error_of(app.get_authed("/api/v1/auth/me", &first).await).await;
     assert_eq!((status, code.as_str()), (401, "token_revoked"), "rotated");
     let third = token_of(refresh(&app, &second).await).await;
-    let (mut call, _) = app.join("lobby", &third).await;
+    let (mut call, joined) = app.join("lobby", &third).await;
+    let (mut other_call, _) = app.join("lobby", &other_login).await;
+    call.recv_type("peer_joined").await;
 
     // Someone presents a refreshed-away token again: one of the two holders is
     // a thief, so the family goes, down to the newest token and its call.
@@ -137,7 +139,10 @@ async fn a_refresh_rotates_the_token_and_a_replay_revokes_the_whole_family() {
     }
     assert_eq!(call.close_code().await, Some(4401));
     assert_eq!(app.try_ws("lobby", &third, None).await.err(), Some(401));
-    // Another login of the same account is another family.
+    // Another login of the same account is another family: its call goes on
+    // and hears that the cut-off one left.
+    let left = other_call.recv_type("peer_left").await;
+    assert_eq!(left["peer_id"], joined["peer_id"]);
     assert_eq!(
         app.get_authed("/api/v1/auth/me", &other_login)
             .await
@@ -145,6 +150,80 @@ async fn a_refresh_rotates_the_token_and_a_replay_revokes_the_whole_family() {
         200
     );
     token_of(refresh(&app, &other_login).await).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn logging_out_ends_that_login_and_its_calls_and_nothing_else() {
+    let app = spawn_app(&[]).await;
+    let first = app.user_token("ada").await;
+    let other_login = app.fresh_token("ada").await;
+    // A call opened before the tab refreshed its token.
+    let (mut call, joined) = app.join("lobby", &first).await;
+    let (mut other_call, _) = app.join("lobby", &other_login).await;
+    call.recv_type("peer_joined").await;
+    let second = token_of(refresh(&app, &first).await).await;
+
+    assert_eq!(
+        app.post_authed("/api/v1/auth/logout", &second)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(call.close_code().await, Some(4401));
+    for token in [&first, &second] {
+        let (status, code, _) = error_of(app.get_authed("/api/v1/auth/me", token).await).await;
+        assert_eq!((status, code.as_str()), (401, "token_revoked"));
+        // A tab that refreshes after the logout is refused, and that is no
+        // replay: nobody else is cut off.
+        let (status, code, _) = error_of(refresh(&app, token).await).await;
+        assert_eq!((status, code.as_str()), (401, "token_revoked"));
+    }
+    let left = other_call.recv_type("peer_left").await;
+    assert_eq!(left["peer_id"], joined["peer_id"]);
+    assert_eq!(left["reason"], "left");
+    assert!(
+        other_call
+            .quiet_for(std::time::Duration::from_millis(300))
+            .await,
+        "the other login's call goes on"
+    );
+    token_of(refresh(&app, &other_login).await).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_from_before_token_families_refreshes_into_one_that_works() {
+    let app = spawn_app(&[]).await;
+    let token = app.user_token("ada").await;
+    let me: serde_json::Value = app
+        .get_authed("/api/v1/auth/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user: Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    // Minted as the server did before token families: no `fam` claim.
+    let now = Utc::now().timestamp();
+    let legacy = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": user, "iat": now, "exp": now + 300, "jti": Uuid::new_v4()}),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        app.get_authed("/api/v1/auth/me", &legacy).await.status(),
+        200
+    );
+
+    let successor = token_of(refresh(&app, &legacy).await).await;
+    assert_eq!(
+        app.get_authed("/api/v1/auth/me", &successor).await.status(),
+        200
+    );
+    let (status, code, _) = error_of(app.get_authed("/api/v1/auth/me", &legacy).await).await;
+    assert_eq!((status, code.as_str()), (401, "token_revoked"), "rotated");
+    token_of(refresh(&app, &successor).await).await;
     app.stop().await;
 }
 

@@ -68,8 +68,8 @@ impl Hub {
             }
             Command::EndRoom { room, peers } => self.end_room(room, peers).await,
             // Boxed: revoking announces departures, which deliver events again.
-            Command::RevokeToken { jti } => {
-                Box::pin(self.revoke_local(|peer| peer.jti == *jti)).await
+            Command::EndLogin { login } => {
+                Box::pin(self.revoke_local(|peer| peer.login == *login)).await
             }
             Command::RevokeUser { user } => {
                 Box::pin(self.revoke_local(|peer| peer.info.user_id == *user)).await

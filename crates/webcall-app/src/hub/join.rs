@@ -78,7 +78,7 @@ impl Hub {
                 LocalPeer {
                     info: info.clone(),
                     room: request.room.clone(),
-                    jti: request.jti,
+                    login: request.login,
                     resume_token: resume_token.clone(),
                     generation,
                     link: Link::Attached {

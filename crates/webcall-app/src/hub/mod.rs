@@ -115,8 +115,9 @@ pub struct JoinRequest {
     pub room: RoomName,
     pub user_id: UserId,
     pub username: String,
-    /// The token the connection was opened with (logout closes it).
-    pub jti: Uuid,
+    /// The login (token family) the connection was opened with: logging out,
+    /// or a replay of one of its tokens, closes it.
+    pub login: Uuid,
     pub resume: Option<String>,
 }
 
@@ -332,14 +333,15 @@ impl Hub {
         Ok(())
     }
 
-    /// Closes, with 4401, every connection opened with the token `jti` (logout),
-    /// on every instance.
-    pub async fn revoke_token(&self, jti: Uuid) {
-        self.command(Command::RevokeToken { jti }).await;
+    /// Closes, with 4401, every connection opened with a token of `login` (a
+    /// token family: it logged out, or one of its tokens was replayed), on every
+    /// instance, whichever of its tokens each was opened with.
+    pub async fn end_login(&self, login: Uuid) {
+        self.command(Command::EndLogin { login }).await;
     }
 
-    /// Closes, with 4401, every connection of `user`, on every instance (a token
-    /// family was replayed, or the account was deleted).
+    /// Closes, with 4401, every connection of `user`, on every instance (the
+    /// account was deleted).
     pub async fn revoke_user(&self, user: UserId) {
         self.command(Command::RevokeUser { user }).await;
     }

@@ -14,7 +14,7 @@ use crate::recent_chat::RecentChat;
 pub(super) struct LocalPeer {
     pub(super) info: PeerInfo,
     pub(super) room: RoomName,
-    pub(super) jti: Uuid,
+    pub(super) login: Uuid,
     pub(super) resume_token: String,
     pub(super) generation: u64,
     pub(super) link: Link,

@@ -133,7 +133,7 @@ impl Hub {
             }
         }
         peer.generation = generation;
-        peer.jti = request.jti;
+        peer.login = request.login;
         Reattach::Done {
             peer_id,
             generation,
@@ -225,7 +225,7 @@ impl Hub {
                 LocalPeer {
                     info: info.clone(),
                     room: request.room.clone(),
-                    jti: request.jti,
+                    login: request.login,
                     resume_token: token.to_owned(),
                     generation,
                     link: Link::Attached {

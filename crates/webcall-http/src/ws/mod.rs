@@ -94,7 +94,7 @@ async fn connect(
         room,
         user_id: user.id,
         username: user.username.as_str().to_owned(),
-        jti: claims.jti,
+        login: claims.family,
         resume: query.resume.filter(|r| !r.is_empty()),
     };
     let options = state.ws;

@@ -459,15 +459,6 @@ mod tests {
         issued.token.expose_secret().to_owned()
     }
 
-    /// Refused as revoked: `TokenRevoked`, or `TokenReplayed` when this very
-    /// refusal revoked the family (both are HTTP 401 `token_revoked`).
-    fn is_revoked<T>(result: &Result<T, AppError>) -> bool {
-        matches!(
-            result,
-            Err(AppError::TokenRevoked | AppError::TokenReplayed { .. })
-        )
-    }
-
     impl Harness {
         async fn register(&self, email: &str, username: &str) -> User {
             let form = registration(email, username, Some(SECRET));

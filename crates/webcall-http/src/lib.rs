@@ -8,7 +8,9 @@
 //! Layout: [`router`] merges each feature's `router()` ([`auth`], [`health`],
 //! [`webrtc`], [`rooms`], [`ws`], [`web`]) and
 //! adds the shared layers; [`error`] holds the one JSON error shape; [`extract`]
-//! the JSON body, bearer-token and client-address extractors.
+//! the JSON body, bearer-token and client-address extractors. [`AppState`] is
+//! here, at the top, so that every feature reaches it and it reaches down to
+//! theirs (no module imports one that imports it back).
 
 pub mod auth;
 pub mod client_ip;
@@ -19,7 +21,6 @@ mod memory;
 pub mod metrics;
 pub mod rooms;
 mod router;
-mod state;
 pub mod web;
 pub mod webrtc;
 pub mod ws;
@@ -27,4 +28,27 @@ pub mod ws;
 pub use client_ip::TrustedProxies;
 pub use error::ApiError;
 pub use router::{router, HttpOptions};
-pub use state::AppState;
+
+use std::sync::Arc;
+
+use webcall_app::accounts::Accounts;
+use webcall_app::hub::Hub;
+use webcall_app::ice::IceServersService;
+use webcall_app::rooms::RoomService;
+use webcall_domain::ports::HealthCheck;
+use ws::{WsOptions, WsUsers};
+
+/// Everything a handler may reach, cloned per request (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<Accounts>,
+    pub ice: Arc<IceServersService>,
+    pub rooms: Arc<RoomService>,
+    pub hub: Arc<Hub>,
+    pub ws: WsOptions,
+    /// Signaling sockets open per account here.
+    pub ws_users: Arc<WsUsers>,
+    /// What `/readyz` checks.
+    pub health: Arc<[Arc<dyn HealthCheck>]>,
+    pub trusted_proxies: Arc<TrustedProxies>,
+}

@@ -9,7 +9,6 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, watch};
 use webcall_domain::signaling::RoomEvent;
 
-use super::registry::LocalPeer;
 use super::SignalingConfig;
 
 /// Why the server closes a connection (the WS layer turns it into a close code).
@@ -137,6 +136,28 @@ pub(super) enum Link {
     Detached(ResumeBuffer),
 }
 
+impl Link {
+    /// Queues `frame`. A full queue (in frames or bytes) detaches the link (its
+    /// connection is told to reconnect and resume) and keeps the frame for it;
+    /// returns true then, so the caller starts the peer's grace period.
+    pub(super) fn push(&mut self, frame: Outbound, config: &SignalingConfig) -> bool {
+        match self {
+            Link::Attached { tx, close } => match tx.offer(frame) {
+                Ok(()) => false,
+                Err(frame) => {
+                    let _ = close.send(Some(CloseReason::SlowConsumer));
+                    *self = Link::Detached(ResumeBuffer::holding(frame));
+                    true
+                }
+            },
+            Link::Detached(buffer) => {
+                buffer.push_back(frame, config);
+                false
+            }
+        }
+    }
+}
+
 /// What a detached peer is sent, kept for its resume: at most `resume_buffer`
 /// frames and `resume_buffer_bytes`. Past that the resume is a fresh join, so
 /// what was kept is let go at once.
@@ -187,26 +208,6 @@ impl ResumeBuffer {
 pub(super) fn close(link: &Link, reason: CloseReason) {
     if let Link::Attached { close, .. } = link {
         let _ = close.send(Some(reason));
-    }
-}
-
-/// Queues `frame` for `peer`. A full queue (in frames or bytes) detaches the
-/// peer (it is told to reconnect and resume) and keeps the frame for it; returns
-/// true then, so the caller starts its grace period.
-pub(super) fn push(peer: &mut LocalPeer, frame: Outbound, config: &SignalingConfig) -> bool {
-    match &mut peer.link {
-        Link::Attached { tx, close } => match tx.offer(frame) {
-            Ok(()) => false,
-            Err(frame) => {
-                let _ = close.send(Some(CloseReason::SlowConsumer));
-                peer.link = Link::Detached(ResumeBuffer::holding(frame));
-                true
-            }
-        },
-        Link::Detached(buffer) => {
-            buffer.push_back(frame, config);
-            false
-        }
     }
 }
 

@@ -47,7 +47,7 @@ use crate::ice::IceServersService;
 use crate::rooms::RoomService;
 use crate::AppError;
 
-use link::{close, push, Link};
+use link::{close, Link};
 use registry::Local;
 
 /// Limits and timings of signaling.
@@ -374,7 +374,7 @@ impl Hub {
                     continue;
                 }
                 if let Some(peer) = peers.get_mut(id) {
-                    if push(peer, event.clone(), &self.config) {
+                    if peer.link.push(event.clone(), &self.config) {
                         slow.push((id.clone(), peer.generation));
                     }
                 }

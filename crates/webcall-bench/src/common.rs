@@ -1,5 +1,8 @@
 //! What the scenarios share: the user pool, opening a signaling connection,
 //! latency distributions, the server's RSS, and the open-file limit.
+//!
+//! Over 500 lines because it is the one toolbox every scenario shares (a tenth
+//! of it is its tests); a scenario's own code stays in its file.
 
 use std::collections::BTreeMap;
 use std::fmt;

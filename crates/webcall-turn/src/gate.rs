@@ -24,6 +24,9 @@
 //! default): the crate asks for the key on every Refresh, CreatePermission and
 //! ChannelBind too, and refusing an expired username there would cut a live call
 //! off the moment its credential expires.
+//!
+//! A little over 500 lines, kept whole: each row of the table above is one rule
+//! here, and a rule split from the others would hide which one answers first.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -10,6 +10,10 @@
 //! receives. Each payload carries its sender and sequence number, so loss,
 //! duplicates and corruption are counted exactly.
 //!
+//! A little over 500 lines: a standalone load generator (its own STUN/TURN
+//! client, pacing and counting) kept in one file so it can be read and copied
+//! as one program.
+//!
 //! With `--echo`, each client binds its channel to a UDP socket of this tool
 //! instead, which sends every datagram back (client → server → relay → echo →
 //! relay → server → client): no message passes from one relay of the server to

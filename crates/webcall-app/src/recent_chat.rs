@@ -2,14 +2,14 @@
 //! peers on this instance, so that a join does not read the history from storage.
 //!
 //! Every chat message of a room reaches the hub of each instance with peers in it
-//! (stored first, then delivered locally and through the bus), and the hub records
+//! (stored first, then delivered locally and to the other instances), and the hub records
 //! it here. Storage is read once, when the room gets its first local peer: the
 //! messages delivered while that read is in flight are kept and merged with what
 //! it returns, so nothing stored before the read and nothing delivered after the
 //! room appeared here is missed. Messages can arrive out of id order (two
 //! instances store at once), so they are kept sorted by id, without duplicates.
 //!
-//! With Redis, a chat event the bus loses (a failed publish) is missing here just
+//! With Redis, a chat event the cluster loses (a failed publish) is missing here just
 //! as it is for the peers who were in the room; the stored history (REST) has it.
 
 use std::collections::VecDeque;

@@ -1,7 +1,9 @@
 //! Ports: what the use cases need from the outside world, implemented by adapters.
 //!
 //! A trait lives here only where something real is swapped: SQLite vs PostgreSQL
-//! storage, the password hash and token formats, and the clock (tests move time).
+//! storage, the password hash and token formats, TURN credentials, presence
+//! (in-process vs Redis), the other instances (Redis, or none when alone), the
+//! clock (tests move time) and what `/readyz` checks.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

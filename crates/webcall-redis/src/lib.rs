@@ -45,7 +45,7 @@ use webcall_domain::ports::HealthCheck;
 use webcall_domain::signaling::{ClusterMessage, PeerId, PeerInfo, RoomName};
 use webcall_domain::DomainError;
 
-/// Timings of the bus.
+/// Timings of the heartbeat and the sweep.
 #[derive(Debug, Clone, Copy)]
 pub struct RedisBusTimings {
     /// How long an instance's heartbeat lives without a refresh.

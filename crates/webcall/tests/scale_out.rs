@@ -195,7 +195,7 @@ async fn with_redis_a_revocation_stored_elsewhere_is_refused_at_once() {
 
 /// An account deleted through one instance is refused by the other at once
 /// (it asks the shared database, not its memory of the account), and its call
-/// there ends with 4401 (the bus carries the revocation).
+/// there ends with 4401 (Redis carries the command).
 #[tokio::test]
 async fn with_redis_a_deleted_account_is_refused_and_closed_on_every_instance() {
     let Some(redis) = redis_url() else { return };

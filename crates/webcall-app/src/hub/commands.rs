@@ -26,7 +26,7 @@ impl Hub {
             return Err(AppError::NotRoomOwner);
         }
         // Who is in the call, on every instance, so that each is told the others
-        // left. Without the list (the bus failed) each instance still tells its own.
+        // left. Without the list (presence failed) each instance still tells its own.
         let peers = match self.deps.presence.peers(name).await {
             Ok(peers) => peers.into_iter().map(|peer| peer.peer_id).collect(),
             Err(err) => {

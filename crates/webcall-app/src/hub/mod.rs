@@ -132,7 +132,7 @@ pub struct HubDeps {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Events kept while the bus cannot publish, to publish once it can.
+/// Messages kept while the cluster cannot take them, to publish once it can.
 const UNPUBLISHED_KEPT: usize = 1024;
 
 /// See the module docs.
@@ -140,7 +140,7 @@ pub struct Hub {
     deps: HubDeps,
     config: SignalingConfig,
     local: Mutex<Local>,
-    /// Events the bus could not publish (it is down), oldest first: departures,
+    /// Messages the cluster could not take (Redis is down), oldest first: departures,
     /// revocations, deletions and chat must still reach the other instances when
     /// it is back. Signals are not kept: by then they are stale.
     unpublished: Mutex<VecDeque<ClusterMessage>>,
@@ -206,8 +206,8 @@ impl Hub {
         match self.deps.presence.leave(room, peer_id).await {
             Ok(true) => tracing::info!(%peer_id, ?reason, "peer left"),
             Ok(false) => return,
-            // The bus is down: the room here hears it now, the other instances
-            // when the bus is back (and presence is restored without the peer).
+            // Presence is down: the room here hears it now, the other instances
+            // when it is back (and presence is restored without the peer).
             Err(err) => {
                 tracing::warn!(%peer_id, error = %err, "could not remove a peer from presence")
             }

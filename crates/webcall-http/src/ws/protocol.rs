@@ -33,7 +33,7 @@ pub(super) mod close_code {
     pub const TOO_BIG: u16 = 1009;
     /// 1011, no reason: the join failed inside the server (after `internal_error`).
     pub const SERVER_ERROR: u16 = 1011;
-    /// 1013 "try again later": the join found the room bus down (after
+    /// 1013 "try again later": the join found presence (Redis) down (after
     /// `service_unavailable`).
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// 4003 "kicked": the room's owner kicked this peer.
@@ -77,7 +77,7 @@ pub(super) mod error_code {
     pub const ROOM_LIMIT_REACHED: &str = "room_limit_reached";
     /// At join: the account created rooms too fast (close 4013 follows).
     pub const ROOM_CREATION_RATE: &str = "room_creation_rate";
-    /// The room bus is down for now (at join, close 1013 follows).
+    /// Presence (Redis) is down for now (at join, close 1013 follows).
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     /// A failure inside the server (at join, close 1011 follows).
     pub const INTERNAL_ERROR: &str = "internal_error";

@@ -10,6 +10,9 @@
 //! - [`FastHasher`]: a quick, unsalted password hash that still refuses a wrong
 //!   password, counts its work and can be made busy (`Overloaded`).
 //! - [`ManualClock`]: a [`Clock`] the test moves.
+//! - [`MemoryCluster`]: one instance's road to the others ([`Cluster`]): it
+//!   records what the instance publishes (the test hands it on, or not), shares
+//!   resume tokens with its [`MemoryCluster::another_instance`], and can be down.
 //!
 //! Share them as `Arc<MemoryStore>` etc.; each coerces to the `Arc<dyn Port>`
 //! the use cases take.
@@ -20,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,9 +34,12 @@ use webcall_domain::model::{
     Email, LoginIdentifier, NewUser, Password, PasswordHash, TokenHolder, User, UserId, Username,
 };
 use webcall_domain::ports::{
-    ChatRepository, Clock, PasswordHasher, RoomRepository, TokenRevocations, UserRepository,
+    ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomRepository,
+    TokenRevocations, UserRepository,
 };
-use webcall_domain::signaling::{ChatMessage, NewChatMessage, Room, RoomName};
+use webcall_domain::signaling::{
+    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
+};
 use webcall_domain::DomainError;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -429,14 +435,117 @@ impl Clock for ManualClock {
     }
 }
 
+/// One instance's [`Cluster`]. What it publishes is recorded, in order, for
+/// the test to read ([`Self::take_published`]) and hand to the other instances'
+/// [`ClusterListener`](webcall_domain::ports::ClusterListener)s, as the bus
+/// would. Resume tokens are shared with [`Self::another_instance`], and a claim
+/// finds the peer in the shared presence, as with Redis. While it is down
+/// ([`Self::set_down`]) every call fails with `Unavailable`.
+pub struct MemoryCluster {
+    presence: Arc<dyn Presence>,
+    resume: Arc<Mutex<HashMap<String, (RoomName, PeerId)>>>,
+    published: Mutex<Vec<ClusterMessage>>,
+    restored: Mutex<Vec<LocalPresence>>,
+    down: AtomicBool,
+}
+
+impl MemoryCluster {
+    /// The first instance, with `presence` shared by every instance.
+    pub fn new(presence: Arc<dyn Presence>) -> Self {
+        Self {
+            presence,
+            resume: Arc::default(),
+            published: Mutex::default(),
+            restored: Mutex::default(),
+            down: AtomicBool::new(false),
+        }
+    }
+
+    /// Another instance on the same bus: the same presence and resume tokens,
+    /// its own record of what it publishes.
+    pub fn another_instance(&self) -> Self {
+        Self {
+            resume: self.resume.clone(),
+            ..Self::new(self.presence.clone())
+        }
+    }
+
+    /// Makes every call fail (the bus is down) or work again.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// What was published since the last call, oldest first.
+    pub fn take_published(&self) -> Vec<ClusterMessage> {
+        std::mem::take(&mut *lock(&self.published))
+    }
+
+    /// The peers the last [`Cluster::restore`] put back.
+    pub fn restored(&self) -> Vec<LocalPresence> {
+        lock(&self.restored).clone()
+    }
+
+    fn up(&self) -> Result<(), DomainError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(DomainError::unavailable("the bus is down"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Cluster for MemoryCluster {
+    async fn publish(&self, message: &ClusterMessage) -> Result<(), DomainError> {
+        self.up()?;
+        lock(&self.published).push(message.clone());
+        Ok(())
+    }
+
+    async fn remember_resume(
+        &self,
+        token: &str,
+        room: &RoomName,
+        peer: &PeerId,
+    ) -> Result<(), DomainError> {
+        self.up()?;
+        lock(&self.resume).insert(token.to_owned(), (room.clone(), peer.clone()));
+        Ok(())
+    }
+
+    async fn forget_resume(&self, token: &str) -> Result<(), DomainError> {
+        self.up()?;
+        lock(&self.resume).remove(token);
+        Ok(())
+    }
+
+    async fn claim_resume(
+        &self,
+        token: &str,
+        room: &RoomName,
+    ) -> Result<Option<PeerInfo>, DomainError> {
+        self.up()?;
+        let peer = match lock(&self.resume).get(token) {
+            Some((its_room, peer)) if its_room == room => peer.clone(),
+            _ => return Ok(None),
+        };
+        let peers = self.presence.peers(room).await?;
+        Ok(peers.into_iter().find(|p| p.peer_id == peer))
+    }
+
+    async fn restore(&self, peers: &[LocalPresence]) -> Result<(), DomainError> {
+        self.up()?;
+        *lock(&self.restored) = peers.to_vec();
+        Ok(())
+    }
+}
+
 /// The stand-ins keep the contract the use cases rely on.
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use webcall_domain::signaling::{ChatText, PeerId};
+    use webcall_domain::signaling::{ChatText, PeerState};
 
     use super::*;
+    use crate::presence::InProcessPresence;
 
     fn account(email: &str, username: &str) -> NewUser {
         NewUser {
@@ -650,5 +759,57 @@ mod tests {
             hasher.verify(&password, Some(&hash)).await,
             Err(DomainError::Overloaded { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_resume_token_is_claimed_on_any_instance_for_its_room_while_its_peer_is_present() {
+        let presence = Arc::new(InProcessPresence::default());
+        let here = MemoryCluster::new(presence.clone());
+        let there = here.another_instance();
+        let lobby = room("lobby");
+        let peer = PeerInfo {
+            peer_id: PeerId::from_client("p"),
+            user_id: UserId::new_random(),
+            username: "ada".into(),
+            state: PeerState::default(),
+        };
+        presence.join(&lobby, &peer, 16).await.unwrap();
+        here.remember_resume("t", &lobby, &peer.peer_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            there.claim_resume("t", &lobby).await.unwrap(),
+            Some(peer.clone())
+        );
+        assert_eq!(there.claim_resume("t", &room("other")).await.unwrap(), None);
+        assert_eq!(there.claim_resume("u", &lobby).await.unwrap(), None);
+        presence.leave(&lobby, &peer.peer_id).await.unwrap();
+        assert_eq!(there.claim_resume("t", &lobby).await.unwrap(), None, "gone");
+        presence.join(&lobby, &peer, 16).await.unwrap();
+        there.forget_resume("t").await.unwrap();
+        assert_eq!(here.claim_resume("t", &lobby).await.unwrap(), None);
+
+        let message = ClusterMessage::Command(webcall_domain::signaling::Command::RollCall);
+        here.set_down(true);
+        assert!(here.publish(&message).await.is_err());
+        assert!(
+            there.publish(&message).await.is_ok(),
+            "each instance's own link"
+        );
+        here.set_down(false);
+        here.publish(&message).await.unwrap();
+        assert_eq!(here.take_published(), std::slice::from_ref(&message));
+        assert!(here.take_published().is_empty());
+        assert_eq!(there.take_published(), [message]);
+
+        let mine = LocalPresence {
+            room: lobby.clone(),
+            info: peer.clone(),
+            resume_token: "t".into(),
+        };
+        here.restore(std::slice::from_ref(&mine)).await.unwrap();
+        let restored = here.restored();
+        assert_eq!(restored.len(), 1);
+        assert_eq!((&restored[0].room, &restored[0].info), (&lobby, &peer));
     }
 }

@@ -27,6 +27,8 @@ mod join;
 mod link;
 mod registry;
 mod resume;
+#[cfg(test)]
+mod tests;
 
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 

@@ -772,6 +772,30 @@ async fn deleting_a_room_ends_its_call_for_everyone_in_it() {
     assert!(anew.welcome.chat.is_empty());
 }
 
+#[tokio::test]
+async fn deleting_an_owners_rooms_ends_each_of_their_calls_and_no_one_elses() {
+    let world = World::alone();
+    let (ada_user, bob_user) = (world.user("ada"), world.user("bob"));
+    let in_lobby = world.join(&ada_user, "lobby").await;
+    let guest = world.join(&bob_user, "lobby").await;
+    let in_other = world.join(&ada_user, "other").await;
+    let in_bobs = world.join(&bob_user, "bobs").await;
+    let _empty = world
+        .rooms
+        .create(&name("empty"), ada_user.id)
+        .await
+        .unwrap();
+
+    world.hub.delete_rooms_of(ada_user.id).await.unwrap();
+    for session in [&in_lobby, &guest, &in_other] {
+        assert_eq!(closed(session), Some(CloseReason::RoomDeleted));
+    }
+    assert_eq!(closed(&in_bobs), None);
+    let (left, _) = world.rooms.list(None, 10).await.unwrap();
+    let names: Vec<&str> = left.iter().map(|r| r.room.name.as_str()).collect();
+    assert_eq!(names, ["bobs"]);
+}
+
 // Revocations and shutdown.
 
 #[tokio::test]
@@ -1047,4 +1071,27 @@ async fn a_peer_resumes_on_another_instance_and_its_old_home_forwards_what_it_ke
     assert_eq!(events(&mut ada), [], "no churn on the old home");
     assert_eq!(events(&mut carol), [], "nor on the new one");
     assert_eq!(home.cluster().take_published(), []);
+}
+
+#[tokio::test]
+async fn another_users_resume_token_is_a_fresh_join_on_another_instance_too() {
+    let home = World::clustered();
+    let other = home.another_instance();
+    let (bob_user, carol_user) = (home.user("bob"), home.user("carol"));
+    let bob = home.join(&bob_user, "lobby").await;
+    home.hub.detach(&bob.peer_id, bob.generation);
+    other.cluster().take_published();
+
+    let carol = other
+        .resume(&carol_user, "lobby", &bob.welcome.resume_token)
+        .await;
+    assert!(!carol.welcome.resumed);
+    assert_ne!(carol.peer_id, bob.peer_id);
+    let released = other
+        .cluster()
+        .take_published()
+        .into_iter()
+        .any(|message| matches!(message, ClusterMessage::Command(Command::Release { .. })));
+    assert!(!released, "bob's home keeps him");
+    assert_eq!(home.hub.local_peer_count(), 1);
 }

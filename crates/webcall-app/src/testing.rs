@@ -437,7 +437,7 @@ impl Clock for ManualClock {
 
 /// One instance's [`Cluster`]. What it publishes is recorded, in order, for
 /// the test to read ([`Self::take_published`]) and hand to the other instances'
-/// [`ClusterListener`](webcall_domain::ports::ClusterListener)s, as the bus
+/// [`ClusterListener`](webcall_domain::ports::ClusterListener)s, as Redis
 /// would. Resume tokens are shared with [`Self::another_instance`], and a claim
 /// finds the peer in the shared presence, as with Redis. While it is down
 /// ([`Self::set_down`]) every call fails with `Unavailable`.
@@ -461,7 +461,7 @@ impl MemoryCluster {
         }
     }
 
-    /// Another instance on the same bus: the same presence and resume tokens,
+    /// Another instance of the same cluster: the same presence and resume tokens,
     /// its own record of what it publishes.
     pub fn another_instance(&self) -> Self {
         Self {
@@ -470,7 +470,7 @@ impl MemoryCluster {
         }
     }
 
-    /// Makes every call fail (the bus is down) or work again.
+    /// Makes every call fail (the cluster is down) or work again.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
     }
@@ -487,7 +487,7 @@ impl MemoryCluster {
 
     fn up(&self) -> Result<(), DomainError> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(DomainError::unavailable("the bus is down"));
+            return Err(DomainError::unavailable("the cluster is down"));
         }
         Ok(())
     }

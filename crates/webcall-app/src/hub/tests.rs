@@ -75,7 +75,7 @@ impl World {
         )
     }
 
-    /// Another instance on the same store, presence and bus.
+    /// Another instance on the same store, presence and cluster.
     fn another_instance(&self) -> Self {
         let cluster = self.cluster.as_ref().expect("a clustered world");
         Self::build(
@@ -977,7 +977,7 @@ async fn a_peer_of_a_crashed_instance_is_announced_once_as_timed_out() {
 }
 
 #[tokio::test]
-async fn what_could_not_be_published_is_published_once_the_bus_is_back_but_not_signals() {
+async fn what_could_not_be_published_is_published_once_the_cluster_is_back_but_not_signals() {
     let world = World::clustered();
     let ada = world.join(&world.user("ada"), "lobby").await;
     let remote = PeerInfo {

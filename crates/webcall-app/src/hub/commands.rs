@@ -124,24 +124,21 @@ impl Hub {
     /// This was the peer's home; another instance serves it now: close the old
     /// connection, or forward what was kept for the detached peer.
     async fn release(&self, peer_id: &PeerId) {
-        let Some(peer) = self.lock().remove(peer_id) else {
+        let removed = self.lock().remove(peer_id);
+        let Some(mut peer) = removed else {
             return;
         };
-        match peer.link {
-            Link::Attached { close, .. } => {
-                let _ = close.send(Some(CloseReason::Replaced));
-            }
-            Link::Detached(buffer) => {
-                for frame in buffer.frames {
-                    self.publish(ClusterMessage::Event(Envelope {
-                        room: peer.room.clone(),
-                        to: Some(peer_id.clone()),
-                        except: None,
-                        event: frame.event.clone(),
-                    }))
-                    .await;
-                }
-            }
+        if let Link::Attached { close, .. } = &peer.link {
+            let _ = close.send(Some(CloseReason::Replaced));
+        }
+        for frame in peer.link.take_unsent() {
+            self.publish(ClusterMessage::Event(Envelope {
+                room: peer.room.clone(),
+                to: Some(peer_id.clone()),
+                except: None,
+                event: frame.event.clone(),
+            }))
+            .await;
         }
     }
 

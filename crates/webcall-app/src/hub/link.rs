@@ -3,10 +3,9 @@
 //! what is kept for it while it is detached ([`ResumeBuffer`]).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{watch, Notify};
 use webcall_domain::signaling::RoomEvent;
 
 use super::SignalingConfig;
@@ -32,63 +31,128 @@ pub enum CloseReason {
 /// it goes to.
 pub type Outbound = Arc<SharedEvent>;
 
-/// A connection's queue of outgoing frames, as its writer sees it. It is bounded
-/// in frames and in bytes ([`SignalingConfig::send_queue_bytes`]): a signal may be
-/// 64 KiB, so a count alone would let a client that does not read hold
-/// `send_queue` × 64 KiB.
+/// A connection's queue of outgoing frames, filled by the hub ([`Mailbox`]) and
+/// emptied by the connection's writer ([`Outbox`]). It is bounded in frames and
+/// in bytes ([`SignalingConfig::send_queue_bytes`]): a signal may be 64 KiB, so a
+/// count alone would let a client that does not read hold `send_queue` × 64 KiB.
+/// The hub can take back what the writer has not taken yet ([`Unsent`]): when
+/// the peer resumes on a new connection, the old one's queue goes first.
+struct Queue {
+    state: Mutex<Queued>,
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct Queued {
+    frames: VecDeque<Outbound>,
+    bytes: usize,
+    /// The hub let go of this queue: the writer gets `None` once it is empty.
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pop(&self) -> Result<Outbound, bool> {
+        let mut queued = self.lock();
+        match queued.frames.pop_front() {
+            Some(frame) => {
+                queued.bytes -= frame.weight();
+                Ok(frame)
+            }
+            None => Err(queued.closed),
+        }
+    }
+
+    fn take_all(&self) -> Vec<Outbound> {
+        let mut queued = self.lock();
+        queued.bytes = 0;
+        queued.frames.drain(..).collect()
+    }
+}
+
+/// The writer's end of a connection's queue.
 pub struct Outbox {
-    rx: mpsc::Receiver<Outbound>,
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
 }
 
 impl Outbox {
+    /// The next frame, waiting for one; `None` once the hub let go of the
+    /// connection and nothing is left. Cancel-safe.
     pub async fn recv(&mut self) -> Option<Outbound> {
-        let frame = self.rx.recv().await?;
-        self.queued.fetch_sub(frame.weight(), Ordering::Relaxed);
-        Some(frame)
+        loop {
+            match self.queue.pop() {
+                Ok(frame) => return Some(frame),
+                Err(true) => return None,
+                Err(false) => self.queue.ready.notified().await,
+            }
+        }
     }
 
     /// The next frame if one is queued now.
     pub fn try_recv(&mut self) -> Option<Outbound> {
-        let frame = self.rx.try_recv().ok()?;
-        self.queued.fetch_sub(frame.weight(), Ordering::Relaxed);
-        Some(frame)
+        self.queue.pop().ok()
     }
 }
 
-/// The hub's end of an [`Outbox`].
+/// The hub's end of a connection's queue.
 pub(super) struct Mailbox {
-    pub(super) tx: mpsc::Sender<Outbound>,
-    pub(super) queued: Arc<AtomicUsize>,
-    pub(super) limit: usize,
+    queue: Arc<Queue>,
+    frames: usize,
+    bytes: usize,
 }
 
 impl Mailbox {
     pub(super) fn new(frames: usize, bytes: usize) -> (Self, Outbox) {
-        let (tx, rx) = mpsc::channel(frames);
-        let queued = Arc::new(AtomicUsize::new(0));
+        let queue = Arc::new(Queue {
+            state: Mutex::default(),
+            ready: Notify::new(),
+        });
         let mailbox = Self {
-            tx,
-            queued: queued.clone(),
-            limit: bytes,
+            queue: queue.clone(),
+            frames,
+            bytes,
         };
-        (mailbox, Outbox { rx, queued })
+        (mailbox, Outbox { queue })
     }
 
     /// Queues `frame` unless that would pass the frame or byte bound.
     pub(super) fn offer(&self, frame: Outbound) -> Result<(), Outbound> {
         let weight = frame.weight();
-        if self.queued.fetch_add(weight, Ordering::Relaxed) + weight > self.limit {
-            self.queued.fetch_sub(weight, Ordering::Relaxed);
-            return Err(frame);
-        }
-        self.tx.try_send(frame).map_err(|err| {
-            self.queued.fetch_sub(weight, Ordering::Relaxed);
-            match err {
-                mpsc::error::TrySendError::Full(frame)
-                | mpsc::error::TrySendError::Closed(frame) => frame,
+        {
+            let mut queued = self.queue.lock();
+            if queued.frames.len() >= self.frames || queued.bytes + weight > self.bytes {
+                return Err(frame);
             }
-        })
+            queued.bytes += weight;
+            queued.frames.push_back(frame);
+        }
+        self.queue.ready.notify_one();
+        Ok(())
+    }
+
+    /// Lets go of the connection, keeping what its writer has not taken yet.
+    pub(super) fn into_unsent(self) -> Unsent {
+        Unsent(self.queue.clone())
+    }
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_one();
+    }
+}
+
+/// What a connection the hub let go of had queued and not yet written.
+pub(super) struct Unsent(Arc<Queue>);
+
+impl Unsent {
+    /// Takes the frames, oldest first (its writer, still winding down, gets none).
+    pub(super) fn take(&self) -> Vec<Outbound> {
+        self.0.take_all()
     }
 }
 
@@ -146,7 +210,8 @@ impl Link {
                 Ok(()) => false,
                 Err(frame) => {
                     let _ = close.send(Some(CloseReason::SlowConsumer));
-                    *self = Link::Detached(ResumeBuffer::holding(frame));
+                    let buffer = self.detach();
+                    buffer.push_back(frame, config);
                     true
                 }
             },
@@ -156,27 +221,43 @@ impl Link {
             }
         }
     }
+
+    /// Lets go of the connection (dropping its close signal ends it), keeping
+    /// what it had queued but not written for the resume.
+    pub(super) fn detach(&mut self) -> &mut ResumeBuffer {
+        if let Link::Attached { .. } = self {
+            let old = std::mem::replace(self, Link::Detached(ResumeBuffer::default()));
+            if let (Link::Attached { tx, .. }, Link::Detached(buffer)) = (old, &mut *self) {
+                buffer.unsent = Some(tx.into_unsent());
+            }
+        }
+        match self {
+            Link::Detached(buffer) => buffer,
+            Link::Attached { .. } => unreachable!("detached just above"),
+        }
+    }
+
+    /// Every frame this link holds that its connection has not taken, oldest
+    /// first: a detached link's resume buffer, or an attached connection's
+    /// queue. The link is left detached and empty.
+    pub(super) fn take_unsent(&mut self) -> Vec<Outbound> {
+        self.detach().take_all()
+    }
 }
 
-/// What a detached peer is sent, kept for its resume: at most `resume_buffer`
-/// frames and `resume_buffer_bytes`. Past that the resume is a fresh join, so
-/// what was kept is let go at once.
+/// What a detached peer is sent, kept for its resume: what its connection had
+/// queued and not written (`unsent`), then at most `resume_buffer` frames and
+/// `resume_buffer_bytes` more. Past that the resume is a fresh join, so what was
+/// kept is let go at once.
 #[derive(Default)]
 pub(super) struct ResumeBuffer {
+    pub(super) unsent: Option<Unsent>,
     pub(super) frames: VecDeque<Outbound>,
     pub(super) bytes: usize,
     pub(super) overflowed: bool,
 }
 
 impl ResumeBuffer {
-    pub(super) fn holding(frame: Outbound) -> Self {
-        Self {
-            bytes: frame.weight(),
-            frames: VecDeque::from([frame]),
-            overflowed: false,
-        }
-    }
-
     pub(super) fn push_back(&mut self, frame: Outbound, config: &SignalingConfig) {
         if !self.overflowed {
             self.bytes += frame.weight();
@@ -185,10 +266,12 @@ impl ResumeBuffer {
         }
     }
 
-    /// Puts frames never written back in front, oldest first.
+    /// Puts frames its connection took but never wrote back in front, oldest
+    /// first (they are older than what is still in its queue).
     pub(super) fn put_back(&mut self, frames: Vec<Outbound>, config: &SignalingConfig) {
         if !self.overflowed {
-            for frame in frames.into_iter().rev() {
+            let still_queued = self.unsent.take().map(|u| u.take()).unwrap_or_default();
+            for frame in frames.into_iter().chain(still_queued).rev() {
                 self.bytes += frame.weight();
                 self.frames.push_front(frame);
             }
@@ -196,9 +279,18 @@ impl ResumeBuffer {
         }
     }
 
+    /// Everything kept, oldest first.
+    pub(super) fn take_all(&mut self) -> Vec<Outbound> {
+        let mut frames = self.unsent.take().map(|u| u.take()).unwrap_or_default();
+        frames.extend(self.frames.drain(..));
+        self.bytes = 0;
+        frames
+    }
+
     pub(super) fn check(&mut self, config: &SignalingConfig) {
         if self.frames.len() > config.resume_buffer || self.bytes > config.resume_buffer_bytes {
             self.overflowed = true;
+            self.unsent = None;
             self.frames = VecDeque::new();
             self.bytes = 0;
         }
@@ -233,14 +325,14 @@ mod tests {
         assert!(outbox.recv().await.is_some());
         assert!(mailbox.offer(signal(60 * 1024)).is_ok());
         while outbox.try_recv().is_some() {}
-        assert_eq!(mailbox.queued.load(Ordering::Relaxed), 0);
+        assert_eq!(mailbox.queue.lock().bytes, 0);
     }
 
     #[test]
     fn an_overflowing_resume_buffer_lets_its_frames_go() {
         let config = SignalingConfig::default();
-        let mut buffer = ResumeBuffer::holding(signal(60 * 1024));
-        for _ in 0..33 {
+        let mut buffer = ResumeBuffer::default();
+        for _ in 0..34 {
             buffer.push_back(signal(60 * 1024), &config);
         }
         assert!(!buffer.overflowed, "{} bytes", buffer.bytes);
@@ -249,5 +341,54 @@ mod tests {
         assert!(buffer.frames.is_empty() && buffer.bytes == 0);
         buffer.push_back(signal(10), &config);
         assert!(buffer.frames.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_writer_waiting_for_frames_wakes_for_each_and_ends_when_let_go() {
+        let (mailbox, mut outbox) = Mailbox::new(8, 1024 * 1024);
+        let writer = tokio::spawn(async move {
+            let mut got = 0;
+            while outbox.recv().await.is_some() {
+                got += 1;
+            }
+            got
+        });
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+            mailbox.offer(signal(10)).unwrap();
+        }
+        drop(mailbox);
+        assert_eq!(writer.await.unwrap(), 3);
+    }
+
+    #[test]
+    fn what_a_connection_had_not_taken_goes_to_the_resume_first() {
+        let config = SignalingConfig::default();
+        let (mailbox, mut outbox) = Mailbox::new(8, 1024 * 1024);
+        let (close, _) = watch::channel(None);
+        let mut link = Link::Attached { tx: mailbox, close };
+        for n in 0..3 {
+            link.push(signal(n), &config);
+        }
+        let taken = outbox.try_recv().unwrap();
+        link.detach();
+        link.push(signal(3), &config);
+        // The writer took frame 0 and never wrote it: handed back, it goes first.
+        if let Link::Detached(buffer) = &mut link {
+            buffer.put_back(vec![taken], &config);
+        }
+        let sizes: Vec<usize> = link
+            .take_unsent()
+            .iter()
+            .map(|f| match &f.event {
+                RoomEvent::Signal { data, .. } => data.len(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(sizes, [0, 1, 2, 3]);
+        assert!(
+            outbox.try_recv().is_none(),
+            "the old writer gets none of it"
+        );
     }
 }

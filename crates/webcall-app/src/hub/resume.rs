@@ -5,7 +5,7 @@
 use tokio::sync::watch;
 use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerId};
 
-use super::link::{CloseReason, Link, Mailbox, Outbound, Outbox, ResumeBuffer};
+use super::link::{CloseReason, Link, Mailbox, Outbound, Outbox};
 use super::registry::LocalPeer;
 use super::{Hub, JoinRequest, Session, Welcome};
 use crate::AppError;
@@ -107,31 +107,26 @@ impl Hub {
         if matches!(&peer.link, Link::Detached(buffer) if buffer.overflowed) {
             return Reattach::Overflowed(peer_id);
         }
-        // Room for what was buffered (which may be more than a queue's worth).
+        // An old connection still attached (the client noticed the network
+        // switch first) is closed; what it or the resume buffer held and was
+        // never written goes first into the new queue, behind the welcome.
+        if let Link::Attached { close, .. } = &peer.link {
+            let _ = close.send(Some(CloseReason::Replaced));
+        }
+        let carried = peer.link.take_unsent();
+        // Room for all of it: a queue's worth and a resume buffer's.
         let (tx, outbound) = Mailbox::new(
-            self.config.send_queue.max(self.config.resume_buffer),
+            self.config.send_queue + self.config.resume_buffer,
             self.config.send_queue_bytes + self.config.resume_buffer_bytes,
         );
-        let (close_tx, close) = watch::channel(None);
-        let old = std::mem::replace(
-            &mut peer.link,
-            Link::Attached {
-                tx,
-                close: close_tx,
-            },
-        );
-        match old {
-            Link::Detached(buffer) => {
-                if let Link::Attached { tx, .. } = &peer.link {
-                    for frame in buffer.frames {
-                        let _ = tx.offer(frame);
-                    }
-                }
-            }
-            Link::Attached { close, .. } => {
-                let _ = close.send(Some(CloseReason::Replaced));
-            }
+        for frame in carried {
+            let _ = tx.offer(frame);
         }
+        let (close_tx, close) = watch::channel(None);
+        peer.link = Link::Attached {
+            tx,
+            close: close_tx,
+        };
         peer.generation = generation;
         peer.login = request.login;
         Reattach::Done {
@@ -152,7 +147,7 @@ impl Hub {
                     if peer.generation == generation
                         && matches!(peer.link, Link::Attached { .. }) =>
                 {
-                    peer.link = Link::Detached(ResumeBuffer::default());
+                    peer.link.detach();
                     true
                 }
                 _ => false,
@@ -163,9 +158,11 @@ impl Hub {
         }
     }
 
-    /// Frames that were queued for connection `generation` but never written
+    /// Frames that connection `generation` took from its queue but never wrote
     /// (it was lost, or too slow): put them back, oldest first, ahead of what was
-    /// buffered since, so a resume replays them.
+    /// kept since, so a resume replays them. If the peer resumed meanwhile (a
+    /// moment's race: a resume takes the old queue's frames itself), they go to
+    /// its new connection.
     pub fn requeue(&self, peer_id: &PeerId, generation: u64, frames: Vec<Outbound>) {
         if frames.is_empty() {
             return;
@@ -174,11 +171,16 @@ impl Hub {
         let Some(peer) = local.peers.get_mut(peer_id) else {
             return;
         };
-        if peer.generation != generation {
-            return;
-        }
-        if let Link::Detached(buffer) = &mut peer.link {
-            buffer.put_back(frames, &self.config);
+        match &mut peer.link {
+            Link::Detached(buffer) if peer.generation == generation => {
+                buffer.put_back(frames, &self.config);
+            }
+            Link::Attached { tx, .. } if peer.generation > generation => {
+                for frame in frames {
+                    let _ = tx.offer(frame);
+                }
+            }
+            _ => {}
         }
     }
 

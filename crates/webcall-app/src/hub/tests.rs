@@ -492,6 +492,94 @@ async fn a_dropped_peer_resumes_within_the_grace_with_what_it_was_sent_and_no_on
     assert_eq!(world.present("lobby").await.len(), 2);
 }
 
+#[tokio::test]
+async fn a_replaced_connections_unwritten_frames_reach_the_connection_that_replaced_it() {
+    let world = World::alone();
+    let bob_user = world.user("bob");
+    let ada = world.join(&world.user("ada"), "lobby").await;
+    let mut old = world.join(&bob_user, "lobby").await;
+    let hub = &world.hub;
+    hub.signal(&ada.peer_id, &old.peer_id, "1".into())
+        .await
+        .unwrap();
+    // The client noticed the network switch first: "1" was never written.
+    let mut new = world
+        .resume(&bob_user, "lobby", &old.welcome.resume_token)
+        .await;
+    assert_eq!(closed(&old), Some(CloseReason::Replaced));
+    // The old connection ends as the WS layer ends it: lost, its queue handed back.
+    let unsent: Vec<_> = std::iter::from_fn(|| old.outbound.try_recv()).collect();
+    hub.detach(&old.peer_id, old.generation);
+    hub.requeue(&old.peer_id, old.generation, unsent);
+    hub.signal(&ada.peer_id, &old.peer_id, "2".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&mut new),
+        [signal_from(&ada, "1"), signal_from(&ada, "2")]
+    );
+}
+
+#[tokio::test]
+async fn a_lost_connection_back_before_its_old_one_hands_back_its_queue_misses_nothing() {
+    let world = World::alone();
+    let bob_user = world.user("bob");
+    let ada = world.join(&world.user("ada"), "lobby").await;
+    let mut old = world.join(&bob_user, "lobby").await;
+    let hub = &world.hub;
+    for data in ["1", "2"] {
+        hub.signal(&ada.peer_id, &old.peer_id, data.into())
+            .await
+            .unwrap();
+    }
+    // The network went before the writer took them.
+    hub.detach(&old.peer_id, old.generation);
+    hub.signal(&ada.peer_id, &old.peer_id, "3".into())
+        .await
+        .unwrap();
+    // The client is back before the old connection, lingering for a close
+    // reply that never comes, hands back what it had queued.
+    let mut new = world
+        .resume(&bob_user, "lobby", &old.welcome.resume_token)
+        .await;
+    let unsent: Vec<_> = std::iter::from_fn(|| old.outbound.try_recv()).collect();
+    hub.requeue(&old.peer_id, old.generation, unsent);
+    assert_eq!(
+        events(&mut new),
+        [
+            signal_from(&ada, "1"),
+            signal_from(&ada, "2"),
+            signal_from(&ada, "3")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_slow_consumer_back_before_its_old_connection_hands_back_its_queue_misses_nothing() {
+    let world = World::alone();
+    let bob_user = world.user("bob");
+    let ada = world.join(&world.user("ada"), "lobby").await;
+    let mut old = world.join(&bob_user, "lobby").await;
+    for i in 0..=config().send_queue {
+        world
+            .hub
+            .signal(&ada.peer_id, &old.peer_id, i.to_string())
+            .await
+            .unwrap();
+    }
+    assert_eq!(closed(&old), Some(CloseReason::SlowConsumer));
+    let mut new = world
+        .resume(&bob_user, "lobby", &old.welcome.resume_token)
+        .await;
+    let unsent: Vec<_> = std::iter::from_fn(|| old.outbound.try_recv()).collect();
+    world.hub.requeue(&old.peer_id, old.generation, unsent);
+    let got = events(&mut new);
+    let expected: Vec<RoomEvent> = (0..=config().send_queue)
+        .map(|i| signal_from(&ada, &i.to_string()))
+        .collect();
+    assert_eq!(got, expected);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_peer_not_back_within_the_grace_leaves_as_timed_out() {
     let world = World::alone();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::sync::{watch, Notify};
 use webcall_app::hub::{CloseReason, Hub, JoinRequest, Outbox};
 
@@ -228,21 +228,18 @@ async fn read_loop(
     let peer_id = session.peer_id();
     let mut limiter = RateLimiter::new(options.rate_per_sec, options.burst);
     loop {
-        let message = match tokio::time::timeout(options.idle_timeout, stream.next()).await {
-            Err(_) => {
+        let message = match next_incoming(stream, options.idle_timeout).await {
+            Incoming::Message(message) => message,
+            Incoming::Silent => {
                 tracing::info!(%peer_id, "silent connection closed");
                 control.send(Control::Close(close_code::GOING_AWAY, "idle"));
                 return Ending::Lost;
             }
-            Ok(None) => return Ending::Lost,
-            Ok(Some(Err(err))) => {
-                tracing::debug!(%peer_id, error = ?err, "websocket read failed");
-                if is_too_big(&err) {
-                    control.send(Control::Close(close_code::TOO_BIG, "frame too big"));
-                }
+            Incoming::TooBig => {
+                control.send(Control::Close(close_code::TOO_BIG, "frame too big"));
                 return Ending::Lost;
             }
-            Ok(Some(Ok(message))) => message,
+            Incoming::Gone => return Ending::Lost,
         };
         let text = match message {
             Message::Text(text) => text,
@@ -288,6 +285,34 @@ async fn read_loop(
                 control.send(Control::Frame(error.to_json()));
             }
         }
+    }
+}
+
+/// What the reader gets next from the client.
+enum Incoming {
+    Message(Message),
+    /// Nothing at all (not even a pong to our pings) for the idle timeout.
+    Silent,
+    /// A frame over `MAX_FRAME_BYTES`.
+    TooBig,
+    /// The connection ended or broke.
+    Gone,
+}
+
+/// The client's next message, or what stopped it coming.
+async fn next_incoming<S>(stream: &mut S, idle_timeout: Duration) -> Incoming
+where
+    S: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    match tokio::time::timeout(idle_timeout, stream.next()).await {
+        Err(_) => Incoming::Silent,
+        Ok(None) => Incoming::Gone,
+        Ok(Some(Err(err))) if is_too_big(&err) => Incoming::TooBig,
+        Ok(Some(Err(err))) => {
+            tracing::debug!(error = ?err, "websocket read failed");
+            Incoming::Gone
+        }
+        Ok(Some(Ok(message))) => Incoming::Message(message),
     }
 }
 
@@ -440,6 +465,32 @@ async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_silent_for_the_idle_timeout_is_cut_off_and_one_that_answers_pings_is_not() {
+        let idle = Duration::from_secs(45);
+        let start = tokio::time::Instant::now();
+        let mut silent = futures_util::stream::pending::<Result<Message, axum::Error>>();
+        assert!(matches!(
+            next_incoming(&mut silent, idle).await,
+            Incoming::Silent
+        ));
+        assert_eq!(start.elapsed(), idle);
+
+        // A pong every 40 s (the answer to our pings) keeps it.
+        let start = tokio::time::Instant::now();
+        let mut answering = Box::pin(futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_secs(40)).await;
+            Some((Ok(Message::Pong(Default::default())), ()))
+        }));
+        for _ in 0..5 {
+            assert!(matches!(
+                next_incoming(&mut answering, idle).await,
+                Incoming::Message(Message::Pong(_))
+            ));
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(200));
+    }
 
     /// The size of what `f` returns (a future), without calling it.
     fn returned<A, B, C, D, E, R>(_: impl Fn(A, B, C, D, E) -> R) -> usize {

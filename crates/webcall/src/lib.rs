@@ -7,14 +7,13 @@
 pub mod config;
 pub mod connections;
 pub mod doctor;
+mod metrics;
 pub mod telemetry;
 pub mod tls;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -216,24 +215,7 @@ impl Application {
         if let Some(redis) = &redis {
             health.push(Arc::new(redis.clone()));
         }
-        let render = {
-            let handle = metrics_handle();
-            let hub = hub.clone();
-            let relay = relay.clone();
-            Arc::new(move || {
-                metrics::gauge!("webcall_peers").set(hub.local_peer_count() as f64);
-                metrics::gauge!("webcall_rooms").set(hub.local_room_count() as f64);
-                if let Some(relay) = &relay {
-                    metrics::gauge!("webcall_turn_allocations")
-                        .set(relay.allocation_count() as f64);
-                    metrics::gauge!("webcall_turn_tcp_connections")
-                        .set(relay.tcp_connection_count() as f64);
-                    metrics::gauge!("webcall_turn_tls_connections")
-                        .set(relay.tls_connection_count() as f64);
-                }
-                handle.render()
-            }) as webcall_http::metrics::Render
-        };
+        let render = metrics::render(hub.clone(), relay.clone());
         let metrics = match config.metrics_listen {
             Some(addr) => {
                 let listener = listen(addr)
@@ -617,130 +599,6 @@ async fn reload_on_sighup(
     }
     #[cfg(not(unix))]
     let _ = (config, cert_file, key_file, stop);
-}
-
-/// The process-wide Prometheus recorder (installed once; every `Application` in
-/// a process, as in the tests, shares it).
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let buckets = [
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ];
-            let handle = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
-                .expect("static buckets are valid")
-                .install_recorder()
-                .expect("the only metrics recorder");
-            describe_metrics();
-            handle
-        })
-        .clone()
-}
-
-/// Help texts, and every counter at zero from the start (a series that appears
-/// only after its first event makes rates and alerts misleading).
-fn describe_metrics() {
-    use metrics::{counter, describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_gauge!(
-        "webcall_peers",
-        "Peers connected to this instance (or within their resume grace)"
-    );
-    describe_gauge!("webcall_rooms", "Rooms with peers on this instance");
-    describe_counter!(
-        "webcall_ws_frames_total",
-        "Signaling frames received (in) and sent (out)"
-    );
-    describe_counter!(
-        "webcall_ws_slow_consumers_total",
-        "Connections detached because they could not keep up"
-    );
-    describe_counter!(
-        "webcall_auth_failures_total",
-        "Failed logins (login) and throttled attempts (throttled)"
-    );
-    describe_counter!(
-        "webcall_http_requests_total",
-        "HTTP requests by route, method and status"
-    );
-    describe_histogram!(
-        "webcall_http_request_duration_seconds",
-        Unit::Seconds,
-        "HTTP request latency by route"
-    );
-    describe_gauge!("webcall_turn_allocations", "TURN allocations alive");
-    describe_gauge!(
-        "webcall_turn_tcp_connections",
-        "TURN client connections open over TCP and TLS"
-    );
-    describe_gauge!(
-        "webcall_turn_tls_connections",
-        "TURN-over-TLS client connections open"
-    );
-    describe_counter!(
-        "webcall_tls_refused_total",
-        "TLS connections closed before their handshake: too many at once (handshakes) or from one address (per_ip)"
-    );
-    describe_counter!(
-        "webcall_http_refused_total",
-        "HTTP-port connections closed at accept: too many from one address (per_ip)"
-    );
-    describe_counter!("webcall_turn_allocations_total", "TURN allocations made");
-    describe_counter!(
-        "webcall_turn_permissions_total",
-        "TURN permissions created or refreshed"
-    );
-    describe_counter!(
-        "webcall_turn_channel_binds_total",
-        "TURN channel bindings made or refreshed"
-    );
-    describe_counter!(
-        "webcall_turn_relayed_packets_total",
-        "Packets through the relay, by direction"
-    );
-    describe_counter!(
-        "webcall_turn_relayed_bytes_total",
-        Unit::Bytes,
-        "Bytes through the relay, by direction"
-    );
-    describe_counter!(
-        "webcall_turn_auth_failures_total",
-        "TURN requests refused for their credentials (401)"
-    );
-    describe_counter!(
-        "webcall_turn_forbidden_peers_total",
-        "TURN permissions refused for the peer's address (403)"
-    );
-    describe_counter!(
-        "webcall_turn_quota_refusals_total",
-        "TURN allocations refused over quota (486)"
-    );
-    for direction in ["in", "out"] {
-        counter!("webcall_ws_frames_total", "direction" => direction).absolute(0);
-    }
-    for kind in ["login", "throttled"] {
-        counter!("webcall_auth_failures_total", "kind" => kind).absolute(0);
-    }
-    for reason in ["handshakes", "per_ip"] {
-        counter!("webcall_tls_refused_total", "reason" => reason).absolute(0);
-    }
-    counter!("webcall_http_refused_total", "reason" => "per_ip").absolute(0);
-    for direction in ["to_peer", "to_client"] {
-        counter!("webcall_turn_relayed_packets_total", "direction" => direction).absolute(0);
-        counter!("webcall_turn_relayed_bytes_total", "direction" => direction).absolute(0);
-    }
-    for name in [
-        "webcall_ws_slow_consumers_total",
-        "webcall_turn_allocations_total",
-        "webcall_turn_permissions_total",
-        "webcall_turn_channel_binds_total",
-        "webcall_turn_auth_failures_total",
-        "webcall_turn_forbidden_peers_total",
-        "webcall_turn_quota_refusals_total",
-    ] {
-        counter!(name).absolute(0);
-    }
 }
 
 /// Starts the embedded TURN/STUN relay.

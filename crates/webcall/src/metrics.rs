@@ -1,10 +1,12 @@
 //! The process's Prometheus exporter: installed once, with the help text of
-//! every metric and every counter at zero from the start; and what a scrape
-//! renders (the gauges sampled at that moment, then the exporter's text).
+//! every metric and every counter at zero from the start (each crate describes
+//! its own; this file the gauges it samples and the counters of `tls.rs` and
+//! `connections.rs`); and what a scrape renders (the gauges sampled at that
+//! moment, then the exporter's text).
 
 use std::sync::{Arc, OnceLock};
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use webcall_app::hub::Hub;
 use webcall_turn::TurnRelay;
@@ -49,34 +51,17 @@ fn handle() -> PrometheusHandle {
 }
 
 /// Help texts, and every counter at zero from the start (a series that appears
-/// only after its first event makes rates and alerts misleading).
+/// only after its first event makes rates and alerts misleading): each crate
+/// describes what it records; the binary what it samples and counts itself.
 fn describe_metrics() {
+    webcall_http::metrics::describe_metrics();
+    webcall_app::metrics::describe_metrics();
+    webcall_turn::describe_metrics();
     describe_gauge!(
         "webcall_peers",
         "Peers connected to this instance (or within their resume grace)"
     );
     describe_gauge!("webcall_rooms", "Rooms with peers on this instance");
-    describe_counter!(
-        "webcall_ws_frames_total",
-        "Signaling frames received (in) and sent (out)"
-    );
-    describe_counter!(
-        "webcall_ws_slow_consumers_total",
-        "Connections detached because they could not keep up"
-    );
-    describe_counter!(
-        "webcall_auth_failures_total",
-        "Failed logins (login) and throttled attempts (throttled)"
-    );
-    describe_counter!(
-        "webcall_http_requests_total",
-        "HTTP requests by route, method and status"
-    );
-    describe_histogram!(
-        "webcall_http_request_duration_seconds",
-        Unit::Seconds,
-        "HTTP request latency by route"
-    );
     describe_gauge!("webcall_turn_allocations", "TURN allocations alive");
     describe_gauge!(
         "webcall_turn_tcp_connections",
@@ -94,59 +79,8 @@ fn describe_metrics() {
         "webcall_http_refused_total",
         "HTTP-port connections closed at accept: too many from one address (per_ip)"
     );
-    describe_counter!("webcall_turn_allocations_total", "TURN allocations made");
-    describe_counter!(
-        "webcall_turn_permissions_total",
-        "TURN permissions created or refreshed"
-    );
-    describe_counter!(
-        "webcall_turn_channel_binds_total",
-        "TURN channel bindings made or refreshed"
-    );
-    describe_counter!(
-        "webcall_turn_relayed_packets_total",
-        "Packets through the relay, by direction"
-    );
-    describe_counter!(
-        "webcall_turn_relayed_bytes_total",
-        Unit::Bytes,
-        "Bytes through the relay, by direction"
-    );
-    describe_counter!(
-        "webcall_turn_auth_failures_total",
-        "TURN requests refused for their credentials (401)"
-    );
-    describe_counter!(
-        "webcall_turn_forbidden_peers_total",
-        "TURN permissions refused for the peer's address (403)"
-    );
-    describe_counter!(
-        "webcall_turn_quota_refusals_total",
-        "TURN allocations refused over quota (486)"
-    );
-    for direction in ["in", "out"] {
-        counter!("webcall_ws_frames_total", "direction" => direction).absolute(0);
-    }
-    for kind in ["login", "throttled"] {
-        counter!("webcall_auth_failures_total", "kind" => kind).absolute(0);
-    }
     for reason in ["handshakes", "per_ip"] {
         counter!("webcall_tls_refused_total", "reason" => reason).absolute(0);
     }
     counter!("webcall_http_refused_total", "reason" => "per_ip").absolute(0);
-    for direction in ["to_peer", "to_client"] {
-        counter!("webcall_turn_relayed_packets_total", "direction" => direction).absolute(0);
-        counter!("webcall_turn_relayed_bytes_total", "direction" => direction).absolute(0);
-    }
-    for name in [
-        "webcall_ws_slow_consumers_total",
-        "webcall_turn_allocations_total",
-        "webcall_turn_permissions_total",
-        "webcall_turn_channel_binds_total",
-        "webcall_turn_auth_failures_total",
-        "webcall_turn_forbidden_peers_total",
-        "webcall_turn_quota_refusals_total",
-    ] {
-        counter!(name).absolute(0);
-    }
 }

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod connections;
 pub mod doctor;
+mod listener;
 mod metrics;
 pub mod telemetry;
 pub mod tls;
@@ -146,8 +147,8 @@ impl Application {
             None => None,
         };
         let addr = SocketAddr::new(config.host, config.port);
-        let listener =
-            listen(addr).with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
+        let listener = listener::listen(addr)
+            .with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
         let turns = turns_url(
             config,
             relay.as_deref(),
@@ -218,7 +219,7 @@ impl Application {
         let render = metrics::render(hub.clone(), relay.clone());
         let metrics = match config.metrics_listen {
             Some(addr) => {
-                let listener = listen(addr)
+                let listener = listener::listen(addr)
                     .with_context(|| format!("cannot listen on {addr} (METRICS_LISTEN)"))?;
                 if !addr.ip().is_loopback() && config.metrics_token.is_none() {
                     tracing::warn!(%addr, "metrics are served beyond this host without METRICS_TOKEN: anyone who reaches the address can read them");
@@ -373,40 +374,6 @@ impl Application {
     }
 }
 
-/// Binds the HTTP port with a backlog that absorbs a burst of joins (the
-/// default 128 drops connections when a class joins at once; they retry a
-/// second later). `[::]` is dual stack (IPv4 clients arrive as `::ffff:a.b.c.d`,
-/// which every address check folds back); on a host without IPv6 it falls back
-/// to `0.0.0.0`.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let addr = match addr.ip() {
-        IpAddr::V6(ip) if ip.is_unspecified() && !ipv6_available() => {
-            tracing::warn!(%addr, "IPv6 is off on this host: listening on IPv4 only");
-            SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port())
-        }
-        _ => addr,
-    };
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(!addr.ip().is_unspecified())?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nodelay(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
-}
-
-/// Whether this host can use IPv6 at all (it may be switched off).
-fn ipv6_available() -> bool {
-    std::net::UdpSocket::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok()
-}
-
 /// Loads the certificate (or sets up ACME), and binds the redirecting HTTP port
 /// and `TURN_TLS_LISTEN`.
 async fn load_tls(
@@ -456,7 +423,7 @@ async fn load_tls(
         }
     };
     let redirect = match settings.redirect_port {
-        Some(port) => match listen(SocketAddr::new(config.host, port)) {
+        Some(port) => match listener::listen(SocketAddr::new(config.host, port)) {
             Ok(listener) => Some(listener),
             Err(err) => {
                 tracing::warn!(port, error = %err, "cannot bind the HTTP→HTTPS redirect port (HTTP_REDIRECT_PORT); serving HTTPS only");
@@ -467,7 +434,8 @@ async fn load_tls(
     };
     let turn_listener = match config.turn.as_ref().and_then(|t| t.tls_listen) {
         Some(addr) => Some(
-            listen(addr).with_context(|| format!("cannot listen on {addr} (TURN_TLS_LISTEN)"))?,
+            listener::listen(addr)
+                .with_context(|| format!("cannot listen on {addr} (TURN_TLS_LISTEN)"))?,
         ),
         None => None,
     };
@@ -500,7 +468,8 @@ pub(crate) async fn serve_turn_tls_for_doctor(
     let mut tls = load_tls(config, &settings, Some(relay)).await?;
     if tls.https {
         let addr = SocketAddr::new(config.host, config.port);
-        let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let listener =
+            listener::listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
         tokio::spawn(tls.front.clone().serve_turn_only(listener, stop.clone()));
     }
     if let Some(listener) = tls.turn_listener.take() {
@@ -715,7 +684,7 @@ fn turns_url(
 /// `TURN_LISTEN` less the optional addresses this host cannot bind (the default
 /// IPv6 one where IPv6 is off).
 pub(crate) fn relay_listen(settings: &TurnSettings) -> Vec<SocketAddr> {
-    let ipv6_works = ipv6_available();
+    let ipv6_works = listener::ipv6_available();
     settings
         .listen
         .iter()

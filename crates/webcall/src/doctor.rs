@@ -151,7 +151,9 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
         // temporary relay, on the ports the server would use.
         let stop = tokio_util::sync::CancellationToken::new();
         let front = match &temporary {
-            Some(relay) => crate::serve_turn_tls_for_doctor(config, tls, relay, stop.clone()).await,
+            Some(relay) => {
+                crate::tls::serve_turn_tls_for_doctor(config, tls, relay, stop.clone()).await
+            }
             None => Ok(()),
         };
         let outcome = match front {
@@ -182,7 +184,7 @@ fn turns_target(
     settings: &crate::config::TurnSettings,
     tls: &crate::config::TlsSettings,
 ) -> Result<(String, u16), String> {
-    let Some(host) = crate::certificate_host(config, tls) else {
+    let Some(host) = crate::tls::certificate_host(config, tls) else {
         return Err(fix(
             "no DNS name for the certificate",
             "set PUBLIC_HOST: without it browsers are offered no turns: and networks that allow only 443 cannot call",

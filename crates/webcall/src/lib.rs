@@ -39,9 +39,8 @@ use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::{PeerPolicy, RestCredentials, StaticCredentials, TurnConfig, TurnRelay};
 
-use axum_server::tls_rustls::RustlsConfig;
 pub use config::Config;
-use config::{TlsSettings, TlsSource, TurnSettings};
+use config::TurnSettings;
 
 /// How many accounts a server remembers by id (a few hundred bytes each).
 const ACCOUNTS_CACHED: usize = 4096;
@@ -57,34 +56,8 @@ pub struct Application {
     metrics: Option<(TcpListener, axum::Router)>,
     /// Stops background tasks (the Redis bus) on shutdown.
     background: CancellationToken,
-    tls: Option<Tls>,
+    tls: Option<tls::Tls>,
     connections: Arc<connections::ConnectionLimits>,
-}
-
-/// HTTPS and TURN over TLS, served by the binary itself.
-struct Tls {
-    front: tls::TlsFront,
-    /// The HTTP port speaks TLS (else the certificate serves only `TURN_TLS_LISTEN`).
-    https: bool,
-    /// Plain HTTP that only redirects to HTTPS.
-    redirect: Option<TcpListener>,
-    /// `TURN_TLS_LISTEN`, bound.
-    turn_listener: Option<TcpListener>,
-    /// The DNS name the certificate is for (`PUBLIC_HOST`, else taken from it).
-    host: Option<String>,
-    renewal: Renewal,
-}
-
-/// What keeps the certificate current.
-enum Renewal {
-    /// Certificate files, re-read on SIGHUP.
-    Files {
-        config: RustlsConfig,
-        cert_file: std::path::PathBuf,
-        key_file: std::path::PathBuf,
-    },
-    /// ACME: certificates obtained and renewed by rustls-acme as its state is polled.
-    Acme(rustls_acme::AcmeState<std::io::Error>),
 }
 
 impl Application {
@@ -140,7 +113,7 @@ impl Application {
         );
         let tls = match &config.tls {
             Some(settings) => {
-                let mut tls = load_tls(config, settings, relay.as_deref()).await?;
+                let mut tls = tls::Tls::load(config, settings, relay.as_deref()).await?;
                 tls.front = tls.front.with_connection_limits(connections.clone());
                 Some(tls)
             }
@@ -312,23 +285,7 @@ impl Application {
             shutdown.await;
             hub.shutdown();
         };
-        let tls = match self.tls {
-            Some(mut tls) => {
-                if let Some(listener) = tls.turn_listener.take() {
-                    tokio::spawn(
-                        tls.front
-                            .clone()
-                            .serve_turn_only(listener, self.background.clone()),
-                    );
-                }
-                tokio::spawn(keep_certificate_current(
-                    tls.renewal,
-                    self.background.clone(),
-                ));
-                tls.https.then_some((tls.front, tls.redirect))
-            }
-            None => None,
-        };
+        let tls = self.tls.and_then(|tls| tls.start(self.background.clone()));
         match tls {
             None => {
                 let background = self.background.clone();
@@ -349,7 +306,7 @@ impl Application {
                     stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
                 });
                 if let Some(redirect) = redirect {
-                    tokio::spawn(serve_redirect(redirect, port, self.background.clone()));
+                    tokio::spawn(tls::serve_redirect(redirect, port, self.background.clone()));
                 }
                 let mut server = axum_server::from_tcp(self.listener.into_std()?)?;
                 self.connections.http_builder(server.http_builder());
@@ -372,202 +329,6 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// Loads the certificate (or sets up ACME), and binds the redirecting HTTP port
-/// and `TURN_TLS_LISTEN`.
-async fn load_tls(
-    config: &Config,
-    settings: &TlsSettings,
-    relay: Option<&TurnRelay>,
-) -> anyhow::Result<Tls> {
-    // One crypto provider for the process (a second install is a harmless no-op).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (certificates, renewal) = match &settings.source {
-        TlsSource::Files {
-            cert_file,
-            key_file,
-        } => {
-            let server = tls::Certificates::config_from_files(cert_file, key_file)
-                .context("TLS_CERT_FILE/TLS_KEY_FILE")?;
-            let rustls = RustlsConfig::from_config(Arc::new(server));
-            (
-                tls::Certificates::Files(rustls.clone()),
-                Renewal::Files {
-                    config: rustls,
-                    cert_file: cert_file.clone(),
-                    key_file: key_file.clone(),
-                },
-            )
-        }
-        TlsSource::Acme {
-            domains,
-            email,
-            cache_dir,
-            directory,
-        } => {
-            std::fs::create_dir_all(cache_dir).with_context(|| {
-                format!("ACME_CACHE_DIR: cannot create {}", cache_dir.display())
-            })?;
-            tracing::info!(?domains, %directory, "ACME: certificates will be obtained and renewed automatically");
-            let state = rustls_acme::AcmeConfig::new(domains.clone())
-                .contact(email.iter().map(|e| format!("mailto:{e}")))
-                .cache(rustls_acme::caches::DirCache::new(cache_dir.clone()))
-                .directory(directory)
-                .state();
-            let certificates = tls::Certificates::Acme {
-                challenge: state.challenge_rustls_config(),
-                config: Arc::new(tls::Certificates::config_for_acme(state.resolver())),
-            };
-            (certificates, Renewal::Acme(state))
-        }
-    };
-    let redirect = match settings.redirect_port {
-        Some(port) => match listener::listen(SocketAddr::new(config.host, port)) {
-            Ok(listener) => Some(listener),
-            Err(err) => {
-                tracing::warn!(port, error = %err, "cannot bind the HTTP→HTTPS redirect port (HTTP_REDIRECT_PORT); serving HTTPS only");
-                None
-            }
-        },
-        None => None,
-    };
-    let turn_listener = match config.turn.as_ref().and_then(|t| t.tls_listen) {
-        Some(addr) => Some(
-            listener::listen(addr)
-                .with_context(|| format!("cannot listen on {addr} (TURN_TLS_LISTEN)"))?,
-        ),
-        None => None,
-    };
-    Ok(Tls {
-        front: tls::TlsFront::new(
-            certificates,
-            relay.map(TurnRelay::tls_intake),
-            config.trusted_proxies.clone(),
-        ),
-        https: settings.https,
-        redirect,
-        turn_listener,
-        host: certificate_host(config, settings),
-        renewal,
-    })
-}
-
-/// For `webcall doctor` with no server running: TURN over TLS in front of its
-/// temporary `relay`, on the HTTPS port (or `TURN_TLS_LISTEN`), until `stop`.
-pub(crate) async fn serve_turn_tls_for_doctor(
-    config: &Config,
-    settings: &TlsSettings,
-    relay: &TurnRelay,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    let settings = TlsSettings {
-        redirect_port: None,
-        ..settings.clone()
-    };
-    let mut tls = load_tls(config, &settings, Some(relay)).await?;
-    if tls.https {
-        let addr = SocketAddr::new(config.host, config.port);
-        let listener =
-            listener::listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
-        tokio::spawn(tls.front.clone().serve_turn_only(listener, stop.clone()));
-    }
-    if let Some(listener) = tls.turn_listener.take() {
-        tokio::spawn(tls.front.serve_turn_only(listener, stop));
-    }
-    Ok(())
-}
-
-/// SIGHUP re-reads certificate files (after a renewal; a bad pair is logged and
-/// the old one kept); ACME renews by itself while its state is polled.
-async fn keep_certificate_current(renewal: Renewal, stop: CancellationToken) {
-    match renewal {
-        Renewal::Files {
-            config,
-            cert_file,
-            key_file,
-        } => reload_on_sighup(config, cert_file, key_file, stop).await,
-        Renewal::Acme(mut state) => {
-            use futures_util::StreamExt;
-            loop {
-                let event = tokio::select! {
-                    () = stop.cancelled() => return,
-                    event = state.next() => event,
-                };
-                match event {
-                    Some(Ok(ok)) => tracing::info!(event = ?ok, "ACME"),
-                    Some(Err(err)) => tracing::warn!(error = %err, "ACME: will retry"),
-                    None => return,
-                }
-            }
-        }
-    }
-}
-
-/// Plain HTTP answers every request with a permanent redirect to HTTPS.
-async fn serve_redirect(listener: TcpListener, https_port: u16, stop: CancellationToken) {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "redirecting HTTP to HTTPS");
-    }
-    let app = axum::Router::new().fallback(
-        move |headers: axum::http::HeaderMap, uri: axum::http::Uri| async move {
-            let host = headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost");
-            let host = host
-                .rsplit_once(':')
-                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-                .map_or(host, |(h, _)| h);
-            let port = if https_port == 443 {
-                String::new()
-            } else {
-                format!(":{https_port}")
-            };
-            let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            axum::response::Redirect::permanent(&format!("https://{host}{port}{path}"))
-        },
-    );
-    let _ = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-}
-
-/// SIGHUP re-reads the certificate and key (after a renewal); a bad pair is
-/// logged and the old one kept.
-async fn reload_on_sighup(
-    config: RustlsConfig,
-    cert_file: std::path::PathBuf,
-    key_file: std::path::PathBuf,
-    stop: CancellationToken,
-) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                received = hangups.recv() => if received.is_none() { return },
-            }
-            match tls::Certificates::config_from_files(&cert_file, &key_file) {
-                Ok(server) => {
-                    config.reload_from_config(Arc::new(server));
-                    tracing::info!("SIGHUP: TLS certificate reloaded");
-                }
-                Err(err) => {
-                    tracing::error!(
-                        error = format!("{err:#}"),
-                        "SIGHUP: TLS certificate not reloaded, keeping the old one"
-                    )
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (config, cert_file, key_file, stop);
 }
 
 /// Starts the embedded TURN/STUN relay.
@@ -629,18 +390,6 @@ pub(crate) async fn start_relay_on(
     .await
 }
 
-/// The DNS name `turns:` URLs carry: `PUBLIC_HOST` (which defaults to the ACME
-/// domain), else the certificate file's first DNS name.
-pub(crate) fn certificate_host(config: &Config, settings: &TlsSettings) -> Option<String> {
-    config
-        .public_host
-        .clone()
-        .or_else(|| match &settings.source {
-            TlsSource::Files { cert_file, .. } => tls::first_dns_name(cert_file),
-            TlsSource::Acme { .. } => None,
-        })
-}
-
 /// The port `turns:` URLs carry: `TURN_TLS_PUBLIC_PORT`, else the HTTPS port,
 /// else the `TURN_TLS_LISTEN` port.
 pub(crate) fn turns_port(
@@ -662,7 +411,7 @@ pub(crate) fn turns_port(
 fn turns_url(
     config: &Config,
     relay: Option<&TurnRelay>,
-    tls: Option<&Tls>,
+    tls: Option<&tls::Tls>,
     http_port: u16,
 ) -> Option<String> {
     let (settings, tls) = (config.turn.as_ref()?, tls?);

@@ -110,7 +110,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     let free = StdUdpSocket::bind(settings.listen[0]).is_ok()
         && std::net::TcpListener::bind(settings.listen[0]).is_ok();
     let temporary = if free {
-        match crate::start_relay_on(config, settings, public_ip).await {
+        match crate::relay::start_on(config, settings, public_ip).await {
             Ok(relay) => Some(relay),
             Err(err) => {
                 all &= report(
@@ -190,7 +190,7 @@ fn turns_target(
             "set PUBLIC_HOST: without it browsers are offered no turns: and networks that allow only 443 cannot call",
         ));
     };
-    let port = crate::turns_port(
+    let port = crate::ice::turns_port(
         settings,
         tls.https,
         config.port,

@@ -7,13 +7,15 @@
 pub mod config;
 pub mod connections;
 pub mod doctor;
+mod ice;
 mod listener;
 mod metrics;
+mod relay;
 pub mod telemetry;
 pub mod tls;
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use std::sync::Arc;
 
@@ -24,23 +26,20 @@ use tokio_util::sync::CancellationToken;
 use webcall_app::accounts::{Accounts, AccountsDeps};
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::hub::{Hub, HubDeps, SignalingConfig};
-use webcall_app::ice::{IceServersService, TurnServer};
 use webcall_app::presence::InProcessPresence;
 use webcall_app::rooms::{RoomDeps, RoomLimits, RoomService};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;
 use webcall_domain::ports::{
-    Clock, Cluster, HealthCheck, Presence, SystemClock, TokenRevocations, TurnCredentialMinter,
-    UserRepository,
+    Clock, Cluster, HealthCheck, Presence, SystemClock, TokenRevocations, UserRepository,
 };
 use webcall_http::ws::WsOptions;
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
-use webcall_turn::{PeerPolicy, RestCredentials, StaticCredentials, TurnConfig, TurnRelay};
+use webcall_turn::TurnRelay;
 
 pub use config::Config;
-use config::TurnSettings;
 
 /// How many accounts a server remembers by id (a few hundred bytes each).
 const ACCOUNTS_CACHED: usize = 4096;
@@ -102,7 +101,7 @@ impl Application {
             ThrottleConfig::default(),
         );
         let relay = match &config.turn {
-            Some(settings) => Some(Arc::new(start_relay(config, settings).await?)),
+            Some(settings) => Some(Arc::new(relay::start(config, settings).await?)),
             None => None,
         };
         let connections = connections::ConnectionLimits::new(
@@ -122,13 +121,13 @@ impl Application {
         let addr = SocketAddr::new(config.host, config.port);
         let listener = listener::listen(addr)
             .with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
-        let turns = turns_url(
+        let turns = ice::turns_url(
             config,
             relay.as_deref(),
             tls.as_ref(),
             listener.local_addr()?.port(),
         );
-        let ice = Arc::new(ice_servers(config, relay.as_deref(), turns));
+        let ice = Arc::new(ice::ice_servers(config, relay.as_deref(), turns));
         let redis = match &config.redis_url {
             Some(url) => Some(
                 RedisBus::connect(
@@ -329,168 +328,6 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// Starts the embedded TURN/STUN relay.
-async fn start_relay(config: &Config, settings: &TurnSettings) -> anyhow::Result<TurnRelay> {
-    start_relay_on(config, settings, None).await
-}
-
-/// Starts the relay advertising `public_ip` (else the configured or detected one).
-pub(crate) async fn start_relay_on(
-    config: &Config,
-    settings: &TurnSettings,
-    public_ip: Option<IpAddr>,
-) -> anyhow::Result<TurnRelay> {
-    let public_ip = match public_ip.or(settings.public_ip) {
-        Some(ip) => ip,
-        None => match webcall_turn::detect_public_ip() {
-            Some(ip) => {
-                tracing::info!(%ip, "TURN_PUBLIC_IP not set: advertising the host's primary address (set it behind 1:1 NAT)");
-                ip
-            }
-            None => {
-                tracing::warn!("TURN_PUBLIC_IP not set and no primary address found: advertising 127.0.0.1, which only local clients can reach");
-                IpAddr::from([127, 0, 0, 1])
-            }
-        },
-    };
-    let public_ip6 = match public_ip {
-        IpAddr::V6(_) => None,
-        IpAddr::V4(_) => settings.public_ip6.or_else(|| {
-            let detected = webcall_turn::detect_public_ip6();
-            if let Some(ip) = detected {
-                tracing::info!(%ip, "TURN_PUBLIC_IP6 not set: IPv6 relayed addresses on the host's global IPv6 address");
-            }
-            detected
-        }),
-    };
-    let secret = config.turn_secret.clone().context("TURN_SECRET")?;
-    let mut own = vec![public_ip];
-    own.extend(public_ip6.map(IpAddr::V6));
-    TurnRelay::start(TurnConfig {
-        listen: relay_listen(settings),
-        public_ip,
-        public_ip6,
-        relay_ports: (settings.relay_port_min, settings.relay_port_max),
-        realm: settings.realm.clone(),
-        credentials: RestCredentials::new(secret, config.turn_credential_ttl),
-        policy: PeerPolicy::new(
-            own,
-            settings.allow_loopback_peers,
-            settings.allowed_peer_cidrs.clone(),
-            settings.denied_peer_cidrs.clone(),
-        ),
-        user_quota: settings.user_quota,
-        total_quota: settings.total_quota,
-        max_tcp_connections: settings.max_tcp_connections,
-        udp_listeners: settings.udp_listeners,
-        udp_coalesce: settings.udp_coalesce,
-    })
-    .await
-}
-
-/// The port `turns:` URLs carry: `TURN_TLS_PUBLIC_PORT`, else the HTTPS port,
-/// else the `TURN_TLS_LISTEN` port.
-pub(crate) fn turns_port(
-    settings: &TurnSettings,
-    https: bool,
-    http_port: u16,
-    tls_listen_port: Option<u16>,
-) -> Option<u16> {
-    settings
-        .tls_public_port
-        .or(https.then_some(http_port))
-        .or(tls_listen_port)
-        .filter(|port| *port != 0)
-}
-
-/// The embedded relay's `turns:` URL: TURN over TLS on the HTTPS port (or
-/// `TURN_TLS_LISTEN`), by the DNS name the certificate is for. `None` (with a
-/// warning) when there is no such name: browsers check the certificate.
-fn turns_url(
-    config: &Config,
-    relay: Option<&TurnRelay>,
-    tls: Option<&tls::Tls>,
-    http_port: u16,
-) -> Option<String> {
-    let (settings, tls) = (config.turn.as_ref()?, tls?);
-    relay?;
-    let listen_port = match &tls.turn_listener {
-        Some(listener) => Some(listener.local_addr().ok()?.port()),
-        None => None,
-    };
-    let port = turns_port(settings, tls.https, http_port, listen_port)?;
-    match &tls.host {
-        Some(host) => Some(format!("turns:{host}:{port}?transport=tcp")),
-        None => {
-            tracing::warn!("no DNS name for the certificate (set PUBLIC_HOST): TURN over TLS runs, but turns: is not offered to browsers");
-            None
-        }
-    }
-}
-
-/// `TURN_LISTEN` less the optional addresses this host cannot bind (the default
-/// IPv6 one where IPv6 is off).
-pub(crate) fn relay_listen(settings: &TurnSettings) -> Vec<SocketAddr> {
-    let ipv6_works = listener::ipv6_available();
-    settings
-        .listen
-        .iter()
-        .copied()
-        .filter(|addr| {
-            let keep = !(addr.is_ipv6() && !ipv6_works && settings.listen_optional.contains(addr));
-            if !keep {
-                tracing::warn!(%addr, "IPv6 is off on this host: TURN listens on IPv4 only");
-            }
-            keep
-        })
-        .collect()
-}
-
-/// What `/api/v1/webrtc/ice-servers` hands out: external STUN servers if named,
-/// else the embedded relay's STUN; the embedded relay's TURN (UDP, TCP, and TLS
-/// when `turns` is given) with credentials the relay mints, when it runs;
-/// external TURN servers with static or REST credentials.
-fn ice_servers(
-    config: &Config,
-    relay: Option<&TurnRelay>,
-    turns: Option<String>,
-) -> IceServersService {
-    let mut stun = config.stun_servers.clone();
-    let mut turn = Vec::new();
-    if let Some(relay) = relay {
-        let own = relay.ice_servers(turns);
-        if stun.is_empty() {
-            stun.push(own.stun_url);
-        }
-        turn.push(TurnServer {
-            urls: own.turn_urls,
-            minter: own.credentials,
-        });
-    }
-    if !config.turn_urls.is_empty() {
-        let minter: Option<Arc<dyn TurnCredentialMinter>> =
-            match (&config.turn_username, &config.turn_password) {
-                (Some(username), Some(password)) => Some(Arc::new(StaticCredentials {
-                    username: username.clone(),
-                    password: password.clone(),
-                })),
-                _ => config.turn_secret.clone().map(|secret| {
-                    Arc::new(RestCredentials::new(secret, config.turn_credential_ttl)) as _
-                }),
-            };
-        match minter {
-            Some(minter) => turn.push(TurnServer {
-                urls: config.turn_urls.clone(),
-                minter,
-            }),
-            None => tracing::warn!(
-                "TURN_URLS set without TURN_USERNAME/TURN_PASSWORD or TURN_SECRET: not offered"
-            ),
-        }
-    }
-    IceServersService::new(stun, turn, Arc::new(SystemClock))
 }
 
 /// Applies migrations and returns (`webcall migrate`).

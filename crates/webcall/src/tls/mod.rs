@@ -1,6 +1,6 @@
 //! TLS served by the binary itself: HTTPS on the HTTP port and TURN over TLS.
-//! [`Tls::load`] reads the certificate (or sets up ACME) and binds the
-//! redirecting HTTP port and `TURN_TLS_LISTEN`; [`Tls::start`] starts what runs
+//! `Tls::load` reads the certificate (or sets up ACME) and binds the
+//! redirecting HTTP port and `TURN_TLS_LISTEN`; `Tls::start` starts what runs
 //! beside the HTTPS server.
 //!
 //! - `certificates`: where the certificate comes from (files or ACME), the

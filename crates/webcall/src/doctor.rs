@@ -45,7 +45,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     all &= report("config", Ok(format!("APP_ENV={:?}{generated}", config.env)));
 
     let database = match webcall_db::SqlStore::connect_and_migrate(
-        config.database_url.expose_secret(),
+        config.storage.database_url.expose_secret(),
     )
     .await
     {
@@ -53,7 +53,12 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
             let answered = store.check().await;
             store.close().await;
             answered
-                .map(|()| format!("{} answers, migrations applied", config.database_display()))
+                .map(|()| {
+                    format!(
+                        "{} answers, migrations applied",
+                        config.storage.database_display()
+                    )
+                })
                 .map_err(|e| fix(e, "the database does not answer queries"))
         }
         Err(err) => Err(fix(
@@ -63,7 +68,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     };
     all &= report("database", database);
 
-    let http = SocketAddr::new(config.host, config.port);
+    let http = SocketAddr::new(config.http.host, config.http.port);
     all &= report(
         "http port",
         std::net::TcpListener::bind(http)
@@ -95,15 +100,16 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
         },
     );
     let secret = config
+        .ice
         .turn_secret
         .clone()
         .unwrap_or_else(crate::config::random_secret);
-    let credentials = RestCredentials::new(secret, config.turn_credential_ttl);
+    let credentials = RestCredentials::new(secret, config.ice.turn_credential_ttl);
     let port = settings.listen[0].port();
     let host = public_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     println!(
         "      ice servers    stun:{host}:{port}, turn:{host}:{port}?transport=udp, turn:{host}:{port}?transport=tcp (REST credentials, ttl {} s)",
-        config.turn_credential_ttl.as_secs()
+        config.ice.turn_credential_ttl.as_secs()
     );
 
     // A relay of its own for the self-test, unless one already runs on the port.
@@ -193,7 +199,7 @@ fn turns_target(
     let port = crate::ice::turns_port(
         settings,
         tls.https,
-        config.port,
+        config.http.port,
         settings.tls_listen.map(|a| a.port()),
     )
     .ok_or_else(|| fix("no turns: port", "set PORT or TURN_TLS_PUBLIC_PORT"))?;

@@ -22,7 +22,7 @@ pub(crate) fn ice_servers(
     relay: Option<&TurnRelay>,
     turns: Option<String>,
 ) -> IceServersService {
-    let mut stun = config.stun_servers.clone();
+    let mut stun = config.ice.stun_servers.clone();
     let mut turn = Vec::new();
     if let Some(relay) = relay {
         let own = relay.ice_servers(turns);
@@ -34,20 +34,20 @@ pub(crate) fn ice_servers(
             minter: own.credentials,
         });
     }
-    if !config.turn_urls.is_empty() {
+    if !config.ice.turn_urls.is_empty() {
         let minter: Option<Arc<dyn TurnCredentialMinter>> =
-            match (&config.turn_username, &config.turn_password) {
+            match (&config.ice.turn_username, &config.ice.turn_password) {
                 (Some(username), Some(password)) => Some(Arc::new(StaticCredentials {
                     username: username.clone(),
                     password: password.clone(),
                 })),
-                _ => config.turn_secret.clone().map(|secret| {
-                    Arc::new(RestCredentials::new(secret, config.turn_credential_ttl)) as _
+                _ => config.ice.turn_secret.clone().map(|secret| {
+                    Arc::new(RestCredentials::new(secret, config.ice.turn_credential_ttl)) as _
                 }),
             };
         match minter {
             Some(minter) => turn.push(TurnServer {
-                urls: config.turn_urls.clone(),
+                urls: config.ice.turn_urls.clone(),
                 minter,
             }),
             None => tracing::warn!(

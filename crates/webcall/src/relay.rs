@@ -44,7 +44,7 @@ pub(crate) async fn start_on(
             detected
         }),
     };
-    let secret = config.turn_secret.clone().context("TURN_SECRET")?;
+    let secret = config.ice.turn_secret.clone().context("TURN_SECRET")?;
     let mut own = vec![public_ip];
     own.extend(public_ip6.map(IpAddr::V6));
     TurnRelay::start(TurnConfig {
@@ -53,7 +53,7 @@ pub(crate) async fn start_on(
         public_ip6,
         relay_ports: (settings.relay_port_min, settings.relay_port_max),
         realm: settings.realm.clone(),
-        credentials: RestCredentials::new(secret, config.turn_credential_ttl),
+        credentials: RestCredentials::new(secret, config.ice.turn_credential_ttl),
         policy: PeerPolicy::new(
             own,
             settings.allow_loopback_peers,

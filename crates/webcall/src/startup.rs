@@ -13,16 +13,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use webcall_app::accounts::{Accounts, AccountsDeps};
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
-use webcall_app::hub::{Hub, HubDeps, SignalingConfig};
+use webcall_app::hub::{Hub, HubDeps};
 use webcall_app::presence::InProcessPresence;
-use webcall_app::rooms::{RoomDeps, RoomLimits, RoomService};
+use webcall_app::rooms::{RoomDeps, RoomService};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;
 use webcall_domain::ports::{
     Clock, Cluster, HealthCheck, Presence, SystemClock, TokenRevocations, UserRepository,
 };
-use webcall_http::ws::WsOptions;
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::TurnRelay;
@@ -51,11 +50,11 @@ pub struct Application {
 impl Application {
     /// Opens (and migrates) the database, wires the adapters, binds the HTTP port.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let store = SqlStore::connect_and_migrate(config.database_url.expose_secret())
+        let store = SqlStore::connect_and_migrate(config.storage.database_url.expose_secret())
             .await
-            .with_context(|| format!("database {}", config.database_display()))?;
+            .with_context(|| format!("database {}", config.storage.database_display()))?;
         let jwt_lifetime =
-            chrono::Duration::from_std(config.jwt_expires).context("JWT_EXPIRES_MIN")?;
+            chrono::Duration::from_std(config.auth.jwt_expires).context("JWT_EXPIRES_MIN")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         // Accounts are never renamed or deleted, so opening a call can take the
         // user from memory.
@@ -66,7 +65,7 @@ impl Application {
         ));
         users.preload().await.context("loading accounts")?;
         let users: Arc<dyn UserRepository> = users;
-        let revocations: Arc<dyn TokenRevocations> = if config.redis_url.is_none() {
+        let revocations: Arc<dyn TokenRevocations> = if config.storage.redis_url.is_none() {
             // The only instance sees every logout itself: its revocations are held in
             // memory. With Redis, other instances share the database and every check
             // asks it.
@@ -83,10 +82,10 @@ impl Application {
                 users,
                 revocations,
                 hasher: Arc::new(Argon2Hasher::new()),
-                tokens: Arc::new(JwtCodec::new(&config.jwt_secret, jwt_lifetime)),
+                tokens: Arc::new(JwtCodec::new(&config.auth.jwt_secret, jwt_lifetime)),
                 clock,
             },
-            &config.registration_secret,
+            &config.auth.registration_secret,
             ThrottleConfig::default(),
         );
         let relay = match &config.turn {
@@ -94,10 +93,10 @@ impl Application {
             None => None,
         };
         let connections = connections::ConnectionLimits::new(
-            config.http_max_connections_per_ip,
-            config.trusted_proxies.clone(),
-            config.http_idle_timeout,
-            config.http_header_timeout,
+            config.http.max_connections_per_ip,
+            config.http.trusted_proxies.clone(),
+            config.http.idle_timeout,
+            config.http.header_timeout,
         );
         let tls = match &config.tls {
             Some(settings) => {
@@ -107,7 +106,7 @@ impl Application {
             }
             None => None,
         };
-        let addr = SocketAddr::new(config.host, config.port);
+        let addr = SocketAddr::new(config.http.host, config.http.port);
         let listener = listener::listen(addr)
             .with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
         let turns = ice::turns_url(
@@ -117,12 +116,12 @@ impl Application {
             listener.local_addr()?.port(),
         );
         let ice = Arc::new(ice::ice_servers(config, relay.as_deref(), turns));
-        let redis = match &config.redis_url {
+        let redis = match &config.storage.redis_url {
             Some(url) => Some(
                 RedisBus::connect(
                     url.expose_secret(),
-                    &config.redis_prefix,
-                    RedisBusTimings::within(config.ws_idle_timeout),
+                    &config.storage.redis_prefix,
+                    RedisBusTimings::within(config.ws.idle_timeout),
                 )
                 .await
                 .context("REDIS_URL")?,
@@ -140,10 +139,7 @@ impl Application {
                 presence: presence.clone(),
                 clock: Arc::new(SystemClock),
             },
-            RoomLimits {
-                per_user: config.rooms_per_user,
-                creations_per_hour: config.room_creations_per_hour,
-            },
+            config.rooms,
         ));
         let hub = Hub::new(
             HubDeps {
@@ -156,11 +152,7 @@ impl Application {
                 ice: ice.clone(),
                 clock: Arc::new(SystemClock),
             },
-            SignalingConfig {
-                max_peers: config.room_max_peers,
-                resume_grace: config.ws_resume_grace,
-                ..SignalingConfig::default()
-            },
+            config.signaling.clone(),
         );
         let background = CancellationToken::new();
         if let Some(redis) = &redis {
@@ -178,14 +170,14 @@ impl Application {
             health.push(Arc::new(redis.clone()));
         }
         let render = metrics::render(hub.clone(), relay.clone());
-        let metrics = match config.metrics_listen {
+        let metrics = match config.metrics.listen {
             Some(addr) => {
                 let listener = listener::listen(addr)
                     .with_context(|| format!("cannot listen on {addr} (METRICS_LISTEN)"))?;
-                if !addr.ip().is_loopback() && config.metrics_token.is_none() {
+                if !addr.ip().is_loopback() && config.metrics.token.is_none() {
                     tracing::warn!(%addr, "metrics are served beyond this host without METRICS_TOKEN: anyone who reaches the address can read them");
                 }
-                let router = webcall_http::metrics::router(render, config.metrics_token.clone());
+                let router = webcall_http::metrics::router(render, config.metrics.token.clone());
                 Some((listener, router))
             }
             None => None,
@@ -195,18 +187,13 @@ impl Application {
             ice,
             rooms,
             hub: hub.clone(),
-            ws: WsOptions {
-                ping_interval: config.ws_ping,
-                idle_timeout: config.ws_idle_timeout,
-                max_per_user: config.ws_max_per_user,
-                ..WsOptions::default()
-            },
+            ws: config.ws,
             ws_users: Arc::default(),
             health: health.into(),
-            trusted_proxies: Arc::new(TrustedProxies::new(config.trusted_proxies.clone())),
+            trusted_proxies: Arc::new(TrustedProxies::new(config.http.trusted_proxies.clone())),
         };
         let options = HttpOptions {
-            cors_origins: config.cors_origins.clone(),
+            cors_origins: config.http.cors_origins.clone(),
         };
         let router = webcall_http::router(state, &options);
         Ok(Self {
@@ -321,9 +308,9 @@ impl Application {
 
 /// Applies migrations and returns (`webcall migrate`).
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    SqlStore::connect_and_migrate(config.database_url.expose_secret())
+    SqlStore::connect_and_migrate(config.storage.database_url.expose_secret())
         .await
-        .with_context(|| format!("database {}", config.database_display()))?
+        .with_context(|| format!("database {}", config.storage.database_display()))?
         .close()
         .await;
     Ok(())

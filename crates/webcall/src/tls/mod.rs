@@ -98,7 +98,7 @@ impl Tls {
             }
         };
         let redirect = match settings.redirect_port {
-            Some(port) => match listen(SocketAddr::new(config.host, port)) {
+            Some(port) => match listen(SocketAddr::new(config.http.host, port)) {
                 Ok(listener) => Some(listener),
                 Err(err) => {
                     tracing::warn!(port, error = %err, "cannot bind the HTTP→HTTPS redirect port (HTTP_REDIRECT_PORT); serving HTTPS only");
@@ -118,7 +118,7 @@ impl Tls {
             front: TlsFront::new(
                 certificates,
                 relay.map(TurnRelay::tls_intake),
-                config.trusted_proxies.clone(),
+                config.http.trusted_proxies.clone(),
             ),
             https: settings.https,
             redirect,
@@ -156,7 +156,7 @@ pub(crate) async fn serve_turn_tls_for_doctor(
     };
     let mut tls = Tls::load(config, &settings, Some(relay)).await?;
     if tls.https {
-        let addr = SocketAddr::new(config.host, config.port);
+        let addr = SocketAddr::new(config.http.host, config.http.port);
         let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
         tokio::spawn(tls.front.clone().serve_turn_only(listener, stop.clone()));
     }
@@ -170,6 +170,7 @@ pub(crate) async fn serve_turn_tls_for_doctor(
 /// domain), else the certificate file's first DNS name.
 pub(crate) fn certificate_host(config: &Config, settings: &TlsSettings) -> Option<String> {
     config
+        .http
         .public_host
         .clone()
         .or_else(|| match &settings.source {

@@ -3,7 +3,7 @@
 //! hold the server's file descriptors:
 //!
 //! - at most `HTTP_MAX_CONNECTIONS_PER_IP` open connections (WebSockets
-//!   included) from one address; `TRUSTED_PROXIES` are exempt, as in `tls.rs`.
+//!   included) from one address; `TRUSTED_PROXIES` are exempt, as in `tls::front`.
 //!   One over it is closed at accept;
 //! - a connection that moves no byte either way for `HTTP_IDLE_TIMEOUT_SECS` is
 //!   closed (a WebSocket is kept busy by the server's pings);

@@ -1,7 +1,7 @@
 //! The process's Prometheus exporter: installed once, with the help text of
 //! every metric and every counter at zero from the start (each crate describes
-//! its own; this file the gauges it samples and the counters of `tls.rs` and
-//! `connections.rs`); and what a scrape renders (the gauges sampled at that
+//! its own; this file the gauges it samples and the counters of `tls::front`
+//! and `connections`); and what a scrape renders (the gauges sampled at that
 //! moment, then the exporter's text).
 
 use std::sync::{Arc, OnceLock};

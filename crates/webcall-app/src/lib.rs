@@ -16,12 +16,14 @@
 //! [`auth_cache::CachedUsers`], a join asks no database);
 //! [`rate::RateLimit`] caps how often one user may do something (create rooms);
 //! `recent_chat` keeps a room's latest chat for joins while the room has peers here.
+//! [`metrics::describe_metrics`] describes the metrics the use cases record.
 
 pub mod accounts;
 pub mod auth_cache;
 pub mod error;
 pub mod hub;
 pub mod ice;
+pub mod metrics;
 pub mod presence;
 pub mod rate;
 mod recent_chat;

@@ -1,7 +1,9 @@
-//! `GET /metrics` (Prometheus text format) and the per-request HTTP metrics.
-//! The exporter itself is wired by the binary; this layer only records through
-//! the `metrics` facade and serves what the exporter renders, on a listener of
-//! its own (`METRICS_LISTEN`), never on the public one.
+//! `GET /metrics` (Prometheus text format), the per-request HTTP metrics, and
+//! the description of this layer's metrics ([`describe_metrics`]: these and the
+//! signaling frames counted in `ws`). The exporter itself is wired by the
+//! binary; this layer only records through the `metrics` facade and serves what
+//! the exporter renders, on a listener of its own (`METRICS_LISTEN`), never on
+//! the public one.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -86,4 +88,27 @@ pub async fn track(request: Request, next: Next) -> Response {
     metrics::histogram!("webcall_http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Describes this layer's metrics to the installed recorder and starts its
+/// counters at zero (a series that appears only after its first event makes
+/// rates and alerts misleading).
+pub fn describe_metrics() {
+    use metrics::{counter, describe_counter, describe_histogram, Unit};
+    describe_counter!(
+        "webcall_ws_frames_total",
+        "Signaling frames received (in) and sent (out)"
+    );
+    describe_counter!(
+        "webcall_http_requests_total",
+        "HTTP requests by route, method and status"
+    );
+    describe_histogram!(
+        "webcall_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by route"
+    );
+    for direction in ["in", "out"] {
+        counter!("webcall_ws_frames_total", "direction" => direction).absolute(0);
+    }
 }

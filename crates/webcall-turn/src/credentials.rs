@@ -22,6 +22,15 @@ pub struct RestCredentials {
 }
 
 impl RestCredentials {
+    /// How long minted credentials are valid by default (`TURN_CREDENTIAL_TTL_SECS`):
+    /// a day. Expiry is checked when a relay allocation is made, not while it
+    /// lives, so this only has to cover the time from fetching
+    /// `/api/v1/webrtc/ice-servers` to the last allocation a call makes (ICE
+    /// restarts included; the web client re-fetches before it runs out). A day
+    /// covers an all-day workshop and still bounds how long a leaked credential
+    /// is useful.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+
     pub fn new(secret: SecretString, ttl: Duration) -> Self {
         Self { secret, ttl }
     }

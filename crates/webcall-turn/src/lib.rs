@@ -36,7 +36,8 @@
 //!   HTTPS port) and handed in with [`TurnRelay::tls_intake`].
 //! - `tuple`: the transport and the 5-tuple that name an allocation; `batch`:
 //!   recvmmsg/sendmmsg and wake-up coalescing; `counters`: the per-packet
-//!   metrics; `wire`: STUN/TURN bytes; `policy`: which peer addresses may be
+//!   metrics; `metrics`: the relay's metric catalogue ([`describe_metrics`]);
+//!   `wire`: STUN/TURN bytes; `policy`: which peer addresses may be
 //!   relayed to; `credentials`: minting and checking `<expiry>:<user>` /
 //!   HMAC-SHA1 credentials.
 
@@ -52,6 +53,7 @@ mod gate;
 mod health;
 mod ice;
 mod listener;
+mod metrics;
 mod nonces;
 mod permissions;
 mod policy;
@@ -62,6 +64,7 @@ mod tuple;
 mod wire;
 mod worker;
 
+pub use self::metrics::describe_metrics;
 pub use bind::{detect_public_ip, detect_public_ip6};
 pub use credentials::{RestCredentials, StaticCredentials};
 pub use gate::{Gate, GateStats};

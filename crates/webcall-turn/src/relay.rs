@@ -64,6 +64,31 @@ pub struct TurnConfig {
     pub udp_coalesce: Duration,
 }
 
+/// Defaults of what `TURN_*` variables configure, owned here so that the
+/// binary's configuration holds no second copy.
+impl TurnConfig {
+    /// The STUN/TURN port (RFC 8489), UDP and TCP, on every listening address.
+    pub const DEFAULT_PORT: u16 = 3478;
+    /// Relay ports, inclusive: the IANA dynamic range.
+    pub const DEFAULT_RELAY_PORTS: (u16, u16) = (49152, 65535);
+    pub const DEFAULT_REALM: &'static str = "webcall";
+    /// Allocations one user may hold at once.
+    pub const DEFAULT_USER_QUOTA: usize = 10;
+    /// Allocations the relay holds at once, in all.
+    pub const DEFAULT_TOTAL_QUOTA: usize = 1000;
+    /// TURN client connections open over TCP and TLS, at most.
+    pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 1024;
+    /// How long a busy UDP relay thread sleeps before parking.
+    pub const DEFAULT_UDP_COALESCE: Duration = Duration::from_micros(500);
+
+    /// UDP listeners when none is configured: one per core, at most 16.
+    pub fn default_udp_listeners() -> usize {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(16)
+    }
+}
+
 /// The running relay: a crate server per UDP listener and one for TCP, each on
 /// a thread of its own; all behind the gate, relaying through one data plane.
 pub struct TurnRelay {

@@ -3,12 +3,12 @@
 //! hold the server's file descriptors:
 //!
 //! - at most `HTTP_MAX_CONNECTIONS_PER_IP` open connections (WebSockets
-//!   included) from one address; `TRUSTED_PROXIES` are exempt, as in `tls.rs`.
+//!   included) from one address; `TRUSTED_PROXIES` are exempt, as in `tls::front`.
 //!   One over it is closed at accept;
 //! - a connection that moves no byte either way for `HTTP_IDLE_TIMEOUT_SECS` is
 //!   closed (a WebSocket is kept busy by the server's pings);
 //! - a request's headers must be in within `HTTP_HEADER_TIMEOUT_SECS` (hyper's
-//!   header read timeout, set by [`http_builder`]).
+//!   header read timeout, set by [`ConnectionLimits::http_builder`]).
 //!
 //! [`serve`] is the plain-HTTP server (axum's `serve` with these bounds); the
 //! TLS front wraps its streams in the same [`Guarded`].

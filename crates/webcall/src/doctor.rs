@@ -45,7 +45,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     all &= report("config", Ok(format!("APP_ENV={:?}{generated}", config.env)));
 
     let database = match webcall_db::SqlStore::connect_and_migrate(
-        config.database_url.expose_secret(),
+        config.storage.database_url.expose_secret(),
     )
     .await
     {
@@ -53,7 +53,12 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
             let answered = store.check().await;
             store.close().await;
             answered
-                .map(|()| format!("{} answers, migrations applied", config.database_display()))
+                .map(|()| {
+                    format!(
+                        "{} answers, migrations applied",
+                        config.storage.database_display()
+                    )
+                })
                 .map_err(|e| fix(e, "the database does not answer queries"))
         }
         Err(err) => Err(fix(
@@ -63,7 +68,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     };
     all &= report("database", database);
 
-    let http = SocketAddr::new(config.host, config.port);
+    let http = SocketAddr::new(config.http.host, config.http.port);
     all &= report(
         "http port",
         std::net::TcpListener::bind(http)
@@ -95,22 +100,23 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
         },
     );
     let secret = config
+        .ice
         .turn_secret
         .clone()
         .unwrap_or_else(crate::config::random_secret);
-    let credentials = RestCredentials::new(secret, config.turn_credential_ttl);
+    let credentials = RestCredentials::new(secret, config.ice.turn_credential_ttl);
     let port = settings.listen[0].port();
     let host = public_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     println!(
         "      ice servers    stun:{host}:{port}, turn:{host}:{port}?transport=udp, turn:{host}:{port}?transport=tcp (REST credentials, ttl {} s)",
-        config.turn_credential_ttl.as_secs()
+        config.ice.turn_credential_ttl.as_secs()
     );
 
     // A relay of its own for the self-test, unless one already runs on the port.
     let free = StdUdpSocket::bind(settings.listen[0]).is_ok()
         && std::net::TcpListener::bind(settings.listen[0]).is_ok();
     let temporary = if free {
-        match crate::start_relay_on(config, settings, public_ip).await {
+        match crate::relay::start_on(config, settings, public_ip).await {
             Ok(relay) => Some(relay),
             Err(err) => {
                 all &= report(
@@ -151,7 +157,9 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
         // temporary relay, on the ports the server would use.
         let stop = tokio_util::sync::CancellationToken::new();
         let front = match &temporary {
-            Some(relay) => crate::serve_turn_tls_for_doctor(config, tls, relay, stop.clone()).await,
+            Some(relay) => {
+                crate::tls::serve_turn_tls_for_doctor(config, tls, relay, stop.clone()).await
+            }
             None => Ok(()),
         };
         let outcome = match front {
@@ -182,16 +190,16 @@ fn turns_target(
     settings: &crate::config::TurnSettings,
     tls: &crate::config::TlsSettings,
 ) -> Result<(String, u16), String> {
-    let Some(host) = crate::certificate_host(config, tls) else {
+    let Some(host) = crate::tls::certificate_host(config, tls) else {
         return Err(fix(
             "no DNS name for the certificate",
             "set PUBLIC_HOST: without it browsers are offered no turns: and networks that allow only 443 cannot call",
         ));
     };
-    let port = crate::turns_port(
+    let port = crate::ice::turns_port(
         settings,
         tls.https,
-        config.port,
+        config.http.port,
         settings.tls_listen.map(|a| a.port()),
     )
     .ok_or_else(|| fix("no turns: port", "set PORT or TURN_TLS_PUBLIC_PORT"))?;

@@ -91,7 +91,7 @@ fn main() -> ExitCode {
 
 async fn serve(config: &Config) -> anyhow::Result<()> {
     announce_generated_secrets(config);
-    tracing::info!(env = ?config.env, database = %config.database_display(), "starting webcall");
+    tracing::info!(env = ?config.env, database = %config.storage.database_display(), "starting webcall");
     let app = Application::build(config).await?;
     app.run_until(shutdown_signal()).await
 }
@@ -111,7 +111,7 @@ fn announce_generated_secrets(config: &Config) {
     if config.generated.contains(&"REGISTRATION_SECRET") {
         eprintln!(
             "\n  Development registration secret (valid until this process stops):\n\n      {}\n",
-            config.registration_secret.expose_secret()
+            config.auth.registration_secret.expose_secret()
         );
     }
 }

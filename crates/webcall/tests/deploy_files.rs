@@ -828,6 +828,6 @@ fn prometheus_scrapes_the_default_metrics_address() {
     let defaults = webcall::Config::from_vars(&Default::default()).unwrap();
     assert_eq!(
         job["static_configs"][0]["targets"][0],
-        defaults.metrics_listen.unwrap().to_string()
+        defaults.metrics.listen.unwrap().to_string()
     );
 }

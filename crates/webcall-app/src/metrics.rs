@@ -1,0 +1,24 @@
+//! The use cases' metrics: help texts, and every counter at zero from the
+//! start. `accounts` records failed logins and throttled attempts, the hub
+//! slow consumers. The hub's peer and room gauges are sampled and described by
+//! the binary.
+
+use metrics::{counter, describe_counter};
+
+/// Describes the use cases' metrics to the installed recorder and starts their
+/// counters at zero (a series that appears only after its first event makes
+/// rates and alerts misleading).
+pub fn describe_metrics() {
+    describe_counter!(
+        "webcall_ws_slow_consumers_total",
+        "Connections detached because they could not keep up"
+    );
+    describe_counter!(
+        "webcall_auth_failures_total",
+        "Failed logins (login) and throttled attempts (throttled)"
+    );
+    for kind in ["login", "throttled"] {
+        counter!("webcall_auth_failures_total", "kind" => kind).absolute(0);
+    }
+    counter!("webcall_ws_slow_consumers_total").absolute(0);
+}

@@ -1,52 +1,24 @@
-//! One signaling connection's socket: the join, the reader (frames in, the idle
-//! timeout, the rate limit), the writer task that owns the sink (hub events,
-//! replies, pings, the close frame, written in batches), the small queue from
-//! the reader to the writer, and the linger for the client's close reply.
+//! One signaling connection's socket: the join, the reader (in `reader`) and
+//! the writer task that owns the sink (hub events, replies, pings, the close
+//! frame, written in batches), then the linger for the client's close reply and
+//! the leave, or the detach with what was never written handed back.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use chrono::{DateTime, Utc};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, Stream, StreamExt};
-use tokio::sync::{watch, Notify};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::watch;
 use webcall_app::hub::{CloseReason, Hub, JoinRequest, Outbox};
 
-use super::protocol::{
-    close_code, error_code, hub_close, outbound_frame, FrameError, ServerFrame, MAX_FRAME_BYTES,
-};
-use super::rate_limiter::{Admit, RateLimiter};
-use super::session::{Handled, Joined, PeerSession, Refused};
+use super::control::{Control, ControlQueue};
+use super::protocol::{close_code, hub_close, outbound_frame, ServerFrame, MAX_FRAME_BYTES};
+use super::reader::{read_loop, Ending};
+use super::session::{Joined, PeerSession, Refused};
+use super::WsOptions;
 use crate::memory;
-
-/// Timings and limits of the signaling socket.
-#[derive(Debug, Clone, Copy)]
-pub struct WsOptions {
-    /// `WS_PING_SECS`.
-    pub ping_interval: Duration,
-    /// `WS_IDLE_TIMEOUT_SECS`: no frame at all (a Pong included) for this long closes it.
-    pub idle_timeout: Duration,
-    /// Frames per second a client may send, and the burst above it.
-    pub rate_per_sec: f64,
-    pub burst: f64,
-    /// `WS_MAX_PER_USER`: sockets one account may hold here (more: HTTP 429).
-    pub max_per_user: usize,
-}
-
-impl Default for WsOptions {
-    fn default() -> Self {
-        Self {
-            ping_interval: Duration::from_secs(15),
-            idle_timeout: Duration::from_secs(45),
-            rate_per_sec: 50.0,
-            burst: 100.0,
-            max_per_user: 10,
-        }
-    }
-}
 
 /// The upgrade with the socket's frame limit and buffer sizes.
 pub(super) fn sized(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
@@ -59,59 +31,6 @@ pub(super) fn sized(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         // together (see `send_queued`), up to this much.
         .read_buffer_size(1024)
         .write_buffer_size(WRITE_BATCH_BYTES)
-}
-
-/// What the reader asks of the writer.
-enum Control {
-    Frame(String),
-    Close(u16, &'static str),
-}
-
-/// The reader's requests to the writer: a few at a time, so a small shared queue
-/// rather than a channel, whose first block of 32 slots every idle peer would hold.
-#[derive(Default)]
-struct ControlQueue {
-    items: Mutex<VecDeque<Control>>,
-    /// The reader is done.
-    closed: AtomicBool,
-    notify: Notify,
-}
-
-impl ControlQueue {
-    /// Most requests waiting; past it they are dropped (the writer is stuck).
-    const LIMIT: usize = 256;
-
-    fn send(&self, item: Control) {
-        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        if items.len() < Self::LIMIT {
-            items.push_back(item);
-        }
-        drop(items);
-        self.notify.notify_one();
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.notify.notify_one();
-    }
-
-    /// The next request; `None` once the reader is done and all are taken.
-    async fn recv(&self) -> Option<Control> {
-        loop {
-            if let Some(item) = self
-                .items
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop_front()
-            {
-                return Some(item);
-            }
-            if self.closed.load(Ordering::Acquire) {
-                return None;
-            }
-            self.notify.notified().await;
-        }
-    }
 }
 
 /// Runs one upgraded connection: the join, then its reader (this task) and
@@ -211,117 +130,6 @@ pub(super) async fn serve(
 
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_LINGER: Duration = Duration::from_secs(3);
-
-enum Ending {
-    /// `leave` or a normal close: gone now.
-    Leave,
-    /// Dropped, timed out, or closed by the server: keep the peer for the resume grace.
-    Lost,
-}
-
-async fn read_loop(
-    stream: &mut SplitStream<WebSocket>,
-    session: &PeerSession,
-    control: &ControlQueue,
-    options: WsOptions,
-) -> Ending {
-    let peer_id = session.peer_id();
-    let mut limiter = RateLimiter::new(options.rate_per_sec, options.burst);
-    loop {
-        let message = match next_incoming(stream, options.idle_timeout).await {
-            Incoming::Message(message) => message,
-            Incoming::Silent => {
-                tracing::info!(%peer_id, "silent connection closed");
-                control.send(Control::Close(close_code::GOING_AWAY, "idle"));
-                return Ending::Lost;
-            }
-            Incoming::TooBig => {
-                control.send(Control::Close(close_code::TOO_BIG, "frame too big"));
-                return Ending::Lost;
-            }
-            Incoming::Gone => return Ending::Lost,
-        };
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Close(frame) => {
-                return match frame {
-                    Some(frame) if frame.code == close_code::NORMAL => Ending::Leave,
-                    _ => Ending::Lost,
-                };
-            }
-            Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Binary(_) => {
-                control.send(Control::Frame(
-                    FrameError::new(error_code::UNSUPPORTED_FRAME, "frames are JSON text")
-                        .to_json(),
-                ));
-                continue;
-            }
-        };
-        metrics::counter!("webcall_ws_frames_total", "direction" => "in").increment(1);
-        match limiter.take() {
-            Admit::Yes => {}
-            Admit::No { warn } => {
-                if warn {
-                    control.send(Control::Frame(
-                        FrameError::new(error_code::RATE_LIMITED, "too many frames; slow down")
-                            .to_json(),
-                    ));
-                }
-                continue;
-            }
-            Admit::Abuse => {
-                control.send(Control::Close(close_code::RATE_ABUSE, "rate limit"));
-                return Ending::Lost;
-            }
-        }
-        match Box::pin(session.handle(text.as_str())).await {
-            Ok(Handled::Reply(frame)) => {
-                control.send(Control::Frame(frame));
-            }
-            Ok(Handled::Done) => {}
-            Ok(Handled::Leave) => return Ending::Leave,
-            Err(error) => {
-                control.send(Control::Frame(error.to_json()));
-            }
-        }
-    }
-}
-
-/// What the reader gets next from the client.
-enum Incoming {
-    Message(Message),
-    /// Nothing at all (not even a pong to our pings) for the idle timeout.
-    Silent,
-    /// A frame over `MAX_FRAME_BYTES`.
-    TooBig,
-    /// The connection ended or broke.
-    Gone,
-}
-
-/// The client's next message, or what stopped it coming.
-async fn next_incoming<S>(stream: &mut S, idle_timeout: Duration) -> Incoming
-where
-    S: Stream<Item = Result<Message, axum::Error>> + Unpin,
-{
-    match tokio::time::timeout(idle_timeout, stream.next()).await {
-        Err(_) => Incoming::Silent,
-        Ok(None) => Incoming::Gone,
-        Ok(Some(Err(err))) if is_too_big(&err) => Incoming::TooBig,
-        Ok(Some(Err(err))) => {
-            tracing::debug!(error = ?err, "websocket read failed");
-            Incoming::Gone
-        }
-        Ok(Some(Ok(message))) => Incoming::Message(message),
-    }
-}
-
-/// The frame was over `MAX_FRAME_BYTES` (tungstenite's capacity error under axum's).
-fn is_too_big(err: &axum::Error) -> bool {
-    std::error::Error::source(err)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
-}
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
@@ -465,32 +273,6 @@ async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn a_client_silent_for_the_idle_timeout_is_cut_off_and_one_that_answers_pings_is_not() {
-        let idle = Duration::from_secs(45);
-        let start = tokio::time::Instant::now();
-        let mut silent = futures_util::stream::pending::<Result<Message, axum::Error>>();
-        assert!(matches!(
-            next_incoming(&mut silent, idle).await,
-            Incoming::Silent
-        ));
-        assert_eq!(start.elapsed(), idle);
-
-        // A pong every 40 s (the answer to our pings) keeps it.
-        let start = tokio::time::Instant::now();
-        let mut answering = Box::pin(futures_util::stream::unfold((), |()| async {
-            tokio::time::sleep(Duration::from_secs(40)).await;
-            Some((Ok(Message::Pong(Default::default())), ()))
-        }));
-        for _ in 0..5 {
-            assert!(matches!(
-                next_incoming(&mut answering, idle).await,
-                Incoming::Message(Message::Pong(_))
-            ));
-        }
-        assert_eq!(start.elapsed(), Duration::from_secs(200));
-    }
 
     /// The size of what `f` returns (a future), without calling it.
     fn returned<A, B, C, D, E, R>(_: impl Fn(A, B, C, D, E) -> R) -> usize {

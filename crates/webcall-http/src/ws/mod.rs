@@ -2,18 +2,25 @@
 //! (the protocol is in `docs/protocol.md`). This file is the endpoint: the
 //! checks before the upgrade (token, room name, the account's open sockets).
 //!
+//! [`WsOptions`] (timings and limits) is here too.
+//!
 //! Layout, each depending only on those after it: `connection` runs an
-//! upgraded socket (reader, writer, pings, the reader's queue to the writer);
-//! `session` is its handle on the hub; `rate_limiter` limits the frames a
-//! client sends; `protocol` is the frames' JSON and the close and error codes.
+//! upgraded socket (the writer, which owns the sink, and the close); `reader`
+//! reads the client's frames (idle timeout, rate limit) and carries them out;
+//! `control` is the reader's queue to the writer; `session` is the socket's
+//! handle on the hub; `rate_limiter` limits the frames a client sends;
+//! `protocol` is the frames' JSON and the close and error codes.
 
 mod connection;
+mod control;
 mod protocol;
 mod rate_limiter;
+mod reader;
 mod session;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
@@ -26,7 +33,6 @@ use webcall_app::AppError;
 use webcall_domain::model::UserId;
 use webcall_domain::signaling::RoomName;
 
-pub use self::connection::WsOptions;
 pub(crate) use self::protocol::chat_frames;
 pub use self::protocol::MAX_FRAME_BYTES;
 use crate::{ApiError, AppState};
@@ -104,4 +110,30 @@ async fn connect(
             drop(slot);
         }),
     )
+}
+
+/// Timings and limits of the signaling socket.
+#[derive(Debug, Clone, Copy)]
+pub struct WsOptions {
+    /// `WS_PING_SECS`.
+    pub ping_interval: Duration,
+    /// `WS_IDLE_TIMEOUT_SECS`: no frame at all (a Pong included) for this long closes it.
+    pub idle_timeout: Duration,
+    /// Frames per second a client may send, and the burst above it.
+    pub rate_per_sec: f64,
+    pub burst: f64,
+    /// `WS_MAX_PER_USER`: sockets one account may hold here (more: HTTP 429).
+    pub max_per_user: usize,
+}
+
+impl Default for WsOptions {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            rate_per_sec: 50.0,
+            burst: 100.0,
+            max_per_user: 10,
+        }
+    }
 }

@@ -4,14 +4,11 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use uuid::Uuid;
 use webcall_domain::signaling::{
     ChatMessage, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent, RoomName,
 };
 
-use super::link::{Link, Mailbox};
-use super::registry::LocalPeer;
 use super::{Hub, JoinRequest, Session, Welcome};
 use crate::AppError;
 
@@ -68,26 +65,10 @@ impl Hub {
         // Receive the room's events from before presence says we are here, so that
         // no one who joins at the same moment is missed (at worst a peer is both in
         // `welcome.peers` and announced by `peer_joined`; clients treat that as one).
-        let (tx, rx) = Mailbox::new(self.config.send_queue, self.config.send_queue_bytes);
-        let (close_tx, close_rx) = watch::channel(None);
         let resume_token = Uuid::new_v4().simple().to_string();
-        let generation = {
+        let attached = {
             let mut local = self.lock();
-            let generation = local.generation();
-            local.insert(
-                LocalPeer {
-                    info: info.clone(),
-                    room: request.room.clone(),
-                    login: request.login,
-                    resume_token: resume_token.clone(),
-                    generation,
-                    link: Link::Attached {
-                        tx,
-                        close: close_tx,
-                    },
-                },
-                self.config.history as usize,
-            );
+            let attached = self.register(&mut local, &info, &request, &resume_token);
             if local.deletions == deletions {
                 if let Some(local_room) = local.rooms.get_mut(&request.room) {
                     local_room.stored.get_or_insert_with(|| room.clone());
@@ -96,7 +77,7 @@ impl Hub {
             if let Some(lookup) = &lookup {
                 local.end_lookup(&request.room, lookup);
             }
-            generation
+            attached
         };
         let joined = self
             .deps
@@ -146,9 +127,9 @@ impl Hub {
                 resumed: false,
             },
             peer_id: info.peer_id,
-            generation,
-            outbound: rx,
-            close: close_rx,
+            generation: attached.generation,
+            outbound: attached.outbound,
+            close: attached.close,
         })
     }
 

@@ -49,8 +49,8 @@ use crate::ice::IceServersService;
 use crate::rooms::RoomService;
 use crate::AppError;
 
-use link::{close, Link};
-use registry::Local;
+use link::{close, Link, Mailbox};
+use registry::{Local, LocalPeer};
 
 /// Limits and timings of signaling.
 #[derive(Debug, Clone)]
@@ -111,6 +111,14 @@ pub struct Session {
     pub close: watch::Receiver<Option<CloseReason>>,
 }
 
+/// A connection attached to a peer here: which connection of the peer it is,
+/// its queue, and how the hub tells it to close.
+struct Attached {
+    generation: u64,
+    outbound: Outbox,
+    close: watch::Receiver<Option<CloseReason>>,
+}
+
 /// Who is joining.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
@@ -166,6 +174,39 @@ impl Hub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Local> {
         self.local.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `info` here (in `request.room`, with `resume_token`) on a new
+    /// connection: its link gets a fresh queue and close signal.
+    fn register(
+        &self,
+        local: &mut Local,
+        info: &PeerInfo,
+        request: &JoinRequest,
+        resume_token: &str,
+    ) -> Attached {
+        let (tx, outbound) = Mailbox::new(self.config.send_queue, self.config.send_queue_bytes);
+        let (close_tx, close) = watch::channel(None);
+        let generation = local.generation();
+        local.insert(
+            LocalPeer {
+                info: info.clone(),
+                room: request.room.clone(),
+                login: request.login,
+                resume_token: resume_token.to_owned(),
+                generation,
+                link: Link::Attached {
+                    tx,
+                    close: close_tx,
+                },
+            },
+            self.config.history as usize,
+        );
+        Attached {
+            generation,
+            outbound,
+            close,
+        }
     }
 
     /// Peers connected (or detached within grace) on this instance.

@@ -6,7 +6,6 @@ use tokio::sync::watch;
 use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerId};
 
 use super::link::{CloseReason, Link, Mailbox, Outbound, Outbox};
-use super::registry::LocalPeer;
 use super::{Hub, JoinRequest, Session, Welcome};
 use crate::AppError;
 
@@ -218,27 +217,7 @@ impl Hub {
         if info.user_id != request.user_id {
             return Ok(None);
         }
-        let (tx, outbound) = Mailbox::new(self.config.send_queue, self.config.send_queue_bytes);
-        let (close_tx, close) = watch::channel(None);
-        let generation = {
-            let mut local = self.lock();
-            let generation = local.generation();
-            local.insert(
-                LocalPeer {
-                    info: info.clone(),
-                    room: request.room.clone(),
-                    login: request.login,
-                    resume_token: token.to_owned(),
-                    generation,
-                    link: Link::Attached {
-                        tx,
-                        close: close_tx,
-                    },
-                },
-                self.config.history as usize,
-            );
-            generation
-        };
+        let attached = self.register(&mut self.lock(), &info, request, token);
         // The old home (if alive) lets go and forwards what it kept for the peer.
         self.publish(ClusterMessage::Command(Command::Release {
             room: request.room.clone(),
@@ -248,9 +227,9 @@ impl Hub {
         tracing::info!(peer_id = %info.peer_id, "peer resumed from another instance");
         let resumed = Resumed {
             peer_id: info.peer_id,
-            generation,
-            outbound,
-            close,
+            generation: attached.generation,
+            outbound: attached.outbound,
+            close: attached.close,
         };
         self.resumed_session(request, token, resumed)
             .await

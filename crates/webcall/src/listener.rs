@@ -34,7 +34,9 @@ pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Whether this host can use IPv6 at all (it may be switched off).
+/// Whether this host can use IPv6 at all (it may be switched off); asked of the
+/// kernel once.
 pub(crate) fn ipv6_available() -> bool {
-    std::net::UdpSocket::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok()
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| std::net::UdpSocket::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok())
 }

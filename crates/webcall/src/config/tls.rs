@@ -1,7 +1,7 @@
 //! The certificate (`TLS_CERT_FILE` / `TLS_KEY_FILE`, or ACME) and how the
 //! binary serves HTTPS with it (`HTTPS`, `HTTP_REDIRECT_PORT`).
 
-use super::vars::{list, problem, ConfigError, Vars};
+use super::vars::{problem, ConfigError, Vars};
 
 /// HTTPS settings: where certificates come from, and the plain-HTTP port that
 /// only redirects to HTTPS.
@@ -70,8 +70,8 @@ pub(super) fn parse(vars: &Vars) -> Result<Option<TlsSettings>, ConfigError> {
     };
     let acme = match vars.get("ACME_DOMAIN") {
         None => None,
-        Some(domains) => {
-            let domains = list(&Some(domains));
+        Some(_) => {
+            let domains = vars.list("ACME_DOMAIN");
             if domains.is_empty()
                 || domains
                     .iter()

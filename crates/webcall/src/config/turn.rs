@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use webcall_turn::{RestCredentials, TurnConfig};
 
 use super::auth::Secrets;
-use super::vars::{list, problem, ConfigError, Vars};
+use super::vars::{problem, ConfigError, Vars};
 
 /// ICE servers besides the embedded relay, and the TURN credentials.
 #[derive(Debug, Clone)]
@@ -120,7 +120,8 @@ fn relay_settings(vars: &Vars) -> Result<TurnSettings, ConfigError> {
         .unwrap_or_else(|| TurnConfig::DEFAULT_REALM.to_owned());
     let (listen, listen_optional) = match vars.get("TURN_LISTEN") {
         Some(value) => {
-            let listen = list(&Some(value.clone()))
+            let listen = vars
+                .list("TURN_LISTEN")
                 .iter()
                 .map(|a| a.parse::<SocketAddr>())
                 .collect::<Result<Vec<_>, _>>()

@@ -85,7 +85,7 @@ impl Vars<'_> {
     }
 }
 
-pub(super) fn parse_bool(value: &str) -> Option<bool> {
+fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" => Some(false),
@@ -93,7 +93,7 @@ pub(super) fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-pub(super) fn list(value: &Option<String>) -> Vec<String> {
+fn list(value: &Option<String>) -> Vec<String> {
     value
         .iter()
         .flat_map(|v| v.split(','))

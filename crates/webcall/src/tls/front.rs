@@ -200,17 +200,10 @@ impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for TlsFront {
     }
 }
 
-/// An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`: seen
-/// as `a.b.c.d`, so bounds, trusted proxies and the relay's XOR-MAPPED-ADDRESS
-/// see the address the client has.
+/// `addr` with its IP as [`crate::connections::canonical`] sees it, so bounds, trusted
+/// proxies and the relay's XOR-MAPPED-ADDRESS see the address the client has.
 fn canonical(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V6(v6) => v6
-            .ip()
-            .to_ipv4_mapped()
-            .map_or(addr, |ip| SocketAddr::new(ip.into(), v6.port())),
-        v4 => v4,
-    }
+    SocketAddr::new(crate::connections::canonical(addr.ip()), addr.port())
 }
 
 /// Reads until 8 bytes are in, or the bytes so far already rule out STUN.

@@ -29,6 +29,10 @@ use tokio::net::UdpSocket;
 use crate::counters::{count_relayed_many, Direction};
 use crate::wire;
 
+/// Datagrams a read loop (a listener's or a relay socket's) handles before it
+/// lets other tasks run.
+pub(crate) const YIELD_AFTER: usize = 64;
+
 /// Largest datagram read: a UDP payload cannot be larger.
 pub(crate) const MAX_DATAGRAM: usize = 65_536;
 /// Where datagrams are read to in a receive slot (room for the largest Data

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use tokio::net::UdpSocket;
 use webrtc_util::Conn;
 
-use crate::batch::{with_batch, PAYLOAD_AT, RECV_BATCH};
+use crate::batch::{with_batch, PAYLOAD_AT, RECV_BATCH, YIELD_AFTER};
 use crate::dataplane::{Blocked, ClientPath, DataPlane};
 use crate::gate::{Answer, Gate, Pending, Verdict};
 use crate::nonces::NonceCache;
@@ -52,9 +52,6 @@ enum Step {
 
 /// Control datagrams larger than this are dropped unread by the gate.
 const MAX_CONTROL: usize = 4096;
-
-/// Datagrams a listener handles before it lets other tasks run.
-const BATCH: usize = 64;
 
 impl GatedConn {
     pub(crate) fn new(
@@ -206,7 +203,7 @@ impl Conn for GatedConn {
                     if let Some((frame, src)) = self.next_control() {
                         self.control(&frame, src, buf)
                     } else {
-                        if since_yield >= BATCH {
+                        if since_yield >= YIELD_AFTER {
                             // A full share: let the relay sockets' tasks run.
                             since_yield = 0;
                             tokio::task::yield_now().await;

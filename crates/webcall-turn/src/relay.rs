@@ -89,8 +89,8 @@ impl TurnConfig {
     }
 }
 
-/// The running relay: a crate server per UDP listener and one for TCP, each on
-/// a thread of its own; all behind the gate, relaying through one data plane.
+/// The running relay: a crate server per UDP listener, one for TCP and one for TLS,
+/// each on a thread of its own; all behind the gate, relaying through one data plane.
 pub struct TurnRelay {
     workers: Vec<Worker>,
     udp_addrs: Vec<SocketAddr>,

@@ -13,11 +13,9 @@ use tokio::net::UdpSocket;
 use turn::relay::RelayAddressGenerator;
 use webrtc_util::Conn;
 
-use crate::batch::{with_batch, PAYLOAD_AT, RECV_BATCH};
+use crate::batch::{with_batch, PAYLOAD_AT, RECV_BATCH, YIELD_AFTER};
 use crate::dataplane::{Blocked, DataPlane, Relay};
 
-/// Datagrams one read loop handles before it lets other tasks run.
-const BATCH: usize = 64;
 /// Relay socket buffers: a burst from a peer waits here, not in loss.
 const RELAY_BUFFER_BYTES: usize = 1024 * 1024;
 
@@ -68,7 +66,7 @@ impl RelayAddressGenerator for RelayPorts {
             if requested_port != 0 {
                 requested_port
             } else {
-                self.min_port + (rand_u32() % span) as u16
+                self.min_port + (rand::random::<u32>() % span) as u16
             }
         });
         for port in ports {
@@ -102,13 +100,6 @@ fn bind_relay(addr: SocketAddr) -> io::Result<UdpSocket> {
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     UdpSocket::from_std(socket.into())
-}
-
-/// A random number for port choice (not for anything secret): each
-/// `RandomState` is freshly keyed.
-fn rand_u32() -> u32 {
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(()) as u32
 }
 
 /// A relay socket as the crate sees it. The crate's allocation task calls
@@ -159,7 +150,7 @@ impl Conn for RelayConn {
             }
             let mut blocked = Vec::new();
             let mut more = false;
-            for _ in 0..BATCH / RECV_BATCH {
+            for _ in 0..YIELD_AFTER / RECV_BATCH {
                 match self.relay_batch(&mut blocked) {
                     Ok(true) => more = true,
                     Ok(false) => {

@@ -1,6 +1,6 @@
 //! The use cases' metrics: help texts, and every counter at zero from the
-//! start. `accounts` records failed logins and throttled attempts, the hub
-//! slow consumers. The hub's peer and room gauges are sampled and described by
+//! start. `accounts` records failed logins, wrong registration secrets,
+//! throttled attempts and replayed tokens; the hub slow consumers. The hub's peer and room gauges are sampled and described by
 //! the binary.
 
 use metrics::{counter, describe_counter};
@@ -15,9 +15,14 @@ pub fn describe_metrics() {
     );
     describe_counter!(
         "webcall_auth_failures_total",
-        "Failed logins (login) and throttled attempts (throttled)"
+        "Failed logins (login), wrong registration secrets (registration_secret), throttled attempts (throttled) and replayed refresh tokens (token_replayed)"
     );
-    for kind in ["login", "throttled"] {
+    for kind in [
+        "login",
+        "registration_secret",
+        "throttled",
+        "token_replayed",
+    ] {
         counter!("webcall_auth_failures_total", "kind" => kind).absolute(0);
     }
     counter!("webcall_ws_slow_consumers_total").absolute(0);

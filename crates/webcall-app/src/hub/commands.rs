@@ -1,7 +1,7 @@
 //! Commands: what the hub does to the peers of this instance when a room's
-//! owner kicks one or deletes the room (deleting a room is here too), when a token or an account is revoked,
-//! when a peer resumed elsewhere, or when another instance asks for a roll
-//! call. Every instance carries out each command for its own peers.
+//! owner kicks one or deletes the room (deleting a room is here too), when a
+//! login ends or an account is deleted, when a peer resumed elsewhere, or when
+//! another instance asks for a roll call. Every instance carries out each command for its own peers.
 
 use webcall_domain::model::UserId;
 use webcall_domain::signaling::{
@@ -128,9 +128,7 @@ impl Hub {
         let Some(mut peer) = removed else {
             return;
         };
-        if let Link::Attached { close, .. } = &peer.link {
-            let _ = close.send(Some(CloseReason::Replaced));
-        }
+        close(&peer.link, CloseReason::Replaced);
         for frame in peer.link.take_unsent() {
             self.publish(ClusterMessage::Event(Envelope {
                 room: peer.room.clone(),

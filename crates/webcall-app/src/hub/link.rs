@@ -226,15 +226,19 @@ impl Link {
     /// what it had queued but not written for the resume.
     pub(super) fn detach(&mut self) -> &mut ResumeBuffer {
         if let Link::Attached { .. } = self {
-            let old = std::mem::replace(self, Link::Detached(ResumeBuffer::default()));
-            if let (Link::Attached { tx, .. }, Link::Detached(buffer)) = (old, &mut *self) {
-                buffer.unsent = Some(tx.into_unsent());
+            if let Link::Attached { tx, .. } =
+                std::mem::replace(self, Link::Detached(ResumeBuffer::default()))
+            {
+                *self = Link::Detached(ResumeBuffer {
+                    unsent: Some(tx.into_unsent()),
+                    ..ResumeBuffer::default()
+                });
             }
         }
-        match self {
-            Link::Detached(buffer) => buffer,
-            Link::Attached { .. } => unreachable!("detached just above"),
-        }
+        let Link::Detached(buffer) = self else {
+            unreachable!("detached just above")
+        };
+        buffer
     }
 
     /// Every frame this link holds that its connection has not taken, oldest

@@ -2,7 +2,7 @@
 //! call use cases (join, resume, signal, chat, state, kick, leave, end a room).
 //!
 //! Local peers are served directly: an event for the room goes into each local
-//! connection's bounded queue with `try_send`, so a slow consumer never stalls the
+//! connection's bounded queue without waiting, so a slow consumer never stalls the
 //! room (it is detached and told to reconnect, keeping what it missed for resume).
 //! The [`Presence`] port says who is in a room on every instance; the
 //! [`Cluster`] port, when there are other instances, carries room events and
@@ -59,8 +59,8 @@ pub struct SignalingConfig {
     pub max_peers: usize,
     /// `WS_RESUME_GRACE_SECS`.
     pub resume_grace: Duration,
-    /// Frames kept for a detached peer (at least `send_queue`, since a lost
-    /// connection's unsent queue comes back here); beyond it, resuming is a fresh join.
+    /// Frames kept for a detached peer besides what its connection had queued
+    /// and not written; beyond it, resuming is a fresh join.
     pub resume_buffer: usize,
     /// The same in bytes (at least `send_queue_bytes`): signals may be 64 KiB each.
     pub resume_buffer_bytes: usize,
@@ -237,9 +237,7 @@ impl Hub {
         let Some(peer) = self.lock().remove(peer_id) else {
             return;
         };
-        if let Link::Attached { close, .. } = &peer.link {
-            let _ = close.send(Some(CloseReason::Replaced));
-        }
+        close(&peer.link, CloseReason::Replaced);
         self.forget_resume(&peer.resume_token).await;
         self.announce_departure(&peer.room, peer_id, reason).await;
     }

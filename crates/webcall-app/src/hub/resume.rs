@@ -1,6 +1,6 @@
 //! Detaching and resuming: a connection that drops keeps its peer for the
-//! resume grace; the client comes back with its resume token, here or (with a
-//! shared bus) on another instance.
+//! resume grace; the client comes back with its resume token, here or (with
+//! other instances) on another one.
 
 use tokio::sync::watch;
 use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerId};
@@ -45,25 +45,37 @@ impl Hub {
     }
 
     /// The session of a resumed peer: a welcome with `resumed: true` and the
-    /// room as it is now.
+    /// room as it is now. If the room cannot be read, the peer is detached again
+    /// (its grace starts, what it was sent is kept) rather than left attached to
+    /// a connection that never comes.
     pub(super) async fn resumed_session(
         &self,
         request: &JoinRequest,
         token: &str,
         resumed: Resumed,
     ) -> Result<Session, AppError> {
-        let room = self
-            .deps
-            .rooms
-            .find(&request.room)
-            .await?
-            .ok_or(AppError::RoomNotFound)?;
-        let peers = self.deps.presence.peers(&request.room).await?;
-        let chat = self
-            .deps
-            .chat
-            .chat_before(&request.room, None, self.config.history)
-            .await?;
+        let read = async {
+            let room = self
+                .deps
+                .rooms
+                .find(&request.room)
+                .await?
+                .ok_or(AppError::RoomNotFound)?;
+            let peers = self.deps.presence.peers(&request.room).await?;
+            let chat = self
+                .deps
+                .chat
+                .chat_before(&request.room, None, self.config.history)
+                .await?;
+            Ok::<_, AppError>((room, peers, chat))
+        };
+        let (room, peers, chat) = match read.await {
+            Ok(read) => read,
+            Err(err) => {
+                self.detach(&resumed.peer_id, resumed.generation);
+                return Err(err);
+            }
+        };
         Ok(Session {
             welcome: Welcome {
                 peer_id: resumed.peer_id.clone(),
@@ -109,9 +121,7 @@ impl Hub {
         // An old connection still attached (the client noticed the network
         // switch first) is closed; what it or the resume buffer held and was
         // never written goes first into the new queue, behind the welcome.
-        if let Link::Attached { close, .. } = &peer.link {
-            let _ = close.send(Some(CloseReason::Replaced));
-        }
+        super::link::close(&peer.link, CloseReason::Replaced);
         let carried = peer.link.take_unsent();
         // Room for all of it: a queue's worth and a resume buffer's.
         let (tx, outbound) = Mailbox::new(
@@ -201,7 +211,7 @@ impl Hub {
         });
     }
 
-    /// A resume token this instance does not know: with a shared bus, the peer may
+    /// A resume token this instance does not know: with other instances, the peer may
     /// have been served by another instance (or one that died). Take it over.
     pub(super) async fn resume_from_elsewhere(
         &self,

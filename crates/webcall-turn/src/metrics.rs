@@ -34,7 +34,7 @@ pub fn describe_metrics() {
     );
     describe_counter!(
         "webcall_turn_forbidden_peers_total",
-        "TURN permissions refused for the peer's address (403)"
+        "TURN permissions refused for the peer's address (403), and packets dropped for a peer the policy refuses"
     );
     describe_counter!(
         "webcall_turn_quota_refusals_total",

@@ -106,9 +106,10 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
         .unwrap_or_else(crate::config::random_secret);
     let credentials = RestCredentials::new(secret, config.ice.turn_credential_ttl);
     let port = settings.listen[0].port();
-    let host = public_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    // An IPv6 host is bracketed in a URL, as `SocketAddr` writes it.
+    let at = std::net::SocketAddr::new(public_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port);
     println!(
-        "      ice servers    stun:{host}:{port}, turn:{host}:{port}?transport=udp, turn:{host}:{port}?transport=tcp (REST credentials, ttl {} s)",
+        "      ice servers    stun:{at}, turn:{at}?transport=udp, turn:{at}?transport=tcp (REST credentials, ttl {} s)",
         config.ice.turn_credential_ttl.as_secs()
     );
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use fantoccini::Client;
 use netlab::{available, wait_for_log, Browser, Lab, PUBLIC_NETS, SERVER_V4};
 use serde_json::Value;
-use webclient::{call_path, connection_check, css, decoding, fill, tile_of};
+use webclient::{call_path, connection_check, css, decoding, fill, find_within, tile_of};
 
 const JWT_SECRET: &str = "netlab-jwt-secret-0123456789-abcdefghijklmnop";
 const REGISTRATION_SECRET: &str = "netlab-registration-secret";
@@ -115,10 +115,7 @@ async fn start_server(lab: &mut Lab, extra: &[(&str, &str)]) -> PathBuf {
 /// Registers `name` through the page (the right secret) and lands in the lobby.
 /// Whether `selector` is on the page within 20 s.
 async fn shows(browser: &Client, selector: &str) -> bool {
-    browser
-        .wait()
-        .at_most(std::time::Duration::from_secs(20))
-        .for_element(fantoccini::Locator::Css(selector))
+    find_within(browser, selector, std::time::Duration::from_secs(20))
         .await
         .is_ok()
 }

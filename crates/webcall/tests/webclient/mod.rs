@@ -217,13 +217,30 @@ pub fn firefox_prefs() -> Value {
     })
 }
 
+/// Waits (20 s at most) for an element; panics naming it if it never shows.
 pub async fn css(browser: &Client, selector: &str) -> fantoccini::elements::Element {
-    browser
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(selector))
+    find_within(browser, selector, Duration::from_secs(20))
         .await
         .unwrap_or_else(|e| panic!("{selector}: {e}"))
+}
+
+/// Waits up to `limit` for an element, returning the last error if it never
+/// shows. A look-up that a page navigation aborts (a click that submits a
+/// form and loads the next page) is retried, not taken as an answer: the
+/// element may well be on the page that loads.
+pub async fn find_within(
+    browser: &Client,
+    selector: &str,
+    limit: Duration,
+) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match browser.find(Locator::Css(selector)).await {
+            Ok(element) => return Ok(element),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// Polls a JS expression until it is truthy (20 s at most), returning its value.

@@ -1,9 +1,11 @@
 // Demo mode, for screenshots and design work without a server: index.html?demo=call (or 1) and
-// ?demo=lobby, optional &peers=N (1–8). Loaded only on loopback hosts (see app.js); no network.
+// ?demo=lobby, optional &peers=N (1–15), &present=1 (someone shares a screen), &view=speaker.
+// Loaded only on loopback hosts (see app.js); no network.
 
 import { $, h, hueOf, initials } from './common.js';
 
-const NAMES = ['grace', 'linus', 'margaret', 'alan', 'katherine', 'dennis', 'barbara', 'edsger'];
+const NAMES = ['grace', 'linus', 'margaret', 'alan', 'katherine', 'dennis', 'barbara', 'edsger',
+  'niklaus', 'frances', 'ken', 'radia', 'bjarne', 'hedy', 'guido'];
 
 /** A fake camera: a soft room, a person-shaped silhouette that breathes a little. */
 function fakeCamera(name, w = 640, hgt = 360) {
@@ -30,6 +32,25 @@ function fakeCamera(name, w = 640, hgt = 360) {
   draw();
   setInterval(draw, 100);
   return c.captureStream(10);
+}
+
+/** A fake shared screen: a slide with a title and a chart. */
+function fakeScreen(w = 1280, hgt = 720) {
+  const c = document.createElement('canvas');
+  c.width = w; c.height = hgt;
+  const ctx = c.getContext('2d');
+  const draw = () => {
+    ctx.fillStyle = '#f8fafc'; ctx.fillRect(0, 0, w, hgt);
+    ctx.fillStyle = '#1e293b'; ctx.font = 'bold 54px sans-serif'; ctx.fillText('Q3 release plan', 80, 120);
+    ctx.fillStyle = '#64748b'; ctx.font = '30px sans-serif'; ctx.fillText('What ships, what waits', 80, 175);
+    [0.45, 0.7, 0.55, 0.9, 0.62].forEach((v, i) => {
+      ctx.fillStyle = i === 3 ? '#7c3aed' : '#0ea5e9';
+      ctx.fillRect(120 + i * 200, hgt - 80 - v * 380, 120, v * 380);
+    });
+  };
+  draw();
+  setInterval(draw, 500);
+  return c.captureStream(5);
 }
 
 export function runDemo(mode, { ui, chat, lobby, count }) {
@@ -70,7 +91,7 @@ export function runDemo(mode, { ui, chat, lobby, count }) {
   ui.setStatus('connected');
   ui.setLocal({ username: me.username, stream: fakeCamera(me.username), state });
   sync();
-  const n = Math.max(1, Math.min(8, count));
+  const n = Math.max(1, Math.min(NAMES.length, count));
   for (let i = 0; i < n; i++) {
     const name = NAMES[i];
     const id = `demo-${name}`;
@@ -80,6 +101,17 @@ export function runDemo(mode, { ui, chat, lobby, count }) {
     ui.setConn(id, 'connected');
   }
   ui.setSpeaking(`demo-${NAMES[0]}`, true);
+  ui.setOwner({ id: me.id, me: true, canKick: true });
+  // The active speaker: grace talks, then margaret, then grace again… (fake loudness).
+  const talkers = [0, 2].filter((i) => i < n).map((i) => `demo-${NAMES[i]}`);
+  ui.levelOf = (id) => (id === talkers[Math.floor(Date.now() / 8000) % talkers.length] ? 0.12 : 0);
+  const q = new URLSearchParams(location.search);
+  if (q.get('present') === '1' && n >= 3) {
+    const id = `demo-${NAMES[2]}`;
+    ui.setStream(id, fakeScreen());
+    ui.setState(id, { audio: true, video: false, screen: true, hand: false });
+  }
+  if (q.get('view')) ui.setMode(q.get('view'));
 
   const at = (min) => new Date(Date.now() - min * 60000).toISOString();
   chat.reset(me.id);

@@ -49,6 +49,7 @@ export class CallSession {
   async start({ gesture = false } = {}) {
     const ui = this.ui;
     this.audio.onSpeaking = (id, on) => ui.setSpeaking(id, on);
+    ui.levelOf = (id) => this.audio.level(id); // the large tile follows the active speaker
     this.audio.onBlocked = (blocked) => this._audioBlocked(blocked);
     if (gesture) this.audio.resume(); else this.audio.context();
     this._unlock = () => this.audio.resume();
@@ -133,6 +134,7 @@ export class CallSession {
       this.peerId = f.peer_id;
       this.mesh.selfId = f.peer_id;
     }
+    this.ui.setOwner({ id: f.owner_id || (this.owner ? this.me.id : ''), me: this.owner, canKick: this.owner });
     if (f.ice_servers) {
       this.mesh.setIceServers(f.ice_servers.iceServers || []);
       this._scheduleIce(f.ice_servers.ttl);

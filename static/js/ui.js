@@ -3,8 +3,12 @@
 
 import { $, h, setText, setAttrText, initials, hueOf } from './common.js';
 import { icon, setIcon } from './icons.js';
+import { arrange, cornerRect, nearestCorner, SpeakerTracker } from './layout.js';
+import { PeoplePanel } from './people.js';
+import { CallBar } from './callbar.js';
 
 const GAP = 12;
+const PHONE = '(max-width: 600px)';
 
 export class CallUI {
   constructor() {
@@ -24,15 +28,36 @@ export class CallUI {
     $('#chat-close').addEventListener('click', () => this.toggleChat(false));
     $('#copy-link').addEventListener('click', () => this.on.copyLink && this.on.copyLink());
     new ResizeObserver(() => this.layout()).observe(this.stage);
-    // Keyboard shortcuts while in a call (not while typing).
-    document.addEventListener('keydown', (e) => {
-      if (this.view.hidden || e.ctrlKey || e.metaKey || e.altKey || e.target.closest('input, textarea, select')) return;
-      const map = { m: 'mic', v: 'cam', h: 'hand' };
-      const k = map[e.key.toLowerCase()];
-      if (k && this.on[k] && !this.controls[k].disabled) { e.preventDefault(); this.on[k](); }
-    });
+    // Layout: 'grid' or 'speaker' as the user picked, null = automatic (speaker view on a phone,
+    // with a pinned tile or a screen share; a grid otherwise).
+    this.mode = null;
+    this.pinned = null;       // tile id the user pinned to the large spot
+    this.speaker = null;      // the active speaker (a remote tile id)
+    this.main = null;         // the tile in the large spot now (speaker view)
+    this.presenter = null;    // a remote tile sharing its screen
+    this.pipCorner = 'tr';    // where your own tile floats on a phone
+    this.tracker = new SpeakerTracker();
+    this.levelOf = null;      // (id) → loudness 0…1, set by the session (or the demo)
+    this.more = h('button', { type: 'button', class: 'tile-more', 'data-testid': 'more-tiles', onclick: () => this.setMode('grid') });
+    this.more.hidden = true;
+    this.grid.append(this.more);
+    this.presenting = h('div', { class: 'presenting', 'data-testid': 'presenting', role: 'status' },
+      icon('screen'), h('span', { class: 'presenting-text' }),
+      h('button', { type: 'button', class: 'btn btn-small presenting-stop', 'data-testid': 'stop-presenting', i18n: 'stop_presenting', onclick: () => this.on.screen && this.on.screen() }));
+    this.presenting.hidden = true;
+    this.stage.append(this.presenting);
+    window.matchMedia(PHONE).addEventListener('change', () => this.layout());
     window.matchMedia('(min-width: 1100px)').addEventListener('change', (m) => this.toggleChat(m.matches));
     this.unread = 0;
+    this.owner = null;        // {id: the room owner's user id, me: you own it, canKick}
+    this.people = new PeoplePanel(this);
+    this.bar = new CallBar(this, this.people);
+  }
+
+  /** The room's owner (from the welcome): marked in the participant list. */
+  setOwner(owner) {
+    this.owner = owner;
+    this.people.render();
   }
 
   show(room) {
@@ -43,9 +68,19 @@ export class CallUI {
     document.title = `${room} · WebCall`;
     this.toggleChat(window.matchMedia('(min-width: 1100px)').matches);
     this.layout();
+    clearInterval(this.speakerLoop);
+    this.speakerLoop = setInterval(() => this._followSpeaker(), 200);
+    this.bar.start();
   }
 
   hide() {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    this.pinned = null; this.speaker = null; this.main = null; this.mode = null;
+    this.tracker = new SpeakerTracker();
+    clearInterval(this.speakerLoop);
+    this.speakerLoop = 0;
+    this.bar.stop();
+    this.people.toggle(false);
     this.view.hidden = true;
     document.body.classList.remove('in-call');
     $('#call-info').hidden = true;
@@ -80,7 +115,12 @@ export class CallUI {
     }, video, avatar,
     h('div', { class: 'tile-hand', 'data-testid': 'hand' }, icon('hand'), h('span', { i18n: 'hand_raised' })),
     h('div', { class: 'tile-conn' }, h('span', { class: 'spinner spinner-sm' }), h('span', { i18n: 'connecting_peer' })),
-    bar);
+    bar, this._actions(id, username));
+    el.addEventListener('click', (e) => {
+      // A tile in the strip comes to the large spot when clicked (its controls work as ever).
+      if (el.dataset.strip === 'true' && !e.target.closest('button, input, label, a')) this.pin(id);
+    });
+    if (local) this._draggable(el);
     if (local) {
       el.dataset.local = 'true';
       el.dataset.testid = 'local-tile';
@@ -94,6 +134,18 @@ export class CallUI {
     }
     hydrateAll(el);
     return el;
+  }
+
+  _actions(id, username) {
+    const pin = h('button', { type: 'button', class: 'icon-btn tile-pin', 'data-testid': 'pin', 'aria-pressed': 'false',
+      onclick: () => this.pin(this.pinned === id ? null : id) }, icon('pin'));
+    setAttrText(pin, 'aria-label', 'pin_name', { name: username });
+    pin.dataset.i18nArgs = JSON.stringify({ name: username });
+    const full = h('button', { type: 'button', class: 'icon-btn tile-full', 'data-testid': 'fullscreen', onclick: () => this.fullscreen(id) }, icon('expand'));
+    setAttrText(full, 'aria-label', 'fullscreen_name', { name: username });
+    full.dataset.i18nArgs = JSON.stringify({ name: username });
+    for (const b of [pin, full]) b.title = b.getAttribute('aria-label');
+    return h('div', { class: 'tile-actions' }, pin, full);
   }
 
   _volume(id, tile, username, canKick) {
@@ -160,7 +212,9 @@ export class CallUI {
     v.srcObject = null;
     el.remove();
     this.tiles.delete(id);
+    if (this.pinned === id) this.pinned = null;
     this.layout();
+    this.onPeople && this.onPeople();
   }
 
   setStream(id, stream) {
@@ -176,7 +230,14 @@ export class CallUI {
   setState(id, state) {
     const el = this.tiles.get(id);
     if (!el) return;
+    const wasScreen = el.dataset.screen === 'true';
     for (const k of ['audio', 'video', 'screen', 'hand']) el.dataset[k] = String(!!state[k]);
+    if (wasScreen !== !!state.screen) {
+      // Someone starts presenting: their screen takes the large spot (the view goes automatic).
+      if (state.screen && id !== 'local') this.mode = null;
+      this.layout();
+    }
+    this.onPeople && this.onPeople();
     const mic = el.querySelector('.tile-mic');
     setIcon(mic, state.audio ? 'mic' : 'micOff');
     setAttrText(mic, 'aria-label', state.audio ? 'mic_on' : 'mic_off');
@@ -230,6 +291,7 @@ export class CallUI {
     panel.hidden = !open;
     this.view.dataset.chat = String(open);
     press(this.controls.chat, open);
+    if (open && this.onPanel) this.onPanel('chat');
     if (open) { this.unread = 0; this._badge(); if (force === undefined) $('#chat-input').focus(); }
     this.layout();
   }
@@ -248,29 +310,152 @@ export class CallUI {
     b.hidden = this.unread === 0;
   }
 
-  /** Fit every tile in the stage, as large as possible: aspect 1:1…16:9 (3:4…16:9 on a tall stage). */
+  // ---- layout: grid or speaker view, pin, fullscreen, the floating self-view on a phone ----
+  get phone() { return window.matchMedia(PHONE).matches; }
+
+  /** The view shown now: the user's pick, else speaker view on a phone, when pinned or presenting. */
+  get effectiveMode() {
+    return this.mode || (this.phone || this.presenter || (this.pinned && this.tiles.has(this.pinned)) ? 'speaker' : 'grid');
+  }
+
+  setMode(mode) {
+    this.mode = mode === 'grid' || mode === 'speaker' ? mode : null;
+    this.layout();
+  }
+
+  toggleMode() { this.setMode(this.effectiveMode === 'grid' ? 'speaker' : 'grid'); }
+
+  /** Pin a tile to the large spot (null: unpin, the active speaker leads again). */
+  pin(id) {
+    this.pinned = id && this.tiles.has(id) ? id : null;
+    if (this.pinned && this.mode === 'grid') this.mode = null;
+    this.layout();
+  }
+
+  /** Full screen for a tile (again: leave full screen). Esc leaves too. */
+  fullscreen(id) {
+    if (document.fullscreenElement) { document.exitFullscreen().catch(() => {}); return; }
+    const el = this.tiles.get(id || this.main || this.pinned || [...this.tiles.keys()].find((k) => k !== 'local') || 'local');
+    if (el && el.requestFullscreen) el.requestFullscreen().catch(() => {});
+  }
+
+  /** Who is talking (from the levels, steadied in SpeakerTracker): the large tile follows them. */
+  _followSpeaker() {
+    if (!this.levelOf || this.view.hidden) return;
+    const levels = new Map();
+    for (const [id, el] of this.tiles) {
+      if (id !== 'local') levels.set(id, el.dataset.audio === 'true' ? Number(this.levelOf(id)) || 0 : 0);
+    }
+    const who = this.tracker.update(levels, performance.now());
+    if (who === this.speaker) return;
+    this.speaker = who;
+    for (const [id, el] of this.tiles) el.dataset.activeSpeaker = String(id === who);
+    this.layout();
+  }
+
+  _mainId() {
+    if (this.pinned && this.tiles.has(this.pinned)) return this.pinned;
+    if (this.presenter) return this.presenter;
+    if (this.speaker && this.tiles.has(this.speaker)) return this.speaker;
+    if (this.main && this.tiles.has(this.main) && this.main !== 'local') return this.main;
+    return [...this.tiles.keys()].find((k) => k !== 'local') || 'local';
+  }
+
+  /** Place every tile on the stage (see layout.js), the presenting bar, the "+N" tile. */
   layout() {
     const n = this.tiles.size;
     this.grid.dataset.count = String(n);
+    this.presenter = [...this.tiles].find(([id, el]) => id !== 'local' && el.dataset.screen === 'true')?.[0] || null;
+    this._presentingBar();
     if (!n || this.view.hidden) return;
-    const W = this.stage.clientWidth - GAP * 2;
-    const H = this.stage.clientHeight - GAP * 2;
+    const cs = getComputedStyle(this.grid);
+    const pad = parseFloat(cs.paddingLeft) || GAP;
+    const top = parseFloat(cs.paddingTop) || pad; // more when the presenting bar is shown
+    const gap = parseFloat(cs.columnGap) || GAP;
+    const W = this.grid.clientWidth - pad * 2;
+    const H = this.grid.clientHeight - pad - top;
     if (W <= 0 || H <= 0) return;
-    const minAspect = H > W ? 3 / 4 : 1;
-    let best = { area: -1, w: 0, h: 0 };
-    for (let cols = 1; cols <= n; cols++) {
-      const rows = Math.ceil(n / cols);
-      let w = (W - GAP * (cols - 1)) / cols;
-      let hh = (H - GAP * (rows - 1)) / rows;
-      if (w / hh > 16 / 9) w = hh * 16 / 9;
-      if (w / hh < minAspect) hh = w / minAspect;
-      const area = w * hh;
-      if (area > best.area + 1) best = { area, w, h: hh };
+    const mode = this.effectiveMode;
+    const res = arrange({ ids: [...this.tiles.keys()], main: this._mainId(), mode, phone: this.phone, W, H, gap });
+    this.main = res.main;
+    this.grid.dataset.mode = res.main ? 'speaker' : 'grid';
+    this.grid.dataset.phone = String(this.phone);
+    for (const [id, el] of this.tiles) {
+      const r = res.rects.get(id);
+      el.dataset.offstage = String(!r);
+      el.dataset.main = String(id === res.main);
+      el.dataset.pip = String(id === res.pip);
+      el.dataset.strip = String(!!res.main && !!r && id !== res.main && id !== res.pip);
+      el.dataset.small = String(res.small.has(id));
+      el.dataset.pinned = String(id === this.pinned);
+      const pin = el.querySelector('[data-testid=pin]');
+      pin.setAttribute('aria-pressed', String(id === this.pinned));
+      if (!r) continue;
+      const at = id === res.pip ? cornerRect(this.pipCorner, r.w, r.h, W, H, 4) : r;
+      place(el, pad + at.x, top + at.y, r.w, r.h);
     }
-    this.grid.style.setProperty('--tile-w', `${Math.floor(best.w)}px`);
-    this.grid.style.setProperty('--tile-h', `${Math.floor(best.h)}px`);
-    for (const el of this.tiles.values()) el.dataset.small = String(best.w < 340);
+    this.more.hidden = !res.more;
+    if (res.more) {
+      place(this.more, pad + res.more.x, top + res.more.y, res.more.w, res.more.h);
+      setText(this.more, 'more_tiles', { n: res.more.count });
+      setAttrText(this.more, 'title', 'show_everyone');
+    }
+    this.onLayout && this.onLayout(mode);
   }
+
+  _presentingBar() {
+    const local = this.tiles.get('local');
+    const me = !!local && local.dataset.screen === 'true';
+    const other = this.presenter && this.tiles.get(this.presenter);
+    this.presenting.hidden = !me && !other;
+    this.stage.dataset.presenting = String(me || !!other);
+    this.presenting.dataset.mine = String(me);
+    const text = this.presenting.querySelector('.presenting-text');
+    if (me) setText(text, 'you_presenting');
+    else if (other) setText(text, 'presenting_name', { name: other.dataset.username || '' });
+  }
+
+  /** Your own tile on a phone floats: drag it, it snaps to the nearest corner, never off the stage. */
+  _draggable(el) {
+    let drag = null;
+    el.addEventListener('pointerdown', (e) => {
+      if (el.dataset.pip !== 'true' || e.button !== 0 || e.target.closest('button, input, label')) return;
+      const box = el.getBoundingClientRect();
+      drag = { id: e.pointerId, dx: e.clientX - box.left, dy: e.clientY - box.top, moved: false, x0: e.clientX, y0: e.clientY };
+      el.setPointerCapture(e.pointerId);
+      el.dataset.dragging = 'true';
+    });
+    el.addEventListener('pointermove', (e) => {
+      if (!drag || e.pointerId !== drag.id) return;
+      if (Math.abs(e.clientX - drag.x0) + Math.abs(e.clientY - drag.y0) > 4) drag.moved = true;
+      const g = this.grid.getBoundingClientRect();
+      const x = Math.max(0, Math.min(g.width - el.offsetWidth, e.clientX - g.left - drag.dx));
+      const y = Math.max(0, Math.min(g.height - el.offsetHeight, e.clientY - g.top - drag.dy));
+      el.style.setProperty('--x', `${x}px`);
+      el.style.setProperty('--y', `${y}px`);
+    });
+    const end = (e) => {
+      if (!drag || e.pointerId !== drag.id) return;
+      const moved = drag.moved;
+      drag = null;
+      el.dataset.dragging = 'false';
+      if (!moved) return;
+      const g = this.grid.getBoundingClientRect();
+      const b = el.getBoundingClientRect();
+      this.pipCorner = nearestCorner(b.left + b.width / 2 - g.left, b.top + b.height / 2 - g.top, g.width, g.height);
+      el.dataset.corner = this.pipCorner;
+      this.layout();
+    };
+    el.addEventListener('pointerup', end);
+    el.addEventListener('pointercancel', end);
+  }
+}
+
+function place(el, x, y, w, hh) {
+  el.style.setProperty('--x', `${Math.round(x)}px`);
+  el.style.setProperty('--y', `${Math.round(y)}px`);
+  el.style.setProperty('--tile-w', `${Math.round(w)}px`);
+  el.style.setProperty('--tile-h', `${Math.round(hh)}px`);
 }
 
 function press(btn, on, ic) {

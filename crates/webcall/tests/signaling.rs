@@ -80,6 +80,9 @@ async fn welcome_carries_identity_peers_history_and_the_ice_servers() {
     let bob = app.user_token("bob").await;
     let (_b, second) = app.join("team", &bob).await;
     assert_eq!(second["owner"], false);
+    // Who owns the room, for everyone (the participant list marks them).
+    assert_eq!(second["owner_id"], welcome["self"]["user_id"]);
+    assert_eq!(welcome["owner_id"], welcome["self"]["user_id"]);
     app.stop().await;
 }
 

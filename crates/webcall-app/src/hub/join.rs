@@ -118,6 +118,7 @@ impl Hub {
                 peer_id: info.peer_id.clone(),
                 room: request.room,
                 owner: room.owner == request.user_id,
+                owner_id: room.owner,
                 user_id: request.user_id,
                 username: request.username,
                 peers,

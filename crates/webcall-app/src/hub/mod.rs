@@ -92,6 +92,8 @@ pub struct Welcome {
     pub peer_id: PeerId,
     pub room: RoomName,
     pub owner: bool,
+    /// The room owner's user id (so clients can mark the owner among the peers).
+    pub owner_id: UserId,
     pub user_id: UserId,
     pub username: String,
     pub peers: Vec<PeerInfo>,

@@ -81,6 +81,7 @@ impl Hub {
                 peer_id: resumed.peer_id.clone(),
                 room: request.room.clone(),
                 owner: room.owner == request.user_id,
+                owner_id: room.owner,
                 user_id: request.user_id,
                 username: request.username.clone(),
                 peers: peers

@@ -376,6 +376,8 @@ struct WelcomeBody<'a> {
     peer_id: &'a str,
     room: &'a str,
     owner: bool,
+    #[serde(serialize_with = "as_text")]
+    owner_id: UserId,
     #[serde(rename = "self")]
     me: SelfBody<'a>,
     peers: Vec<PeerBody<'a>>,
@@ -393,6 +395,7 @@ impl<'a> From<&'a Welcome> for WelcomeBody<'a> {
             peer_id: welcome.peer_id.as_str(),
             room: welcome.room.as_str(),
             owner: welcome.owner,
+            owner_id: welcome.owner_id,
             me: SelfBody {
                 user_id: welcome.user_id,
                 username: &welcome.username,

@@ -156,6 +156,29 @@ impl Driver {
         panic!("{driver} did not start");
     }
 
+    /// Chromium's viewport set to exactly `width`×`height` CSS pixels (headless
+    /// Chromium keeps its window at least 500 px wide, so a phone's 360 px needs
+    /// device-metrics emulation: `Emulation.setDeviceMetricsOverride` over
+    /// chromedriver's CDP endpoint). Lasts for the session, across page loads.
+    pub async fn emulate_viewport(&self, browser: &Client, width: u32, height: u32) {
+        assert_eq!(self.engine, Engine::Chromium, "CDP is Chromium's");
+        let session = browser.session_id().await.unwrap().expect("a session");
+        let response = reqwest::Client::new()
+            .post(format!("{}/session/{session}/goog/cdp/execute", self.url))
+            .json(&json!({
+                "cmd": "Emulation.setDeviceMetricsOverride",
+                "params": {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+
     /// A browser of its own (a fresh profile: separate storage, like two people).
     pub async fn browser(&self, width: u32, height: u32) -> Client {
         let caps = match self.engine {

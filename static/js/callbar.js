@@ -1,0 +1,135 @@
+// The call's extra controls: the grid / speaker view switch, keyboard shortcuts and their help
+// dialog, the "More" menu that holds the secondary buttons on a phone, and the call timer in the
+// top bar. Built here (not in index.html) so the page's markup stays as it was.
+
+import { $, h, setAttrText } from './common.js';
+import { icon } from './icons.js';
+
+const SHORTCUTS = [
+  ['M', 'key_mic'], ['V', 'key_cam'], ['H', 'key_hand'], ['C', 'key_chat'], ['P', 'key_people'],
+  ['S', 'key_view'], ['F', 'key_fullscreen'], ['?', 'key_help'], ['Esc', 'key_escape'],
+];
+
+/** mm:ss, then h:mm:ss. */
+export function formatDuration(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  const two = (n) => String(n).padStart(2, '0');
+  return hh ? `${hh}:${two(mm)}:${two(ss)}` : `${two(mm)}:${two(ss)}`;
+}
+
+export class CallBar {
+  /** ui: the CallUI; people: the PeoplePanel. */
+  constructor(ui, people) {
+    this.ui = ui;
+    this.people = people;
+    const leave = $('#leave');
+    this.view = ctl('toggle-view', 'speaker', 'view_speaker', 'view_title', () => ui.toggleMode());
+    this.view.setAttribute('aria-pressed', 'false');
+    this.help = ctl('shortcuts', 'keyboard', 'shortcuts', 'shortcuts_title', () => this.openHelp());
+    this.moreBtn = ctl('more-controls', 'more', 'more', 'more_title', () => this.toggleMenu());
+    this.moreBtn.setAttribute('aria-haspopup', 'menu');
+    this.moreBtn.setAttribute('aria-expanded', 'false');
+    this.help.classList.add('ctl-secondary');
+    this.view.classList.add('ctl-secondary');
+    ui.controls.screen.classList.add('ctl-secondary');
+    leave.before(this.view, this.help, this.moreBtn);
+    this.menu = h('div', { class: 'more-menu', role: 'menu', 'data-testid': 'more-menu' });
+    this.menu.hidden = true;
+    $('#controls').append(this.menu);
+    document.addEventListener('pointerdown', (e) => {
+      if (!this.menu.hidden && !e.target.closest('.more-menu, #more-controls')) this.toggleMenu(false);
+    });
+    const prev = ui.onLayout;
+    ui.onLayout = (mode) => { this._viewButton(mode); if (prev) prev(mode); };
+
+    // The call timer: time since you joined, in the top bar.
+    this.timer = h('span', { class: 'call-timer', 'data-testid': 'call-timer', role: 'timer' }, icon('clock'), h('span', { class: 'call-timer-text', text: '00:00' }));
+    setAttrText(this.timer, 'aria-label', 'call_time');
+    $('#conn-status').after(this.timer);
+    this.started = 0;
+    this.tick = 0;
+
+    this.dialog = this._helpDialog();
+    document.addEventListener('keydown', (e) => this._key(e));
+  }
+
+  /** The call started (ui.show): the timer counts from now. */
+  start() {
+    this.started = Date.now();
+    clearInterval(this.tick);
+    const show = () => { this.timer.lastChild.textContent = formatDuration(Date.now() - this.started); };
+    show();
+    this.tick = setInterval(show, 1000);
+  }
+
+  stop() {
+    clearInterval(this.tick);
+    this.tick = 0;
+    this.toggleMenu(false);
+    if (this.dialog.open) this.dialog.close();
+  }
+
+  _viewButton(mode) {
+    const speaker = mode === 'speaker';
+    this.view.setAttribute('aria-pressed', String(speaker));
+  }
+
+  toggleMenu(force) {
+    const open = force === undefined ? this.menu.hidden : !!force;
+    if (open) {
+      const items = [];
+      if (!this.ui.controls.screen.hidden) items.push(['screen', this.ui.controls.screen.getAttribute('aria-pressed') === 'true' ? 'stop_presenting' : 'screen_title', () => this.ui.on.screen && this.ui.on.screen()]);
+      items.push([this.ui.effectiveMode === 'speaker' ? 'grid' : 'speaker', this.ui.effectiveMode === 'speaker' ? 'view_grid' : 'view_speaker', () => this.ui.toggleMode()]);
+      items.push(['keyboard', 'shortcuts_title', () => this.openHelp()]);
+      this.menu.replaceChildren(...items.map(([ic, key, run]) => h('button', {
+        type: 'button', role: 'menuitem', class: 'more-item', onclick: () => { this.toggleMenu(false); run(); },
+      }, icon(ic), h('span', { i18n: key }))));
+    }
+    this.menu.hidden = !open;
+    this.moreBtn.setAttribute('aria-expanded', String(open));
+    if (open) this.menu.querySelector('button')?.focus();
+  }
+
+  _helpDialog() {
+    const rows = SHORTCUTS.map(([k, key]) => h('div', { class: 'key-row' }, h('kbd', { text: k }), h('span', { i18n: key })));
+    const close = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'shortcuts-close', onclick: () => dialog.close() }, icon('close'));
+    setAttrText(close, 'aria-label', 'close');
+    const dialog = h('dialog', { class: 'help-dialog', 'data-testid': 'shortcuts-dialog', 'aria-labelledby': 'shortcuts-heading' },
+      h('header', { class: 'chat-head' }, h('h2', { id: 'shortcuts-heading' }, icon('keyboard'), h('span', { i18n: 'shortcuts_title' })), close),
+      h('div', { class: 'key-list' }, rows),
+      h('p', { class: 'muted key-note', i18n: 'shortcuts_note' }));
+    dialog.addEventListener('click', (e) => { if (e.target === dialog) dialog.close(); });
+    document.body.append(dialog);
+    return dialog;
+  }
+
+  openHelp() { if (!this.dialog.open) this.dialog.showModal(); }
+
+  _key(e) {
+    const ui = this.ui;
+    if (ui.view.hidden || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+    const t = e.target;
+    if (t && t.closest && t.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]')) return;
+    if (this.dialog.open && e.key !== '?') return; // the dialog has the keyboard (Esc closes it)
+    const c = ui.controls;
+    const press = (name) => { if (ui.on[name] && !c[name].disabled) ui.on[name](); };
+    const actions = {
+      m: () => press('mic'), v: () => press('cam'), h: () => press('hand'),
+      c: () => ui.toggleChat(), p: () => this.people.toggle(), s: () => ui.toggleMode(),
+      f: () => ui.fullscreen(ui.pinned || ui.main), '?': () => (this.dialog.open ? this.dialog.close() : this.openHelp()),
+    };
+    const run = actions[e.key.length === 1 ? e.key.toLowerCase() : e.key];
+    if (!run) return;
+    e.preventDefault();
+    run();
+  }
+}
+
+function ctl(id, ic, label, title, onclick) {
+  const b = h('button', { type: 'button', class: 'ctl', id, 'data-testid': id, onclick },
+    h('span', { class: 'ctl-icon', 'data-icon': ic }, icon(ic)), h('span', { class: 'ctl-label', i18n: label }));
+  b.querySelector('.ctl-icon').dataset.iconShown = ic;
+  setAttrText(b, 'title', title);
+  return b;
+}

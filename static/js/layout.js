@@ -67,9 +67,14 @@ export function arrange({ ids, main, mode, phone, W, H, gap }) {
     tw = Math.round(clamp(W * 0.17, 150, 250));
     th = Math.round(tw * 9 / 16);
     fits = Math.max(1, Math.floor((H + gap) / (th + gap)));
+  } else if (phone) {
+    // Four to a row: three people and the "+N", or four people.
+    tw = Math.floor(clamp((W - 3 * gap) / 4, 72, 120));
+    th = Math.round(clamp(H * 0.15, 72, 110));
+    fits = Math.max(1, Math.floor((W + gap) / (tw + gap)));
   } else {
-    th = Math.round(clamp(H * (phone ? 0.17 : 0.16), 64, 130));
-    tw = Math.round(th * (phone ? 4 / 3 : 16 / 9));
+    th = Math.round(clamp(H * 0.16, 64, 130));
+    tw = Math.round(th * 16 / 9);
     fits = Math.max(1, Math.floor((W + gap) / (tw + gap)));
   }
   const shown = others.length > fits ? others.slice(0, fits - 1) : others;
@@ -101,7 +106,8 @@ export function nearestCorner(cx, cy, W, H) {
 // the large spot once they have been clearly the loudest for DWELL_MS on end.
 const SPEAKING = 0.02;  // averaged level above which someone counts as talking
 const LOUDER = 1.5;     // … and this many times louder than the current speaker
-const DWELL_MS = 900;
+const DWELL_MS = 900;   // … for this long
+const GRACE_MS = 500;   // quiet moments shorter than this do not reset the count
 
 export class SpeakerTracker {
   constructor() {
@@ -109,6 +115,7 @@ export class SpeakerTracker {
     this.current = null;
     this.candidate = null;
     this.since = 0;
+    this.lastWin = 0;
   }
 
   /** levels: Map id → level 0…1 now (a muted peer counts as 0). Returns the active speaker. */
@@ -123,8 +130,13 @@ export class SpeakerTracker {
     if (this.current && !levels.has(this.current)) this.current = null;
     const cur = this.current ? this.avg.get(this.current) : 0;
     const wins = top && top !== this.current && topAvg > SPEAKING && topAvg > cur * LOUDER;
-    if (!wins) { this.candidate = null; return this.current; }
+    if (!wins) {
+      // A pause between words keeps the candidate; a longer one (or someone else) drops it.
+      if (this.candidate && now - this.lastWin > GRACE_MS) this.candidate = null;
+      return this.current;
+    }
     if (this.candidate !== top) { this.candidate = top; this.since = now; }
+    this.lastWin = now;
     if (now - this.since >= DWELL_MS || !this.current) { this.current = top; this.candidate = null; }
     return this.current;
   }

@@ -35,7 +35,7 @@ export class CallUI {
     this.speaker = null;      // the active speaker (a remote tile id)
     this.main = null;         // the tile in the large spot now (speaker view)
     this.presenter = null;    // a remote tile sharing its screen
-    this.pipCorner = 'tr';    // where your own tile floats on a phone
+    this.pipCorner = null;    // where your own tile floats on a phone, once dragged
     this.tracker = new SpeakerTracker();
     this.levelOf = null;      // (id) → loudness 0…1, set by the session (or the demo)
     this.more = h('button', { type: 'button', class: 'tile-more', 'data-testid': 'more-tiles', onclick: () => this.setMode('grid') });
@@ -391,7 +391,9 @@ export class CallUI {
       const pin = el.querySelector('[data-testid=pin]');
       pin.setAttribute('aria-pressed', String(id === this.pinned));
       if (!r) continue;
-      const at = id === res.pip ? cornerRect(this.pipCorner, r.w, r.h, W, H, 4) : r;
+      // Undragged, your picture sits clear of the strip (top right) or of the names (bottom right).
+      const corner = this.pipCorner || (res.main ? 'tr' : 'br');
+      const at = id === res.pip ? cornerRect(corner, r.w, r.h, W, H, 4) : r;
       place(el, pad + at.x, top + at.y, r.w, r.h);
     }
     this.more.hidden = !res.more;

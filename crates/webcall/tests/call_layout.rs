@@ -180,6 +180,22 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
         assert_eq!(speaker["shown"].as_i64().unwrap() + more, 16, "{speaker}");
         screenshot(&browser, &format!("layout-speaker-16-{lang}")).await;
 
+        // F: the large tile full screen; F again leaves it.
+        press(&browser, 'f').await;
+        eventually(
+            &browser,
+            "the large tile full screen",
+            "const f = document.fullscreenElement; return !!f && f.dataset.main === 'true';",
+        )
+        .await;
+        press(&browser, 'f').await;
+        eventually(
+            &browser,
+            "out of full screen",
+            "return !document.fullscreenElement;",
+        )
+        .await;
+
         // "+N" shows everyone again: the grid.
         css(&browser, "[data-testid=more-tiles]")
             .await
@@ -348,6 +364,36 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
         .unwrap();
     assert_eq!(corner, json!([true, true]), "{dropped}");
     screenshot(&browser, "layout-phone-dragged").await;
+
+    // You present: a bar says so, with a button that stops it.
+    driver.emulate_viewport(&browser, 1280, 800).await;
+    css(&browser, "[data-testid=toggle-screen]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let mine = eventually(
+        &browser,
+        "you are presenting",
+        "const b = document.querySelector('[data-testid=presenting]'); return !b.hidden && b.dataset.mine === 'true' && b.textContent;",
+    )
+    .await;
+    assert!(
+        mine.as_str().unwrap().contains("You are presenting"),
+        "{mine}"
+    );
+    screenshot(&browser, "layout-you-present").await;
+    css(&browser, "[data-testid=stop-presenting]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &browser,
+        "the bar gone once you stop",
+        "return document.querySelector('[data-testid=presenting]').hidden && document.querySelector('[data-testid=toggle-screen]').getAttribute('aria-pressed') === 'false';",
+    )
+    .await;
 
     // Someone presents: their screen takes the large tile, with a bar that says so.
     for (width, height, name) in [

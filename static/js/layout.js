@@ -36,7 +36,8 @@ const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
 
 /**
  * ids: every tile, 'local' (you) among them. main: the tile for the large spot. mode: 'grid' or
- * 'speaker'. phone: a narrow screen (your tile floats as a small, draggable picture). W, H: the
+ * 'speaker'. phone: a narrow screen (outside the grid view your tile floats as a small, draggable
+ * picture). W, H: the
  * stage. Returns {rects: Map id → {x, y, w, h}, offstage: ids not shown (a full strip),
  * more: {x, y, w, h, count} (the "+N" tile that stands for them) or null, pip: 'local' or null,
  * main: the id in the large spot (speaker view) or null, small: ids drawn small}.
@@ -45,7 +46,7 @@ export function arrange({ ids, main, mode, phone, W, H, gap }) {
   const rects = new Map();
   const out = { rects, offstage: [], more: null, pip: null, main: null, small: new Set() };
   let rest = ids;
-  if (phone && ids.length >= 2 && ids.includes('local')) {
+  if (phone && mode !== 'grid' && ids.length >= 2 && ids.includes('local')) {
     out.pip = 'local';
     rest = ids.filter((id) => id !== 'local');
     const w = Math.round(clamp(W * 0.28, 84, 132));

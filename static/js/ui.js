@@ -387,6 +387,7 @@ export class CallUI {
       el.dataset.pip = String(id === res.pip);
       el.dataset.strip = String(!!res.main && !!r && id !== res.main && id !== res.pip);
       el.dataset.small = String(res.small.has(id));
+      el.dataset.tiny = String(!!r && r.w < 180); // the volume shows on hover / focus only
       el.dataset.pinned = String(id === this.pinned);
       const pin = el.querySelector('[data-testid=pin]');
       pin.setAttribute('aria-pressed', String(id === this.pinned));

@@ -283,6 +283,18 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
         assert_eq!(phone["pip"], "me", "{phone}");
         assert!(phone["more"].as_i64().unwrap() > 0, "{phone}");
         screenshot(&browser, &format!("layout-phone-16-{lang}")).await;
+        // S on a phone: everyone in a grid, your own picture among them.
+        press(&browser, 's').await;
+        let grid = settled_stage(&browser, "the grid on a phone").await;
+        assert_eq!(grid["mode"], "grid", "{grid}");
+        assert_eq!(grid["shown"], 16, "{grid}");
+        assert_eq!(grid["pip"], Value::Null, "{grid}");
+        screenshot(&browser, &format!("layout-phone-grid-16-{lang}")).await;
+        press(&browser, 's').await;
+        assert_eq!(
+            settled_stage(&browser, "speaker view again").await["mode"],
+            "speaker"
+        );
         css(&browser, "[data-testid=toggle-people]")
             .await
             .click()

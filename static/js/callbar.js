@@ -37,6 +37,9 @@ export class CallBar {
     this.menu = h('div', { class: 'more-menu', role: 'menu', 'data-testid': 'more-menu' });
     this.menu.hidden = true;
     $('#controls').append(this.menu);
+    this.menu.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') { e.stopPropagation(); this.toggleMenu(false); this.moreBtn.focus(); }
+    });
     document.addEventListener('pointerdown', (e) => {
       if (!this.menu.hidden && !e.target.closest('.more-menu, #more-controls')) this.toggleMenu(false);
     });

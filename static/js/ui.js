@@ -75,7 +75,7 @@ export class CallUI {
 
   hide() {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
-    this.pinned = null; this.speaker = null; this.main = null; this.mode = null;
+    this.pinned = null; this.speaker = null; this.main = null; this.mode = null; this.owner = null;
     this.tracker = new SpeakerTracker();
     clearInterval(this.speakerLoop);
     this.speakerLoop = 0;

@@ -4,6 +4,7 @@
 
 import { $, h, setAttrText } from './common.js';
 import { icon } from './icons.js';
+import { onLangChange } from './i18n.js';
 
 const SHORTCUTS = [
   ['M', 'key_mic'], ['V', 'key_cam'], ['H', 'key_hand'], ['C', 'key_chat'], ['P', 'key_people'],
@@ -44,7 +45,9 @@ export class CallBar {
       if (!this.menu.hidden && !e.target.closest('.more-menu, #more-controls')) this.toggleMenu(false);
     });
     const prev = ui.onLayout;
-    ui.onLayout = (mode) => { this._viewButton(mode); if (prev) prev(mode); };
+    ui.onLayout = (mode) => { this._viewButton(mode); this.fit(); if (prev) prev(mode); };
+    new ResizeObserver(() => this.fit()).observe($('#controls'));
+    onLangChange(() => this.fit());
 
     // The call timer: time since you joined, in the top bar.
     this.timer = h('span', { class: 'call-timer', 'data-testid': 'call-timer', role: 'timer' }, icon('clock'), h('span', { class: 'call-timer-text', text: '00:00' }));
@@ -71,6 +74,26 @@ export class CallBar {
     this.tick = 0;
     this.toggleMenu(false);
     if (this.dialog.open) this.dialog.close();
+  }
+
+  /**
+   * The controls fit the width they have (less with the chat open, more in English than in
+   * Russian): all with labels; else the secondary ones (share, view, keys) under "More"; else
+   * icons only (the labels stay as their accessible names). Buttons stay 44 px or wider.
+   */
+  fit() {
+    const view = this.ui.view;
+    if (view.hidden) return;
+    const bar = $('#controls');
+    const room = this.ui.stage.clientWidth;
+    for (const level of ['', 'more', 'icons']) {
+      if (view.dataset.compact !== level) view.dataset.compact = level;
+      if (level === 'icons') break;
+      const shown = [...bar.querySelectorAll('.ctl')].filter((b) => b.offsetParent !== null);
+      const cut = shown.some((b) => { const l = b.querySelector('.ctl-label'); return l && l.offsetWidth > 1 && l.scrollWidth > l.clientWidth + 1; });
+      const narrow = shown.some((b) => b.offsetWidth < 44);
+      if (bar.offsetWidth <= room + 1 && bar.scrollWidth <= bar.clientWidth + 1 && !cut && !narrow) break;
+    }
   }
 
   _viewButton(mode) {

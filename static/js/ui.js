@@ -379,6 +379,7 @@ export class CallUI {
     const res = arrange({ ids: [...this.tiles.keys()], main: this._mainId(), mode, phone: this.phone, W, H, gap });
     this.main = res.main;
     this.grid.dataset.mode = res.main ? 'speaker' : 'grid';
+    this.grid.dataset.size = `${this.grid.clientWidth}x${this.grid.clientHeight}`; // laid out for this size
     this.grid.dataset.phone = String(this.phone);
     for (const [id, el] of this.tiles) {
       const r = res.rects.get(id);

@@ -36,7 +36,7 @@ async fn press(browser: &Client, key: char) {
     browser.perform_actions(keys).await.unwrap();
 }
 
-/// The stage as a user sees it, once no tile is moving: tiles shown, whether any
+/// The stage as a user sees it, once laid out for its size and no tile is moving: tiles shown, whether any
 /// two overlap (the floating self-view aside) or one leaves the stage, sideways
 /// overflow of the page (and which elements stick out), the view, the large
 /// tile, the "+N" tile, the smallest tile, control labels cut short and controls
@@ -44,6 +44,7 @@ async fn press(browser: &Client, key: char) {
 const STAGE: &str = r#"
 if (document.getAnimations().some((a) => a instanceof CSSTransition && a.playState === 'running')) return null;
 const grid = document.querySelector('[data-testid=video-grid]');
+if (grid.dataset.size !== `${grid.clientWidth}x${grid.clientHeight}`) return null; // a resize not laid out yet
 const stage = grid.getBoundingClientRect();
 const name = (t) => t.dataset.username || 'me';
 const tiles = [...grid.querySelectorAll('.tile')].filter((t) => t.dataset.offstage !== 'true');
@@ -340,6 +341,16 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
         screenshot(&browser, &format!("layout-help-phone-{lang}")).await;
         press(&browser, '\u{E00C}').await;
     }
+
+    // Every width between a phone and a desktop, in the longer language: nothing sticks out.
+    set_lang(&browser, "ru").await;
+    for width in [430, 600, 601, 760, 761, 860, 861, 1024, 1099, 1100] {
+        driver.emulate_viewport(&browser, width, 740).await;
+        let stage = settled_stage(&browser, &format!("16 people at {width} px")).await;
+        assert_eq!(stage["width"], width, "{stage}");
+    }
+    driver.emulate_viewport(&browser, 360, 740).await;
+    set_lang(&browser, "en").await;
 
     // Drag your own picture to the bottom left: it snaps to that corner, on the stage.
     let me = css(&browser, "[data-testid=local-tile]").await;

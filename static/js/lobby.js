@@ -110,7 +110,7 @@ export class Lobby {
     const li = h('li', { class: 'room', dataset: { room: r.name }, 'data-testid': 'room-item' },
       mark,
       h('div', { class: 'room-main' },
-        h('div', { class: 'room-title' }, h('span', { class: 'room-name', text: r.name }),
+        h('div', { class: 'room-title' }, h('span', { class: 'room-name', text: r.name, title: r.name }),
           r.owner?.username ? h('span', { class: 'room-owner', i18n: 'room_by', i18nArgs: { name: r.owner.username } }) : null),
         who),
       count);

@@ -323,6 +323,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
     )
     .await;
     assert_eq!(toasts["overlap"], json!(false), "{toasts}");
+    screenshot(&ada, "toast-lane-1280").await;
 
     // Quality: a level and the numbers in words.
     let quality = eventually(
@@ -464,6 +465,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
             || quality_ru.as_str().unwrap().contains("Связь"),
         "{quality_ru}"
     );
+    screenshot(&ada, "call-ru-1280").await;
     click(&ada, &kick).await;
     let asked = eventually(&ada, "the kick question in Russian", DIALOG_OPEN).await;
     assert!(
@@ -574,8 +576,31 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
         &format!("[data-testid=room-item][data-room=\"{long}\"]"),
     )
     .await;
+    js(
+        &ada,
+        "document.querySelector('[data-testid=room-list]').scrollIntoView({block: 'center'}); return true;",
+    )
+    .await;
     screenshot(&ada, "lobby-long-ru-360").await;
     no_overflow(&ada, "the lobby with a 64-character room, in Russian").await;
+
+    // Waits are said in minutes and seconds (the sign-in page's retry countdown).
+    let waits = ada
+        .execute_async(
+            "const done = arguments[0]; import('/static/js/i18n.js').then((m) => done([m.formatDuration(887, 'en'), m.formatDuration(887, 'ru'), m.formatDuration(42, 'en'), m.t('err_too_many_attempts', {s: 887})]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        waits,
+        json!([
+            "14 min 47 s",
+            "14 мин 47 с",
+            "42 s",
+            "Слишком много попыток. Повторите через 14 мин 47 с."
+        ])
+    );
 
     // Deleting asks; cancel keeps the room.
     click(&ada, "[data-testid=delete-room]").await;

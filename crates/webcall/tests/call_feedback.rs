@@ -33,10 +33,12 @@ async fn screenshot(browser: &Client, name: &str) {
 
 /// A TCP proxy in front of the server whose connections the test can cut, as a
 /// network that goes away would: every open connection is dropped and new ones
-/// are refused until it is restored.
+/// are refused until it is restored. Or it can freeze them: they stay open and
+/// carry nothing more, as when a network silently stops (no close ever comes).
 struct Proxy {
     addr: std::net::SocketAddr,
     cut: Arc<AtomicBool>,
+    freeze: Arc<tokio::sync::watch::Sender<u64>>,
     open: Arc<Mutex<Vec<AbortHandle>>>,
     accept: AbortHandle,
 }
@@ -46,8 +48,9 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(AtomicBool::new(false));
+        let freeze = Arc::new(tokio::sync::watch::channel(0u64).0);
         let open: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let (cut2, open2) = (cut.clone(), open.clone());
+        let (cut2, open2, freeze2) = (cut.clone(), open.clone(), freeze.clone());
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
@@ -57,9 +60,17 @@ impl Proxy {
                     drop(client);
                     continue;
                 }
+                let mut frozen = freeze2.subscribe();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = frozen.changed() => {
+                            // Hold both ends open, silent, until cut.
+                            std::future::pending::<()>().await;
+                        }
                     }
                 });
                 open2.lock().unwrap().push(task.abort_handle());
@@ -69,6 +80,7 @@ impl Proxy {
         Self {
             addr,
             cut,
+            freeze,
             open,
             accept,
         }
@@ -84,6 +96,11 @@ impl Proxy {
         for task in self.open.lock().unwrap().drain(..) {
             task.abort();
         }
+    }
+
+    /// The connections open now go silent; new ones work.
+    fn freeze(&self) {
+        self.freeze.send_modify(|n| *n += 1);
     }
 
     fn restore(&self) {
@@ -268,6 +285,24 @@ async fn a_cut_signaling_connection_shows_reconnecting_and_the_call_resumes() {
     })
     .await
     .expect("bob's video still decoding at ada after the resume");
+    // A network that goes silent (no close, nothing at all): the unanswered
+    // ping says "reconnecting", and the client gives up on that socket and
+    // resumes on a new one.
+    proxy.freeze();
+    eventually(
+        &ada,
+        "the reconnecting banner on a silent connection",
+        "return !!document.querySelector('[data-notice=reconnecting]');",
+    )
+    .await;
+    eventually(
+        &ada,
+        "resumed after the silent connection",
+        "return !document.querySelector('[data-notice=reconnecting]') && document.querySelector('[data-testid=conn-status]').dataset.state === 'connected';",
+    )
+    .await;
+    assert_eq!(js(&ada, "return window.webcall.peerId;").await, ada_id);
+
     // The signaling works again: a reaction goes through.
     click(&ada, "[data-testid=toggle-reactions]").await;
     click(&ada, "[data-testid=reaction-menu] button[data-emoji='👏']").await;

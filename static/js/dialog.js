@@ -39,6 +39,7 @@ export function confirmDialog({ title, body, ok, cancel = 'cancel', args, danger
     current = done;
     // Tab and Shift+Tab cycle between the two buttons only.
     const trap = (e) => {
+      e.stopPropagation(); // no call shortcut (M, V, H…) behind the dialog
       if (e.key !== 'Tab') return;
       const items = [cancelBtn, okBtn];
       const at = items.indexOf(document.activeElement);

@@ -113,8 +113,6 @@ export function hideLeft() {
   if (leftView) leftView.hidden = true;
 }
 
-export const leftShown = () => !!leftView && !leftView.hidden;
-
 // ---- toasts: in a call, a lane between the stage and the controls (the stage shrinks) ----
 function watchToasts() {
   const host = $('#toasts');

@@ -637,7 +637,13 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
         ])
     );
 
-    // Deleting asks; cancel keeps the room.
+    // Deleting asks (over the page where it is scrolled to); cancel keeps the room.
+    let scrolled = js(
+        &ada,
+        "document.querySelector('[data-testid=delete-room]').scrollIntoView({block: 'center'}); return scrollY;",
+    )
+    .await;
+    assert!(scrolled.as_f64().unwrap() > 100.0, "scrolled: {scrolled}");
     click(&ada, "[data-testid=delete-room]").await;
     let asked = eventually(&ada, "the delete question", DIALOG_OPEN).await;
     assert!(

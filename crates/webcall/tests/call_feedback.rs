@@ -716,6 +716,37 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
     no_overflow(&ada, "an English call on a phone").await;
     screenshot(&ada, "call-alone-360").await;
 
+    // Someone joins: the card goes, the quality shows on their tile, on a phone too.
+    let bob = driver.browser(1280, 800).await;
+    sign_in(&bob, &app, &app.url(""), "bob").await;
+    bob.goto(&app.url("/r/team")).await.unwrap();
+    let bob_at_ada = tile_of(&ada, "bob").await;
+    eventually(
+        &ada,
+        "bob's connection quality measured",
+        &format!("return ['good', 'fair', 'poor'].includes(document.querySelector('[data-peer-id=\"{bob_at_ada}\"]').dataset.quality);"),
+    )
+    .await;
+    assert_eq!(
+        js(
+            &ada,
+            "return document.querySelector('[data-testid=alone-card]').hidden;"
+        )
+        .await,
+        json!(true)
+    );
+    click(&bob, "[data-testid=toggle-reactions]").await;
+    click(&bob, "[data-testid=reaction-menu] button[data-emoji='👍']").await;
+    eventually(
+        &ada,
+        "bob's reaction on a phone",
+        &format!("return !!document.querySelector('[data-peer-id=\"{bob_at_ada}\"] [data-testid=reaction]');"),
+    )
+    .await;
+    no_overflow(&ada, "a two-person call on a phone").await;
+    screenshot(&ada, "call-360").await;
+
+    bob.close().await.unwrap();
     ada.close().await.unwrap();
     app.stop().await;
 }

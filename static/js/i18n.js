@@ -310,7 +310,7 @@ const STRINGS = {
     screen_title: 'Показать экран',
     hand: 'Рука',
     hand_title: 'Поднять руку (H)',
-    leave: 'Покинуть',
+    leave: 'Выход',
     chat: 'Чат',
     close_chat: 'Закрыть чат',
     load_earlier: 'Ранние сообщения',

@@ -44,6 +44,7 @@ export function mountReactions(onPick) {
     'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-controls': 'reaction-menu',
   }, h('span', { class: 'ctl-icon' }, smileIcon()), h('span', { class: 'ctl-label', i18n: 'react' }));
   setAttrText(btn, 'title', 'react_title');
+  setAttrText(btn, 'aria-label', 'react_title'); // the label is hidden on phones
   const menu = h('div', { class: 'reaction-menu', id: 'reaction-menu', 'data-testid': 'reaction-menu', role: 'group', hidden: true });
   setAttrText(menu, 'aria-label', 'react_title');
   for (const emoji of REACTIONS) {

@@ -485,7 +485,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
         json!([
             "Удалить bob из звонка",
             "Удалить bob из звонка",
-            "Покинуть",
+            "Выход",
             "Покинуть звонок",
             "Выйти из аккаунта"
         ])

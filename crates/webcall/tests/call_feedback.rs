@@ -9,6 +9,9 @@
 //! view rejoins; Russian strings; a 64-character room name fits a 360 px phone.
 //! Screenshots (1280x800 and 360x740, English and Russian) land in the target
 //! directory's `screenshots/feedback-*.png`.
+//!
+//! Over 500 lines: three whole user paths (each browser start costs seconds,
+//! so each test walks far) and the TCP proxy the first one needs.
 
 mod support;
 mod webclient;

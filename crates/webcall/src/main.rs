@@ -93,6 +93,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     announce_generated_secrets(config);
     tracing::info!(env = ?config.env, database = %config.storage.database_display(), "starting webcall");
     let app = Application::build(config).await?;
+    announce_address(config, &app);
     app.run_until(shutdown_signal()).await
 }
 
@@ -113,6 +114,16 @@ fn announce_generated_secrets(config: &Config) {
             "\n  Development registration secret (valid until this process stops):\n\n      {}\n",
             config.auth.registration_secret.expose_secret()
         );
+    }
+}
+
+/// The address to open in a browser: a plain line on stdout in dev, a log line
+/// (`url`) in prod, where stdout carries only JSON.
+fn announce_address(config: &Config, app: &Application) {
+    let url = webcall::address::open_url(config, app.local_addr());
+    match config.env {
+        AppEnv::Dev => println!("Open {url}"),
+        AppEnv::Prod => tracing::info!(%url, "open this address in a browser"),
     }
 }
 

@@ -1008,6 +1008,26 @@ mod https {
                 .any(|l| l.starts_with("FAIL") && l.contains("turn tls") && l.contains("trusted")),
             "{report}"
         );
+
+        // A running WebCall on the HTTPS port is recognised, its certificate trusted or not.
+        let server = Process::start(dir.path(), &vars);
+        server.wait_for("listening addr=").await;
+        let beside = command(
+            dir.path(),
+            &[&vars[..], &[("SSL_CERT_FILE", "/nonexistent.pem")]].concat(),
+            &["doctor"],
+        )
+        .output()
+        .await
+        .unwrap();
+        let report = String::from_utf8_lossy(&beside.stdout);
+        let http = line_with(&report, "http port");
+        assert!(
+            http.starts_with("info") && http.contains("running WebCall"),
+            "{report}"
+        );
+        let (status, output) = server.terminate().await;
+        assert!(status.success(), "{output}");
     }
 
     #[tokio::test]

@@ -1,7 +1,10 @@
 //! The accounts API end to end: the real server on port 0 over a real SQLite
-//! file (and PostgreSQL when `TEST_DATABASE_URL` is set), driven with reqwest.
+//! file (and PostgreSQL when `TEST_DATABASE_URL` is set), driven with reqwest;
+//! and what an unknown address answers (the JSON error, or the 404 pages, which
+//! headless Chromium also reads in both languages).
 
 mod support;
+mod webclient;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -984,5 +987,108 @@ async fn unknown_pages_are_an_html_404_and_unknown_api_paths_stay_json() {
         );
     }
     assert!(keys.len() > 10, "{keys:?}");
+    app.stop().await;
+}
+
+const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
+
+async fn screenshot(browser: &fantoccini::Client, name: &str) {
+    std::fs::create_dir_all(SHOTS).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(format!("{SHOTS}/{name}.png"), png).unwrap();
+}
+
+/// The 404 pages in headless Chromium on a phone-sized window: the room page
+/// names the link's invalid name as text (markup in it stays text), both pages
+/// switch to Russian and back, nothing overflows sideways, and the link leads
+/// back into the app.
+#[tokio::test]
+async fn the_404_pages_read_in_english_and_russian_and_fit_a_phone() {
+    use webclient::{css, eventually, Driver, Engine};
+    let Some(driver) = Driver::start(Engine::Chromium).await else {
+        return;
+    };
+    let app = spawn_app(&[]).await;
+    let phone = driver.browser(360, 740).await;
+    let text = |selector: &str| {
+        format!("const e = document.querySelector('{selector}'); return e ? e.textContent : null;")
+    };
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth;";
+
+    phone
+        .goto(&app.url("/r/%3Cimg%20src%3Dx%3Ebad%20name"))
+        .await
+        .unwrap();
+    css(&phone, "[data-testid=not-found][data-kind=room]").await;
+    eventually(
+        &phone,
+        "the invalid name, as text",
+        "const e = document.querySelector('[data-testid=room-name-invalid]'); return e.textContent.includes('<img src=x>bad name') && !document.querySelector('main img');",
+    )
+    .await;
+    assert_eq!(phone.execute(fits, vec![]).await.unwrap(), json!(true));
+    css(&phone, "[data-lang-switch] button[data-lang=ru]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &phone,
+        "the room page in Russian",
+        "return document.querySelector('h1').textContent === 'Такой комнаты нет' && document.querySelector('[data-testid=room-name-invalid]').textContent.includes('недопустимое') && document.documentElement.lang === 'ru';",
+    )
+    .await;
+    assert_eq!(phone.execute(fits, vec![]).await.unwrap(), json!(true));
+    screenshot(&phone, "room-404-ru-360").await;
+
+    // The language chosen stays; the other page switches back to English.
+    phone.goto(&app.url("/no/such/page")).await.unwrap();
+    css(&phone, "[data-testid=not-found][data-kind=page]").await;
+    eventually(
+        &phone,
+        "the page in Russian",
+        "return document.querySelector('h1').textContent === 'Такой страницы нет';",
+    )
+    .await;
+    assert_eq!(phone.execute(fits, vec![]).await.unwrap(), json!(true));
+    screenshot(&phone, "404-ru-360").await;
+    css(&phone, "[data-lang-switch] button[data-lang=en]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &phone,
+        "the page in English",
+        "return document.querySelector('h1').textContent === 'This page does not exist' && document.documentElement.lang === 'en';",
+    )
+    .await;
+    css(&phone, "[data-testid=to-rooms]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    // Not signed in: the app sends on to the sign-in page.
+    eventually(
+        &phone,
+        "the app, out of the 404",
+        "return !document.querySelector('[data-testid=not-found]') && location.pathname.startsWith('/static/') && document.readyState === 'complete';",
+    )
+    .await;
+
+    let desktop = driver.browser(1280, 800).await;
+    desktop.goto(&app.url("/r/")).await.unwrap();
+    css(&desktop, "[data-testid=not-found][data-kind=room]").await;
+    let said = eventually(
+        &desktop,
+        "the empty link",
+        &text("[data-testid=room-name-invalid]"),
+    )
+    .await;
+    assert_eq!(said, json!("This link names no room."));
+    assert_eq!(desktop.execute(fits, vec![]).await.unwrap(), json!(true));
+    screenshot(&desktop, "room-404-en-1280").await;
+    phone.close().await.unwrap();
+    desktop.close().await.unwrap();
     app.stop().await;
 }

@@ -185,6 +185,18 @@ const STRINGS = {
     check_sum_tls_only: 'Calls will connect through the relay over TLS on the HTTPS port only: expect a little more delay. This network lets out little else.',
     check_sum_direct_only: 'Calls will connect only where a direct path exists: the relay is unreachable from here. Tell the server admin.',
     check_sum_none: 'Calls are unlikely to connect from this network. Send the details below to the server admin.',
+    // --- 404 pages ---
+    nf_page_title: 'WebCall — Page not found',
+    nf_title: 'This page does not exist',
+    nf_text: 'The address may be mistyped, or the page has moved. Calls start from the list of rooms.',
+    nf_to_rooms: 'Go to the rooms',
+    nf_room_page_title: 'WebCall — Room not found',
+    nf_room_title: 'No such room',
+    nf_room_empty: 'This link names no room.',
+    nf_room_invalid: '“{room}” is not a valid room name.',
+    nf_room_rule: 'A room name is 1–64 Latin letters, digits, “-” or “_”, as in /r/team-call.',
+    nf_room_hint: 'Check the link you were sent, or pick or create a room in the lobby.',
+    nf_to_lobby: 'Open the lobby',
 
     // --- feedback in the call ---
     leave_call: 'Leave the call',
@@ -375,6 +387,18 @@ const STRINGS = {
     check_sum_tls_only: 'Звонки пройдут только через ретранслятор по TLS на порту HTTPS — с небольшой задержкой. Эта сеть почти ничего больше не выпускает.',
     check_sum_direct_only: 'Звонки пройдут только там, где есть прямой путь: ретранслятор отсюда недоступен. Сообщите администратору сервера.',
     check_sum_none: 'Из этой сети звонки вряд ли соединятся. Отправьте подробности ниже администратору сервера.',
+    // --- 404 pages ---
+    nf_page_title: 'WebCall — Страница не найдена',
+    nf_title: 'Такой страницы нет',
+    nf_text: 'Возможно, в адресе опечатка или страница переехала. Звонки начинаются со списка комнат.',
+    nf_to_rooms: 'К списку комнат',
+    nf_room_page_title: 'WebCall — Комната не найдена',
+    nf_room_title: 'Такой комнаты нет',
+    nf_room_empty: 'В этой ссылке не указана комната.',
+    nf_room_invalid: '«{room}» — недопустимое название комнаты.',
+    nf_room_rule: 'Название комнаты — от 1 до 64 латинских букв, цифр, «-» или «_», например /r/team-call.',
+    nf_room_hint: 'Проверьте присланную ссылку или выберите либо создайте комнату в лобби.',
+    nf_to_lobby: 'Открыть лобби',
 
     // --- feedback in the call ---
     leave_call: 'Покинуть звонок',

@@ -6,6 +6,9 @@ import { CallUI } from './ui.js';
 import { ChatPanel } from './chat.js';
 import { Lobby } from './lobby.js';
 import { CallSession } from './session.js';
+import { confirmDialog } from './dialog.js';
+import { mountReactions } from './reactions.js';
+import { initFeedback, showLeft, hideLeft } from './feedback.js';
 
 const bg = initPage();
 const params = new URLSearchParams(location.search);
@@ -26,6 +29,8 @@ const chat = new ChatPanel({
   },
 });
 const lobby = new Lobby({ onJoin: (name) => navigate(name, true), onAuthLost: goSignIn });
+initFeedback();
+mountReactions((emoji) => ui.on.react && ui.on.react(emoji));
 
 // ---- URLs: /r/{room} or index.html#room=NAME; the query (forceRelay=1…) is kept ----
 function roomFromLocation() {
@@ -59,9 +64,10 @@ const END_NOTICE = {
 function route({ gesture = false } = {}) {
   const room = roomFromLocation();
   $('#loading').hidden = true;
+  hideLeft();
   if (room && validRoom(room)) {
     if (session && session.room === room) return;
-    if (session) { session.leave(); session = null; }
+    if (session) { session.leave('navigated'); session = null; }
     clearNotice('ended');
     lobby.hide();
     bg.setQuiet(true);
@@ -69,6 +75,14 @@ function route({ gesture = false } = {}) {
       room, me, ui, chat, forceRelay,
       onEnd: (reason) => {
         session = null;
+        if (reason === 'navigated') return; // route() goes on to where we are going
+        if (reason === 'left') { // the Leave button: "You left ROOM — Rejoin / Back to rooms"
+          history.pushState(null, '', urlFor(null));
+          lobby.hide();
+          bg.setQuiet(false);
+          showLeft(room, () => route());
+          return;
+        }
         if (END_NOTICE[reason]) showNotice({ id: 'ended', kind: 'error', icon: 'alert', key: END_NOTICE[reason], args: { room } });
         navigate(null);
       },
@@ -77,7 +91,7 @@ function route({ gesture = false } = {}) {
     session.start({ gesture });
     return;
   }
-  if (session) { const s = session; session = null; s.leave(); }
+  if (session) { const s = session; session = null; s.leave('navigated'); }
   if (room) showNotice({ id: 'bad-room', kind: 'error', key: 'err_room_name_link', args: { room } });
   bg.setQuiet(false);
   lobby.show(me);
@@ -107,11 +121,18 @@ async function main() {
   api.onSessionLost(goSignIn);
   showUser();
   $('#logout').addEventListener('click', async () => {
-    if (session) { const s = session; session = null; s.leave(); }
+    if (session && !(await confirmDialog({ title: 'logout_confirm_title', body: 'logout_confirm_body',
+      ok: 'logout_confirm_ok', args: { room: session.room }, danger: true }))) return;
+    if (session) { const s = session; session = null; s.leave('navigated'); }
     await api.logout();
     location.replace('/static/auth.html');
   });
-  $('#brand').addEventListener('click', (e) => { e.preventDefault(); navigate(null); });
+  $('#brand').addEventListener('click', async (e) => {
+    e.preventDefault();
+    if (session && !(await confirmDialog({ title: 'leave_confirm_title', body: 'leave_confirm_body',
+      ok: 'leave_confirm_ok', args: { room: session.room }, danger: true }))) return;
+    navigate(null);
+  });
   window.addEventListener('pagehide', () => { if (session) session.sig.leave(); });
   window.addEventListener('popstate', () => route());
   window.addEventListener('hashchange', () => route());

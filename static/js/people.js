@@ -77,7 +77,7 @@ export class PeoplePanel {
     const state = (on, onIcon, offIcon, onKey, offKey, testid) => {
       const s = h('span', { class: 'person-state', role: 'img', 'data-on': String(on), 'data-testid': testid }, icon(on ? onIcon : offIcon));
       setAttrText(s, 'aria-label', on ? onKey : offKey);
-      s.title = s.getAttribute('aria-label');
+      setAttrText(s, 'title', on ? onKey : offKey);
       return s;
     };
     const row = h('li', {
@@ -88,7 +88,7 @@ export class PeoplePanel {
     if (p.hand) {
       const hand = h('span', { class: 'person-hand', role: 'img', 'data-testid': 'person-hand' }, icon('hand'));
       setAttrText(hand, 'aria-label', 'hand_raised');
-      hand.title = hand.getAttribute('aria-label');
+      setAttrText(hand, 'title', 'hand_raised');
       row.append(hand);
     }
     row.append(
@@ -96,16 +96,21 @@ export class PeoplePanel {
       state(p.video || p.screen, p.screen ? 'screen' : 'cam', 'camOff', p.screen ? 'presenting_short' : 'cam_on', 'cam_off', 'person-cam'));
     const pin = h('button', { type: 'button', class: 'icon-btn person-pin', 'data-testid': 'person-pin',
       'aria-pressed': String(this.ui.pinned === p.id), onclick: () => { this.ui.pin(this.ui.pinned === p.id ? null : p.id); this.render(); } }, icon('pin'));
-    setAttrText(pin, 'aria-label', 'pin_name', { name: p.name });
-    pin.title = pin.getAttribute('aria-label');
+    named(pin, 'pin_name', p.name);
     row.append(pin);
     if (canKick && !p.local) {
       const kick = h('button', { type: 'button', class: 'icon-btn person-kick', 'data-testid': 'person-kick',
         onclick: () => this.ui.on.kick && this.ui.on.kick(p.id) }, icon('kick'));
-      setAttrText(kick, 'aria-label', 'kick_name', { name: p.name });
-      kick.title = kick.getAttribute('aria-label');
+      named(kick, 'kick_name', p.name);
       row.append(kick);
     }
     return row;
   }
+}
+
+/** A button's name and tooltip that mention a person (kept translated when the language changes). */
+function named(btn, key, name) {
+  btn.dataset.i18nArgs = JSON.stringify({ name });
+  setAttrText(btn, 'aria-label', key, { name });
+  setAttrText(btn, 'title', key, { name });
 }

@@ -145,7 +145,8 @@ export class CallUI {
     const full = h('button', { type: 'button', class: 'icon-btn tile-full', 'data-testid': 'fullscreen', onclick: () => this.fullscreen(id) }, icon('expand'));
     setAttrText(full, 'aria-label', 'fullscreen_name', { name: username });
     full.dataset.i18nArgs = JSON.stringify({ name: username });
-    for (const b of [pin, full]) b.title = b.getAttribute('aria-label');
+    setAttrText(pin, 'title', 'pin_name', { name: username }); // re-translated with the label
+    setAttrText(full, 'title', 'fullscreen_name', { name: username });
     return h('div', { class: 'tile-actions' }, pin, full);
   }
 

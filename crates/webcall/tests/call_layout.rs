@@ -39,8 +39,8 @@ async fn press(browser: &Client, key: char) {
 /// The stage as a user sees it, once laid out for its size and no tile is moving: tiles shown, whether any
 /// two overlap (the floating self-view aside) or one leaves the stage, sideways
 /// overflow of the page (and which elements stick out), the view, the large
-/// tile, the "+N" tile, the smallest tile, control labels cut short and controls
-/// without a name.
+/// tile, the "+N" tile, the smallest tile, control labels cut short, controls
+/// without a name, and names or tooltips left with a `{placeholder}`.
 const STAGE: &str = r#"
 if (document.getAnimations().some((a) => a instanceof CSSTransition && a.playState === 'running')) return null;
 const grid = document.querySelector('[data-testid=video-grid]');
@@ -67,11 +67,12 @@ const ctls = [...document.querySelectorAll('#controls .ctl')].filter((c) => c.of
 const cut = ctls.map((c) => c.querySelector('.ctl-label')).filter((l) => l.offsetWidth > 1 && l.scrollWidth > l.clientWidth + 1).map((l) => l.textContent);
 const unnamed = ctls.filter((c) => !c.textContent.trim() && !c.getAttribute('aria-label')).map((c) => c.id);
 const offscreen = ctls.filter((c) => c.getBoundingClientRect().right > innerWidth + 1).map((c) => c.id);
+const placeholders = [...document.querySelectorAll('[aria-label*="{"], [title*="{"]')].map((e) => e.getAttribute('aria-label') || e.title).slice(0, 3);
 const main = tiles.find((t) => t.dataset.main === 'true');
 const pip = tiles.find((t) => t.dataset.pip === 'true');
 return {
   shown: tiles.length, more: more.hidden ? 0 : Number(more.textContent.replace(/\D/g, '')),
-  overlap, outside, sticking, cut, unnamed, offscreen,
+  overlap, outside, sticking, cut, unnamed, offscreen, placeholders,
   overflow: document.documentElement.scrollWidth > innerWidth, width: innerWidth,
   mode: grid.dataset.mode, main: main ? name(main) : null, pip: pip ? name(pip) : null,
   corner: pip ? pip.dataset.corner || null : null,
@@ -117,6 +118,11 @@ async fn settled_stage(browser: &Client, what: &str) -> Value {
         stage["offscreen"],
         json!([]),
         "{what}: controls off screen: {stage}"
+    );
+    assert_eq!(
+        stage["placeholders"],
+        json!([]),
+        "{what}: names left untranslated: {stage}"
     );
     stage
 }
@@ -353,6 +359,10 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
     set_lang(&browser, "en").await;
 
     // Drag your own picture to the bottom left: it snaps to that corner, on the stage.
+    assert_eq!(
+        settled_stage(&browser, "before the drag").await["pip"],
+        "me"
+    );
     let me = css(&browser, "[data-testid=local-tile]").await;
     let drag = MouseActions::new("mouse".into())
         .then(PointerAction::MoveToElement {

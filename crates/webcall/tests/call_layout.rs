@@ -400,6 +400,13 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
 
     // You present: a bar says so, with a button that stops it.
     driver.emulate_viewport(&browser, 1280, 800).await;
+    settled_stage(&browser, "back at 1280 px").await;
+    eventually(
+        &browser,
+        "the Share button shown again",
+        "return document.querySelector('[data-testid=toggle-screen]').offsetParent !== null;",
+    )
+    .await;
     css(&browser, "[data-testid=toggle-screen]")
         .await
         .click()

@@ -105,7 +105,7 @@ export function nearestCorner(cx, cy, W, H) {
 
 // Active speaker: each remote's loudness is averaged over about a second; someone else takes
 // the large spot once they have been clearly the loudest for DWELL_MS on end.
-const SPEAKING = 0.02;  // averaged level above which someone counts as talking
+const SPEAKING = 0.015; // averaged level above which someone counts as talking (a quiet room is < 0.01)
 const LOUDER = 1.5;     // … and this many times louder than the current speaker
 const DWELL_MS = 900;   // … for this long
 const GRACE_MS = 500;   // quiet moments shorter than this do not reset the count

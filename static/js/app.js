@@ -6,6 +6,8 @@ import { CallUI } from './ui.js';
 import { ChatPanel } from './chat.js';
 import { Lobby } from './lobby.js';
 import { CallSession } from './session.js';
+import { PreJoin } from './prejoin.js';
+import { CallSettings } from './settings.js';
 
 const bg = initPage();
 const params = new URLSearchParams(location.search);
@@ -26,8 +28,14 @@ const chat = new ChatPanel({
   },
 });
 const lobby = new Lobby({ onJoin: (name) => navigate(name, true), onAuthLost: goSignIn });
+const prejoin = new PreJoin({
+  onJoin: ({ media }) => startCall(roomFromLocation(), media),
+  onBack: () => navigate(null),
+  onAuthLost: goSignIn,
+});
+const settings = new CallSettings(() => session);
 
-// ---- URLs: /r/{room} or index.html#room=NAME; the query (forceRelay=1…) is kept ----
+// ---- URLs: one address per room, /r/{room}; the query (forceRelay=1…) is kept ----
 function roomFromLocation() {
   const m = location.pathname.match(/^\/r\/([^/]+)\/?$/);
   if (m) { try { return decodeURIComponent(m[1]); } catch { return ''; } }
@@ -35,18 +43,26 @@ function roomFromLocation() {
 }
 
 function urlFor(room) {
-  if (room && location.pathname.startsWith('/r/')) return `/r/${encodeURIComponent(room)}${location.search}`;
-  return `/static/index.html${location.search}${room ? `#room=${encodeURIComponent(room)}` : ''}`;
+  if (room) return `/r/${encodeURIComponent(room)}${location.search}`;
+  return `/static/index.html${location.search}`;
 }
 
-function navigate(room, gesture = false) {
+/** The old form (index.html#room=NAME) becomes /r/NAME in the address bar, history untouched. */
+function canonicalUrl() {
+  if (location.pathname.startsWith('/r/')) return;
+  const room = new URLSearchParams(location.hash.slice(1)).get('room');
+  if (room) history.replaceState(null, '', urlFor(room));
+}
+
+function navigate(room) {
   const url = urlFor(room);
   if (url !== location.pathname + location.search + location.hash) history.pushState(null, '', url);
-  route({ gesture });
+  route();
 }
 
 function goSignIn() {
   if (session) { session._cleanup(); session = null; }
+  prejoin.hide();
   api.clearToken();
   location.replace(`/static/auth.html?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
 }
@@ -56,31 +72,42 @@ const END_NOTICE = {
   room_limit: 'end_room_limit', rate_limited: 'end_rate_limited', too_big: 'end_too_big', closed: 'end_closed',
 };
 
-function route({ gesture = false } = {}) {
+function route() {
+  canonicalUrl();
   const room = roomFromLocation();
   $('#loading').hidden = true;
   if (room && validRoom(room)) {
     if (session && session.room === room) return;
     if (session) { session.leave(); session = null; }
+    if (prejoin.shown && prejoin.room === room) return;
+    if (prejoin.shown) prejoin.hide();
     clearNotice('ended');
     lobby.hide();
     bg.setQuiet(true);
-    session = new CallSession({
-      room, me, ui, chat, forceRelay,
-      onEnd: (reason) => {
-        session = null;
-        if (END_NOTICE[reason]) showNotice({ id: 'ended', kind: 'error', icon: 'alert', key: END_NOTICE[reason], args: { room } });
-        navigate(null);
-      },
-      onAuthLost: goSignIn,
-    });
-    session.start({ gesture });
+    prejoin.show(room, me);
     return;
   }
+  if (prejoin.shown) prejoin.hide();
   if (session) { const s = session; session = null; s.leave(); }
   if (room) showNotice({ id: 'bad-room', kind: 'error', key: 'err_room_name_link', args: { room } });
   bg.setQuiet(false);
   lobby.show(me);
+}
+
+/** Join `room` with the media the pre-join screen holds (Join is a click: sound may start). */
+function startCall(room, media) {
+  if (!room || !validRoom(room) || session) { media.stream.getTracks().forEach((t) => t.stop()); return; }
+  session = new CallSession({
+    room, me, ui, chat, forceRelay,
+    onEnd: (reason) => {
+      session = null;
+      settings.close();
+      if (END_NOTICE[reason]) showNotice({ id: 'ended', kind: 'error', icon: 'alert', key: END_NOTICE[reason], args: { room } });
+      navigate(null);
+    },
+    onAuthLost: goSignIn,
+  });
+  session.start({ gesture: true, media });
 }
 
 function showUser() {
@@ -93,6 +120,7 @@ function showUser() {
 }
 
 async function main() {
+  canonicalUrl();
   if (!api.getToken()) return goSignIn();
   try {
     me = await api.me();
@@ -108,6 +136,7 @@ async function main() {
   showUser();
   $('#logout').addEventListener('click', async () => {
     if (session) { const s = session; session = null; s.leave(); }
+    prejoin.hide();
     await api.logout();
     location.replace('/static/auth.html');
   });
@@ -129,6 +158,8 @@ window.webcall = Object.freeze({
   level: (peerId) => (session ? session.audio.level(peerId) : null),
   audioState: () => (session && session.audio.ctx ? session.audio.ctx.state : null),
   pc: (peerId) => (session ? session.mesh.pc(peerId) : null),
+  /** The camera ('video') or microphone ('audio') track we send, or null. */
+  localTrack: (kind) => (session ? (kind === 'audio' ? session.tracks.audio : session.tracks.camera) : null),
   stats: (peerId) => (session && session.mesh.pc(peerId) ? session.mesh.pc(peerId).getStats() : null),
 });
 

@@ -158,8 +158,11 @@ window.webcall = Object.freeze({
   level: (peerId) => (session ? session.audio.level(peerId) : null),
   audioState: () => (session && session.audio.ctx ? session.audio.ctx.state : null),
   pc: (peerId) => (session ? session.mesh.pc(peerId) : null),
-  /** The camera ('video') or microphone ('audio') track we send, or null. */
-  localTrack: (kind) => (session ? (kind === 'audio' ? session.tracks.audio : session.tracks.camera) : null),
+  /** The camera ('video') or microphone ('audio') track we send (or the pre-join holds), or null. */
+  localTrack: (kind) => {
+    if (session) return kind === 'audio' ? session.tracks.audio : session.tracks.camera;
+    return prejoin.shown ? prejoin.track(kind) : null;
+  },
   stats: (peerId) => (session && session.mesh.pc(peerId) ? session.mesh.pc(peerId).getStats() : null),
 });
 

@@ -107,23 +107,24 @@ export class PreJoin {
     // A remembered device whose id changed (site data cleared): find it again by its label.
     const devices = await listDevices();
     for (const [kind, k] of [['audioinput', 'audio'], ['videoinput', 'video']]) {
-      const track = this._track(k);
+      const track = this.track(k);
       const id = chosenId(devices[kind], p[kind]);
       if (track && id && id !== deviceOf(track)) await this._replace(k, id);
     }
-    const a = this._track('audio');
+    const a = this.track('audio');
     if (a) a.enabled = !p.micOff;
     this._show();
     await this._renderDevices(devices);
   }
 
-  _track(kind) {
+  /** The camera ('video') or microphone ('audio') track of the preview, or null. */
+  track(kind) {
     return this.stream ? (kind === 'audio' ? this.stream.getAudioTracks()[0] : this.stream.getVideoTracks()[0]) || null : null;
   }
 
   /** Open `deviceId` for `kind` ('audio' | 'video') in place of the track we have. */
   async _replace(kind, deviceId) {
-    const old = this._track(kind);
+    const old = this.track(kind);
     // A phone opens one camera at a time: let go of the old one first.
     if (old) { old.stop(); this.stream.removeTrack(old); }
     try {
@@ -139,8 +140,8 @@ export class PreJoin {
   }
 
   _show() {
-    const v = this._track('video');
-    const a = this._track('audio');
+    const v = this.track('video');
+    const a = this.track('audio');
     this.video.srcObject = v ? new MediaStream([v]) : null;
     this.stage.dataset.video = String(!!v);
     this.meter.attach(a);
@@ -172,10 +173,10 @@ export class PreJoin {
   async _renderDevices(devices) {
     const list = devices || await listDevices();
     if (this.view.hidden) return;
-    const v = this._track('video');
+    const v = this.track('video');
     const current = {
       videoinput: deviceOf(v) || chosenId(list.videoinput, this.prefs.videoinput),
-      audioinput: deviceOf(this._track('audio')) || chosenId(list.audioinput, this.prefs.audioinput),
+      audioinput: deviceOf(this.track('audio')) || chosenId(list.audioinput, this.prefs.audioinput),
       audiooutput: chosenId(list.audiooutput, this.prefs.audiooutput),
     };
     this.panel.render(list, current, this.prefs, { blur: blurCapable(v) });
@@ -196,24 +197,24 @@ export class PreJoin {
   async _option(name, on) {
     this.prefs = savePrefs({ [name]: on });
     if (name === 'backgroundBlur') {
-      const v = this._track('video');
+      const v = this.track('video');
       if (v && blurCapable(v)) await v.applyConstraints({ backgroundBlur: on }).catch(() => {});
       return;
     }
     // Noise suppression and echo cancellation are chosen when the microphone opens.
-    if (this._track('audio')) {
-      await this._replace('audio', deviceOf(this._track('audio')));
+    if (this.track('audio')) {
+      await this._replace('audio', deviceOf(this.track('audio')));
       this._show();
     }
   }
 
   async _toggleMic() {
     await this.ready;
-    const a = this._track('audio');
+    const a = this.track('audio');
     if (!a) {
       await this._replace('audio', this.prefs.audioinput?.id || '');
       this.prefs = savePrefs({ micOff: false });
-      const t = this._track('audio');
+      const t = this.track('audio');
       if (t) t.enabled = true;
     } else {
       a.enabled = !a.enabled;
@@ -225,7 +226,7 @@ export class PreJoin {
 
   async _toggleCam() {
     await this.ready;
-    const v = this._track('video');
+    const v = this.track('video');
     if (v) {
       v.stop(); // the camera light goes off
       this.stream.removeTrack(v);

@@ -172,6 +172,19 @@ async fn pre_join_choices_reach_the_call_and_the_camera_switches_without_renegot
     );
     screenshot(&ada, "prejoin").await;
 
+    // Noise suppression off: the microphone reopens without it.
+    css(&ada, "label[for=prejoin-noiseSuppression]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &ada,
+        "a microphone without noise suppression",
+        "const t = window.webcall.localTrack('audio'); return !!t && t.readyState === 'live' && t.getSettings().noiseSuppression === false;",
+    )
+    .await;
+
     // Camera 3 and the mic off.
     choose(&ada, "prejoin-camera", &cameras[2]).await;
     let preview_on = |id: &str| {
@@ -235,8 +248,13 @@ async fn pre_join_choices_reach_the_call_and_the_camera_switches_without_renegot
     };
     eventually(&ada, "ada sends camera 3", &sent_from(&cameras[2])).await;
     assert_eq!(
-        js(&ada, "return window.webcall.localTrack('audio').enabled;").await,
-        json!(false)
+        js(
+            &ada,
+            "const t = window.webcall.localTrack('audio'); return [t.enabled, t.getSettings().noiseSuppression];"
+        )
+        .await,
+        json!([false, false]),
+        "the call's microphone is muted and without noise suppression, as chosen"
     );
 
     // Mid-call: camera 1 from the settings dialog. The sender swaps its track, no
@@ -297,10 +315,12 @@ async fn pre_join_choices_reach_the_call_and_the_camera_switches_without_renegot
     eventually(&ada, "the preview from camera 1", &preview_on(&cameras[0])).await;
     eventually(
         &ada,
-        "camera 1 picked, mic off",
+        "camera 1 picked, mic off, noise suppression off",
         &format!(
             "return document.querySelector('[data-testid=prejoin-camera]').value === '{}' && \
-             document.querySelector('[data-testid=prejoin-mic]').getAttribute('aria-pressed') === 'false';",
+             document.querySelector('[data-testid=prejoin-mic]').getAttribute('aria-pressed') === 'false' && \
+             !document.querySelector('[data-testid=prejoin-noiseSuppression]').checked && \
+             window.webcall.localTrack('audio')?.getSettings().noiseSuppression === false;",
             cameras[0]
         ),
     )

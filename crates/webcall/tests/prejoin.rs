@@ -515,3 +515,64 @@ async fn refused_or_missing_devices_are_explained_and_joining_still_works() {
     bob.close().await.unwrap();
     app.stop().await;
 }
+
+/// Firefox ESR: its fake camera and microphone are offered, the preview runs,
+/// and where the browser cannot choose a speaker for Web Audio
+/// (`AudioContext.setSinkId`) the speaker picker is hidden with a note; joining
+/// and the settings dialog work the same.
+#[tokio::test]
+async fn in_firefox_the_pre_join_offers_the_devices_firefox_can_choose() {
+    let _serial = SERIAL.lock().await;
+    let Some(driver) = Driver::start(Engine::Firefox).await else {
+        return;
+    };
+    let app = spawn_app(&[]).await;
+    let fox = driver.browser(1280, 800).await;
+    signed_in(&fox, &app, "fox").await;
+    fox.goto(&app.url("/r/foxes")).await.unwrap();
+    css(&fox, "[data-testid=prejoin]:not([hidden])").await;
+    eventually(
+        &fox,
+        "a live camera preview",
+        "const v = document.querySelector('[data-testid=prejoin-video]'); return !!v.srcObject && v.videoWidth > 0;",
+    )
+    .await;
+    options(&fox, "prejoin-camera", 1).await;
+    options(&fox, "prejoin-microphone", 1).await;
+    eventually(
+        &fox,
+        "the mic level moves",
+        "return Number(document.querySelector('[data-testid=prejoin-level]').dataset.level) > 0.01;",
+    )
+    .await;
+    let sink = js(&fox, "return 'setSinkId' in AudioContext.prototype;").await;
+    let speaker = js(
+        &fox,
+        "return [document.querySelector('[data-testid=prejoin-speaker]').closest('.dev-field').hidden, \
+                 document.querySelector('[data-testid=prejoin-speaker-note]').hidden];",
+    )
+    .await;
+    if sink == json!(false) {
+        assert_eq!(speaker, json!([true, false]), "picker hidden, note shown");
+    } else {
+        assert_eq!(speaker, json!([false, true]), "picker shown, no note");
+    }
+    screenshot(&fox, "prejoin-firefox").await;
+    click_join(&fox).await;
+    eventually(
+        &fox,
+        "the call sends the preview's camera",
+        "const t = window.webcall.localTrack('video'); return !!t && t.readyState === 'live';",
+    )
+    .await;
+    css(&fox, "[data-testid=open-settings]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&fox, "[data-testid=settings-dialog][open]").await;
+    options(&fox, "settings-camera", 1).await;
+    screenshot(&fox, "settings-firefox").await;
+    fox.close().await.unwrap();
+    app.stop().await;
+}

@@ -120,8 +120,10 @@ export class DevicePanel {
       const field = sel.closest('.dev-field');
       field.hidden = kind === 'audiooutput' && !canPickSpeaker();
       const opts = [];
-      if (!list.length) {
-        opts.push(h('option', { value: '', i18n: kind === 'audiooutput' ? 'dev_default' : 'dev_none' }));
+      // Before access is given, browsers list a device or so per kind with no id and no name.
+      const hidden = list.length && list.every((d) => !d.deviceId);
+      if (!list.length || hidden) {
+        opts.push(h('option', { value: '', i18n: hidden ? 'dev_no_access' : kind === 'audiooutput' ? 'dev_default' : 'dev_none' }));
       } else {
         list.forEach((d, i) => {
           const label = d.label || null;
@@ -131,10 +133,10 @@ export class DevicePanel {
         });
       }
       sel.replaceChildren(...opts);
-      sel.disabled = !list.length;
+      sel.disabled = !list.length || hidden;
       const want = current[kind];
       if (want && list.some((d) => d.deviceId === want)) sel.value = want;
-      else if (list.length) sel.value = list.some((d) => d.deviceId === 'default') ? 'default' : list[0].deviceId;
+      else if (list.length && !hidden) sel.value = list.some((d) => d.deviceId === 'default') ? 'default' : list[0].deviceId;
     }
     this.speakerNote.hidden = canPickSpeaker();
     for (const [name, input] of Object.entries(this.switches)) input.checked = !!prefs[name];

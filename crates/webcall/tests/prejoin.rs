@@ -496,6 +496,16 @@ async fn refused_or_missing_devices_are_explained_and_joining_still_works() {
     ada.goto(&app.url("/r/quiet")).await.unwrap();
     let state = eventually(&ada, "the pre-join says access is refused", media_state).await;
     assert_eq!(state, "denied");
+    let camera_picker = js(
+        &ada,
+        "const s = document.querySelector('[data-testid=prejoin-camera]'); return [s.disabled, s.options.length, s.value];",
+    )
+    .await;
+    assert_eq!(
+        camera_picker,
+        json!([true, 1, ""]),
+        "no camera to pick without access"
+    );
     screenshot(&ada, "prejoin-denied").await;
     click_join(&ada).await;
     let bob_on_ada = tile_of(&ada, "bob").await;

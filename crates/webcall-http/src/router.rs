@@ -2,10 +2,11 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue, Method};
+use axum::response::Response;
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
+use tracing::{Level, Span};
 
 use crate::{auth, health, metrics, rooms, web, webrtc, ws, ApiError, AppState};
 
@@ -29,7 +30,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(rooms::router())
         .merge(ws::router())
         .merge(web::router())
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(web::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(web::security_headers))
@@ -37,7 +38,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(log_response),
         )
         .with_state(state);
     match cors(&options.cors_origins) {
@@ -47,18 +48,39 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
 }
 
 /// One span per request with the method and the path only: query strings (the
-/// WebSocket URL carries `?token=`) and headers never reach the log.
-fn request_span(request: &Request) -> tracing::Span {
+/// WebSocket URL carries `?token=`) and headers never reach the log. The API,
+/// the signaling socket and the pages are at INFO; the files a page loads, the
+/// favicon and the health probes at DEBUG (`RUST_LOG=webcall_http=debug` shows
+/// them), so that one page view is one line.
+fn request_span(request: &Request) -> Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
-    tracing::info_span!(
-        "http",
-        method = %request.method(),
-        path = %request.uri().path(),
-        route = route.as_deref().unwrap_or("-"),
-    )
+    let path = request.uri().path();
+    let route = route.as_deref().unwrap_or("-");
+    if is_quiet(path) {
+        tracing::debug_span!("http", method = %request.method(), path = %path, route)
+    } else {
+        tracing::info_span!("http", method = %request.method(), path = %path, route)
+    }
+}
+
+/// Requests logged at DEBUG only: static files and health probes.
+fn is_quiet(path: &str) -> bool {
+    path.starts_with("/static/") || matches!(path, "/favicon.ico" | "/healthz" | "/readyz")
+}
+
+/// The response's status and latency, at the level of the request's span (a
+/// span filtered out has no metadata: its request is a quiet one).
+fn log_response(response: &Response, latency: Duration, span: &Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if span.metadata().map(|m| *m.level()) == Some(Level::INFO) {
+        tracing::info!(status, latency_ms, "finished processing request");
+    } else {
+        tracing::debug!(status, latency_ms, "finished processing request");
+    }
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

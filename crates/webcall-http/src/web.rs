@@ -4,14 +4,22 @@
 //! reference rendered from `/api/openapi.json`, and the seed's `/static/auth.html` and
 //! `/static/index.html` keep working. Security headers for every response are in
 //! [`security_headers`].
+//!
+//! A path nothing serves is a 404 ([`not_found`]): the HTML page `404.html` for a
+//! browser (the path is not under `/api/` or `/ws/`, and `Accept` names
+//! `text/html`, as a browser opening a page sends), else the API's JSON error.
+//! `/r/` and `/r/{name}` with an invalid room name answer 404 with
+//! `room-404.html`, which says what a room name is.
 
 use axum::extract::{Path, Request};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use include_dir::{include_dir, Dir};
+
+use webcall_domain::signaling::RoomName;
 
 use crate::{ApiError, AppState};
 
@@ -24,6 +32,14 @@ pub fn router() -> Router<AppState> {
             "/favicon.ico",
             get(|| async { Redirect::permanent("/static/favicon.svg") }),
         )
+        .route(
+            "/r",
+            get(|| async { page(StatusCode::NOT_FOUND, "room-404.html") }),
+        )
+        .route(
+            "/r/",
+            get(|| async { page(StatusCode::NOT_FOUND, "room-404.html") }),
+        )
         .route("/r/{room}", get(room_page))
         .route("/check", get(|| async { serve("check.html") }))
         .route("/docs", get(|| async { serve("docs.html") }))
@@ -31,12 +47,51 @@ pub fn router() -> Router<AppState> {
         .route("/static/{*path}", get(file))
 }
 
-async fn room_page(Path(_room): Path<String>) -> Response {
-    serve("index.html")
+/// The app opened on a room; a name that cannot be a room's is a 404 page that
+/// says what a room name is.
+async fn room_page(Path(room): Path<String>) -> Response {
+    match RoomName::parse(&room) {
+        Ok(_) => serve("index.html"),
+        Err(_) => page(StatusCode::NOT_FOUND, "room-404.html"),
+    }
 }
 
-async fn file(Path(path): Path<String>) -> Response {
+async fn file(Path(path): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
+    if STATIC.get_file(path.trim_start_matches('/')).is_none() {
+        return not_found(uri, headers).await;
+    }
     serve(&path)
+}
+
+/// The 404 for a path nothing serves: the HTML page for a browser opening a page,
+/// the API's JSON error for everything else (see the module's comment).
+pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    if wants_page(uri.path(), &headers) {
+        page(StatusCode::NOT_FOUND, "404.html")
+    } else {
+        ApiError::NotFound.into_response()
+    }
+}
+
+/// Whether a 404 for `path` is answered with a page: never under `/api/` or
+/// `/ws/`, and only when the client accepts HTML.
+fn wants_page(path: &str, headers: &HeaderMap) -> bool {
+    let api = ["/api", "/ws"]
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    let html = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/html"));
+    !api && html
+}
+
+/// An embedded HTML page with `status`.
+fn page(status: StatusCode, path: &str) -> Response {
+    let mut response = serve(path);
+    *response.status_mut() = status;
+    response
 }
 
 fn serve(path: &str) -> Response {
@@ -108,10 +163,27 @@ mod tests {
 
     #[test]
     fn the_client_pages_are_embedded() {
-        for page in ["index.html", "auth.html"] {
+        for page in ["index.html", "auth.html", "404.html", "room-404.html"] {
             assert!(STATIC.get_file(page).is_some(), "{page}");
         }
         assert_eq!(content_type("js/app.js"), "text/javascript; charset=utf-8");
+    }
+
+    #[test]
+    fn a_404_is_a_page_only_for_a_browser_outside_the_api() {
+        let browser = HeaderMap::from_iter([(
+            header::ACCEPT,
+            HeaderValue::from_static("text/html,application/xhtml+xml,*/*;q=0.8"),
+        )]);
+        let program = HeaderMap::from_iter([(header::ACCEPT, HeaderValue::from_static("*/*"))]);
+        assert!(wants_page("/nope", &browser));
+        assert!(wants_page("/static/nope.html", &browser));
+        assert!(wants_page("/apis", &browser));
+        assert!(!wants_page("/nope", &program));
+        assert!(!wants_page("/nope", &HeaderMap::new()));
+        for api in ["/api", "/api/v1/nothing", "/ws/rooms/a/b"] {
+            assert!(!wants_page(api, &browser), "{api}");
+        }
     }
 
     #[test]

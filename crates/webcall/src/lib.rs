@@ -12,8 +12,10 @@
 //! - `relay`: starting the embedded TURN relay; `ice`: what
 //!   `/api/v1/webrtc/ice-servers` hands out;
 //! - `metrics`: the Prometheus exporter and the metric catalogue;
-//!   `telemetry`: logging; `doctor`: `webcall doctor`.
+//!   `telemetry`: logging; `doctor`: `webcall doctor`; `address`: the URL
+//!   printed at start.
 
+pub mod address;
 pub mod config;
 pub mod connections;
 pub mod doctor;

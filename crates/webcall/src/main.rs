@@ -46,16 +46,31 @@ fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
-            eprintln!("webcall: configuration error: {err}");
+            match command {
+                Command::Doctor => webcall::doctor::report_config_error(&err),
+                _ if err.more.is_empty() => eprintln!("webcall: configuration error: {err}"),
+                _ => {
+                    eprintln!("webcall: configuration errors:");
+                    for (var, problem) in err.problems() {
+                        eprintln!("  {var}: {problem}");
+                    }
+                }
+            }
             return ExitCode::from(2);
         }
     };
-    // The doctor prints its own report; only warnings belong next to it.
-    let filter = match command {
-        Command::Doctor => Some(config.log_filter.as_deref().unwrap_or("warn")),
-        _ => config.log_filter.as_deref(),
-    };
-    telemetry::init(config.env, filter);
+    match command {
+        // The doctor's report is on stdout; its own relay's logs stay out of it
+        // (errors only, on stderr).
+        Command::Doctor => telemetry::init_quiet(
+            config.env,
+            config
+                .log_filter
+                .as_deref()
+                .unwrap_or(telemetry::QUIET_FILTER),
+        ),
+        _ => telemetry::init(config.env, config.log_filter.as_deref()),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -68,19 +83,15 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Migrate => webcall::migrate(&config).await,
-            Command::Doctor => match webcall::doctor::run(&config).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(anyhow::anyhow!(
-                    "some checks failed: see the lines marked FAIL"
-                )),
-                Err(err) => Err(err),
-            },
-            Command::Serve => serve(&config).await,
+            Command::Migrate => webcall::migrate(&config).await.map(|()| true),
+            // The report ends with its own summary: a failed check is the exit code only.
+            Command::Doctor => webcall::doctor::run(&config).await,
+            Command::Serve => serve(&config).await.map(|()| true),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "webcall stopped with an error");
             eprintln!("webcall: {err:#}");
@@ -93,6 +104,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     announce_generated_secrets(config);
     tracing::info!(env = ?config.env, database = %config.storage.database_display(), "starting webcall");
     let app = Application::build(config).await?;
+    announce_address(config, &app);
     app.run_until(shutdown_signal()).await
 }
 
@@ -113,6 +125,16 @@ fn announce_generated_secrets(config: &Config) {
             "\n  Development registration secret (valid until this process stops):\n\n      {}\n",
             config.auth.registration_secret.expose_secret()
         );
+    }
+}
+
+/// The address to open in a browser: a plain line on stdout in dev, a log line
+/// (`url`) in prod, where stdout carries only JSON.
+fn announce_address(config: &Config, app: &Application) {
+    let url = webcall::address::open_url(config, app.local_addr());
+    match config.env {
+        AppEnv::Dev => println!("Open {url}"),
+        AppEnv::Prod => tracing::info!(%url, "open this address in a browser"),
     }
 }
 

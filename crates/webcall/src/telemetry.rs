@@ -8,6 +8,24 @@ use crate::config::AppEnv;
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
+/// `webcall doctor`'s filter: warnings, and from the relay it starts for its
+/// self-test errors only (its report says what the relay did).
+pub const QUIET_FILTER: &str =
+    "warn,webcall_turn=error,webcall::relay=error,webcall::listener=error";
+
+/// As [`init`], but writing to stderr (stdout carries a report).
+pub fn init_quiet(env: AppEnv, filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new(QUIET_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match env {
+        AppEnv::Dev => builder.compact().try_init(),
+        AppEnv::Prod => builder.json().flatten_event(true).try_init(),
+    };
+}
+
 /// Installs the global subscriber (a second call is a no-op, for tests).
 pub fn init(env: AppEnv, filter: Option<&str>) {
     let filter = EnvFilter::try_new(filter.unwrap_or(DEFAULT_FILTER))

@@ -1,7 +1,10 @@
 //! The accounts API end to end: the real server on port 0 over a real SQLite
-//! file (and PostgreSQL when `TEST_DATABASE_URL` is set), driven with reqwest.
+//! file (and PostgreSQL when `TEST_DATABASE_URL` is set), driven with reqwest;
+//! and what an unknown address answers (the JSON error, or the 404 pages, which
+//! headless Chromium also reads in both languages).
 
 mod support;
+mod webclient;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -870,5 +873,223 @@ async fn the_openapi_description_matches_the_routes() {
     let docs = app.http.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("/static/js/docs.js"));
+    app.stop().await;
+}
+
+/// What a browser sends when it opens a page.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// An address nothing serves is a 404 page for a browser (HTML, styled, with a
+/// way back to the rooms), and the API's JSON error for a program or under
+/// `/api/` and `/ws/`. `/r/` with no or an invalid room name is a 404 page that
+/// says what a room name is; a valid one is still the app.
+#[tokio::test]
+async fn unknown_pages_are_an_html_404_and_unknown_api_paths_stay_json() {
+    let app = spawn_app(&[]).await;
+    let get =
+        |path: &str, accept: &str| app.http.get(app.url(path)).header("accept", accept).send();
+    let long = format!("/r/{}", "a".repeat(65));
+    for (path, kind) in [
+        ("/nope", "page"),
+        ("/static/nope.html", "page"),
+        ("/r/team/extra", "page"),
+        ("/r", "room"),
+        ("/r/", "room"),
+        ("/r/not%20a%20room", "room"),
+        ("/r/%3Cb%3E", "room"),
+        (long.as_str(), "room"),
+    ] {
+        let page = get(path, BROWSER_ACCEPT).await.unwrap();
+        assert_eq!(page.status(), 404, "{path}");
+        let headers = page.headers().clone();
+        assert_eq!(
+            headers["content-type"], "text/html; charset=utf-8",
+            "{path}"
+        );
+        assert!(headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+        let body = page.text().await.unwrap();
+        assert!(
+            body.contains(&format!("data-kind=\"{kind}\"")),
+            "{path}: {body}"
+        );
+        assert!(body.contains("href=\"/static/index.html\""), "{path}");
+        assert!(body.contains("/static/css/notfound.css"), "{path}");
+        assert!(body.contains("/static/js/notfound.js"), "{path}");
+        assert!(!body.contains("<b>"), "the path is never echoed: {path}");
+        if kind == "room" {
+            assert!(body.contains("1–64"), "says what a room name is: {body}");
+        }
+    }
+    // A room page needs no Accept: a link is a page whatever asks for it.
+    let room = get("/r/", "*/*").await.unwrap();
+    assert_eq!(room.status(), 404);
+    assert!(room.text().await.unwrap().contains("data-kind=\"room\""));
+    let valid = get("/r/team-call", BROWSER_ACCEPT).await.unwrap();
+    assert_eq!(valid.status(), 200);
+    assert!(valid.text().await.unwrap().contains("/static/js/app.js"));
+
+    // Programs and the API keep the JSON error.
+    for (path, accept) in [
+        ("/api/v1/nothing-here", BROWSER_ACCEPT),
+        ("/api", BROWSER_ACCEPT),
+        ("/ws/nothing", BROWSER_ACCEPT),
+        ("/nope", "*/*"),
+        ("/nope", "application/json"),
+        ("/static/nope.js", "*/*"),
+    ] {
+        let response = get(path, accept).await.unwrap();
+        assert_eq!(
+            error_of(response).await,
+            (404, "not_found".into(), None),
+            "{path} {accept}"
+        );
+    }
+
+    // Every string the two pages show exists in English and in Russian.
+    let i18n = get("/static/js/i18n.js", "*/*")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (en, ru) = i18n.split_once("\n  ru: {").expect("a Russian dictionary");
+    let mut keys = vec!["nf_room_invalid".to_owned()];
+    for page in ["/static/404.html", "/static/room-404.html"] {
+        let html = get(page, BROWSER_ACCEPT)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        keys.extend(
+            html.split("data-i18n=\"")
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next())
+                .map(str::to_owned),
+        );
+    }
+    for key in keys.iter().filter(|k| k.starts_with("nf_")) {
+        let entry = |dict: &str| {
+            dict.lines()
+                .find(|l| l.trim_start().starts_with(&format!("{key}: ")))
+                .map(str::to_owned)
+        };
+        let english = entry(en).unwrap_or_else(|| panic!("{key} in English"));
+        let russian = entry(ru).unwrap_or_else(|| panic!("{key} in Russian"));
+        assert_ne!(english, russian);
+        assert!(
+            russian
+                .chars()
+                .any(|c| ('а'..='я').contains(&c.to_lowercase().next().unwrap())),
+            "{key} is really Russian: {russian}"
+        );
+    }
+    assert!(keys.len() > 10, "{keys:?}");
+    app.stop().await;
+}
+
+const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
+
+async fn screenshot(browser: &fantoccini::Client, name: &str) {
+    std::fs::create_dir_all(SHOTS).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(format!("{SHOTS}/{name}.png"), png).unwrap();
+}
+
+/// The 404 pages in headless Chromium on a phone-sized window: the room page
+/// names the link's invalid name as text (markup in it stays text), both pages
+/// switch to Russian and back, nothing overflows sideways, and the link leads
+/// back into the app.
+#[tokio::test]
+async fn the_404_pages_read_in_english_and_russian_and_fit_a_phone() {
+    use webclient::{css, eventually, Driver, Engine};
+    let Some(driver) = Driver::start(Engine::Chromium).await else {
+        return;
+    };
+    let app = spawn_app(&[]).await;
+    let phone = driver.browser(360, 740).await;
+    let text = |selector: &str| {
+        format!("const e = document.querySelector('{selector}'); return e ? e.textContent : null;")
+    };
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth;";
+
+    phone
+        .goto(&app.url("/r/%3Cimg%20src%3Dx%3Ebad%20name"))
+        .await
+        .unwrap();
+    css(&phone, "[data-testid=not-found][data-kind=room]").await;
+    eventually(
+        &phone,
+        "the invalid name, as text",
+        "const e = document.querySelector('[data-testid=room-name-invalid]'); return e.textContent.includes('<img src=x>bad name') && !document.querySelector('main img');",
+    )
+    .await;
+    assert_eq!(phone.execute(fits, vec![]).await.unwrap(), json!(true));
+    css(&phone, "[data-lang-switch] button[data-lang=ru]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &phone,
+        "the room page in Russian",
+        "return document.querySelector('h1').textContent === 'Такой комнаты нет' && document.querySelector('[data-testid=room-name-invalid]').textContent.includes('недопустимое') && document.documentElement.lang === 'ru';",
+    )
+    .await;
+    assert_eq!(phone.execute(fits, vec![]).await.unwrap(), json!(true));
+    screenshot(&phone, "room-404-ru-360").await;
+
+    // The language chosen stays; the other page switches back to English.
+    phone.goto(&app.url("/no/such/page")).await.unwrap();
+    css(&phone, "[data-testid=not-found][data-kind=page]").await;
+    eventually(
+        &phone,
+        "the page in Russian",
+        "return document.querySelector('h1').textContent === 'Такой страницы нет';",
+    )
+    .await;
+    assert_eq!(phone.execute(fits, vec![]).await.unwrap(), json!(true));
+    screenshot(&phone, "404-ru-360").await;
+    css(&phone, "[data-lang-switch] button[data-lang=en]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &phone,
+        "the page in English",
+        "return document.querySelector('h1').textContent === 'This page does not exist' && document.documentElement.lang === 'en';",
+    )
+    .await;
+    css(&phone, "[data-testid=to-rooms]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    // Not signed in: the app sends on to the sign-in page.
+    eventually(
+        &phone,
+        "the app, out of the 404",
+        "return !document.querySelector('[data-testid=not-found]') && location.pathname.startsWith('/static/') && document.readyState === 'complete';",
+    )
+    .await;
+
+    let desktop = driver.browser(1280, 800).await;
+    desktop.goto(&app.url("/r/")).await.unwrap();
+    css(&desktop, "[data-testid=not-found][data-kind=room]").await;
+    let said = eventually(
+        &desktop,
+        "the empty link",
+        &text("[data-testid=room-name-invalid]"),
+    )
+    .await;
+    assert_eq!(said, json!("This link names no room."));
+    assert_eq!(desktop.execute(fits, vec![]).await.unwrap(), json!(true));
+    screenshot(&desktop, "room-404-en-1280").await;
+    phone.close().await.unwrap();
+    desktop.close().await.unwrap();
     app.stop().await;
 }

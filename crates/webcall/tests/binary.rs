@@ -453,19 +453,15 @@ async fn doctor_checks_everything_and_names_what_to_fix() {
     .await
     .unwrap();
     let report = String::from_utf8_lossy(&healthy.stdout);
-    assert!(
-        healthy.status.success(),
-        "{report}\n{}",
-        String::from_utf8_lossy(&healthy.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&healthy.stderr);
+    assert!(healthy.status.success(), "{report}\n{stderr}");
     for check in [
-        "config",
         "database",
         "http port",
-        "public ip",
         "turn ports",
         "stun",
         "turn udp",
+        "turn tcp",
     ] {
         assert!(
             report
@@ -475,6 +471,30 @@ async fn doctor_checks_everything_and_names_what_to_fix() {
         );
     }
     assert!(report.contains("round trip"), "{report}");
+    assert!(
+        report.contains("Allocate over TCP at 127.0.0.1:"),
+        "{report}"
+    );
+    // Secrets generated for the run are said, not failed.
+    assert!(line_with(&report, "config").starts_with("info"), "{report}");
+    // A loopback TURN_PUBLIC_IP works here, but not for anyone elsewhere.
+    let public = line_with(&report, "public ip");
+    assert!(
+        public.starts_with("WARN") && public.contains("loopback"),
+        "{report}"
+    );
+    assert!(
+        fix_after(&report, "public ip").contains("set TURN_PUBLIC_IP"),
+        "{report}"
+    );
+    assert_clean(&report, &stderr);
+    assert_eq!(summaries(&report), 1, "{report}");
+    assert!(
+        report
+            .trim_end()
+            .ends_with("1 to look at (public ip); see the fix: lines above"),
+        "{report}"
+    );
 
     let broken = command(
         dir.path(),
@@ -489,13 +509,278 @@ async fn doctor_checks_everything_and_names_what_to_fix() {
     .await
     .unwrap();
     let report = String::from_utf8_lossy(&broken.stdout);
-    assert!(!broken.status.success());
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert_eq!(broken.status.code(), Some(1), "{report}");
     assert!(
-        report
-            .lines()
-            .any(|l| l.starts_with("FAIL") && l.contains("database") && l.contains("DATABASE_URL")),
+        line_with(&report, "database").starts_with("FAIL"),
         "{report}"
     );
+    assert!(
+        fix_after(&report, "database").contains("DATABASE_URL"),
+        "{report}"
+    );
+    // The summary once, on stdout; nothing repeats it on stderr.
+    assert_eq!(summaries(&report), 1, "{report}");
+    assert!(report.contains("failed (database)"), "{report}");
+    assert!(!stderr.contains("failed"), "{stderr}");
+    assert_clean(&report, &stderr);
+
+    // In prod every missing secret is named at once, in the report too.
+    let prod = command(dir.path(), &[("APP_ENV", "prod")], &["doctor"])
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&prod.stdout);
+    assert_eq!(prod.status.code(), Some(2), "{report}");
+    for var in ["JWT_SECRET", "REGISTRATION_SECRET", "TURN_SECRET"] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("FAIL") && l.contains(&format!("{var}: must be set"))),
+            "{var}:\n{report}"
+        );
+    }
+    assert_eq!(report.matches("fix: set it in .env").count(), 3, "{report}");
+}
+
+/// The report's line for `check` (the first one).
+fn line_with<'a>(report: &'a str, check: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.get(6..).is_some_and(|rest| rest.starts_with(check)))
+        .unwrap_or_else(|| panic!("no {check} line:\n{report}"))
+}
+
+/// The `fix:` line under `check`'s line.
+fn fix_after<'a>(report: &'a str, check: &str) -> &'a str {
+    let line = line_with(report, check);
+    let mut lines = report.lines().skip_while(|l| *l != line).skip(1);
+    let fix = lines.next().unwrap_or_default();
+    assert!(fix.trim_start().starts_with("fix: "), "{check}:\n{report}");
+    fix
+}
+
+fn summaries(report: &str) -> usize {
+    report
+        .lines()
+        .filter(|l| l.starts_with("all ") || l.contains(" checks: "))
+        .count()
+}
+
+/// No log line in the report, and no error logged next to it.
+fn assert_clean(report: &str, stderr: &str) {
+    for line in report.lines() {
+        assert!(
+            !line.starts_with("20") && !line.contains(" INFO ") && !line.contains(" WARN "),
+            "a log line in the report: {line}\n{report}"
+        );
+    }
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+}
+
+/// A port free on loopback for both UDP and TCP (for a relay two processes share).
+fn free_turn_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The doctor beside a running server: the HTTP port held by WebCall is said
+/// (not failed), and it tests that server's relay over UDP and TCP. In dev
+/// without TURN_SECRET each process makes up its own, so the relay refuses the
+/// doctor's credentials: the doctor says exactly that and how to fix it.
+/// Something else on the port is a failure.
+#[tokio::test]
+async fn doctor_recognises_a_running_webcall_and_explains_a_turn_secret_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let turn = format!("127.0.0.1:{}", free_turn_port());
+    let shared = "a-turn-secret-both-processes-share";
+    let vars = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", port.as_str()),
+        ("TURN_LISTEN", turn.as_str()),
+        ("TURN_PUBLIC_IP", "127.0.0.1"),
+    ];
+    let server = Process::start(
+        dir.path(),
+        &[&vars[..], &[("TURN_SECRET", shared)]].concat(),
+    );
+    server.wait_for("listening addr=").await;
+
+    let unset = command(dir.path(), &vars, &["doctor"])
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&unset.stdout);
+    let stderr = String::from_utf8_lossy(&unset.stderr);
+    let http = line_with(&report, "http port");
+    assert!(
+        http.starts_with("info") && http.contains("running WebCall"),
+        "{report}"
+    );
+    assert!(
+        line_with(&report, "turn ports").starts_with("info"),
+        "{report}"
+    );
+    assert!(line_with(&report, "stun").starts_with("ok"), "{report}");
+    let udp = line_with(&report, "turn udp");
+    assert!(
+        udp.starts_with("WARN")
+            && udp.contains("401")
+            && udp.contains("TURN_SECRET is not set")
+            && udp.contains("each generated their own"),
+        "{report}"
+    );
+    assert!(
+        fix_after(&report, "turn udp").contains("set TURN_SECRET in .env"),
+        "{report}"
+    );
+    assert!(line_with(&report, "turn tcp").contains("401"), "{report}");
+    assert!(
+        unset.status.success(),
+        "a warning is not a failure: {report}"
+    );
+    assert_clean(&report, &stderr);
+
+    let same = command(
+        dir.path(),
+        &[&vars[..], &[("TURN_SECRET", shared)]].concat(),
+        &["doctor"],
+    )
+    .output()
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&same.stdout);
+    for check in ["turn udp", "turn tcp"] {
+        assert!(line_with(&report, check).starts_with("ok"), "{report}");
+    }
+    assert!(
+        report.contains(&format!("Allocate over TCP at {turn}")),
+        "{report}"
+    );
+
+    let other = command(
+        dir.path(),
+        &[
+            &vars[..],
+            &[("TURN_SECRET", "another-secret-than-the-server")],
+        ]
+        .concat(),
+        &["doctor"],
+    )
+    .output()
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&other.stdout);
+    assert_eq!(other.status.code(), Some(1), "{report}");
+    assert!(
+        line_with(&report, "turn udp").starts_with("FAIL")
+            && line_with(&report, "turn udp").contains("runs with another one"),
+        "{report}"
+    );
+    let (status, output) = server.terminate().await;
+    assert!(status.success(), "{output}");
+
+    // A port held by something that is not WebCall fails, saying what to do.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap().port().to_string();
+    let held = command(
+        dir.path(),
+        &[("HOST", "127.0.0.1"), ("PORT", taken.as_str())],
+        &["doctor"],
+    )
+    .output()
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&held.stdout);
+    assert!(
+        line_with(&report, "http port").starts_with("FAIL"),
+        "{report}"
+    );
+    assert!(
+        fix_after(&report, "http port").contains("set PORT"),
+        "{report}"
+    );
+}
+
+/// Start-up says which address to open; loading a page logs the page and the
+/// API calls, not each file it loads (those are at DEBUG).
+#[tokio::test]
+async fn start_up_prints_the_address_to_open_and_a_page_load_is_not_a_line_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Process::start(dir.path(), &[("HOST", "127.0.0.1"), ("PORT", "0")]);
+    let addr = server.wait_for("listening addr=").await;
+    let port = addr.trim().rsplit(':').next().unwrap().to_owned();
+    let open = format!("Open http://127.0.0.1:{port}/");
+    assert!(
+        server.output().lines().any(|l| l == open),
+        "a plain line {open:?}:\n{}",
+        server.output()
+    );
+    let base = format!("http://{}", addr.trim());
+    let http = reqwest::Client::new();
+    for path in [
+        "/r/team",
+        "/static/css/app.css",
+        "/static/js/app.js",
+        "/static/js/i18n.js",
+        "/static/favicon.svg",
+        "/favicon.ico",
+        "/healthz",
+        "/api/v1/rooms",
+    ] {
+        http.get(format!("{base}{path}")).send().await.unwrap();
+    }
+    let (status, output) = server.terminate().await;
+    assert!(status.success(), "{output}");
+    assert!(
+        output.contains("path=/r/team"),
+        "the page is logged:\n{output}"
+    );
+    assert!(
+        output.contains("path=/api/v1/rooms"),
+        "the API is logged:\n{output}"
+    );
+    for quiet in ["/static/", "path=/favicon.ico", "path=/healthz"] {
+        assert!(!output.contains(quiet), "{quiet} logged:\n{output}");
+    }
+
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let v6 = Process::start(dir.path(), &[("HOST", "::1"), ("PORT", "0")]);
+        let addr = v6.wait_for("listening addr=").await;
+        let port = addr.trim().rsplit(':').next().unwrap().to_owned();
+        let open = v6.wait_for("Open ").await;
+        assert_eq!(open, format!("http://[::1]:{port}/"));
+        v6.terminate().await;
+    }
+}
+
+/// In prod, `webcall` names every missing secret at once.
+#[tokio::test]
+async fn prod_names_every_missing_secret_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path(), &[("APP_ENV", "prod")], &[])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for var in ["JWT_SECRET", "REGISTRATION_SECRET", "TURN_SECRET"] {
+        assert!(
+            stderr.contains(&format!("{var}: must be set when APP_ENV=prod")),
+            "{var}:\n{stderr}"
+        );
+    }
 }
 
 mod https {
@@ -723,6 +1008,26 @@ mod https {
                 .any(|l| l.starts_with("FAIL") && l.contains("turn tls") && l.contains("trusted")),
             "{report}"
         );
+
+        // A running WebCall on the HTTPS port is recognised, its certificate trusted or not.
+        let server = Process::start(dir.path(), &vars);
+        server.wait_for("listening addr=").await;
+        let beside = command(
+            dir.path(),
+            &[&vars[..], &[("SSL_CERT_FILE", "/nonexistent.pem")]].concat(),
+            &["doctor"],
+        )
+        .output()
+        .await
+        .unwrap();
+        let report = String::from_utf8_lossy(&beside.stdout);
+        let http = line_with(&report, "http port");
+        assert!(
+            http.starts_with("info") && http.contains("running WebCall"),
+            "{report}"
+        );
+        let (status, output) = server.terminate().await;
+        assert!(status.success(), "{output}");
     }
 
     #[tokio::test]

@@ -38,26 +38,44 @@ impl AppEnv {
 }
 
 /// Reads secrets: a missing one stops a prod start, and is generated (and
-/// remembered in `generated`) in dev.
+/// remembered in `generated`) in dev. A prod start names every missing or weak
+/// secret at once: they are gathered in `problems`, and [`Secrets::check`]
+/// reports them together.
 pub(super) struct Secrets {
     pub(super) env: AppEnv,
     pub(super) generated: Vec<&'static str>,
+    pub(super) problems: Vec<ConfigError>,
 }
 
 impl Secrets {
-    pub(super) fn require(
-        &mut self,
-        vars: &Vars,
-        var: &'static str,
-    ) -> Result<SecretString, ConfigError> {
+    pub(super) fn new(env: AppEnv) -> Self {
+        Self {
+            env,
+            generated: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// The secret; when it is missing in prod, an empty one and a problem noted
+    /// (the start stops at [`Secrets::check`]).
+    pub(super) fn require(&mut self, vars: &Vars, var: &'static str) -> SecretString {
         match (vars.get(var), self.env) {
-            (Some(value), _) => Ok(SecretString::from(value)),
-            (None, AppEnv::Prod) => Err(problem(var, "must be set when APP_ENV=prod")),
+            (Some(value), _) => SecretString::from(value),
+            (None, AppEnv::Prod) => {
+                self.problems
+                    .push(problem(var, "must be set when APP_ENV=prod"));
+                SecretString::from(String::new())
+            }
             (None, AppEnv::Dev) => {
                 self.generated.push(var);
-                Ok(random_secret())
+                random_secret()
             }
         }
+    }
+
+    /// Every missing or weak secret noted, as one error.
+    pub(super) fn check(&mut self) -> Result<(), ConfigError> {
+        ConfigError::all(std::mem::take(&mut self.problems)).map_or(Ok(()), Err)
     }
 }
 
@@ -80,13 +98,17 @@ const DEFAULT_JWT_EXPIRES_MIN: u64 = 60;
 
 impl AuthSettings {
     pub(super) fn parse(vars: &Vars, secrets: &mut Secrets) -> Result<Self, ConfigError> {
-        let jwt_secret = secrets.require(vars, "JWT_SECRET")?;
-        let registration_secret = secrets.require(vars, "REGISTRATION_SECRET")?;
-        if secrets.env == AppEnv::Prod && jwt_secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
-            return Err(problem(
-                "JWT_SECRET",
-                format!("must be at least {MIN_JWT_SECRET_BYTES} bytes when APP_ENV=prod (try: openssl rand -base64 48)"),
-            ));
+        let jwt_secret = secrets.require(vars, "JWT_SECRET");
+        let registration_secret = secrets.require(vars, "REGISTRATION_SECRET");
+        let jwt_len = jwt_secret.expose_secret().len();
+        if secrets.env == AppEnv::Prod && jwt_len > 0 && jwt_len < MIN_JWT_SECRET_BYTES {
+            secrets.problems.insert(
+                0,
+                problem(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes when APP_ENV=prod (try: openssl rand -base64 48)"),
+                ),
+            );
         }
         let jwt_expires_min: u64 = vars.parse_or("JWT_EXPIRES_MIN", DEFAULT_JWT_EXPIRES_MIN)?;
         if !(1..=60 * 24 * 30).contains(&jwt_expires_min) {

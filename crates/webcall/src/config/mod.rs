@@ -83,12 +83,11 @@ impl Config {
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let vars = Vars(vars);
         let env = AppEnv::parse(&vars)?;
-        let mut secrets = Secrets {
-            env,
-            generated: Vec::new(),
-        };
+        let mut secrets = Secrets::new(env);
         let auth = AuthSettings::parse(&vars, &mut secrets)?;
         let (ice, turn) = turn::parse(&vars, &mut secrets)?;
+        // Every missing or weak secret at once, not one per attempt.
+        secrets.check()?;
         let ws = signaling::ws(&vars)?;
         let signaling = signaling::signaling(&vars)?;
         let rooms = signaling::rooms(&vars)?;

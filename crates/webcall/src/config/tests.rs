@@ -367,3 +367,18 @@ fn bad_numbers_and_env_name_the_variable() {
         assert_eq!(err.var, var);
     }
 }
+
+#[test]
+fn prod_names_every_missing_or_weak_secret_at_once() {
+    let err = Config::from_vars(&vars(&[("APP_ENV", "prod")])).unwrap_err();
+    let named: Vec<&str> = err.problems().map(|(var, _)| var).collect();
+    assert_eq!(named, ["JWT_SECRET", "REGISTRATION_SECRET", "TURN_SECRET"]);
+    let text = err.to_string();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let err =
+        Config::from_vars(&vars(&[("APP_ENV", "prod"), ("JWT_SECRET", "short")])).unwrap_err();
+    let named: Vec<&str> = err.problems().map(|(var, _)| var).collect();
+    assert_eq!(named, ["JWT_SECRET", "REGISTRATION_SECRET", "TURN_SECRET"]);
+    assert!(err.problem.contains("at least 32 bytes"), "{err}");
+    assert!(!err.to_string().contains("short"), "{err}");
+}

@@ -81,7 +81,7 @@ pub(super) fn parse(
     let turn_secret = match vars.get("TURN_SECRET") {
         Some(value) => Some(SecretString::from(value)),
         None if !needs_turn_secret => None,
-        None => Some(secrets.require(vars, "TURN_SECRET")?),
+        None => Some(secrets.require(vars, "TURN_SECRET")),
     };
     let turn = embedded.then(|| relay_settings(vars)).transpose()?;
     let ttl_secs: u64 = vars.parse_or(

@@ -7,18 +7,55 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-/// A start-up configuration problem, naming the variable.
+/// A start-up configuration problem, naming the variable; the missing or weak
+/// secrets are all named at once (the first in `var`, the others in `more`).
 #[derive(Debug, thiserror::Error)]
-#[error("{var}: {problem}")]
 pub struct ConfigError {
     pub var: &'static str,
     pub problem: String,
+    /// Further problems found with the first (each names its variable).
+    pub more: Vec<ConfigError>,
+}
+
+impl ConfigError {
+    /// Every problem, the first one first.
+    pub fn problems(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        std::iter::once((self.var, self.problem.as_str())).chain(
+            self.more
+                .iter()
+                .flat_map(|e| e.problems().collect::<Vec<_>>()),
+        )
+    }
+
+    /// One error naming every problem of `errors` (`None` when there is none).
+    pub(super) fn all(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
+        if errors.is_empty() {
+            return None;
+        }
+        let mut first = errors.remove(0);
+        first.more.extend(errors);
+        Some(first)
+    }
+}
+
+/// One problem per line: `VAR: what is wrong`.
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (var, problem)) in self.problems().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{var}: {problem}")?;
+        }
+        Ok(())
+    }
 }
 
 pub(super) fn problem(var: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
         problem: problem.into(),
+        more: Vec::new(),
     }
 }
 

@@ -157,6 +157,8 @@ window.webcall = Object.freeze({
   /** Loudness 0…1 measured from a peer's received audio ('local' = our microphone). */
   level: (peerId) => (session ? session.audio.level(peerId) : null),
   audioState: () => (session && session.audio.ctx ? session.audio.ctx.state : null),
+  /** The speaker the call's sound plays through (AudioContext.sinkId; '' = the default), if known. */
+  audioSink: () => (session && session.audio.ctx && 'sinkId' in session.audio.ctx ? session.audio.ctx.sinkId : null),
   pc: (peerId) => (session ? session.mesh.pc(peerId) : null),
   /** The camera ('video') or microphone ('audio') track we send (or the pre-join holds), or null. */
   localTrack: (kind) => {

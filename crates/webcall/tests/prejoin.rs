@@ -281,6 +281,17 @@ async fn pre_join_choices_reach_the_call_and_the_camera_switches_without_renegot
     choose(&ada, "settings-camera", &cameras[0]).await;
     eventually(&ada, "ada sends camera 1", &sent_from(&cameras[0])).await;
     screenshot(&ada, "settings-dialog").await;
+
+    // The speaker: the call's Web Audio plays through the one picked.
+    let speakers = options(&ada, "settings-speaker", 1).await;
+    let speaker = speakers.last().unwrap();
+    choose(&ada, "settings-speaker", speaker).await;
+    eventually(
+        &ada,
+        "the AudioContext plays through the chosen speaker",
+        &format!("return window.webcall.audioSink() === '{speaker}';"),
+    )
+    .await;
     let mut last = before;
     for round in 0..2 {
         let now = eventually(

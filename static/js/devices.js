@@ -178,6 +178,7 @@ export class LevelMeter {
       const shown = Math.min(1, this.level * 4); // speech is ~0.05–0.25 RMS: make it visible
       this.el.style.setProperty('--level', shown.toFixed(3));
       this.el.dataset.level = shown.toFixed(3);
+      this.el.setAttribute('aria-valuenow', shown.toFixed(2));
     }, 80);
   }
 

@@ -23,6 +23,7 @@ export class PreJoin {
     this.timer = 0;
     this.abort = null;
     this.reason = null;
+    this.gen = 0;          // each show() is a generation: a late answer from an earlier one is dropped
     this.meter = new LevelMeter($('#prejoin-level'));
     this.panel = new DevicePanel($('#prejoin-devices'), 'prejoin', {
       device: (kind, id) => this._pick(kind, id),
@@ -50,7 +51,7 @@ export class PreJoin {
     $('#prejoin-join').disabled = false;
     this._who();
     navigator.mediaDevices?.addEventListener?.('devicechange', this._onDeviceChange);
-    this.ready = this._acquire();
+    this.ready = this._acquire(++this.gen);
   }
 
   /** Leave the screen; `keep`: the tracks go on into the call (else they stop). */
@@ -64,6 +65,7 @@ export class PreJoin {
     this.stream = null;
     this.video.srcObject = null;
     this.room = null;
+    this.gen += 1;
   }
 
   // ---- who is inside ----
@@ -96,16 +98,17 @@ export class PreJoin {
   }
 
   // ---- media ----
-  async _acquire() {
+  async _acquire(gen) {
     this._state('asking');
     const p = this.prefs;
     const want = { audio: p.audioinput?.id || '', video: p.videoinput?.id || '' };
     const media = await acquireLocalMedia({ prefs: p, want });
-    if (this.view.hidden) { media.stream.getTracks().forEach((t) => t.stop()); return; }
+    if (this.view.hidden || gen !== this.gen) { media.stream.getTracks().forEach((t) => t.stop()); return; }
     this.stream = media.stream;
     this.reason = media.reason;
     // A remembered device whose id changed (site data cleared): find it again by its label.
     const devices = await listDevices();
+    if (gen !== this.gen) return;
     for (const [kind, k] of [['audioinput', 'audio'], ['videoinput', 'video']]) {
       const track = this.track(k);
       const id = chosenId(devices[kind], p[kind]);

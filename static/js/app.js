@@ -170,7 +170,7 @@ window.webcall = Object.freeze({
 
 // ?demo=call|lobby renders fake content for screenshots, without a server. Loopback hosts only.
 if (params.has('demo') && isLoopback()) {
-  import('./demo.js').then((m) => m.runDemo(params.get('demo'), { ui, chat, lobby, bg, count: Number(params.get('peers')) || 2 }));
+  import('./demo.js').then((m) => m.runDemo(params.get('demo'), { ui, chat, lobby, prejoin, bg, count: Number(params.get('peers')) || 2 }));
 } else {
   main();
 }

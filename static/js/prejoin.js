@@ -79,14 +79,7 @@ export class PreJoin {
     const people = $('#prejoin-people');
     try {
       const r = await api.getRoom(room, ctl.signal);
-      const names = r.people || [];
-      box.dataset.state = names.length ? 'people' : 'empty';
-      setText($('#prejoin-who-text'), names.length ? 'prejoin_inside' : 'prejoin_nobody', { n: names.length });
-      people.replaceChildren(...names.map((n) => {
-        const chip = h('li', { class: 'person', text: n, 'data-testid': 'prejoin-person' });
-        chip.style.setProperty('--hue', hueOf(n));
-        return chip;
-      }));
+      this._people(r.people || []);
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (e.status === 401) { this.o.onAuthLost(); return; }
@@ -95,6 +88,43 @@ export class PreJoin {
       setText($('#prejoin-who-text'), e.status === 404 ? 'prejoin_new_room' : 'prejoin_who_unknown');
     }
     if (this.room === room && !document.hidden) this.timer = setTimeout(() => this._who(), POLL_MS);
+  }
+
+  _people(names) {
+    $('#prejoin-who').dataset.state = names.length ? 'people' : 'empty';
+    setText($('#prejoin-who-text'), names.length ? 'prejoin_inside' : 'prejoin_nobody', { n: names.length });
+    $('#prejoin-people').replaceChildren(...names.map((n) => {
+      const chip = h('li', { class: 'person', text: n, 'data-testid': 'prejoin-person' });
+      chip.style.setProperty('--hue', hueOf(n));
+      return chip;
+    }));
+  }
+
+  /**
+   * Demo mode (js/demo.js: no server, no devices): the screen as it looks, with a stand-in camera
+   * `stream`, `people` inside and made-up devices. Join calls `onJoin()`.
+   */
+  showDemo({ room, me, people, stream, devices, onJoin }) {
+    this.o = { ...this.o, onJoin: ({ media }) => { media.stream.getTracks().forEach((t) => t.stop()); onJoin(); } };
+    this.room = room;
+    this.prefs = loadPrefs();
+    this.view.hidden = false;
+    $('#prejoin-room').textContent = room;
+    $('#prejoin-avatar').textContent = initials(me.username);
+    $('#prejoin-avatar').style.setProperty('--hue', hueOf(me.username));
+    this._people(people);
+    this.stream = stream;
+    this.ready = Promise.resolve();
+    this._show();
+    this._state('ok');
+    const mic = $('#prejoin-mic'); // the stand-in has no sound: show the mic as on anyway
+    mic.setAttribute('aria-pressed', 'true');
+    setIcon($('.ctl-icon', mic), 'mic');
+    $('#prejoin-level').hidden = false;
+    $('#prejoin-level').style.setProperty('--level', '0.42');
+    const first = (list) => (list[0] ? list[0].deviceId : '');
+    this.devices = devices;
+    this.panel.render(devices, { videoinput: first(devices.videoinput), audioinput: first(devices.audioinput), audiooutput: first(devices.audiooutput) }, this.prefs);
   }
 
   // ---- media ----

@@ -597,3 +597,38 @@ async fn in_firefox_the_pre_join_offers_the_devices_firefox_can_choose() {
     fox.close().await.unwrap();
     app.stop().await;
 }
+
+/// Demo mode (`?demo=prejoin`, loopback only, no sign-in, no devices): the
+/// pre-join screen for screenshots, on a desktop and a phone; Join goes on to
+/// the demo call.
+#[tokio::test]
+async fn the_demo_shows_the_pre_join_screen() {
+    let _serial = SERIAL.lock().await;
+    let Some(driver) = Driver::start(Engine::Chromium).await else {
+        return;
+    };
+    let app = spawn_app(&[]).await;
+    for (name, browser) in [
+        ("demo-prejoin", driver.browser(1280, 800).await),
+        ("demo-prejoin-phone", driver.phone(360, 740).await),
+    ] {
+        browser
+            .goto(&app.url("/static/index.html?demo=prejoin&peers=3"))
+            .await
+            .unwrap();
+        css(&browser, "[data-testid=prejoin]:not([hidden])").await;
+        eventually(
+            &browser,
+            "three people inside and a stand-in camera",
+            "return document.querySelectorAll('[data-testid=prejoin-person]').length === 3 && \
+             document.querySelector('[data-testid=prejoin-video]').videoWidth > 0;",
+        )
+        .await;
+        options(&browser, "prejoin-camera", 2).await;
+        no_sideways_scroll(&browser, name).await;
+        screenshot(&browser, name).await;
+        click_join(&browser).await;
+        browser.close().await.unwrap();
+    }
+    app.stop().await;
+}

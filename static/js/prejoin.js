@@ -2,7 +2,7 @@
 // mic level meter, device pickers and switches, "join with mic / camera off". Join hands the
 // stream it already holds to the call (no second prompt, the camera light stays on).
 
-import { $, h, setText, initials, hueOf } from './common.js';
+import { $, h, setText, initials, hueOf, toast } from './common.js';
 import { setIcon } from './icons.js';
 import * as api from './api.js';
 import { acquireLocalMedia, getTrack, reasonOf, canCapture } from './media.js';
@@ -175,6 +175,8 @@ export class PreJoin {
   _show() {
     const v = this.track('video');
     const a = this.track('audio');
+    // An unplugged camera or microphone ends its track: fall back to the default one.
+    for (const t of [v, a]) if (t && !t.onended) t.onended = () => this._lost(t);
     this.video.srcObject = v ? new MediaStream([v]) : null;
     this.stage.dataset.video = String(!!v);
     this.meter.attach(a);
@@ -193,6 +195,15 @@ export class PreJoin {
     else if (!v && !this.prefs.camOff) this._state('no_cam', this.reason || 'no_device');
     else if (!v) this._state('cam_off');
     else this._state('ok');
+  }
+
+  async _lost(track) {
+    if (this.view.hidden || !this.stream || !this.stream.getTracks().includes(track)) return;
+    const kind = track.kind === 'audio' ? 'audio' : 'video';
+    toast(kind === 'audio' ? 'dev_lost_mic' : 'dev_lost_camera', { name: track.label || '' }, kind === 'audio' ? 'micOff' : 'camOff');
+    await this._replace(kind, '');
+    this._show();
+    await this._renderDevices();
   }
 
   /** asking | ok | cam_off | denied | insecure | none | no_mic | no_cam; why: denied | no_device | busy | … */
@@ -278,6 +289,7 @@ export class PreJoin {
     await this.ready; // still asking for the camera: join with what it gives
     if (this.view.hidden) return;
     const stream = this.stream || new MediaStream();
+    for (const t of stream.getTracks()) t.onended = null; // the call watches them from now on
     const a = stream.getAudioTracks()[0];
     const v = stream.getVideoTracks()[0];
     const mode = (a ? 'audio' : '') + (v ? 'video' : '');

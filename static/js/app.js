@@ -6,6 +6,9 @@ import { CallUI } from './ui.js';
 import { ChatPanel } from './chat.js';
 import { Lobby } from './lobby.js';
 import { CallSession } from './session.js';
+import { confirmDialog } from './dialog.js';
+import { mountReactions } from './reactions.js';
+import { initFeedback, showLeft, hideLeft } from './feedback.js';
 import { PreJoin } from './prejoin.js';
 import { CallSettings } from './settings.js';
 
@@ -28,6 +31,8 @@ const chat = new ChatPanel({
   },
 });
 const lobby = new Lobby({ onJoin: (name) => navigate(name, true), onAuthLost: goSignIn });
+initFeedback();
+mountReactions((emoji) => ui.on.react && ui.on.react(emoji));
 const prejoin = new PreJoin({
   onJoin: ({ media }) => startCall(roomFromLocation(), media),
   onBack: () => navigate(null),
@@ -76,9 +81,10 @@ function route() {
   canonicalUrl();
   const room = roomFromLocation();
   $('#loading').hidden = true;
+  hideLeft();
   if (room && validRoom(room)) {
     if (session && session.room === room) return;
-    if (session) { session.leave(); session = null; }
+    if (session) { session.leave('navigated'); session = null; }
     if (prejoin.shown && prejoin.room === room) return;
     if (prejoin.shown) prejoin.hide();
     clearNotice('ended');
@@ -88,7 +94,7 @@ function route() {
     return;
   }
   if (prejoin.shown) prejoin.hide();
-  if (session) { const s = session; session = null; s.leave(); }
+  if (session) { const s = session; session = null; s.leave('navigated'); }
   if (room) showNotice({ id: 'bad-room', kind: 'error', key: 'err_room_name_link', args: { room } });
   bg.setQuiet(false);
   lobby.show(me);
@@ -102,6 +108,14 @@ function startCall(room, media) {
     onEnd: (reason) => {
       session = null;
       settings.close();
+      if (reason === 'navigated') return; // route() goes on to where we are going
+      if (reason === 'left') { // the Leave button: "You left ROOM — Rejoin / Back to rooms"
+        history.pushState(null, '', urlFor(null));
+        lobby.hide();
+        bg.setQuiet(false);
+        showLeft(room, () => route());
+        return;
+      }
       if (END_NOTICE[reason]) showNotice({ id: 'ended', kind: 'error', icon: 'alert', key: END_NOTICE[reason], args: { room } });
       navigate(null);
     },
@@ -135,12 +149,19 @@ async function main() {
   api.onSessionLost(goSignIn);
   showUser();
   $('#logout').addEventListener('click', async () => {
-    if (session) { const s = session; session = null; s.leave(); }
+    if (session && !(await confirmDialog({ title: 'logout_confirm_title', body: 'logout_confirm_body',
+      ok: 'logout_confirm_ok', args: { room: session.room }, danger: true }))) return;
+    if (session) { const s = session; session = null; s.leave('navigated'); }
     prejoin.hide();
     await api.logout();
     location.replace('/static/auth.html');
   });
-  $('#brand').addEventListener('click', (e) => { e.preventDefault(); navigate(null); });
+  $('#brand').addEventListener('click', async (e) => {
+    e.preventDefault();
+    if (session && !(await confirmDialog({ title: 'leave_confirm_title', body: 'leave_confirm_body',
+      ok: 'leave_confirm_ok', args: { room: session.room }, danger: true }))) return;
+    navigate(null);
+  });
   window.addEventListener('pagehide', () => { if (session) session.sig.leave(); });
   window.addEventListener('popstate', () => route());
   window.addEventListener('hashchange', () => route());

@@ -2,6 +2,9 @@
 // ?demo=lobby and ?demo=prejoin, optional &peers=N (1–8). Loaded only on loopback hosts (see app.js); no network.
 
 import { $, h, hueOf, initials } from './common.js';
+import { showReaction } from './reactions.js';
+import { showQuality } from './quality.js';
+import { showLeft } from './feedback.js';
 
 const NAMES = ['grace', 'linus', 'margaret', 'alan', 'katherine', 'dennis', 'barbara', 'edsger'];
 
@@ -76,7 +79,8 @@ export function runDemo(mode, { ui, chat, lobby, prejoin, count }) {
     cam: () => { state.video = !state.video; sync(); },
     screen: () => { state.screen = !state.screen; sync(); },
     hand: () => { state.hand = !state.hand; sync(); },
-    leave: () => { ui.hide(); lobby.view.hidden = false; lobby.render([]); },
+    leave: () => { ui.hide(); showLeft('team-standup', () => { lobby.view.hidden = false; lobby.render([]); }); },
+    react: (emoji) => showReaction(ui.tiles.get('local'), emoji),
     volume: (id, g) => g,
     kick: () => {},
     copyLink: () => {},
@@ -93,6 +97,7 @@ export function runDemo(mode, { ui, chat, lobby, prejoin, count }) {
     ui.addPeer({ peer_id: id, user_id: `u-${name}`, username: name, state: st }, { gain: i === 0 ? 1.5 : 1, canKick: true });
     ui.setStream(id, fakeCamera(name));
     ui.setConn(id, 'connected');
+    showQuality(ui.tiles.get(id), [{ rttMs: 38, loss: 0, rate: 1.2e6 }, { rttMs: 190, loss: 3.4, rate: 420e3 }, { rttMs: 520, loss: 12, rate: 90e3 }][i % 3]);
   }
   ui.setSpeaking(`demo-${NAMES[0]}`, true);
 

@@ -15,6 +15,16 @@ const ruPlural = (n, one, few, many) => {
   return many;
 };
 
+/** A wait in whole seconds as minutes and seconds: "14 min 47 s" / "14 мин 47 с". */
+export function formatDuration(seconds, l = lang) {
+  const total = Math.max(0, Math.ceil(Number(seconds) || 0));
+  const m = Math.floor(total / 60);
+  const sec = total % 60;
+  const [mu, su] = l === 'ru' ? ['мин', 'с'] : ['min', 's'];
+  if (!m) return `${sec} ${su}`;
+  return sec ? `${m} ${mu} ${sec} ${su}` : `${m} ${mu}`;
+}
+
 const STRINGS = {
   en: {
     // pages and common
@@ -54,7 +64,7 @@ const STRINGS = {
     err_invalid_secret: 'Enter the registration secret.',
     err_invalid_login: 'Enter your email or username.',
     err_validation_failed: 'Something in the form is not valid.',
-    err_too_many_attempts: 'Too many attempts. Try again in {s} s.',
+    err_too_many_attempts: (p) => `Too many attempts. Try again in ${formatDuration(p.s, 'en')}.`,
     err_network: 'Cannot reach the server. Check your connection.',
     err_server: 'Something went wrong ({code}). Please try again.',
     err_unreachable: 'Cannot reach the server right now.',
@@ -82,7 +92,6 @@ const STRINGS = {
     room_by: 'by {name}',
     people_n: (p) => `${p.n} ${p.n === 1 ? 'person' : 'people'}`,
     delete_room: 'Delete room {name}',
-    delete_confirm: 'Click again to delete {name} and end its call',
     room_deleted_ok: 'Room {name} deleted',
     err_room_name: 'Use 1–64 letters, digits, - or _.',
     err_room_name_link: '“{room}” is not a valid room name.',
@@ -188,6 +197,40 @@ const STRINGS = {
     nf_room_rule: 'A room name is 1–64 Latin letters, digits, “-” or “_”, as in /r/team-call.',
     nf_room_hint: 'Check the link you were sent, or pick or create a room in the lobby.',
     nf_to_lobby: 'Open the lobby',
+
+    // --- feedback in the call ---
+    leave_call: 'Leave the call',
+    cancel: 'Cancel',
+    reconnecting_banner: 'Connection lost — reconnecting…',
+    reconnected: 'Connected again',
+    peer_reconnecting: 'Reconnecting…',
+    quality_good: 'Good connection',
+    quality_fair: 'Fair connection',
+    quality_poor: 'Poor connection',
+    quality_unknown: 'Measuring the connection…',
+    quality_detail_mbps: '{level} — {rtt} ms, {loss} % lost, {rate} Mbit/s',
+    quality_detail_kbps: '{level} — {rtt} ms, {loss} % lost, {rate} kbit/s',
+    react: 'React',
+    react_title: 'Send a reaction',
+    reaction_label: 'Reaction {emoji}',
+    kick_confirm_title: 'Remove {name} from the call?',
+    kick_confirm_body: '{name} is disconnected at once. They can come back with the room link.',
+    kick_confirm_ok: 'Remove',
+    delete_confirm_title: 'Delete the room {name}?',
+    delete_confirm_body: 'The call in it ends for everyone and its chat is deleted. This cannot be undone.',
+    delete_confirm_ok: 'Delete room',
+    leave_confirm_title: 'Leave the call?',
+    leave_confirm_body: 'You will leave “{room}”. You can come back with its link.',
+    leave_confirm_ok: 'Leave',
+    logout_confirm_title: 'Leave the call and log out?',
+    logout_confirm_body: 'You will leave “{room}” and sign out of this browser.',
+    logout_confirm_ok: 'Log out',
+    alone_title: 'You are the only one here',
+    alone_sub: 'Share this link to invite people:',
+    left_title: 'You left “{room}”',
+    left_sub: 'Left by mistake? You can go straight back.',
+    rejoin: 'Rejoin',
+    back_to_rooms: 'Back to rooms',
     // --- pre-join and devices ---
     prejoin_eyebrow: 'Ready to join?',
     join_now: 'Join now',
@@ -263,11 +306,11 @@ const STRINGS = {
     err_invalid_secret: 'Введите код регистрации.',
     err_invalid_login: 'Введите email или имя пользователя.',
     err_validation_failed: 'В форме есть ошибка.',
-    err_too_many_attempts: 'Слишком много попыток. Повторите через {s} с.',
+    err_too_many_attempts: (p) => `Слишком много попыток. Повторите через ${formatDuration(p.s, 'ru')}.`,
     err_network: 'Сервер недоступен. Проверьте подключение.',
     err_server: 'Что-то пошло не так ({code}). Попробуйте ещё раз.',
     err_unreachable: 'Сервер сейчас недоступен.',
-    logout: 'Выйти',
+    logout: 'Выйти из аккаунта',
     lobby_eyebrow: 'Ваш собственный сервер звонков',
     lobby_title: 'Начните звонок или присоединитесь',
     lobby_sub: 'Придумайте название комнаты. Комната появится, когда вы войдёте; отправьте ссылку — и люди попадут прямо в звонок.',
@@ -290,7 +333,6 @@ const STRINGS = {
     room_by: 'владелец: {name}',
     people_n: (p) => `${p.n} ${ruPlural(p.n, 'человек', 'человека', 'человек')}`,
     delete_room: 'Удалить комнату {name}',
-    delete_confirm: 'Нажмите ещё раз, чтобы удалить {name} и завершить звонок',
     room_deleted_ok: 'Комната {name} удалена',
     err_room_name: '1–64 символа: латинские буквы, цифры, - или _.',
     err_room_name_link: '«{room}» — недопустимое название комнаты.',
@@ -318,7 +360,7 @@ const STRINGS = {
     screen_title: 'Показать экран',
     hand: 'Рука',
     hand_title: 'Поднять руку (H)',
-    leave: 'Выйти',
+    leave: 'Выход',
     chat: 'Чат',
     close_chat: 'Закрыть чат',
     load_earlier: 'Ранние сообщения',
@@ -395,6 +437,40 @@ const STRINGS = {
     nf_room_rule: 'Название комнаты — от 1 до 64 латинских букв, цифр, «-» или «_», например /r/team-call.',
     nf_room_hint: 'Проверьте присланную ссылку или выберите либо создайте комнату в лобби.',
     nf_to_lobby: 'Открыть лобби',
+
+    // --- feedback in the call ---
+    leave_call: 'Покинуть звонок',
+    cancel: 'Отмена',
+    reconnecting_banner: 'Связь потеряна — переподключаемся…',
+    reconnected: 'Связь восстановлена',
+    peer_reconnecting: 'Переподключение…',
+    quality_good: 'Хорошая связь',
+    quality_fair: 'Связь так себе',
+    quality_poor: 'Плохая связь',
+    quality_unknown: 'Проверяем связь…',
+    quality_detail_mbps: '{level} — {rtt} мс, потеряно {loss} %, {rate} Мбит/с',
+    quality_detail_kbps: '{level} — {rtt} мс, потеряно {loss} %, {rate} кбит/с',
+    react: 'Реакция',
+    react_title: 'Отправить реакцию',
+    reaction_label: 'Реакция {emoji}',
+    kick_confirm_title: 'Удалить {name} из звонка?',
+    kick_confirm_body: '{name} сразу отключится от звонка. Вернуться можно по ссылке на комнату.',
+    kick_confirm_ok: 'Удалить',
+    delete_confirm_title: 'Удалить комнату {name}?',
+    delete_confirm_body: 'Звонок в ней завершится для всех, а её чат будет удалён. Отменить это нельзя.',
+    delete_confirm_ok: 'Удалить комнату',
+    leave_confirm_title: 'Покинуть звонок?',
+    leave_confirm_body: 'Вы выйдете из «{room}». Вернуться можно по ссылке.',
+    leave_confirm_ok: 'Покинуть',
+    logout_confirm_title: 'Покинуть звонок и выйти из аккаунта?',
+    logout_confirm_body: 'Вы выйдете из «{room}» и из учётной записи в этом браузере.',
+    logout_confirm_ok: 'Выйти из аккаунта',
+    alone_title: 'Вы здесь пока одни',
+    alone_sub: 'Отправьте ссылку, чтобы позвать людей:',
+    left_title: 'Вы вышли из «{room}»',
+    left_sub: 'Вышли случайно? Можно сразу вернуться.',
+    rejoin: 'Вернуться',
+    back_to_rooms: 'К списку комнат',
     // --- pre-join and devices ---
     prejoin_eyebrow: 'Готовы войти?',
     join_now: 'Войти',

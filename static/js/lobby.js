@@ -3,6 +3,7 @@
 import { $, h, setText, setAttrText, validRoom, initials, hueOf, toast } from './common.js';
 import { icon } from './icons.js';
 import * as api from './api.js';
+import { confirmDialog } from './dialog.js';
 
 const POLL_MS = 5000;
 
@@ -109,7 +110,7 @@ export class Lobby {
     const li = h('li', { class: 'room', dataset: { room: r.name }, 'data-testid': 'room-item' },
       mark,
       h('div', { class: 'room-main' },
-        h('div', { class: 'room-title' }, h('span', { class: 'room-name', text: r.name }),
+        h('div', { class: 'room-title' }, h('span', { class: 'room-name', text: r.name, title: r.name }),
           r.owner?.username ? h('span', { class: 'room-owner', i18n: 'room_by', i18nArgs: { name: r.owner.username } }) : null),
         who),
       count);
@@ -122,16 +123,10 @@ export class Lobby {
     const btn = h('button', { type: 'button', class: 'icon-btn danger', 'data-testid': 'delete-room' }, icon('trash'));
     setAttrText(btn, 'aria-label', 'delete_room', { name });
     btn.dataset.i18nArgs = JSON.stringify({ name });
-    let armed = 0;
     btn.addEventListener('click', async () => {
-      if (!armed) { // two clicks: the first arms it
-        btn.classList.add('armed');
-        setAttrText(btn, 'aria-label', 'delete_confirm', { name });
-        armed = setTimeout(() => { armed = 0; btn.classList.remove('armed'); setAttrText(btn, 'aria-label', 'delete_room', { name }); }, 3000);
-        toast('delete_confirm', { name }, 'trash');
-        return;
-      }
-      clearTimeout(armed);
+      const yes = await confirmDialog({ title: 'delete_confirm_title', body: 'delete_confirm_body', ok: 'delete_confirm_ok',
+        args: { name }, danger: true });
+      if (!yes) return;
       try { await api.deleteRoom(name); toast('room_deleted_ok', { name }, 'check'); } catch (e) {
         toast(e.code === 'not_room_owner' ? 'err_not_room_owner' : 'err_server', { code: e.code });
       }

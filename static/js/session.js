@@ -7,6 +7,10 @@ import { AudioEngine, savedVolume, saveVolume } from './audio.js';
 import { acquireLocalMedia, getTrack, getScreenTrack, canShareScreen, reasonOf } from './media.js';
 import { loadPrefs, savePrefs, rememberDevice, listDevices, chosenId, deviceOf, blurCapable } from './devices.js';
 import { showNotice, clearNotice, toast } from './common.js';
+import { confirmDialog } from './dialog.js';
+import { showReaction } from './reactions.js';
+import { QualityMonitor } from './quality.js';
+import { tileConnection, setAloneRoom } from './feedback.js';
 
 export class CallSession {
   /**
@@ -32,7 +36,7 @@ export class CallSession {
       forceRelay: opts.forceRelay,
       send: (to, data) => this.sig.send({ type: 'signal', to, data }),
       onTrack: (id, stream) => this._remoteStream(id, stream),
-      onConnState: (id, s) => this.ui.setConn(id, s),
+      onConnState: (id, s) => { this.ui.setConn(id, s); tileConnection(this.ui.tiles.get(id), s); },
     });
     this.sig = new Signaling({
       room: this.room,
@@ -43,6 +47,11 @@ export class CallSession {
       onStatus: (s) => this.ui.setStatus(s === 'open' ? 'connected' : s),
       onFatal: (reason) => this._end(reason),
       onAuthLost: () => { this._cleanup(); this.o.onAuthLost(); },
+    });
+    this.quality = new QualityMonitor({
+      pcOf: (id) => this.mesh.pc(id),
+      tileOf: (id) => this.ui.tiles.get(id),
+      peers: () => [...this.peers.keys()],
     });
   }
 
@@ -66,10 +75,13 @@ export class CallSession {
       hand: () => this.toggleHand(),
       leave: () => this.leave(),
       volume: (id, g) => this.setVolume(id, g),
-      kick: (id) => this.sig.send({ type: 'kick', peer_id: id }),
+      kick: (id) => this.confirmKick(id),
+      react: (emoji) => this.sig.send({ type: 'reaction', emoji }),
       copyLink: () => copyLink(this.room),
     };
     ui.show(this.room);
+    setAloneRoom(this.room, () => copyLink(this.room));
+    this.quality.start();
     ui.setStatus('connecting');
     this.chat.reset(this.me.id);
     ui.setLocal({ username: this.me.username, stream: null, state: this.state });
@@ -130,6 +142,8 @@ export class CallSession {
       case 'chat':
         if (this.chat.add(f)) this.ui.bumpUnread();
         return;
+      case 'reaction':
+        return showReaction(this.ui.tiles.get(f.peer_id === this.peerId ? 'local' : f.peer_id), f.emoji);
       case 'error': return this._error(f);
       default: return; // newer server: ignore what we do not know
     }
@@ -444,11 +458,21 @@ export class CallSession {
       action: { key: 'enable_sound', testid: 'enable-sound', onClick: (n) => { this.audio.resume(); n.remove(); } } });
   }
 
+  /** The owner removes a peer, after saying yes to "Remove NAME from the call?". */
+  async confirmKick(id) {
+    const p = this.peers.get(id);
+    if (!p) return;
+    const yes = await confirmDialog({ title: 'kick_confirm_title', body: 'kick_confirm_body', ok: 'kick_confirm_ok',
+      args: { name: p.username }, danger: true });
+    if (yes && !this.ended && this.peers.has(id)) this.sig.send({ type: 'kick', peer_id: id });
+  }
+
   // ---- the end ----
-  leave() {
+  /** reason: 'left' (the Leave button) or 'navigated' (went elsewhere: no "you left" view). */
+  leave(reason = 'left') {
     if (this.ended) return;
     this.sig.leave();
-    this._end('left');
+    this._end(reason);
   }
 
   _end(reason) {
@@ -460,6 +484,8 @@ export class CallSession {
   _cleanup() {
     this.ended = true;
     clearTimeout(this.iceTimer);
+    this.quality.stop();
+    setAloneRoom('');
     this.sig._end();
     this.mesh.closeAll();
     for (const t of Object.values(this.tracks)) t?.stop();

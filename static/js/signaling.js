@@ -6,12 +6,20 @@
 // 4003 / 4004 / 4009 / 4013 / 4029 / 1009 → the end, with a reason. A connection that never opened
 // (the server answered the upgrade with 401) → ask /api/v1/auth/me whether the token is still good
 // before trying again.
+//
+// Liveness: a ping every second. No answer within 1 s, or the browser's `offline` event: the status
+// says 'reconnecting' at once (the call shows its banner) while the socket is probed; anything
+// received clears it. Nothing received for 12 s: the socket is given up and the peer resumes on a
+// new one, well inside the server's resume grace.
 
 export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1013, 4008]);
 export const FATAL_CODES = { 4003: 'kicked', 4004: 'room_deleted', 4009: 'room_full', 4013: 'room_limit', 4029: 'rate_limited', 1009: 'too_big' };
 
-const PING_EVERY = 15000;   // our ping; the server answers with pong
-const STALE_AFTER = 40000;  // nothing received for this long: the socket is dead (network switch)
+const PING_EVERY = 1000;    // our ping; the server answers with pong (a few dozen bytes a second)
+const PONG_WAIT = 1000;     // no answer this soon: say "reconnecting" while we wait for it (so a
+                            // silent network shows within 2 s; a close or `offline` at once)
+const STALE_AFTER = 12000;  // nothing received for this long: the socket is dead (network switch);
+                            // well inside the server's resume grace (20 s by default)
 const BACKOFF_MAX = 15000;
 
 export class Signaling {
@@ -29,8 +37,11 @@ export class Signaling {
     this.timer = 0;
     this.keepalive = 0;
     this.lastRx = 0;
+    this.suspect = false; // an unanswered ping or an offline event: shown as reconnecting
     this.onOnline = () => this._wake();
+    this.onOffline = () => this._suspect();
     window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
   }
 
   connect() {
@@ -50,6 +61,7 @@ export class Signaling {
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
       this.lastRx = Date.now();
+      if (this.suspect) { this.suspect = false; this.o.onStatus('open', 0); }
       let frame;
       try { frame = JSON.parse(ev.data); } catch { return; }
       if (!frame || typeof frame.type !== 'string') return;
@@ -90,6 +102,7 @@ export class Signaling {
     clearTimeout(this.timer);
     this._stopKeepalive();
     window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
     const ws = this.ws;
     this.ws = null;
     if (ws) { try { ws.close(1000); } catch { /* already closing */ } }
@@ -139,8 +152,17 @@ export class Signaling {
     }
   }
 
+  /** The network went away, or a ping went unanswered: say so now, and probe the socket. */
+  _suspect() {
+    if (this.stopped || !this.connected || this.suspect) return;
+    this.suspect = true;
+    this.o.onStatus('reconnecting', this.attempt);
+    this.send({ type: 'ping' });
+  }
+
   /** Treat the current socket as lost (no close frame will come) and reconnect with resume. */
   _drop() {
+    this.suspect = false;
     const ws = this.ws;
     this.ws = null;
     this._stopKeepalive();
@@ -152,9 +174,12 @@ export class Signaling {
     this._stopKeepalive();
     this.keepalive = setInterval(() => {
       if (Date.now() - this.lastRx > STALE_AFTER) { this._drop(); return; }
+      const sent = Date.now();
       this.send({ type: 'ping' });
+      clearTimeout(this.pongTimer);
+      this.pongTimer = setTimeout(() => { if (this.ws && this.lastRx < sent) this._suspect(); }, PONG_WAIT);
     }, PING_EVERY);
   }
 
-  _stopKeepalive() { clearInterval(this.keepalive); this.keepalive = 0; }
+  _stopKeepalive() { clearInterval(this.keepalive); clearTimeout(this.pongTimer); this.keepalive = 0; }
 }

@@ -40,6 +40,7 @@ export class CallUI {
     document.body.classList.add('in-call');
     $('#call-info').hidden = false;
     $('#room-title').textContent = room;
+    $('#room-title').title = room; // the full name, when it is cut short
     document.title = `${room} · WebCall`;
     this.toggleChat(window.matchMedia('(min-width: 1100px)').matches);
     this.layout();
@@ -121,7 +122,7 @@ export class CallUI {
       const kick = h('button', { type: 'button', class: 'icon-btn tile-kick', 'data-testid': 'kick', onclick: () => this.on.kick && this.on.kick(id) }, icon('kick'));
       setAttrText(kick, 'aria-label', 'kick_name', { name: username });
       kick.dataset.i18nArgs = JSON.stringify({ name: username });
-      kick.title = kick.getAttribute('aria-label');
+      setAttrText(kick, 'title', 'kick_name', { name: username }); // re-translated with the label
       box.append(kick);
     }
     return box;

@@ -127,6 +127,45 @@ impl ChatText {
     }
 }
 
+/// A reaction a peer sends to its room: one of a fixed set of emoji, so what
+/// floats over a tile is never free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Reaction(u8);
+
+impl Reaction {
+    /// Every reaction there is, in the order a client offers them.
+    pub const ALL: [&'static str; 6] = ["👍", "👏", "😂", "❤️", "🎉", "😮"];
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        Self::ALL
+            .iter()
+            .position(|emoji| *emoji == raw)
+            .map(|at| Self(at as u8))
+            .ok_or(DomainError::Invalid {
+                field: "emoji",
+                message: "must be one of 👍 👏 😂 ❤️ 🎉 😮",
+            })
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        Self::ALL[usize::from(self.0)]
+    }
+}
+
+impl TryFrom<String> for Reaction {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Reaction> for String {
+    fn from(reaction: Reaction) -> Self {
+        reaction.as_str().to_owned()
+    }
+}
+
 /// A chat message as stored and delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -185,6 +224,11 @@ pub enum RoomEvent {
     },
     Chat {
         message: ChatMessage,
+    },
+    /// A peer reacted (an emoji over its tile for a moment); not stored.
+    Reaction {
+        peer_id: PeerId,
+        emoji: Reaction,
     },
 }
 
@@ -263,6 +307,18 @@ mod tests {
         assert!(ChatText::parse("   ").is_err());
         assert!(ChatText::parse(&"ж".repeat(2000)).is_ok());
         assert!(ChatText::parse(&"ж".repeat(2001)).is_err());
+    }
+
+    #[test]
+    fn reactions_are_one_of_the_fixed_set() {
+        for ok in Reaction::ALL {
+            assert_eq!(Reaction::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "👍👍", "x", "❤", " 👍", "<b>", "💩"] {
+            assert!(Reaction::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Reaction::try_from("💩".to_owned()).is_err());
+        assert_eq!(String::from(Reaction::parse("🎉").unwrap()), "🎉");
     }
 
     #[test]

@@ -148,6 +148,15 @@ async fn leave(browser: &Client) {
         .click()
         .await
         .unwrap();
+    // "You left …": back to the rooms from there.
+    css(
+        browser,
+        "[data-testid=left-view]:not([hidden]) [data-testid=back-to-rooms]",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
     eventually(
         browser,
         "back in the lobby",

@@ -452,6 +452,14 @@ async fn on_a_phone_in_russian_old_links_become_r_and_nothing_scrolls_sideways()
         .unwrap();
 
     // The lobby's Join goes to the room's one address.
+    css(
+        &ada,
+        "[data-testid=left-view]:not([hidden]) [data-testid=back-to-rooms]",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
     css(&ada, "[data-testid=lobby]:not([hidden])").await;
     webclient::fill(&ada, "#room-name", "other").await;
     css(&ada, "[data-testid=join-room]")

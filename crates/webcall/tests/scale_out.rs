@@ -107,6 +107,11 @@ async fn peers_on_two_instances_share_a_room() {
     assert_eq!(a.recv_type("chat").await["text"], "across instances");
     assert_eq!(b.recv_type("chat").await["text"], "across instances");
 
+    b.send(json!({"type": "reaction", "emoji": "👏"})).await;
+    let reaction = json!({"type": "reaction", "peer_id": b_welcome["peer_id"], "emoji": "👏"});
+    assert_eq!(a.recv_type("reaction").await, reaction);
+    assert_eq!(b.recv_type("reaction").await, reaction);
+
     b.send(json!({"type": "state", "state": {"audio": true, "video": true, "screen": false, "hand": false}}))
         .await;
     assert_eq!(a.recv_type("peer_state").await["state"]["video"], true);

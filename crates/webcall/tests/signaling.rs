@@ -209,6 +209,46 @@ async fn chat_is_stored_echoed_to_the_sender_and_sent_as_history() {
 }
 
 #[tokio::test]
+async fn reactions_from_the_fixed_set_reach_the_room_and_others_get_an_error() {
+    let app = spawn_app(&[]).await;
+    let (mut a, a_welcome, mut b, _) = two_in_room(&app, "team").await;
+    for emoji in ["👍", "👏", "😂", "❤️", "🎉", "😮"] {
+        a.send(json!({"type": "reaction", "emoji": emoji})).await;
+        let expected = json!({"type": "reaction", "peer_id": a_welcome["peer_id"], "emoji": emoji});
+        assert_eq!(b.recv_type("reaction").await, expected);
+        assert_eq!(
+            a.recv_type("reaction").await,
+            expected,
+            "echoed to the sender"
+        );
+    }
+    for bad in [json!("💩"), json!(""), json!("👍👍"), json!("<b>hi</b>")] {
+        a.send(json!({"type": "reaction", "emoji": bad})).await;
+        assert_eq!(a.recv_type("error").await["code"], "validation_failed");
+    }
+    a.send(json!({"type": "reaction", "emoji": 5})).await;
+    assert_eq!(a.recv_type("error").await["code"], "bad_frame");
+    a.send(json!({"type": "reaction"})).await;
+    assert_eq!(a.recv_type("error").await["code"], "bad_frame");
+    a.send(json!({"type": "chat", "text": "still here"})).await;
+    assert_eq!(
+        b.recv_type("chat").await["text"],
+        "still here",
+        "none of it closed the connection"
+    );
+
+    // A burst of reactions is rate limited like any frame: dropped with an error.
+    for _ in 0..220 {
+        a.send(json!({"type": "reaction", "emoji": "🎉"})).await;
+    }
+    let mut limited = false;
+    while !limited {
+        limited = a.recv().await["code"] == "rate_limited";
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn state_changes_reach_the_others_with_all_four_flags() {
     let app = spawn_app(&[]).await;
     let (mut a, a_welcome, mut b, _) = two_in_room(&app, "team").await;

@@ -25,7 +25,8 @@ impl Hub {
     }
 
     /// Hands a message to the other instances. While the cluster is down it is
-    /// kept (up to [`UNPUBLISHED_KEPT`]), except signals: by then they are stale.
+    /// kept (up to [`UNPUBLISHED_KEPT`]), except signals and reactions: by then
+    /// they are stale.
     pub(super) async fn publish(&self, message: ClusterMessage) {
         let Some(cluster) = &self.deps.cluster else {
             return;
@@ -35,7 +36,7 @@ impl Hub {
             let stale = matches!(
                 &message,
                 ClusterMessage::Event(Envelope {
-                    event: RoomEvent::Signal { .. },
+                    event: RoomEvent::Signal { .. } | RoomEvent::Reaction { .. },
                     ..
                 })
             );

@@ -187,7 +187,9 @@ impl SharedEvent {
                 RoomEvent::Signal { data, .. } => data.len(),
                 RoomEvent::Chat { message } => message.text.len() + message.username.len(),
                 RoomEvent::PeerJoined { peer } => peer.username.len(),
-                RoomEvent::PeerLeft { .. } | RoomEvent::PeerState { .. } => 0,
+                RoomEvent::PeerLeft { .. }
+                | RoomEvent::PeerState { .. }
+                | RoomEvent::Reaction { .. } => 0,
             }
     }
 }

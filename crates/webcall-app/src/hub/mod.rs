@@ -1,5 +1,6 @@
 //! The signaling hub: who is connected to which room on this instance, and the
-//! call use cases (join, resume, signal, chat, state, kick, leave, end a room).
+//! call use cases (join, resume, signal, chat, reaction, state, kick, leave, end
+//! a room).
 //!
 //! Local peers are served directly: an event for the room goes into each local
 //! connection's bounded queue without waiting, so a slow consumer never stalls the
@@ -14,7 +15,7 @@
 //! grace ends does the peer leave (`timeout`).
 //!
 //! Layout: this file holds the hub, its settings and the in-call use cases
-//! (signal, chat, state, kick, leave, revoke) and delivers room events to local
+//! (signal, chat, reaction, state, kick, leave, revoke) and delivers room events to local
 //! peers; `join` is joining, `resume` detaching and resuming, `commands` what
 //! the hub does on a kick, a deleted room, a revocation or a resume elsewhere
 //! (here or sent by another instance), `cluster` the road to other instances,
@@ -42,7 +43,7 @@ use webcall_domain::model::{IceServers, UserId};
 use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence};
 use webcall_domain::signaling::{
     ChatMessage, ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId,
-    PeerInfo, PeerState, RoomEvent, RoomName,
+    PeerInfo, PeerState, Reaction, RoomEvent, RoomName,
 };
 
 use crate::ice::IceServersService;
@@ -327,6 +328,26 @@ impl Hub {
             to: None,
             except: None,
             event: RoomEvent::Chat { message },
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Sends the peer's reaction (one of [`Reaction::ALL`]) to everyone in the
+    /// room, sender included, on every instance. Not stored: a late joiner
+    /// does not see it. Reactions count against the connection's frame rate
+    /// like chat.
+    pub async fn react(&self, from: &PeerId, emoji: &str) -> Result<(), AppError> {
+        let emoji = Reaction::parse(emoji)?;
+        let (room, _) = self.room_of(from)?;
+        self.dispatch(Envelope {
+            room,
+            to: None,
+            except: None,
+            event: RoomEvent::Reaction {
+                peer_id: from.clone(),
+                emoji,
+            },
         })
         .await;
         Ok(())

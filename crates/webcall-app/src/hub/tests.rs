@@ -13,8 +13,8 @@ use uuid::Uuid;
 use webcall_domain::model::User;
 use webcall_domain::ports::{ChatRepository, Cluster, ClusterListener, Presence};
 use webcall_domain::signaling::{
-    ClusterMessage, Command, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent,
-    RoomName,
+    ClusterMessage, Command, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, Reaction,
+    RoomEvent, RoomName,
 };
 use webcall_domain::DomainError;
 
@@ -399,6 +399,42 @@ async fn chat_is_stored_and_reaches_everyone_in_the_room_sender_included() {
     assert_eq!(events(&mut bob), []);
     let stored = world.store.chat_before(&name("lobby"), None, 10).await;
     assert_eq!(stored.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_reaction_from_the_fixed_set_reaches_everyone_in_the_room_and_crosses_instances() {
+    let world = World::clustered();
+    let mut ada = world.join(&world.user("ada"), "lobby").await;
+    let mut bob = world.join(&world.user("bob"), "lobby").await;
+    let mut dave = world.join(&world.user("dave"), "other").await;
+    drop(events(&mut ada));
+    drop(world.cluster().take_published());
+
+    world.hub.react(&bob.peer_id, "🎉").await.unwrap();
+    let expected = RoomEvent::Reaction {
+        peer_id: bob.peer_id.clone(),
+        emoji: Reaction::parse("🎉").unwrap(),
+    };
+    assert_eq!(events(&mut ada), std::slice::from_ref(&expected));
+    assert_eq!(events(&mut bob), std::slice::from_ref(&expected));
+    assert_eq!(events(&mut dave), []);
+    let published = world.cluster().take_published();
+    assert!(matches!(
+        &published[..],
+        [ClusterMessage::Event(Envelope { event, to: None, except: None, .. })] if *event == expected
+    ));
+
+    for bad in ["💩", "", "<img src=x>", "👍👍"] {
+        let refused = world.hub.react(&bob.peer_id, bad).await;
+        assert!(
+            matches!(refused, Err(AppError::Domain(DomainError::Invalid { .. }))),
+            "{bad}: {refused:?}"
+        );
+    }
+    let stranger = world.hub.react(&PeerId::from_client("nobody"), "👍").await;
+    assert!(matches!(stranger, Err(AppError::PeerNotFound)));
+    assert_eq!(events(&mut ada), []);
+    assert!(world.cluster().take_published().is_empty());
 }
 
 fn chat_texts_of_stored(messages: Vec<webcall_domain::signaling::ChatMessage>) -> Vec<String> {

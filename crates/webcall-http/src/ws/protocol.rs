@@ -63,7 +63,8 @@ pub(super) mod error_code {
     pub const UNKNOWN_TYPE: &str = "unknown_type";
     /// A binary frame.
     pub const UNSUPPORTED_FRAME: &str = "unsupported_frame";
-    /// A `chat` text empty after trimming, or too long.
+    /// A `chat` text empty after trimming, or too long; a `reaction` emoji not
+    /// in the fixed set.
     pub const VALIDATION_FAILED: &str = "validation_failed";
     /// The `signal` or `kick` target is not in the room.
     pub const PEER_NOT_FOUND: &str = "peer_not_found";
@@ -114,6 +115,10 @@ pub(super) enum ClientFrame {
     Kick {
         peer_id: PeerId,
     },
+    /// Checked against the fixed set by the hub.
+    Reaction {
+        emoji: String,
+    },
 }
 
 /// A client frame refused, or failed: the `error` frame to answer with (the
@@ -163,6 +168,11 @@ struct KickFields {
     peer_id: String,
 }
 
+#[derive(Deserialize)]
+struct ReactionFields {
+    emoji: String,
+}
+
 impl ClientFrame {
     /// Parses one text frame.
     pub(super) fn parse(text: &str) -> Result<Self, FrameError> {
@@ -208,6 +218,9 @@ impl ClientFrame {
             "kick" => Self::Kick {
                 peer_id: PeerId::from_client(&parse::<KickFields>(&kind, text)?.peer_id),
             },
+            "reaction" => Self::Reaction {
+                emoji: parse::<ReactionFields>(&kind, text)?.emoji,
+            },
             other => {
                 return Err(FrameError::new(
                     error_code::UNKNOWN_TYPE,
@@ -237,6 +250,10 @@ pub(super) enum ServerFrame<'a> {
         data: &'a str,
     },
     Chat(&'a ChatMessage),
+    Reaction {
+        peer_id: &'a PeerId,
+        emoji: &'static str,
+    },
     /// The answer to a `ping`.
     Pong,
     Error {
@@ -260,6 +277,10 @@ impl<'a> ServerFrame<'a> {
             },
             RoomEvent::Signal { from, data } => Self::Signal { from, data },
             RoomEvent::Chat { message } => Self::Chat(message),
+            RoomEvent::Reaction { peer_id, emoji } => Self::Reaction {
+                peer_id,
+                emoji: emoji.as_str(),
+            },
         }
     }
 
@@ -286,6 +307,9 @@ impl<'a> ServerFrame<'a> {
                 )
             }
             Self::Chat(message) => to_json(&ChatBody::from(message)),
+            Self::Reaction { peer_id, emoji } => {
+                json!({"type": "reaction", "peer_id": peer_id.as_str(), "emoji": emoji}).to_string()
+            }
             Self::Pong => json!({"type": "pong"}).to_string(),
             Self::Error { code, message } => {
                 json!({"type": "error", "code": code, "message": message}).to_string()
@@ -443,6 +467,16 @@ mod tests {
         assert_eq!(code(r#"{"type":1}"#), error_code::BAD_FRAME);
         assert_eq!(code(r#"{"type":"chat"}"#), error_code::BAD_FRAME);
         assert_eq!(code(r#"{"type":"dance"}"#), error_code::UNKNOWN_TYPE);
+        assert_eq!(
+            code(r#"{"type":"reaction","emoji":1}"#),
+            error_code::BAD_FRAME
+        );
+        let Ok(ClientFrame::Reaction { emoji }) =
+            ClientFrame::parse(r#"{"type":"reaction","emoji":"👍"}"#)
+        else {
+            panic!("a reaction")
+        };
+        assert_eq!(emoji, "👍");
         let bad = ClientFrame::parse(r#"{"type":"kick"}"#).unwrap_err();
         assert_eq!(
             bad.message,

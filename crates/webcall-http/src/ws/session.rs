@@ -113,6 +113,7 @@ impl PeerSession {
             ClientFrame::Chat { text } => hub.chat(peer_id, &text).await,
             ClientFrame::State { state } => hub.set_state(peer_id, state).await,
             ClientFrame::Kick { peer_id: target } => hub.kick(peer_id, &target).await,
+            ClientFrame::Reaction { emoji } => hub.react(peer_id, &emoji).await,
         };
         result.map(|()| Handled::Done).map_err(|err| {
             let code = match &err {

@@ -670,6 +670,9 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
         &format!("[data-room=\"{long}\"] [data-testid=enter-room]"),
     )
     .await;
+    css(&ada, "[data-testid=prejoin]:not([hidden])").await;
+    no_overflow(&ada, "the pre-join of a 64-character room, in Russian").await;
+    click_join(&ada).await;
     css(&ada, "[data-testid=conn-status][data-state=connected]").await;
     let title = js(
         &ada,

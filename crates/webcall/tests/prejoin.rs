@@ -373,7 +373,7 @@ async fn the_room_api_says_who_is_inside_and_404s_an_unknown_room() {
 
 /// On a phone, in Russian: the old link form becomes `/r/`, the new room is
 /// explained, nothing is wider than the screen (pre-join, call, settings), and
-/// the lobby's Join leads to `/r/{room}` too.
+/// the lobby's Join and the sign-in page's `#room=` lead to `/r/{room}` too.
 #[tokio::test]
 async fn on_a_phone_in_russian_old_links_become_r_and_nothing_scrolls_sideways() {
     let _serial = SERIAL.lock().await;
@@ -471,6 +471,16 @@ async fn on_a_phone_in_russian_old_links_become_r_and_nothing_scrolls_sideways()
     assert_eq!(
         js(&ada, "return location.pathname + location.search;").await,
         "/r/other?forceRelay=1"
+    );
+
+    // The sign-in page's old `#room=` form leads to the room's address too.
+    ada.goto(&app.url("/static/auth.html#room=from-auth"))
+        .await
+        .unwrap();
+    css(&ada, "[data-testid=prejoin]:not([hidden])").await;
+    assert_eq!(
+        js(&ada, "return location.pathname + location.hash;").await,
+        "/r/from-auth"
     );
     ada.close().await.unwrap();
     app.stop().await;

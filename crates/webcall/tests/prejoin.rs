@@ -7,7 +7,13 @@
 //! without an offer/answer while the other side keeps decoding; the choices are
 //! remembered after a reload; the old `index.html#room=` links become `/r/`;
 //! a phone in Russian has no sideways scroll; refused or missing devices are
-//! explained and joining still works, receive-only. Screenshots land in the target directory.
+//! explained and joining still works, receive-only; Firefox ESR hides the
+//! speaker picker it cannot serve; the demo shows the screen. Screenshots land in
+//! the target directory.
+//!
+//! Over 500 lines: whole user paths in real browsers (each browser start costs
+//! seconds, so each test walks far) over several device setups (three fake
+//! cameras, none, access refused, Firefox's own).
 
 mod support;
 mod webclient;

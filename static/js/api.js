@@ -97,6 +97,7 @@ export const iceServers = () => request('/api/v1/webrtc/ice-servers');
 export const listRooms = (signal, cursor = null, limit = 50) =>
   request(`/api/v1/rooms?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { signal });
 export const createRoom = (name) => request('/api/v1/rooms', { method: 'POST', body: { name } });
+export const getRoom = (name, signal) => request(`/api/v1/rooms/${encodeURIComponent(name)}`, { signal });
 export const deleteRoom = (name) => request(`/api/v1/rooms/${encodeURIComponent(name)}`, { method: 'DELETE' });
 export const roomMessages = (room, before, limit = 50) =>
   request(`/api/v1/rooms/${encodeURIComponent(room)}/messages?before=${encodeURIComponent(before)}&limit=${limit}`);

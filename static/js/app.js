@@ -9,6 +9,8 @@ import { CallSession } from './session.js';
 import { confirmDialog } from './dialog.js';
 import { mountReactions } from './reactions.js';
 import { initFeedback, showLeft, hideLeft } from './feedback.js';
+import { PreJoin } from './prejoin.js';
+import { CallSettings } from './settings.js';
 
 const bg = initPage();
 const params = new URLSearchParams(location.search);
@@ -31,8 +33,14 @@ const chat = new ChatPanel({
 const lobby = new Lobby({ onJoin: (name) => navigate(name, true), onAuthLost: goSignIn });
 initFeedback();
 mountReactions((emoji) => ui.on.react && ui.on.react(emoji));
+const prejoin = new PreJoin({
+  onJoin: ({ media }) => startCall(roomFromLocation(), media),
+  onBack: () => navigate(null),
+  onAuthLost: goSignIn,
+});
+const settings = new CallSettings(() => session);
 
-// ---- URLs: /r/{room} or index.html#room=NAME; the query (forceRelay=1…) is kept ----
+// ---- URLs: one address per room, /r/{room}; the query (forceRelay=1…) is kept ----
 function roomFromLocation() {
   const m = location.pathname.match(/^\/r\/([^/]+)\/?$/);
   if (m) { try { return decodeURIComponent(m[1]); } catch { return ''; } }
@@ -40,18 +48,26 @@ function roomFromLocation() {
 }
 
 function urlFor(room) {
-  if (room && location.pathname.startsWith('/r/')) return `/r/${encodeURIComponent(room)}${location.search}`;
-  return `/static/index.html${location.search}${room ? `#room=${encodeURIComponent(room)}` : ''}`;
+  if (room) return `/r/${encodeURIComponent(room)}${location.search}`;
+  return `/static/index.html${location.search}`;
 }
 
-function navigate(room, gesture = false) {
+/** The old form (index.html#room=NAME) becomes /r/NAME in the address bar, history untouched. */
+function canonicalUrl() {
+  if (location.pathname.startsWith('/r/')) return;
+  const room = new URLSearchParams(location.hash.slice(1)).get('room');
+  if (room) history.replaceState(null, '', urlFor(room));
+}
+
+function navigate(room) {
   const url = urlFor(room);
   if (url !== location.pathname + location.search + location.hash) history.pushState(null, '', url);
-  route({ gesture });
+  route();
 }
 
 function goSignIn() {
   if (session) { session._cleanup(); session = null; }
+  prejoin.hide();
   api.clearToken();
   location.replace(`/static/auth.html?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
 }
@@ -61,40 +77,51 @@ const END_NOTICE = {
   room_limit: 'end_room_limit', rate_limited: 'end_rate_limited', too_big: 'end_too_big', closed: 'end_closed',
 };
 
-function route({ gesture = false } = {}) {
+function route() {
+  canonicalUrl();
   const room = roomFromLocation();
   $('#loading').hidden = true;
   hideLeft();
   if (room && validRoom(room)) {
     if (session && session.room === room) return;
     if (session) { session.leave('navigated'); session = null; }
+    if (prejoin.shown && prejoin.room === room) return;
+    if (prejoin.shown) prejoin.hide();
     clearNotice('ended');
     lobby.hide();
     bg.setQuiet(true);
-    session = new CallSession({
-      room, me, ui, chat, forceRelay,
-      onEnd: (reason) => {
-        session = null;
-        if (reason === 'navigated') return; // route() goes on to where we are going
-        if (reason === 'left') { // the Leave button: "You left ROOM — Rejoin / Back to rooms"
-          history.pushState(null, '', urlFor(null));
-          lobby.hide();
-          bg.setQuiet(false);
-          showLeft(room, () => route());
-          return;
-        }
-        if (END_NOTICE[reason]) showNotice({ id: 'ended', kind: 'error', icon: 'alert', key: END_NOTICE[reason], args: { room } });
-        navigate(null);
-      },
-      onAuthLost: goSignIn,
-    });
-    session.start({ gesture });
+    prejoin.show(room, me);
     return;
   }
+  if (prejoin.shown) prejoin.hide();
   if (session) { const s = session; session = null; s.leave('navigated'); }
   if (room) showNotice({ id: 'bad-room', kind: 'error', key: 'err_room_name_link', args: { room } });
   bg.setQuiet(false);
   lobby.show(me);
+}
+
+/** Join `room` with the media the pre-join screen holds (Join is a click: sound may start). */
+function startCall(room, media) {
+  if (!room || !validRoom(room) || session) { media.stream.getTracks().forEach((t) => t.stop()); return; }
+  session = new CallSession({
+    room, me, ui, chat, forceRelay,
+    onEnd: (reason) => {
+      session = null;
+      settings.close();
+      if (reason === 'navigated') return; // route() goes on to where we are going
+      if (reason === 'left') { // the Leave button: "You left ROOM — Rejoin / Back to rooms"
+        history.pushState(null, '', urlFor(null));
+        lobby.hide();
+        bg.setQuiet(false);
+        showLeft(room, () => route());
+        return;
+      }
+      if (END_NOTICE[reason]) showNotice({ id: 'ended', kind: 'error', icon: 'alert', key: END_NOTICE[reason], args: { room } });
+      navigate(null);
+    },
+    onAuthLost: goSignIn,
+  });
+  session.start({ gesture: true, media });
 }
 
 function showUser() {
@@ -107,6 +134,7 @@ function showUser() {
 }
 
 async function main() {
+  canonicalUrl();
   if (!api.getToken()) return goSignIn();
   try {
     me = await api.me();
@@ -124,6 +152,7 @@ async function main() {
     if (session && !(await confirmDialog({ title: 'logout_confirm_title', body: 'logout_confirm_body',
       ok: 'logout_confirm_ok', args: { room: session.room }, danger: true }))) return;
     if (session) { const s = session; session = null; s.leave('navigated'); }
+    prejoin.hide();
     await api.logout();
     location.replace('/static/auth.html');
   });
@@ -149,13 +178,20 @@ window.webcall = Object.freeze({
   /** Loudness 0…1 measured from a peer's received audio ('local' = our microphone). */
   level: (peerId) => (session ? session.audio.level(peerId) : null),
   audioState: () => (session && session.audio.ctx ? session.audio.ctx.state : null),
+  /** The speaker the call's sound plays through (AudioContext.sinkId; '' = the default), if known. */
+  audioSink: () => (session && session.audio.ctx && 'sinkId' in session.audio.ctx ? session.audio.ctx.sinkId : null),
   pc: (peerId) => (session ? session.mesh.pc(peerId) : null),
+  /** The camera ('video') or microphone ('audio') track we send (or the pre-join holds), or null. */
+  localTrack: (kind) => {
+    if (session) return kind === 'audio' ? session.tracks.audio : session.tracks.camera;
+    return prejoin.shown ? prejoin.track(kind) : null;
+  },
   stats: (peerId) => (session && session.mesh.pc(peerId) ? session.mesh.pc(peerId).getStats() : null),
 });
 
 // ?demo=call|lobby renders fake content for screenshots, without a server. Loopback hosts only.
 if (params.has('demo') && isLoopback()) {
-  import('./demo.js').then((m) => m.runDemo(params.get('demo'), { ui, chat, lobby, bg, count: Number(params.get('peers')) || 2 }));
+  import('./demo.js').then((m) => m.runDemo(params.get('demo'), { ui, chat, lobby, prejoin, bg, count: Number(params.get('peers')) || 2 }));
 } else {
   main();
 }

@@ -16,6 +16,7 @@ export class AudioEngine {
     this.onSpeaking = () => {};
     this.onBlocked = () => {};
     this.loop = 0;
+    this.sinkId = '';
   }
 
   context() {
@@ -24,7 +25,15 @@ export class AudioEngine {
     if (!AC) return null;
     this.ctx = new AC({ latencyHint: 'interactive' });
     this.ctx.onstatechange = () => this.onBlocked(this.blocked);
+    if (this.sinkId) this.setSink(this.sinkId);
     return this.ctx;
+  }
+
+  /** Play through the speaker `deviceId` ('' = the default) where AudioContext.setSinkId exists. */
+  setSink(deviceId) {
+    this.sinkId = deviceId || '';
+    if (!this.ctx || typeof this.ctx.setSinkId !== 'function') return Promise.resolve(false);
+    return this.ctx.setSinkId(this.sinkId).then(() => true, (e) => { console.warn('setSinkId', e); return false; });
   }
 
   /** The browser's autoplay policy holds audio until a user gesture. */

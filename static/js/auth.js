@@ -12,7 +12,7 @@ function target() {
   const next = safeNext(params.get('next'));
   if (next) return next;
   const room = new URLSearchParams(location.hash.slice(1)).get('room');
-  if (room && validRoom(room)) return `/static/index.html#room=${encodeURIComponent(room)}`;
+  if (room && validRoom(room)) return `/r/${encodeURIComponent(room)}`;
   return '/static/index.html';
 }
 const go = () => location.replace(target());

@@ -1,6 +1,6 @@
-// Demo mode, for screenshots and design work without a server: index.html?demo=call (or 1) and
-// ?demo=lobby, optional &peers=N (1–15), &present=1 (someone shares a screen), &view=speaker.
-// Loaded only on loopback hosts (see app.js); no network.
+// Demo mode, for screenshots and design work without a server: index.html?demo=call (or 1),
+// ?demo=lobby and ?demo=prejoin, optional &peers=N (1–15), &present=1 (someone shares a screen),
+// &view=speaker. Loaded only on loopback hosts (see app.js); no network.
 
 import { $, h, hueOf, initials } from './common.js';
 import { showReaction } from './reactions.js';
@@ -56,7 +56,7 @@ function fakeScreen(w = 1280, hgt = 720) {
   return c.captureStream(5);
 }
 
-export function runDemo(mode, { ui, chat, lobby, count }) {
+export function runDemo(mode, { ui, chat, lobby, prejoin, count }) {
   document.body.classList.add('demo');
   $('#loading').hidden = true;
   const me = { id: 'u-ada', username: 'ada' };
@@ -66,6 +66,21 @@ export function runDemo(mode, { ui, chat, lobby, count }) {
   av.textContent = initials(me.username);
   av.style.setProperty('--hue', hueOf(me.username));
   $('#call-info').append(h('span', { class: 'demo-pill', i18n: 'demo_badge' }));
+
+  if (mode === 'prejoin' && prejoin) {
+    const dev = (kind, labels) => labels.map((label, i) => ({ kind, deviceId: `${kind}-${i}`, label }));
+    prejoin.showDemo({
+      room: 'team-standup', me, people: NAMES.slice(0, Math.max(1, Math.min(8, count))),
+      stream: fakeCamera(me.username),
+      devices: {
+        videoinput: dev('videoinput', ['Integrated Camera', 'USB Webcam C920']),
+        audioinput: dev('audioinput', ['Default — Built-in Microphone', 'Headset Microphone']),
+        audiooutput: dev('audiooutput', ['Default — Built-in Speakers', 'Headset']),
+      },
+      onJoin: () => location.assign(`${location.pathname}?demo=call&peers=${count}`),
+    });
+    return;
+  }
 
   if (mode === 'lobby') {
     lobby.me = me;

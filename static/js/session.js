@@ -5,6 +5,7 @@ import { Signaling } from './signaling.js';
 import { Mesh } from './call.js';
 import { AudioEngine, savedVolume, saveVolume } from './audio.js';
 import { acquireLocalMedia, getTrack, getScreenTrack, canShareScreen, reasonOf } from './media.js';
+import { loadPrefs, savePrefs, rememberDevice, listDevices, chosenId, deviceOf, blurCapable } from './devices.js';
 import { showNotice, clearNotice, toast } from './common.js';
 import { confirmDialog } from './dialog.js';
 import { showReaction } from './reactions.js';
@@ -54,8 +55,11 @@ export class CallSession {
     });
   }
 
-  /** gesture: started by a click (so sound may play right away). */
-  async start({ gesture = false } = {}) {
+  /**
+   * gesture: started by a click (so sound may play right away). media: what the pre-join screen
+   * holds ({stream, mode, reason, micOff, camOff}); without it the camera and mic are asked for here.
+   */
+  async start({ gesture = false, media: ready = null } = {}) {
     const ui = this.ui;
     this.audio.onSpeaking = (id, on) => ui.setSpeaking(id, on);
     ui.levelOf = (id) => this.audio.level(id); // the large tile follows the active speaker
@@ -84,13 +88,20 @@ export class CallSession {
     ui.setLocal({ username: this.me.username, stream: null, state: this.state });
     this._controls();
 
-    const media = await acquireLocalMedia();
+    this.prefs = loadPrefs();
+    if (this.prefs.audiooutput?.id) this.audio.setSink(this.prefs.audiooutput.id);
+    const media = ready || await acquireLocalMedia({ prefs: this.prefs, want: { audio: this.prefs.audioinput?.id, video: this.prefs.videoinput?.id } });
     if (this.ended) { media.stream.getTracks().forEach((t) => t.stop()); return; }
     this.tracks.audio = media.stream.getAudioTracks()[0] || null;
     this.tracks.camera = media.stream.getVideoTracks()[0] || null;
-    this.state.audio = !!this.tracks.audio;
+    if (this.tracks.audio && media.micOff) this.tracks.audio.enabled = false;
+    this.state.audio = !!this.tracks.audio && this.tracks.audio.enabled;
     this.state.video = !!this.tracks.camera;
-    if (media.mode !== 'av') {
+    this._watchDevice(this.tracks.audio);
+    this._watchDevice(this.tracks.camera);
+    this._onDeviceChange = () => this._devicesChanged();
+    navigator.mediaDevices?.addEventListener?.('devicechange', this._onDeviceChange);
+    if (media.mode !== 'av' && media.reason) {
       showNotice({ id: 'media', kind: 'warn', icon: media.mode === 'none' ? 'volume' : 'camOff',
         key: media.mode === 'audio' ? 'notice_audio_only' : 'notice_receive_only', args: { why: `@why_${media.reason}` } });
     }
@@ -237,14 +248,18 @@ export class CallSession {
 
   async toggleMic() {
     if (!this.tracks.audio) {
-      try { this.tracks.audio = await getTrack('audio'); } catch (e) { return toast('mic_failed', { why: `@why_${reasonOf(e)}` }, 'micOff'); }
+      try { this.tracks.audio = await getTrack('audio', this._want('audio')); } catch (e) { return toast('mic_failed', { why: `@why_${reasonOf(e)}` }, 'micOff'); }
+      if (this.ended) { this.tracks.audio.stop(); return; }
+      this._watchDevice(this.tracks.audio);
       await this.mesh.setTrack('audio', this.tracks.audio);
       this.audio.attach('local', this.tracks.audio, { local: true });
       this.state.audio = true;
+      savePrefs({ micOff: false });
       clearNotice('media');
     } else {
       this.state.audio = !this.state.audio;
       this.tracks.audio.enabled = this.state.audio;
+      savePrefs({ micOff: !this.state.audio });
     }
     this._sendState();
   }
@@ -256,12 +271,16 @@ export class CallSession {
       this.tracks.camera = null;
       if (!this.state.screen) await this.mesh.setTrack('video', null);
       cam?.stop(); // the camera light goes off
+      savePrefs({ camOff: true });
     } else {
       let cam;
-      try { cam = await getTrack('video'); } catch (e) { return toast('cam_failed', { why: `@why_${reasonOf(e)}` }, 'camOff'); }
+      try { cam = await getTrack('video', this._want('video')); } catch (e) { return toast('cam_failed', { why: `@why_${reasonOf(e)}` }, 'camOff'); }
       if (this.ended) { cam.stop(); return; }
       this.tracks.camera = cam;
+      this._watchDevice(cam);
+      this._applyBlur(cam);
       this.state.video = true;
+      savePrefs({ camOff: false });
       if (!this.state.screen) await this.mesh.setTrack('video', cam);
     }
     this._localPreview();
@@ -298,6 +317,125 @@ export class CallSession {
   toggleHand() {
     this.state.hand = !this.state.hand;
     this._sendState();
+  }
+
+  // ---- devices: switched in place (RTCRtpSender.replaceTrack), no renegotiation ----
+  /** Constraints options for a new track of `kind` on the remembered device. */
+  _want(kind, deviceId) {
+    const prefs = this.prefs || loadPrefs();
+    const pref = kind === 'audio' ? prefs.audioinput : prefs.videoinput;
+    return { prefs, deviceId: deviceId ?? (pref?.id || ''), exact: deviceId !== undefined && !!deviceId };
+  }
+
+  /** The deviceIds in use now: {videoinput, audioinput, audiooutput}. */
+  currentDevices(devices) {
+    const prefs = this.prefs || loadPrefs();
+    return {
+      videoinput: deviceOf(this.tracks.camera) || chosenId(devices.videoinput, prefs.videoinput),
+      audioinput: deviceOf(this.tracks.audio) || chosenId(devices.audioinput, prefs.audioinput),
+      audiooutput: this.audio.sinkId || chosenId(devices.audiooutput, prefs.audiooutput),
+    };
+  }
+
+  blurCapable() { return blurCapable(this.tracks.camera); }
+
+  /** Use another camera / microphone / speaker (remembered). `device`: a MediaDeviceInfo or null (default). */
+  async switchDevice(kind, device) {
+    const id = device ? device.deviceId : '';
+    this.prefs = rememberDevice(kind, device);
+    if (kind === 'audiooutput') return this.audio.setSink(id);
+    return this._reopen(kind === 'audioinput' ? 'audio' : 'video', id);
+  }
+
+  /** Noise suppression / echo cancellation (a new microphone track), background blur (the camera's). */
+  async setOption(name, on) {
+    this.prefs = savePrefs({ [name]: on });
+    if (name === 'backgroundBlur') return this._applyBlur(this.tracks.camera);
+    if (this.tracks.audio) return this._reopen('audio', deviceOf(this.tracks.audio));
+  }
+
+  _applyBlur(track) {
+    if (!track || !blurCapable(track)) return;
+    track.applyConstraints({ backgroundBlur: !!(this.prefs || loadPrefs()).backgroundBlur }).catch(() => {});
+  }
+
+  /**
+   * A new track of `kind` ('audio' | 'video') from `deviceId` ('' = the default) in place of the
+   * one we send: the senders swap it with replaceTrack, so no offer/answer happens. A camera that
+   * is off stays off (the choice is remembered for when it goes on).
+   */
+  async _reopen(kind, deviceId) {
+    const old = kind === 'audio' ? this.tracks.audio : this.tracks.camera;
+    if (!old) return;
+    let track;
+    try {
+      track = await getTrack(kind, this._want(kind, deviceId));
+    } catch (e) {
+      // A phone opens one camera at a time: let go of the old one and try again.
+      if (kind !== 'video' || reasonOf(e) !== 'busy') return toast(kind === 'audio' ? 'mic_failed' : 'cam_failed', { why: `@why_${reasonOf(e)}` }, 'alert');
+      old.stop();
+      try { track = await getTrack(kind, this._want(kind, deviceId)); } catch (e2) {
+        return toast('cam_failed', { why: `@why_${reasonOf(e2)}` }, 'camOff');
+      }
+    }
+    if (this.ended || old !== (kind === 'audio' ? this.tracks.audio : this.tracks.camera)) { track.stop(); return; }
+    this._watchDevice(track);
+    if (kind === 'audio') {
+      track.enabled = old.enabled;
+      this.tracks.audio = track;
+      await this.mesh.setTrack('audio', track);
+      this.audio.attach('local', track, { local: true });
+    } else {
+      this.tracks.camera = track;
+      this._applyBlur(track);
+      if (!this.state.screen) await this.mesh.setTrack('video', track);
+      this._localPreview();
+    }
+    old.stop();
+  }
+
+  /** An unplugged camera or microphone ends its track: fall back to the default and say so. */
+  _watchDevice(track) {
+    if (!track) return;
+    track.addEventListener('ended', () => {
+      if (this.ended) return;
+      const kind = track.kind === 'audio' ? 'audio' : 'video';
+      if (track !== (kind === 'audio' ? this.tracks.audio : this.tracks.camera)) return; // replaced by us
+      toast(kind === 'audio' ? 'dev_lost_mic' : 'dev_lost_camera', { name: track.label || '' }, kind === 'audio' ? 'micOff' : 'camOff');
+      this._fallBack(kind, track);
+    });
+  }
+
+  async _fallBack(kind, gone) {
+    let track = null;
+    try { track = await getTrack(kind, { prefs: this.prefs || loadPrefs() }); } catch { /* none left */ }
+    if (this.ended || gone !== (kind === 'audio' ? this.tracks.audio : this.tracks.camera)) { track?.stop(); return; }
+    if (track) this._watchDevice(track);
+    if (kind === 'audio') {
+      if (track) track.enabled = gone.enabled;
+      this.tracks.audio = track;
+      this.state.audio = !!track && track.enabled;
+      await this.mesh.setTrack('audio', track);
+      if (track) this.audio.attach('local', track, { local: true }); else this.audio.detach('local');
+    } else {
+      this.tracks.camera = track;
+      this.state.video = !!track;
+      if (!this.state.screen) await this.mesh.setTrack('video', track);
+      this._localPreview();
+    }
+    this._sendState();
+    this.onDevices?.();
+  }
+
+  /** A device came or went: a chosen speaker that is gone falls back to the default. */
+  async _devicesChanged() {
+    const devices = await listDevices();
+    if (this.ended) return;
+    if (this.audio.sinkId && !devices.audiooutput.some((d) => d.deviceId === this.audio.sinkId)) {
+      this.audio.setSink('');
+      toast('dev_lost_speaker', null, 'volume');
+    }
+    this.onDevices?.();
   }
 
   // ---- ICE servers: new TURN credentials before the old ones expire ----
@@ -353,6 +491,7 @@ export class CallSession {
     this.sig._end();
     this.mesh.closeAll();
     for (const t of Object.values(this.tracks)) t?.stop();
+    navigator.mediaDevices?.removeEventListener?.('devicechange', this._onDeviceChange);
     this.audio.close();
     document.removeEventListener('pointerdown', this._unlock, true);
     document.removeEventListener('keydown', this._unlock, true);

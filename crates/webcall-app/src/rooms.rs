@@ -122,6 +122,16 @@ impl RoomService {
         Ok((summaries, more))
     }
 
+    /// One room with who is in its call now (for the pre-join screen); `None`
+    /// when there is no such room (its first joiner creates it).
+    pub async fn summary(&self, name: &RoomName) -> Result<Option<RoomSummary>, AppError> {
+        let Some(room) = self.find(name).await? else {
+            return Ok(None);
+        };
+        let peers = self.deps.presence.peers(name).await?;
+        Ok(Some(RoomSummary { room, peers }))
+    }
+
     /// Every room `owner` owns (to end their calls before the account goes).
     pub async fn owned_by(&self, owner: UserId) -> Result<Vec<Room>, AppError> {
         let mut owned = Vec::new();

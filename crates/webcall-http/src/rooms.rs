@@ -1,4 +1,5 @@
-//! `/api/v1/rooms`: list live rooms, create one, delete one (owner), page chat history.
+//! `/api/v1/rooms`: list live rooms, create one, read one with who is in its
+//! call (the pre-join screen), delete one (owner), page chat history.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -18,7 +19,7 @@ use crate::{ApiError, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/rooms", get(list).post(create))
-        .route("/api/v1/rooms/{room}", axum::routing::delete(delete))
+        .route("/api/v1/rooms/{room}", get(read).delete(delete))
         .route("/api/v1/rooms/{room}/messages", get(messages))
 }
 
@@ -102,6 +103,19 @@ async fn create(
     })?;
     let room = state.rooms.create(&name, claims.user_id).await?;
     Ok((StatusCode::CREATED, Json(room_json(&room))))
+}
+
+/// One room with who is in its call now; 404 `room_not_found` when there is
+/// no such room (joining it creates it).
+async fn read(
+    State(state): State<AppState>,
+    _: Authenticated,
+    Path(room): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let name = RoomName::parse(&room)?;
+    let summary = state.rooms.summary(&name).await?;
+    let summary = summary.ok_or(webcall_app::AppError::RoomNotFound)?;
+    Ok(Json(summary_json(&summary)))
 }
 
 async fn delete(

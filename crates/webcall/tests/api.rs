@@ -837,6 +837,7 @@ async fn the_openapi_description_matches_the_routes() {
         "GET /api/v1/webrtc/ice-servers",
         "GET /api/v1/rooms",
         "POST /api/v1/rooms",
+        "GET /api/v1/rooms/{room}",
         "DELETE /api/v1/rooms/{room}",
         "GET /api/v1/rooms/{room}/messages",
         "GET /ws/rooms/{room}",

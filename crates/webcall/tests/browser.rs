@@ -12,7 +12,9 @@ use std::time::Duration;
 use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
-use webclient::{connection_check, css, eventually, fill, tile_of, Driver, Engine, CALL_PATH};
+use webclient::{
+    connection_check, css, eventually, fill, join_call, tile_of, Driver, Engine, CALL_PATH,
+};
 
 const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
 
@@ -96,9 +98,8 @@ async fn two_people_call_each_other_through_the_embedded_relay() {
     log_in_through_the_page(&bob, &app, "bob").await;
     screenshot(&bob, "lobby").await;
 
-    ada.goto(&app.url("/r/team?forceRelay=1")).await.unwrap();
-    css(&ada, "[data-testid=call-view]:not([hidden])").await;
-    bob.goto(&app.url("/r/team?forceRelay=1")).await.unwrap();
+    join_call(&ada, &app.url("/r/team?forceRelay=1")).await;
+    join_call(&bob, &app.url("/r/team?forceRelay=1")).await;
     let bob_on_ada = tile_of(&ada, "bob").await;
     let ada_on_bob = tile_of(&bob, "ada").await;
 

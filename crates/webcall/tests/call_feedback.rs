@@ -24,7 +24,9 @@ use serde_json::{json, Value};
 use support::{spawn_app, TestApp};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
-use webclient::{call_path, css, decoding, eventually, tile_of, Driver, Engine};
+use webclient::{
+    call_path, click_join, css, decoding, eventually, join_call, tile_of, Driver, Engine,
+};
 
 const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
 
@@ -237,9 +239,9 @@ async fn a_cut_signaling_connection_shows_reconnecting_and_the_call_resumes() {
     let bob = driver.browser(1280, 800).await;
     sign_in(&ada, &app, &proxy.url(""), "ada").await;
     sign_in(&bob, &app, &app.url(""), "bob").await;
-    ada.goto(&proxy.url("/r/team")).await.unwrap();
+    join_call(&ada, &proxy.url("/r/team")).await;
     css(&ada, "[data-testid=conn-status][data-state=connected]").await;
-    bob.goto(&app.url("/r/team")).await.unwrap();
+    join_call(&bob, &app.url("/r/team")).await;
     let bob_at_ada = tile_of(&ada, "bob").await;
     let ada_at_bob = tile_of(&bob, "ada").await;
     let before = call_path(&ada, &bob_at_ada, decoding)
@@ -334,7 +336,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
     sign_in(&bob, &app, &app.url(""), "bob").await;
 
     // Alone: the share card, with the room's link.
-    ada.goto(&app.url("/r/team")).await.unwrap();
+    join_call(&ada, &app.url("/r/team")).await;
     let link = eventually(
         &ada,
         "the alone card",
@@ -344,7 +346,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
     assert!(link.as_str().unwrap().ends_with("/r/team"), "{link}");
     screenshot(&ada, "alone-1280").await;
 
-    bob.goto(&app.url("/r/team")).await.unwrap();
+    join_call(&bob, &app.url("/r/team")).await;
     let bob_at_ada = tile_of(&ada, "bob").await;
     let ada_at_bob = tile_of(&bob, "ada").await;
     eventually(
@@ -550,7 +552,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
     assert_eq!(js(&ada, "return window.webcall.room;").await, Value::Null);
 
     // The Leave button leaves at once, then "You left team" with Rejoin.
-    ada.goto(&app.url("/r/team")).await.unwrap();
+    join_call(&ada, &app.url("/r/team")).await;
     css(&ada, "[data-testid=conn-status][data-state=connected]").await;
     click(&ada, "[data-testid=leave]").await;
     let title = eventually(
@@ -566,6 +568,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
     );
     screenshot(&ada, "left-1280").await;
     click(&ada, "[data-testid=rejoin]").await;
+    click_join(&ada).await;
     css(&ada, "[data-testid=conn-status][data-state=connected]").await;
     assert_eq!(js(&ada, "return window.webcall.room;").await, "team");
     assert!(ada.current_url().await.unwrap().path().ends_with("/r/team"));
@@ -667,6 +670,9 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
         &format!("[data-room=\"{long}\"] [data-testid=enter-room]"),
     )
     .await;
+    css(&ada, "[data-testid=prejoin]:not([hidden])").await;
+    no_overflow(&ada, "the pre-join of a 64-character room, in Russian").await;
+    click_join(&ada).await;
     css(&ada, "[data-testid=conn-status][data-state=connected]").await;
     let title = js(
         &ada,
@@ -714,7 +720,7 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
     .await;
 
     // English call on a phone, for the screenshot.
-    ada.goto(&app.url("/r/team")).await.unwrap();
+    join_call(&ada, &app.url("/r/team")).await;
     css(&ada, "[data-testid=conn-status][data-state=connected]").await;
     no_overflow(&ada, "an English call on a phone").await;
     screenshot(&ada, "call-alone-360").await;
@@ -722,7 +728,7 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
     // Someone joins: the card goes, the quality shows on their tile, on a phone too.
     let bob = driver.browser(1280, 800).await;
     sign_in(&bob, &app, &app.url(""), "bob").await;
-    bob.goto(&app.url("/r/team")).await.unwrap();
+    join_call(&bob, &app.url("/r/team")).await;
     let bob_at_ada = tile_of(&ada, "bob").await;
     eventually(
         &ada,

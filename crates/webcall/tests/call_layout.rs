@@ -18,7 +18,7 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions, MouseActions, Poin
 use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp};
-use webclient::{css, eventually, tile_of, Driver, Engine};
+use webclient::{css, eventually, join_call, tile_of, Driver, Engine};
 
 const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
 
@@ -476,10 +476,7 @@ async fn join(browser: &Client, app: &TestApp, user: &str, room: &str) {
         )
         .await
         .unwrap();
-    browser
-        .goto(&app.url(&format!("/r/{room}?forceRelay=1")))
-        .await
-        .unwrap();
+    join_call(browser, &app.url(&format!("/r/{room}?forceRelay=1"))).await;
     eventually(
         browser,
         &format!("{user} connected"),

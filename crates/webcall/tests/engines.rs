@@ -20,7 +20,8 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
 use webclient::{
-    call_path, connection_check, css, decoding, eventually, fill, tile_of, Driver, Engine,
+    call_path, connection_check, css, decoding, eventually, fill, join_call, tile_of, Driver,
+    Engine,
 };
 
 /// One scenario at a time: each takes two browsers, the machine may have two cores.
@@ -86,10 +87,8 @@ async fn signed_in_with_token(browser: &Client, app: &TestApp, name: &str) {
 async fn call(people: &People, path: &str, local: &str) -> (Value, Value) {
     let People { ada, fox, .. } = people;
     let started = Instant::now();
-    ada.goto(path).await.unwrap();
-    css(ada, "[data-testid=call-view]:not([hidden])").await;
-    fox.goto(path).await.unwrap();
-    css(fox, "[data-testid=call-view]:not([hidden])").await;
+    join_call(ada, path).await;
+    join_call(fox, path).await;
     let fox_on_ada = tile_of(ada, "fox").await;
     let ada_on_fox = tile_of(fox, "ada").await;
 

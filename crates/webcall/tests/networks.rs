@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use fantoccini::Client;
 use netlab::{available, wait_for_log, Browser, Lab, PUBLIC_NETS, SERVER_V4};
 use serde_json::Value;
-use webclient::{call_path, connection_check, css, decoding, fill, find_within, tile_of};
+use webclient::{
+    call_path, connection_check, css, decoding, fill, find_within, join_call, tile_of,
+};
 
 const JWT_SECRET: &str = "netlab-jwt-secret-0123456789-abcdefghijklmnop";
 const REGISTRATION_SECRET: &str = "netlab-registration-secret";
@@ -181,9 +183,8 @@ async fn two_people_call(
 ) -> Seen {
     sign_up(&ada.client, origin, "ada").await;
     sign_up(&bob.client, origin, "bob").await;
-    ada.client.goto(&format!("{origin}/r/lab")).await.unwrap();
-    css(&ada.client, "[data-testid=call-view]:not([hidden])").await;
-    bob.client.goto(&format!("{origin}/r/lab")).await.unwrap();
+    join_call(&ada.client, &format!("{origin}/r/lab")).await;
+    join_call(&bob.client, &format!("{origin}/r/lab")).await;
     let bob_on_ada = tile_of(&ada.client, "bob").await;
     let ada_on_bob = tile_of(&bob.client, "ada").await;
     let mut seen = Vec::new();

@@ -181,19 +181,47 @@ impl Driver {
 
     /// A browser of its own (a fresh profile: separate storage, like two people).
     pub async fn browser(&self, width: u32, height: u32) -> Client {
+        self.browser_with(width, height, &[]).await
+    }
+
+    /// As [`Driver::browser`], Chromium with `extra` flags; a flag named like one
+    /// of [`CHROMIUM_ARGS`] (before any `=`) takes its place
+    /// (`--use-fake-device-for-media-stream=device-count=2`: two fake cameras).
+    pub async fn browser_with(&self, width: u32, height: u32, extra: &[&str]) -> Client {
+        self.session(width, height, extra, false).await
+    }
+
+    /// A browser whose pages see a `width` × `height` viewport as on a phone.
+    /// Headless Chromium's window is never narrower than 500 px, so a 360 px
+    /// screen needs Chromium's mobile emulation (device metrics); Firefox gets
+    /// the window size.
+    pub async fn phone(&self, width: u32, height: u32) -> Client {
+        self.session(width, height, &[], true).await
+    }
+
+    async fn session(&self, width: u32, height: u32, extra: &[&str], phone: bool) -> Client {
         let caps = match self.engine {
             Engine::Chromium => {
                 let profile = self
                     .profiles
                     .path()
                     .join(uuid::Uuid::new_v4().simple().to_string());
-                let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+                let name = |flag: &str| flag.split('=').next().unwrap_or_default().to_owned();
+                let mut args: Vec<String> = CHROMIUM_ARGS
+                    .iter()
+                    .filter(|a| !extra.iter().any(|e| name(e) == name(a)))
+                    .chain(extra)
+                    .map(|a| a.to_string())
+                    .collect();
                 args.push(format!("--window-size={width},{height}"));
                 args.push(format!("--user-data-dir={}", profile.display()));
-                json!({
-                    "browserName": "chrome",
-                    "goog:chromeOptions": {"binary": self.engine.binary(), "args": args}
-                })
+                let mut options = json!({"binary": self.engine.binary(), "args": args});
+                if phone {
+                    options["mobileEmulation"] = json!({
+                        "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true, "mobile": true}
+                    });
+                }
+                json!({"browserName": "chrome", "goog:chromeOptions": options})
             }
             // geckodriver makes a fresh temporary profile for every session.
             Engine::Firefox => json!({
@@ -291,6 +319,31 @@ pub async fn fill(browser: &Client, selector: &str, text: &str) {
     }
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
+}
+
+/// Opens a room's address (`/r/{room}`, any query kept) and joins its call as a
+/// person does: the pre-join screen comes up, Join is clicked, the call view shows.
+pub async fn join_call(browser: &Client, url: &str) {
+    browser.goto(url).await.unwrap();
+    click_join(browser).await;
+}
+
+/// On the pre-join screen already shown: clicks Join once it can be clicked and
+/// waits for the call view.
+pub async fn click_join(browser: &Client) {
+    let join = css(
+        browser,
+        "[data-testid=prejoin]:not([hidden]) [data-testid=prejoin-join]",
+    )
+    .await;
+    for _ in 0..100 {
+        if join.is_displayed().await.unwrap_or(false) && join.is_enabled().await.unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    join.click().await.unwrap();
+    css(browser, "[data-testid=call-view]:not([hidden])").await;
 }
 
 /// The remote tile of `username` in `browser`, once it exists.

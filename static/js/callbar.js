@@ -34,6 +34,8 @@ export class CallBar {
     this.help.classList.add('ctl-secondary');
     this.view.classList.add('ctl-secondary');
     ui.controls.screen.classList.add('ctl-secondary');
+    // On the narrowest bars the hand goes under More too (its button does the work).
+    ui.controls.hand.classList.add('ctl-tertiary');
     leave.before(this.view, this.help, this.moreBtn);
     this.menu = h('div', { class: 'more-menu', role: 'menu', 'data-testid': 'more-menu' });
     this.menu.hidden = true;
@@ -79,16 +81,17 @@ export class CallBar {
   /**
    * The controls fit the width they have (less with the chat open, more in English than in
    * Russian): all with labels; else the secondary ones (share, view, keys) under "More"; else
-   * icons only (the labels stay as their accessible names). Buttons stay 44 px or wider.
+   * icons only (the labels stay as their accessible names); else the hand under "More" too.
+   * Buttons stay 44 px or wider where that fits.
    */
   fit() {
     const view = this.ui.view;
     if (view.hidden) return;
     const bar = $('#controls');
     const room = this.ui.stage.clientWidth;
-    for (const level of ['', 'more', 'icons']) {
+    for (const level of ['', 'more', 'icons', 'fewer']) {
       if (view.dataset.compact !== level) view.dataset.compact = level;
-      if (level === 'icons') break;
+      if (level === 'fewer') break;
       const shown = [...bar.querySelectorAll('.ctl')].filter((b) => b.offsetParent !== null);
       const cut = shown.some((b) => { const l = b.querySelector('.ctl-label'); return l && l.offsetWidth > 1 && l.scrollWidth > l.clientWidth + 1; });
       const narrow = shown.some((b) => b.offsetWidth < 44);
@@ -108,9 +111,22 @@ export class CallBar {
       if (!this.ui.controls.screen.hidden) items.push(['screen', this.ui.controls.screen.getAttribute('aria-pressed') === 'true' ? 'stop_presenting' : 'screen_title', () => this.ui.on.screen && this.ui.on.screen()]);
       items.push([this.ui.effectiveMode === 'speaker' ? 'grid' : 'speaker', this.ui.effectiveMode === 'speaker' ? 'view_grid' : 'view_speaker', () => this.ui.toggleMode()]);
       items.push(['keyboard', 'shortcuts_title', () => this.openHelp()]);
-      this.menu.replaceChildren(...items.map(([ic, key, run]) => h('button', {
-        type: 'button', role: 'menuitem', class: 'more-item', onclick: () => { this.toggleMenu(false); run(); },
-      }, icon(ic), h('span', { i18n: key }))));
+      // Buttons folded away on this bar (hand, settings…): the same button, clicked.
+      for (const c of [...$('#controls').querySelectorAll('.ctl-tertiary')].reverse()) {
+        if (c.offsetParent !== null || c.hidden) continue;
+        const label = c.querySelector('.ctl-label');
+        const key = label?.dataset.i18n || '';
+        const pressed = c.hasAttribute('aria-pressed') ? c.getAttribute('aria-pressed') === 'true' : undefined;
+        items.unshift([c.querySelector('.ctl-icon svg')?.cloneNode(true), key, () => c.click(), pressed]);
+      }
+      this.menu.replaceChildren(...items.map(([ic, key, run, pressed]) => {
+        const item = h('button', {
+          type: 'button', role: pressed === undefined ? 'menuitem' : 'menuitemcheckbox', class: 'more-item',
+          onclick: () => { this.toggleMenu(false); run(); },
+        }, typeof ic === 'string' ? icon(ic) : ic, h('span', { i18n: key }));
+        if (pressed !== undefined) item.setAttribute('aria-checked', String(pressed));
+        return item;
+      }));
     }
     this.menu.hidden = !open;
     this.moreBtn.setAttribute('aria-expanded', String(open));

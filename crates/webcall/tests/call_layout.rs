@@ -8,6 +8,10 @@
 //! overrides it, the participant list shows names, microphones, the owner and a
 //! raised hand first, `?` opens the shortcuts, keys do nothing while typing, and
 //! the call timer runs. Screenshots land in the target directory.
+//!
+//! Over 500 lines because each test is one long story a user would walk
+//! through (sixteen people across sizes and languages; a call of three), with
+//! the stage-checking script they share kept beside them.
 
 mod support;
 mod webclient;

@@ -1,13 +1,16 @@
-//! The call's layouts in real headless Chromium: the grid and the speaker view
-//! fit 16 people (demo mode, 15 fake peers) at 1280×800 and on a 360×740 phone,
-//! in English and Russian, with no tile overlapping another or leaving the stage,
-//! no sideways scrolling and no control label cut; on a phone your own picture
-//! floats and snaps to the corner it is dragged to; a screen share takes the
-//! large tile with a "… is presenting" bar. In a real call of three browsers the
-//! large tile follows whoever speaks (Chromium's fake microphone), a pin
-//! overrides it, the participant list shows names, microphones, the owner and a
-//! raised hand first, `?` opens the shortcuts, keys do nothing while typing, and
-//! the call timer runs. Screenshots land in the target directory.
+//! The call's layouts in real headless Chromium. Demo mode (15 fake peers): the
+//! grid and the speaker view fit 16 people at 1280×800 and on a 360×740 phone,
+//! in English and Russian, and every width between (430–1100 px) fits too: no
+//! tile overlapping another or leaving the stage, no sideways scrolling, no
+//! control cut, off screen or unnamed, no name left with a `{placeholder}`; the
+//! participant list puts a raised hand first and marks you and the owner; `?`
+//! opens the shortcuts, `F` full screen, and keys do nothing while typing; on a
+//! phone your own picture floats and snaps to the corner it is dragged to; a
+//! screen share takes the large tile with a "… is presenting" bar. A real call
+//! of three browsers: the large tile follows whoever speaks (Chromium's fake
+//! microphone), a pin overrides it, the participant list shows names,
+//! microphones, the owner and a raised hand first, and the call timer runs.
+//! Screenshots land in the target directory.
 //!
 //! Over 500 lines because each test is one long story a user would walk
 //! through (sixteen people across sizes and languages; a call of three), with

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Takes the README's screenshots of every page, at 1280x800 and 360x740, in English and Russian.
+
+    cargo build --release && python3 docs/screenshots/shoot.py [--out docs/screenshots]
+
+Starts `target/release/webcall` on a free port (dev mode, a temporary SQLite file, the embedded
+relay), registers three people through the API and drives headless Chromium (`chromedriver`,
+fake camera and microphone) over plain WebDriver HTTP, so it needs nothing but Python 3, Chromium
+and chromedriver. The phone size is a real 360 px viewport (Chromium's window cannot be made
+narrower than 500 px, so the DevTools device metrics are overridden). The call pages show people
+from the demo mode (`?demo=call`, canvas "cameras") as well as a real two-person call.
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PASSWORD = "correct horse battery staple"
+SECRET = "screenshot-registration-secret"
+SIZES = {"desktop": (1280, 800), "phone": (360, 740)}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw else None
+
+
+class Browser:
+    """One headless Chromium through chromedriver's W3C WebDriver endpoint."""
+
+    def __init__(self, driver):
+        self.driver = driver
+        self.profile = tempfile.mkdtemp(prefix="shots-profile-")
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                     "--autoplay-policy=no-user-gesture-required", "--hide-scrollbars",
+                     "--window-size=1280,800", f"--user-data-dir={self.profile}",
+                     "--force-device-scale-factor=1", "--lang=en"]}}}}
+        _, r = http("POST", f"{driver}/session", caps)
+        self.sid = r["value"]["sessionId"]
+        self.base = f"{driver}/session/{self.sid}"
+
+    def cmd(self, method, path, body=None):
+        status, r = http(method, f"{self.base}{path}", body)
+        if status != 200:
+            raise RuntimeError(f"{path}: {r}")
+        return r["value"]
+
+    def size(self, name):
+        w, h = SIZES[name]
+        self.cmd("POST", "/goog/cdp/execute", {"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+            "width": w, "height": h, "deviceScaleFactor": 1, "mobile": name == "phone"}})
+
+    def goto(self, url):
+        self.cmd("POST", "/url", {"url": url})
+
+    def js(self, script, *args):
+        return self.cmd("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def wait(self, what, script, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                v = self.js(script)
+                if v:
+                    return v
+            except RuntimeError:
+                pass  # a navigation in progress
+            time.sleep(0.2)
+        raise RuntimeError(f"never true: {what}")
+
+    def click(self, selector):
+        self.wait(selector, f"const e = document.querySelector({json.dumps(selector)}); "
+                            "if (!e || e.offsetParent === null) return false; e.click(); return true;")
+
+    def shot(self, path):
+        import base64
+        time.sleep(1.2)  # let transitions and re-layouts settle
+        png = self.cmd("GET", "/screenshot")
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(png))
+        print("wrote", os.path.relpath(path, ROOT))
+
+    def quit(self):
+        try:
+            http("DELETE", self.base)
+        except Exception:
+            pass
+
+
+class Server:
+    """The release binary on a free port, with a throw-away data directory."""
+
+    def __init__(self, binary):
+        self.dir = tempfile.mkdtemp(prefix="shots-server-")
+        self.port = free_port()
+        env = dict(os.environ, APP_ENV="dev", HOST="127.0.0.1", PORT=str(self.port),
+                   DATABASE_URL=f"sqlite://{self.dir}/webcall.db",
+                   REGISTRATION_SECRET=SECRET, JWT_SECRET="s" * 48, TURN_SECRET="t" * 48,
+                   TURN_LISTEN=f"127.0.0.1:{free_port()}", TURN_PUBLIC_IP="127.0.0.1",
+                   TURN_ALLOW_LOOPBACK_PEERS="true", METRICS_LISTEN="off", RUST_LOG="warn")
+        env.pop("REDIS_URL", None)
+        self.log = open(os.path.join(self.dir, "webcall.log"), "w")
+        self.proc = subprocess.Popen([binary], env=env, stdout=self.log, stderr=self.log)
+        self.origin = f"http://127.0.0.1:{self.port}"
+        for _ in range(200):
+            try:
+                if http("GET", f"{self.origin}/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the server did not start; see {self.dir}/webcall.log")
+
+    def token(self, name):
+        http("POST", f"{self.origin}/api/v1/auth/register", {
+            "email": f"{name}@example.org", "username": name, "password": PASSWORD, "secret": SECRET})
+        status, body = http("POST", f"{self.origin}/api/v1/auth/login", {"username": name, "password": PASSWORD})
+        assert status == 200, body
+        return body
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def sign_in(browser, origin, login, lang):
+    """Puts the language and a token in the page's localStorage, as the sign-in page would."""
+    browser.goto(f"{origin}/static/auth.html")
+    browser.js("localStorage.setItem('webcall.lang', arguments[0]);"
+               "if (arguments[1]) { localStorage.setItem('webcall.token', arguments[1]);"
+               " localStorage.setItem('webcall.token_exp', String(Date.now() + arguments[2] * 1000)); }"
+               " else { localStorage.removeItem('webcall.token'); localStorage.removeItem('webcall.token_exp'); }",
+               lang, login["access_token"] if login else None, login["expires_in"] if login else 0)
+
+
+def in_call(browser, origin, room):
+    browser.goto(f"{origin}/r/{room}")
+    browser.click("[data-testid=prejoin-join]")
+    browser.wait("in the call", "return !document.querySelector('[data-testid=call-view]').hidden;")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "screenshots"))
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "webcall"))
+    ap.add_argument("--only", help="shoot only scenes whose name contains this")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+
+    server = Server(args.binary)
+    driver_port = free_port()
+    driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    drv = f"http://127.0.0.1:{driver_port}"
+    ada, bob = server.token("ada"), server.token("bob")
+    origin = server.origin
+    # Bob sits in the room the whole time, so ada's pre-join and call have somebody in them.
+    guest = Browser(drv)
+    sign_in(guest, origin, bob, "en")
+    in_call(guest, origin, "team-standup")
+    guest.js("document.querySelector('[data-testid=chat-input]') && 0")
+
+    shooter = Browser(drv)
+    try:
+        for lang in ("en", "ru"):
+            for size in SIZES:
+                def shot(name, lang=lang, size=size):
+                    suffix = "" if (lang, size) == ("en", "desktop") else f"-{lang}-{size}"
+                    shooter.shot(os.path.join(args.out, f"{name}{suffix}.png"))
+
+                def want(name):
+                    return not args.only or args.only in name
+
+                shooter.size(size)
+                sign_in(shooter, origin, None, lang)
+                if want("auth"):
+                    shooter.goto(f"{origin}/static/auth.html")
+                    shooter.wait("auth page", "return !!document.querySelector('[data-testid=login-form]');")
+                    shot("auth")
+                sign_in(shooter, origin, ada, lang)
+                if want("lobby"):
+                    shooter.goto(f"{origin}/static/index.html")
+                    shooter.wait("lobby", "return !document.querySelector('[data-testid=lobby]').hidden"
+                                 " && document.querySelectorAll('[data-testid=room-item]').length > 0;")
+                    shot("lobby")
+                if want("prejoin"):
+                    shooter.goto(f"{origin}/r/team-standup")
+                    shooter.wait("pre-join", "const w = document.querySelector('[data-testid=prejoin-who]');"
+                                 " return w && w.dataset.state === 'people';")
+                    shooter.wait("preview", "const v = document.querySelector('[data-testid=prejoin-video]');"
+                                 " return v && v.videoWidth > 0;")
+                    shot("prejoin")
+                if want("call"):
+                    in_call(shooter, origin, "team-standup")
+                    shooter.wait("bob's video", "const t = document.querySelector('[data-testid=remote-tile]');"
+                                 " return t && t.dataset.showVideo === 'true';")
+                    shot("call")
+                    if shooter.js("return document.querySelector('[data-testid=chat-panel]').hidden;"):
+                        shooter.click("[data-testid=toggle-chat]")
+                    shooter.js("const i = document.querySelector('[data-testid=chat-input]');"
+                               "i.value = arguments[0]; i.form.requestSubmit();",
+                               "Hi Bob! Can you see my screen?" if lang == "en" else "Привет! Видно мой экран?")
+                    shooter.wait("chat", "return document.querySelectorAll('[data-testid=chat-message]').length > 0;")
+                    shot("call-chat")
+                    if size == "phone":
+                        shooter.click("[data-testid=chat-close]")
+                    shooter.click("[data-testid=open-settings]")
+                    shooter.wait("settings", "return document.querySelector('[data-testid=settings-dialog]').open;")
+                    shot("call-settings")
+                    shooter.click("[data-testid=settings-close]")
+                    shooter.click("[data-testid=leave]")
+                    shooter.wait("left view", "return !document.querySelector('[data-testid=left-view]').hidden;")
+                    shot("call-left")
+                if want("demo"):
+                    demo = f"http://localhost:{server.port}/static/index.html?demo=call"
+                    shooter.goto(demo)
+                    shooter.js("localStorage.setItem('webcall.lang', arguments[0])", lang)
+                    for name, query, key in (("call-grid-9", "&peers=8", None),
+                                             ("call-speaker", "&peers=6&view=speaker&present=1", None),
+                                             ("call-people", "&peers=5", "p"),
+                                             ("call-shortcuts", "&peers=3", "?")):
+                        shooter.goto(demo + query)
+                        shooter.wait("demo call", "return document.querySelectorAll('[data-testid=remote-tile]').length > 0;")
+                        time.sleep(1)
+                        if key:
+                            shooter.js("document.body.dispatchEvent(new KeyboardEvent('keydown',"
+                                       " {key: arguments[0], bubbles: true}));", key)
+                        shot(name)
+                if want("404"):
+                    shooter.goto(f"{origin}/r/team%20call!")
+                    shooter.wait("room 404", "return !!document.querySelector('[data-testid=not-found]');")
+                    shot("room-404")
+                if want("check"):
+                    shooter.goto(f"{origin}/check")
+                    shooter.wait("check", "return document.querySelectorAll('[data-testid^=check-] strong').length > 0;")
+                    time.sleep(4)
+                    shot("check")
+    finally:
+        shooter.quit()
+        guest.quit()
+        driver.terminate()
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

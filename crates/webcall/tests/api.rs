@@ -991,21 +991,13 @@ async fn unknown_pages_are_an_html_404_and_unknown_api_paths_stay_json() {
     app.stop().await;
 }
 
-const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
-
-async fn screenshot(browser: &fantoccini::Client, name: &str) {
-    std::fs::create_dir_all(SHOTS).unwrap();
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(format!("{SHOTS}/{name}.png"), png).unwrap();
-}
-
 /// The 404 pages in headless Chromium on a phone-sized window: the room page
 /// names the link's invalid name as text (markup in it stays text), both pages
 /// switch to Russian and back, nothing overflows sideways, and the link leads
 /// back into the app.
 #[tokio::test]
 async fn the_404_pages_read_in_english_and_russian_and_fit_a_phone() {
-    use webclient::{css, eventually, Driver, Engine};
+    use webclient::{click, css, eventually, screenshot, Driver, Engine};
     let Some(driver) = Driver::start(Engine::Chromium).await else {
         return;
     };
@@ -1028,11 +1020,7 @@ async fn the_404_pages_read_in_english_and_russian_and_fit_a_phone() {
     )
     .await;
     assert_eq!(phone.execute(fits, vec![]).await.unwrap(), json!(true));
-    css(&phone, "[data-lang-switch] button[data-lang=ru]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&phone, "[data-lang-switch] button[data-lang=ru]").await;
     eventually(
         &phone,
         "the room page in Russian",
@@ -1053,22 +1041,14 @@ async fn the_404_pages_read_in_english_and_russian_and_fit_a_phone() {
     .await;
     assert_eq!(phone.execute(fits, vec![]).await.unwrap(), json!(true));
     screenshot(&phone, "404-ru-360").await;
-    css(&phone, "[data-lang-switch] button[data-lang=en]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&phone, "[data-lang-switch] button[data-lang=en]").await;
     eventually(
         &phone,
         "the page in English",
         "return document.querySelector('h1').textContent === 'This page does not exist' && document.documentElement.lang === 'en';",
     )
     .await;
-    css(&phone, "[data-testid=to-rooms]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&phone, "[data-testid=to-rooms]").await;
     // Not signed in: the app sends on to the sign-in page.
     eventually(
         &phone,

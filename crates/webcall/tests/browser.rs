@@ -13,16 +13,9 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
 use webclient::{
-    connection_check, css, eventually, fill, join_call, tile_of, Driver, Engine, CALL_PATH,
+    click, connection_check, css, eventually, fill, join_call, screenshot, tile_of, Driver, Engine,
+    CALL_PATH,
 };
-
-const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
-
-async fn screenshot(browser: &Client, name: &str) {
-    std::fs::create_dir_all(SHOTS).unwrap();
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(format!("{SHOTS}/{name}.png"), png).unwrap();
-}
 
 async fn register_through_the_page(browser: &Client, app: &TestApp, name: &str) {
     browser
@@ -33,11 +26,7 @@ async fn register_through_the_page(browser: &Client, app: &TestApp, name: &str) 
     fill(browser, "#register-username", name).await;
     fill(browser, "#register-password", PASSWORD).await;
     fill(browser, "#register-secret", "not-the-secret").await;
-    css(browser, "[data-testid=register-submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(browser, "[data-testid=register-submit]").await;
     // 403: the secret field says so, inline.
     eventually(
         browser,
@@ -47,11 +36,7 @@ async fn register_through_the_page(browser: &Client, app: &TestApp, name: &str) 
     .await;
     screenshot(browser, "auth-register-error").await;
     fill(browser, "#register-secret", REGISTRATION_SECRET).await;
-    css(browser, "[data-testid=register-submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(browser, "[data-testid=register-submit]").await;
     // Registered and signed in: the app's lobby.
     css(browser, "[data-testid=lobby]:not([hidden])").await;
 }
@@ -61,11 +46,7 @@ async fn log_in_through_the_page(browser: &Client, app: &TestApp, name: &str) {
     screenshot(browser, "auth").await;
     fill(browser, "#login-user", name).await;
     fill(browser, "#login-password", PASSWORD).await;
-    css(browser, "[data-testid=login-submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(browser, "[data-testid=login-submit]").await;
     css(browser, "[data-testid=lobby]:not([hidden])").await;
 }
 
@@ -154,11 +135,7 @@ async fn two_people_call_each_other_through_the_embedded_relay() {
     screenshot(&bob, "call-bob").await;
 
     // Bob leaves; his tile disappears at Ada's.
-    css(&bob, "[data-testid=leave]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&bob, "[data-testid=leave]").await;
     eventually(
         &ada,
         "bob's tile gone",
@@ -210,7 +187,7 @@ async fn the_connection_check_page_finds_both_relay_transports() {
     screenshot(&browser, "check").await;
     // In Russian, on a phone: every row's verdict is there, none cut.
     browser.set_window_size(360, 740).await.unwrap();
-    css(&browser, "[data-lang=ru]").await.click().await.unwrap();
+    click(&browser, "[data-lang=ru]").await;
     let tls_title = browser
         .execute(
             "return document.querySelector('[data-testid=check-tls] strong').textContent;",
@@ -262,11 +239,7 @@ async fn the_lobby_pages_rooms_and_explains_the_room_limit() {
         &rooms_and_more(50, true),
     )
     .await;
-    css(&ada, "[data-testid=more-rooms]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "[data-testid=more-rooms]").await;
     eventually(
         &ada,
         "all 55 rooms, no more button",
@@ -274,11 +247,7 @@ async fn the_lobby_pages_rooms_and_explains_the_room_limit() {
     )
     .await;
     fill(&ada, "#room-name", "one-more").await;
-    css(&ada, "[data-testid=join-room]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "[data-testid=join-room]").await;
     let said = eventually(
         &ada,
         "the room limit, inline",
@@ -297,11 +266,7 @@ async fn the_lobby_pages_rooms_and_explains_the_room_limit() {
     ada.refresh().await.unwrap();
     eventually(&ada, "the first 50 rooms again", &rooms_and_more(50, true)).await;
     fill(&ada, "#room-name", "one-more").await;
-    css(&ada, "[data-testid=join-room]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "[data-testid=join-room]").await;
     let said = eventually(
         &ada,
         "the room limit, inline, in Russian",

@@ -25,16 +25,9 @@ use support::{spawn_app, TestApp};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use webclient::{
-    call_path, click_join, css, decoding, eventually, join_call, tile_of, Driver, Engine,
+    call_path, click, click_join, css, decoding, eventually, join_call, js, no_sideways_scroll,
+    screenshot, set_lang, tile_of, Driver, Engine,
 };
-
-const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
-
-async fn screenshot(browser: &Client, name: &str) {
-    std::fs::create_dir_all(SHOTS).unwrap();
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(format!("{SHOTS}/feedback-{name}.png"), png).unwrap();
-}
 
 /// A TCP proxy in front of the server whose connections the test can cut, as a
 /// network that goes away would: every open connection is dropped and new ones
@@ -175,57 +168,19 @@ async fn phone(browser: &Client) {
     );
 }
 
-async fn js(browser: &Client, script: &str) -> Value {
-    browser.execute(script, vec![]).await.unwrap()
-}
-
-/// Clicks the element at `selector`, finding it again if the page re-rendered it
-/// in between (the lobby refreshes its list every few seconds).
-async fn click(browser: &Client, selector: &str) {
-    for _ in 0..5 {
-        match css(browser, selector).await.click().await {
-            Ok(_) => return,
-            Err(fantoccini::error::CmdError::Standard(e))
-                if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
-            {
-                continue
-            }
-            Err(e) => panic!("click {selector}: {e}"),
-        }
-    }
-    panic!("click {selector}: the element kept going stale");
-}
-
-async fn set_lang(browser: &Client, lang: &str) {
-    click(
-        browser,
-        &format!("[data-lang-switch] button[data-lang={lang}]"),
-    )
-    .await;
-}
-
-/// No element of the page reaches past the right edge of the window.
-async fn no_overflow(browser: &Client, what: &str) {
-    let overflow = js(
-        browser,
-        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-    )
-    .await;
-    assert!(
-        overflow.as_i64().unwrap() <= 0,
-        "{what}: the page is {overflow} px wider than the window"
-    );
-}
-
 const DIALOG_OPEN: &str = "const d = document.querySelector('[data-testid=confirm-dialog]'); return !!d && d.open && d.textContent;";
 const DIALOG_GONE: &str = "return !document.querySelector('[data-testid=confirm-dialog]');";
 
-/// Every shown toast's box and every tile's box: does any toast overlap a tile?
+/// Every shown toast's box and the visible part of every tile (a tile shows only
+/// inside the stage when the stage clips): does any toast overlap a tile?
 const TOASTS_OVER_TILES: &str = r#"
 const toasts = [...document.querySelectorAll('#toasts .toast')].filter((t) => t.getClientRects().length);
-const tiles = [...document.querySelectorAll('#grid .tile')];
+const stage = document.querySelector('#stage');
+const clip = getComputedStyle(stage).overflow !== 'visible' ? stage.getBoundingClientRect() : null;
+const seen = (r) => clip ? { left: Math.max(r.left, clip.left), right: Math.min(r.right, clip.right), top: Math.max(r.top, clip.top), bottom: Math.min(r.bottom, clip.bottom) } : r;
+const tiles = [...document.querySelectorAll('#grid .tile')].map((v) => seen(v.getBoundingClientRect()));
 const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
-return { toasts: toasts.length, overlap: toasts.some((t) => tiles.some((v) => hit(t.getBoundingClientRect(), v.getBoundingClientRect()))) };
+return { toasts: toasts.length, overlap: toasts.some((t) => tiles.some((v) => hit(t.getBoundingClientRect(), v))) };
 "#;
 
 #[tokio::test]
@@ -265,7 +220,7 @@ async fn a_cut_signaling_connection_shows_reconnecting_and_the_call_resumes() {
         .await,
         "reconnecting"
     );
-    screenshot(&ada, "reconnecting-1280").await;
+    screenshot(&ada, "feedback-reconnecting-1280").await;
 
     proxy.restore();
     eventually(
@@ -344,7 +299,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
     )
     .await;
     assert!(link.as_str().unwrap().ends_with("/r/team"), "{link}");
-    screenshot(&ada, "alone-1280").await;
+    screenshot(&ada, "feedback-alone-1280").await;
 
     join_call(&bob, &app.url("/r/team")).await;
     let bob_at_ada = tile_of(&ada, "bob").await;
@@ -363,7 +318,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
     )
     .await;
     assert_eq!(toasts["overlap"], json!(false), "{toasts}");
-    screenshot(&ada, "toast-lane-1280").await;
+    screenshot(&ada, "feedback-toast-lane-1280").await;
 
     // Quality: a level and the numbers in words.
     let quality = eventually(
@@ -407,7 +362,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
         "return !!document.querySelector('[data-testid=local-tile] [data-testid=reaction][data-emoji=\"🎉\"]');",
     )
     .await;
-    screenshot(&ada, "call-quality-reaction-1280").await;
+    screenshot(&ada, "feedback-call-quality-reaction-1280").await;
 
     // Kick asks first; Esc cancels and Bob stays.
     let kick = format!("[data-peer-id=\"{bob_at_ada}\"] [data-testid=kick]");
@@ -446,7 +401,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
         js(&ada, "return document.activeElement.dataset.testid;").await,
         "confirm-cancel"
     );
-    screenshot(&ada, "kick-confirm-1280").await;
+    screenshot(&ada, "feedback-kick-confirm-1280").await;
     ada.active_element()
         .await
         .unwrap()
@@ -505,14 +460,14 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
             || quality_ru.as_str().unwrap().contains("Связь"),
         "{quality_ru}"
     );
-    screenshot(&ada, "call-ru-1280").await;
+    screenshot(&ada, "feedback-call-ru-1280").await;
     click(&ada, &kick).await;
     let asked = eventually(&ada, "the kick question in Russian", DIALOG_OPEN).await;
     assert!(
         asked.as_str().unwrap().contains("Удалить bob из звонка?"),
         "{asked}"
     );
-    screenshot(&ada, "kick-confirm-ru-1280").await;
+    screenshot(&ada, "feedback-kick-confirm-ru-1280").await;
     click(&ada, "[data-testid=confirm-ok]").await;
     eventually(
         &ada,
@@ -566,7 +521,7 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
         js(&ada, "return document.querySelector('[data-testid=lobby]').hidden && document.querySelector('[data-testid=call-view]').hidden;").await,
         json!(true)
     );
-    screenshot(&ada, "left-1280").await;
+    screenshot(&ada, "feedback-left-1280").await;
     click(&ada, "[data-testid=rejoin]").await;
     click_join(&ada).await;
     css(&ada, "[data-testid=conn-status][data-state=connected]").await;
@@ -622,8 +577,8 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
         "document.querySelector('[data-testid=room-list]').scrollIntoView({block: 'center'}); return true;",
     )
     .await;
-    screenshot(&ada, "lobby-long-ru-360").await;
-    no_overflow(&ada, "the lobby with a 64-character room, in Russian").await;
+    screenshot(&ada, "feedback-lobby-long-ru-360").await;
+    no_sideways_scroll(&ada, "the lobby with a 64-character room, in Russian").await;
 
     // Waits are said in minutes and seconds (the sign-in page's retry countdown).
     let waits = ada
@@ -656,8 +611,8 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
         asked.as_str().unwrap().contains("Удалить комнату"),
         "{asked}"
     );
-    no_overflow(&ada, "the delete question").await;
-    screenshot(&ada, "delete-confirm-ru-360").await;
+    no_sideways_scroll(&ada, "the delete question").await;
+    screenshot(&ada, "feedback-delete-confirm-ru-360").await;
     click(&ada, "[data-testid=confirm-cancel]").await;
     eventually(&ada, "the dialog closed", DIALOG_GONE).await;
     let rooms = app.get_authed("/api/v1/rooms", &token).await;
@@ -671,7 +626,7 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
     )
     .await;
     css(&ada, "[data-testid=prejoin]:not([hidden])").await;
-    no_overflow(&ada, "the pre-join of a 64-character room, in Russian").await;
+    no_sideways_scroll(&ada, "the pre-join of a 64-character room, in Russian").await;
     click_join(&ada).await;
     css(&ada, "[data-testid=conn-status][data-state=connected]").await;
     let title = js(
@@ -686,11 +641,11 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
         "const c = document.querySelector('[data-testid=alone-card]'); return c && !c.hidden;",
     )
     .await;
-    screenshot(&ada, "call-alone-ru-360").await;
-    no_overflow(&ada, "the call with a 64-character room, in Russian").await;
+    screenshot(&ada, "feedback-call-alone-ru-360").await;
+    no_sideways_scroll(&ada, "the call with a 64-character room, in Russian").await;
     click(&ada, "[data-testid=toggle-reactions]").await;
-    no_overflow(&ada, "the reactions menu on a phone").await;
-    screenshot(&ada, "reactions-ru-360").await;
+    no_sideways_scroll(&ada, "the reactions menu on a phone").await;
+    screenshot(&ada, "feedback-reactions-ru-360").await;
     click(&ada, "[data-testid=reaction-menu] button[data-emoji='❤️']").await;
     eventually(
         &ada,
@@ -701,10 +656,10 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
 
     click(&ada, "[data-testid=leave]").await;
     css(&ada, "[data-testid=left-view]:not([hidden])").await;
-    no_overflow(&ada, "the left view").await;
-    screenshot(&ada, "left-ru-360").await;
+    no_sideways_scroll(&ada, "the left view").await;
+    screenshot(&ada, "feedback-left-ru-360").await;
     set_lang(&ada, "en").await;
-    screenshot(&ada, "left-360").await;
+    screenshot(&ada, "feedback-left-360").await;
     click(&ada, "[data-testid=back-to-rooms]").await;
     css(&ada, "[data-testid=lobby]:not([hidden])").await;
 
@@ -722,8 +677,8 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
     // English call on a phone, for the screenshot.
     join_call(&ada, &app.url("/r/team")).await;
     css(&ada, "[data-testid=conn-status][data-state=connected]").await;
-    no_overflow(&ada, "an English call on a phone").await;
-    screenshot(&ada, "call-alone-360").await;
+    no_sideways_scroll(&ada, "an English call on a phone").await;
+    screenshot(&ada, "feedback-call-alone-360").await;
 
     // Someone joins: the card goes, the quality shows on their tile, on a phone too.
     let bob = driver.browser(1280, 800).await;
@@ -752,8 +707,8 @@ async fn a_64_character_room_fits_a_phone_and_deleting_it_asks_first() {
         &format!("return !!document.querySelector('[data-peer-id=\"{bob_at_ada}\"] [data-testid=reaction]');"),
     )
     .await;
-    no_overflow(&ada, "a two-person call on a phone").await;
-    screenshot(&ada, "call-360").await;
+    no_sideways_scroll(&ada, "a two-person call on a phone").await;
+    screenshot(&ada, "feedback-call-360").await;
 
     bob.close().await.unwrap();
     ada.close().await.unwrap();

@@ -25,15 +25,7 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions, MouseActions, Poin
 use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp};
-use webclient::{css, eventually, join_call, tile_of, Driver, Engine};
-
-const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
-
-async fn screenshot(browser: &Client, name: &str) {
-    std::fs::create_dir_all(SHOTS).unwrap();
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(format!("{SHOTS}/{name}.png"), png).unwrap();
-}
+use webclient::{click, css, eventually, join_call, screenshot, set_lang, tile_of, Driver, Engine};
 
 /// One key press, as a keyboard would send it (to whatever has the focus).
 async fn press(browser: &Client, key: char) {
@@ -134,20 +126,6 @@ async fn settled_stage(browser: &Client, what: &str) -> Value {
     stage
 }
 
-async fn set_lang(browser: &Client, lang: &str) {
-    css(browser, &format!("[data-lang-switch] [data-lang={lang}]"))
-        .await
-        .click()
-        .await
-        .unwrap();
-    eventually(
-        browser,
-        "the language switched",
-        &format!("return document.documentElement.lang === '{lang}';"),
-    )
-    .await;
-}
-
 /// The participant list as shown: each row's name, microphone, hand, you, owner.
 const PEOPLE: &str = r#"
 const panel = document.querySelector('[data-testid=people-panel]');
@@ -211,11 +189,7 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
         .await;
 
         // "+N" shows everyone again: the grid.
-        css(&browser, "[data-testid=more-tiles]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&browser, "[data-testid=more-tiles]").await;
         assert_eq!(
             settled_stage(&browser, "back to the grid").await["mode"],
             "grid"
@@ -309,28 +283,16 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
             settled_stage(&browser, "speaker view again").await["mode"],
             "speaker"
         );
-        css(&browser, "[data-testid=toggle-people]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&browser, "[data-testid=toggle-people]").await;
         eventually(&browser, "the participant list on a phone", PEOPLE).await;
         assert_eq!(
             settled_stage(&browser, "the list on a phone").await["overflow"],
             false
         );
         screenshot(&browser, &format!("layout-people-phone-{lang}")).await;
-        css(&browser, "[data-testid=people-close]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&browser, "[data-testid=people-close]").await;
         // The More menu holds the view switch and the shortcuts.
-        css(&browser, "[data-testid=more-controls]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&browser, "[data-testid=more-controls]").await;
         eventually(
             &browser,
             "the More menu",
@@ -418,11 +380,7 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
     )
     .await;
     settled_stage(&browser, "back at 1280 px").await;
-    css(&browser, "[data-testid=toggle-screen]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "[data-testid=toggle-screen]").await;
     let mine = eventually(
         &browser,
         "you are presenting",
@@ -434,11 +392,7 @@ async fn sixteen_people_fit_in_grid_and_speaker_view_on_a_desktop_and_a_phone() 
         "{mine}"
     );
     screenshot(&browser, "layout-you-present").await;
-    css(&browser, "[data-testid=stop-presenting]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "[data-testid=stop-presenting]").await;
     eventually(
         &browser,
         "the bar gone once you stop",
@@ -507,11 +461,7 @@ async fn main_becomes(browser: &Client, who: &str) {
 }
 
 async fn toggle_mic(browser: &Client, on: bool) {
-    css(browser, "[data-testid=toggle-mic]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(browser, "[data-testid=toggle-mic]").await;
     eventually(
         browser,
         "the microphone switched",
@@ -592,11 +542,7 @@ async fn in_a_call_of_three_the_large_tile_follows_the_speaker_and_a_pin_overrid
 
     // The participant list: names, microphones, the owner, you; a raised hand goes first.
     press(&bob, 'h').await;
-    css(&cyd, "[data-testid=toggle-people]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&cyd, "[data-testid=toggle-people]").await;
     let people = eventually(
         &cyd,
         "bob's raised hand first in the list",
@@ -668,11 +614,7 @@ async fn in_a_call_of_three_the_large_tile_follows_the_speaker_and_a_pin_overrid
     .await;
 
     // On a phone: Ada and Bob two-up, Cyd's own picture floating; nothing wider than the screen.
-    css(&cyd, "[data-testid=people-close]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&cyd, "[data-testid=people-close]").await;
     driver.emulate_viewport(&cyd, 360, 740).await;
     let phone = settled_stage(&cyd, "a call of three on a phone").await;
     assert_eq!(phone["pip"], "me", "{phone}");

@@ -20,8 +20,8 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
 use webclient::{
-    call_path, connection_check, css, decoding, eventually, fill, join_call, tile_of, Driver,
-    Engine,
+    call_path, click, connection_check, css, decoding, eventually, fill, join_call, tile_of,
+    Driver, Engine,
 };
 
 /// One scenario at a time: each takes two browsers, the machine may have two cores.
@@ -48,11 +48,7 @@ async fn people(app: &TestApp) -> Option<People> {
     fill(&ada, "#register-username", "ada").await;
     fill(&ada, "#register-password", PASSWORD).await;
     fill(&ada, "#register-secret", REGISTRATION_SECRET).await;
-    css(&ada, "[data-testid=register-submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "[data-testid=register-submit]").await;
     css(&ada, "[data-testid=lobby]:not([hidden])").await;
 
     signed_in_with_token(&fox, app, "fox").await;
@@ -143,11 +139,7 @@ fn met_in_a_check_or(seen_by_firefox: &Value, kind: &str) -> bool {
 }
 
 async fn leave(browser: &Client) {
-    css(browser, "[data-testid=leave]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(browser, "[data-testid=leave]").await;
     // "You left …": back to the rooms from there.
     css(
         browser,

@@ -19,7 +19,7 @@ use fantoccini::Client;
 use netlab::{available, wait_for_log, Browser, Lab, PUBLIC_NETS, SERVER_V4};
 use serde_json::Value;
 use webclient::{
-    call_path, connection_check, css, decoding, fill, find_within, join_call, tile_of,
+    call_path, click, connection_check, decoding, fill, find_within, join_call, tile_of,
 };
 
 const JWT_SECRET: &str = "netlab-jwt-secret-0123456789-abcdefghijklmnop";
@@ -142,11 +142,7 @@ async fn sign_up(browser: &Client, origin: &str, name: &str) {
     fill(browser, "#register-username", name).await;
     fill(browser, "#register-password", PASSWORD).await;
     fill(browser, "#register-secret", REGISTRATION_SECRET).await;
-    css(browser, "[data-testid=register-submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(browser, "[data-testid=register-submit]").await;
     // The page navigates to the app: a WebDriver command can be "aborted by
     // navigation" meanwhile, which only means "not yet".
     for _ in 0..100 {

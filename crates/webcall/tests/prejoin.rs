@@ -21,9 +21,11 @@ mod webclient;
 use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{error_of, spawn_app, TestApp};
-use webclient::{call_path, click_join, css, eventually, join_call, tile_of, Driver, Engine};
+use webclient::{
+    call_path, click, click_join, css, eventually, join_call, js, no_sideways_scroll, screenshot,
+    tile_of, Driver, Engine,
+};
 
-const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
 /// Chromium's fake cameras: the second of them (`fake_device_1`) is a depth
 /// camera (Y16) that WebRTC cannot encode, so the tests pick the first and the
 /// third, both ordinary (I420).
@@ -31,12 +33,6 @@ const THREE_CAMERAS: &str = "--use-fake-device-for-media-stream=device-count=3";
 
 /// One scenario at a time: each takes browsers, the machine may have two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn screenshot(browser: &Client, name: &str) {
-    std::fs::create_dir_all(SHOTS).unwrap();
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(format!("{SHOTS}/{name}.png"), png).unwrap();
-}
 
 /// Registers `name` over the API and signs the browser in with its token.
 async fn signed_in(browser: &Client, app: &TestApp, name: &str) {
@@ -49,22 +45,6 @@ async fn signed_in(browser: &Client, app: &TestApp, name: &str) {
         )
         .await
         .unwrap();
-}
-
-async fn js(browser: &Client, script: &str) -> Value {
-    browser.execute(script, vec![]).await.unwrap()
-}
-
-async fn no_sideways_scroll(browser: &Client, what: &str) {
-    let overflow = js(
-        browser,
-        "return document.documentElement.scrollWidth - window.innerWidth;",
-    )
-    .await;
-    assert!(
-        overflow.as_i64().unwrap() <= 0,
-        "{what} is {overflow} px wider than the screen"
-    );
 }
 
 /// Picks the option `value` in the select `testid` as a person would (a change event).
@@ -179,11 +159,7 @@ async fn pre_join_choices_reach_the_call_and_the_camera_switches_without_renegot
     screenshot(&ada, "prejoin").await;
 
     // Noise suppression off: the microphone reopens without it.
-    css(&ada, "label[for=prejoin-noiseSuppression]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "label[for=prejoin-noiseSuppression]").await;
     eventually(
         &ada,
         "a microphone without noise suppression",
@@ -200,11 +176,7 @@ async fn pre_join_choices_reach_the_call_and_the_camera_switches_without_renegot
         )
     };
     eventually(&ada, "the preview from camera 3", &preview_on(&cameras[2])).await;
-    css(&ada, "[data-testid=prejoin-mic]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "[data-testid=prejoin-mic]").await;
     eventually(
         &ada,
         "the mic toggle off",
@@ -268,11 +240,7 @@ async fn pre_join_choices_reach_the_call_and_the_camera_switches_without_renegot
     count_negotiations(&ada, &bob_on_ada).await;
     count_negotiations(&bob, &ada_on_bob).await;
     let before = frames(&bob, &ada_on_bob).await;
-    css(&ada, "[data-testid=open-settings]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "[data-testid=open-settings]").await;
     css(&ada, "[data-testid=settings-dialog][open]").await;
     options(&ada, "settings-camera", 3).await;
     assert_eq!(
@@ -437,25 +405,13 @@ async fn on_a_phone_in_russian_old_links_become_r_and_nothing_scrolls_sideways()
 
     click_join(&ada).await;
     no_sideways_scroll(&ada, "the call").await;
-    css(&ada, "[data-testid=open-settings]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "[data-testid=open-settings]").await;
     css(&ada, "[data-testid=settings-dialog][open]").await;
     options(&ada, "settings-camera", 1).await;
     no_sideways_scroll(&ada, "the settings dialog").await;
     screenshot(&ada, "settings-ru-phone").await;
-    css(&ada, "[data-testid=settings-close]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    css(&ada, "[data-testid=leave]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "[data-testid=settings-close]").await;
+    click(&ada, "[data-testid=leave]").await;
 
     // The lobby's Join goes to the room's one address.
     css(
@@ -468,11 +424,7 @@ async fn on_a_phone_in_russian_old_links_become_r_and_nothing_scrolls_sideways()
     .unwrap();
     css(&ada, "[data-testid=lobby]:not([hidden])").await;
     webclient::fill(&ada, "#room-name", "other").await;
-    css(&ada, "[data-testid=join-room]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&ada, "[data-testid=join-room]").await;
     css(&ada, "[data-testid=prejoin]:not([hidden])").await;
     assert_eq!(
         js(&ada, "return location.pathname + location.search;").await,
@@ -610,11 +562,7 @@ async fn in_firefox_the_pre_join_offers_the_devices_firefox_can_choose() {
         "const t = window.webcall.localTrack('video'); return !!t && t.readyState === 'live';",
     )
     .await;
-    css(&fox, "[data-testid=open-settings]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&fox, "[data-testid=open-settings]").await;
     css(&fox, "[data-testid=settings-dialog][open]").await;
     options(&fox, "settings-camera", 1).await;
     screenshot(&fox, "settings-firefox").await;

@@ -294,6 +294,62 @@ pub async fn find_within(
     }
 }
 
+/// Where the browser tests leave their screenshots: the target directory.
+const SHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
+
+/// Saves what the browser shows as `screenshots/{name}.png` in the target directory.
+pub async fn screenshot(browser: &Client, name: &str) {
+    std::fs::create_dir_all(SHOTS).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(format!("{SHOTS}/{name}.png"), png).unwrap();
+}
+
+/// Runs a script in the page and returns its value.
+pub async fn js(browser: &Client, script: &str) -> Value {
+    browser.execute(script, vec![]).await.unwrap()
+}
+
+/// Clicks the element at `selector`, finding it again if the page re-rendered it
+/// in between (the lobby refreshes its list every few seconds).
+pub async fn click(browser: &Client, selector: &str) {
+    for _ in 0..5 {
+        match css(browser, selector).await.click().await {
+            Ok(_) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                continue
+            }
+            Err(e) => panic!("click {selector}: {e}"),
+        }
+    }
+    panic!("click {selector}: the element kept going stale");
+}
+
+/// Switches the page's language with its EN/RU switch and waits until it took.
+pub async fn set_lang(browser: &Client, lang: &str) {
+    click(browser, &format!("[data-lang-switch] [data-lang={lang}]")).await;
+    eventually(
+        browser,
+        "the language switched",
+        &format!("return document.documentElement.lang === '{lang}';"),
+    )
+    .await;
+}
+
+/// No element of the page reaches past the right edge of the window.
+pub async fn no_sideways_scroll(browser: &Client, what: &str) {
+    let overflow = js(
+        browser,
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+    )
+    .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "{what}: the page is {overflow} px wider than the window"
+    );
+}
+
 /// Polls a JS expression until it is truthy (20 s at most), returning its value.
 pub async fn eventually(browser: &Client, what: &str, script: &str) -> Value {
     for _ in 0..100 {

@@ -59,6 +59,21 @@ impl SqlStore {
             Backend::Sqlite => (url.to_owned(), 8),
             Backend::Postgres => (url.to_owned(), 16),
         };
+        if backend == Backend::Sqlite {
+            // WAL is a property of the file: switch it once, on one connection.
+            // Eight connections opening at once and each switching it found the
+            // file busy now and then ("database is locked" logged at start-up,
+            // about 1 start in 20), whatever the busy timeout.
+            use sqlx::Connection as _;
+            let mut first = sqlx::AnyConnection::connect(&url)
+                .await
+                .with_context(|| format!("cannot open the {backend:?} database"))?;
+            first
+                .execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
+                .await
+                .context("cannot switch the SQLite database to WAL mode")?;
+            first.close().await.ok();
+        }
         let mut options = AnyPoolOptions::new().max_connections(max_connections);
         if backend == Backend::Sqlite {
             // Opening a SQLite connection starts a thread and reads the schema:
@@ -79,8 +94,8 @@ impl SqlStore {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                            "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON;",
                         )
                         .await?;
                     }

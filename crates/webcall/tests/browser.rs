@@ -186,7 +186,7 @@ async fn the_connection_check_page_finds_both_relay_transports() {
     );
     screenshot(&browser, "check").await;
     // In Russian, on a phone: every row's verdict is there, none cut.
-    browser.set_window_size(360, 740).await.unwrap();
+    driver.emulate_viewport(&browser, 360, 740).await;
     click(&browser, "[data-lang=ru]").await;
     let tls_title = browser
         .execute(
@@ -262,7 +262,7 @@ async fn the_lobby_pages_rooms_and_explains_the_room_limit() {
     ada.execute("localStorage.setItem('webcall.lang', 'ru');", vec![])
         .await
         .unwrap();
-    ada.set_window_size(360, 740).await.unwrap();
+    driver.emulate_viewport(&ada, 360, 740).await;
     ada.refresh().await.unwrap();
     eventually(&ada, "the first 50 rooms again", &rooms_and_more(50, true)).await;
     fill(&ada, "#room-name", "one-more").await;

@@ -6,32 +6,11 @@
 // button[data-emoji] each; on a tile, .reaction[data-testid=reaction][data-emoji] while it floats.
 
 import { $, h, setAttrText } from './common.js';
+import { icon } from './icons.js';
 
 export const REACTIONS = ['👍', '👏', '😂', '❤️', '🎉', '😮'];
 const SHOWN_MS = 4000;
 const MAX_ON_TILE = 4;
-
-const SVG = 'http://www.w3.org/2000/svg';
-
-function smileIcon() {
-  const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('class', 'icon');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('focusable', 'false');
-  for (const [k, v] of Object.entries({ fill: 'none', stroke: 'currentColor', 'stroke-width': 2, 'stroke-linecap': 'round', 'stroke-linejoin': 'round' })) svg.setAttribute(k, String(v));
-  for (const [tag, attrs] of [
-    ['circle', { cx: 12, cy: 12, r: 10 }],
-    ['path', { d: 'M8 14s1.5 2 4 2 4-2 4-2' }],
-    ['path', { d: 'M9 9h.01' }],
-    ['path', { d: 'M15 9h.01' }],
-  ]) {
-    const el = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-    svg.append(el);
-  }
-  return svg;
-}
 
 /**
  * Adds the reactions control to the call controls (before Chat). onPick(emoji) sends it.
@@ -42,7 +21,7 @@ export function mountReactions(onPick) {
   const btn = h('button', {
     type: 'button', class: 'ctl', id: 'toggle-reactions', 'data-testid': 'toggle-reactions',
     'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-controls': 'reaction-menu',
-  }, h('span', { class: 'ctl-icon' }, smileIcon()), h('span', { class: 'ctl-label', i18n: 'react' }));
+  }, h('span', { class: 'ctl-icon' }, icon('smile')), h('span', { class: 'ctl-label', i18n: 'react' }));
   setAttrText(btn, 'title', 'react_title');
   setAttrText(btn, 'aria-label', 'react_title'); // the label is hidden on phones
   const menu = h('div', { class: 'reaction-menu', id: 'reaction-menu', 'data-testid': 'reaction-menu', role: 'group', hidden: true });

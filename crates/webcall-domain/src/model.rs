@@ -230,8 +230,9 @@ pub struct User {
     pub role: Role,
     /// Set while the account is banned: it cannot log in and its tokens are refused.
     pub banned_at: Option<DateTime<Utc>>,
-    /// Tokens issued (`iat`) before this second are refused: a password reset
-    /// ends every login of the account.
+    /// Tokens issued (`iat`, whole seconds) before this time are refused: a
+    /// password reset ends every login of the account (and a login in the
+    /// rest of that second, which `iat` cannot tell from one just before).
     pub tokens_valid_from: Option<DateTime<Utc>>,
 }
 

@@ -252,8 +252,7 @@ impl AdminRepository for MemoryStore {
         state.resets.remove(&user);
         if let Some((found, hash)) = state.users.get_mut(&user) {
             *hash = password_hash;
-            let second = chrono::TimeZone::timestamp_opt(&Utc, now.timestamp(), 0).single();
-            found.tokens_valid_from = second;
+            found.tokens_valid_from = Some(stored(now));
         }
         Ok(Some(user))
     }

@@ -400,9 +400,9 @@ impl AdminRepository for SqlStore {
             return Ok(None);
         };
         let user: String = row.try_get("user_id").map_err(infra)?;
-        // Tokens carry whole seconds: those of this second's earlier logins
-        // pass, those of any second before do not.
-        let from = now.timestamp() * 1000;
+        // Tokens carry whole seconds (`iat`), so a login later in this same
+        // second is refused too: never one from before the reset.
+        let from = millis(now);
         sqlx::query("UPDATE users SET password_hash = $1, tokens_valid_from = $2 WHERE id = $3")
             .bind(password_hash.0)
             .bind(from)

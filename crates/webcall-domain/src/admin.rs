@@ -120,8 +120,11 @@ pub trait AdminRepository: Send + Sync {
 
     /// Deletes the room and its chat, with its audit entry; false if there was
     /// no such room.
-    async fn delete_room(&self, room: &RoomName, audit: NewAuditEntry)
-        -> Result<bool, DomainError>;
+    async fn delete_room_audited(
+        &self,
+        room: &RoomName,
+        audit: NewAuditEntry,
+    ) -> Result<bool, DomainError>;
 
     /// Records an action whose change is not in the database (a call ended).
     async fn record(&self, audit: NewAuditEntry) -> Result<(), DomainError>;

@@ -182,7 +182,7 @@ impl AdminRepository for MemoryStore {
         Ok(OwnerChange::Done)
     }
 
-    async fn delete_room(
+    async fn delete_room_audited(
         &self,
         room: &RoomName,
         audit: NewAuditEntry,

@@ -309,7 +309,7 @@ impl AdminRepository for SqlStore {
         })
     }
 
-    async fn delete_room(
+    async fn delete_room_audited(
         &self,
         room: &RoomName,
         audit: NewAuditEntry,

@@ -22,6 +22,7 @@
 //! beside them: a stand-in that broke its port's contract would let the use
 //! cases' tests pass for the wrong reason.
 
+mod access_store;
 mod admin_store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+use webcall_domain::access::RoomAccess;
 use webcall_domain::admin::AuditEntry;
 use webcall_domain::model::{
     Email, LoginIdentifier, NewUser, Password, PasswordHash, Role, TokenHolder, User, UserId,
@@ -88,6 +90,10 @@ struct State {
     resets: HashMap<UserId, (String, DateTime<Utc>)>,
     /// Rooms' moderation rules (none stored: the defaults).
     rules: HashMap<RoomName, RoomRules>,
+    /// Rooms' access (none stored: public, no password).
+    access: HashMap<RoomName, RoomAccess>,
+    /// Rooms' members, and when they were added.
+    members: BTreeMap<(RoomName, UserId), DateTime<Utc>>,
 }
 
 impl State {
@@ -114,6 +120,7 @@ impl State {
             owner_name: user.username.as_str().to_owned(),
             created_at: *created_at,
             locked: self.locked.contains(name),
+            access: self.access.get(name).cloned().unwrap_or_default(),
         })
     }
 
@@ -121,6 +128,8 @@ impl State {
         self.chat.retain(|_, message| &message.room != name);
         self.locked.remove(name);
         self.rules.remove(name);
+        self.access.remove(name);
+        self.members.retain(|(room, _), _| room != name);
         self.rooms.remove(name).is_some()
     }
 }
@@ -210,6 +219,7 @@ impl UserRepository for MemoryStore {
         for rules in state.rules.values_mut() {
             rules.banned.retain(|user| *user != id);
         }
+        state.members.retain(|(_, user), _| *user != id);
         let owned: Vec<RoomName> = state
             .rooms
             .iter()

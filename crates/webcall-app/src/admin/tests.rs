@@ -48,6 +48,8 @@ fn harness() -> Harness {
         HubDeps {
             rooms: rooms.clone(),
             chat: store.clone(),
+            moderation: store.clone(),
+            access: store.clone(),
             presence: presence.clone(),
             cluster: None,
             ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
@@ -115,7 +117,10 @@ impl Harness {
                 user_id: user.id,
                 username: user.username.as_str().to_owned(),
                 login: Uuid::new_v4(),
+                admin: false,
                 resume: None,
+                pass: None,
+                admitted: false,
             })
             .await
     }
@@ -247,7 +252,7 @@ async fn a_deleted_account_takes_its_rooms_and_calls_with_it() {
 }
 
 #[tokio::test]
-async fn a_locked_room_refuses_newcomers_but_not_its_owner_or_those_inside() {
+async fn a_locked_room_sends_newcomers_to_the_lobby_but_not_its_owner_or_those_inside() {
     let h = harness();
     let root = h.admin_user("root").await;
     let actor = h.actor(&root).await;
@@ -261,7 +266,7 @@ async fn a_locked_room_refuses_newcomers_but_not_its_owner_or_those_inside() {
         .unwrap();
     assert!(matches!(
         h.join(&carol, "planning").await,
-        Err(AppError::RoomLocked)
+        Err(AppError::MustWait)
     ));
     assert_eq!(closed(&inside), None);
     h.join(&bob, "planning").await.unwrap();

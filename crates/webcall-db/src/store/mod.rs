@@ -1,6 +1,6 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
-//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`, `moderation`).
+//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`, `moderation`, `access`).
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use webcall_domain::model::Email;
 use webcall_domain::ports::HealthCheck;
 use webcall_domain::DomainError;
 
+mod access;
 mod admin;
 mod chat;
 mod moderation;

@@ -59,6 +59,7 @@ export class PrejoinGate {
   /** What GET /api/v1/rooms/{room} said; returns whether Join may be pressed. */
   update(room, r) {
     this.room = room;
+    $('#prejoin-who').hidden = r.admission === 'password_required'; // nobody is shown before the password
     const needs = r.admission === 'password_required' && !passFor(room);
     if (r.admission === 'password_required' && !needs) return this._say('access_password_ok', 'ok');
     if (needs) {
@@ -77,7 +78,7 @@ export class PrejoinGate {
     return false;
   }
 
-  hide() { this.box.hidden = true; this.room = null; }
+  hide() { this.box.hidden = true; this.room = null; $('#prejoin-who').hidden = false; }
 
   _say(key, kind, field = false) {
     this.box.hidden = false;

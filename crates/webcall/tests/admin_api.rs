@@ -567,6 +567,9 @@ async fn a_reset_link_works_once_and_ends_every_login() {
     app.stop().await;
 }
 
+/// An error's status, code and field.
+type Expected<'a> = (u16, &'a str, Option<&'a str>);
+
 #[tokio::test]
 async fn bad_input_gets_a_clear_error() {
     let app = spawn_app(&[]).await;
@@ -574,7 +577,7 @@ async fn bad_input_gets_a_clear_error() {
     app.create_room(&p.member, "real-room").await;
     let unknown = uuid::Uuid::new_v4();
     let owner_unknown = format!("{{\"user_id\":\"{unknown}\"}}");
-    let cases: Vec<(Method, String, Option<&str>, (u16, &str, Option<&str>))> = vec![
+    let cases: Vec<(Method, String, Option<&str>, Expected)> = vec![
         (
             Method::POST,
             format!("/api/v1/admin/users/{unknown}/ban"),

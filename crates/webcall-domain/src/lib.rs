@@ -6,6 +6,7 @@
 //!
 //! Layout:
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
+//! - [`role`]: an account's [`role::Role`] (admin or member).
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
 //! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
 //! - [`access`]: who may enter a room (access level, password, members).
@@ -19,6 +20,7 @@ pub mod error;
 pub mod model;
 pub mod moderation;
 pub mod ports;
+pub mod role;
 pub mod signaling;
 
 pub use error::DomainError;

@@ -34,13 +34,12 @@ use uuid::Uuid;
 use webcall_domain::model::{
     Email, LoginIdentifier, NewUser, Password, PasswordHash, TokenHolder, User, UserId, Username,
 };
-use webcall_domain::moderation::RoomRules;
 use webcall_domain::ports::{
     ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomModeration,
     RoomRepository, TokenRevocations, UserRepository,
 };
 use webcall_domain::signaling::{
-    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
+    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName, RoomRules,
 };
 use webcall_domain::DomainError;
 

@@ -7,13 +7,11 @@
 //! Layout:
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
-//! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
-//! - [`moderation`]: what a host may do in a call, and the rules a room keeps.
+//! - [`signaling`]: rooms, peers, chat, the events a room's peers exchange, and moderation.
 //! - [`error`]: [`DomainError`], the error every port returns.
 
 pub mod error;
 pub mod model;
-pub mod moderation;
 pub mod ports;
 pub mod signaling;
 

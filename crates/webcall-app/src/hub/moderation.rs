@@ -16,9 +16,9 @@
 //! memory while the room has peers here, kept up to date by the commands.
 
 use webcall_domain::model::UserId;
-use webcall_domain::moderation::{HostAction, Moderation, RoomRules};
 use webcall_domain::signaling::{
-    Command, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, Room, RoomEvent, RoomName,
+    Command, Envelope, HostAction, LeaveReason, Moderation, PeerId, PeerInfo, PeerState, Room,
+    RoomEvent, RoomName, RoomRules,
 };
 
 use super::registry::Local;

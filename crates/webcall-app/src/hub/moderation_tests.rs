@@ -3,9 +3,10 @@
 //! speak" refuses, what a ban keeps out and for how long, and the same across
 //! two instances. On the set-up of `tests.rs`.
 
-use webcall_domain::moderation::HostAction;
 use webcall_domain::ports::{ClusterListener, Presence};
-use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerState, RoomEvent};
+use webcall_domain::signaling::{
+    ClusterMessage, Command, HostAction, LeaveReason, PeerState, RoomEvent,
+};
 
 use super::tests::{closed, events, left, name, refused, request, World};
 use super::{CloseReason, JoinRequest, Session};

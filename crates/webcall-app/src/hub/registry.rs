@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 use uuid::Uuid;
-use webcall_domain::moderation::RoomRules;
-use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, Room, RoomName};
+use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, Room, RoomName, RoomRules};
 
 use super::link::Link;
 use crate::recent_chat::RecentChat;

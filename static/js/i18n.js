@@ -305,6 +305,10 @@ const STRINGS = {
     dev_lost_camera: 'The camera {name} was disconnected: using the default one.',
     dev_lost_mic: 'The microphone {name} was disconnected: using the default one.',
     dev_lost_speaker: 'The chosen speaker was disconnected: sound plays through the default one.',
+    // roles and bans (admin API)
+    end_room_locked: 'The room “{room}” is locked: an admin closed it to newcomers.',
+    end_banned: 'Your account was banned by an admin.',
+    err_banned: 'This account is banned. Ask an admin.',
     // moderation in a call (moderation.js)
     mod_mute_name: 'Mute {name}',
     mod_stop_share_name: 'Stop the screen share of {name}',
@@ -317,7 +321,7 @@ const STRINGS = {
     mod_mic_locked: 'Only hosts may speak now: the host turned this on',
     kick_ban: 'Also ban from this room (while it exists)',
     kick_ban_body: '{name} is disconnected at once and cannot come back while this room exists.',
-    end_banned: 'You are banned from “{room}”.',
+    end_room_banned: 'You are banned from “{room}”.',
   },
   ru: {
     auth_page_title: 'WebCall — Вход',
@@ -594,6 +598,10 @@ const STRINGS = {
     dev_lost_camera: 'Камера {name} отключена: используется камера по умолчанию.',
     dev_lost_mic: 'Микрофон {name} отключён: используется микрофон по умолчанию.',
     dev_lost_speaker: 'Выбранные динамики отключены: звук идёт через динамики по умолчанию.',
+    // роли и блокировки (API администратора)
+    end_room_locked: 'Комната «{room}» закрыта: администратор не пускает новых участников.',
+    end_banned: 'Администратор заблокировал вашу учётную запись.',
+    err_banned: 'Эта учётная запись заблокирована. Обратитесь к администратору.',
     // модерация в звонке (moderation.js)
     mod_mute_name: 'Выключить микрофон: {name}',
     mod_stop_share_name: 'Остановить показ экрана: {name}',
@@ -606,7 +614,7 @@ const STRINGS = {
     mod_mic_locked: 'Сейчас говорить могут только ведущие: так решил ведущий',
     kick_ban: 'Также запретить вход в эту комнату (пока она существует)',
     kick_ban_body: '{name} сразу отключится от звонка и не сможет вернуться, пока комната существует.',
-    end_banned: 'Вход в «{room}» для вас закрыт.',
+    end_room_banned: 'Вход в «{room}» для вас закрыт.',
   },
 };
 

@@ -22,7 +22,9 @@
 //! beside them: a stand-in that broke its port's contract would let the use
 //! cases' tests pass for the wrong reason.
 
-use std::collections::{BTreeMap, HashMap};
+mod admin_store;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -31,8 +33,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+use webcall_domain::admin::AuditEntry;
 use webcall_domain::model::{
-    Email, LoginIdentifier, NewUser, Password, PasswordHash, TokenHolder, User, UserId, Username,
+    Email, LoginIdentifier, NewUser, Password, PasswordHash, Role, TokenHolder, User, UserId,
+    Username,
 };
 use webcall_domain::ports::{
     ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomModeration,
@@ -77,6 +81,12 @@ struct State {
     last_chat_id: i64,
     /// Rooms' moderation rules (none stored: the defaults).
     rules: HashMap<RoomName, RoomRules>,
+    /// Rooms an admin locked.
+    locked: HashSet<RoomName>,
+    /// The audit log, oldest first.
+    audit: Vec<AuditEntry>,
+    /// Reset links by account: the token's hash and its expiry.
+    resets: HashMap<UserId, (String, DateTime<Utc>)>,
 }
 
 impl State {
@@ -102,12 +112,14 @@ impl State {
             owner: *owner,
             owner_name: user.username.as_str().to_owned(),
             created_at: *created_at,
+            locked: self.locked.contains(name),
         })
     }
 
     fn delete_room(&mut self, name: &RoomName) -> bool {
         self.chat.retain(|_, message| &message.room != name);
         self.rules.remove(name);
+        self.locked.remove(name);
         self.rooms.remove(name).is_some()
     }
 }
@@ -121,6 +133,9 @@ impl MemoryStore {
             email: Email::parse(&format!("{username}@example.org")).expect("a test e-mail"),
             username: Username::parse(username).expect("a test username"),
             created_at: stored(Utc::now()),
+            role: Role::Member,
+            banned_at: None,
+            tokens_valid_from: None,
         };
         let mut state = lock(&self.state);
         assert!(
@@ -151,8 +166,15 @@ impl UserRepository for MemoryStore {
         if state.user_by_name(&new.user.username).is_some() {
             return Err(DomainError::UsernameTaken);
         }
+        // The first account is an admin, as in SQL.
+        let role = if state.users.is_empty() {
+            Role::Admin
+        } else {
+            new.user.role
+        };
         let user = User {
             created_at: stored(new.user.created_at),
+            role,
             ..new.user
         };
         state
@@ -186,6 +208,7 @@ impl UserRepository for MemoryStore {
         for rules in state.rules.values_mut() {
             rules.banned.retain(|user| *user != id);
         }
+        state.resets.remove(&id);
         let owned: Vec<RoomName> = state
             .rooms
             .iter()
@@ -603,6 +626,9 @@ mod tests {
                 email: Email::parse(email).unwrap(),
                 username: Username::parse(username).unwrap(),
                 created_at: ManualClock::default().now(),
+                role: Role::Member,
+                banned_at: None,
+                tokens_valid_from: None,
             },
             password_hash: PasswordHash("h".into()),
         }

@@ -58,7 +58,15 @@ impl Hub {
                 }
             }
         };
-        let host = is_host(&room, request.user_id, request.admin);
+        // A locked room keeps newcomers out, its owner excepted; a resume
+        // (above) is no newcomer.
+        if room.locked && room.owner != request.user_id {
+            if let Some(lookup) = &lookup {
+                self.lock().end_lookup(&request.room, lookup);
+            }
+            return Err(AppError::RoomLocked);
+        }
+        let host = is_host(&room, request.user_id, request.role);
         let (rules, rules_seen) = match self.read_rules(&request.room).await {
             Ok(read) => read,
             Err(err) => {

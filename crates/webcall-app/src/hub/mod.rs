@@ -17,12 +17,14 @@
 //! Layout: this file holds the hub, its settings and the in-call use cases
 //! (signal, chat, reaction, state, leave, revoke) and delivers room events to local
 //! peers; `moderation` is what a host may do (mute, stop a share, kick and
-//! ban, only hosts speak) and who is one; `join` is joining, `resume` detaching and resuming, `commands` what
+//! ban, only hosts speak) and who is one; `admin` what an admin does to calls
+//! and accounts (ban, end a call, lock a room); `join` is joining, `resume` detaching and resuming, `commands` what
 //! the hub does on a kick, a deleted room, a revocation or a resume elsewhere
 //! (here or sent by another instance), `cluster` the road to other instances,
 //! `registry` what this instance holds, and `link` one connection's queue and
 //! close signal.
 
+mod admin;
 mod cluster;
 mod commands;
 mod join;
@@ -39,12 +41,12 @@ pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 pub use moderation::is_host;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
 use uuid::Uuid;
-use webcall_domain::model::{IceServers, UserId};
+use webcall_domain::model::{IceServers, Role, UserId};
 use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence, RoomModeration};
 use webcall_domain::signaling::{
     ChatMessage, ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId,
@@ -140,8 +142,9 @@ pub struct JoinRequest {
     /// The login (token family) the connection was opened with: logging out,
     /// or a replay of one of its tokens, closes it.
     pub login: Uuid,
-    /// The account is an admin (a host in every room, [`is_host`]).
-    pub admin: bool,
+    /// The account's role when it connected (an admin is a host in every
+    /// room, [`is_host`]).
+    pub role: Role,
     pub resume: Option<String>,
 }
 
@@ -170,8 +173,14 @@ pub struct Hub {
     /// revocations, deletions and chat must still reach the other instances when
     /// it is back. Signals are not kept: by then they are stale.
     unpublished: Mutex<VecDeque<ClusterMessage>>,
+    /// Called with an account an admin changed, on every instance (see
+    /// [`Hub::on_account_change`]).
+    account_changed: OnceLock<AccountHook>,
     me: Weak<Hub>,
 }
+
+/// What the hub calls when an admin changed an account.
+type AccountHook = Box<dyn Fn(UserId) + Send + Sync>;
 
 impl Hub {
     pub fn new(deps: HubDeps, config: SignalingConfig) -> Arc<Self> {
@@ -180,6 +189,7 @@ impl Hub {
             config,
             local: Mutex::new(Local::default()),
             unpublished: Mutex::default(),
+            account_changed: OnceLock::new(),
             me: me.clone(),
         })
     }
@@ -209,7 +219,7 @@ impl Hub {
                 info: info.clone(),
                 room: request.room.clone(),
                 login: request.login,
-                admin: request.admin,
+                role: request.role,
                 resume_token: resume_token.to_owned(),
                 generation,
                 link: Link::Attached {

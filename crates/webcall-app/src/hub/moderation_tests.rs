@@ -3,6 +3,7 @@
 //! speak" refuses, what a ban keeps out and for how long, and the same across
 //! two instances. On the set-up of `tests.rs`.
 
+use webcall_domain::model::Role;
 use webcall_domain::ports::{ClusterListener, Presence};
 use webcall_domain::signaling::{
     ClusterMessage, Command, HostAction, LeaveReason, PeerState, RoomEvent,
@@ -244,7 +245,7 @@ async fn an_admin_is_a_host_in_anyones_room_and_a_ban_never_keeps_a_host_out() {
     let (ada_user, root_user) = (world.user("ada"), world.user("root"));
     let mut ada = world.join(&ada_user, "lobby").await;
     let admin = JoinRequest {
-        admin: true,
+        role: Role::Admin,
         ..request(&root_user, "lobby")
     };
     let root = world.hub.join(admin).await.unwrap();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 use uuid::Uuid;
+use webcall_domain::model::Role;
 use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, Room, RoomName, RoomRules};
 
 use super::link::Link;
@@ -15,8 +16,8 @@ pub(super) struct LocalPeer {
     pub(super) info: PeerInfo,
     pub(super) room: RoomName,
     pub(super) login: Uuid,
-    /// The account was an admin when it connected (a host in every room).
-    pub(super) admin: bool,
+    /// The account's role when it connected (an admin is a host in every room).
+    pub(super) role: Role,
     pub(super) resume_token: String,
     pub(super) generation: u64,
     pub(super) link: Link,
@@ -25,8 +26,9 @@ pub(super) struct LocalPeer {
 /// What this instance knows of a room while it has peers here.
 pub(super) struct LocalRoom {
     pub(super) peers: Vec<PeerId>,
-    /// The room as stored, once a join here has looked it up: it cannot change
-    /// while it has peers (deleting it removes them), so later joins skip the lookup.
+    /// The room as stored, once a join here has looked it up, so later joins
+    /// skip the lookup: deleting it removes its peers, and an admin's change
+    /// (`Command::RoomChanged`) forgets it.
     pub(super) stored: Option<Room>,
     pub(super) chat: RecentChat,
     /// The read of the stored history, shared by the joins that arrive while it

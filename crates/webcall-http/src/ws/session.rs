@@ -69,7 +69,10 @@ impl PeerSession {
         };
         let (code, close) = match &err {
             AppError::RoomFull => (error_code::ROOM_FULL, close_code::ROOM_FULL),
-            AppError::BannedFromRoom => (error_code::BANNED_FROM_ROOM, close_code::BANNED),
+            AppError::RoomLocked => (error_code::ROOM_LOCKED, close_code::ROOM_LOCKED),
+            AppError::BannedFromRoom => {
+                (error_code::BANNED_FROM_ROOM, close_code::BANNED_FROM_ROOM)
+            }
             AppError::Domain(DomainError::RoomLimit { .. }) => {
                 (error_code::ROOM_LIMIT_REACHED, close_code::ROOM_LIMIT)
             }
@@ -88,7 +91,8 @@ impl PeerSession {
         }
         let reason = match close {
             close_code::TRY_AGAIN_LATER => "try again later",
-            close_code::BANNED => "banned from this room",
+            close_code::ROOM_LOCKED => "room locked",
+            close_code::BANNED_FROM_ROOM => "banned from this room",
             _ => "",
         };
         Err(Refused {

@@ -310,6 +310,7 @@ const STRINGS = {
     end_banned: 'Your account was banned by an admin.',
     err_banned: 'This account is banned. Ask an admin.',
     // moderation in a call (moderation.js)
+    mod_host: 'Host',
     mod_mute_name: 'Mute {name}',
     mod_stop_share_name: 'Stop the screen share of {name}',
     mod_mute_all: 'Mute all',
@@ -603,6 +604,7 @@ const STRINGS = {
     end_banned: 'Администратор заблокировал вашу учётную запись.',
     err_banned: 'Эта учётная запись заблокирована. Обратитесь к администратору.',
     // модерация в звонке (moderation.js)
+    mod_host: 'Ведущий',
     mod_mute_name: 'Выключить микрофон: {name}',
     mod_stop_share_name: 'Остановить показ экрана: {name}',
     mod_mute_all: 'Выключить всем микрофоны',

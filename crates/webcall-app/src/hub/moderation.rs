@@ -294,6 +294,17 @@ impl Hub {
         }
     }
 
+    /// Forgets every room's rules held here (the other instances' changes may
+    /// have been missed while the connection to them was lost): they are read
+    /// from storage when next needed.
+    pub(super) fn forget_rules(&self) {
+        let mut local = self.lock();
+        local.rule_changes += 1;
+        for room in local.rooms.values_mut() {
+            room.rules = None;
+        }
+    }
+
     /// The room's rules, from memory while it has peers here, else from storage
     /// (and then kept, if it has peers here and no change came meanwhile).
     pub(super) async fn rules(&self, room: &RoomName) -> Result<RoomRules, AppError> {

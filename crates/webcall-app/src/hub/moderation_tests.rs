@@ -323,3 +323,25 @@ async fn moderation_reaches_peers_on_another_instance() {
     let again = refused(other.hub.join(request(&bob_user, "lobby")).await);
     assert!(matches!(again, AppError::BannedFromRoom), "{again:?}");
 }
+
+#[tokio::test]
+async fn rules_changed_while_the_instances_were_apart_are_read_again() {
+    let home = World::clustered();
+    let other = home.another_instance();
+    let bob_user = home.user("bob");
+    let ada = home.join(&home.user("ada"), "lobby").await;
+    let bob = other.join(&bob_user, "lobby").await;
+    // Ada turns "only hosts may speak" on; the other instance never hears of it.
+    home.hub.set_hosts_only(&ada.peer_id, true).await.unwrap();
+    home.cluster().take_published();
+    other.hub.set_state(&bob.peer_id, talking()).await.unwrap();
+
+    other
+        .hub
+        .set_state(&bob.peer_id, PeerState::default())
+        .await
+        .unwrap();
+    other.hub.reconnected().await.unwrap();
+    let unmute = other.hub.set_state(&bob.peer_id, talking()).await;
+    assert!(matches!(unmute, Err(AppError::HostsOnly)), "{unmute:?}");
+}

@@ -180,6 +180,7 @@ export class CallSession {
     switch (f.code) {
       case 'peer_not_found': return; // they just left
       case 'room_full': this.fullError = true; return; // the close (4009) follows
+      case 'room_locked': return; // the close (4005) says it
       case 'rate_limited': return toast('err_rate_limited', null, 'alert');
       case 'forbidden': case 'not_room_owner': return toast('err_not_room_owner', null, 'alert');
       default:

@@ -1,8 +1,9 @@
 //! Memory in front of account storage, so that opening a call asks no database.
 //!
 //! [`CachedUsers`] remembers accounts by id, the newest ones from start-up. No
-//! code path renames an account, and deleting one through it forgets it at once,
-//! so a remembered one stays right; entries still expire (an account deleted by
+//! code path renames an account, deleting one through it forgets it at once,
+//! and an admin's change makes every instance forget it ([`CachedUsers::forget`]
+//! through the hub's `on_account_change`), so a remembered one stays right; entries still expire (an account deleted by
 //! hand in the database is refused again after at most twice
 //! [`CachedUsers::MAX_AGE`]) and their number is capped. With several instances
 //! an account deleted on another one is still remembered here for that long:
@@ -38,12 +39,16 @@ pub struct CachedUsers {
 
 /// Two maps: new entries go into `young`; when it is full or older than
 /// `MAX_AGE` it becomes `old` (the previous `old` is dropped). So at most
-/// `capacity` entries are held, none older than twice `MAX_AGE`.
+/// `capacity` entries are held, none older than twice `MAX_AGE`. `forgets`
+/// counts the accounts forgotten so far: a read that started before a forget
+/// may have found the account as it was before the change, so it is not
+/// remembered.
 struct Generations {
     young: HashMap<UserId, User>,
     old: HashMap<UserId, User>,
     young_since: DateTime<Utc>,
     per_generation: usize,
+    forgets: u64,
 }
 
 impl Generations {
@@ -66,6 +71,7 @@ impl Generations {
     fn forget(&mut self, id: UserId) {
         self.young.remove(&id);
         self.old.remove(&id);
+        self.forgets += 1;
     }
 
     fn put(&mut self, user: &User, now: DateTime<Utc>) {
@@ -89,6 +95,7 @@ impl CachedUsers {
                 old: HashMap::new(),
                 young_since: now,
                 per_generation: (capacity / 2).max(1),
+                forgets: 0,
             }),
         }
     }
@@ -118,8 +125,27 @@ impl CachedUsers {
         self.len() == 0
     }
 
+    /// Forgets the account, so that its next use reads it again (an admin
+    /// changed it: banned, promoted, its password reset).
+    pub fn forget(&self, id: UserId) {
+        lock(&self.cache).forget(id);
+    }
+
     fn remember(&self, user: &User) {
         lock(&self.cache).put(user, self.clock.now());
+    }
+
+    fn forgets(&self) -> u64 {
+        lock(&self.cache).forgets
+    }
+
+    /// Remembers `user`, read from storage when `forgets` accounts had been
+    /// forgotten, unless one was forgotten since (it may be this one).
+    fn remember_read(&self, user: &User, forgets: u64) {
+        let mut cache = lock(&self.cache);
+        if cache.forgets == forgets {
+            cache.put(user, self.clock.now());
+        }
     }
 }
 
@@ -135,9 +161,10 @@ impl UserRepository for CachedUsers {
         if let Some(user) = lock(&self.cache).get(id, self.clock.now()) {
             return Ok(Some(user));
         }
+        let forgets = self.forgets();
         let found = self.inner.find_by_id(id).await?;
         if let Some(user) = &found {
-            self.remember(user);
+            self.remember_read(user, forgets);
         }
         Ok(found)
     }
@@ -146,9 +173,10 @@ impl UserRepository for CachedUsers {
         &self,
         login: &LoginIdentifier,
     ) -> Result<Option<(User, PasswordHash)>, DomainError> {
+        let forgets = self.forgets();
         let found = self.inner.find_for_login(login).await?;
         if let Some((user, _)) = &found {
-            self.remember(user);
+            self.remember_read(user, forgets);
         }
         Ok(found)
     }

@@ -6,13 +6,17 @@
 //!
 //! Layout:
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
+//! - [`role`]: an account's [`role::Role`] (admin or member).
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
 //! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
+//! - [`admin`]: the audit log and the storage port of the admin use cases.
 //! - [`error`]: [`DomainError`], the error every port returns.
 
+pub mod admin;
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod role;
 pub mod signaling;
 
 pub use error::DomainError;

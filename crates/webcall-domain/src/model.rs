@@ -9,6 +9,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use uuid::Uuid;
 
+pub use crate::role::Role;
 use crate::DomainError;
 
 /// An account's id (a UUID, a string in JSON).
@@ -227,6 +228,21 @@ pub struct User {
     pub email: Email,
     pub username: Username,
     pub created_at: DateTime<Utc>,
+    pub role: Role,
+    /// Set while the account is banned: it cannot log in and its tokens are refused.
+    pub banned_at: Option<DateTime<Utc>>,
+    /// Tokens issued (`iat`, whole seconds) before this time are refused: a
+    /// password reset ends every login of the account (and a login in the
+    /// rest of that second, which `iat` cannot tell from one just before).
+    pub tokens_valid_from: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// Whether a token issued at `issued_at` is still accepted for this account
+    /// (not from before a password reset).
+    pub fn accepts_token_from(&self, issued_at: DateTime<Utc>) -> bool {
+        self.tokens_valid_from.is_none_or(|from| issued_at >= from)
+    }
 }
 
 /// An account about to be stored.

@@ -50,6 +50,8 @@ pub struct UserBody {
     email: String,
     username: String,
     created_at: String,
+    /// `admin` or `member`.
+    role: &'static str,
 }
 
 impl From<User> for UserBody {
@@ -59,6 +61,7 @@ impl From<User> for UserBody {
             email: user.email.as_str().to_owned(),
             username: user.username.as_str().to_owned(),
             created_at: rfc3339(user.created_at),
+            role: user.role.as_str(),
         }
     }
 }
@@ -137,8 +140,9 @@ async fn me(
     Ok(Json(state.accounts.me(&claims).await?.into()))
 }
 
-/// Deletes the caller's account (password required): its rooms are deleted
-/// (their calls end with 4004), then its own connections close with 4401.
+/// Deletes the caller's account (password required; never the last admin:
+/// 409 `last_admin`): its rooms are deleted (their calls end with 4004), then
+/// its own connections close with 4401.
 async fn delete_me(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -149,6 +153,7 @@ async fn delete_me(
         .accounts
         .confirm_password(&claims, body.password, client)
         .await?;
+    state.admin.check_leaving(claims.user_id).await?;
     state.hub.delete_rooms_of(claims.user_id).await?;
     state.accounts.delete_account(&claims).await?;
     state.hub.revoke_user(claims.user_id).await;

@@ -12,7 +12,9 @@ use uuid::Uuid;
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_auth::JwtCodec;
 use webcall_db::SqlStore;
-use webcall_domain::model::{Email, NewUser, PasswordHash, TokenHolder, User, UserId, Username};
+use webcall_domain::model::{
+    Email, NewUser, PasswordHash, Role, TokenHolder, User, UserId, Username,
+};
 use webcall_domain::ports::{Clock, TokenCodec, TokenRevocations, UserRepository};
 
 /// A clock the test moves.
@@ -241,6 +243,8 @@ async fn concurrent_refreshes_with_one_token_mint_at_most_one_successor() {
 #[tokio::test]
 async fn a_deleted_account_is_refused_at_once_and_its_calls_end_with_4401() {
     let app = spawn_app(&[]).await;
+    // The first account is the admin, who may not leave the server without one.
+    app.user_token("root").await;
     let ada = app.user_token("ada").await;
     let grace = app.user_token("grace").await;
     // grace's room, where ada is a guest; and ada's own room, where grace is.
@@ -311,6 +315,9 @@ fn account(name: &str) -> NewUser {
             email: Email::parse(&format!("{name}@example.org")).unwrap(),
             username: Username::parse(name).unwrap(),
             created_at: Utc::now(),
+            role: Role::Member,
+            banned_at: None,
+            tokens_valid_from: None,
         },
         password_hash: PasswordHash("$argon2id$not-a-real-hash".into()),
     }

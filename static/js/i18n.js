@@ -305,10 +305,6 @@ const STRINGS = {
     dev_lost_camera: 'The camera {name} was disconnected: using the default one.',
     dev_lost_mic: 'The microphone {name} was disconnected: using the default one.',
     dev_lost_speaker: 'The chosen speaker was disconnected: sound plays through the default one.',
-    // roles and bans (admin API)
-    end_room_locked: 'The room “{room}” is locked: an admin closed it to newcomers.',
-    end_banned: 'Your account was banned by an admin.',
-    err_banned: 'This account is banned. Ask an admin.',
     // moderation in a call (moderation.js)
     mod_host: 'Host',
     mod_mute_name: 'Mute {name}',
@@ -599,10 +595,6 @@ const STRINGS = {
     dev_lost_camera: 'Камера {name} отключена: используется камера по умолчанию.',
     dev_lost_mic: 'Микрофон {name} отключён: используется микрофон по умолчанию.',
     dev_lost_speaker: 'Выбранные динамики отключены: звук идёт через динамики по умолчанию.',
-    // роли и блокировки (API администратора)
-    end_room_locked: 'Комната «{room}» закрыта: администратор не пускает новых участников.',
-    end_banned: 'Администратор заблокировал вашу учётную запись.',
-    err_banned: 'Эта учётная запись заблокирована. Обратитесь к администратору.',
     // модерация в звонке (moderation.js)
     mod_host: 'Ведущий',
     mod_mute_name: 'Выключить микрофон: {name}',

@@ -264,6 +264,35 @@ async fn there_is_always_an_admin() {
 }
 
 #[tokio::test]
+async fn the_last_admin_cannot_delete_their_own_account() {
+    let app = spawn_app(&[]).await;
+    let p = people(&app).await;
+    assert_eq!(app.create_room(&p.admin, "roots-room").await.status(), 201);
+    let leave = |token: &str| {
+        let request = app
+            .http
+            .delete(app.url("/api/v1/auth/me"))
+            .bearer_auth(token)
+            .json(&json!({ "password": PASSWORD }));
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(error_of(leave(&p.admin).await).await.1, "last_admin");
+    let room = app.get_authed("/api/v1/rooms/roots-room", &p.member).await;
+    assert_eq!(room.status(), 200, "nothing was deleted");
+    let promote = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/admin/users/{}/role", p.member_id),
+        Some(&p.admin),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!(promote.status(), 204);
+    assert_eq!(leave(&p.admin).await.status(), 204);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_ban_ends_the_call_at_once_and_refuses_the_account() {
     let app = spawn_app(&[]).await;
     let p = people(&app).await;

@@ -421,3 +421,21 @@ async fn users_are_found_by_name_or_address_a_page_at_a_time() {
         Err(AppError::Domain(_))
     ));
 }
+
+#[tokio::test]
+async fn a_changed_account_is_forgotten_and_read_again() {
+    let h = harness();
+    let root = h.admin_user("root").await;
+    let bob = h.store.add_user("bob");
+    let cache = crate::auth_cache::CachedUsers::new(h.store.clone(), h.clock.clone(), 16);
+    let banned = |user: Option<User>| user.unwrap().banned_at.is_some();
+    assert!(!banned(cache.find_by_id(bob.id).await.unwrap()));
+    let actor = h.actor(&root).await;
+    h.admin.ban(&actor, bob.id).await.unwrap();
+    // The hub is told (every instance's hook makes its cache forget it);
+    // until a cache forgets, it holds the copy from before.
+    assert_eq!(*h.forgotten.lock().unwrap(), [bob.id]);
+    assert!(!banned(cache.find_by_id(bob.id).await.unwrap()));
+    cache.forget(bob.id);
+    assert!(banned(cache.find_by_id(bob.id).await.unwrap()));
+}

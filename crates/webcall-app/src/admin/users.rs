@@ -138,6 +138,17 @@ impl Admin {
         Ok(())
     }
 
+    /// Refuses (`LastAdmin`) when `user` is the only admin: checked before an
+    /// account deletes itself (`DELETE /api/v1/auth/me`). A check, not a lock:
+    /// two last admins deleting themselves at the same instant could both
+    /// pass (`ADMIN_EMAILS` and a restart make a new one).
+    pub async fn check_leaving(&self, user: UserId) -> Result<(), AppError> {
+        if self.deps.store.is_last_admin(user).await? {
+            return Err(AppError::LastAdmin);
+        }
+        Ok(())
+    }
+
     /// Deletes the account as its owner would: its rooms go (their calls end
     /// with 4004), then its own connections close (4401).
     #[tracing::instrument(skip_all, fields(actor = %actor.id(), target = %target))]

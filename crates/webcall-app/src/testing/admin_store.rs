@@ -133,6 +133,13 @@ impl AdminRepository for MemoryStore {
         Ok(outcome)
     }
 
+    async fn is_last_admin(&self, user: UserId) -> Result<bool, DomainError> {
+        let state = lock(&self.state);
+        Ok(state.users.get(&user).is_some_and(|(found, _)| {
+            found.role == Role::Admin && found.banned_at.is_none() && !state.another_admin(user)
+        }))
+    }
+
     async fn promote_emails(&self, emails: &[String]) -> Result<u64, DomainError> {
         let mut state = lock(&self.state);
         let mut promoted = 0;

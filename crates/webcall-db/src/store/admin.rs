@@ -244,6 +244,20 @@ impl AdminRepository for SqlStore {
         self.account_change(tx, changed, user).await
     }
 
+    async fn is_last_admin(&self, user: UserId) -> Result<bool, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS last FROM users WHERE id = $1 AND role = 'admin' \
+             AND banned_at IS NULL AND NOT {}",
+            another_admin(2)
+        ))
+        .bind(user.to_string())
+        .bind(user.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(infra)?;
+        Ok(row.try_get::<i64, _>("last").map_err(infra)? > 0)
+    }
+
     async fn promote_emails(&self, emails: &[String]) -> Result<u64, DomainError> {
         let mut promoted = 0;
         for email in emails {

@@ -67,6 +67,8 @@ fn missing(what: &str) -> DomainError {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Reads of rooms' moderation rules ([`Self::rules_reads`]).
+    rules_reads: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -150,6 +152,11 @@ impl MemoryStore {
     /// How many accounts are stored.
     pub fn user_count(&self) -> usize {
         lock(&self.state).users.len()
+    }
+
+    /// How many times rooms' moderation rules were read.
+    pub fn rules_reads(&self) -> usize {
+        self.rules_reads.load(Ordering::SeqCst)
     }
 }
 
@@ -339,6 +346,7 @@ impl RoomRepository for MemoryStore {
 #[async_trait]
 impl RoomModeration for MemoryStore {
     async fn room_rules(&self, room: &RoomName) -> Result<RoomRules, DomainError> {
+        self.rules_reads.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.state)
             .rules
             .get(room)

@@ -342,3 +342,27 @@ async fn rules_changed_while_the_instances_were_apart_are_read_again() {
     let unmute = other.hub.set_state(&bob.peer_id, talking()).await;
     assert!(matches!(unmute, Err(AppError::HostsOnly)), "{unmute:?}");
 }
+
+#[tokio::test]
+async fn a_rooms_rules_are_read_once_while_it_has_peers_here() {
+    let world = World::alone();
+    let (ada_user, bob_user) = (world.user("ada"), world.user("bob"));
+    let ada = world.join(&ada_user, "lobby").await;
+    assert_eq!(world.store.rules_reads(), 1, "the first joiner reads them");
+    let bob = world.join(&bob_user, "lobby").await;
+    world.hub.set_state(&bob.peer_id, talking()).await.unwrap();
+    world.hub.set_hosts_only(&ada.peer_id, true).await.unwrap();
+    let refused = world.hub.set_state(&bob.peer_id, talking()).await;
+    assert!(matches!(refused, Err(AppError::HostsOnly)), "{refused:?}");
+    assert_eq!(
+        world.store.rules_reads(),
+        1,
+        "later joins and frames do not"
+    );
+    // An empty room is forgotten: its next joiner reads them again, as stored.
+    world.hub.leave(&ada.peer_id, ada.generation).await;
+    world.hub.leave(&bob.peer_id, bob.generation).await;
+    let again = world.join(&bob_user, "lobby").await;
+    assert!(again.welcome.hosts_only);
+    assert_eq!(world.store.rules_reads(), 2);
+}

@@ -8,7 +8,7 @@
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
 //! - [`role`]: an account's [`role::Role`] (admin or member).
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
-//! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
+//! - [`signaling`]: rooms, peers, chat, the events a room's peers exchange, and moderation.
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
 //! - [`error`]: [`DomainError`], the error every port returns.
 

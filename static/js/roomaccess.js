@@ -74,7 +74,7 @@ export class PrejoinGate {
   /** GET refused (403): private, or banned from it. Join stays off. */
   refused(room, e) {
     this.room = room;
-    this._say(e.code === 'room_private' ? 'access_private_note' : 'end_banned', 'error');
+    this._say(e.code === 'room_private' ? 'access_private_note' : 'end_room_banned', 'error');
     return false;
   }
 

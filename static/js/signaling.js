@@ -15,7 +15,7 @@
 import { ACCESS_CLOSE, passFor } from './roomaccess.js';
 
 export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1013, 4008]);
-export const FATAL_CODES = { 4003: 'kicked', 4004: 'room_deleted', 4006: 'banned', 4009: 'room_full', 4013: 'room_limit', 4029: 'rate_limited', 1009: 'too_big', ...ACCESS_CLOSE };
+export const FATAL_CODES = { 4003: 'kicked', 4004: 'room_deleted', 4006: 'room_banned', 4009: 'room_full', 4013: 'room_limit', 4029: 'rate_limited', 1009: 'too_big', ...ACCESS_CLOSE };
 
 const PING_EVERY = 1000;    // our ping; the server answers with pong (a few dozen bytes a second)
 const PONG_WAIT = 1000;     // no answer this soon: say "reconnecting" while we wait for it (so a

@@ -52,6 +52,13 @@ pub enum AppError {
     /// The addressed peer is not in the room (WS error frame).
     #[error("no such peer in this room")]
     PeerNotFound,
+    /// A host banned this account from the room (WS close 4006; HTTP 403).
+    #[error("you are banned from this room")]
+    BannedFromRoom,
+    /// Only hosts may turn their microphone on in this room now (WS error
+    /// frame; HTTP 403).
+    #[error("only hosts may speak in this room now")]
+    HostsOnly,
     /// The caller is not an admin (HTTP 403 `forbidden`).
     #[error("only admins may do that")]
     Forbidden,
@@ -77,13 +84,6 @@ pub enum AppError {
     /// Too many admin requests (HTTP 429 `too_many_requests` with Retry-After).
     #[error("too many requests; try again later")]
     TooManyRequests { retry_after: Duration },
-    /// A host banned this account from the room (WS close 4006; HTTP 403).
-    #[error("you are banned from this room")]
-    BannedFromRoom,
-    /// Only hosts may turn their microphone on in this room now (WS error
-    /// frame; HTTP 403).
-    #[error("only hosts may speak in this room now")]
-    HostsOnly,
     /// A private room, and the caller is no member (HTTP 403 `room_private`;
     /// WS close 4010).
     #[error("this room is private: only its members may enter")]

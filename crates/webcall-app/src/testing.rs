@@ -40,13 +40,12 @@ use webcall_domain::model::{
     Email, LoginIdentifier, NewUser, Password, PasswordHash, Role, TokenHolder, User, UserId,
     Username,
 };
-use webcall_domain::moderation::RoomRules;
 use webcall_domain::ports::{
     ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomModeration,
     RoomRepository, TokenRevocations, UserRepository,
 };
 use webcall_domain::signaling::{
-    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
+    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName, RoomRules,
 };
 use webcall_domain::DomainError;
 
@@ -70,6 +69,8 @@ fn missing(what: &str) -> DomainError {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Reads of rooms' moderation rules ([`Self::rules_reads`]).
+    rules_reads: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -82,14 +83,14 @@ struct State {
     /// Chat by id, over all rooms.
     chat: BTreeMap<i64, ChatMessage>,
     last_chat_id: i64,
+    /// Rooms' moderation rules (none stored: the defaults).
+    rules: HashMap<RoomName, RoomRules>,
     /// Rooms an admin locked.
     locked: HashSet<RoomName>,
     /// The audit log, oldest first.
     audit: Vec<AuditEntry>,
     /// Reset links by account: the token's hash and its expiry.
     resets: HashMap<UserId, (String, DateTime<Utc>)>,
-    /// Rooms' moderation rules (none stored: the defaults).
-    rules: HashMap<RoomName, RoomRules>,
     /// Rooms' access (none stored: public, no password).
     access: HashMap<RoomName, RoomAccess>,
     /// Rooms' members, and when they were added.
@@ -126,8 +127,8 @@ impl State {
 
     fn delete_room(&mut self, name: &RoomName) -> bool {
         self.chat.retain(|_, message| &message.room != name);
-        self.locked.remove(name);
         self.rules.remove(name);
+        self.locked.remove(name);
         self.access.remove(name);
         self.members.retain(|(room, _), _| room != name);
         self.rooms.remove(name).is_some()
@@ -160,6 +161,11 @@ impl MemoryStore {
     /// How many accounts are stored.
     pub fn user_count(&self) -> usize {
         lock(&self.state).users.len()
+    }
+
+    /// How many times rooms' moderation rules were read.
+    pub fn rules_reads(&self) -> usize {
+        self.rules_reads.load(Ordering::SeqCst)
     }
 }
 
@@ -350,6 +356,7 @@ impl RoomRepository for MemoryStore {
 #[async_trait]
 impl RoomModeration for MemoryStore {
     async fn room_rules(&self, room: &RoomName) -> Result<RoomRules, DomainError> {
+        self.rules_reads.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.state)
             .rules
             .get(room)

@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use webcall_app::admission::{Admission, Caller, Refusal};
 use webcall_app::AppError;
 use webcall_domain::access::{Access, Member};
-use webcall_domain::model::Role;
 use webcall_domain::signaling::RoomName;
 
 use crate::auth::rfc3339;
@@ -48,7 +47,7 @@ impl FromRequestParts<AppState> for RoomCaller {
         let (_, user) = state.accounts.authenticate_user(token).await?;
         Ok(Self(Caller {
             user: user.id,
-            admin: user.role == Role::Admin,
+            role: user.role,
         }))
     }
 }

@@ -325,6 +325,12 @@ async fn a_ban_ends_the_call_at_once_and_refuses_the_account() {
 
     let unban = format!("/api/v1/admin/users/{}/unban", p.member_id);
     assert_eq!(app.post_authed(&unban, &p.admin).await.status(), 204);
+    // The ban ended the sessions it found: only a new login works.
+    let stale = app.get_authed("/api/v1/auth/me", &p.member).await.status();
+    assert_eq!(stale, 401, "a token from before the ban works again");
+    // Tokens carry whole seconds: a login in the ban's own second counts as
+    // from before it, so let that second pass.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let token = app.fresh_token("bob").await;
     app.join("standup", &token).await;
     app.stop().await;

@@ -95,7 +95,10 @@ impl Admin {
     }
 
     /// Bans the account: it cannot log in, its tokens stop working and its
-    /// connections close (4403) on every instance at once.
+    /// connections close (4403) on every instance at once. Its sessions end for
+    /// good: tokens issued before the ban stay refused after an unban (like a
+    /// password reset: tokens carry whole seconds, so one issued in the ban's
+    /// own second is refused too).
     #[tracing::instrument(skip_all, fields(actor = %actor.id(), target = %target))]
     pub async fn ban(&self, actor: &Actor, target: UserId) -> Result<(), AppError> {
         if target == actor.id() {

@@ -16,7 +16,7 @@ pub use pass::RoomPasses;
 pub use service::{AccessDeps, AccessService, RoomView};
 
 use webcall_domain::access::Access;
-use webcall_domain::model::UserId;
+use webcall_domain::model::{Role, UserId};
 use webcall_domain::signaling::Room;
 
 use crate::hub::is_host;
@@ -26,8 +26,8 @@ use crate::AppError;
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
     pub user: UserId,
-    /// The account is an admin (a host everywhere).
-    pub admin: bool,
+    /// The account's role (an admin is a host everywhere).
+    pub role: Role,
 }
 
 /// What is known about the caller and the room besides the room itself.
@@ -78,7 +78,7 @@ impl From<Refusal> for AppError {
 /// room or one that asks to join puts the caller in the lobby, unless a host
 /// admitted them from it already.
 pub fn decide(room: &Room, caller: Caller, facts: Facts) -> Admission {
-    if is_host(room, caller.user, caller.admin) {
+    if is_host(room, caller.user, caller.role) {
         return Admission::Admit;
     }
     if facts.banned {
@@ -99,5 +99,5 @@ pub fn decide(room: &Room, caller: Caller, facts: Facts) -> Admission {
 /// Whether the decision needs to know if the caller is a member (one query,
 /// asked only when it matters).
 pub fn needs_membership(room: &Room, caller: Caller) -> bool {
-    room.access.access == Access::Private && !is_host(room, caller.user, caller.admin)
+    room.access.access == Access::Private && !is_host(room, caller.user, caller.role)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use webcall_domain::access::{Access, AccessChange, Member, RoomAccess, RoomAccessRepository};
-use webcall_domain::model::{LoginIdentifier, Password, Username};
+use webcall_domain::model::{LoginIdentifier, Password, Role, Username};
 use webcall_domain::ports::{Clock, PasswordHasher, Presence, RoomModeration, UserRepository};
 use webcall_domain::signaling::{Room, RoomName};
 use webcall_domain::DomainError;
@@ -238,7 +238,7 @@ impl AccessService {
             _ => self.deps.presence.peers(name).await?,
         };
         Ok(Some(RoomView {
-            host: is_host(&room, caller.user, caller.admin),
+            host: is_host(&room, caller.user, caller.role),
             summary: RoomSummary { room, peers },
             admission,
         }))
@@ -253,7 +253,7 @@ impl AccessService {
         after: Option<&RoomName>,
         limit: usize,
     ) -> Result<(Vec<RoomSummary>, bool), AppError> {
-        if caller.admin {
+        if caller.role == Role::Admin {
             return self.deps.rooms.list(after, limit).await;
         }
         let mut rooms = self
@@ -274,7 +274,7 @@ impl AccessService {
             .find(name)
             .await?
             .ok_or(AppError::RoomNotFound)?;
-        if !is_host(&room, caller.user, caller.admin) {
+        if !is_host(&room, caller.user, caller.role) {
             return Err(AppError::NotRoomOwner);
         }
         Ok(room)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use webcall_domain::access::{Access, RoomAccess};
-use webcall_domain::model::{PasswordHash, UserId};
+use webcall_domain::model::{PasswordHash, Role, UserId};
 use webcall_domain::ports::{RoomModeration, RoomRepository};
 use webcall_domain::signaling::{Room, RoomName};
 
@@ -84,7 +84,11 @@ fn every_level_caller_and_flag() {
                     } else {
                         UserId::new_random()
                     },
-                    admin: kind == Kind::Admin,
+                    role: if kind == Kind::Admin {
+                        Role::Admin
+                    } else {
+                        Role::Member
+                    },
                 };
                 let got = decide(&room(access, password, ask, locked, owner), caller, facts);
                 let want = expected(kind, access, password, ask || locked, facts);
@@ -104,10 +108,10 @@ fn membership_is_asked_only_of_a_private_room_and_not_of_hosts() {
     let owner = UserId::new_random();
     let stranger = Caller {
         user: UserId::new_random(),
-        admin: false,
+        role: Role::Member,
     };
     let admin = Caller {
-        admin: true,
+        role: Role::Admin,
         ..stranger
     };
     let private = room(Access::Private, false, false, false, owner);
@@ -117,7 +121,7 @@ fn membership_is_asked_only_of_a_private_room_and_not_of_hosts() {
         &private,
         Caller {
             user: owner,
-            admin: false
+            role: Role::Member
         }
     ));
     assert!(!needs_membership(
@@ -177,7 +181,7 @@ fn world() -> World {
 fn caller(user: &webcall_domain::model::User) -> Caller {
     Caller {
         user: user.id,
-        admin: false,
+        role: Role::Member,
     }
 }
 
@@ -218,7 +222,7 @@ async fn the_list_shows_each_caller_what_they_may_see() {
     assert_eq!(names(seen), ["open", "secret"]);
     let root = Caller {
         user: UserId::new_random(),
-        admin: true,
+        role: Role::Admin,
     };
     let (seen, more) = w.access.list(root, None, 2).await.unwrap();
     assert_eq!(
@@ -244,7 +248,7 @@ async fn a_private_room_refuses_strangers_until_invited_and_after_removal() {
         user_id: bob.id,
         username: "bob".into(),
         login: uuid::Uuid::new_v4(),
-        admin: false,
+        role: Role::Member,
         resume: None,
         pass: None,
         admitted: false,

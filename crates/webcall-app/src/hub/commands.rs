@@ -1,10 +1,8 @@
 //! Commands: what the hub does to the peers of this instance when a room's
 //! owner kicks one or deletes the room (deleting a room is here too), when a
-//! Commands: what the hub does to the peers of this instance when a room's
-//! owner kicks one or deletes the room (deleting a room is here too), when a
-//! host moderates (carried out in `moderation`), when a login ends or an
-//! account is deleted or banned, when a peer resumed elsewhere, or when
-//! another instance asks for a roll call. Every instance carries out each command for its own peers.
+//! host moderates (carried out in `moderation`), when a
+//! login ends or an account is deleted or banned, when a peer resumed
+//! elsewhere, or when another instance asks for a roll call. Every instance carries out each command for its own peers.
 
 use webcall_domain::model::UserId;
 use webcall_domain::signaling::{

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use uuid::Uuid;
-use webcall_domain::moderation::RoomRules;
+use webcall_domain::signaling::RoomRules;
 use webcall_domain::signaling::{
     ChatMessage, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, Room, RoomEvent, RoomName,
 };
@@ -60,7 +60,7 @@ impl Hub {
                 }
             }
         };
-        let host = is_host(&room, request.user_id, request.admin);
+        let host = is_host(&room, request.user_id, request.role);
         let (rules, rules_seen) = match self.read_rules(&request.room).await {
             Ok(read) => read,
             Err(err) => {
@@ -220,7 +220,7 @@ impl Hub {
     ) -> Result<(), AppError> {
         let caller = Caller {
             user: request.user_id,
-            admin: request.admin,
+            role: request.role,
         };
         let member = if admission::needs_membership(room, caller) {
             self.deps.access.is_member(&room.name, caller.user).await?

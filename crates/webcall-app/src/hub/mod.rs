@@ -15,11 +15,11 @@
 //! grace ends does the peer leave (`timeout`).
 //!
 //! Layout: this file holds the hub, its settings and the in-call use cases
-//! (signal, chat, reaction, state, kick, leave, revoke) and delivers room events to local
-//! peers; `admin` what an admin does to calls and accounts (ban, end a call,
-//! lock a room); `moderation` is what a host may do (mute, stop a share, kick and
-//! ban, only hosts speak) and who is one; `lobby` the newcomers waiting for a
-//! host's answer; `join` is joining, `resume` detaching and resuming, `commands` what
+//! (signal, chat, reaction, state, leave, revoke) and delivers room events to local
+//! peers; `moderation` is what a host may do (mute, stop a share, kick and
+//! ban, only hosts speak) and who is one; `admin` what an admin does to calls
+//! and accounts (ban, end a call, lock a room); `lobby` the newcomers waiting
+//! for a host's answer; `join` is joining, `resume` detaching and resuming, `commands` what
 //! the hub does on a kick, a deleted room, a revocation or a resume elsewhere
 //! (here or sent by another instance), `cluster` the road to other instances,
 //! `registry` what this instance holds, and `link` one connection's queue and
@@ -50,7 +50,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 use webcall_domain::access::RoomAccessRepository;
-use webcall_domain::model::{IceServers, UserId};
+use webcall_domain::model::{IceServers, Role, UserId};
 use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence, RoomModeration};
 use webcall_domain::signaling::{
     ChatMessage, ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId,
@@ -146,8 +146,9 @@ pub struct JoinRequest {
     /// The login (token family) the connection was opened with: logging out,
     /// or a replay of one of its tokens, closes it.
     pub login: Uuid,
-    /// The account is an admin (a host in every room, [`is_host`]).
-    pub admin: bool,
+    /// The account's role when it connected (an admin is a host in every
+    /// room, [`is_host`]).
+    pub role: Role,
     pub resume: Option<String>,
     /// The room pass presented (a right room password bought it).
     pub pass: Option<String>,
@@ -231,7 +232,7 @@ impl Hub {
                 info: info.clone(),
                 room: request.room.clone(),
                 login: request.login,
-                admin: request.admin,
+                role: request.role,
                 resume_token: resume_token.to_owned(),
                 generation,
                 link: Link::Attached {

@@ -163,7 +163,7 @@ pub(super) fn request(user: &User, room: &str) -> JoinRequest {
         user_id: user.id,
         username: user.username.as_str().to_owned(),
         login: Uuid::new_v4(),
-        admin: false,
+        role: user.role,
         resume: None,
         pass: None,
         admitted: false,

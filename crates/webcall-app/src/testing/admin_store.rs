@@ -92,10 +92,12 @@ impl AdminRepository for MemoryStore {
         Ok(
             state.change_account(user, banned_at.is_some(), audit, |state| {
                 if let Some((found, _)) = state.users.get_mut(&user) {
-                    found.banned_at = match banned_at {
-                        Some(at) => Some(found.banned_at.unwrap_or(stored(at))),
-                        None => None,
-                    };
+                    if let Some(at) = banned_at {
+                        found.banned_at = Some(found.banned_at.unwrap_or(stored(at)));
+                        found.tokens_valid_from = Some(stored(at));
+                    } else {
+                        found.banned_at = None;
+                    }
                 }
             }),
         )

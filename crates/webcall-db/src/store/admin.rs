@@ -181,7 +181,7 @@ impl AdminRepository for SqlStore {
     ) -> Result<AccountChange, DomainError> {
         let mut tx = self.audited(&audit, true).await?;
         let ban = format!(
-            "UPDATE users SET banned_at = COALESCE(banned_at, $1) \
+            "UPDATE users SET banned_at = COALESCE(banned_at, $1), tokens_valid_from = $1 \
              WHERE id = $2 AND (role <> 'admin' OR {})",
             another_admin(3)
         );

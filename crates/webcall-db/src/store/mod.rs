@@ -1,6 +1,7 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
-//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`, `moderation`, `access`).
+//! of their own (`users`, `revocations`, `rooms`, `chat`, `moderation`, `admin`,
+//! `access`).
 
 use std::time::Duration;
 

@@ -32,7 +32,7 @@ use axum::Router;
 use serde::Deserialize;
 use webcall_app::hub::JoinRequest;
 use webcall_app::AppError;
-use webcall_domain::model::{Role, UserId};
+use webcall_domain::model::UserId;
 use webcall_domain::signaling::RoomName;
 
 pub(crate) use self::protocol::chat_frames;
@@ -105,7 +105,7 @@ async fn connect(
         user_id: user.id,
         username: user.username.as_str().to_owned(),
         login: claims.family,
-        admin: user.role == Role::Admin,
+        role: user.role,
         resume: query.resume.filter(|r| !r.is_empty()),
         pass: query.pass.filter(|p| !p.is_empty()),
         admitted: false,

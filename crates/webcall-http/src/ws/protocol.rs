@@ -11,8 +11,9 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use webcall_app::hub::{CloseReason, Outbound, Welcome};
 use webcall_domain::model::UserId;
-use webcall_domain::moderation::HostAction;
-use webcall_domain::signaling::{ChatMessage, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent};
+use webcall_domain::signaling::{
+    ChatMessage, HostAction, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent,
+};
 
 use crate::auth::rfc3339;
 use crate::webrtc::IceServersBody;

@@ -17,6 +17,8 @@
 //! [`rate::RateLimit`] caps how often one user may do something (create rooms);
 //! `recent_chat` keeps a room's latest chat for joins while the room has peers here.
 //! [`metrics::describe_metrics`] describes the metrics the use cases record.
+//! [`operations::Operations`] runs the embedded relay (allocations, quotas) and
+//! rotates the signing keys, on every instance.
 
 pub mod accounts;
 pub mod auth_cache;
@@ -24,6 +26,7 @@ pub mod error;
 pub mod hub;
 pub mod ice;
 pub mod metrics;
+pub mod operations;
 pub mod presence;
 pub mod rate;
 mod recent_chat;

@@ -8,10 +8,13 @@
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
 //! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
+//! - [`operations`]: what an operator manages at run time (relay allocations and
+//!   quotas, signing-key generations).
 //! - [`error`]: [`DomainError`], the error every port returns.
 
 pub mod error;
 pub mod model;
+pub mod operations;
 pub mod ports;
 pub mod signaling;
 

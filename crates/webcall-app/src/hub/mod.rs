@@ -31,10 +31,11 @@ mod resume;
 #[cfg(test)]
 mod tests;
 
+pub use commands::InstanceCommands;
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -157,6 +158,8 @@ pub struct Hub {
     /// revocations, deletions and chat must still reach the other instances when
     /// it is back. Signals are not kept: by then they are stale.
     unpublished: Mutex<VecDeque<ClusterMessage>>,
+    /// Carries out what commands ask beyond calls.
+    also: OnceLock<Weak<dyn InstanceCommands>>,
     me: Weak<Hub>,
 }
 
@@ -167,6 +170,7 @@ impl Hub {
             config,
             local: Mutex::new(Local::default()),
             unpublished: Mutex::default(),
+            also: OnceLock::new(),
             me: me.clone(),
         })
     }

@@ -1,6 +1,6 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
-//! of their own (`users`, `revocations`, `rooms`, `chat`).
+//! of their own (`users`, `revocations`, `rooms`, `chat`, `operations`).
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use webcall_domain::ports::HealthCheck;
 use webcall_domain::DomainError;
 
 mod chat;
+mod operations;
 mod revocations;
 mod rooms;
 mod users;

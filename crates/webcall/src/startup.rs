@@ -27,7 +27,7 @@ use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::TurnRelay;
 
 use crate::config::Config;
-use crate::{connections, ice, listener, metrics, relay, tls};
+use crate::{connections, ice, listener, metrics, operations, relay, tls};
 
 /// How many accounts a server remembers by id (a few hundred bytes each).
 const ACCOUNTS_CACHED: usize = 4096;
@@ -77,12 +77,13 @@ impl Application {
         } else {
             Arc::new(store.clone())
         };
+        let jwt = Arc::new(JwtCodec::new(&config.auth.jwt_secret, jwt_lifetime));
         let accounts = Accounts::new(
             AccountsDeps {
                 users,
                 revocations,
                 hasher: Arc::new(Argon2Hasher::new()),
-                tokens: Arc::new(JwtCodec::new(&config.auth.jwt_secret, jwt_lifetime)),
+                tokens: jwt.clone(),
                 clock,
             },
             &config.auth.registration_secret,
@@ -162,6 +163,17 @@ impl Application {
                 .context("REDIS_URL")?;
             tracing::info!(instance = redis.instance(), "sharing rooms through Redis");
         }
+        let operations = operations::start(
+            &store,
+            relay.as_ref(),
+            jwt,
+            hub.clone(),
+            redis
+                .as_ref()
+                .map_or_else(|| "local".to_owned(), |redis| redis.instance().to_owned()),
+            background.clone(),
+        )
+        .await?;
         let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
         if let Some(relay) = &relay {
             health.push(relay.clone());

@@ -24,11 +24,12 @@ async fn register_returns_the_user_without_the_hash() {
     assert_eq!(user["username"], "ada");
     assert!(uuid::Uuid::parse_str(user["id"].as_str().unwrap()).is_ok());
     assert!(chrono::DateTime::parse_from_rfc3339(user["created_at"].as_str().unwrap()).is_ok());
+    assert_eq!(user["role"], "admin", "the first account is an admin");
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
     assert_eq!(
         keys.len(),
-        4,
-        "only id, email, username, created_at: {user}"
+        5,
+        "only id, email, username, created_at, role: {user}"
     );
     app.stop().await;
 }

@@ -129,7 +129,7 @@ impl InstanceCommands for Operations {
                     relay.end_allocation(id);
                 }
             }
-            Command::RevokeUser { user } => {
+            Command::RevokeUser { user } | Command::BanUser { user } => {
                 if let Some(relay) = &self.deps.relay {
                     relay.end_user(*user);
                 }

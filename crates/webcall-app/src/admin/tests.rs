@@ -1,0 +1,1 @@
+//! The admin use cases against the in-memory store.

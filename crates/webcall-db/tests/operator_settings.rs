@@ -1,10 +1,12 @@
 //! The operator's settings in SQL (relay quotas with their version, signing key
-//! generations), against a real SQLite file always and PostgreSQL when
-//! `TEST_DATABASE_URL` is set.
+//! generations, each change with its audit entry), against a real SQLite file
+//! always and PostgreSQL when `TEST_DATABASE_URL` is set.
 
 use chrono::{TimeZone, Utc};
 use uuid::Uuid;
 use webcall_db::SqlStore;
+use webcall_domain::admin::{AdminRepository, NewAuditEntry};
+use webcall_domain::model::UserId;
 use webcall_domain::operations::{KeyGeneration, KeyKind, RelayQuotas};
 use webcall_domain::ports::OperatorSettings;
 
@@ -22,7 +24,10 @@ where
         .ok()
         .filter(|u| !u.is_empty())
     else {
-        assert!(std::env::var("CI").is_err(), "CI must set TEST_DATABASE_URL");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set TEST_DATABASE_URL"
+        );
         return;
     };
     let schema = format!("test_{}", Uuid::new_v4().simple());
@@ -43,16 +48,35 @@ where
     admin.close().await;
 }
 
+fn audit(action: &'static str, target: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        at: Utc::now(),
+        actor: UserId::new_random(),
+        actor_name: "root".into(),
+        action,
+        target: target.into(),
+        detail: None,
+    }
+}
+
+/// The actions of the audit log, newest first.
+async fn audited(store: &SqlStore) -> Vec<(String, String)> {
+    let entries = store.audit_page(None, 100).await.unwrap();
+    entries.into_iter().map(|e| (e.action, e.target)).collect()
+}
+
 #[tokio::test]
 async fn relay_quotas_are_absent_until_saved_and_each_save_is_a_new_version() {
     on_every_backend(|store| async move {
         assert_eq!(store.relay_quotas().await.unwrap(), None);
         let first = RelayQuotas::new(3, 100).unwrap();
-        assert_eq!(store.save_relay_quotas(first).await.unwrap(), 1);
+        let set = || audit("turn.quotas.set", "turn");
+        assert_eq!(store.save_relay_quotas(first, set()).await.unwrap(), 1);
         assert_eq!(store.relay_quotas().await.unwrap(), Some((first, 1)));
         let second = RelayQuotas::new(65_535, 65_535).unwrap();
-        assert_eq!(store.save_relay_quotas(second).await.unwrap(), 2);
+        assert_eq!(store.save_relay_quotas(second, set()).await.unwrap(), 2);
         assert_eq!(store.relay_quotas().await.unwrap(), Some((second, 2)));
+        assert_eq!(audited(&store).await.len(), 2, "one entry per change");
     })
     .await;
 }
@@ -64,7 +88,10 @@ async fn concurrent_quota_saves_get_distinct_versions() {
             let store = store.clone();
             async move {
                 store
-                    .save_relay_quotas(RelayQuotas::new(n, 100).unwrap())
+                    .save_relay_quotas(
+                        RelayQuotas::new(n, 100).unwrap(),
+                        audit("turn.quotas.set", "turn"),
+                    )
                     .await
                     .unwrap()
             }
@@ -98,10 +125,17 @@ async fn keys_start_at_generation_zero_and_rotate_one_at_a_time() {
             );
         }
         let at = Utc.timestamp_millis_opt(1_765_000_000_123).unwrap();
-        let rotated = store.rotate_key(KeyKind::Jwt, at).await.unwrap();
+        let rotated = store
+            .rotate_key(KeyKind::Jwt, at, audit("key.rotate", "jwt"))
+            .await
+            .unwrap();
         assert_eq!(rotated, KeyGeneration::INITIAL.next(at));
         let again = store
-            .rotate_key(KeyKind::Jwt, at + chrono::Duration::seconds(1))
+            .rotate_key(
+                KeyKind::Jwt,
+                at + chrono::Duration::seconds(1),
+                audit("key.rotate", "jwt"),
+            )
             .await
             .unwrap();
         assert_eq!(again.generation, 2);
@@ -110,6 +144,10 @@ async fn keys_start_at_generation_zero_and_rotate_one_at_a_time() {
             store.key_generation(KeyKind::Turn).await.unwrap(),
             KeyGeneration::INITIAL,
             "each key rotates on its own"
+        );
+        assert_eq!(
+            audited(&store).await,
+            vec![("key.rotate".to_owned(), "jwt".to_owned()); 2]
         );
     })
     .await;

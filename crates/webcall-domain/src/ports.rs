@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::admin::NewAuditEntry;
 use crate::model::{
     IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError,
     TokenHolder, TurnCredentials, User, UserId,
@@ -269,7 +270,8 @@ pub trait RotatingKey: Send + Sync {
     fn lifetime(&self) -> std::time::Duration;
 }
 
-/// What the operator changed at run time, kept across restarts.
+/// What the operator changed at run time, kept across restarts. Each change is
+/// written with its audit entry, in one transaction.
 #[async_trait]
 pub trait OperatorSettings: Send + Sync {
     /// The relay quotas last saved, with their version (`None`: never changed,
@@ -277,7 +279,11 @@ pub trait OperatorSettings: Send + Sync {
     async fn relay_quotas(&self) -> Result<Option<(RelayQuotas, u64)>, DomainError>;
     /// Saves the quotas; returns their new version (one more than any before:
     /// of two instances saving at once, the later version is what is stored).
-    async fn save_relay_quotas(&self, quotas: RelayQuotas) -> Result<u64, DomainError>;
+    async fn save_relay_quotas(
+        &self,
+        quotas: RelayQuotas,
+        audit: NewAuditEntry,
+    ) -> Result<u64, DomainError>;
     async fn key_generation(&self, key: KeyKind) -> Result<KeyGeneration, DomainError>;
     /// Moves `key` to its next generation at `now`, atomically (two rotations
     /// at once make two generations).
@@ -285,5 +291,6 @@ pub trait OperatorSettings: Send + Sync {
         &self,
         key: KeyKind,
         now: DateTime<Utc>,
+        audit: NewAuditEntry,
     ) -> Result<KeyGeneration, DomainError>;
 }

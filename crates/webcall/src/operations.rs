@@ -8,35 +8,18 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
-use webcall_app::hub::Hub;
 use webcall_app::operations::{Operations, OperationsDeps};
-use webcall_auth::JwtCodec;
-use webcall_db::SqlStore;
-use webcall_domain::ports::{RelayControl, RotatingKey, SystemClock};
-use webcall_turn::TurnRelay;
 
 /// How often the stored settings are read again.
 const RESYNC_EVERY: Duration = Duration::from_secs(30);
 
-/// The operator's use cases of this instance (named `instance` in the
-/// allocation list), with the stored settings in force.
+/// The operator's use cases of this instance, with the stored settings in
+/// force, read again every [`RESYNC_EVERY`] until `stop`.
 pub(crate) async fn start(
-    store: &SqlStore,
-    relay: Option<&Arc<TurnRelay>>,
-    jwt: Arc<JwtCodec>,
-    hub: Arc<Hub>,
-    instance: String,
+    deps: OperationsDeps,
     stop: CancellationToken,
 ) -> anyhow::Result<Arc<Operations>> {
-    let operations = Operations::new(OperationsDeps {
-        settings: Arc::new(store.clone()),
-        relay: relay.map(|relay| relay.clone() as Arc<dyn RelayControl>),
-        turn_key: relay.map(|relay| relay.credentials() as Arc<dyn RotatingKey>),
-        jwt_key: jwt,
-        hub,
-        clock: Arc::new(SystemClock),
-        instance,
-    });
+    let operations = Operations::new(deps);
     operations
         .restore()
         .await

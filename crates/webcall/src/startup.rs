@@ -15,6 +15,7 @@ use webcall_app::accounts::{Accounts, AccountsDeps};
 use webcall_app::admin::{Admin, AdminDeps, AdminLimits};
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::hub::{Hub, HubDeps};
+use webcall_app::operations::OperationsDeps;
 use webcall_app::presence::InProcessPresence;
 use webcall_app::rooms::{RoomDeps, RoomService};
 use webcall_app::throttle::ThrottleConfig;
@@ -22,8 +23,8 @@ use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;
 use webcall_domain::admin::AdminRepository;
 use webcall_domain::ports::{
-    Clock, Cluster, HealthCheck, PasswordHasher, Presence, SystemClock, TokenRevocations,
-    UserRepository,
+    Clock, Cluster, HealthCheck, PasswordHasher, Presence, RelayControl, RotatingKey, SystemClock,
+    TokenRevocations, UserRepository,
 };
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
@@ -176,9 +177,9 @@ impl Application {
             config.signaling.clone(),
         );
         hub.on_account_change(move |user| cached_users.forget(user));
-        let admin = Admin::new(
+        let admin = Arc::new(Admin::new(
             AdminDeps {
-                users,
+                users: users.clone(),
                 store: Arc::new(store.clone()),
                 rooms: rooms.clone(),
                 hub: hub.clone(),
@@ -187,7 +188,7 @@ impl Application {
                 clock,
             },
             AdminLimits::default(),
-        );
+        ));
         let background = CancellationToken::new();
         if let Some(redis) = &redis {
             redis
@@ -197,13 +198,21 @@ impl Application {
             tracing::info!(instance = redis.instance(), "sharing rooms through Redis");
         }
         let operations = operations::start(
-            &store,
-            relay.as_ref(),
-            jwt,
-            hub.clone(),
-            redis
-                .as_ref()
-                .map_or_else(|| "local".to_owned(), |redis| redis.instance().to_owned()),
+            OperationsDeps {
+                settings: Arc::new(store.clone()),
+                relay: relay.clone().map(|relay| relay as Arc<dyn RelayControl>),
+                turn_key: relay
+                    .as_ref()
+                    .map(|relay| relay.credentials() as Arc<dyn RotatingKey>),
+                jwt_key: jwt,
+                hub: hub.clone(),
+                admin: admin.clone(),
+                users,
+                clock: Arc::new(SystemClock),
+                instance: redis
+                    .as_ref()
+                    .map_or_else(|| "local".to_owned(), |redis| redis.instance().to_owned()),
+            },
             background.clone(),
         )
         .await?;
@@ -229,7 +238,8 @@ impl Application {
         };
         let state = AppState {
             accounts: Arc::new(accounts),
-            admin: Arc::new(admin),
+            admin,
+            operations,
             ice,
             rooms,
             hub: hub.clone(),

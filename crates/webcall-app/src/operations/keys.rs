@@ -7,6 +7,7 @@ use webcall_domain::operations::{KeyGeneration, KeyKind};
 use webcall_domain::signaling::Command;
 
 use super::Operations;
+use crate::admin::Actor;
 use crate::AppError;
 
 /// A key as the operator sees it (never the key itself).
@@ -23,7 +24,7 @@ pub struct KeyStatus {
 
 impl Operations {
     /// Both keys' generations in use here.
-    pub fn keys(&self) -> Vec<KeyStatus> {
+    pub fn keys(&self, _actor: &Actor) -> Vec<KeyStatus> {
         KeyKind::ALL
             .into_iter()
             .map(|kind| self.status(kind))
@@ -54,12 +55,17 @@ impl Operations {
     /// The TURN key rotates only where the embedded relay runs
     /// (`RelayNotRunning` elsewhere: an external TURN server checks
     /// `TURN_SECRET` itself, and changing that needs a restart of both).
-    pub async fn rotate(&self, kind: KeyKind) -> Result<KeyStatus, AppError> {
+    #[tracing::instrument(skip_all, fields(actor = %actor.id(), key = %kind))]
+    pub async fn rotate(&self, actor: &Actor, kind: KeyKind) -> Result<KeyStatus, AppError> {
         if self.rotating(kind).is_none() {
             return Err(AppError::RelayNotRunning);
         }
         let now = self.deps.clock.now();
-        let generation = self.deps.settings.rotate_key(kind, now).await?;
+        let audit = self
+            .deps
+            .admin
+            .entry(actor, "key.rotate", kind.as_str(), None);
+        let generation = self.deps.settings.rotate_key(kind, now, audit).await?;
         self.deps
             .hub
             .command(Command::KeyRotated {

@@ -1,13 +1,16 @@
 //! Running the relay and the signing keys while the server runs: the use cases
 //! behind `/api/v1/admin/turn/*` and `/api/v1/admin/keys`, and what every
 //! instance does when one of them changes something ([`InstanceCommands`]).
+//! Each takes an [`Actor`](crate::admin::Actor): only the admin guard
+//! ([`Admin::admit`]) makes one.
+//! Each change is audited (with the stored change, in one transaction).
 //!
 //! A change is stored first (it survives a restart), then carried out here and
 //! on every other instance through a cluster [`Command`]: quotas with a version
 //! (the highest wins everywhere, whichever instance hears what first), keys with
 //! their generation (never older than the one in use). A banned or deleted
 //! account's relay allocations end on every instance the same way
-//! (`Command::RevokeUser`).
+//! (`Command::BanUser`, `Command::RevokeUser`).
 //!
 //! Layout: this file holds the service, its start-up and the commands; `relay`
 //! the allocations and quotas, `keys` the rotations.
@@ -24,9 +27,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use webcall_domain::operations::{KeyKind, RelayQuotas};
-use webcall_domain::ports::{Clock, OperatorSettings, RelayControl, RotatingKey};
+use webcall_domain::ports::{Clock, OperatorSettings, RelayControl, RotatingKey, UserRepository};
 use webcall_domain::signaling::Command;
 
+use crate::admin::Admin;
 use crate::hub::{Hub, InstanceCommands};
 use crate::AppError;
 
@@ -40,6 +44,10 @@ pub struct OperationsDeps {
     pub jwt_key: Arc<dyn RotatingKey>,
     /// Carries commands to every instance (and carries them out here).
     pub hub: Arc<Hub>,
+    /// Writes the audit entries.
+    pub admin: Arc<Admin>,
+    /// Names the users holding allocations.
+    pub users: Arc<dyn UserRepository>,
     pub clock: Arc<dyn Clock>,
     /// Names this instance in the allocation list (its relay is the one listed).
     pub instance: String,

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use webcall_auth::JwtCodec;
-use webcall_domain::model::UserId;
+use webcall_domain::admin::{AdminRepository, NewAuditEntry};
+use webcall_domain::model::{Role, UserId};
 use webcall_domain::operations::{
     KeyGeneration, KeyKind, RelayAllocation, RelayQuotas, RelayTransport, Traffic,
 };
@@ -22,18 +23,28 @@ use webcall_domain::signaling::{ClusterMessage, Command};
 use webcall_domain::DomainError;
 
 use super::{Operations, OperationsDeps};
+use crate::admin::{Access, Actor, Admin, AdminDeps, AdminLimits};
 use crate::hub::{Hub, HubDeps, SignalingConfig};
 use crate::ice::IceServersService;
 use crate::presence::InProcessPresence;
 use crate::rooms::{RoomDeps, RoomLimits, RoomService};
-use crate::testing::{ManualClock, MemoryCluster, MemoryStore};
+use crate::testing::{FastHasher, ManualClock, MemoryCluster, MemoryStore};
 use crate::AppError;
 
-/// What the operator stored, as the SQL store keeps it.
+/// What the operator stored, as the SQL store keeps it, with the audit
+/// entries written with each change.
 #[derive(Default)]
 struct MemorySettings {
     quotas: Mutex<Option<(RelayQuotas, u64)>>,
     keys: Mutex<Vec<(KeyKind, KeyGeneration)>>,
+    audit: Mutex<Vec<NewAuditEntry>>,
+}
+
+impl MemorySettings {
+    fn actions(&self) -> Vec<(&'static str, String)> {
+        let audit = self.audit.lock().unwrap();
+        audit.iter().map(|e| (e.action, e.target.clone())).collect()
+    }
 }
 
 #[async_trait]
@@ -42,7 +53,12 @@ impl OperatorSettings for MemorySettings {
         Ok(*self.quotas.lock().unwrap())
     }
 
-    async fn save_relay_quotas(&self, quotas: RelayQuotas) -> Result<u64, DomainError> {
+    async fn save_relay_quotas(
+        &self,
+        quotas: RelayQuotas,
+        audit: NewAuditEntry,
+    ) -> Result<u64, DomainError> {
+        self.audit.lock().unwrap().push(audit);
         let mut stored = self.quotas.lock().unwrap();
         let version = stored.map_or(0, |(_, version)| version) + 1;
         *stored = Some((quotas, version));
@@ -61,7 +77,9 @@ impl OperatorSettings for MemorySettings {
         &self,
         key: KeyKind,
         now: DateTime<Utc>,
+        audit: NewAuditEntry,
     ) -> Result<KeyGeneration, DomainError> {
+        self.audit.lock().unwrap().push(audit);
         let mut keys = self.keys.lock().unwrap();
         let current = keys
             .iter()
@@ -142,9 +160,11 @@ impl RelayControl for StandInRelay {
 
 const JWT_SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
 
-/// One instance: its hub, relay, JWT codec and the operator's use cases.
+/// One instance: its hub, relay, JWT codec and the operator's use cases, and
+/// an admin admitted by its guard.
 struct Instance {
     operations: Arc<Operations>,
+    actor: Actor,
     hub: Arc<Hub>,
     relay: Arc<StandInRelay>,
     jwt: Arc<JwtCodec>,
@@ -182,7 +202,7 @@ impl Shared {
         ));
         let hub = Hub::new(
             HubDeps {
-                rooms,
+                rooms: rooms.clone(),
                 chat: self.store.clone(),
                 presence: self.presence.clone(),
                 cluster: cluster.clone().map(|c| c as _),
@@ -200,17 +220,35 @@ impl Shared {
             &SecretString::from("turn"),
             chrono::Duration::hours(24),
         ));
+        let admin = Arc::new(Admin::new(
+            AdminDeps {
+                users: self.store.clone(),
+                store: self.store.clone(),
+                rooms,
+                hub: hub.clone(),
+                presence: self.presence.clone(),
+                hasher: Arc::new(FastHasher::default()),
+                clock: self.clock.clone(),
+            },
+            AdminLimits::default(),
+        ));
+        let mut root = self.store.add_user(&format!("root{}", rand_suffix()));
+        root.role = Role::Admin;
+        let actor = admin.admit(&root, Access::Change).unwrap();
         let operations = Operations::new(OperationsDeps {
             settings: self.settings.clone(),
             relay: relay.then(|| stand_in.clone() as Arc<dyn RelayControl>),
             turn_key: relay.then_some(turn_key as Arc<dyn RotatingKey>),
             jwt_key: jwt.clone(),
             hub: hub.clone(),
+            admin,
+            users: self.store.clone(),
             clock: self.clock.clone(),
             instance: "test".into(),
         });
         Instance {
             operations,
+            actor,
             hub,
             relay: stand_in,
             jwt,
@@ -240,6 +278,11 @@ impl Instance {
     }
 }
 
+/// Tells the admins of several instances apart.
+fn rand_suffix() -> String {
+    UserId::new_random().0.simple().to_string()[..8].to_owned()
+}
+
 fn quotas(per_user: u32, total: u32) -> RelayQuotas {
     RelayQuotas::new(per_user, total).unwrap()
 }
@@ -248,12 +291,19 @@ fn quotas(per_user: u32, total: u32) -> RelayQuotas {
 async fn a_quota_change_is_stored_and_applied_on_every_instance() {
     let shared = Shared::new();
     let (a, b) = shared.pair();
-    a.operations.set_quotas(quotas(3, 50)).await.unwrap();
+    a.operations
+        .set_quotas(&a.actor, quotas(3, 50))
+        .await
+        .unwrap();
     assert_eq!(a.relay.quotas(), quotas(3, 50));
-    assert_eq!(a.operations.quotas().unwrap(), quotas(3, 50));
+    assert_eq!(a.operations.quotas(&a.actor).unwrap(), quotas(3, 50));
     assert_eq!(
         shared.settings.relay_quotas().await.unwrap(),
         Some((quotas(3, 50), 1))
+    );
+    assert_eq!(
+        shared.settings.actions(),
+        [("turn.quotas.set", "turn".to_owned())]
     );
     assert_eq!(b.relay.quotas().per_user, 10, "not before the command");
     a.deliver_to(&b).await;
@@ -264,8 +314,14 @@ async fn a_quota_change_is_stored_and_applied_on_every_instance() {
 async fn of_two_quota_changes_at_once_the_later_version_wins_everywhere() {
     let shared = Shared::new();
     let (a, b) = shared.pair();
-    a.operations.set_quotas(quotas(1, 10)).await.unwrap();
-    b.operations.set_quotas(quotas(2, 20)).await.unwrap();
+    a.operations
+        .set_quotas(&a.actor, quotas(1, 10))
+        .await
+        .unwrap();
+    b.operations
+        .set_quotas(&b.actor, quotas(2, 20))
+        .await
+        .unwrap();
     // Each hears the other's change after making its own.
     a.deliver_to(&b).await;
     b.deliver_to(&a).await;
@@ -281,16 +337,28 @@ async fn of_two_quota_changes_at_once_the_later_version_wins_everywhere() {
 async fn a_restart_restores_the_stored_quotas_and_key_generations() {
     let shared = Shared::new();
     let first = shared.instance(None, true);
-    first.operations.set_quotas(quotas(4, 40)).await.unwrap();
-    first.operations.rotate(KeyKind::Jwt).await.unwrap();
-    first.operations.rotate(KeyKind::Jwt).await.unwrap();
+    first
+        .operations
+        .set_quotas(&first.actor, quotas(4, 40))
+        .await
+        .unwrap();
+    first
+        .operations
+        .rotate(&first.actor, KeyKind::Jwt)
+        .await
+        .unwrap();
+    first
+        .operations
+        .rotate(&first.actor, KeyKind::Jwt)
+        .await
+        .unwrap();
     let restarted = shared.instance(None, true);
     assert_eq!(restarted.relay.quotas().per_user, 10);
     restarted.operations.restore().await.unwrap();
     assert_eq!(restarted.relay.quotas(), quotas(4, 40));
     assert_eq!(restarted.jwt.generation().generation, 2);
     assert_eq!(
-        restarted.operations.keys()[0].generation,
+        restarted.operations.keys(&restarted.actor)[0].generation,
         KeyGeneration::INITIAL,
         "the TURN key was never rotated"
     );
@@ -302,8 +370,12 @@ async fn a_jwt_rotation_reaches_every_instance_and_old_tokens_verify_for_their_l
     let (a, b) = shared.pair();
     let user = UserId::new_random();
     let old = a.jwt.issue(user, shared.clock.now());
-    let status = a.operations.rotate(KeyKind::Jwt).await.unwrap();
+    let status = a.operations.rotate(&a.actor, KeyKind::Jwt).await.unwrap();
     assert_eq!(status.generation.generation, 1);
+    assert_eq!(
+        shared.settings.actions(),
+        [("key.rotate", "jwt".to_owned())]
+    );
     assert_eq!(status.generation.rotated_at, Some(shared.clock.now()));
     assert_eq!(
         status.previous_valid_until,
@@ -325,7 +397,7 @@ async fn a_jwt_rotation_reaches_every_instance_and_old_tokens_verify_for_their_l
         }
     }
     // A second rotation retires generation 0 at once.
-    a.operations.rotate(KeyKind::Jwt).await.unwrap();
+    a.operations.rotate(&a.actor, KeyKind::Jwt).await.unwrap();
     assert!(a
         .jwt
         .verify(old.token.expose_secret(), shared.clock.now())
@@ -341,21 +413,24 @@ async fn without_the_embedded_relay_there_is_nothing_to_manage_and_no_turn_key_t
     let shared = Shared::new();
     let alone = shared.instance(None, false);
     assert!(matches!(
-        alone.operations.rotate(KeyKind::Turn).await,
+        alone.operations.rotate(&alone.actor, KeyKind::Turn).await,
         Err(AppError::RelayNotRunning)
     ));
     assert!(matches!(
-        alone.operations.set_quotas(quotas(1, 1)).await,
+        alone
+            .operations
+            .set_quotas(&alone.actor, quotas(1, 1))
+            .await,
         Err(AppError::RelayNotRunning)
     ));
     assert!(matches!(
-        alone.operations.quotas(),
+        alone.operations.quotas(&alone.actor),
         Err(AppError::RelayNotRunning)
     ));
-    let listing = alone.operations.allocations();
+    let listing = alone.operations.allocations(&alone.actor).await.unwrap();
     assert!(listing.allocations.is_empty());
     assert_eq!(listing.totals.quotas, None);
-    let keys = alone.operations.keys();
+    let keys = alone.operations.keys(&alone.actor);
     assert_eq!((keys[0].kind, keys[0].rotates), (KeyKind::Turn, false));
     assert_eq!((keys[1].kind, keys[1].rotates), (KeyKind::Jwt, true));
     assert_eq!(
@@ -373,7 +448,7 @@ async fn without_the_embedded_relay_there_is_nothing_to_manage_and_no_turn_key_t
 async fn the_listing_adds_up_the_allocations() {
     let shared = Shared::new();
     let alone = shared.instance(None, true);
-    let (ada, bob) = (UserId::new_random(), UserId::new_random());
+    let (ada, bob) = (shared.store.add_user("ada").id, UserId::new_random());
     let traffic = |n| Traffic {
         packets_in: n,
         bytes_in: 100 * n,
@@ -389,9 +464,19 @@ async fn the_listing_adds_up_the_allocations() {
     alone
         .relay
         .hold("00000000000000b1", bob, traffic(3), (10, 20));
-    let listing = alone.operations.allocations();
+    let listing = alone.operations.allocations(&alone.actor).await.unwrap();
     assert_eq!(listing.instance, "test");
     assert_eq!(listing.allocations.len(), 3);
+    let names: Vec<Option<&str>> = listing
+        .allocations
+        .iter()
+        .map(|(_, name)| name.as_deref())
+        .collect();
+    assert_eq!(
+        names,
+        [Some("ada"), Some("ada"), None],
+        "bob has no account"
+    );
     let totals = listing.totals;
     assert_eq!((totals.allocations, totals.users), (3, 2));
     assert_eq!(totals.traffic, traffic(6));
@@ -412,7 +497,7 @@ async fn ending_an_allocation_alone_needs_it_to_exist() {
     for unknown in ["00000000000000ff", "not-an-id", "00000000000000A1", ""] {
         assert!(
             matches!(
-                alone.operations.end_allocation(unknown).await,
+                alone.operations.end_allocation(&alone.actor, unknown).await,
                 Err(AppError::AllocationNotFound)
             ),
             "{unknown}"
@@ -420,10 +505,15 @@ async fn ending_an_allocation_alone_needs_it_to_exist() {
     }
     alone
         .operations
-        .end_allocation("00000000000000a1")
+        .end_allocation(&alone.actor, "00000000000000a1")
         .await
         .unwrap();
     assert!(alone.relay.ids().is_empty());
+    let audit = shared.store.audit_page(None, 10).await.unwrap();
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].target.as_str()),
+        ("turn.allocation.end", "00000000000000a1")
+    );
 }
 
 #[tokio::test]
@@ -437,9 +527,25 @@ async fn an_allocation_held_by_another_instance_is_ended_there() {
         (0, 0),
     );
     a.operations
-        .end_allocation("00000000000000b1")
+        .end_allocation(&a.actor, "00000000000000b1")
         .await
         .unwrap();
+    assert_eq!(b.relay.ids(), ["00000000000000b1"]);
+    a.deliver_to(&b).await;
+    assert!(b.relay.ids().is_empty());
+}
+
+#[tokio::test]
+async fn a_banned_users_allocations_end_on_every_instance() {
+    let shared = Shared::new();
+    let (a, b) = shared.pair();
+    let banned = UserId::new_random();
+    a.relay
+        .hold("00000000000000a1", banned, Traffic::default(), (0, 0));
+    b.relay
+        .hold("00000000000000b1", banned, Traffic::default(), (0, 0));
+    a.hub.ban_user(banned).await;
+    assert!(a.relay.ids().is_empty());
     assert_eq!(b.relay.ids(), ["00000000000000b1"]);
     a.deliver_to(&b).await;
     assert!(b.relay.ids().is_empty());

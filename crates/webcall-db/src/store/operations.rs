@@ -1,9 +1,11 @@
 //! What the operator changed at run time: [`OperatorSettings`] in SQL (the
-//! relay quotas and the signing keys' generations; never a key).
+//! relay quotas and the signing keys' generations; never a key), each change
+//! with its audit entry in one transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use webcall_domain::admin::NewAuditEntry;
 use webcall_domain::operations::{KeyGeneration, KeyKind, RelayQuotas};
 use webcall_domain::ports::OperatorSettings;
 use webcall_domain::DomainError;
@@ -39,7 +41,12 @@ impl OperatorSettings for SqlStore {
         Ok(Some((quotas, version as u64)))
     }
 
-    async fn save_relay_quotas(&self, quotas: RelayQuotas) -> Result<u64, DomainError> {
+    async fn save_relay_quotas(
+        &self,
+        quotas: RelayQuotas,
+        audit: NewAuditEntry,
+    ) -> Result<u64, DomainError> {
+        let mut tx = self.audited(&audit, false).await?;
         let row = sqlx::query(
             "INSERT INTO relay_quotas (id, per_user, total, version) VALUES (1, $1, $2, 1) \
              ON CONFLICT (id) DO UPDATE SET per_user = excluded.per_user, \
@@ -48,10 +55,11 @@ impl OperatorSettings for SqlStore {
         )
         .bind(i64::from(quotas.per_user))
         .bind(i64::from(quotas.total))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(infra)?;
         let version: i64 = row.try_get("version").map_err(infra)?;
+        tx.commit().await.map_err(infra)?;
         Ok(version as u64)
     }
 
@@ -69,17 +77,21 @@ impl OperatorSettings for SqlStore {
         &self,
         key: KeyKind,
         now: DateTime<Utc>,
+        audit: NewAuditEntry,
     ) -> Result<KeyGeneration, DomainError> {
+        let mut tx = self.audited(&audit, false).await?;
         let row = sqlx::query(
             "UPDATE signing_keys SET generation = generation + 1, rotated_at = $2 \
              WHERE kind = $1 RETURNING generation, rotated_at",
         )
         .bind(key.as_str())
         .bind(millis(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(infra)?
         .ok_or_else(|| corrupt("signing key row"))?;
-        generation_from_row(&row)
+        let generation = generation_from_row(&row)?;
+        tx.commit().await.map_err(infra)?;
+        Ok(generation)
     }
 }

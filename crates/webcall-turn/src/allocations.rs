@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use crate::traffic::Traffic;
 use crate::tuple::FiveTuple;
@@ -107,6 +108,21 @@ impl Allocations {
     pub(crate) fn for_each(&self, mut each: impl FnMut(&FiveTuple, &Entry)) {
         for (tuple, entry) in &self.lock().by_tuple {
             each(tuple, entry);
+        }
+    }
+
+    /// Samples every allocation's byte counts (for its rate): the table's lock
+    /// to copy the counters' handles, then one small lock per allocation, off
+    /// the data plane's paths.
+    pub(crate) fn sample(&self, now: Instant) {
+        let traffic: Vec<Arc<Traffic>> = self
+            .lock()
+            .by_tuple
+            .values()
+            .map(|entry| entry.traffic.clone())
+            .collect();
+        for traffic in traffic {
+            traffic.sample(now);
         }
     }
 

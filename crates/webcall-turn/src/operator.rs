@@ -7,19 +7,15 @@
 //! the data plane (nothing is relayed any more, and its relay socket's read
 //! loop stops: the crate then drops the allocation, which closes the socket).
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use webcall_domain::model::UserId;
 use webcall_domain::operations::{RelayAllocation, RelayQuotas, RelayTransport};
 use webcall_domain::ports::RelayControl;
 
 use crate::allocations::Entry;
-use crate::gate::Gate;
 use crate::relay::TurnRelay;
-use crate::traffic::SAMPLE_EVERY;
 use crate::tuple::{FiveTuple, Transport};
 
 impl TurnRelay {
@@ -98,26 +94,5 @@ fn describe(tuple: &FiveTuple, entry: &Entry, now: Instant) -> RelayAllocation {
         traffic: entry.traffic.totals(),
         rate_in_bps,
         rate_out_bps,
-    }
-}
-
-/// Samples every allocation's byte counts once a second (for its rate) until
-/// `shutdown`: a lock of the table to copy the counters' handles, then one
-/// small lock per allocation, off the data plane's paths.
-pub(crate) async fn sample_traffic(gate: Arc<Gate>, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(SAMPLE_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            () = shutdown.cancelled() => return,
-        }
-        let mut traffic = Vec::with_capacity(gate.allocation_count());
-        gate.allocations()
-            .for_each(|_, entry| traffic.push(entry.traffic.clone()));
-        let now = Instant::now();
-        for traffic in traffic {
-            traffic.sample(now);
-        }
     }
 }

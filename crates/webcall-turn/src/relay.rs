@@ -3,8 +3,9 @@
 //! plane they share, and starts a thread ([`crate::worker`]) per UDP listener
 //! and one each for TCP and TLS, each running a crate server on its
 //! [`GatedConn`] with relay sockets from [`RelayPorts`]. Also here: the key
-//! source the crate signs its responses with, and the task that tells the gate
-//! and the data plane when the crate closes an allocation.
+//! source the crate signs its responses with, the task that tells the gate
+//! and the data plane when the crate closes an allocation, and the one that
+//! samples every allocation's traffic once a second (for its rate).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::nonces::NonceCache;
 use crate::policy::PeerPolicy;
 use crate::relay_sockets::{RelayFamily, RelayPorts};
 use crate::tcp::{TcpTransport, Unfinished};
+use crate::traffic::SAMPLE_EVERY;
 use crate::tuple::{FiveTuple, Transport};
 use crate::wire::is_relayed_data;
 use crate::worker::{keep, Worker};
@@ -201,10 +203,7 @@ impl TurnRelay {
         );
         let tls_transport = keep(tls.await, &mut workers)?;
 
-        tokio::spawn(crate::operator::sample_traffic(
-            gate.clone(),
-            shutdown.clone(),
-        ));
+        tokio::spawn(sample_traffic(gate.clone(), shutdown.clone()));
         let mut listening = udp_addrs;
         listening.dedup();
         tracing::info!(
@@ -424,6 +423,19 @@ async fn start_server(
         }
     });
     Ok((server, released))
+}
+
+/// Samples every allocation's traffic once a second (for its rate) until `shutdown`.
+async fn sample_traffic(gate: Arc<Gate>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(SAMPLE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        gate.allocations().sample(std::time::Instant::now());
+    }
 }
 
 /// Relayed-address families this relay can serve: IPv4 when `public_ip` is

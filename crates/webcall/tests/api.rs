@@ -845,6 +845,11 @@ async fn the_openapi_description_matches_the_routes() {
         "GET /healthz",
         "GET /readyz",
         "GET /api/openapi.json",
+        "GET /api/v1/admin/turn/allocations",
+        "DELETE /api/v1/admin/turn/allocations/{id}",
+        "GET /api/v1/admin/turn/quotas",
+        "GET /api/v1/admin/keys",
+        "POST /api/v1/admin/keys/{key}/rotate",
     ];
     served.sort();
     assert_eq!(

@@ -3,6 +3,9 @@
 //! Redis would), with the real JWT codec and a manual clock, and a relay
 //! stand-in that records what it is asked (the relay itself is tested in
 //! webcall-turn against real TURN clients).
+//!
+//! Over 500 lines: the two stand-ins (stored settings, relay) and the
+//! two-instance set-up live here beside the only tests that use them.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

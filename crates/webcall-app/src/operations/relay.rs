@@ -71,9 +71,9 @@ impl Operations {
         }
         let mut names: HashMap<UserId, Option<String>> = HashMap::new();
         for user in allocations.iter().filter_map(|a| a.user_id) {
-            if !names.contains_key(&user) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(user) {
                 let found = self.deps.users.find_by_id(user).await?;
-                names.insert(user, found.map(|u| u.username.as_str().to_owned()));
+                slot.insert(found.map(|u| u.username.as_str().to_owned()));
             }
         }
         let allocations = allocations

@@ -1,6 +1,6 @@
 -- Roles, bans, locked rooms, the audit log and one-time password-reset links (PostgreSQL).
 -- role: 'admin' or 'member'. banned_at: set while banned. tokens_valid_from: tokens
--- issued (iat) before it are refused (a password reset ends every login).
+-- issued (iat) before it (Unix ms) are refused (a password reset ends every login).
 ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
 ALTER TABLE users ADD COLUMN banned_at BIGINT;
 ALTER TABLE users ADD COLUMN tokens_valid_from BIGINT;

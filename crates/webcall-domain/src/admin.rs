@@ -96,6 +96,9 @@ pub trait AdminRepository: Send + Sync {
         audit: NewAuditEntry,
     ) -> Result<AccountChange, DomainError>;
 
+    /// Whether the account is the only admin (deleting it would leave none).
+    async fn is_last_admin(&self, user: UserId) -> Result<bool, DomainError>;
+
     /// Makes the accounts with these e-mail addresses (normalised, see
     /// [`crate::model::Email::normalized`]) admins (`ADMIN_EMAILS` at
     /// start-up). Returns how many changed.
@@ -120,8 +123,11 @@ pub trait AdminRepository: Send + Sync {
 
     /// Deletes the room and its chat, with its audit entry; false if there was
     /// no such room.
-    async fn delete_room(&self, room: &RoomName, audit: NewAuditEntry)
-        -> Result<bool, DomainError>;
+    async fn delete_room_audited(
+        &self,
+        room: &RoomName,
+        audit: NewAuditEntry,
+    ) -> Result<bool, DomainError>;
 
     /// Records an action whose change is not in the database (a call ended).
     async fn record(&self, audit: NewAuditEntry) -> Result<(), DomainError>;

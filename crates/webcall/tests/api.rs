@@ -821,7 +821,7 @@ async fn the_openapi_description_matches_the_routes() {
     assert_eq!(spec["openapi"], "3.1.0");
     let mut documented = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
-        for method in ["get", "post", "delete"] {
+        for method in ["get", "post", "put", "delete"] {
             if item.get(method).is_some() {
                 documented.push(format!("{} {path}", method.to_uppercase()));
             }
@@ -845,11 +845,26 @@ async fn the_openapi_description_matches_the_routes() {
         "GET /healthz",
         "GET /readyz",
         "GET /api/openapi.json",
+        "POST /api/v1/auth/password-reset",
+        "GET /api/v1/admin/users",
+        "DELETE /api/v1/admin/users/{id}",
+        "POST /api/v1/admin/users/{id}/ban",
+        "POST /api/v1/admin/users/{id}/unban",
+        "PUT /api/v1/admin/users/{id}/role",
+        "POST /api/v1/admin/users/{id}/password-reset",
+        "GET /api/v1/admin/rooms",
+        "DELETE /api/v1/admin/rooms/{name}",
+        "POST /api/v1/admin/rooms/{name}/end",
+        "PUT /api/v1/admin/rooms/{name}/lock",
+        "PUT /api/v1/admin/rooms/{name}/owner",
+        "GET /api/v1/admin/calls",
+        "GET /api/v1/admin/audit",
         "GET /api/v1/admin/turn/allocations",
         "DELETE /api/v1/admin/turn/allocations/{id}",
         "GET /api/v1/admin/turn/quotas",
         "GET /api/v1/admin/keys",
         "POST /api/v1/admin/keys/{key}/rotate",
+        "PUT /api/v1/admin/turn/quotas",
     ];
     served.sort();
     assert_eq!(
@@ -862,7 +877,9 @@ async fn the_openapi_description_matches_the_routes() {
         let url = app.url(
             &path
                 .replace("{room}", "no-such-room")
-                .replace("{key}", "jwt"),
+                .replace("{name}", "no-such-room")
+                .replace("{key}", "jwt")
+                .replace("{id}", &uuid::Uuid::new_v4().to_string()),
         );
         let response = app
             .http

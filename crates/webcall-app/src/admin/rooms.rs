@@ -72,7 +72,7 @@ impl Admin {
     #[tracing::instrument(skip_all, fields(actor = %actor.id(), room = %room))]
     pub async fn delete_room(&self, actor: &Actor, room: &RoomName) -> Result<(), AppError> {
         let entry = self.entry(actor, "room.delete", room.as_str(), None);
-        if !self.deps.store.delete_room(room, entry).await? {
+        if !self.deps.store.delete_room_audited(room, entry).await? {
             return Err(AppError::RoomNotFound);
         }
         self.deps.hub.end_call(room).await;

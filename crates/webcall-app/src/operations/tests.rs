@@ -207,6 +207,7 @@ impl Shared {
             HubDeps {
                 rooms: rooms.clone(),
                 chat: self.store.clone(),
+                moderation: self.store.clone(),
                 presence: self.presence.clone(),
                 cluster: cluster.clone().map(|c| c as _),
                 ice: Arc::new(IceServersService::new(vec![], vec![], self.clock.clone())),

@@ -181,7 +181,7 @@ impl AdminRepository for SqlStore {
     ) -> Result<AccountChange, DomainError> {
         let mut tx = self.audited(&audit, true).await?;
         let ban = format!(
-            "UPDATE users SET banned_at = COALESCE(banned_at, $1) \
+            "UPDATE users SET banned_at = COALESCE(banned_at, $1), tokens_valid_from = $1 \
              WHERE id = $2 AND (role <> 'admin' OR {})",
             another_admin(3)
         );
@@ -242,6 +242,20 @@ impl AdminRepository for SqlStore {
         .rows_affected()
             > 0;
         self.account_change(tx, changed, user).await
+    }
+
+    async fn is_last_admin(&self, user: UserId) -> Result<bool, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS last FROM users WHERE id = $1 AND role = 'admin' \
+             AND banned_at IS NULL AND NOT {}",
+            another_admin(2)
+        ))
+        .bind(user.to_string())
+        .bind(user.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(infra)?;
+        Ok(row.try_get::<i64, _>("last").map_err(infra)? > 0)
     }
 
     async fn promote_emails(&self, emails: &[String]) -> Result<u64, DomainError> {
@@ -309,7 +323,7 @@ impl AdminRepository for SqlStore {
         })
     }
 
-    async fn delete_room(
+    async fn delete_room_audited(
         &self,
         room: &RoomName,
         audit: NewAuditEntry,
@@ -400,9 +414,9 @@ impl AdminRepository for SqlStore {
             return Ok(None);
         };
         let user: String = row.try_get("user_id").map_err(infra)?;
-        // Tokens carry whole seconds: those of this second's earlier logins
-        // pass, those of any second before do not.
-        let from = now.timestamp() * 1000;
+        // Tokens carry whole seconds (`iat`), so a login later in this same
+        // second is refused too: never one from before the reset.
+        let from = millis(now);
         sqlx::query("UPDATE users SET password_hash = $1, tokens_valid_from = $2 WHERE id = $3")
             .bind(password_hash.0)
             .bind(from)

@@ -16,8 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use webcall_domain::operations::KeyKind;
-use webcall_domain::ports::{HealthCheck, OperatorSettings, RotatingKey};
+use webcall_domain::ports::HealthCheck;
 use webcall_turn::RestCredentials;
 
 use crate::config::{AppEnv, Config, ConfigError, TlsSettings, TurnSettings};
@@ -186,20 +185,6 @@ fn public_ip(configured: Option<IpAddr>, found: Option<IpAddr>) -> Outcome {
     }
 }
 
-/// Signs as a running server does after an admin rotated the TURN key (the
-/// generation stored in the database; generation 0 when there is none).
-async fn adopt_stored_turn_key(config: &Config, credentials: &RestCredentials) {
-    let Ok(store) =
-        webcall_db::SqlStore::connect(config.storage.database_url.expose_secret()).await
-    else {
-        return;
-    };
-    if let Ok(generation) = store.key_generation(KeyKind::Turn).await {
-        credentials.adopt(generation);
-    }
-    store.close().await;
-}
-
 /// The relay: its public address, its ports, STUN, and TURN over UDP, TCP and TLS.
 async fn relay(config: &Config, settings: &TurnSettings, report: &mut Report) {
     let found = settings.public_ip.or_else(webcall_turn::detect_public_ip);
@@ -210,7 +195,7 @@ async fn relay(config: &Config, settings: &TurnSettings, report: &mut Report) {
         .clone()
         .unwrap_or_else(crate::config::random_secret);
     let credentials = RestCredentials::new(secret, config.ice.turn_credential_ttl);
-    adopt_stored_turn_key(config, &credentials).await;
+    turn::adopt_stored_key(config.storage.database_url.expose_secret(), &credentials).await;
     let port = settings.listen[0].port();
     // An IPv6 host is bracketed in a URL, as `SocketAddr` writes it.
     let at = SocketAddr::new(found.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port);

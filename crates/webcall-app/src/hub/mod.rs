@@ -37,6 +37,7 @@ mod resume;
 #[cfg(test)]
 mod tests;
 
+pub use commands::InstanceCommands;
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 pub use moderation::is_host;
 
@@ -176,6 +177,8 @@ pub struct Hub {
     /// Called with an account an admin changed, on every instance (see
     /// [`Hub::on_account_change`]).
     account_changed: OnceLock<AccountHook>,
+    /// Carries out what commands ask beyond calls.
+    also: OnceLock<Weak<dyn InstanceCommands>>,
     me: Weak<Hub>,
 }
 
@@ -190,6 +193,7 @@ impl Hub {
             local: Mutex::new(Local::default()),
             unpublished: Mutex::default(),
             account_changed: OnceLock::new(),
+            also: OnceLock::new(),
             me: me.clone(),
         })
     }

@@ -106,4 +106,11 @@ pub enum AppError {
     /// A host denied the newcomer in the lobby (WS close 4012).
     #[error("a host did not let you in")]
     Denied,
+    /// No relay allocation has that id (HTTP 404).
+    #[error("no such relay allocation")]
+    AllocationNotFound,
+    /// The embedded TURN relay does not run here: there are no allocations or
+    /// quotas to manage, and its key does not rotate (HTTP 409).
+    #[error("the embedded TURN relay does not run on this server; an external TURN server's secret is changed in its own configuration and TURN_SECRET, then both restart")]
+    RelayNotRunning,
 }

@@ -38,6 +38,7 @@ use webcall_app::admin::Admin;
 use webcall_app::admission::AccessService;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
+use webcall_app::operations::Operations;
 use webcall_app::rooms::RoomService;
 use webcall_domain::ports::HealthCheck;
 use ws::{WsOptions, WsUsers};
@@ -50,6 +51,8 @@ pub struct AppState {
     pub admin: Arc<Admin>,
     /// Who may enter a room: access levels, members, room passwords.
     pub access: Arc<AccessService>,
+    /// The relay's allocations and quotas, and the signing keys' rotation.
+    pub operations: Arc<Operations>,
     pub ice: Arc<IceServersService>,
     pub rooms: Arc<RoomService>,
     pub hub: Arc<Hub>,

@@ -1,7 +1,7 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
 //! of their own (`users`, `revocations`, `rooms`, `chat`, `moderation`, `admin`,
-//! `access`).
+//! `operations`, `access`).
 
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ mod access;
 mod admin;
 mod chat;
 mod moderation;
+mod operations;
 mod revocations;
 mod rooms;
 mod users;

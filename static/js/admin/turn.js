@@ -12,6 +12,7 @@ import { Poller } from './poller.js';
 import { age, bitrate, bytes, clock, count } from './format.js';
 
 const REFRESH_MS = 3000;
+const QUOTA_MAX = 65535; // the server's bound (more than the relay has ports)
 
 export class TurnTab {
   constructor(ctx) {
@@ -122,7 +123,7 @@ export class TurnTab {
   // ---- quotas ----
   _quotaForm() {
     const field = (id, key, hint) => {
-      const input = h('input', { id, 'data-testid': id, type: 'number', min: '0', step: '1', inputmode: 'numeric', required: true, 'aria-describedby': `${id}-hint` });
+      const input = h('input', { id, 'data-testid': id, type: 'number', min: '1', max: String(QUOTA_MAX), step: '1', inputmode: 'numeric', required: true, 'aria-describedby': `${id}-hint` });
       return { input, el: h('div', { class: 'field' }, h('label', { for: id, i18n: key }), input, h('p', { class: 'field-hint', id: `${id}-hint`, i18n: hint })) };
     };
     const perUser = field('turn-quota-user', 'adm_quota_user', 'adm_quota_user_hint');
@@ -137,7 +138,7 @@ export class TurnTab {
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const body = { per_user: Number(perUser.input.value), total: Number(total.input.value) };
-      const bad = [perUser.input, total.input].find((i) => i.value.trim() === '' || !Number.isInteger(Number(i.value)) || Number(i.value) < 0);
+      const bad = [perUser.input, total.input].find((i) => !/^\d+$/.test(i.value.trim()) || Number(i.value) < 1 || Number(i.value) > QUOTA_MAX);
       if (bad) { err.textContent = t('adm_quota_invalid'); err.hidden = false; bad.focus(); return; }
       save.disabled = true;
       try {

@@ -89,7 +89,7 @@ export class UsersTab {
     }
     actions.append(
       actionButton({ testid: 'user-reset', key: 'adm_reset', ic: 'link', onclick: () => this._reset(u) }),
-      actionButton({ testid: 'user-role', key: u.role === 'admin' ? 'adm_revoke_admin' : 'adm_make_admin', ic: 'crown', onclick: () => this._role(u) }),
+      actionButton({ testid: 'user-set-role', key: u.role === 'admin' ? 'adm_revoke_admin' : 'adm_make_admin', ic: 'crown', onclick: () => this._role(u) }),
       actionButton({ testid: 'user-delete', key: 'adm_delete', ic: 'trash', onclick: () => this._delete(u), danger: true, compact: true }));
     return {
       attrs: { 'data-testid': 'user-row', dataset: { userId: u.id, username: u.username, role: u.role, banned: String(!!u.banned), online: String(!!u.online) } },

@@ -11,8 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use webcall_domain::model::{
-    Email, IssuedToken, LoginIdentifier, NewUser, Password, TokenClaims, TokenError, TokenHolder,
-    User, UserId, Username,
+    Email, IssuedToken, LoginIdentifier, NewUser, Password, Role, TokenClaims, TokenError,
+    TokenHolder, User, UserId, Username,
 };
 use webcall_domain::ports::{Clock, PasswordHasher, TokenCodec, TokenRevocations, UserRepository};
 
@@ -55,6 +55,8 @@ pub struct Accounts {
     registration_secret: [u8; 32],
     throttle: LoginThrottle,
     registrations: RegistrationThrottle,
+    /// `ADMIN_EMAILS`, normalised: these register as admins.
+    admin_emails: Vec<String>,
 }
 
 impl Accounts {
@@ -68,7 +70,15 @@ impl Accounts {
             registration_secret: digest(registration_secret.expose_secret()),
             throttle: LoginThrottle::new(throttle),
             registrations: RegistrationThrottle::new(throttle.registration_per_address),
+            admin_emails: Vec::new(),
         }
+    }
+
+    /// Accounts registered with one of these addresses are admins
+    /// (`ADMIN_EMAILS`; the first account ever registered is one anyway).
+    pub fn with_admin_emails(mut self, emails: &[Email]) -> Self {
+        self.admin_emails = emails.iter().map(Email::normalized).collect();
+        self
     }
 
     /// Creates an account. The registration secret is checked first (in constant
@@ -113,11 +123,20 @@ impl Accounts {
             return Err(DomainError::UsernameTaken.into());
         }
         let password_hash = self.deps.hasher.hash(&password).await?;
+        // Storage makes the very first account an admin too.
+        let role = if self.admin_emails.contains(&email.normalized()) {
+            Role::Admin
+        } else {
+            Role::Member
+        };
         let user = User {
             id: UserId::new_random(),
             email,
             username,
             created_at: self.deps.clock.now(),
+            role,
+            banned_at: None,
+            tokens_valid_from: None,
         };
         let user = self
             .deps
@@ -166,6 +185,11 @@ impl Accounts {
         match found {
             Some((user, _)) if password_ok => {
                 self.throttle.succeeded(&key, client, now);
+                // Said only to whoever knows the password.
+                if user.banned_at.is_some() {
+                    tracing::info!(user_id = %user.id, "login refused: banned");
+                    return Err(AppError::Banned);
+                }
                 tracing::info!(user_id = %user.id, "login succeeded");
                 Ok(self.deps.tokens.issue(user.id, self.deps.clock.now()))
             }
@@ -195,7 +219,7 @@ impl Accounts {
             .holder(claims.jti, claims.family, claims.user_id)
             .await?
         {
-            TokenHolder::Active(user) => Ok((claims, user)),
+            TokenHolder::Active(user) => Ok((claims, admitted(&claims, user)?)),
             TokenHolder::Revoked => Err(AppError::TokenRevoked),
             TokenHolder::Unknown => Err(AppError::TokenInvalid),
         }
@@ -224,7 +248,7 @@ impl Accounts {
             .holder(claims.jti, claims.family, claims.user_id)
             .await?
         {
-            TokenHolder::Active(user) => user,
+            TokenHolder::Active(user) => admitted(&claims, user)?,
             TokenHolder::Unknown => return Err(AppError::TokenInvalid),
             TokenHolder::Revoked => return Err(self.replayed(&claims, now).await?),
         };
@@ -341,6 +365,18 @@ impl Accounts {
         tracing::info!("logged out");
         Ok(())
     }
+}
+
+/// The token's account, unless it is banned or the token is from before its
+/// last password reset.
+fn admitted(claims: &TokenClaims, user: User) -> Result<User, AppError> {
+    if user.banned_at.is_some() {
+        return Err(AppError::Banned);
+    }
+    if !user.accepts_token_from(claims.issued_at) {
+        return Err(AppError::TokenRevoked);
+    }
+    Ok(user)
 }
 
 fn digest(value: &str) -> [u8; 32] {

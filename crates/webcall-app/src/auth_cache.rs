@@ -1,8 +1,9 @@
 //! Memory in front of account storage, so that opening a call asks no database.
 //!
 //! [`CachedUsers`] remembers accounts by id, the newest ones from start-up. No
-//! code path renames an account, and deleting one through it forgets it at once,
-//! so a remembered one stays right; entries still expire (an account deleted by
+//! code path renames an account, deleting one through it forgets it at once,
+//! and an admin's change makes every instance forget it ([`CachedUsers::forget`]
+//! through the hub's `on_account_change`), so a remembered one stays right; entries still expire (an account deleted by
 //! hand in the database is refused again after at most twice
 //! [`CachedUsers::MAX_AGE`]) and their number is capped. With several instances
 //! an account deleted on another one is still remembered here for that long:
@@ -116,6 +117,12 @@ impl CachedUsers {
     /// Whether no account is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Forgets the account, so that its next use reads it again (an admin
+    /// changed it: banned, promoted, its password reset).
+    pub fn forget(&self, id: UserId) {
+        lock(&self.cache).forget(id);
     }
 
     fn remember(&self, user: &User) {

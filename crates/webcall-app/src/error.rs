@@ -52,4 +52,29 @@ pub enum AppError {
     /// The addressed peer is not in the room (WS error frame).
     #[error("no such peer in this room")]
     PeerNotFound,
+    /// The caller is not an admin (HTTP 403 `forbidden`).
+    #[error("only admins may do that")]
+    Forbidden,
+    /// The account is banned: no login, no token (HTTP 403 `banned`; WS close 4403).
+    #[error("this account is banned")]
+    Banned,
+    /// An admin tried to ban themself (HTTP 409 `cannot_ban_self`).
+    #[error("you cannot ban yourself")]
+    CannotBanSelf,
+    /// The change would leave no admin (HTTP 409 `last_admin`).
+    #[error("the server needs at least one admin")]
+    LastAdmin,
+    /// No such account (HTTP 404 `user_not_found`).
+    #[error("no such user")]
+    UserNotFound,
+    /// An admin locked the room: no newcomers (WS close 4005).
+    #[error("the room is locked")]
+    RoomLocked,
+    /// A password-reset link that is unknown, used or expired (HTTP 400
+    /// `reset_link_invalid`).
+    #[error("this reset link is invalid, used or expired")]
+    ResetLinkInvalid,
+    /// Too many admin requests (HTTP 429 `too_many_requests` with Retry-After).
+    #[error("too many requests; try again later")]
+    TooManyRequests { retry_after: Duration },
 }

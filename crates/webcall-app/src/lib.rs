@@ -17,8 +17,11 @@
 //! [`rate::RateLimit`] caps how often one user may do something (create rooms);
 //! `recent_chat` keeps a room's latest chat for joins while the room has peers here.
 //! [`metrics::describe_metrics`] describes the metrics the use cases record.
+//! [`admin::Admin`] is the admin API's use cases, and [`admin::Admin::admit`]
+//! the one check of who may call them.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth_cache;
 pub mod error;
 pub mod hub;

@@ -21,7 +21,9 @@
 //! beside them: a stand-in that broke its port's contract would let the use
 //! cases' tests pass for the wrong reason.
 
-use std::collections::{BTreeMap, HashMap};
+mod admin_store;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -30,8 +32,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+use webcall_domain::admin::AuditEntry;
 use webcall_domain::model::{
-    Email, LoginIdentifier, NewUser, Password, PasswordHash, TokenHolder, User, UserId, Username,
+    Email, LoginIdentifier, NewUser, Password, PasswordHash, Role, TokenHolder, User, UserId,
+    Username,
 };
 use webcall_domain::ports::{
     ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomRepository,
@@ -74,6 +78,12 @@ struct State {
     /// Chat by id, over all rooms.
     chat: BTreeMap<i64, ChatMessage>,
     last_chat_id: i64,
+    /// Rooms an admin locked.
+    locked: HashSet<RoomName>,
+    /// The audit log, oldest first.
+    audit: Vec<AuditEntry>,
+    /// Reset links by account: the token's hash and its expiry.
+    resets: HashMap<UserId, (String, DateTime<Utc>)>,
 }
 
 impl State {
@@ -99,11 +109,13 @@ impl State {
             owner: *owner,
             owner_name: user.username.as_str().to_owned(),
             created_at: *created_at,
+            locked: self.locked.contains(name),
         })
     }
 
     fn delete_room(&mut self, name: &RoomName) -> bool {
         self.chat.retain(|_, message| &message.room != name);
+        self.locked.remove(name);
         self.rooms.remove(name).is_some()
     }
 }
@@ -117,6 +129,9 @@ impl MemoryStore {
             email: Email::parse(&format!("{username}@example.org")).expect("a test e-mail"),
             username: Username::parse(username).expect("a test username"),
             created_at: stored(Utc::now()),
+            role: Role::Member,
+            banned_at: None,
+            tokens_valid_from: None,
         };
         let mut state = lock(&self.state);
         assert!(
@@ -147,8 +162,15 @@ impl UserRepository for MemoryStore {
         if state.user_by_name(&new.user.username).is_some() {
             return Err(DomainError::UsernameTaken);
         }
+        // The first account is an admin, as in SQL.
+        let role = if state.users.is_empty() {
+            Role::Admin
+        } else {
+            new.user.role
+        };
         let user = User {
             created_at: stored(new.user.created_at),
+            role,
             ..new.user
         };
         state
@@ -179,6 +201,7 @@ impl UserRepository for MemoryStore {
             return Ok(false);
         }
         state.revoked.retain(|_, (user, _)| *user != id);
+        state.resets.remove(&id);
         let owned: Vec<RoomName> = state
             .rooms
             .iter()
@@ -554,6 +577,9 @@ mod tests {
                 email: Email::parse(email).unwrap(),
                 username: Username::parse(username).unwrap(),
                 created_at: ManualClock::default().now(),
+                role: Role::Member,
+                banned_at: None,
+                tokens_valid_from: None,
             },
             password_hash: PasswordHash("h".into()),
         }

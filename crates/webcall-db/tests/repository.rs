@@ -6,7 +6,7 @@ use chrono::{Duration, TimeZone, Utc};
 use uuid::Uuid;
 use webcall_db::SqlStore;
 use webcall_domain::model::{
-    Email, LoginIdentifier, NewUser, PasswordHash, TokenHolder, User, UserId, Username,
+    Email, LoginIdentifier, NewUser, PasswordHash, Role, TokenHolder, User, UserId, Username,
 };
 use webcall_domain::ports::{HealthCheck, TokenRevocations, UserRepository};
 use webcall_domain::DomainError;
@@ -84,6 +84,9 @@ fn new_user(email: &str, username: &str) -> NewUser {
             email: Email::parse(email).unwrap(),
             username: Username::parse(username).unwrap(),
             created_at: Utc.timestamp_millis_opt(1_780_000_000_123).unwrap(),
+            role: Role::Member,
+            banned_at: None,
+            tokens_valid_from: None,
         },
         password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
     }
@@ -95,9 +98,14 @@ async fn a_stored_user_reads_back_the_same() {
     for (name, store) in &backends.stores {
         let new = new_user("Ada@Example.org", "Ada");
         let stored = store.insert(new.clone()).await.unwrap();
-        assert_eq!(stored, new.user, "{name}");
+        // The first account ever stored is an admin.
+        let expected = User {
+            role: Role::Admin,
+            ..new.user.clone()
+        };
+        assert_eq!(stored, expected, "{name}");
         let found = store.find_by_id(new.user.id).await.unwrap();
-        assert_eq!(found.as_ref(), Some(&new.user), "{name}");
+        assert_eq!(found.as_ref(), Some(&expected), "{name}");
         assert_eq!(
             store.find_by_id(UserId::new_random()).await.unwrap(),
             None,
@@ -394,7 +402,10 @@ async fn sqlite_data_survives_reopening_the_file() {
     let reopened = SqlStore::connect_and_migrate(&url).await.unwrap();
     assert_eq!(
         reopened.find_by_id(new.user.id).await.unwrap(),
-        Some(new.user)
+        Some(User {
+            role: Role::Admin,
+            ..new.user
+        })
     );
     reopened.close().await;
 }

@@ -8,8 +8,10 @@
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
 //! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
+//! - [`admin`]: the audit log and the storage port of the admin use cases.
 //! - [`error`]: [`DomainError`], the error every port returns.
 
+pub mod admin;
 pub mod error;
 pub mod model;
 pub mod ports;

@@ -227,6 +227,51 @@ pub struct User {
     pub email: Email,
     pub username: Username,
     pub created_at: DateTime<Utc>,
+    pub role: Role,
+    /// Set while the account is banned: it cannot log in and its tokens are refused.
+    pub banned_at: Option<DateTime<Utc>>,
+    /// Tokens issued (`iat`, whole seconds) before this time are refused: a
+    /// password reset ends every login of the account (and a login in the
+    /// rest of that second, which `iat` cannot tell from one just before).
+    pub tokens_valid_from: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// Whether a token issued at `issued_at` is still accepted for this account
+    /// (not from before a password reset).
+    pub fn accepts_token_from(&self, issued_at: DateTime<Utc>) -> bool {
+        self.tokens_valid_from.is_none_or(|from| issued_at >= from)
+    }
+}
+
+/// What an account may do: an admin runs the server (the admin API), a member
+/// uses it. The first account registered is an admin, and so are the addresses
+/// in `ADMIN_EMAILS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Role {
+    Admin,
+    #[default]
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw {
+            "admin" => Ok(Self::Admin),
+            "member" => Ok(Self::Member),
+            _ => Err(DomainError::Invalid {
+                field: "role",
+                message: "must be admin or member",
+            }),
+        }
+    }
 }
 
 /// An account about to be stored.

@@ -104,6 +104,9 @@ pub struct Room {
     pub owner: UserId,
     pub owner_name: String,
     pub created_at: DateTime<Utc>,
+    /// An admin locked it: newcomers are refused (its owner excepted), those
+    /// in the call stay.
+    pub locked: bool,
 }
 
 /// Chat text: 1–2000 characters after trimming.
@@ -258,6 +261,15 @@ pub enum Command {
     /// An instance got its connection to the others back and may have missed
     /// who joined meanwhile: every instance announces its peers again.
     RollCall,
+    /// An admin banned the account: forget it (it is read again, banned) and
+    /// close every connection of this user (4403).
+    BanUser { user: UserId },
+    /// An admin changed the account (role, ban lifted, password reset): forget
+    /// it, so that it is read again.
+    UserChanged { user: UserId },
+    /// An admin changed the room (locked, new owner): forget it, so that the
+    /// next join reads it again.
+    RoomChanged { room: RoomName },
 }
 
 /// What travels between instances: a room event for the peers they serve, or

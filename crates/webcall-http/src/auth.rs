@@ -50,6 +50,8 @@ pub struct UserBody {
     email: String,
     username: String,
     created_at: String,
+    /// `admin` or `member`.
+    role: &'static str,
 }
 
 impl From<User> for UserBody {
@@ -59,6 +61,7 @@ impl From<User> for UserBody {
             email: user.email.as_str().to_owned(),
             username: user.username.as_str().to_owned(),
             created_at: rfc3339(user.created_at),
+            role: user.role.as_str(),
         }
     }
 }

@@ -123,6 +123,16 @@ impl ApiError {
             Self::App(A::TokenRevoked | A::TokenReplayed { .. }) => {
                 (StatusCode::UNAUTHORIZED, "token_revoked", None)
             }
+            Self::App(A::Forbidden) => (StatusCode::FORBIDDEN, "forbidden", None),
+            Self::App(A::Banned) => (StatusCode::FORBIDDEN, "banned", None),
+            Self::App(A::CannotBanSelf) => (StatusCode::CONFLICT, "cannot_ban_self", None),
+            Self::App(A::LastAdmin) => (StatusCode::CONFLICT, "last_admin", None),
+            Self::App(A::UserNotFound) => (StatusCode::NOT_FOUND, "user_not_found", None),
+            Self::App(A::RoomLocked) => (StatusCode::FORBIDDEN, "room_locked", None),
+            Self::App(A::ResetLinkInvalid) => (StatusCode::BAD_REQUEST, "reset_link_invalid", None),
+            Self::App(A::TooManyRequests { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", None)
+            }
             Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
             Self::InvalidBody { field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -180,6 +190,7 @@ impl IntoResponse for ApiError {
             Self::App(
                 AppError::TooManyAttempts { retry_after }
                 | AppError::RoomCreationRate { retry_after }
+                | AppError::TooManyRequests { retry_after }
                 | AppError::Domain(DomainError::Overloaded { retry_after }),
             ) => {
                 headers.insert(header::RETRY_AFTER, retry_after_value(*retry_after));

@@ -6,12 +6,13 @@
 //! concrete adapter (those are wired by the `webcall` binary into [`AppState`]).
 //!
 //! Layout: [`router`] merges each feature's `router()` ([`auth`], [`health`],
-//! [`webrtc`], [`rooms`], [`ws`], [`web`]) and
+//! [`webrtc`], [`rooms`], [`ws`], [`web`], [`admin`]) and
 //! adds the shared layers; [`error`] holds the one JSON error shape; [`extract`]
 //! the JSON body, bearer-token and client-address extractors. [`AppState`] is
 //! here, at the top, so that every feature reaches it and it reaches down to
 //! theirs (no module imports one that imports it back).
 
+pub mod admin;
 pub mod auth;
 pub mod client_ip;
 pub mod error;
@@ -32,6 +33,7 @@ pub use router::{router, HttpOptions};
 use std::sync::Arc;
 
 use webcall_app::accounts::Accounts;
+use webcall_app::admin::Admin;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
 use webcall_app::rooms::RoomService;
@@ -42,6 +44,8 @@ use ws::{WsOptions, WsUsers};
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Arc<Accounts>,
+    /// The admin API's use cases (and its guard).
+    pub admin: Arc<Admin>,
     pub ice: Arc<IceServersService>,
     pub rooms: Arc<RoomService>,
     pub hub: Arc<Hub>,

@@ -28,6 +28,7 @@ fn room_json(room: &Room) -> Value {
         "name": room.name.as_str(),
         "owner": {"user_id": room.owner.to_string(), "username": room.owner_name},
         "created_at": rfc3339(room.created_at),
+        "locked": room.locked,
     })
 }
 
@@ -43,7 +44,10 @@ fn summary_json(summary: &RoomSummary) -> Value {
 }
 
 /// A query string, or 422 saying what it should have been.
-fn query<T>(query: Result<Query<T>, QueryRejection>, expected: &str) -> Result<T, ApiError> {
+pub(crate) fn query<T>(
+    query: Result<Query<T>, QueryRejection>,
+    expected: &str,
+) -> Result<T, ApiError> {
     query
         .map(|Query(value)| value)
         .map_err(|rejection| ApiError::InvalidBody {

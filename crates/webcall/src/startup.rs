@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use webcall_app::accounts::{Accounts, AccountsDeps};
+use webcall_app::admin::{Admin, AdminDeps, AdminLimits};
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::hub::{Hub, HubDeps};
 use webcall_app::presence::InProcessPresence;
@@ -19,8 +20,10 @@ use webcall_app::rooms::{RoomDeps, RoomService};
 use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, JwtCodec};
 use webcall_db::SqlStore;
+use webcall_domain::admin::AdminRepository;
 use webcall_domain::ports::{
-    Clock, Cluster, HealthCheck, Presence, SystemClock, TokenRevocations, UserRepository,
+    Clock, Cluster, HealthCheck, PasswordHasher, Presence, SystemClock, TokenRevocations,
+    UserRepository,
 };
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
@@ -56,15 +59,29 @@ impl Application {
         let jwt_lifetime =
             chrono::Duration::from_std(config.auth.jwt_expires).context("JWT_EXPIRES_MIN")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        // Accounts are never renamed or deleted, so opening a call can take the
-        // user from memory.
-        let users = Arc::new(CachedUsers::new(
+        let admin_emails: Vec<String> = config
+            .auth
+            .admin_emails
+            .iter()
+            .map(|email| email.normalized())
+            .collect();
+        let promoted = store
+            .promote_emails(&admin_emails)
+            .await
+            .context("ADMIN_EMAILS")?;
+        if promoted > 0 {
+            tracing::info!(promoted, "accounts in ADMIN_EMAILS made admins");
+        }
+        // Accounts are never renamed, and an admin's change makes every instance
+        // forget the account (`Hub::on_account_change` below), so opening a
+        // call can take the user from memory.
+        let cached_users = Arc::new(CachedUsers::new(
             Arc::new(store.clone()),
             clock.clone(),
             ACCOUNTS_CACHED,
         ));
-        users.preload().await.context("loading accounts")?;
-        let users: Arc<dyn UserRepository> = users;
+        cached_users.preload().await.context("loading accounts")?;
+        let users: Arc<dyn UserRepository> = cached_users.clone();
         let revocations: Arc<dyn TokenRevocations> = if config.storage.redis_url.is_none() {
             // The only instance sees every logout itself: its revocations are held in
             // memory. With Redis, other instances share the database and every check
@@ -77,17 +94,19 @@ impl Application {
         } else {
             Arc::new(store.clone())
         };
+        let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2Hasher::new());
         let accounts = Accounts::new(
             AccountsDeps {
-                users,
+                users: users.clone(),
                 revocations,
-                hasher: Arc::new(Argon2Hasher::new()),
+                hasher: hasher.clone(),
                 tokens: Arc::new(JwtCodec::new(&config.auth.jwt_secret, jwt_lifetime)),
-                clock,
+                clock: clock.clone(),
             },
             &config.auth.registration_secret,
             ThrottleConfig::default(),
-        );
+        )
+        .with_admin_emails(&config.auth.admin_emails);
         let relay = match &config.turn {
             Some(settings) => Some(Arc::new(relay::start(config, settings).await?)),
             None => None,
@@ -141,6 +160,7 @@ impl Application {
             },
             config.rooms,
         ));
+        let admin_presence = presence.clone();
         let hub = Hub::new(
             HubDeps {
                 rooms: rooms.clone(),
@@ -153,6 +173,19 @@ impl Application {
                 clock: Arc::new(SystemClock),
             },
             config.signaling.clone(),
+        );
+        hub.on_account_change(move |user| cached_users.forget(user));
+        let admin = Admin::new(
+            AdminDeps {
+                users,
+                store: Arc::new(store.clone()),
+                rooms: rooms.clone(),
+                hub: hub.clone(),
+                presence: admin_presence,
+                hasher,
+                clock,
+            },
+            AdminLimits::default(),
         );
         let background = CancellationToken::new();
         if let Some(redis) = &redis {
@@ -184,6 +217,7 @@ impl Application {
         };
         let state = AppState {
             accounts: Arc::new(accounts),
+            admin: Arc::new(admin),
             ice,
             rooms,
             hub: hub.clone(),

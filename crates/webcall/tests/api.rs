@@ -24,11 +24,12 @@ async fn register_returns_the_user_without_the_hash() {
     assert_eq!(user["username"], "ada");
     assert!(uuid::Uuid::parse_str(user["id"].as_str().unwrap()).is_ok());
     assert!(chrono::DateTime::parse_from_rfc3339(user["created_at"].as_str().unwrap()).is_ok());
+    assert_eq!(user["role"], "admin", "the first account is an admin");
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
     assert_eq!(
         keys.len(),
-        4,
-        "only id, email, username, created_at: {user}"
+        5,
+        "only id, email, username, created_at, role: {user}"
     );
     app.stop().await;
 }
@@ -820,7 +821,7 @@ async fn the_openapi_description_matches_the_routes() {
     assert_eq!(spec["openapi"], "3.1.0");
     let mut documented = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
-        for method in ["get", "post", "delete"] {
+        for method in ["get", "post", "put", "delete"] {
             if item.get(method).is_some() {
                 documented.push(format!("{} {path}", method.to_uppercase()));
             }
@@ -844,6 +845,20 @@ async fn the_openapi_description_matches_the_routes() {
         "GET /healthz",
         "GET /readyz",
         "GET /api/openapi.json",
+        "POST /api/v1/auth/password-reset",
+        "GET /api/v1/admin/users",
+        "DELETE /api/v1/admin/users/{id}",
+        "POST /api/v1/admin/users/{id}/ban",
+        "POST /api/v1/admin/users/{id}/unban",
+        "PUT /api/v1/admin/users/{id}/role",
+        "POST /api/v1/admin/users/{id}/password-reset",
+        "GET /api/v1/admin/rooms",
+        "DELETE /api/v1/admin/rooms/{name}",
+        "POST /api/v1/admin/rooms/{name}/end",
+        "PUT /api/v1/admin/rooms/{name}/lock",
+        "PUT /api/v1/admin/rooms/{name}/owner",
+        "GET /api/v1/admin/calls",
+        "GET /api/v1/admin/audit",
     ];
     served.sort();
     assert_eq!(
@@ -853,7 +868,12 @@ async fn the_openapi_description_matches_the_routes() {
     // Each described route exists (the router's own 404/405 never answers it).
     for entry in &documented {
         let (method, path) = entry.split_once(' ').unwrap();
-        let url = app.url(&path.replace("{room}", "no-such-room"));
+        let url = app.url(
+            &path
+                .replace("{room}", "no-such-room")
+                .replace("{name}", "no-such-room")
+                .replace("{id}", &uuid::Uuid::new_v4().to_string()),
+        );
         let response = app
             .http
             .request(method.parse().unwrap(), url)

@@ -12,7 +12,9 @@ use uuid::Uuid;
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_auth::JwtCodec;
 use webcall_db::SqlStore;
-use webcall_domain::model::{Email, NewUser, PasswordHash, TokenHolder, User, UserId, Username};
+use webcall_domain::model::{
+    Email, NewUser, PasswordHash, Role, TokenHolder, User, UserId, Username,
+};
 use webcall_domain::ports::{Clock, TokenCodec, TokenRevocations, UserRepository};
 
 /// A clock the test moves.
@@ -311,6 +313,9 @@ fn account(name: &str) -> NewUser {
             email: Email::parse(&format!("{name}@example.org")).unwrap(),
             username: Username::parse(name).unwrap(),
             created_at: Utc::now(),
+            role: Role::Member,
+            banned_at: None,
+            tokens_valid_from: None,
         },
         password_hash: PasswordHash("$argon2id$not-a-real-hash".into()),
     }

@@ -1,7 +1,7 @@
 //! Commands: what the hub does to the peers of this instance when a room's
 //! owner kicks one or deletes the room (deleting a room is here too), when a
-//! login ends or an account is deleted, when a peer resumed elsewhere, or when
-//! another instance asks for a roll call. Every instance carries out each command for its own peers.
+//! login ends or an account is deleted or banned, when a peer resumed
+//! elsewhere, or when another instance asks for a roll call. Every instance carries out each command for its own peers.
 
 use webcall_domain::model::UserId;
 use webcall_domain::signaling::{
@@ -25,15 +25,7 @@ impl Hub {
         if room.owner != user {
             return Err(AppError::NotRoomOwner);
         }
-        // Who is in the call, on every instance, so that each is told the others
-        // left. Without the list (presence failed) each instance still tells its own.
-        let peers = match self.deps.presence.peers(name).await {
-            Ok(peers) => peers.into_iter().map(|peer| peer.peer_id).collect(),
-            Err(err) => {
-                tracing::warn!(room = %name, error = %err, "room deleted: presence unavailable");
-                Vec::new()
-            }
-        };
+        let peers = self.peers_everywhere(name).await;
         self.deps.rooms.delete(name).await?;
         self.command(Command::EndRoom {
             room: name.clone(),
@@ -42,6 +34,19 @@ impl Hub {
         .await;
         tracing::info!(room = %name, "room deleted");
         Ok(())
+    }
+
+    /// Who is in the room's call, on every instance, so that each is told the
+    /// others left when it ends. Without the list (presence failed) each
+    /// instance still tells its own.
+    pub(super) async fn peers_everywhere(&self, name: &RoomName) -> Vec<PeerId> {
+        match self.deps.presence.peers(name).await {
+            Ok(peers) => peers.into_iter().map(|peer| peer.peer_id).collect(),
+            Err(err) => {
+                tracing::warn!(room = %name, error = %err, "call ended: presence unavailable");
+                Vec::new()
+            }
+        }
     }
 
     /// Deletes every room `owner` owns, as [`Self::delete_room`] does (its calls
@@ -76,6 +81,15 @@ impl Hub {
             }
             Command::Release { peer_id, .. } => self.release(peer_id).await,
             Command::RollCall => self.announce_local_peers().await,
+            Command::BanUser { user } => {
+                self.forget_account(*user);
+                Box::pin(
+                    self.revoke_local_with(|peer| peer.info.user_id == *user, CloseReason::Banned),
+                )
+                .await
+            }
+            Command::UserChanged { user } => self.forget_account(*user),
+            Command::RoomChanged { room } => self.forget_room(room),
         }
     }
 
@@ -141,6 +155,13 @@ impl Hub {
     }
 
     async fn revoke_local(&self, which: impl Fn(&LocalPeer) -> bool) {
+        self.revoke_local_with(which, CloseReason::TokenRevoked)
+            .await
+    }
+
+    /// Closes the connections of the local peers `which` picks with `reason`;
+    /// the others hear they left.
+    async fn revoke_local_with(&self, which: impl Fn(&LocalPeer) -> bool, reason: CloseReason) {
         let revoked: Vec<LocalPeer> = {
             let mut local = self.lock();
             let ids: Vec<PeerId> = local
@@ -152,7 +173,7 @@ impl Hub {
             ids.iter().filter_map(|id| local.remove(id)).collect()
         };
         for peer in revoked {
-            close(&peer.link, CloseReason::TokenRevoked);
+            close(&peer.link, reason);
             self.forget_resume(&peer.resume_token).await;
             self.announce_departure(&peer.room, &peer.info.peer_id, LeaveReason::Left)
                 .await;

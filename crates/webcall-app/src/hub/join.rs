@@ -56,6 +56,14 @@ impl Hub {
                 }
             }
         };
+        // A locked room keeps newcomers out, its owner excepted; a resume
+        // (above) is no newcomer.
+        if room.locked && room.owner != request.user_id {
+            if let Some(lookup) = &lookup {
+                self.lock().end_lookup(&request.room, lookup);
+            }
+            return Err(AppError::RoomLocked);
+        }
         let info = PeerInfo {
             peer_id: PeerId::new_random(),
             user_id: request.user_id,

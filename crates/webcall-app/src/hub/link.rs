@@ -25,6 +25,8 @@ pub enum CloseReason {
     Replaced,
     /// 1001.
     Shutdown,
+    /// 4403: an admin banned the account.
+    Banned,
 }
 
 /// What the hub sends down a connection: a room event, shared by every peer

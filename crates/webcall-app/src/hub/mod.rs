@@ -16,12 +16,14 @@
 //!
 //! Layout: this file holds the hub, its settings and the in-call use cases
 //! (signal, chat, reaction, state, kick, leave, revoke) and delivers room events to local
-//! peers; `join` is joining, `resume` detaching and resuming, `commands` what
+//! peers; `admin` what an admin does to calls and accounts (ban, end a call,
+//! lock a room); `join` is joining, `resume` detaching and resuming, `commands` what
 //! the hub does on a kick, a deleted room, a revocation or a resume elsewhere
 //! (here or sent by another instance), `cluster` the road to other instances,
 //! `registry` what this instance holds, and `link` one connection's queue and
 //! close signal.
 
+mod admin;
 mod cluster;
 mod commands;
 mod join;
@@ -34,7 +36,7 @@ mod tests;
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -157,8 +159,14 @@ pub struct Hub {
     /// revocations, deletions and chat must still reach the other instances when
     /// it is back. Signals are not kept: by then they are stale.
     unpublished: Mutex<VecDeque<ClusterMessage>>,
+    /// Called with an account an admin changed, on every instance (see
+    /// [`Hub::on_account_change`]).
+    account_changed: OnceLock<AccountHook>,
     me: Weak<Hub>,
 }
+
+/// What the hub calls when an admin changed an account.
+type AccountHook = Box<dyn Fn(UserId) + Send + Sync>;
 
 impl Hub {
     pub fn new(deps: HubDeps, config: SignalingConfig) -> Arc<Self> {
@@ -167,6 +175,7 @@ impl Hub {
             config,
             local: Mutex::new(Local::default()),
             unpublished: Mutex::default(),
+            account_changed: OnceLock::new(),
             me: me.clone(),
         })
     }

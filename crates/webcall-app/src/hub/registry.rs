@@ -23,8 +23,9 @@ pub(super) struct LocalPeer {
 /// What this instance knows of a room while it has peers here.
 pub(super) struct LocalRoom {
     pub(super) peers: Vec<PeerId>,
-    /// The room as stored, once a join here has looked it up: it cannot change
-    /// while it has peers (deleting it removes them), so later joins skip the lookup.
+    /// The room as stored, once a join here has looked it up, so later joins
+    /// skip the lookup: deleting it removes its peers, and an admin's change
+    /// (`Command::RoomChanged`) forgets it.
     pub(super) stored: Option<Room>,
     pub(super) chat: RecentChat,
     /// The read of the stored history, shared by the joins that arrive while it

@@ -1,6 +1,6 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
-//! of their own (`users`, `revocations`, `rooms`, `chat`).
+//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`).
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use webcall_domain::model::Email;
 use webcall_domain::ports::HealthCheck;
 use webcall_domain::DomainError;
 
+mod admin;
 mod chat;
 mod revocations;
 mod rooms;

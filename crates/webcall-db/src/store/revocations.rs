@@ -10,7 +10,7 @@ use webcall_domain::model::{TokenHolder, UserId};
 use webcall_domain::ports::TokenRevocations;
 use webcall_domain::DomainError;
 
-use super::users::user_from_row;
+use super::users::{user_from_row, USER_FIELDS};
 use super::{corrupt, from_millis, infra, millis, SqlStore};
 
 #[async_trait]
@@ -62,11 +62,11 @@ impl TokenRevocations for SqlStore {
     ) -> Result<TokenHolder, DomainError> {
         // One row always: the revocation count, and the account's columns (NULL
         // when there is no such account).
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1 OR jti = $3) AS revoked, \
-             users.id, users.email, users.username, users.created_at \
+             {USER_FIELDS} \
              FROM (SELECT 1 AS probe) AS probe LEFT JOIN users ON users.id = $2",
-        )
+        ))
         .bind(jti.to_string())
         .bind(user.to_string())
         .bind(family.to_string())

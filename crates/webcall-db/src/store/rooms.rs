@@ -14,10 +14,10 @@ use webcall_domain::DomainError;
 
 use super::{corrupt, from_millis, infra, millis, Backend, SqlStore};
 
-const ROOM_COLUMNS: &str =
-    "rooms.name, rooms.owner_id, users.username AS owner_name, rooms.created_at";
+pub(super) const ROOM_COLUMNS: &str =
+    "rooms.name, rooms.owner_id, users.username AS owner_name, rooms.created_at, rooms.locked";
 
-fn room_from_row(row: &AnyRow) -> Result<Room, DomainError> {
+pub(super) fn room_from_row(row: &AnyRow) -> Result<Room, DomainError> {
     let name: String = row.try_get("name").map_err(infra)?;
     let owner: String = row.try_get("owner_id").map_err(infra)?;
     Ok(Room {
@@ -25,6 +25,7 @@ fn room_from_row(row: &AnyRow) -> Result<Room, DomainError> {
         owner: UserId(Uuid::from_str(&owner).map_err(|_| corrupt("room owner"))?),
         owner_name: row.try_get("owner_name").map_err(infra)?,
         created_at: from_millis(row.try_get("created_at").map_err(infra)?)?,
+        locked: row.try_get::<i64, _>("locked").map_err(infra)? != 0,
     })
 }
 

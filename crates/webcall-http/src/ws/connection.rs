@@ -173,7 +173,8 @@ async fn write_loop(
                     Some(
                         reason @ (CloseReason::RoomDeleted
                         | CloseReason::Kicked
-                        | CloseReason::TokenRevoked),
+                        | CloseReason::TokenRevoked
+                        | CloseReason::Banned),
                     ) => {
                         if !send_all_queued(&mut sink, &mut outbound).await { return outbound; }
                         break hub_close(reason)

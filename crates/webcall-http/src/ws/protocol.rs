@@ -38,8 +38,10 @@ pub(super) mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// 4003 "kicked": the room's owner kicked this peer.
     pub const KICKED: u16 = 4003;
-    /// 4004 "room deleted": the owner deleted the room.
+    /// 4004 "room deleted": the owner deleted the room (or an admin ended its call).
     pub const ROOM_DELETED: u16 = 4004;
+    /// 4005 "room locked": an admin locked the room; no newcomers (after `room_locked`).
+    pub const ROOM_LOCKED: u16 = 4005;
     /// 4008 "too slow: reconnect and resume": the send queue overflowed.
     pub const TOO_SLOW: u16 = 4008;
     /// 4009, no reason: the room was full at join (after `room_full`).
@@ -53,6 +55,8 @@ pub(super) mod close_code {
     /// 4401 "token expired" (the socket's token reached its `exp`) or "token
     /// revoked" (logout, a deleted account, a replayed refresh token).
     pub const TOKEN: u16 = 4401;
+    /// 4403 "banned": an admin banned the account.
+    pub const BANNED: u16 = 4403;
 }
 
 /// The `code`s of `error` frames (docs/protocol.md §4).
@@ -78,6 +82,8 @@ pub(super) mod error_code {
     pub const ROOM_LIMIT_REACHED: &str = "room_limit_reached";
     /// At join: the account created rooms too fast (close 4013 follows).
     pub const ROOM_CREATION_RATE: &str = "room_creation_rate";
+    /// At join: an admin locked the room (close 4005 follows).
+    pub const ROOM_LOCKED: &str = "room_locked";
     /// Presence (Redis) is down for now (at join, close 1013 follows).
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     /// A failure inside the server (at join, close 1011 follows).
@@ -93,6 +99,7 @@ pub(super) fn hub_close(reason: CloseReason) -> (u16, &'static str) {
         CloseReason::SlowConsumer => (close_code::TOO_SLOW, "too slow: reconnect and resume"),
         CloseReason::Replaced => (close_code::NORMAL, "closed"),
         CloseReason::Shutdown => (close_code::GOING_AWAY, "server shutting down"),
+        CloseReason::Banned => (close_code::BANNED, "banned"),
     }
 }
 

@@ -69,6 +69,7 @@ impl PeerSession {
         };
         let (code, close) = match &err {
             AppError::RoomFull => (error_code::ROOM_FULL, close_code::ROOM_FULL),
+            AppError::RoomLocked => (error_code::ROOM_LOCKED, close_code::ROOM_LOCKED),
             AppError::Domain(DomainError::RoomLimit { .. }) => {
                 (error_code::ROOM_LIMIT_REACHED, close_code::ROOM_LIMIT)
             }
@@ -85,10 +86,10 @@ impl PeerSession {
             close_code::TRY_AGAIN_LATER => tracing::warn!(error = %err, "join failed"),
             _ => {}
         }
-        let reason = if close == close_code::TRY_AGAIN_LATER {
-            "try again later"
-        } else {
-            ""
+        let reason = match close {
+            close_code::TRY_AGAIN_LATER => "try again later",
+            close_code::ROOM_LOCKED => "room locked",
+            _ => "",
         };
         Err(Refused {
             error: FrameError::new(code, err.to_string()),

@@ -1,5 +1,6 @@
 //! `APP_ENV`, the secrets (generated in dev when missing, required in prod) and
-//! the account tokens' settings (`JWT_*`, `REGISTRATION_SECRET`).
+//! the account tokens' settings (`JWT_*`, `REGISTRATION_SECRET`) and who is an
+//! admin from the start (`ADMIN_EMAILS`).
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use webcall_domain::model::Email;
 
 use super::vars::{problem, ConfigError, Vars};
 
@@ -88,6 +90,9 @@ pub struct AuthSettings {
     pub jwt_expires: Duration,
     /// `REGISTRATION_SECRET`.
     pub registration_secret: SecretString,
+    /// `ADMIN_EMAILS`: accounts with these addresses are admins (at
+    /// registration and at every start).
+    pub admin_emails: Vec<Email>,
 }
 
 /// Minimum length of `JWT_SECRET` in prod (HS256 wants at least 256 bits).
@@ -117,10 +122,23 @@ impl AuthSettings {
                 "must be between 1 and 43200 minutes",
             ));
         }
+        let admin_emails = vars
+            .list("ADMIN_EMAILS")
+            .iter()
+            .map(|raw| {
+                Email::parse(raw).map_err(|_| {
+                    problem(
+                        "ADMIN_EMAILS",
+                        format!("{raw:?} is not an e-mail address (comma-separated addresses)"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             jwt_secret,
             jwt_expires: Duration::from_secs(jwt_expires_min * 60),
             registration_secret,
+            admin_emails,
         })
     }
 }

@@ -77,4 +77,11 @@ pub enum AppError {
     /// Too many admin requests (HTTP 429 `too_many_requests` with Retry-After).
     #[error("too many requests; try again later")]
     TooManyRequests { retry_after: Duration },
+    /// No relay allocation has that id (HTTP 404).
+    #[error("no such relay allocation")]
+    AllocationNotFound,
+    /// The embedded TURN relay does not run here: there are no allocations or
+    /// quotas to manage, and its key does not rotate (HTTP 409).
+    #[error("the embedded TURN relay does not run on this server; an external TURN server's secret is changed in its own configuration and TURN_SECRET, then both restart")]
+    RelayNotRunning,
 }

@@ -19,6 +19,8 @@
 //! [`metrics::describe_metrics`] describes the metrics the use cases record.
 //! [`admin::Admin`] is the admin API's use cases, and [`admin::Admin::admit`]
 //! the one check of who may call them.
+//! [`operations::Operations`] runs the embedded relay (allocations, quotas) and
+//! rotates the signing keys, on every instance.
 
 pub mod accounts;
 pub mod admin;
@@ -27,6 +29,7 @@ pub mod error;
 pub mod hub;
 pub mod ice;
 pub mod metrics;
+pub mod operations;
 pub mod presence;
 pub mod rate;
 mod recent_chat;

@@ -9,11 +9,14 @@
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
 //! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
+//! - [`operations`]: what an operator manages at run time (relay allocations and
+//!   quotas, signing-key generations).
 //! - [`error`]: [`DomainError`], the error every port returns.
 
 pub mod admin;
 pub mod error;
 pub mod model;
+pub mod operations;
 pub mod ports;
 pub mod signaling;
 

@@ -96,6 +96,10 @@ impl ApiError {
             Self::App(A::RoomNotFound) => (StatusCode::NOT_FOUND, "room_not_found", None),
             Self::App(A::NotRoomOwner) => (StatusCode::FORBIDDEN, "not_room_owner", None),
             Self::App(A::PeerNotFound) => (StatusCode::NOT_FOUND, "peer_not_found", None),
+            Self::App(A::AllocationNotFound) => {
+                (StatusCode::NOT_FOUND, "allocation_not_found", None)
+            }
+            Self::App(A::RelayNotRunning) => (StatusCode::CONFLICT, "turn_relay_not_running", None),
             Self::App(A::Domain(D::Overloaded { .. })) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", None)
             }

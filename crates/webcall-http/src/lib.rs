@@ -36,6 +36,7 @@ use webcall_app::accounts::Accounts;
 use webcall_app::admin::Admin;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
+use webcall_app::operations::Operations;
 use webcall_app::rooms::RoomService;
 use webcall_domain::ports::HealthCheck;
 use ws::{WsOptions, WsUsers};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     /// The admin API's use cases (and its guard).
     pub admin: Arc<Admin>,
+    /// The relay's allocations and quotas, and the signing keys' rotation.
+    pub operations: Arc<Operations>,
     pub ice: Arc<IceServersService>,
     pub rooms: Arc<RoomService>,
     pub hub: Arc<Hub>,

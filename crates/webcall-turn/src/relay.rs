@@ -98,6 +98,7 @@ pub struct TurnRelay {
     public_ip: IpAddr,
     public_ip6: Option<Ipv6Addr>,
     gate: Arc<Gate>,
+    plane: Arc<DataPlane>,
     /// The REST credentials the relay accepts, for minting (`ice_servers`).
     credentials: Arc<RestCredentials>,
     tcp_transport: Arc<TcpTransport>,
@@ -200,6 +201,10 @@ impl TurnRelay {
         );
         let tls_transport = keep(tls.await, &mut workers)?;
 
+        tokio::spawn(crate::operator::sample_traffic(
+            gate.clone(),
+            shutdown.clone(),
+        ));
         let mut listening = udp_addrs;
         listening.dedup();
         tracing::info!(
@@ -217,6 +222,7 @@ impl TurnRelay {
             public_ip: config.public_ip,
             public_ip6: config.public_ip6,
             gate,
+            plane,
             credentials: Arc::new(config.credentials),
             tcp_transport,
             tls_transport,
@@ -269,13 +275,18 @@ impl TurnRelay {
         self.tls_transport.clone()
     }
 
-    /// Mints the credentials this relay accepts.
-    pub(crate) fn credentials(&self) -> Arc<RestCredentials> {
+    /// Mints the credentials this relay accepts; rotating their key
+    /// ([`webcall_domain::ports::RotatingKey`]) rotates the relay's.
+    pub fn credentials(&self) -> Arc<RestCredentials> {
         self.credentials.clone()
     }
 
     pub fn gate(&self) -> &Gate {
         &self.gate
+    }
+
+    pub(crate) fn plane(&self) -> &DataPlane {
+        &self.plane
     }
 
     /// Closes every allocation and stops listening.

@@ -33,6 +33,7 @@ mod resume;
 #[cfg(test)]
 mod tests;
 
+pub use commands::InstanceCommands;
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 
 use std::collections::VecDeque;
@@ -162,6 +163,8 @@ pub struct Hub {
     /// Called with an account an admin changed, on every instance (see
     /// [`Hub::on_account_change`]).
     account_changed: OnceLock<AccountHook>,
+    /// Carries out what commands ask beyond calls.
+    also: OnceLock<Weak<dyn InstanceCommands>>,
     me: Weak<Hub>,
 }
 
@@ -176,6 +179,7 @@ impl Hub {
             local: Mutex::new(Local::default()),
             unpublished: Mutex::default(),
             account_changed: OnceLock::new(),
+            also: OnceLock::new(),
             me: me.clone(),
         })
     }

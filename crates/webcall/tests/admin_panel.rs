@@ -6,8 +6,10 @@
 //! a member gets "Admins only" with a way back, and no Admin link; someone not
 //! signed in is sent to sign in; a reset link made in the panel lets a person
 //! set a new password (mismatched twice first) and sign in with it, once; the
-//! TURN tab lists the allocation of a call forced through the relay; every tab
-//! fits a 360 px phone without sideways scrolling. Screenshots land in the
+//! TURN tab lists the allocation of a call forced through the relay, quotas
+//! saved there and a key rotated on the Keys tab are what the API then reports;
+//! rooms are locked and handed to another owner; every tab fits a 360 px phone
+//! without sideways scrolling, in both languages. Screenshots land in the
 //! target directory's `screenshots/admin-*.png`.
 
 mod support;
@@ -26,8 +28,9 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const TABS: [&str; 6] = ["users", "rooms", "calls", "turn", "keys", "audit"];
 
-/// Registers `name` over the API and signs the browser in with its token.
-async fn signed_in(browser: &Client, app: &TestApp, name: &str) {
+/// Registers `name` over the API and signs the browser in with its token
+/// (returned, for the test's own API calls).
+async fn signed_in(browser: &Client, app: &TestApp, name: &str) -> String {
     let token = app.user_token(name).await;
     browser.goto(&app.url("/static/auth.html")).await.unwrap();
     browser
@@ -37,6 +40,7 @@ async fn signed_in(browser: &Client, app: &TestApp, name: &str) {
         )
         .await
         .unwrap();
+    token
 }
 
 /// Opens the panel on `tab` and waits until the tab has drawn what it loaded.
@@ -274,8 +278,57 @@ async fn a_reset_link_from_the_panel_sets_a_new_password_once() {
     };
     let app = support::spawn_app(&[]).await;
     let admin = driver.browser(1280, 800).await;
-    signed_in(&admin, &app, "ada").await;
+    let ada = signed_in(&admin, &app, "ada").await;
     app.user_token("bob").await;
+
+    // Rooms: lock one (the API then says so to everyone) and give it to bob.
+    assert_eq!(app.create_room(&ada, "board").await.status(), 201);
+    open_tab(&admin, &app, "rooms").await;
+    click(
+        &admin,
+        "[data-testid=room-row][data-room=board] [data-testid=room-lock]",
+    )
+    .await;
+    click(&admin, "[data-testid=confirm-ok]").await;
+    css(
+        &admin,
+        "[data-testid=room-row][data-room=board][data-locked=true]",
+    )
+    .await;
+    let room: serde_json::Value = app
+        .get_authed("/api/v1/rooms/board", &ada)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(room["locked"], true, "{room}");
+    click(
+        &admin,
+        "[data-testid=room-row][data-room=board] [data-testid=room-owner]",
+    )
+    .await;
+    fill(&admin, "[data-testid=owner-username]", "nobody").await;
+    click(&admin, "[data-testid=owner-ok]").await;
+    css(&admin, "[data-testid=owner-error]:not([hidden])").await;
+    fill(&admin, "[data-testid=owner-username]", "bob").await;
+    click(&admin, "[data-testid=owner-ok]").await;
+    eventually(
+        &admin,
+        "bob owns the room",
+        "const r = document.querySelector('[data-testid=room-row][data-room=board]'); \
+         return r && r.querySelector('[data-testid=room-owner-name]').textContent === 'bob' && !document.querySelector('[data-testid=owner-dialog]');",
+    )
+    .await;
+    open_tab(&admin, &app, "rooms").await; // as the server has it
+    css(
+        &admin,
+        "[data-testid=room-row][data-room=board][data-locked=true]",
+    )
+    .await;
+    assert_eq!(
+        js(&admin, "return document.querySelector('[data-testid=room-row][data-room=board] [data-testid=room-owner-name]').textContent;").await,
+        "bob"
+    );
 
     open_tab(&admin, &app, "users").await;
     search_users(&admin, "bob", "bob").await;
@@ -351,7 +404,7 @@ async fn every_tab_fits_a_phone_and_turn_lists_a_relayed_call() {
     };
     let app = support::spawn_app(&[("TURN_ALLOW_LOOPBACK_PEERS", "true")]).await;
     let admin = driver.phone(360, 740).await;
-    signed_in(&admin, &app, "ada").await;
+    let ada = signed_in(&admin, &app, "ada").await;
 
     // Two people in a call forced through the relay, so TURN has allocations.
     let bob = driver.browser(1280, 800).await;
@@ -387,4 +440,54 @@ async fn every_tab_fits_a_phone_and_turn_lists_a_relayed_call() {
             screenshot(&admin, &format!("admin-{tab}-{lang}-phone")).await;
         }
     }
+
+    // Quotas and a key rotation from the panel, as the API then reports them.
+    show_tab(&admin, "turn").await;
+    css(&admin, "[data-testid=turn-quota-user]").await;
+    eventually(
+        &admin,
+        "the quotas loaded",
+        "return document.querySelector('[data-testid=turn-quota-user]').value !== '';",
+    )
+    .await;
+    fill(&admin, "[data-testid=turn-quota-user]", "0").await;
+    click(&admin, "[data-testid=turn-quota-save]").await;
+    css(&admin, "[data-testid=turn-quota-error]:not([hidden])").await;
+    fill(&admin, "[data-testid=turn-quota-user]", "7").await;
+    fill(&admin, "[data-testid=turn-quota-total]", "700").await;
+    click(&admin, "[data-testid=turn-quota-save]").await;
+    let mut quotas = serde_json::Value::Null;
+    for _ in 0..50 {
+        quotas = app
+            .get_authed("/api/v1/admin/turn/quotas", &ada)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if quotas["per_user"] == 7 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(quotas, json!({"per_user": 7, "total": 700}));
+
+    show_tab(&admin, "keys").await;
+    let generation = "return document.querySelector('[data-testid=key-jwt] [data-testid=key-generation]').textContent;";
+    assert_eq!(js(&admin, generation).await, "0");
+    click(&admin, "[data-testid=key-jwt] [data-testid=key-rotate]").await;
+    click(&admin, "[data-testid=confirm-ok]").await;
+    eventually(
+        &admin,
+        "the sign-in key in its generation 1",
+        "return document.querySelector('[data-testid=key-jwt] [data-testid=key-generation]').textContent === '1';",
+    )
+    .await;
+    let keys: serde_json::Value = app
+        .get_authed("/api/v1/admin/keys", &ada)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["jwt"]["generation"], 1, "{keys}");
+    no_sideways_scroll(&admin, "the keys tab after a rotation").await;
 }

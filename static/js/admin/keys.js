@@ -47,11 +47,15 @@ export class KeysTab {
 
   _card(kind, key) {
     const row = (label, value, testid) => h('div', {}, h('dt', { text: t(label) }), h('dd', { 'data-testid': testid, text: value }));
-    const rotate = h('button', { type: 'button', class: 'btn btn-ghost adm-act-danger', 'data-testid': 'key-rotate', onclick: () => this._rotate(kind) },
-      icon('refresh'), h('span', { text: t('adm_rotate') }));
+    // `rotates: false`: an external TURN server holds this secret; it changes there.
+    const rotates = key.rotates !== false;
+    const rotate = rotates
+      ? h('button', { type: 'button', class: 'btn btn-ghost adm-act-danger', 'data-testid': 'key-rotate', onclick: () => this._rotate(kind) },
+        icon('refresh'), h('span', { text: t('adm_rotate') }))
+      : h('p', { class: 'muted adm-small', 'data-testid': 'key-external', text: t('adm_key_external') });
     const previous = key.previous_valid_until && new Date(key.previous_valid_until) > new Date()
       ? t('adm_key_previous_until', { time: when(key.previous_valid_until) }) : t('adm_key_previous_none');
-    return h('section', { class: 'card adm-section adm-key', 'data-testid': `key-${kind}`, dataset: { generation: String(key.generation ?? '') }, 'aria-labelledby': `key-${kind}-title` },
+    return h('section', { class: 'card adm-section adm-key', 'data-testid': `key-${kind}`, dataset: { generation: String(key.generation ?? ''), rotates: String(rotates) }, 'aria-labelledby': `key-${kind}-title` },
       h('div', { class: 'adm-section-head' },
         h('h2', { id: `key-${kind}-title` }, icon(kind === 'turn' ? 'globe' : 'lock'), h('span', { text: t(`adm_key_${kind}`) }))),
       h('p', { class: 'muted adm-small', text: t(`adm_key_${kind}_sub`) }),

@@ -84,6 +84,7 @@ export class TurnTab {
     const stat = (key, value, testid) => [h('dt', { text: t(key) }), h('dd', { 'data-testid': testid, text: value })];
     this.totals.replaceChildren(
       h('div', {}, ...stat('adm_turn_total_allocations', count(tot.allocations), 'turn-total-allocations')),
+      tot.users === undefined ? null : h('div', {}, ...stat('adm_turn_total_users', count(tot.users), 'turn-total-users')),
       h('div', {}, ...stat('adm_turn_total_in', `${bytes(tot.bytes_in)} · ${bitrate(tot.rate_in_bps)}`, 'turn-total-in')),
       h('div', {}, ...stat('adm_turn_total_out', `${bytes(tot.bytes_out)} · ${bitrate(tot.rate_out_bps)}`, 'turn-total-out')));
     this.instance.textContent = this.data.instance ? t('adm_turn_instance', { name: this.data.instance }) : '';

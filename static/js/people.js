@@ -54,6 +54,7 @@ export class PeoplePanel {
         audio: el.dataset.audio === 'true', video: el.dataset.video === 'true',
         hand: el.dataset.hand === 'true', screen: el.dataset.screen === 'true',
         owner: local ? !!owner.me : !!owner.id && el.dataset.userId === owner.id,
+        host: el.dataset.host === 'true', // set by moderation.js
       };
     }).sort((a, b) => (b.hand - a.hand) || (b.local - a.local) || a.name.localeCompare(b.name));
   }
@@ -74,6 +75,7 @@ export class PeoplePanel {
     const who = h('span', { class: 'person-name' }, h('span', { class: 'person-text', 'data-testid': 'person-name', text: p.name }));
     if (p.local) who.append(h('span', { class: 'person-tag', 'data-testid': 'person-you', i18n: 'you' }));
     if (p.owner) who.append(h('span', { class: 'person-tag person-owner', 'data-testid': 'person-owner', i18n: 'room_owner' }));
+    else if (p.host) who.append(h('span', { class: 'person-tag person-owner', 'data-testid': 'person-host', i18n: 'mod_host' }));
     const state = (on, onIcon, offIcon, onKey, offKey, testid) => {
       const s = h('span', { class: 'person-state', role: 'img', 'data-on': String(on), 'data-testid': testid }, icon(on ? onIcon : offIcon));
       setAttrText(s, 'aria-label', on ? onKey : offKey);
@@ -99,6 +101,7 @@ export class PeoplePanel {
     named(pin, 'pin_name', p.name);
     row.append(pin);
     if (canKick && !p.local) {
+      row.append(...(this.ui.moderationTools?.(p) || []));
       const kick = h('button', { type: 'button', class: 'icon-btn person-kick', 'data-testid': 'person-kick',
         onclick: () => this.ui.on.kick && this.ui.on.kick(p.id) }, icon('kick'));
       named(kick, 'kick_name', p.name);

@@ -52,6 +52,13 @@ pub enum AppError {
     /// The addressed peer is not in the room (WS error frame).
     #[error("no such peer in this room")]
     PeerNotFound,
+    /// A host banned this account from the room (WS close 4006; HTTP 403).
+    #[error("you are banned from this room")]
+    BannedFromRoom,
+    /// Only hosts may turn their microphone on in this room now (WS error
+    /// frame; HTTP 403).
+    #[error("only hosts may speak in this room now")]
+    HostsOnly,
     /// The caller is not an admin (HTTP 403 `forbidden`).
     #[error("only admins may do that")]
     Forbidden,

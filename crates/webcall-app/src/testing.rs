@@ -1,7 +1,8 @@
 //! In-memory stand-ins for the domain's ports, for unit tests (compiled only
 //! under `cfg(test)`): fast and exact, no database, no sleeps.
 //!
-//! - [`MemoryStore`]: accounts, revocations, rooms and chat in one place, with
+//! - [`MemoryStore`]: accounts, revocations, rooms, their chat and moderation
+//!   rules in one place, with
 //!   the SQL store's contract (`webcall-db`'s `SqlStore` and `migrations/`):
 //!   case-insensitive unique e-mails (NFC) and usernames, a revocation per id
 //!   stored once, the owned-rooms limit checked and applied under one lock, and
@@ -38,11 +39,11 @@ use webcall_domain::model::{
     Username,
 };
 use webcall_domain::ports::{
-    ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomRepository,
-    TokenRevocations, UserRepository,
+    ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomModeration,
+    RoomRepository, TokenRevocations, UserRepository,
 };
 use webcall_domain::signaling::{
-    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
+    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName, RoomRules,
 };
 use webcall_domain::DomainError;
 
@@ -66,6 +67,8 @@ fn missing(what: &str) -> DomainError {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Reads of rooms' moderation rules ([`Self::rules_reads`]).
+    rules_reads: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -78,6 +81,8 @@ struct State {
     /// Chat by id, over all rooms.
     chat: BTreeMap<i64, ChatMessage>,
     last_chat_id: i64,
+    /// Rooms' moderation rules (none stored: the defaults).
+    rules: HashMap<RoomName, RoomRules>,
     /// Rooms an admin locked.
     locked: HashSet<RoomName>,
     /// The audit log, oldest first.
@@ -115,6 +120,7 @@ impl State {
 
     fn delete_room(&mut self, name: &RoomName) -> bool {
         self.chat.retain(|_, message| &message.room != name);
+        self.rules.remove(name);
         self.locked.remove(name);
         self.rooms.remove(name).is_some()
     }
@@ -146,6 +152,11 @@ impl MemoryStore {
     /// How many accounts are stored.
     pub fn user_count(&self) -> usize {
         lock(&self.state).users.len()
+    }
+
+    /// How many times rooms' moderation rules were read.
+    pub fn rules_reads(&self) -> usize {
+        self.rules_reads.load(Ordering::SeqCst)
     }
 }
 
@@ -201,6 +212,9 @@ impl UserRepository for MemoryStore {
             return Ok(false);
         }
         state.revoked.retain(|_, (user, _)| *user != id);
+        for rules in state.rules.values_mut() {
+            rules.banned.retain(|user| *user != id);
+        }
         state.resets.remove(&id);
         let owned: Vec<RoomName> = state
             .rooms
@@ -324,6 +338,49 @@ impl RoomRepository for MemoryStore {
 
     async fn delete_room(&self, name: &RoomName) -> Result<bool, DomainError> {
         Ok(lock(&self.state).delete_room(name))
+    }
+}
+
+/// As in SQL: a ban needs the room and the account (foreign keys); the rules
+/// go with either.
+#[async_trait]
+impl RoomModeration for MemoryStore {
+    async fn room_rules(&self, room: &RoomName) -> Result<RoomRules, DomainError> {
+        self.rules_reads.fetch_add(1, Ordering::SeqCst);
+        Ok(lock(&self.state)
+            .rules
+            .get(room)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn ban_from_room(
+        &self,
+        room: &RoomName,
+        user: UserId,
+        _at: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let mut state = lock(&self.state);
+        if !state.rooms.contains_key(room) {
+            return Err(missing("room"));
+        }
+        if !state.users.contains_key(&user) {
+            return Err(missing("user"));
+        }
+        let rules = state.rules.entry(room.clone()).or_default();
+        if !rules.is_banned(user) {
+            rules.banned.push(user);
+        }
+        Ok(())
+    }
+
+    async fn set_hosts_only(&self, room: &RoomName, on: bool) -> Result<bool, DomainError> {
+        let mut state = lock(&self.state);
+        if !state.rooms.contains_key(room) {
+            return Ok(false);
+        }
+        state.rules.entry(room.clone()).or_default().hosts_only = on;
+        Ok(true)
     }
 }
 
@@ -798,6 +855,7 @@ mod tests {
             user_id: UserId::new_random(),
             username: "ada".into(),
             state: PeerState::default(),
+            host: false,
         };
         presence.join(&lobby, &peer, 16).await.unwrap();
         here.remember_resume("t", &lobby, &peer.peer_id)

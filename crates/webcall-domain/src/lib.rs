@@ -6,8 +6,9 @@
 //!
 //! Layout:
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
+//! - [`role`]: an account's [`role::Role`] (admin or member).
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
-//! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
+//! - [`signaling`]: rooms, peers, chat, the events a room's peers exchange, and moderation.
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
 //! - [`operations`]: what an operator manages at run time (relay allocations and
 //!   quotas, signing-key generations).
@@ -18,6 +19,7 @@ pub mod error;
 pub mod model;
 pub mod operations;
 pub mod ports;
+pub mod role;
 pub mod signaling;
 
 pub use error::DomainError;

@@ -1,4 +1,7 @@
-//! Rooms, peers, chat and the events that travel between peers of a room.
+//! Rooms, peers, chat and the events that travel between peers of a room, and
+//! moderation in a call: what a host (the room's owner, or an admin) may do to
+//! the others, and the rules a room keeps because of it. Who counts as a host
+//! is decided in the use cases (`webcall-app`'s `hub::moderation::is_host`).
 
 use std::fmt;
 
@@ -96,6 +99,10 @@ pub struct PeerInfo {
     pub user_id: UserId,
     pub username: String,
     pub state: PeerState,
+    /// A host of the room (its owner, or an admin) when it joined: it may
+    /// moderate, and speaks when only hosts may.
+    #[serde(default)]
+    pub host: bool,
 }
 
 /// A room: created by its first joiner (or the REST API), who owns it.
@@ -205,6 +212,59 @@ pub enum LeaveReason {
     RoomDeleted,
 }
 
+/// What a host does in a call, as one instance asks every instance to carry it
+/// out for the peers it serves (`Command::Moderate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Moderation {
+    /// Turn the peer's microphone off.
+    Mute { peer_id: PeerId },
+    /// End the peer's screen share.
+    StopScreen { peer_id: PeerId },
+    /// Turn off the microphone of every peer that is not a host.
+    MuteAll,
+    /// Only hosts may speak (`on`), or everyone again. Turning it on mutes
+    /// every peer that is not a host.
+    HostsOnly { on: bool },
+    /// The account may not join the room again while the room exists (its
+    /// peers are kicked as well, by `Command::Kick`).
+    Ban { user: UserId },
+}
+
+/// What a host did to one peer, as that peer's client is told: it obeys at
+/// once (the server has already changed the peer's state for the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostAction {
+    Mute,
+    StopScreen,
+}
+
+impl HostAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mute => "mute",
+            Self::StopScreen => "stop_screen",
+        }
+    }
+}
+
+/// A room's moderation rules as stored: they last as long as the room (deleting
+/// the room ends them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomRules {
+    /// Only hosts may turn their microphone on.
+    pub hosts_only: bool,
+    /// Accounts refused at join.
+    pub banned: Vec<UserId>,
+}
+
+impl RoomRules {
+    pub fn is_banned(&self, user: UserId) -> bool {
+        self.banned.contains(&user)
+    }
+}
+
 /// Something that happened in a room, for its peers' clients to see (on this
 /// instance or, through the cluster, on others).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +294,16 @@ pub enum RoomEvent {
         peer_id: PeerId,
         emoji: Reaction,
     },
+    /// A host did `action` to the peer this is addressed to (its client obeys).
+    Moderated {
+        by: PeerId,
+        action: HostAction,
+    },
+    /// A host switched "only hosts may speak" on or off.
+    HostsOnly {
+        on: bool,
+        by: PeerId,
+    },
 }
 
 /// What one instance asks every instance to do to the peers it serves (each
@@ -241,8 +311,15 @@ pub enum RoomEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
-    /// The room's owner removed the peer: close its connection (4003).
+    /// A host of the room removed the peer: close its connection (4003).
     Kick { room: RoomName, peer_id: PeerId },
+    /// A host of the room (`by`) moderates: each instance carries it out for
+    /// the peers it serves and keeps the room's rules it holds up to date.
+    Moderate {
+        room: RoomName,
+        by: PeerId,
+        action: Moderation,
+    },
     /// The room was deleted: every connection in it is told that the others
     /// left (`room_deleted`), then closed (4004). `peers` is everyone the
     /// deleting instance saw in the room, on any instance.
@@ -343,6 +420,32 @@ mod tests {
         }
         assert!(Reaction::try_from("💩".to_owned()).is_err());
         assert_eq!(String::from(Reaction::parse("🎉").unwrap()), "🎉");
+    }
+
+    #[test]
+    fn a_moderation_command_travels_as_json_and_back() {
+        let room = RoomName::parse("team").unwrap();
+        for action in [
+            Moderation::Mute {
+                peer_id: PeerId::from_client("p1"),
+            },
+            Moderation::StopScreen {
+                peer_id: PeerId::from_client("p1"),
+            },
+            Moderation::MuteAll,
+            Moderation::HostsOnly { on: true },
+            Moderation::Ban {
+                user: UserId(uuid::Uuid::new_v4()),
+            },
+        ] {
+            let command = Command::Moderate {
+                room: room.clone(),
+                by: PeerId::from_client("host"),
+                action,
+            };
+            let text = serde_json::to_string(&command).unwrap();
+            assert_eq!(serde_json::from_str::<Command>(&text).unwrap(), command);
+        }
     }
 
     #[test]

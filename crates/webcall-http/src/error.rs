@@ -100,6 +100,8 @@ impl ApiError {
                 (StatusCode::NOT_FOUND, "allocation_not_found", None)
             }
             Self::App(A::RelayNotRunning) => (StatusCode::CONFLICT, "turn_relay_not_running", None),
+            Self::App(A::BannedFromRoom) => (StatusCode::FORBIDDEN, "banned_from_room", None),
+            Self::App(A::HostsOnly) => (StatusCode::FORBIDDEN, "hosts_only", None),
             Self::App(A::Domain(D::Overloaded { .. })) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", None)
             }

@@ -1,6 +1,6 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
-//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`,
+//! of their own (`users`, `revocations`, `rooms`, `chat`, `moderation`, `admin`,
 //! `operations`).
 
 use std::time::Duration;
@@ -16,6 +16,7 @@ use webcall_domain::DomainError;
 
 mod admin;
 mod chat;
+mod moderation;
 mod operations;
 mod revocations;
 mod rooms;

@@ -260,7 +260,7 @@ def main():
                 if want("admin"):
                     # ada registered first: she is the admin. Bob is in a call (live calls).
                     for tab in ("users", "rooms", "calls", "turn", "keys", "audit"):
-                        shooter.goto(f"{origin}/static/auth.html")
+                        shooter.goto("about:blank")  # a fresh load, not just a new fragment
                         shooter.goto(f"{origin}/admin#{tab}")
                         shooter.wait(f"admin {tab}", "const p = document.querySelector"
                                      f"('[data-testid=admin-panel-{tab}]'); return p && !p.hidden"

@@ -10,6 +10,7 @@ import { confirmDialog } from './dialog.js';
 import { mountReactions } from './reactions.js';
 import { initFeedback, showLeft, hideLeft } from './feedback.js';
 import { PreJoin } from './prejoin.js';
+import { forgetPass } from './roomaccess.js';
 import { CallSettings } from './settings.js';
 
 const bg = initPage();
@@ -75,6 +76,7 @@ function goSignIn() {
 const END_NOTICE = {
   kicked: 'end_kicked', room_banned: 'end_room_banned', room_deleted: 'end_room_deleted', room_full: 'end_room_full',
   room_limit: 'end_room_limit', rate_limited: 'end_rate_limited', too_big: 'end_too_big', closed: 'end_closed',
+  room_private: 'end_room_private', room_password: 'end_room_password', denied: 'end_denied',
   banned: 'end_banned', room_locked: 'end_room_locked',
 };
 
@@ -110,6 +112,7 @@ function startCall(room, media) {
       session = null;
       settings.close();
       if (reason === 'navigated') return; // route() goes on to where we are going
+      if (reason === 'room_password') forgetPass(room); // the password changed: ask again
       if (reason === 'left') { // the Leave button: "You left ROOM — Rejoin / Back to rooms"
         history.pushState(null, '', urlFor(null));
         lobby.hide();

@@ -11,6 +11,7 @@ import { showReaction } from './reactions.js';
 import { QualityMonitor } from './quality.js';
 import { tileConnection, setAloneRoom } from './feedback.js';
 import { Moderation } from './moderation.js';
+import { CallAccess } from './roomaccess.js';
 
 export class CallSession {
   /**
@@ -49,6 +50,7 @@ export class CallSession {
       onAuthLost: () => { this._cleanup(); this.o.onAuthLost(); },
     });
     this.mod = new Moderation(this);
+    this.access = new CallAccess(this); // the lobby, knocks, room access settings
     this.quality = new QualityMonitor({
       pcOf: (id) => this.mesh.pc(id),
       tileOf: (id) => this.ui.tiles.get(id),
@@ -147,7 +149,7 @@ export class CallSession {
       case 'reaction':
         return showReaction(this.ui.tiles.get(f.peer_id === this.peerId ? 'local' : f.peer_id), f.emoji);
       case 'error': return this._error(f);
-      default: this.mod.frame(f); return; // moderation; a newer server's frames are ignored
+      default: if (!this.mod.frame(f)) this.access.frame(f); return; // moderation, lobby; a newer server's frames are ignored
     }
   }
 
@@ -161,6 +163,7 @@ export class CallSession {
       this.mesh.selfId = f.peer_id;
     }
     this.mod.welcome(f);
+    this.access.welcome(f);
     this.ui.setOwner({ id: f.owner_id || (this.owner ? this.me.id : ''), me: this.owner, canKick: this.mod.host });
     if (f.ice_servers) {
       this.mesh.setIceServers(f.ice_servers.iceServers || []);

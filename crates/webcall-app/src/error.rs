@@ -84,6 +84,28 @@ pub enum AppError {
     /// Too many admin requests (HTTP 429 `too_many_requests` with Retry-After).
     #[error("too many requests; try again later")]
     TooManyRequests { retry_after: Duration },
+    /// A private room, and the caller is no member (HTTP 403 `room_private`;
+    /// WS close 4010).
+    #[error("this room is private: only its members may enter")]
+    RoomPrivate,
+    /// The room has a password and no valid room pass came (HTTP 403
+    /// `room_password_required`; WS close 4011).
+    #[error("this room needs its password")]
+    RoomPasswordRequired,
+    /// A wrong room password (HTTP 403 `room_password_wrong`).
+    #[error("wrong room password")]
+    RoomPasswordWrong,
+    /// A room pass was asked of a room without a password (HTTP 409
+    /// `room_has_no_password`).
+    #[error("this room has no password")]
+    RoomHasNoPassword,
+    /// The room is locked or asks to join: the newcomer waits in its lobby
+    /// until a host answers (never an HTTP answer; the WS sends `waiting`).
+    #[error("waiting for a host to let you in")]
+    MustWait,
+    /// A host denied the newcomer in the lobby (WS close 4012).
+    #[error("a host did not let you in")]
+    Denied,
     /// No relay allocation has that id (HTTP 404).
     #[error("no such relay allocation")]
     AllocationNotFound,

@@ -20,10 +20,12 @@
 //! [`admin::Admin`] is the admin API's use cases, and [`admin::Admin::admit`]
 //! the one check of who may call them.
 //! [`operations::Operations`] runs the embedded relay (allocations, quotas) and
-//! rotates the signing keys, on every instance.
+//! rotates the signing keys, on every instance. [`admission::decide`] is the one
+//! decision of who may enter a room (access level, members, password, lobby).
 
 pub mod accounts;
 pub mod admin;
+pub mod admission;
 pub mod auth_cache;
 pub mod error;
 pub mod hub;

@@ -22,6 +22,7 @@
 //! beside them: a stand-in that broke its port's contract would let the use
 //! cases' tests pass for the wrong reason.
 
+mod access_store;
 mod admin_store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+use webcall_domain::access::RoomAccess;
 use webcall_domain::admin::AuditEntry;
 use webcall_domain::model::{
     Email, LoginIdentifier, NewUser, Password, PasswordHash, Role, TokenHolder, User, UserId,
@@ -89,6 +91,10 @@ struct State {
     audit: Vec<AuditEntry>,
     /// Reset links by account: the token's hash and its expiry.
     resets: HashMap<UserId, (String, DateTime<Utc>)>,
+    /// Rooms' access (none stored: public, no password).
+    access: HashMap<RoomName, RoomAccess>,
+    /// Rooms' members, and when they were added.
+    members: BTreeMap<(RoomName, UserId), DateTime<Utc>>,
 }
 
 impl State {
@@ -115,6 +121,7 @@ impl State {
             owner_name: user.username.as_str().to_owned(),
             created_at: *created_at,
             locked: self.locked.contains(name),
+            access: self.access.get(name).cloned().unwrap_or_default(),
         })
     }
 
@@ -122,6 +129,8 @@ impl State {
         self.chat.retain(|_, message| &message.room != name);
         self.rules.remove(name);
         self.locked.remove(name);
+        self.access.remove(name);
+        self.members.retain(|(room, _), _| room != name);
         self.rooms.remove(name).is_some()
     }
 }
@@ -212,10 +221,11 @@ impl UserRepository for MemoryStore {
             return Ok(false);
         }
         state.revoked.retain(|_, (user, _)| *user != id);
+        state.resets.remove(&id);
         for rules in state.rules.values_mut() {
             rules.banned.retain(|user| *user != id);
         }
-        state.resets.remove(&id);
+        state.members.retain(|(_, user), _| *user != id);
         let owned: Vec<RoomName> = state
             .rooms
             .iter()

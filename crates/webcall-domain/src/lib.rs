@@ -9,11 +9,13 @@
 //! - [`role`]: an account's [`role::Role`] (admin or member).
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
 //! - [`signaling`]: rooms, peers, chat, the events a room's peers exchange, and moderation.
+//! - [`access`]: who may enter a room (access level, password, members).
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
 //! - [`operations`]: what an operator manages at run time (relay allocations and
 //!   quotas, signing-key generations).
 //! - [`error`]: [`DomainError`], the error every port returns.
 
+pub mod access;
 pub mod admin;
 pub mod error;
 pub mod model;

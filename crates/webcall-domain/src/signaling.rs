@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::RoomAccess;
 use crate::model::UserId;
 use crate::operations::{KeyGeneration, KeyKind, RelayQuotas};
 use crate::DomainError;
@@ -115,6 +116,8 @@ pub struct Room {
     /// An admin locked it: newcomers are refused (its owner excepted), those
     /// in the call stay.
     pub locked: bool,
+    /// Who may enter: access level, password, "ask to join".
+    pub access: RoomAccess,
 }
 
 /// Chat text: 1–2000 characters after trimming.
@@ -304,6 +307,17 @@ pub enum RoomEvent {
         on: bool,
         by: PeerId,
     },
+    /// A newcomer waits in the lobby (for the room's hosts only).
+    Knock {
+        knock: String,
+        user_id: UserId,
+        username: String,
+    },
+    /// A newcomer left the lobby: `admitted`, `denied` or `left` (hosts only).
+    KnockEnded {
+        knock: String,
+        outcome: String,
+    },
 }
 
 /// What one instance asks every instance to do to the peers it serves (each
@@ -349,6 +363,15 @@ pub enum Command {
     /// An admin changed the room (locked, new owner): forget it, so that the
     /// next join reads it again.
     RoomChanged { room: RoomName },
+    /// A host of the room admitted or denied the newcomer waiting in its lobby
+    /// as `knock`: the instance they wait on tells them.
+    Answer {
+        room: RoomName,
+        knock: String,
+        admit: bool,
+    },
+    /// A host joined the room: the newcomers waiting in its lobby knock again.
+    Knocks { room: RoomName },
     /// The operator changed the relay quotas; `version` orders changes made
     /// at once on two instances (the higher one wins everywhere).
     RelayQuotas { quotas: RelayQuotas, version: u64 },

@@ -20,6 +20,7 @@ pub mod extract;
 pub mod health;
 mod memory;
 pub mod metrics;
+pub mod room_access;
 pub mod rooms;
 mod router;
 pub mod web;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 use webcall_app::accounts::Accounts;
 use webcall_app::admin::Admin;
+use webcall_app::admission::AccessService;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
 use webcall_app::operations::Operations;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     /// The admin API's use cases (and its guard).
     pub admin: Arc<Admin>,
+    /// Who may enter a room: access levels, members, room passwords.
+    pub access: Arc<AccessService>,
     /// The relay's allocations and quotas, and the signing keys' rotation.
     pub operations: Arc<Operations>,
     pub ice: Arc<IceServersService>,

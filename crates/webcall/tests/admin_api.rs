@@ -397,7 +397,7 @@ async fn users_are_searched_and_paged_by_username_with_who_is_online() {
 }
 
 #[tokio::test]
-async fn a_locked_room_keeps_newcomers_out_and_those_inside_in() {
+async fn a_locked_room_keeps_newcomers_in_the_lobby_and_those_inside_in() {
     let app = spawn_app(&[]).await;
     let p = people(&app).await;
     let carol = app.user_token("carol").await;
@@ -415,14 +415,16 @@ async fn a_locked_room_keeps_newcomers_out_and_those_inside_in() {
     let room = json_of(app.get_authed("/api/v1/rooms/planning", &carol).await).await;
     assert_eq!(room["locked"], true);
 
-    let mut refused = app.try_ws("planning", &carol, None).await.unwrap();
-    let error = refused.recv().await;
-    assert_eq!(error["code"], "room_locked", "{error}");
-    assert_eq!(refused.close_code().await, Some(4005));
+    // A newcomer waits in the lobby (tests/lobby.rs has the rest of it).
+    let mut waiting = app.try_ws("planning", &carol, None).await.unwrap();
+    let frame = waiting.recv().await;
+    assert_eq!(frame["type"], "waiting", "{frame}");
     // Bob, inside, stays; the owner may come in.
     bob_ws.send(json!({"type": "ping"})).await;
-    assert_eq!(bob_ws.recv_type("pong").await["type"], "pong");
+    assert_eq!(bob_ws.recv_type("knock").await["username"], "carol");
     app.join("planning", &p.member).await;
+    waiting.send(json!({"type": "leave"})).await;
+    assert_eq!(waiting.close_code().await, Some(1000));
 
     assert_eq!(lock(false).await.status(), 204);
     app.join("planning", &carol).await;

@@ -49,6 +49,7 @@ fn harness() -> Harness {
             rooms: rooms.clone(),
             chat: store.clone(),
             moderation: store.clone(),
+            access: store.clone(),
             presence: presence.clone(),
             cluster: None,
             ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
@@ -118,6 +119,8 @@ impl Harness {
                 login: Uuid::new_v4(),
                 role: user.role,
                 resume: None,
+                pass: None,
+                admitted: false,
             })
             .await
     }
@@ -249,7 +252,7 @@ async fn a_deleted_account_takes_its_rooms_and_calls_with_it() {
 }
 
 #[tokio::test]
-async fn a_locked_room_refuses_newcomers_but_not_its_owner_or_those_inside() {
+async fn a_locked_room_sends_newcomers_to_the_lobby_but_not_its_owner_or_those_inside() {
     let h = harness();
     let root = h.admin_user("root").await;
     let actor = h.actor(&root).await;
@@ -263,7 +266,7 @@ async fn a_locked_room_refuses_newcomers_but_not_its_owner_or_those_inside() {
         .unwrap();
     assert!(matches!(
         h.join(&carol, "planning").await,
-        Err(AppError::RoomLocked)
+        Err(AppError::MustWait)
     ));
     assert_eq!(closed(&inside), None);
     h.join(&bob, "planning").await.unwrap();

@@ -39,7 +39,7 @@ pub(super) type RulesSeen = Option<(u64, u64)>;
 impl Hub {
     /// The room of `from`, if `from` is a host of it now (its owner as stored
     /// now, or an admin when it connected); `NotRoomOwner` otherwise.
-    async fn hosted_room(&self, from: &PeerId) -> Result<RoomName, AppError> {
+    pub(super) async fn hosted_room(&self, from: &PeerId) -> Result<RoomName, AppError> {
         let (room, user, role) = {
             let local = self.lock();
             let peer = local.peers.get(from).ok_or(AppError::PeerNotFound)?;

@@ -110,6 +110,7 @@ impl World {
                 rooms: rooms.clone(),
                 chat: store.clone(),
                 moderation: store.clone(),
+                access: store.clone(),
                 presence: presence.clone(),
                 cluster: cluster.clone().map(|c| c as Arc<dyn Cluster>),
                 ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
@@ -164,6 +165,8 @@ pub(super) fn request(user: &User, room: &str) -> JoinRequest {
         login: Uuid::new_v4(),
         role: user.role,
         resume: None,
+        pass: None,
+        admitted: false,
     }
 }
 

@@ -1,11 +1,12 @@
-//! `GET /ws/rooms/{room}?token=JWT[&resume=TOKEN]`: the signaling WebSocket
+//! `GET /ws/rooms/{room}?token=JWT[&resume=TOKEN][&pass=ROOM_PASS]`: the signaling WebSocket
 //! (the protocol is in `docs/protocol.md`). This file is the endpoint: the
 //! checks before the upgrade (token, room name, the account's open sockets).
 //!
 //! [`WsOptions`] (timings and limits) is here too.
 //!
 //! Layout, each depending only on those after it: `connection` runs an
-//! upgraded socket (the writer, which owns the sink, and the close); `reader`
+//! upgraded socket (the writer, which owns the sink, and the close); `lobby`
+//! its way in (the join, or waiting for a host's answer); `reader`
 //! reads the client's frames (idle timeout, rate limit) and carries them out;
 //! `control` is the reader's queue to the writer; `session` is the socket's
 //! handle on the hub; `rate_limiter` limits the frames a client sends;
@@ -13,6 +14,7 @@
 
 mod connection;
 mod control;
+mod lobby;
 mod protocol;
 mod rate_limiter;
 mod reader;
@@ -45,6 +47,8 @@ pub fn router() -> Router<AppState> {
 struct ConnectQuery {
     token: Option<String>,
     resume: Option<String>,
+    /// A room pass (`POST /api/v1/rooms/{room}/pass`), never the password.
+    pass: Option<String>,
 }
 
 /// Signaling sockets open per account on this instance.
@@ -103,6 +107,8 @@ async fn connect(
         login: claims.family,
         role: user.role,
         resume: query.resume.filter(|r| !r.is_empty()),
+        pass: query.pass.filter(|p| !p.is_empty()),
+        admitted: false,
     };
     let options = state.ws;
     Ok(

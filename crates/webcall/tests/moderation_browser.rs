@@ -273,20 +273,16 @@ async fn the_host_mutes_stops_a_share_locks_the_microphones_and_bans() {
         "return !!document.querySelector('[data-notice=ended]');",
     )
     .await;
-    // His way back: the call starts, and the server refuses it (4006).
+    // His way back: the pre-join page already knows (the room's summary is
+    // refused with banned_from_room), says so and keeps Join off.
     bob.goto(&app.url("/r/team")).await.unwrap();
-    eventually(
-        &bob,
-        "the join button",
-        "const b = document.querySelector('[data-testid=prejoin]:not([hidden]) [data-testid=prejoin-join]'); return !!b && !b.disabled && b.offsetParent !== null;",
-    )
-    .await;
-    click(&bob, "[data-testid=prejoin-join]").await;
     let notice = eventually(
         &bob,
         "bob refused on his way back",
         &format!(
-            "const n = document.querySelector('[data-notice=ended]'); return n && n.textContent.includes({}) && n.textContent;",
+            "const n = document.querySelector('[data-testid=room-gate]:not([hidden]) [data-testid=room-gate-note]'); \
+             const j = document.querySelector('[data-testid=prejoin-join]'); \
+             return n && j && j.disabled && n.textContent.includes({}) && n.textContent;",
             json!(RU.banned)
         ),
     )
@@ -296,7 +292,7 @@ async fn the_host_mutes_stops_a_share_locks_the_microphones_and_bans() {
     set_lang(&bob, "en").await;
     let notice = js(
         &bob,
-        "return document.querySelector('[data-notice=ended]').textContent;",
+        "return document.querySelector('[data-testid=room-gate-note]').textContent;",
     )
     .await;
     assert!(notice.as_str().unwrap().contains(EN.banned), "{notice}");

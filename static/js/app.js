@@ -73,7 +73,7 @@ function goSignIn() {
 }
 
 const END_NOTICE = {
-  kicked: 'end_kicked', room_deleted: 'end_room_deleted', room_full: 'end_room_full',
+  kicked: 'end_kicked', banned: 'end_banned', room_deleted: 'end_room_deleted', room_full: 'end_room_full',
   room_limit: 'end_room_limit', rate_limited: 'end_rate_limited', too_big: 'end_too_big', closed: 'end_closed',
 };
 

@@ -13,6 +13,7 @@ export class AudioEngine {
     this.ctx = null;
     this.nodes = new Map(); // id → {src, analyser, gain, buf, level, speaking, quietSince, track}
     this.gains = new Map(); // id → gain (kept even before the audio arrives)
+    this.silenced = new Set(); // ids whose sound is held back whatever the gain (moderation.js)
     this.onSpeaking = () => {};
     this.onBlocked = () => {};
     this.loop = 0;
@@ -62,7 +63,7 @@ export class AudioEngine {
     let gain = null;
     if (!local) {
       gain = ctx.createGain();
-      gain.gain.value = this.gains.get(id) ?? 1;
+      gain.gain.value = this.silenced.has(id) ? 0 : (this.gains.get(id) ?? 1);
       src.connect(gain).connect(ctx.destination);
     }
     this.nodes.set(id, { src, analyser, gain, track, buf: new Uint8Array(analyser.fftSize), level: 0, speaking: false, quietSince: 0 });
@@ -83,8 +84,15 @@ export class AudioEngine {
     const v = Math.max(0, Math.min(2, Number(value)));
     this.gains.set(id, v);
     const n = this.nodes.get(id);
-    if (n && n.gain) n.gain.gain.value = v;
+    if (n && n.gain) n.gain.gain.value = this.silenced.has(id) ? 0 : v;
     return v;
+  }
+
+  /** Hold back (or let through again) the sound of `id`, keeping its volume for later. */
+  silence(id, on) {
+    if (on) this.silenced.add(id); else this.silenced.delete(id);
+    const n = this.nodes.get(id);
+    if (n && n.gain) n.gain.gain.value = on ? 0 : (this.gains.get(id) ?? 1);
   }
 
   /** The gain actually applied in the audio graph (or the one waiting for the audio to arrive). */

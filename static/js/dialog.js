@@ -5,24 +5,36 @@
 //   if (await confirmDialog({ title: 'kick_confirm_title', body: 'kick_confirm_body',
 //     ok: 'kick_confirm_ok', args: { name }, danger: true })) { … }
 //
-// Test hooks: [data-testid=confirm-dialog] (open while asking), confirm-ok, confirm-cancel.
+// An optional `choice` ({label: i18n key, checked, body?}) adds a checkbox ("Also ban from this
+// room"); its `checked` follows the box, for the caller to read after a yes, and while it is
+// ticked the text is `choice.body` when given.
+//
+// Test hooks: [data-testid=confirm-dialog] (open while asking), confirm-ok, confirm-cancel,
+// confirm-choice (the checkbox).
 
-import { h } from './common.js';
+import { h, setText } from './common.js';
 
 let current = null; // the open dialog's answer, so a second question replaces the first
 
 /** Ask; resolves true (confirmed) or false (cancelled, Esc, or replaced by another question). */
-export function confirmDialog({ title, body, ok, cancel = 'cancel', args, danger = false }) {
+export function confirmDialog({ title, body, ok, cancel = 'cancel', args, danger = false, choice = null }) {
   if (current) current(false);
   const back = document.activeElement;
   const titleId = `confirm-title-${Date.now()}`;
   const bodyId = `${titleId}-body`;
   const okBtn = h('button', { type: 'button', class: `btn ${danger ? 'btn-danger' : 'btn-primary'}`, 'data-testid': 'confirm-ok', i18n: ok, i18nArgs: args });
   const cancelBtn = h('button', { type: 'button', class: 'btn btn-ghost', 'data-testid': 'confirm-cancel', i18n: cancel });
+  const bodyEl = body ? h('p', { id: bodyId, class: 'confirm-body', i18n: body, i18nArgs: args }) : null;
+  const box = choice && h('input', { type: 'checkbox', 'data-testid': 'confirm-choice', onchange: () => {
+    choice.checked = box.checked;
+    if (choice.body && bodyEl) setText(bodyEl, box.checked ? choice.body : body, args);
+  } });
+  if (box) box.checked = !!choice.checked;
   const dlg = h('dialog', { class: 'confirm', 'data-testid': 'confirm-dialog', 'aria-labelledby': titleId, 'aria-describedby': body ? bodyId : null },
     h('div', { class: 'confirm-box' },
       h('h2', { id: titleId, class: 'confirm-title', i18n: title, i18nArgs: args }),
-      body ? h('p', { id: bodyId, class: 'confirm-body', i18n: body, i18nArgs: args }) : null,
+      bodyEl,
+      box ? h('label', { class: 'confirm-choice' }, box, h('span', { i18n: choice.label, i18nArgs: args })) : null,
       h('div', { class: 'confirm-actions' }, cancelBtn, okBtn)));
   document.body.append(dlg);
 
@@ -37,11 +49,11 @@ export function confirmDialog({ title, body, ok, cancel = 'cancel', args, danger
       resolve(answer);
     };
     current = done;
-    // Tab and Shift+Tab cycle between the two buttons only.
+    // Tab and Shift+Tab cycle between the buttons (and the checkbox) only.
     const trap = (e) => {
       e.stopPropagation(); // no call shortcut (M, V, H…) behind the dialog
       if (e.key !== 'Tab') return;
-      const items = [cancelBtn, okBtn];
+      const items = box ? [box, cancelBtn, okBtn] : [cancelBtn, okBtn];
       const at = items.indexOf(document.activeElement);
       e.preventDefault();
       items[(at + (e.shiftKey ? items.length - 1 : 1)) % items.length].focus();

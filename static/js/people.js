@@ -99,6 +99,7 @@ export class PeoplePanel {
     named(pin, 'pin_name', p.name);
     row.append(pin);
     if (canKick && !p.local) {
+      row.append(...(this.ui.moderationTools?.(p) || []));
       const kick = h('button', { type: 'button', class: 'icon-btn person-kick', 'data-testid': 'person-kick',
         onclick: () => this.ui.on.kick && this.ui.on.kick(p.id) }, icon('kick'));
       named(kick, 'kick_name', p.name);

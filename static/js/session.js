@@ -7,10 +7,10 @@ import { AudioEngine, savedVolume, saveVolume } from './audio.js';
 import { acquireLocalMedia, getTrack, getScreenTrack, canShareScreen, reasonOf } from './media.js';
 import { loadPrefs, savePrefs, rememberDevice, listDevices, chosenId, deviceOf, blurCapable } from './devices.js';
 import { showNotice, clearNotice, toast } from './common.js';
-import { confirmDialog } from './dialog.js';
 import { showReaction } from './reactions.js';
 import { QualityMonitor } from './quality.js';
 import { tileConnection, setAloneRoom } from './feedback.js';
+import { Moderation } from './moderation.js';
 
 export class CallSession {
   /**
@@ -48,6 +48,7 @@ export class CallSession {
       onFatal: (reason) => this._end(reason),
       onAuthLost: () => { this._cleanup(); this.o.onAuthLost(); },
     });
+    this.mod = new Moderation(this);
     this.quality = new QualityMonitor({
       pcOf: (id) => this.mesh.pc(id),
       tileOf: (id) => this.ui.tiles.get(id),
@@ -76,7 +77,7 @@ export class CallSession {
       hand: () => this.toggleHand(),
       leave: () => this.leave(),
       volume: (id, g) => this.setVolume(id, g),
-      kick: (id) => this.confirmKick(id),
+      kick: (id) => this.mod.confirmRemove(id),
       react: (emoji) => this.sig.send({ type: 'reaction', emoji }),
       copyLink: () => copyLink(this.room),
     };
@@ -146,7 +147,7 @@ export class CallSession {
       case 'reaction':
         return showReaction(this.ui.tiles.get(f.peer_id === this.peerId ? 'local' : f.peer_id), f.emoji);
       case 'error': return this._error(f);
-      default: return; // newer server: ignore what we do not know
+      default: this.mod.frame(f); return; // moderation; a newer server's frames are ignored
     }
   }
 
@@ -159,7 +160,8 @@ export class CallSession {
       this.peerId = f.peer_id;
       this.mesh.selfId = f.peer_id;
     }
-    this.ui.setOwner({ id: f.owner_id || (this.owner ? this.me.id : ''), me: this.owner, canKick: this.owner });
+    this.mod.welcome(f);
+    this.ui.setOwner({ id: f.owner_id || (this.owner ? this.me.id : ''), me: this.owner, canKick: this.mod.host });
     if (f.ice_servers) {
       this.mesh.setIceServers(f.ice_servers.iceServers || []);
       this._scheduleIce(f.ice_servers.ttl);
@@ -182,6 +184,7 @@ export class CallSession {
       case 'room_full': this.fullError = true; return; // the close (4009) follows
       case 'rate_limited': return toast('err_rate_limited', null, 'alert');
       case 'forbidden': case 'not_room_owner': return toast('err_not_room_owner', null, 'alert');
+      case 'hosts_only': return this.mod.refused();
       default:
         if (/chat|text/.test(`${f.code} ${f.message || ''}`)) return toast('chat_rejected', null, 'alert');
         return toast('err_server', { code: f.code }, 'alert');
@@ -201,7 +204,8 @@ export class CallSession {
     this.peers.set(p.peer_id, peer);
     const gain = savedVolume(p.user_id);
     this.audio.setGain(p.peer_id, gain);
-    this.ui.addPeer(peer, { gain, canKick: this.owner });
+    this.ui.addPeer(peer, { gain, canKick: this.mod.host });
+    this.mod.peerChanged(p.peer_id);
     this.mesh.add(p.peer_id, { initiator });
     const pending = this.pendingSignals.get(p.peer_id);
     if (pending) { this.pendingSignals.delete(p.peer_id); for (const d of pending) this.mesh.signal(p.peer_id, d); }
@@ -247,6 +251,7 @@ export class CallSession {
   }
 
   async toggleMic() {
+    if (!this.state.audio && !this.mod.maySpeak()) return;
     if (!this.tracks.audio) {
       try { this.tracks.audio = await getTrack('audio', this._want('audio')); } catch (e) { return toast('mic_failed', { why: `@why_${reasonOf(e)}` }, 'micOff'); }
       if (this.ended) { this.tracks.audio.stop(); return; }
@@ -458,15 +463,6 @@ export class CallSession {
     if (!blocked || this.ended) { clearNotice('audio'); return; }
     showNotice({ id: 'audio', kind: 'info', icon: 'volume', key: 'notice_audio_blocked', dismissible: false,
       action: { key: 'enable_sound', testid: 'enable-sound', onClick: (n) => { this.audio.resume(); n.remove(); } } });
-  }
-
-  /** The owner removes a peer, after saying yes to "Remove NAME from the call?". */
-  async confirmKick(id) {
-    const p = this.peers.get(id);
-    if (!p) return;
-    const yes = await confirmDialog({ title: 'kick_confirm_title', body: 'kick_confirm_body', ok: 'kick_confirm_ok',
-      args: { name: p.username }, danger: true });
-    if (yes && !this.ended && this.peers.has(id)) this.sig.send({ type: 'kick', peer_id: id });
   }
 
   // ---- the end ----

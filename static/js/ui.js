@@ -172,6 +172,7 @@ export class CallUI {
     const box = h('div', { class: 'tile-tools' },
       h('label', { class: 'tile-volume' }, ic, input, out));
     if (canKick) {
+      box.append(...(this.moderationTools?.({ id, name: username }) || []));
       const kick = h('button', { type: 'button', class: 'icon-btn tile-kick', 'data-testid': 'kick', onclick: () => this.on.kick && this.on.kick(id) }, icon('kick'));
       setAttrText(kick, 'aria-label', 'kick_name', { name: username });
       kick.dataset.i18nArgs = JSON.stringify({ name: username });

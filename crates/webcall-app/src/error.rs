@@ -77,4 +77,11 @@ pub enum AppError {
     /// Too many admin requests (HTTP 429 `too_many_requests` with Retry-After).
     #[error("too many requests; try again later")]
     TooManyRequests { retry_after: Duration },
+    /// A host banned this account from the room (WS close 4006; HTTP 403).
+    #[error("you are banned from this room")]
+    BannedFromRoom,
+    /// Only hosts may turn their microphone on in this room now (WS error
+    /// frame; HTTP 403).
+    #[error("only hosts may speak in this room now")]
+    HostsOnly,
 }

@@ -1,7 +1,8 @@
 //! In-memory stand-ins for the domain's ports, for unit tests (compiled only
 //! under `cfg(test)`): fast and exact, no database, no sleeps.
 //!
-//! - [`MemoryStore`]: accounts, revocations, rooms and chat in one place, with
+//! - [`MemoryStore`]: accounts, revocations, rooms, their chat and moderation
+//!   rules in one place, with
 //!   the SQL store's contract (`webcall-db`'s `SqlStore` and `migrations/`):
 //!   case-insensitive unique e-mails (NFC) and usernames, a revocation per id
 //!   stored once, the owned-rooms limit checked and applied under one lock, and
@@ -37,9 +38,10 @@ use webcall_domain::model::{
     Email, LoginIdentifier, NewUser, Password, PasswordHash, Role, TokenHolder, User, UserId,
     Username,
 };
+use webcall_domain::moderation::RoomRules;
 use webcall_domain::ports::{
-    ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomRepository,
-    TokenRevocations, UserRepository,
+    ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomModeration,
+    RoomRepository, TokenRevocations, UserRepository,
 };
 use webcall_domain::signaling::{
     ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
@@ -84,6 +86,8 @@ struct State {
     audit: Vec<AuditEntry>,
     /// Reset links by account: the token's hash and its expiry.
     resets: HashMap<UserId, (String, DateTime<Utc>)>,
+    /// Rooms' moderation rules (none stored: the defaults).
+    rules: HashMap<RoomName, RoomRules>,
 }
 
 impl State {
@@ -116,6 +120,7 @@ impl State {
     fn delete_room(&mut self, name: &RoomName) -> bool {
         self.chat.retain(|_, message| &message.room != name);
         self.locked.remove(name);
+        self.rules.remove(name);
         self.rooms.remove(name).is_some()
     }
 }
@@ -202,6 +207,9 @@ impl UserRepository for MemoryStore {
         }
         state.revoked.retain(|_, (user, _)| *user != id);
         state.resets.remove(&id);
+        for rules in state.rules.values_mut() {
+            rules.banned.retain(|user| *user != id);
+        }
         let owned: Vec<RoomName> = state
             .rooms
             .iter()
@@ -324,6 +332,48 @@ impl RoomRepository for MemoryStore {
 
     async fn delete_room(&self, name: &RoomName) -> Result<bool, DomainError> {
         Ok(lock(&self.state).delete_room(name))
+    }
+}
+
+/// As in SQL: a ban needs the room and the account (foreign keys); the rules
+/// go with either.
+#[async_trait]
+impl RoomModeration for MemoryStore {
+    async fn room_rules(&self, room: &RoomName) -> Result<RoomRules, DomainError> {
+        Ok(lock(&self.state)
+            .rules
+            .get(room)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn ban_from_room(
+        &self,
+        room: &RoomName,
+        user: UserId,
+        _at: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let mut state = lock(&self.state);
+        if !state.rooms.contains_key(room) {
+            return Err(missing("room"));
+        }
+        if !state.users.contains_key(&user) {
+            return Err(missing("user"));
+        }
+        let rules = state.rules.entry(room.clone()).or_default();
+        if !rules.is_banned(user) {
+            rules.banned.push(user);
+        }
+        Ok(())
+    }
+
+    async fn set_hosts_only(&self, room: &RoomName, on: bool) -> Result<bool, DomainError> {
+        let mut state = lock(&self.state);
+        if !state.rooms.contains_key(room) {
+            return Ok(false);
+        }
+        state.rules.entry(room.clone()).or_default().hosts_only = on;
+        Ok(true)
     }
 }
 
@@ -798,6 +848,7 @@ mod tests {
             user_id: UserId::new_random(),
             username: "ada".into(),
             state: PeerState::default(),
+            host: false,
         };
         presence.join(&lobby, &peer, 16).await.unwrap();
         here.remember_resume("t", &lobby, &peer.peer_id)

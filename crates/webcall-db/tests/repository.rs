@@ -603,4 +603,52 @@ mod rooms_and_chat {
         }
         backends.cleanup().await;
     }
+
+    #[tokio::test]
+    async fn a_rooms_moderation_rules_are_stored_and_go_with_the_room() {
+        use webcall_domain::moderation::RoomRules;
+        use webcall_domain::ports::RoomModeration;
+        let backends = backends().await;
+        for (name, store) in &backends.stores {
+            let ada = store
+                .insert(new_user("ada@example.org", "ada"))
+                .await
+                .unwrap();
+            let bob = store
+                .insert(new_user("bob@example.org", "bob"))
+                .await
+                .unwrap();
+            let team = room(store, "team", &ada, 10).await;
+            let nowhere = RoomName::parse("nowhere").unwrap();
+            assert_eq!(store.room_rules(&team).await.unwrap(), RoomRules::default());
+            assert!(store.set_hosts_only(&team, true).await.unwrap(), "{name}");
+            assert!(!store.set_hosts_only(&nowhere, true).await.unwrap());
+            for _ in 0..2 {
+                store
+                    .ban_from_room(&team, bob.id, Utc::now())
+                    .await
+                    .unwrap();
+            }
+            store
+                .ban_from_room(&team, ada.id, Utc::now())
+                .await
+                .unwrap();
+            let rules = store.room_rules(&team).await.unwrap();
+            assert!(rules.hosts_only, "{name}");
+            assert!(rules.is_banned(bob.id) && rules.is_banned(ada.id), "{name}");
+            assert_eq!(rules.banned.len(), 2, "{name}: a ban is stored once");
+            assert!(
+                store
+                    .ban_from_room(&nowhere, bob.id, Utc::now())
+                    .await
+                    .is_err(),
+                "{name}: no ban from a room that does not exist"
+            );
+            // Deleting the room ends its rules: a room of the same name starts clean.
+            assert!(store.delete_room(&team).await.unwrap());
+            room(store, "team", &ada, 10).await;
+            assert_eq!(store.room_rules(&team).await.unwrap(), RoomRules::default());
+        }
+        backends.cleanup().await;
+    }
 }

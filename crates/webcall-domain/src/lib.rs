@@ -9,11 +9,13 @@
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
 //! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
+//! - [`moderation`]: what a host may do in a call, and the rules a room keeps.
 //! - [`error`]: [`DomainError`], the error every port returns.
 
 pub mod admin;
 pub mod error;
 pub mod model;
+pub mod moderation;
 pub mod ports;
 pub mod signaling;
 

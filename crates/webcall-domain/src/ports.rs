@@ -13,6 +13,7 @@ use crate::model::{
     IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError,
     TokenHolder, TurnCredentials, User, UserId,
 };
+use crate::moderation::RoomRules;
 use crate::signaling::{
     ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
 };
@@ -149,6 +150,23 @@ pub trait RoomRepository: Send + Sync {
     ) -> Result<Vec<Room>, DomainError>;
     /// Deletes the room and its chat history; false if there was no such room.
     async fn delete_room(&self, name: &RoomName) -> Result<bool, DomainError>;
+}
+
+/// A room's moderation rules as stored (bans, "only hosts may speak"); they go
+/// with the room when it is deleted.
+#[async_trait]
+pub trait RoomModeration: Send + Sync {
+    /// The room's rules (the defaults when there is no such room).
+    async fn room_rules(&self, room: &RoomName) -> Result<RoomRules, DomainError>;
+    /// Bans `user` from `room` (again is a no-op).
+    async fn ban_from_room(
+        &self,
+        room: &RoomName,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<(), DomainError>;
+    /// Switches "only hosts may speak"; false if there is no such room.
+    async fn set_hosts_only(&self, room: &RoomName, on: bool) -> Result<bool, DomainError>;
 }
 
 /// Chat history.

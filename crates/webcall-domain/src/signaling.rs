@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::model::UserId;
+use crate::moderation::{HostAction, Moderation};
 use crate::DomainError;
 
 /// A room's name: 1–64 of `A-Za-z0-9_-` (it appears in URLs).
@@ -95,6 +96,10 @@ pub struct PeerInfo {
     pub user_id: UserId,
     pub username: String,
     pub state: PeerState,
+    /// A host of the room (its owner, or an admin) when it joined: it may
+    /// moderate, and speaks when only hosts may.
+    #[serde(default)]
+    pub host: bool,
 }
 
 /// A room: created by its first joiner (or the REST API), who owns it.
@@ -233,6 +238,16 @@ pub enum RoomEvent {
         peer_id: PeerId,
         emoji: Reaction,
     },
+    /// A host did `action` to the peer this is addressed to (its client obeys).
+    Moderated {
+        by: PeerId,
+        action: HostAction,
+    },
+    /// A host switched "only hosts may speak" on or off.
+    HostsOnly {
+        on: bool,
+        by: PeerId,
+    },
 }
 
 /// What one instance asks every instance to do to the peers it serves (each
@@ -240,8 +255,15 @@ pub enum RoomEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
-    /// The room's owner removed the peer: close its connection (4003).
+    /// A host of the room removed the peer: close its connection (4003).
     Kick { room: RoomName, peer_id: PeerId },
+    /// A host of the room (`by`) moderates: each instance carries it out for
+    /// the peers it serves and keeps the room's rules it holds up to date.
+    Moderate {
+        room: RoomName,
+        by: PeerId,
+        action: Moderation,
+    },
     /// The room was deleted: every connection in it is told that the others
     /// left (`room_deleted`), then closed (4004). `peers` is everyone the
     /// deleting instance saw in the room, on any instance.

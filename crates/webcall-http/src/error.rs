@@ -96,6 +96,8 @@ impl ApiError {
             Self::App(A::RoomNotFound) => (StatusCode::NOT_FOUND, "room_not_found", None),
             Self::App(A::NotRoomOwner) => (StatusCode::FORBIDDEN, "not_room_owner", None),
             Self::App(A::PeerNotFound) => (StatusCode::NOT_FOUND, "peer_not_found", None),
+            Self::App(A::BannedFromRoom) => (StatusCode::FORBIDDEN, "banned_from_room", None),
+            Self::App(A::HostsOnly) => (StatusCode::FORBIDDEN, "hosts_only", None),
             Self::App(A::Domain(D::Overloaded { .. })) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", None)
             }

@@ -165,6 +165,7 @@ impl Application {
             HubDeps {
                 rooms: rooms.clone(),
                 chat: Arc::new(store.clone()),
+                moderation: Arc::new(store.clone()),
                 presence,
                 cluster: redis
                     .as_ref()

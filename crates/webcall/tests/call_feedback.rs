@@ -391,16 +391,19 @@ async fn quality_reactions_kick_and_leave_ask_and_tell() {
         js(&ada, "return document.activeElement.dataset.testid;").await,
         "confirm-ok"
     );
-    ada.active_element()
-        .await
-        .unwrap()
-        .send_keys("\u{E004}")
-        .await
-        .unwrap();
-    assert_eq!(
-        js(&ada, "return document.activeElement.dataset.testid;").await,
-        "confirm-cancel"
-    );
+    // Then the "Also ban from this room" checkbox (moderation.js), then back round.
+    for next in ["confirm-choice", "confirm-cancel"] {
+        ada.active_element()
+            .await
+            .unwrap()
+            .send_keys("\u{E004}")
+            .await
+            .unwrap();
+        assert_eq!(
+            js(&ada, "return document.activeElement.dataset.testid;").await,
+            next
+        );
+    }
     screenshot(&ada, "feedback-kick-confirm-1280").await;
     ada.active_element()
         .await

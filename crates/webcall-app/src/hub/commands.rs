@@ -1,5 +1,6 @@
 //! Commands: what the hub does to the peers of this instance when a room's
 //! owner kicks one or deletes the room (deleting a room is here too), when a
+//! host moderates (carried out in `moderation`), when a
 //! login ends or an account is deleted or banned, when a peer resumed
 //! elsewhere, or when another instance asks for a roll call. Every instance carries out each command for its own peers.
 
@@ -71,6 +72,7 @@ impl Hub {
                     self.forget_resume(&peer.resume_token).await;
                 }
             }
+            Command::Moderate { room, by, action } => self.moderate_here(room, by, action).await,
             Command::EndRoom { room, peers } => self.end_room(room, peers).await,
             // Boxed: revoking announces departures, which deliver events again.
             Command::EndLogin { login } => {

@@ -1,6 +1,7 @@
 //! Joining a room: the room looked up once per burst (or created by its first
-//! joiner), the peer registered here before presence says it is in (so no
-//! simultaneous joiner is missed), and the welcome with the latest chat.
+//! joiner), a ban from it checked, the peer registered here before presence
+//! says it is in (so no simultaneous joiner is missed), and the welcome with
+//! the latest chat.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use webcall_domain::signaling::{
     ChatMessage, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent, RoomName,
 };
 
+use super::moderation::{is_host, keep_rules};
 use super::{Hub, JoinRequest, Session, Welcome};
 use crate::AppError;
 
@@ -56,19 +58,36 @@ impl Hub {
                 }
             }
         };
-        // A locked room keeps newcomers out, its owner excepted; a resume
+        let host = is_host(&room, request.user_id, request.admin);
+        // A locked room keeps newcomers out, its hosts excepted; a resume
         // (above) is no newcomer.
-        if room.locked && room.owner != request.user_id {
+        if room.locked && !host {
             if let Some(lookup) = &lookup {
                 self.lock().end_lookup(&request.room, lookup);
             }
             return Err(AppError::RoomLocked);
+        }
+        let (rules, rules_seen) = match self.read_rules(&request.room).await {
+            Ok(read) => read,
+            Err(err) => {
+                if let Some(lookup) = &lookup {
+                    self.lock().end_lookup(&request.room, lookup);
+                }
+                return Err(err);
+            }
+        };
+        if !host && rules.is_banned(request.user_id) {
+            if let Some(lookup) = &lookup {
+                self.lock().end_lookup(&request.room, lookup);
+            }
+            return Err(AppError::BannedFromRoom);
         }
         let info = PeerInfo {
             peer_id: PeerId::new_random(),
             user_id: request.user_id,
             username: request.username.clone(),
             state: PeerState::default(),
+            host,
         };
         // Receive the room's events from before presence says we are here, so that
         // no one who joins at the same moment is missed (at worst a peer is both in
@@ -85,6 +104,7 @@ impl Hub {
             if let Some(lookup) = &lookup {
                 local.end_lookup(&request.room, lookup);
             }
+            keep_rules(&mut local, &request.room, &rules, rules_seen);
             attached
         };
         let joined = self
@@ -127,6 +147,8 @@ impl Hub {
                 room: request.room,
                 owner: room.owner == request.user_id,
                 owner_id: room.owner,
+                host,
+                hosts_only: rules.hosts_only,
                 user_id: request.user_id,
                 username: request.username,
                 peers,

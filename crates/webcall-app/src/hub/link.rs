@@ -191,7 +191,9 @@ impl SharedEvent {
                 RoomEvent::PeerJoined { peer } => peer.username.len(),
                 RoomEvent::PeerLeft { .. }
                 | RoomEvent::PeerState { .. }
-                | RoomEvent::Reaction { .. } => 0,
+                | RoomEvent::Reaction { .. }
+                | RoomEvent::Moderated { .. }
+                | RoomEvent::HostsOnly { .. } => 0,
             }
     }
 }

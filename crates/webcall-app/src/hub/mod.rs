@@ -1,6 +1,6 @@
 //! The signaling hub: who is connected to which room on this instance, and the
-//! call use cases (join, resume, signal, chat, reaction, state, kick, leave, end
-//! a room).
+//! call use cases (join, resume, signal, chat, reaction, state, moderation,
+//! leave, end a room).
 //!
 //! Local peers are served directly: an event for the room goes into each local
 //! connection's bounded queue without waiting, so a slow consumer never stalls the
@@ -15,8 +15,9 @@
 //! grace ends does the peer leave (`timeout`).
 //!
 //! Layout: this file holds the hub, its settings and the in-call use cases
-//! (signal, chat, reaction, state, kick, leave, revoke) and delivers room events to local
-//! peers; `admin` what an admin does to calls and accounts (ban, end a call,
+//! (signal, chat, reaction, state, leave, revoke) and delivers room events to local
+//! peers; `moderation` is what a host may do (mute, stop a share, kick and
+//! ban, only hosts speak) and who is one; `admin` what an admin does to calls and accounts (ban, end a call,
 //! lock a room); `join` is joining, `resume` detaching and resuming, `commands` what
 //! the hub does on a kick, a deleted room, a revocation or a resume elsewhere
 //! (here or sent by another instance), `cluster` the road to other instances,
@@ -28,12 +29,16 @@ mod cluster;
 mod commands;
 mod join;
 mod link;
+mod moderation;
+#[cfg(test)]
+mod moderation_tests;
 mod registry;
 mod resume;
 #[cfg(test)]
 mod tests;
 
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
+pub use moderation::is_host;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -42,7 +47,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 use webcall_domain::model::{IceServers, UserId};
-use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence};
+use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence, RoomModeration};
 use webcall_domain::signaling::{
     ChatMessage, ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId,
     PeerInfo, PeerState, Reaction, RoomEvent, RoomName,
@@ -97,6 +102,10 @@ pub struct Welcome {
     pub owner: bool,
     /// The room owner's user id (so clients can mark the owner among the peers).
     pub owner_id: UserId,
+    /// You are a host of the room ([`is_host`]): you may moderate.
+    pub host: bool,
+    /// Only hosts may speak in the room now.
+    pub hosts_only: bool,
     pub user_id: UserId,
     pub username: String,
     pub peers: Vec<PeerInfo>,
@@ -133,6 +142,8 @@ pub struct JoinRequest {
     /// The login (token family) the connection was opened with: logging out,
     /// or a replay of one of its tokens, closes it.
     pub login: Uuid,
+    /// The account is an admin (a host in every room, [`is_host`]).
+    pub admin: bool,
     pub resume: Option<String>,
 }
 
@@ -140,6 +151,8 @@ pub struct JoinRequest {
 pub struct HubDeps {
     pub rooms: Arc<RoomService>,
     pub chat: Arc<dyn ChatRepository>,
+    /// Rooms' bans and "only hosts may speak".
+    pub moderation: Arc<dyn RoomModeration>,
     pub presence: Arc<dyn Presence>,
     /// The other instances, when there are any.
     pub cluster: Option<Arc<dyn Cluster>>,
@@ -205,6 +218,7 @@ impl Hub {
                 info: info.clone(),
                 room: request.room.clone(),
                 login: request.login,
+                admin: request.admin,
                 resume_token: resume_token.to_owned(),
                 generation,
                 link: Link::Attached {
@@ -364,8 +378,12 @@ impl Hub {
         Ok(())
     }
 
-    /// Updates what the peer shares and tells the others.
+    /// Updates what the peer shares and tells the others. Turning the
+    /// microphone on is refused while only hosts may speak, unless the peer is one.
     pub async fn set_state(&self, from: &PeerId, state: PeerState) -> Result<(), AppError> {
+        if state.audio {
+            self.may_speak(from).await?;
+        }
         let (room, info) = {
             let mut local = self.lock();
             let peer = local.peers.get_mut(from).ok_or(AppError::PeerNotFound)?;
@@ -383,26 +401,6 @@ impl Hub {
             },
         })
         .await;
-        Ok(())
-    }
-
-    /// The room's owner removes `target` from the call.
-    pub async fn kick(&self, from: &PeerId, target: &PeerId) -> Result<(), AppError> {
-        let (room, info) = self.room_of(from)?;
-        let owner = self.deps.rooms.find(&room).await?.map(|r| r.owner);
-        if owner != Some(info.user_id) {
-            return Err(AppError::NotRoomOwner);
-        }
-        if !self.present(&room, target).await? {
-            return Err(AppError::PeerNotFound);
-        }
-        self.command(Command::Kick {
-            room: room.clone(),
-            peer_id: target.clone(),
-        })
-        .await;
-        self.announce_departure(&room, target, LeaveReason::Kicked)
-            .await;
         Ok(())
     }
 

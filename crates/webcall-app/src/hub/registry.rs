@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 use uuid::Uuid;
+use webcall_domain::moderation::RoomRules;
 use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, Room, RoomName};
 
 use super::link::Link;
@@ -15,6 +16,8 @@ pub(super) struct LocalPeer {
     pub(super) info: PeerInfo,
     pub(super) room: RoomName,
     pub(super) login: Uuid,
+    /// The account was an admin when it connected (a host in every room).
+    pub(super) admin: bool,
     pub(super) resume_token: String,
     pub(super) generation: u64,
     pub(super) link: Link,
@@ -31,6 +34,9 @@ pub(super) struct LocalRoom {
     /// The read of the stored history, shared by the joins that arrive while it
     /// runs: a burst of joins into a room reads it once.
     pub(super) history: Arc<OnceCell<Vec<ChatMessage>>>,
+    /// Its moderation rules, once read (the moderation commands keep them
+    /// up to date).
+    pub(super) rules: Option<RoomRules>,
 }
 
 /// A lookup of a room's stored row in flight, shared by the joins that arrive
@@ -48,6 +54,9 @@ pub(super) struct Local {
     /// Room deletions seen so far: a room looked up before one of them may be
     /// gone, so it is not remembered.
     pub(super) deletions: u64,
+    /// Changes of rooms' moderation rules seen so far: rules read before one of
+    /// them may be stale, so they are not kept.
+    pub(super) rule_changes: u64,
 }
 
 impl Local {
@@ -59,6 +68,7 @@ impl Local {
                 stored: None,
                 chat: RecentChat::new(history),
                 history: Arc::default(),
+                rules: None,
             })
             .peers
             .push(peer.info.peer_id.clone());

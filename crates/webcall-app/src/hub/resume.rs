@@ -6,6 +6,7 @@ use tokio::sync::watch;
 use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerId};
 
 use super::link::{CloseReason, Link, Mailbox, Outbound, Outbox};
+use super::moderation::is_host;
 use super::{Hub, JoinRequest, Session, Welcome};
 use crate::AppError;
 
@@ -62,14 +63,15 @@ impl Hub {
                 .await?
                 .ok_or(AppError::RoomNotFound)?;
             let peers = self.deps.presence.peers(&request.room).await?;
+            let rules = self.rules(&request.room).await?;
             let chat = self
                 .deps
                 .chat
                 .chat_before(&request.room, None, self.config.history)
                 .await?;
-            Ok::<_, AppError>((room, peers, chat))
+            Ok::<_, AppError>((room, peers, rules, chat))
         };
-        let (room, peers, chat) = match read.await {
+        let (room, peers, rules, chat) = match read.await {
             Ok(read) => read,
             Err(err) => {
                 self.detach(&resumed.peer_id, resumed.generation);
@@ -82,6 +84,8 @@ impl Hub {
                 room: request.room.clone(),
                 owner: room.owner == request.user_id,
                 owner_id: room.owner,
+                host: is_host(&room, request.user_id, request.admin),
+                hosts_only: rules.hosts_only,
                 user_id: request.user_id,
                 username: request.username.clone(),
                 peers: peers

@@ -4,7 +4,8 @@
 //! resume grace passes with `advance`, never a sleep.
 //!
 //! Longer than our usual ~500 lines: one test per rule the hub keeps, and the
-//! rules are many; splitting them by file would scatter the shared set-up.
+//! rules are many; splitting them by file would scatter the shared set-up
+//! (moderation's are in `moderation_tests.rs`, on this set-up).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,16 +43,16 @@ fn config() -> SignalingConfig {
 
 /// One instance and what it stands on. Instances of one cluster share the
 /// store and the presence.
-struct World {
-    hub: Arc<Hub>,
-    store: Arc<MemoryStore>,
-    rooms: Arc<RoomService>,
-    presence: Arc<InProcessPresence>,
+pub(super) struct World {
+    pub(super) hub: Arc<Hub>,
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) rooms: Arc<RoomService>,
+    pub(super) presence: Arc<InProcessPresence>,
     cluster: Option<Arc<MemoryCluster>>,
 }
 
 impl World {
-    fn alone() -> Self {
+    pub(super) fn alone() -> Self {
         Self::with(config(), RoomLimits::default())
     }
 
@@ -62,7 +63,7 @@ impl World {
     }
 
     /// The first instance of a cluster.
-    fn clustered() -> Self {
+    pub(super) fn clustered() -> Self {
         let store = Arc::new(MemoryStore::default());
         let presence = Arc::new(InProcessPresence::default());
         let cluster = Arc::new(MemoryCluster::new(presence.clone()));
@@ -76,7 +77,7 @@ impl World {
     }
 
     /// Another instance on the same store, presence and cluster.
-    fn another_instance(&self) -> Self {
+    pub(super) fn another_instance(&self) -> Self {
         let cluster = self.cluster.as_ref().expect("a clustered world");
         Self::build(
             self.store.clone(),
@@ -108,6 +109,7 @@ impl World {
             HubDeps {
                 rooms: rooms.clone(),
                 chat: store.clone(),
+                moderation: store.clone(),
                 presence: presence.clone(),
                 cluster: cluster.clone().map(|c| c as Arc<dyn Cluster>),
                 ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
@@ -124,19 +126,19 @@ impl World {
         }
     }
 
-    fn cluster(&self) -> &MemoryCluster {
+    pub(super) fn cluster(&self) -> &MemoryCluster {
         self.cluster.as_ref().expect("a clustered world")
     }
 
-    fn user(&self, name: &str) -> User {
+    pub(super) fn user(&self, name: &str) -> User {
         self.store.add_user(name)
     }
 
-    async fn join(&self, user: &User, room: &str) -> Session {
+    pub(super) async fn join(&self, user: &User, room: &str) -> Session {
         self.hub.join(request(user, room)).await.expect("joined")
     }
 
-    async fn resume(&self, user: &User, room: &str, token: &str) -> Session {
+    pub(super) async fn resume(&self, user: &User, room: &str, token: &str) -> Session {
         let request = JoinRequest {
             resume: Some(token.to_owned()),
             ..request(user, room)
@@ -144,46 +146,47 @@ impl World {
         self.hub.join(request).await.expect("joined")
     }
 
-    async fn present(&self, room: &str) -> Vec<PeerId> {
+    pub(super) async fn present(&self, room: &str) -> Vec<PeerId> {
         let peers = self.presence.peers(&name(room)).await.unwrap();
         peers.into_iter().map(|p| p.peer_id).collect()
     }
 }
 
-fn name(room: &str) -> RoomName {
+pub(super) fn name(room: &str) -> RoomName {
     RoomName::parse(room).unwrap()
 }
 
-fn request(user: &User, room: &str) -> JoinRequest {
+pub(super) fn request(user: &User, room: &str) -> JoinRequest {
     JoinRequest {
         room: name(room),
         user_id: user.id,
         username: user.username.as_str().to_owned(),
         login: Uuid::new_v4(),
+        admin: false,
         resume: None,
     }
 }
 
 /// What the connection has been sent and not read yet, in order.
-fn events(session: &mut Session) -> Vec<RoomEvent> {
+pub(super) fn events(session: &mut Session) -> Vec<RoomEvent> {
     std::iter::from_fn(|| session.outbound.try_recv())
         .map(|frame| frame.event.clone())
         .collect()
 }
 
 /// Why a join was refused (it must have been).
-fn refused(joined: Result<Session, AppError>) -> AppError {
+pub(super) fn refused(joined: Result<Session, AppError>) -> AppError {
     match joined {
         Ok(session) => panic!("{} joined", session.peer_id),
         Err(err) => err,
     }
 }
 
-fn closed(session: &Session) -> Option<CloseReason> {
+pub(super) fn closed(session: &Session) -> Option<CloseReason> {
     *session.close.borrow()
 }
 
-fn left(peer: &Session, reason: LeaveReason) -> RoomEvent {
+pub(super) fn left(peer: &Session, reason: LeaveReason) -> RoomEvent {
     RoomEvent::PeerLeft {
         peer_id: peer.peer_id.clone(),
         reason,
@@ -247,6 +250,7 @@ async fn the_first_joiner_creates_the_room_and_owns_it_later_joiners_are_told_wh
             user_id: bob.id,
             username: "bob".into(),
             state: PeerState::default(),
+            host: false,
         },
     };
     assert_eq!(events(&mut first), [joined]);
@@ -804,7 +808,11 @@ async fn the_owner_kicks_a_peer_out_and_the_others_see_it_kicked() {
         .into_iter()
         .for_each(|s| drop(events(s)));
 
-    world.hub.kick(&ada.peer_id, &bob.peer_id).await.unwrap();
+    world
+        .hub
+        .kick(&ada.peer_id, &bob.peer_id, false)
+        .await
+        .unwrap();
     assert_eq!(closed(&bob), Some(CloseReason::Kicked));
     for session in [&mut ada, &mut carol] {
         assert_eq!(events(session), [left(&bob, LeaveReason::Kicked)]);
@@ -828,12 +836,12 @@ async fn only_the_owner_may_kick_and_only_someone_in_the_room() {
         .into_iter()
         .for_each(|s| drop(events(s)));
 
-    let by_guest = world.hub.kick(&bob.peer_id, &carol.peer_id).await;
+    let by_guest = world.hub.kick(&bob.peer_id, &carol.peer_id, false).await;
     assert!(
         matches!(by_guest, Err(AppError::NotRoomOwner)),
         "{by_guest:?}"
     );
-    let elsewhere = world.hub.kick(&ada.peer_id, &dave.peer_id).await;
+    let elsewhere = world.hub.kick(&ada.peer_id, &dave.peer_id, false).await;
     assert!(matches!(elsewhere, Err(AppError::PeerNotFound)));
     assert_eq!(closed(&carol), None);
     assert_eq!(closed(&dave), None);
@@ -993,7 +1001,11 @@ async fn events_and_commands_are_published_to_the_other_instances() {
             if message.text == "hi"
     ));
 
-    world.hub.kick(&ada.peer_id, &bob.peer_id).await.unwrap();
+    world
+        .hub
+        .kick(&ada.peer_id, &bob.peer_id, false)
+        .await
+        .unwrap();
     let kick = ClusterMessage::Command(Command::Kick {
         room: name("lobby"),
         peer_id: bob.peer_id.clone(),
@@ -1109,6 +1121,7 @@ async fn what_could_not_be_published_is_published_once_the_cluster_is_back_but_n
         user_id: world.user("bob").id,
         username: "bob".into(),
         state: PeerState::default(),
+        host: false,
     };
     world
         .presence

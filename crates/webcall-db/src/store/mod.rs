@@ -1,6 +1,6 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
-//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`).
+//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`, `moderation`).
 
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use webcall_domain::DomainError;
 
 mod admin;
 mod chat;
+mod moderation;
 mod revocations;
 mod rooms;
 mod users;

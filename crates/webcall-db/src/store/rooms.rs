@@ -112,6 +112,11 @@ impl RoomRepository for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(infra)?;
+        sqlx::query("DELETE FROM room_bans WHERE room = $1")
+            .bind(name.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(infra)?;
         let deleted = sqlx::query("DELETE FROM rooms WHERE name = $1")
             .bind(name.as_str().to_owned())
             .execute(&mut *tx)

@@ -101,6 +101,7 @@ async fn connect(
         user_id: user.id,
         username: user.username.as_str().to_owned(),
         login: claims.family,
+        admin: false,
         resume: query.resume.filter(|r| !r.is_empty()),
     };
     let options = state.ws;

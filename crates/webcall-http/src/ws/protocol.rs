@@ -3,7 +3,7 @@
 //! server writes, and [`close_code`] and [`error_code`] are the one table of the
 //! close codes and `error` frame codes it uses. No socket and no hub here.
 //!
-//! A little over 500 lines, a quarter of them tests: the wire format is kept
+//! Over 500 lines, a quarter of them tests: the wire format is kept
 //! whole in one file on purpose, so that a change to it shows in one place.
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use webcall_app::hub::{CloseReason, Outbound, Welcome};
 use webcall_domain::model::UserId;
+use webcall_domain::moderation::HostAction;
 use webcall_domain::signaling::{ChatMessage, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent};
 
 use crate::auth::rfc3339;
@@ -42,6 +43,9 @@ pub(super) mod close_code {
     pub const ROOM_DELETED: u16 = 4004;
     /// 4005 "room locked": an admin locked the room; no newcomers (after `room_locked`).
     pub const ROOM_LOCKED: u16 = 4005;
+    /// 4006 "banned from this room": a host banned the account from the room
+    /// (after `banned_from_room`).
+    pub const BANNED: u16 = 4006;
     /// 4008 "too slow: reconnect and resume": the send queue overflowed.
     pub const TOO_SLOW: u16 = 4008;
     /// 4009, no reason: the room was full at join (after `room_full`).
@@ -72,8 +76,12 @@ pub(super) mod error_code {
     pub const VALIDATION_FAILED: &str = "validation_failed";
     /// The `signal` or `kick` target is not in the room.
     pub const PEER_NOT_FOUND: &str = "peer_not_found";
-    /// A `kick` from someone who does not own the room.
+    /// A moderation frame (`kick`, `mute`, …) from someone who is not a host.
     pub const NOT_ROOM_OWNER: &str = "not_room_owner";
+    /// Turning the microphone on while only hosts may speak.
+    pub const HOSTS_ONLY: &str = "hosts_only";
+    /// At join: a host banned the account from the room (close 4006 follows).
+    pub const BANNED_FROM_ROOM: &str = "banned_from_room";
     /// Frames are being dropped (at most one such error a second).
     pub const RATE_LIMITED: &str = "rate_limited";
     /// At join: the room is full (close 4009 follows).
@@ -121,6 +129,18 @@ pub(super) enum ClientFrame {
     },
     Kick {
         peer_id: PeerId,
+        /// Also ban the account from the room.
+        ban: bool,
+    },
+    Mute {
+        peer_id: PeerId,
+    },
+    StopScreen {
+        peer_id: PeerId,
+    },
+    MuteAll,
+    HostsOnly {
+        on: bool,
     },
     /// Checked against the fixed set by the hub.
     Reaction {
@@ -173,6 +193,19 @@ struct StateFields {
 #[derive(Deserialize)]
 struct KickFields {
     peer_id: String,
+    #[serde(default)]
+    ban: bool,
+}
+
+/// `mute` and `stop_screen`.
+#[derive(Deserialize)]
+struct TargetFields {
+    peer_id: String,
+}
+
+#[derive(Deserialize)]
+struct HostsOnlyFields {
+    on: bool,
 }
 
 #[derive(Deserialize)]
@@ -222,8 +255,22 @@ impl ClientFrame {
             "state" => Self::State {
                 state: parse::<StateFields>(&kind, text)?.state,
             },
-            "kick" => Self::Kick {
-                peer_id: PeerId::from_client(&parse::<KickFields>(&kind, text)?.peer_id),
+            "kick" => {
+                let KickFields { peer_id, ban } = parse(&kind, text)?;
+                Self::Kick {
+                    peer_id: PeerId::from_client(&peer_id),
+                    ban,
+                }
+            }
+            "mute" => Self::Mute {
+                peer_id: PeerId::from_client(&parse::<TargetFields>(&kind, text)?.peer_id),
+            },
+            "stop_screen" => Self::StopScreen {
+                peer_id: PeerId::from_client(&parse::<TargetFields>(&kind, text)?.peer_id),
+            },
+            "mute_all" => Self::MuteAll,
+            "hosts_only" => Self::HostsOnly {
+                on: parse::<HostsOnlyFields>(&kind, text)?.on,
             },
             "reaction" => Self::Reaction {
                 emoji: parse::<ReactionFields>(&kind, text)?.emoji,
@@ -261,6 +308,14 @@ pub(super) enum ServerFrame<'a> {
         peer_id: &'a PeerId,
         emoji: &'static str,
     },
+    Moderated {
+        by: &'a PeerId,
+        action: HostAction,
+    },
+    HostsOnly {
+        on: bool,
+        by: &'a PeerId,
+    },
     /// The answer to a `ping`.
     Pong,
     Error {
@@ -288,6 +343,11 @@ impl<'a> ServerFrame<'a> {
                 peer_id,
                 emoji: emoji.as_str(),
             },
+            RoomEvent::Moderated { by, action } => Self::Moderated {
+                by,
+                action: *action,
+            },
+            RoomEvent::HostsOnly { on, by } => Self::HostsOnly { on: *on, by },
         }
     }
 
@@ -317,6 +377,13 @@ impl<'a> ServerFrame<'a> {
             Self::Reaction { peer_id, emoji } => {
                 json!({"type": "reaction", "peer_id": peer_id.as_str(), "emoji": emoji}).to_string()
             }
+            Self::Moderated { by, action } => {
+                json!({"type": "moderated", "by": by.as_str(), "action": action.as_str()})
+                    .to_string()
+            }
+            Self::HostsOnly { on, by } => {
+                json!({"type": "hosts_only", "on": on, "by": by.as_str()}).to_string()
+            }
             Self::Pong => json!({"type": "pong"}).to_string(),
             Self::Error { code, message } => {
                 json!({"type": "error", "code": code, "message": message}).to_string()
@@ -344,6 +411,7 @@ struct PeerBody<'a> {
     user_id: UserId,
     username: &'a str,
     state: PeerState,
+    host: bool,
 }
 
 impl<'a> From<&'a PeerInfo> for PeerBody<'a> {
@@ -353,6 +421,7 @@ impl<'a> From<&'a PeerInfo> for PeerBody<'a> {
             user_id: peer.user_id,
             username: &peer.username,
             state: peer.state,
+            host: peer.host,
         }
     }
 }
@@ -409,6 +478,8 @@ struct WelcomeBody<'a> {
     owner: bool,
     #[serde(serialize_with = "as_text")]
     owner_id: UserId,
+    host: bool,
+    hosts_only: bool,
     #[serde(rename = "self")]
     me: SelfBody<'a>,
     peers: Vec<PeerBody<'a>>,
@@ -427,6 +498,8 @@ impl<'a> From<&'a Welcome> for WelcomeBody<'a> {
             room: welcome.room.as_str(),
             owner: welcome.owner,
             owner_id: welcome.owner_id,
+            host: welcome.host,
+            hosts_only: welcome.hosts_only,
             me: SelfBody {
                 user_id: welcome.user_id,
                 username: &welcome.username,
@@ -487,6 +560,29 @@ mod tests {
             panic!("a reaction")
         };
         assert_eq!(emoji, "👍");
+        let Ok(ClientFrame::Kick { ban: false, .. }) =
+            ClientFrame::parse(r#"{"type":"kick","peer_id":"p1"}"#)
+        else {
+            panic!("a kick without a ban")
+        };
+        let Ok(ClientFrame::Kick { ban: true, .. }) =
+            ClientFrame::parse(r#"{"type":"kick","peer_id":"p1","ban":true}"#)
+        else {
+            panic!("a kick with a ban")
+        };
+        assert!(matches!(
+            ClientFrame::parse(r#"{"type":"hosts_only","on":true}"#),
+            Ok(ClientFrame::HostsOnly { on: true })
+        ));
+        assert_eq!(code(r#"{"type":"hosts_only"}"#), error_code::BAD_FRAME);
+        assert_eq!(
+            code(r#"{"type":"mute","peer_id":7}"#),
+            error_code::BAD_FRAME
+        );
+        assert!(matches!(
+            ClientFrame::parse(r#"{"type":"mute_all"}"#),
+            Ok(ClientFrame::MuteAll)
+        ));
         let bad = ClientFrame::parse(r#"{"type":"kick"}"#).unwrap_err();
         assert_eq!(
             bad.message,
@@ -502,11 +598,13 @@ mod tests {
             user_id,
             username: "ada".into(),
             state: PeerState::default(),
+            host: true,
         };
         let joined = outbound_frame(&SharedEvent::new(RoomEvent::PeerJoined { peer }));
         let expected = json!({"type": "peer_joined", "peer": {
             "peer_id": "p1", "user_id": user_id.to_string(), "username": "ada",
-            "state": {"audio": false, "video": false, "screen": false, "hand": false}}});
+            "state": {"audio": false, "video": false, "screen": false, "hand": false},
+            "host": true}});
         assert_eq!(serde_json::from_str::<Value>(&joined).unwrap(), expected);
 
         let message = ChatMessage {
@@ -536,6 +634,7 @@ mod tests {
                 user_id: UserId(uuid::Uuid::new_v4()),
                 username: "ada".into(),
                 state: PeerState::default(),
+                host: false,
             },
         });
         let recipients: Vec<Outbound> = (0..15).map(|_| event.clone()).collect();

@@ -70,6 +70,7 @@ impl PeerSession {
         let (code, close) = match &err {
             AppError::RoomFull => (error_code::ROOM_FULL, close_code::ROOM_FULL),
             AppError::RoomLocked => (error_code::ROOM_LOCKED, close_code::ROOM_LOCKED),
+            AppError::BannedFromRoom => (error_code::BANNED_FROM_ROOM, close_code::BANNED),
             AppError::Domain(DomainError::RoomLimit { .. }) => {
                 (error_code::ROOM_LIMIT_REACHED, close_code::ROOM_LIMIT)
             }
@@ -89,6 +90,7 @@ impl PeerSession {
         let reason = match close {
             close_code::TRY_AGAIN_LATER => "try again later",
             close_code::ROOM_LOCKED => "room locked",
+            close_code::BANNED => "banned from this room",
             _ => "",
         };
         Err(Refused {
@@ -113,13 +115,21 @@ impl PeerSession {
             }
             ClientFrame::Chat { text } => hub.chat(peer_id, &text).await,
             ClientFrame::State { state } => hub.set_state(peer_id, state).await,
-            ClientFrame::Kick { peer_id: target } => hub.kick(peer_id, &target).await,
+            ClientFrame::Kick {
+                peer_id: target,
+                ban,
+            } => hub.kick(peer_id, &target, ban).await,
+            ClientFrame::Mute { peer_id: target } => hub.mute(peer_id, &target).await,
+            ClientFrame::StopScreen { peer_id: target } => hub.stop_screen(peer_id, &target).await,
+            ClientFrame::MuteAll => hub.mute_all(peer_id).await,
+            ClientFrame::HostsOnly { on } => hub.set_hosts_only(peer_id, on).await,
             ClientFrame::Reaction { emoji } => hub.react(peer_id, &emoji).await,
         };
         result.map(|()| Handled::Done).map_err(|err| {
             let code = match &err {
                 AppError::PeerNotFound => error_code::PEER_NOT_FOUND,
                 AppError::NotRoomOwner => error_code::NOT_ROOM_OWNER,
+                AppError::HostsOnly => error_code::HOSTS_ONLY,
                 AppError::Domain(DomainError::Invalid { .. }) => error_code::VALIDATION_FAILED,
                 AppError::Domain(DomainError::Unavailable(_)) => error_code::SERVICE_UNAVAILABLE,
                 _ => {

@@ -84,4 +84,18 @@ pub enum AppError {
     /// frame; HTTP 403).
     #[error("only hosts may speak in this room now")]
     HostsOnly,
+    /// No such invite link: never made, revoked, or its room is gone (HTTP 404
+    /// `invite_not_found`).
+    #[error("this invite link does not exist or was revoked")]
+    InviteNotFound,
+    /// The invite link's time is over (HTTP 410 `invite_expired`).
+    #[error("this invite link has expired")]
+    InviteExpired,
+    /// The invite link admitted as many guests as it allows (HTTP 410
+    /// `invite_used_up`).
+    #[error("this invite link has been used up")]
+    InviteUsedUp,
+    /// The room has as many invite links as it may (HTTP 409 `invite_limit`).
+    #[error("this room has too many invite links; revoke some first")]
+    InviteLimit,
 }

@@ -10,10 +10,12 @@
 //! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
 //! - [`moderation`]: what a host may do in a call, and the rules a room keeps.
+//! - [`guests`]: invite links and the guests who join by them.
 //! - [`error`]: [`DomainError`], the error every port returns.
 
 pub mod admin;
 pub mod error;
+pub mod guests;
 pub mod model;
 pub mod moderation;
 pub mod ports;

@@ -8,7 +8,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
-use crate::{admin, auth, health, metrics, rooms, web, webrtc, ws, ApiError, AppState};
+use crate::{admin, auth, guests, health, metrics, rooms, web, webrtc, ws, ApiError, AppState};
 
 /// Options of the HTTP layer itself (not of any use case).
 #[derive(Debug, Clone, Default)]
@@ -30,6 +30,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(rooms::router())
         .merge(ws::router())
         .merge(admin::router())
+        .merge(guests::router())
         .merge(web::router())
         .fallback(web::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/r/{room}", get(room_page))
         .route("/check", get(|| async { serve("check.html") }))
+        .route("/join", get(|| async { serve("guest.html") }))
         .route("/docs", get(|| async { serve("docs.html") }))
         .route("/api/openapi.json", get(|| async { serve("openapi.json") }))
         .route("/static/{*path}", get(file))

@@ -48,6 +48,7 @@ fn harness() -> Harness {
         HubDeps {
             rooms: rooms.clone(),
             chat: store.clone(),
+            moderation: store.clone(),
             presence: presence.clone(),
             cluster: None,
             ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
@@ -115,6 +116,8 @@ impl Harness {
                 user_id: user.id,
                 username: user.username.as_str().to_owned(),
                 login: Uuid::new_v4(),
+                admin: false,
+                guest: false,
                 resume: None,
             })
             .await

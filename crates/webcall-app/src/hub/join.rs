@@ -15,7 +15,8 @@ use super::{Hub, JoinRequest, Session, Welcome};
 use crate::AppError;
 
 impl Hub {
-    /// Joins a room (creating it, owned by the joiner, if it does not exist), or
+    /// Joins a room (creating it, owned by the joiner, if it does not exist and
+    /// the joiner is no guest), or
     /// resumes a detached peer when `resume` names one of this user in this room.
     #[tracing::instrument(skip_all, fields(room = %request.room))]
     pub async fn join(&self, request: JoinRequest) -> Result<Session, AppError> {
@@ -42,10 +43,14 @@ impl Hub {
             Ok(room) => (room, None),
             Err(lookup) => {
                 let found = lookup
-                    .get_or_try_init(|| {
-                        self.deps
-                            .rooms
-                            .find_or_create(&request.room, request.user_id)
+                    .get_or_try_init(|| async {
+                        if request.guest {
+                            let found = self.deps.rooms.find(&request.room).await?;
+                            found.ok_or(AppError::RoomNotFound)
+                        } else {
+                            let rooms = &self.deps.rooms;
+                            rooms.find_or_create(&request.room, request.user_id).await
+                        }
                     })
                     .await
                     .cloned();
@@ -58,7 +63,7 @@ impl Hub {
                 }
             }
         };
-        let host = is_host(&room, request.user_id, request.admin);
+        let host = !request.guest && is_host(&room, request.user_id, request.admin);
         // A locked room keeps newcomers out, its hosts excepted; a resume
         // (above) is no newcomer.
         if room.locked && !host {
@@ -88,6 +93,7 @@ impl Hub {
             username: request.username.clone(),
             state: PeerState::default(),
             host,
+            guest: request.guest,
         };
         // Receive the room's events from before presence says we are here, so that
         // no one who joins at the same moment is missed (at worst a peer is both in

@@ -144,6 +144,8 @@ pub struct JoinRequest {
     pub login: Uuid,
     /// The account is an admin (a host in every room, [`is_host`]).
     pub admin: bool,
+    /// A guest (by an invite link): never a host, and never creates the room.
+    pub guest: bool,
     pub resume: Option<String>,
 }
 

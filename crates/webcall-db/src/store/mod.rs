@@ -1,6 +1,7 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
-//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`, `moderation`).
+//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`, `moderation`,
+//! `invites`).
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use webcall_domain::DomainError;
 
 mod admin;
 mod chat;
+mod invites;
 mod moderation;
 mod revocations;
 mod rooms;

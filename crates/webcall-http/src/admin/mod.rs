@@ -13,6 +13,8 @@ mod reset;
 mod rooms;
 mod users;
 
+pub(crate) use users::origin;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::Method;

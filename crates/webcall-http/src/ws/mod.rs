@@ -35,6 +35,7 @@ use webcall_domain::signaling::RoomName;
 
 pub(crate) use self::protocol::chat_frames;
 pub use self::protocol::MAX_FRAME_BYTES;
+use crate::guests::guest_in_room;
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -78,8 +79,8 @@ impl Drop for UserSlot {
     }
 }
 
-/// Checks the token (401), the room name (422) and the account's open sockets
-/// (429) before upgrading.
+/// Checks the token (401; a guest token for another room: 403), the room name
+/// (422) and the account's open sockets (429) before upgrading.
 async fn connect(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -90,24 +91,38 @@ async fn connect(
         .token
         .filter(|t| !t.is_empty())
         .ok_or(AppError::TokenMissing)?;
-    let (claims, user) = state.accounts.authenticate_user(&token).await?;
+    // An account's token, else a guest token for this room.
+    let (user_id, username, login, guest, expires_at) =
+        match state.accounts.authenticate_user(&token).await {
+            Ok((claims, user)) => {
+                let name = user.username.as_str().to_owned();
+                (user.id, name, claims.family, false, claims.expires_at)
+            }
+            Err(AppError::TokenInvalid) => {
+                let claims = guest_in_room(&state, &token, &RoomName::parse(&room)?)?;
+                let name = claims.name.as_str().to_owned();
+                (claims.guest_id, name, claims.jti, true, claims.expires_at)
+            }
+            Err(err) => return Err(err.into()),
+        };
     let room = RoomName::parse(&room)?;
     let slot = state
         .ws_users
-        .admit(user.id, state.ws.max_per_user)
+        .admit(user_id, state.ws.max_per_user)
         .ok_or(ApiError::TooManyConnections)?;
     let request = JoinRequest {
         room,
-        user_id: user.id,
-        username: user.username.as_str().to_owned(),
-        login: claims.family,
+        user_id,
+        username,
+        login,
         admin: false,
+        guest,
         resume: query.resume.filter(|r| !r.is_empty()),
     };
     let options = state.ws;
     Ok(
         connection::sized(upgrade).on_upgrade(move |socket| async move {
-            connection::serve(socket, state.hub, request, claims.expires_at, options).await;
+            connection::serve(socket, state.hub, request, expires_at, options).await;
             drop(slot);
         }),
     )

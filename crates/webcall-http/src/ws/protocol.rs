@@ -39,13 +39,14 @@ pub(super) mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// 4003 "kicked": the room's owner kicked this peer.
     pub const KICKED: u16 = 4003;
-    /// 4004 "room deleted": the owner deleted the room (or an admin ended its call).
+    /// 4004 "room deleted": the owner deleted the room (or an admin ended its
+    /// call); at join, a guest's room no longer exists (after `room_not_found`).
     pub const ROOM_DELETED: u16 = 4004;
     /// 4005 "room locked": an admin locked the room; no newcomers (after `room_locked`).
     pub const ROOM_LOCKED: u16 = 4005;
     /// 4006 "banned from this room": a host banned the account from the room
     /// (after `banned_from_room`).
-    pub const BANNED: u16 = 4006;
+    pub const BANNED_FROM_ROOM: u16 = 4006;
     /// 4008 "too slow: reconnect and resume": the send queue overflowed.
     pub const TOO_SLOW: u16 = 4008;
     /// 4009, no reason: the room was full at join (after `room_full`).
@@ -92,6 +93,9 @@ pub(super) mod error_code {
     pub const ROOM_CREATION_RATE: &str = "room_creation_rate";
     /// At join: an admin locked the room (close 4005 follows).
     pub const ROOM_LOCKED: &str = "room_locked";
+    /// At join, for a guest: the room is gone (deleted since the invite link
+    /// was used; close 4004 follows).
+    pub const ROOM_NOT_FOUND: &str = "room_not_found";
     /// Presence (Redis) is down for now (at join, close 1013 follows).
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     /// A failure inside the server (at join, close 1011 follows).
@@ -412,6 +416,9 @@ struct PeerBody<'a> {
     username: &'a str,
     state: PeerState,
     host: bool,
+    /// Only when true: a guest (joined by an invite link).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    guest: bool,
 }
 
 impl<'a> From<&'a PeerInfo> for PeerBody<'a> {
@@ -422,6 +429,7 @@ impl<'a> From<&'a PeerInfo> for PeerBody<'a> {
             username: &peer.username,
             state: peer.state,
             host: peer.host,
+            guest: peer.guest,
         }
     }
 }
@@ -599,6 +607,7 @@ mod tests {
             username: "ada".into(),
             state: PeerState::default(),
             host: true,
+            guest: false,
         };
         let joined = outbound_frame(&SharedEvent::new(RoomEvent::PeerJoined { peer }));
         let expected = json!({"type": "peer_joined", "peer": {
@@ -635,6 +644,7 @@ mod tests {
                 username: "ada".into(),
                 state: PeerState::default(),
                 host: false,
+                guest: false,
             },
         });
         let recipients: Vec<Outbound> = (0..15).map(|_| event.clone()).collect();

@@ -70,7 +70,10 @@ impl PeerSession {
         let (code, close) = match &err {
             AppError::RoomFull => (error_code::ROOM_FULL, close_code::ROOM_FULL),
             AppError::RoomLocked => (error_code::ROOM_LOCKED, close_code::ROOM_LOCKED),
-            AppError::BannedFromRoom => (error_code::BANNED_FROM_ROOM, close_code::BANNED),
+            AppError::RoomNotFound => (error_code::ROOM_NOT_FOUND, close_code::ROOM_DELETED),
+            AppError::BannedFromRoom => {
+                (error_code::BANNED_FROM_ROOM, close_code::BANNED_FROM_ROOM)
+            }
             AppError::Domain(DomainError::RoomLimit { .. }) => {
                 (error_code::ROOM_LIMIT_REACHED, close_code::ROOM_LIMIT)
             }
@@ -90,7 +93,8 @@ impl PeerSession {
         let reason = match close {
             close_code::TRY_AGAIN_LATER => "try again later",
             close_code::ROOM_LOCKED => "room locked",
-            close_code::BANNED => "banned from this room",
+            close_code::ROOM_DELETED => "room deleted",
+            close_code::BANNED_FROM_ROOM => "banned from this room",
             _ => "",
         };
         Err(Refused {

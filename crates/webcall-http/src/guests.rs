@@ -5,27 +5,27 @@
 //! never in a URL the server logs: the link is `/join#TOKEN`, and the page
 //! reads the fragment, which browsers send to no server and no `Referer`.
 //!
-//! A guest token is accepted by [`CallCaller`] (`GET /api/v1/webrtc/ice-servers`)
-//! and by the signaling socket of its room ([`guest_in_room`]); every other
-//! endpoint checks account tokens only and answers it with 401.
+//! A guest token is accepted by `extract::CallCaller` (`GET
+//! /api/v1/webrtc/ice-servers`) and by the signaling socket of its room
+//! (`ws`); every other endpoint checks account tokens only and answers it
+//! with 401.
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use webcall_app::guests::NewLink;
 use webcall_app::AppError;
-use webcall_domain::guests::{GuestClaims, Invite, InviteId};
-use webcall_domain::model::{User, UserId};
+use webcall_domain::guests::{Invite, InviteId};
+use webcall_domain::model::User;
 use webcall_domain::signaling::RoomName;
 
 use crate::admin::origin;
 use crate::auth::rfc3339;
-use crate::extract::{bearer_token, ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -34,40 +34,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/rooms/{room}/invites/{id}", delete(revoke))
         .route("/api/v1/guest/invite", post(preview))
         .route("/api/v1/guest", post(join))
-}
-
-/// The caller of an in-call endpoint: an account, or a guest (in its room's call).
-pub struct CallCaller(pub UserId);
-
-impl FromRequestParts<AppState> for CallCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers).ok_or(AppError::TokenMissing)?;
-        match state.accounts.authenticate(token).await {
-            Ok(claims) => Ok(Self(claims.user_id)),
-            Err(AppError::TokenInvalid) => {
-                let guest = state.guests.authenticate(&SecretString::from(token))?;
-                Ok(Self(guest.guest_id))
-            }
-            Err(err) => Err(err.into()),
-        }
-    }
-}
-
-/// A token that is no account's, checked as a guest token for `room` (401 if
-/// it is none, 403 `forbidden` if it is another room's).
-pub(crate) fn guest_in_room(
-    state: &AppState,
-    token: &str,
-    room: &RoomName,
-) -> Result<GuestClaims, ApiError> {
-    Ok(state
-        .guests
-        .admit_to(&SecretString::from(token.to_owned()), room)?)
 }
 
 fn room_name(raw: &str) -> Result<RoomName, ApiError> {

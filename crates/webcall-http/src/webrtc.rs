@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use webcall_domain::model::IceServers;
 
-use crate::guests::CallCaller;
+use crate::extract::CallCaller;
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {

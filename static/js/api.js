@@ -181,7 +181,7 @@ export function startTokenRefresh() {
 /** Is the stored token still accepted? 'ok' | 'invalid' | 'unreachable'. */
 export async function checkToken() {
   try { await (guestToken ? iceServers() : me()); return 'ok'; } catch (e) {
-    if (e.status === 401) return 'invalid';
+    if (e.status === 401 || e.code === 'banned') return 'invalid';
     return 'unreachable';
   }
 }

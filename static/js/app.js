@@ -10,6 +10,7 @@ import { confirmDialog } from './dialog.js';
 import { mountReactions } from './reactions.js';
 import { initFeedback, showLeft, hideLeft } from './feedback.js';
 import { PreJoin } from './prejoin.js';
+import { forgetPass } from './roomaccess.js';
 import { CallSettings } from './settings.js';
 import { guestPass, endAsGuest } from './invites.js';
 
@@ -75,8 +76,9 @@ function goSignIn() {
 }
 
 const END_NOTICE = {
-  kicked: 'end_kicked', banned: 'end_banned', room_deleted: 'end_room_deleted', room_full: 'end_room_full',
+  kicked: 'end_kicked', room_banned: 'end_room_banned', room_deleted: 'end_room_deleted', room_full: 'end_room_full',
   room_limit: 'end_room_limit', rate_limited: 'end_rate_limited', too_big: 'end_too_big', closed: 'end_closed',
+  room_private: 'end_room_private', room_password: 'end_room_password', denied: 'end_denied',
 };
 
 function route() {
@@ -117,6 +119,7 @@ function startCall(room, media) {
       settings.close();
       if (reason === 'navigated') return; // route() goes on to where we are going
       if (me.guest) { endAsGuest(reason, room); return; }
+      if (reason === 'room_password') forgetPass(room); // the password changed: ask again
       if (reason === 'left') { // the Leave button: "You left ROOM — Rejoin / Back to rooms"
         history.pushState(null, '', urlFor(null));
         lobby.hide();

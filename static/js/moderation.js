@@ -34,6 +34,8 @@ export class Moderation {
   /** From the welcome: whether we are a host, and the room's rule now. */
   welcome(f) {
     this.host = !!f.host;
+    const mine = this.s.ui.tiles.get('local');
+    if (mine) mine.dataset.host = String(this.host);
     this.bar.hidden = !this.host;
     this._setHostsOnly(!!f.hosts_only);
   }
@@ -67,7 +69,10 @@ export class Moderation {
     const silenced = this.hostsOnly && !p.host;
     this.s.audio.silence(id, silenced);
     const tile = this.s.ui.tiles.get(id);
-    if (tile) tile.dataset.silenced = String(silenced);
+    if (!tile) return;
+    tile.dataset.silenced = String(silenced);
+    tile.dataset.host = String(!!p.host);
+    this.s.ui.people.render();
   }
 
   /** Ask "Remove NAME?" with "Also ban from this room"; then kick (and ban). */

@@ -6,6 +6,7 @@ import { $, h, setText, initials, hueOf, toast } from './common.js';
 import { setIcon } from './icons.js';
 import * as api from './api.js';
 import { acquireLocalMedia, getTrack, reasonOf, canCapture } from './media.js';
+import { PrejoinGate } from './roomaccess.js';
 import { DevicePanel, LevelMeter, loadPrefs, savePrefs, rememberDevice, listDevices, chosenId, deviceOf, blurCapable } from './devices.js';
 
 const POLL_MS = 5000;
@@ -32,6 +33,7 @@ export class PreJoin {
     $('#prejoin-mic').addEventListener('click', () => this._toggleMic());
     $('#prejoin-cam').addEventListener('click', () => this._toggleCam());
     $('#prejoin-join').addEventListener('click', () => this._join());
+    this.gate = new PrejoinGate(); // a room password, a private room, the lobby
     $('#prejoin-back').addEventListener('click', () => this.o.onBack());
     this._onDeviceChange = () => this._renderDevices();
     document.addEventListener('visibilitychange', () => { if (!this.view.hidden && !document.hidden) this._who(); });
@@ -57,6 +59,7 @@ export class PreJoin {
   /** Leave the screen; `keep`: the tracks go on into the call (else they stop). */
   hide({ keep = false } = {}) {
     this.view.hidden = true;
+    this.gate.hide();
     clearTimeout(this.timer);
     this.abort?.abort();
     this.meter.detach();
@@ -81,9 +84,11 @@ export class PreJoin {
     try {
       const r = await api.getRoom(room, ctl.signal);
       this._people(r.people || []);
+      $('#prejoin-join').disabled = !this.gate.update(room, r);
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (e.status === 401) { this.o.onAuthLost(); return; }
+      if (e.status === 403) { $('#prejoin-join').disabled = !this.gate.refused(room, e); }
       people.replaceChildren();
       box.dataset.state = e.status === 404 ? 'new' : 'unknown';
       setText($('#prejoin-who-text'), e.status === 404 ? 'prejoin_new_room' : 'prejoin_who_unknown');

@@ -12,6 +12,7 @@ import { QualityMonitor } from './quality.js';
 import { tileConnection, setAloneRoom } from './feedback.js';
 import { Moderation } from './moderation.js';
 import { invitesFor, markGuest } from './invites.js';
+import { CallAccess } from './roomaccess.js';
 
 export class CallSession {
   /**
@@ -50,6 +51,7 @@ export class CallSession {
       onAuthLost: () => { this._cleanup(); this.o.onAuthLost(); },
     });
     this.mod = new Moderation(this);
+    this.access = new CallAccess(this); // the lobby, knocks, room access settings
     this.quality = new QualityMonitor({
       pcOf: (id) => this.mesh.pc(id),
       tileOf: (id) => this.ui.tiles.get(id),
@@ -148,7 +150,7 @@ export class CallSession {
       case 'reaction':
         return showReaction(this.ui.tiles.get(f.peer_id === this.peerId ? 'local' : f.peer_id), f.emoji);
       case 'error': return this._error(f);
-      default: this.mod.frame(f); return; // moderation; a newer server's frames are ignored
+      default: if (!this.mod.frame(f)) this.access.frame(f); return; // moderation, lobby; a newer server's frames are ignored
     }
   }
 
@@ -164,6 +166,7 @@ export class CallSession {
     this.mod.welcome(f);
     invitesFor(this.ui).show(this.room, this.mod.host);
     if (this.me.guest) markGuest(this.ui.tiles.get('local'));
+    this.access.welcome(f);
     this.ui.setOwner({ id: f.owner_id || (this.owner ? this.me.id : ''), me: this.owner, canKick: this.mod.host });
     if (f.ice_servers) {
       this.mesh.setIceServers(f.ice_servers.iceServers || []);
@@ -185,6 +188,7 @@ export class CallSession {
     switch (f.code) {
       case 'peer_not_found': return; // they just left
       case 'room_full': this.fullError = true; return; // the close (4009) follows
+      case 'room_locked': return; // the close (4005) says it
       case 'rate_limited': return toast('err_rate_limited', null, 'alert');
       case 'forbidden': case 'not_room_owner': return toast('err_not_room_owner', null, 'alert');
       case 'hosts_only': return this.mod.refused();

@@ -39,12 +39,16 @@ pub struct CachedUsers {
 
 /// Two maps: new entries go into `young`; when it is full or older than
 /// `MAX_AGE` it becomes `old` (the previous `old` is dropped). So at most
-/// `capacity` entries are held, none older than twice `MAX_AGE`.
+/// `capacity` entries are held, none older than twice `MAX_AGE`. `forgets`
+/// counts the accounts forgotten so far: a read that started before a forget
+/// may have found the account as it was before the change, so it is not
+/// remembered.
 struct Generations {
     young: HashMap<UserId, User>,
     old: HashMap<UserId, User>,
     young_since: DateTime<Utc>,
     per_generation: usize,
+    forgets: u64,
 }
 
 impl Generations {
@@ -67,6 +71,7 @@ impl Generations {
     fn forget(&mut self, id: UserId) {
         self.young.remove(&id);
         self.old.remove(&id);
+        self.forgets += 1;
     }
 
     fn put(&mut self, user: &User, now: DateTime<Utc>) {
@@ -90,6 +95,7 @@ impl CachedUsers {
                 old: HashMap::new(),
                 young_since: now,
                 per_generation: (capacity / 2).max(1),
+                forgets: 0,
             }),
         }
     }
@@ -128,6 +134,19 @@ impl CachedUsers {
     fn remember(&self, user: &User) {
         lock(&self.cache).put(user, self.clock.now());
     }
+
+    fn forgets(&self) -> u64 {
+        lock(&self.cache).forgets
+    }
+
+    /// Remembers `user`, read from storage when `forgets` accounts had been
+    /// forgotten, unless one was forgotten since (it may be this one).
+    fn remember_read(&self, user: &User, forgets: u64) {
+        let mut cache = lock(&self.cache);
+        if cache.forgets == forgets {
+            cache.put(user, self.clock.now());
+        }
+    }
 }
 
 #[async_trait]
@@ -142,9 +161,10 @@ impl UserRepository for CachedUsers {
         if let Some(user) = lock(&self.cache).get(id, self.clock.now()) {
             return Ok(Some(user));
         }
+        let forgets = self.forgets();
         let found = self.inner.find_by_id(id).await?;
         if let Some(user) = &found {
-            self.remember(user);
+            self.remember_read(user, forgets);
         }
         Ok(found)
     }
@@ -153,9 +173,10 @@ impl UserRepository for CachedUsers {
         &self,
         login: &LoginIdentifier,
     ) -> Result<Option<(User, PasswordHash)>, DomainError> {
+        let forgets = self.forgets();
         let found = self.inner.find_for_login(login).await?;
         if let Some((user, _)) = &found {
-            self.remember(user);
+            self.remember_read(user, forgets);
         }
         Ok(found)
     }

@@ -52,6 +52,13 @@ pub enum AppError {
     /// The addressed peer is not in the room (WS error frame).
     #[error("no such peer in this room")]
     PeerNotFound,
+    /// A host banned this account from the room (WS close 4006; HTTP 403).
+    #[error("you are banned from this room")]
+    BannedFromRoom,
+    /// Only hosts may turn their microphone on in this room now (WS error
+    /// frame; HTTP 403).
+    #[error("only hosts may speak in this room now")]
+    HostsOnly,
     /// The caller is not an admin (HTTP 403 `forbidden`).
     #[error("only admins may do that")]
     Forbidden,
@@ -77,13 +84,28 @@ pub enum AppError {
     /// Too many admin requests (HTTP 429 `too_many_requests` with Retry-After).
     #[error("too many requests; try again later")]
     TooManyRequests { retry_after: Duration },
-    /// A host banned this account from the room (WS close 4006; HTTP 403).
-    #[error("you are banned from this room")]
-    BannedFromRoom,
-    /// Only hosts may turn their microphone on in this room now (WS error
-    /// frame; HTTP 403).
-    #[error("only hosts may speak in this room now")]
-    HostsOnly,
+    /// A private room, and the caller is no member (HTTP 403 `room_private`;
+    /// WS close 4010).
+    #[error("this room is private: only its members may enter")]
+    RoomPrivate,
+    /// The room has a password and no valid room pass came (HTTP 403
+    /// `room_password_required`; WS close 4011).
+    #[error("this room needs its password")]
+    RoomPasswordRequired,
+    /// A wrong room password (HTTP 403 `room_password_wrong`).
+    #[error("wrong room password")]
+    RoomPasswordWrong,
+    /// A room pass was asked of a room without a password (HTTP 409
+    /// `room_has_no_password`).
+    #[error("this room has no password")]
+    RoomHasNoPassword,
+    /// The room is locked or asks to join: the newcomer waits in its lobby
+    /// until a host answers (never an HTTP answer; the WS sends `waiting`).
+    #[error("waiting for a host to let you in")]
+    MustWait,
+    /// A host denied the newcomer in the lobby (WS close 4012).
+    #[error("a host did not let you in")]
+    Denied,
     /// No such invite link: never made, revoked, or its room is gone (HTTP 404
     /// `invite_not_found`).
     #[error("this invite link does not exist or was revoked")]

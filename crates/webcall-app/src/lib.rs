@@ -18,11 +18,14 @@
 //! `recent_chat` keeps a room's latest chat for joins while the room has peers here.
 //! [`metrics::describe_metrics`] describes the metrics the use cases record.
 //! [`admin::Admin`] is the admin API's use cases, and [`admin::Admin::admit`]
-//! the one check of who may call them. [`guests::Guests`] is guest links:
-//! invite links a room's hosts make, and the guest tokens they give.
+//! the one check of who may call them. [`admission::decide`] is the one decision
+//! of who may enter a room (access level, members, password, lobby).
+//! [`guests::Guests`] is guest links: invite links a room's hosts make, and
+//! the guest tokens they give.
 
 pub mod accounts;
 pub mod admin;
+pub mod admission;
 pub mod auth_cache;
 pub mod error;
 pub mod guests;

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use webcall_domain::model::UserId;
 use webcall_domain::ports::{ChatRepository, Clock, Presence, RoomRepository};
 use webcall_domain::signaling::{ChatMessage, PeerInfo, Room, RoomName};
@@ -70,14 +72,23 @@ impl RoomService {
     /// and room limit.
     pub async fn create(&self, name: &RoomName, owner: UserId) -> Result<Room, AppError> {
         let now = self.deps.clock.now();
-        self.creations
-            .admit(owner, now)
-            .map_err(|retry_after| AppError::RoomCreationRate { retry_after })?;
+        self.count_creation(owner, now)?;
         Ok(self
             .deps
             .rooms
             .create_room(name, owner, now, self.limits.per_user)
             .await?)
+    }
+
+    /// Counts a room creation by `owner` against the hourly rate.
+    pub(crate) fn count_creation(&self, owner: UserId, now: DateTime<Utc>) -> Result<(), AppError> {
+        self.creations
+            .admit(owner, now)
+            .map_err(|retry_after| AppError::RoomCreationRate { retry_after })
+    }
+
+    pub fn limits(&self) -> RoomLimits {
+        self.limits
     }
 
     pub async fn find(&self, name: &RoomName) -> Result<Option<Room>, AppError> {
@@ -110,6 +121,11 @@ impl RoomService {
         let mut rooms = self.deps.rooms.list_rooms(after, limit + 1).await?;
         let more = rooms.len() > limit;
         rooms.truncate(limit);
+        Ok((self.with_peers(rooms).await?, more))
+    }
+
+    /// Each room with who is in its call now.
+    pub(crate) async fn with_peers(&self, rooms: Vec<Room>) -> Result<Vec<RoomSummary>, AppError> {
         let mut occupancy: HashMap<RoomName, Vec<PeerInfo>> =
             self.deps.presence.occupancy().await?.into_iter().collect();
         let summaries = rooms
@@ -119,7 +135,7 @@ impl RoomService {
                 room,
             })
             .collect();
-        Ok((summaries, more))
+        Ok(summaries)
     }
 
     /// One room with who is in its call now (for the pre-join screen); `None`

@@ -23,6 +23,7 @@
 //! beside them: a stand-in that broke its port's contract would let the use
 //! cases' tests pass for the wrong reason.
 
+mod access_store;
 mod admin_store;
 mod invites;
 
@@ -37,18 +38,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+use webcall_domain::access::RoomAccess;
 use webcall_domain::admin::AuditEntry;
 use webcall_domain::model::{
     Email, LoginIdentifier, NewUser, Password, PasswordHash, Role, TokenHolder, User, UserId,
     Username,
 };
-use webcall_domain::moderation::RoomRules;
 use webcall_domain::ports::{
     ChatRepository, Clock, Cluster, LocalPresence, PasswordHasher, Presence, RoomModeration,
     RoomRepository, TokenRevocations, UserRepository,
 };
 use webcall_domain::signaling::{
-    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
+    ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName, RoomRules,
 };
 use webcall_domain::DomainError;
 
@@ -72,6 +73,8 @@ fn missing(what: &str) -> DomainError {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Reads of rooms' moderation rules ([`Self::rules_reads`]).
+    rules_reads: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -84,14 +87,18 @@ struct State {
     /// Chat by id, over all rooms.
     chat: BTreeMap<i64, ChatMessage>,
     last_chat_id: i64,
+    /// Rooms' moderation rules (none stored: the defaults).
+    rules: HashMap<RoomName, RoomRules>,
     /// Rooms an admin locked.
     locked: HashSet<RoomName>,
     /// The audit log, oldest first.
     audit: Vec<AuditEntry>,
     /// Reset links by account: the token's hash and its expiry.
     resets: HashMap<UserId, (String, DateTime<Utc>)>,
-    /// Rooms' moderation rules (none stored: the defaults).
-    rules: HashMap<RoomName, RoomRules>,
+    /// Rooms' access (none stored: public, no password).
+    access: HashMap<RoomName, RoomAccess>,
+    /// Rooms' members, and when they were added.
+    members: BTreeMap<(RoomName, UserId), DateTime<Utc>>,
 }
 
 impl State {
@@ -118,13 +125,16 @@ impl State {
             owner_name: user.username.as_str().to_owned(),
             created_at: *created_at,
             locked: self.locked.contains(name),
+            access: self.access.get(name).cloned().unwrap_or_default(),
         })
     }
 
     fn delete_room(&mut self, name: &RoomName) -> bool {
         self.chat.retain(|_, message| &message.room != name);
-        self.locked.remove(name);
         self.rules.remove(name);
+        self.locked.remove(name);
+        self.access.remove(name);
+        self.members.retain(|(room, _), _| room != name);
         self.rooms.remove(name).is_some()
     }
 }
@@ -155,6 +165,11 @@ impl MemoryStore {
     /// How many accounts are stored.
     pub fn user_count(&self) -> usize {
         lock(&self.state).users.len()
+    }
+
+    /// How many times rooms' moderation rules were read.
+    pub fn rules_reads(&self) -> usize {
+        self.rules_reads.load(Ordering::SeqCst)
     }
 }
 
@@ -214,6 +229,7 @@ impl UserRepository for MemoryStore {
         for rules in state.rules.values_mut() {
             rules.banned.retain(|user| *user != id);
         }
+        state.members.retain(|(_, user), _| *user != id);
         let owned: Vec<RoomName> = state
             .rooms
             .iter()
@@ -344,6 +360,7 @@ impl RoomRepository for MemoryStore {
 #[async_trait]
 impl RoomModeration for MemoryStore {
     async fn room_rules(&self, room: &RoomName) -> Result<RoomRules, DomainError> {
+        self.rules_reads.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.state)
             .rules
             .get(room)

@@ -104,6 +104,8 @@ async fn no_change_leaves_no_admin_and_a_refused_one_leaves_no_entry() {
     for (name, store) in stores(&dir).await {
         let root = store.insert(new_user("root")).await.unwrap();
         let bob = store.insert(new_user("bob")).await.unwrap();
+        assert!(store.is_last_admin(root.id).await.unwrap(), "{name}");
+        assert!(!store.is_last_admin(bob.id).await.unwrap(), "{name}");
         let demote = |id| store.set_role(id, Role::Member, entry("user.role", "x"));
         assert_eq!(
             demote(root.id).await.unwrap(),
@@ -124,6 +126,7 @@ async fn no_change_leaves_no_admin_and_a_refused_one_leaves_no_entry() {
         // Two admins demoting each other at once: one of them stays.
         let promote = store.set_role(bob.id, Role::Admin, entry("user.role", "bob"));
         assert_eq!(promote.await.unwrap(), AccountChange::Done);
+        assert!(!store.is_last_admin(root.id).await.unwrap(), "{name}");
         let (a, b) = tokio::join!(demote(root.id), demote(bob.id));
         let mut outcomes = [a.unwrap(), b.unwrap()];
         outcomes.sort_by_key(|o| *o == AccountChange::Done);

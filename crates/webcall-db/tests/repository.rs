@@ -606,8 +606,8 @@ mod rooms_and_chat {
 
     #[tokio::test]
     async fn a_rooms_moderation_rules_are_stored_and_go_with_the_room() {
-        use webcall_domain::moderation::RoomRules;
         use webcall_domain::ports::RoomModeration;
+        use webcall_domain::signaling::RoomRules;
         let backends = backends().await;
         for (name, store) in &backends.stores {
             let ada = store

@@ -96,6 +96,9 @@ pub trait AdminRepository: Send + Sync {
         audit: NewAuditEntry,
     ) -> Result<AccountChange, DomainError>;
 
+    /// Whether the account is the only admin (deleting it would leave none).
+    async fn is_last_admin(&self, user: UserId) -> Result<bool, DomainError>;
+
     /// Makes the accounts with these e-mail addresses (normalised, see
     /// [`crate::model::Email::normalized`]) admins (`ADMIN_EMAILS` at
     /// start-up). Returns how many changed.

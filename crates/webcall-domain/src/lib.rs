@@ -6,19 +6,21 @@
 //!
 //! Layout:
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
+//! - [`role`]: an account's [`role::Role`] (admin or member).
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
-//! - [`signaling`]: rooms, peers, chat, and the events a room's peers exchange.
+//! - [`signaling`]: rooms, peers, chat, the events a room's peers exchange, and moderation.
+//! - [`access`]: who may enter a room (access level, password, members).
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
-//! - [`moderation`]: what a host may do in a call, and the rules a room keeps.
 //! - [`guests`]: invite links and the guests who join by them.
 //! - [`error`]: [`DomainError`], the error every port returns.
 
+pub mod access;
 pub mod admin;
 pub mod error;
 pub mod guests;
 pub mod model;
-pub mod moderation;
 pub mod ports;
+pub mod role;
 pub mod signaling;
 
 pub use error::DomainError;

@@ -9,6 +9,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use uuid::Uuid;
 
+pub use crate::role::Role;
 use crate::DomainError;
 
 /// An account's id (a UUID, a string in JSON).
@@ -241,36 +242,6 @@ impl User {
     /// (not from before a password reset).
     pub fn accepts_token_from(&self, issued_at: DateTime<Utc>) -> bool {
         self.tokens_valid_from.is_none_or(|from| issued_at >= from)
-    }
-}
-
-/// What an account may do: an admin runs the server (the admin API), a member
-/// uses it. The first account registered is an admin, and so are the addresses
-/// in `ADMIN_EMAILS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Role {
-    Admin,
-    #[default]
-    Member,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Member => "member",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        match raw {
-            "admin" => Ok(Self::Admin),
-            "member" => Ok(Self::Member),
-            _ => Err(DomainError::Invalid {
-                field: "role",
-                message: "must be admin or member",
-            }),
-        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::model::{
     IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError,
     TokenHolder, TurnCredentials, User, UserId,
 };
-use crate::moderation::RoomRules;
+use crate::signaling::RoomRules;
 use crate::signaling::{
     ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
 };

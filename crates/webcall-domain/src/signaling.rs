@@ -1,4 +1,7 @@
-//! Rooms, peers, chat and the events that travel between peers of a room.
+//! Rooms, peers, chat and the events that travel between peers of a room, and
+//! moderation in a call: what a host (the room's owner, or an admin) may do to
+//! the others, and the rules a room keeps because of it. Who counts as a host
+//! is decided in the use cases (`webcall-app`'s `hub::moderation::is_host`).
 
 use std::fmt;
 
@@ -6,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::RoomAccess;
 use crate::model::UserId;
-use crate::moderation::{HostAction, Moderation};
 use crate::DomainError;
 
 /// A room's name: 1–64 of `A-Za-z0-9_-` (it appears in URLs).
@@ -115,6 +118,8 @@ pub struct Room {
     /// An admin locked it: newcomers are refused (its owner excepted), those
     /// in the call stay.
     pub locked: bool,
+    /// Who may enter: access level, password, "ask to join".
+    pub access: RoomAccess,
 }
 
 /// Chat text: 1–2000 characters after trimming.
@@ -212,6 +217,59 @@ pub enum LeaveReason {
     RoomDeleted,
 }
 
+/// What a host does in a call, as one instance asks every instance to carry it
+/// out for the peers it serves (`Command::Moderate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Moderation {
+    /// Turn the peer's microphone off.
+    Mute { peer_id: PeerId },
+    /// End the peer's screen share.
+    StopScreen { peer_id: PeerId },
+    /// Turn off the microphone of every peer that is not a host.
+    MuteAll,
+    /// Only hosts may speak (`on`), or everyone again. Turning it on mutes
+    /// every peer that is not a host.
+    HostsOnly { on: bool },
+    /// The account may not join the room again while the room exists (its
+    /// peers are kicked as well, by `Command::Kick`).
+    Ban { user: UserId },
+}
+
+/// What a host did to one peer, as that peer's client is told: it obeys at
+/// once (the server has already changed the peer's state for the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostAction {
+    Mute,
+    StopScreen,
+}
+
+impl HostAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mute => "mute",
+            Self::StopScreen => "stop_screen",
+        }
+    }
+}
+
+/// A room's moderation rules as stored: they last as long as the room (deleting
+/// the room ends them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomRules {
+    /// Only hosts may turn their microphone on.
+    pub hosts_only: bool,
+    /// Accounts refused at join.
+    pub banned: Vec<UserId>,
+}
+
+impl RoomRules {
+    pub fn is_banned(&self, user: UserId) -> bool {
+        self.banned.contains(&user)
+    }
+}
+
 /// Something that happened in a room, for its peers' clients to see (on this
 /// instance or, through the cluster, on others).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,6 +308,17 @@ pub enum RoomEvent {
     HostsOnly {
         on: bool,
         by: PeerId,
+    },
+    /// A newcomer waits in the lobby (for the room's hosts only).
+    Knock {
+        knock: String,
+        user_id: UserId,
+        username: String,
+    },
+    /// A newcomer left the lobby: `admitted`, `denied` or `left` (hosts only).
+    KnockEnded {
+        knock: String,
+        outcome: String,
     },
 }
 
@@ -295,6 +364,15 @@ pub enum Command {
     /// An admin changed the room (locked, new owner): forget it, so that the
     /// next join reads it again.
     RoomChanged { room: RoomName },
+    /// A host of the room admitted or denied the newcomer waiting in its lobby
+    /// as `knock`: the instance they wait on tells them.
+    Answer {
+        room: RoomName,
+        knock: String,
+        admit: bool,
+    },
+    /// A host joined the room: the newcomers waiting in its lobby knock again.
+    Knocks { room: RoomName },
 }
 
 /// What travels between instances: a room event for the peers they serve, or
@@ -356,6 +434,32 @@ mod tests {
         }
         assert!(Reaction::try_from("💩".to_owned()).is_err());
         assert_eq!(String::from(Reaction::parse("🎉").unwrap()), "🎉");
+    }
+
+    #[test]
+    fn a_moderation_command_travels_as_json_and_back() {
+        let room = RoomName::parse("team").unwrap();
+        for action in [
+            Moderation::Mute {
+                peer_id: PeerId::from_client("p1"),
+            },
+            Moderation::StopScreen {
+                peer_id: PeerId::from_client("p1"),
+            },
+            Moderation::MuteAll,
+            Moderation::HostsOnly { on: true },
+            Moderation::Ban {
+                user: UserId(uuid::Uuid::new_v4()),
+            },
+        ] {
+            let command = Command::Moderate {
+                room: room.clone(),
+                by: PeerId::from_client("host"),
+                action,
+            };
+            let text = serde_json::to_string(&command).unwrap();
+            assert_eq!(serde_json::from_str::<Command>(&text).unwrap(), command);
+        }
     }
 
     #[test]

@@ -140,8 +140,9 @@ async fn me(
     Ok(Json(state.accounts.me(&claims).await?.into()))
 }
 
-/// Deletes the caller's account (password required): its rooms are deleted
-/// (their calls end with 4004), then its own connections close with 4401.
+/// Deletes the caller's account (password required; never the last admin:
+/// 409 `last_admin`): its rooms are deleted (their calls end with 4004), then
+/// its own connections close with 4401.
 async fn delete_me(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -152,6 +153,7 @@ async fn delete_me(
         .accounts
         .confirm_password(&claims, body.password, client)
         .await?;
+    state.admin.check_leaving(claims.user_id).await?;
     state.hub.delete_rooms_of(claims.user_id).await?;
     state.accounts.delete_account(&claims).await?;
     state.hub.revoke_user(claims.user_id).await;

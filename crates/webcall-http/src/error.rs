@@ -135,6 +135,15 @@ impl ApiError {
             Self::App(A::LastAdmin) => (StatusCode::CONFLICT, "last_admin", None),
             Self::App(A::UserNotFound) => (StatusCode::NOT_FOUND, "user_not_found", None),
             Self::App(A::RoomLocked) => (StatusCode::FORBIDDEN, "room_locked", None),
+            Self::App(A::RoomPrivate) => (StatusCode::FORBIDDEN, "room_private", None),
+            Self::App(A::RoomPasswordRequired) => {
+                (StatusCode::FORBIDDEN, "room_password_required", None)
+            }
+            Self::App(A::RoomPasswordWrong) => (StatusCode::FORBIDDEN, "room_password_wrong", None),
+            Self::App(A::RoomHasNoPassword) => (StatusCode::CONFLICT, "room_has_no_password", None),
+            // Never an HTTP answer: the WebSocket puts the newcomer in the lobby.
+            Self::App(A::MustWait) => (StatusCode::FORBIDDEN, "waiting", None),
+            Self::App(A::Denied) => (StatusCode::FORBIDDEN, "denied", None),
             Self::App(A::ResetLinkInvalid) => (StatusCode::BAD_REQUEST, "reset_link_invalid", None),
             Self::App(A::TooManyRequests { .. }) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", None)

@@ -21,6 +21,7 @@ pub mod guests;
 pub mod health;
 mod memory;
 pub mod metrics;
+pub mod room_access;
 pub mod rooms;
 mod router;
 pub mod web;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 
 use webcall_app::accounts::Accounts;
 use webcall_app::admin::Admin;
+use webcall_app::admission::AccessService;
 use webcall_app::guests::Guests;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     /// The admin API's use cases (and its guard).
     pub admin: Arc<Admin>,
+    /// Who may enter a room: access levels, members, room passwords.
+    pub access: Arc<AccessService>,
     /// Guest links and guest tokens.
     pub guests: Arc<Guests>,
     pub ice: Arc<IceServersService>,

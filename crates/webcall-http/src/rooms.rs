@@ -1,5 +1,7 @@
-//! `/api/v1/rooms`: list live rooms, create one, read one with who is in its
-//! call (the pre-join screen), delete one (owner), page chat history.
+//! `/api/v1/rooms`: list the rooms the caller may see, create one (with its
+//! access), read one with who is in its call and what joining would come to
+//! (the pre-join screen), change its access (`room_access`), delete one
+//! (owner), page chat history.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -13,22 +15,29 @@ use webcall_domain::signaling::{Room, RoomName};
 
 use crate::auth::rfc3339;
 use crate::extract::{ApiJson, Authenticated};
+use crate::room_access::{self, access_field, admission_str, RoomCaller};
 use crate::ws::chat_frames;
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/rooms", get(list).post(create))
-        .route("/api/v1/rooms/{room}", get(read).delete(delete))
+        .route(
+            "/api/v1/rooms/{room}",
+            get(read).delete(delete).patch(room_access::change),
+        )
         .route("/api/v1/rooms/{room}/messages", get(messages))
 }
 
-fn room_json(room: &Room) -> Value {
+pub(crate) fn room_json(room: &Room) -> Value {
     json!({
         "name": room.name.as_str(),
         "owner": {"user_id": room.owner.to_string(), "username": room.owner_name},
         "created_at": rfc3339(room.created_at),
         "locked": room.locked,
+        "access": room.access.access.as_str(),
+        "has_password": room.access.password.is_some(),
+        "ask_to_join": room.access.ask_to_join,
     })
 }
 
@@ -67,7 +76,7 @@ struct RoomPage {
 /// `?cursor=` from the previous page's `next_cursor` (null on the last page).
 async fn list(
     State(state): State<AppState>,
-    _: Authenticated,
+    RoomCaller(caller): RoomCaller,
     page: Result<Query<RoomPage>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let page = query(page, "limit must be a whole number")?;
@@ -79,7 +88,7 @@ async fn list(
         })?),
     };
     let limit = page.limit.unwrap_or(50).clamp(1, 200) as usize;
-    let (rooms, more) = state.rooms.list(after.as_ref(), limit).await?;
+    let (rooms, more) = state.access.list(caller, after.as_ref(), limit).await?;
     let next_cursor = more
         .then(|| rooms.last().map(|last| last.room.name.as_str()))
         .flatten();
@@ -92,11 +101,16 @@ async fn list(
 #[derive(Deserialize)]
 struct CreateRoom {
     name: Option<String>,
+    /// `public` (the default), `unlisted` or `private`.
+    access: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    ask_to_join: bool,
 }
 
 async fn create(
     State(state): State<AppState>,
-    Authenticated(claims): Authenticated,
+    RoomCaller(caller): RoomCaller,
     ApiJson(body): ApiJson<CreateRoom>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let name = RoomName::parse(body.name.as_deref().unwrap_or_default()).map_err(|_| {
@@ -105,21 +119,31 @@ async fn create(
             message: "name must be 1-64 of letters, digits, '_' or '-'".into(),
         }
     })?;
-    let room = state.rooms.create(&name, claims.user_id).await?;
+    let access = access_field(body.access.as_deref())?.unwrap_or_default();
+    let room = state
+        .access
+        .create(caller, &name, access, body.password, body.ask_to_join)
+        .await?;
     Ok((StatusCode::CREATED, Json(room_json(&room))))
 }
 
-/// One room with who is in its call now; 404 `room_not_found` when there is
-/// no such room (joining it creates it).
+/// One room with who is in its call now and what joining would come to
+/// (`admission`: `admit`, `wait` or `password_required`; the people are not
+/// shown until the password is given); 403 `room_private` for a private room's
+/// non-member; 404 `room_not_found` when there is no such room (joining it
+/// creates it).
 async fn read(
     State(state): State<AppState>,
-    _: Authenticated,
+    RoomCaller(caller): RoomCaller,
     Path(room): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let name = RoomName::parse(&room)?;
-    let summary = state.rooms.summary(&name).await?;
-    let summary = summary.ok_or(webcall_app::AppError::RoomNotFound)?;
-    Ok(Json(summary_json(&summary)))
+    let view = state.access.view(caller, &name, None).await?;
+    let view = view.ok_or(webcall_app::AppError::RoomNotFound)?;
+    let mut value = summary_json(&view.summary);
+    value["admission"] = json!(admission_str(view.admission));
+    value["host"] = json!(view.host);
+    Ok(Json(value))
 }
 
 async fn delete(

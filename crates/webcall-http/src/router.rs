@@ -8,7 +8,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
-use crate::{admin, auth, guests, health, metrics, rooms, web, webrtc, ws, ApiError, AppState};
+use crate::{
+    admin, auth, guests, health, metrics, room_access, rooms, web, webrtc, ws, ApiError, AppState,
+};
 
 /// Options of the HTTP layer itself (not of any use case).
 #[derive(Debug, Clone, Default)]
@@ -28,6 +30,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(health::router())
         .merge(webrtc::router())
         .merge(rooms::router())
+        .merge(room_access::router())
         .merge(ws::router())
         .merge(admin::router())
         .merge(guests::router())
@@ -97,7 +100,13 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
             .max_age(Duration::from_secs(600)),
     )

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use webcall_app::accounts::{Accounts, AccountsDeps};
 use webcall_app::admin::{Admin, AdminDeps, AdminLimits};
+use webcall_app::admission::{AccessDeps, AccessService};
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::guests::{Guests, GuestsDeps, GUEST_TOKEN_LIFETIME};
 use webcall_app::hub::{Hub, HubDeps};
@@ -167,6 +168,7 @@ impl Application {
                 rooms: rooms.clone(),
                 chat: Arc::new(store.clone()),
                 moderation: Arc::new(store.clone()),
+                access: Arc::new(store.clone()),
                 presence,
                 cluster: redis
                     .as_ref()
@@ -177,6 +179,19 @@ impl Application {
             config.signaling.clone(),
         );
         hub.on_account_change(move |user| cached_users.forget(user));
+        let access = AccessService::new(
+            AccessDeps {
+                rooms: rooms.clone(),
+                access: Arc::new(store.clone()),
+                moderation: Arc::new(store.clone()),
+                users: users.clone(),
+                hasher: hasher.clone(),
+                presence: admin_presence.clone(),
+                clock: clock.clone(),
+                hub: hub.clone(),
+            },
+            ThrottleConfig::default(),
+        );
         let admin = Admin::new(
             AdminDeps {
                 users,
@@ -227,6 +242,7 @@ impl Application {
             accounts: Arc::new(accounts),
             admin: Arc::new(admin),
             guests: Arc::new(guests),
+            access: Arc::new(access),
             ice,
             rooms,
             hub: hub.clone(),

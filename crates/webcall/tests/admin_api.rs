@@ -264,6 +264,35 @@ async fn there_is_always_an_admin() {
 }
 
 #[tokio::test]
+async fn the_last_admin_cannot_delete_their_own_account() {
+    let app = spawn_app(&[]).await;
+    let p = people(&app).await;
+    assert_eq!(app.create_room(&p.admin, "roots-room").await.status(), 201);
+    let leave = |token: &str| {
+        let request = app
+            .http
+            .delete(app.url("/api/v1/auth/me"))
+            .bearer_auth(token)
+            .json(&json!({ "password": PASSWORD }));
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(error_of(leave(&p.admin).await).await.1, "last_admin");
+    let room = app.get_authed("/api/v1/rooms/roots-room", &p.member).await;
+    assert_eq!(room.status(), 200, "nothing was deleted");
+    let promote = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/admin/users/{}/role", p.member_id),
+        Some(&p.admin),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!(promote.status(), 204);
+    assert_eq!(leave(&p.admin).await.status(), 204);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_ban_ends_the_call_at_once_and_refuses_the_account() {
     let app = spawn_app(&[]).await;
     let p = people(&app).await;
@@ -296,6 +325,12 @@ async fn a_ban_ends_the_call_at_once_and_refuses_the_account() {
 
     let unban = format!("/api/v1/admin/users/{}/unban", p.member_id);
     assert_eq!(app.post_authed(&unban, &p.admin).await.status(), 204);
+    // The ban ended the sessions it found: only a new login works.
+    let stale = app.get_authed("/api/v1/auth/me", &p.member).await.status();
+    assert_eq!(stale, 401, "a token from before the ban works again");
+    // Tokens carry whole seconds: a login in the ban's own second counts as
+    // from before it, so let that second pass.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let token = app.fresh_token("bob").await;
     app.join("standup", &token).await;
     app.stop().await;
@@ -362,7 +397,7 @@ async fn users_are_searched_and_paged_by_username_with_who_is_online() {
 }
 
 #[tokio::test]
-async fn a_locked_room_keeps_newcomers_out_and_those_inside_in() {
+async fn a_locked_room_keeps_newcomers_in_the_lobby_and_those_inside_in() {
     let app = spawn_app(&[]).await;
     let p = people(&app).await;
     let carol = app.user_token("carol").await;
@@ -380,14 +415,16 @@ async fn a_locked_room_keeps_newcomers_out_and_those_inside_in() {
     let room = json_of(app.get_authed("/api/v1/rooms/planning", &carol).await).await;
     assert_eq!(room["locked"], true);
 
-    let mut refused = app.try_ws("planning", &carol, None).await.unwrap();
-    let error = refused.recv().await;
-    assert_eq!(error["code"], "room_locked", "{error}");
-    assert_eq!(refused.close_code().await, Some(4005));
+    // A newcomer waits in the lobby (tests/lobby.rs has the rest of it).
+    let mut waiting = app.try_ws("planning", &carol, None).await.unwrap();
+    let frame = waiting.recv().await;
+    assert_eq!(frame["type"], "waiting", "{frame}");
     // Bob, inside, stays; the owner may come in.
     bob_ws.send(json!({"type": "ping"})).await;
-    assert_eq!(bob_ws.recv_type("pong").await["type"], "pong");
+    assert_eq!(bob_ws.recv_type("knock").await["username"], "carol");
     app.join("planning", &p.member).await;
+    waiting.send(json!({"type": "leave"})).await;
+    assert_eq!(waiting.close_code().await, Some(1000));
 
     assert_eq!(lock(false).await.status(), 204);
     app.join("planning", &carol).await;
@@ -567,6 +604,9 @@ async fn a_reset_link_works_once_and_ends_every_login() {
     app.stop().await;
 }
 
+/// An error's status, code and field.
+type Expected<'a> = (u16, &'a str, Option<&'a str>);
+
 #[tokio::test]
 async fn bad_input_gets_a_clear_error() {
     let app = spawn_app(&[]).await;
@@ -574,7 +614,7 @@ async fn bad_input_gets_a_clear_error() {
     app.create_room(&p.member, "real-room").await;
     let unknown = uuid::Uuid::new_v4();
     let owner_unknown = format!("{{\"user_id\":\"{unknown}\"}}");
-    let cases: Vec<(Method, String, Option<&str>, (u16, &str, Option<&str>))> = vec![
+    let cases: Vec<(Method, String, Option<&str>, Expected)> = vec![
         (
             Method::POST,
             format!("/api/v1/admin/users/{unknown}/ban"),

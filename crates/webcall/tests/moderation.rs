@@ -269,3 +269,43 @@ async fn moderation_reaches_peers_on_another_instance_through_redis() {
     one.stop().await;
     two.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_moderates_in_someone_elses_room_and_a_member_owner_too() {
+    let app = spawn_app(&[]).await;
+    // The first account is an admin; Bob owns the room, Carol is in it.
+    let root = app.user_token("root").await;
+    let bob = app.user_token("bob").await;
+    let carol = app.user_token("carol").await;
+    let (mut b, b_welcome) = app.join("bobs", &bob).await;
+    let (mut c, c_welcome) = app.join("bobs", &carol).await;
+    let (mut r, r_welcome) = app.join("bobs", &root).await;
+    assert_eq!(b_welcome["host"], true, "the owner");
+    assert_eq!(c_welcome["host"], false);
+    assert_eq!(r_welcome["host"], true, "an admin");
+    assert_eq!(r_welcome["owner"], false);
+    b.recv_type("peer_joined").await;
+    c.recv_type("peer_joined").await;
+    let joined = b.recv_type("peer_joined").await;
+    assert_eq!(
+        joined["peer"]["host"], true,
+        "the others see the admin as a host"
+    );
+
+    r.send(json!({"type": "mute", "peer_id": c_welcome["peer_id"]}))
+        .await;
+    assert_eq!(c.recv_type("moderated").await["by"], r_welcome["peer_id"]);
+    b.send(json!({"type": "hosts_only", "on": true})).await;
+    assert_eq!(r.recv_type("hosts_only").await["by"], b_welcome["peer_id"]);
+    // Hosts speak; Carol may not.
+    r.send(json!({"type": "state", "state": state(true, false)}))
+        .await;
+    assert_eq!(
+        b.recv_type("peer_state").await["peer_id"],
+        r_welcome["peer_id"]
+    );
+    c.send(json!({"type": "state", "state": state(true, false)}))
+        .await;
+    assert_eq!(c.recv_type("error").await["code"], "hosts_only");
+    app.stop().await;
+}

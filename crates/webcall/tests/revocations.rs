@@ -243,6 +243,8 @@ async fn concurrent_refreshes_with_one_token_mint_at_most_one_successor() {
 #[tokio::test]
 async fn a_deleted_account_is_refused_at_once_and_its_calls_end_with_4401() {
     let app = spawn_app(&[]).await;
+    // The first account is the admin, who may not leave the server without one.
+    app.user_token("root").await;
     let ada = app.user_token("ada").await;
     let grace = app.user_token("grace").await;
     // grace's room, where ada is a guest; and ada's own room, where grace is.

@@ -49,6 +49,7 @@ fn harness() -> Harness {
             rooms: rooms.clone(),
             chat: store.clone(),
             moderation: store.clone(),
+            access: store.clone(),
             presence: presence.clone(),
             cluster: None,
             ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
@@ -116,9 +117,11 @@ impl Harness {
                 user_id: user.id,
                 username: user.username.as_str().to_owned(),
                 login: Uuid::new_v4(),
-                admin: false,
+                role: user.role,
                 guest: false,
                 resume: None,
+                pass: None,
+                admitted: false,
             })
             .await
     }
@@ -250,7 +253,7 @@ async fn a_deleted_account_takes_its_rooms_and_calls_with_it() {
 }
 
 #[tokio::test]
-async fn a_locked_room_refuses_newcomers_but_not_its_owner_or_those_inside() {
+async fn a_locked_room_sends_newcomers_to_the_lobby_but_not_its_owner_or_those_inside() {
     let h = harness();
     let root = h.admin_user("root").await;
     let actor = h.actor(&root).await;
@@ -264,7 +267,7 @@ async fn a_locked_room_refuses_newcomers_but_not_its_owner_or_those_inside() {
         .unwrap();
     assert!(matches!(
         h.join(&carol, "planning").await,
-        Err(AppError::RoomLocked)
+        Err(AppError::MustWait)
     ));
     assert_eq!(closed(&inside), None);
     h.join(&bob, "planning").await.unwrap();
@@ -421,4 +424,22 @@ async fn users_are_found_by_name_or_address_a_page_at_a_time() {
         h.admin.users(&actor, Some(&"x".repeat(300)), None, 2).await,
         Err(AppError::Domain(_))
     ));
+}
+
+#[tokio::test]
+async fn a_changed_account_is_forgotten_and_read_again() {
+    let h = harness();
+    let root = h.admin_user("root").await;
+    let bob = h.store.add_user("bob");
+    let cache = crate::auth_cache::CachedUsers::new(h.store.clone(), h.clock.clone(), 16);
+    let banned = |user: Option<User>| user.unwrap().banned_at.is_some();
+    assert!(!banned(cache.find_by_id(bob.id).await.unwrap()));
+    let actor = h.actor(&root).await;
+    h.admin.ban(&actor, bob.id).await.unwrap();
+    // The hub is told (every instance's hook makes its cache forget it);
+    // until a cache forgets, it holds the copy from before.
+    assert_eq!(*h.forgotten.lock().unwrap(), [bob.id]);
+    assert!(!banned(cache.find_by_id(bob.id).await.unwrap()));
+    cache.forget(bob.id);
+    assert!(banned(cache.find_by_id(bob.id).await.unwrap()));
 }

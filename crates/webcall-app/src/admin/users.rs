@@ -95,7 +95,10 @@ impl Admin {
     }
 
     /// Bans the account: it cannot log in, its tokens stop working and its
-    /// connections close (4403) on every instance at once.
+    /// connections close (4403) on every instance at once. Its sessions end for
+    /// good: tokens issued before the ban stay refused after an unban (like a
+    /// password reset: tokens carry whole seconds, so one issued in the ban's
+    /// own second is refused too).
     #[tracing::instrument(skip_all, fields(actor = %actor.id(), target = %target))]
     pub async fn ban(&self, actor: &Actor, target: UserId) -> Result<(), AppError> {
         if target == actor.id() {
@@ -135,6 +138,17 @@ impl Admin {
         change(self.deps.store.set_role(target, role, entry).await?)?;
         self.deps.hub.account_changed(target).await;
         tracing::info!(role = role.as_str(), "role set");
+        Ok(())
+    }
+
+    /// Refuses (`LastAdmin`) when `user` is the only admin: checked before an
+    /// account deletes itself (`DELETE /api/v1/auth/me`). A check, not a lock:
+    /// two last admins deleting themselves at the same instant could both
+    /// pass (`ADMIN_EMAILS` and a restart make a new one).
+    pub async fn check_leaving(&self, user: UserId) -> Result<(), AppError> {
+        if self.deps.store.is_last_admin(user).await? {
+            return Err(AppError::LastAdmin);
+        }
         Ok(())
     }
 

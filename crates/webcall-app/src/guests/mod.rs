@@ -22,7 +22,7 @@ use webcall_domain::guests::{
     GuestClaims, GuestName, GuestTokenCodec, Invite, InviteId, InviteRepository, IssuedGuestToken,
     Redeemed,
 };
-use webcall_domain::model::{Role, User, UserId};
+use webcall_domain::model::{User, UserId};
 use webcall_domain::ports::Clock;
 use webcall_domain::signaling::RoomName;
 use webcall_domain::DomainError;
@@ -100,7 +100,7 @@ impl Guests {
             .find(room)
             .await?
             .ok_or(AppError::RoomNotFound)?;
-        if !is_host(&stored, caller.id, caller.role == Role::Admin) {
+        if !is_host(&stored, caller.id, caller.role) {
             return Err(AppError::NotRoomOwner);
         }
         Ok(())

@@ -131,6 +131,8 @@ impl ClusterListener for Hub {
         if let Some(cluster) = &self.deps.cluster {
             cluster.restore(&self.local_presence()).await?;
         }
+        // Moderation published meanwhile was lost: read the rules again.
+        self.forget_rules();
         let unpublished: Vec<ClusterMessage> = self
             .unpublished
             .lock()

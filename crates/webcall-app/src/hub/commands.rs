@@ -92,6 +92,8 @@ impl Hub {
             }
             Command::UserChanged { user } => self.forget_account(*user),
             Command::RoomChanged { room } => self.forget_room(room),
+            Command::Answer { room, knock, admit } => self.answer_here(room, knock, *admit).await,
+            Command::Knocks { room } => self.knock_again(room).await,
         }
     }
 

@@ -6,12 +6,14 @@
 use std::sync::Arc;
 
 use uuid::Uuid;
+use webcall_domain::signaling::RoomRules;
 use webcall_domain::signaling::{
-    ChatMessage, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent, RoomName,
+    ChatMessage, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, Room, RoomEvent, RoomName,
 };
 
 use super::moderation::{is_host, keep_rules};
 use super::{Hub, JoinRequest, Session, Welcome};
+use crate::admission::{self, Admission, Caller, Facts, RoomPasses};
 use crate::AppError;
 
 impl Hub {
@@ -63,15 +65,7 @@ impl Hub {
                 }
             }
         };
-        let host = !request.guest && is_host(&room, request.user_id, request.admin);
-        // A locked room keeps newcomers out, its hosts excepted; a resume
-        // (above) is no newcomer.
-        if room.locked && !host {
-            if let Some(lookup) = &lookup {
-                self.lock().end_lookup(&request.room, lookup);
-            }
-            return Err(AppError::RoomLocked);
-        }
+        let host = !request.guest && is_host(&room, request.user_id, request.role);
         let (rules, rules_seen) = match self.read_rules(&request.room).await {
             Ok(read) => read,
             Err(err) => {
@@ -81,11 +75,14 @@ impl Hub {
                 return Err(err);
             }
         };
-        if !host && rules.is_banned(request.user_id) {
+        // Who may enter is the admission decision's; a resume (above) is no
+        // newcomer and is not asked again.
+        let admission = self.admission(&room, &request, &rules).await;
+        if let Err(err) = admission {
             if let Some(lookup) = &lookup {
                 self.lock().end_lookup(&request.room, lookup);
             }
-            return Err(AppError::BannedFromRoom);
+            return Err(err);
         }
         let info = PeerInfo {
             peer_id: PeerId::new_random(),
@@ -147,6 +144,9 @@ impl Hub {
             event: RoomEvent::PeerJoined { peer: info.clone() },
         })
         .await;
+        if host && (room.locked || room.access.ask_to_join) {
+            self.host_joined(&request.room).await;
+        }
         Ok(Session {
             welcome: Welcome {
                 peer_id: info.peer_id.clone(),
@@ -212,5 +212,55 @@ impl Hub {
             .room_of_peer(room, peer_id)
             .and_then(|local_room| local_room.chat.latest())
             .unwrap_or_else(|| stored.clone()))
+    }
+}
+
+impl Hub {
+    /// Asks the admission decision whether `request` may enter `room` now:
+    /// `MustWait` sends the newcomer to the lobby, a refusal is its error.
+    async fn admission(
+        &self,
+        room: &Room,
+        request: &JoinRequest,
+        rules: &RoomRules,
+    ) -> Result<(), AppError> {
+        let caller = Caller {
+            user: request.user_id,
+            role: request.role,
+        };
+        // A guest's invite link stands for a private room's membership and for
+        // its password (the host handed it out); the lobby still holds guests,
+        // and there is no account to ban.
+        let facts = if request.guest {
+            Facts {
+                member: true,
+                banned: false,
+                pass_ok: true,
+                admitted: request.admitted,
+            }
+        } else {
+            let member = if admission::needs_membership(room, caller) {
+                self.deps.access.is_member(&room.name, caller.user).await?
+            } else {
+                false
+            };
+            Facts {
+                member,
+                banned: rules.is_banned(caller.user),
+                pass_ok: admission::service::pass_ok(
+                    &RoomPasses::default(),
+                    room,
+                    caller,
+                    request.pass.as_deref(),
+                    self.deps.clock.now(),
+                ),
+                admitted: request.admitted,
+            }
+        };
+        match admission::decide(room, caller, facts) {
+            Admission::Admit => Ok(()),
+            Admission::Wait => Err(AppError::MustWait),
+            Admission::Refuse(refusal) => Err(refusal.into()),
+        }
     }
 }

@@ -189,7 +189,9 @@ impl SharedEvent {
                 RoomEvent::Signal { data, .. } => data.len(),
                 RoomEvent::Chat { message } => message.text.len() + message.username.len(),
                 RoomEvent::PeerJoined { peer } => peer.username.len(),
-                RoomEvent::PeerLeft { .. }
+                RoomEvent::Knock { username, .. } => username.len(),
+                RoomEvent::KnockEnded { .. }
+                | RoomEvent::PeerLeft { .. }
                 | RoomEvent::PeerState { .. }
                 | RoomEvent::Reaction { .. }
                 | RoomEvent::Moderated { .. }

@@ -17,8 +17,9 @@
 //! Layout: this file holds the hub, its settings and the in-call use cases
 //! (signal, chat, reaction, state, leave, revoke) and delivers room events to local
 //! peers; `moderation` is what a host may do (mute, stop a share, kick and
-//! ban, only hosts speak) and who is one; `admin` what an admin does to calls and accounts (ban, end a call,
-//! lock a room); `join` is joining, `resume` detaching and resuming, `commands` what
+//! ban, only hosts speak) and who is one; `admin` what an admin does to calls
+//! and accounts (ban, end a call, lock a room); `lobby` the newcomers waiting
+//! for a host's answer; `join` is joining, `resume` detaching and resuming, `commands` what
 //! the hub does on a kick, a deleted room, a revocation or a resume elsewhere
 //! (here or sent by another instance), `cluster` the road to other instances,
 //! `registry` what this instance holds, and `link` one connection's queue and
@@ -29,6 +30,7 @@ mod cluster;
 mod commands;
 mod join;
 mod link;
+mod lobby;
 mod moderation;
 #[cfg(test)]
 mod moderation_tests;
@@ -38,6 +40,7 @@ mod resume;
 mod tests;
 
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
+pub use lobby::Knock;
 pub use moderation::is_host;
 
 use std::collections::VecDeque;
@@ -46,7 +49,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use uuid::Uuid;
-use webcall_domain::model::{IceServers, UserId};
+use webcall_domain::access::RoomAccessRepository;
+use webcall_domain::model::{IceServers, Role, UserId};
 use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence, RoomModeration};
 use webcall_domain::signaling::{
     ChatMessage, ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId,
@@ -142,11 +146,17 @@ pub struct JoinRequest {
     /// The login (token family) the connection was opened with: logging out,
     /// or a replay of one of its tokens, closes it.
     pub login: Uuid,
-    /// The account is an admin (a host in every room, [`is_host`]).
-    pub admin: bool,
-    /// A guest (by an invite link): never a host, and never creates the room.
+    /// The account's role when it connected (an admin is a host in every
+    /// room, [`is_host`]).
+    pub role: Role,
+    /// A guest (by an invite link): never a host, never creates the room, and
+    /// its link stands for membership and the room's password.
     pub guest: bool,
     pub resume: Option<String>,
+    /// The room pass presented (a right room password bought it).
+    pub pass: Option<String>,
+    /// A host let this newcomer in from the lobby.
+    pub admitted: bool,
 }
 
 /// The ports and settings the hub works with.
@@ -155,6 +165,8 @@ pub struct HubDeps {
     pub chat: Arc<dyn ChatRepository>,
     /// Rooms' bans and "only hosts may speak".
     pub moderation: Arc<dyn RoomModeration>,
+    /// Rooms' members (a private room's admission asks).
+    pub access: Arc<dyn RoomAccessRepository>,
     pub presence: Arc<dyn Presence>,
     /// The other instances, when there are any.
     pub cluster: Option<Arc<dyn Cluster>>,
@@ -177,6 +189,8 @@ pub struct Hub {
     /// Called with an account an admin changed, on every instance (see
     /// [`Hub::on_account_change`]).
     account_changed: OnceLock<AccountHook>,
+    /// Newcomers waiting in lobbies here.
+    lobby: Mutex<lobby::Waiting>,
     me: Weak<Hub>,
 }
 
@@ -191,6 +205,7 @@ impl Hub {
             local: Mutex::new(Local::default()),
             unpublished: Mutex::default(),
             account_changed: OnceLock::new(),
+            lobby: Mutex::default(),
             me: me.clone(),
         })
     }
@@ -220,7 +235,7 @@ impl Hub {
                 info: info.clone(),
                 room: request.room.clone(),
                 login: request.login,
-                admin: request.admin,
+                role: request.role,
                 resume_token: resume_token.to_owned(),
                 generation,
                 link: Link::Attached {
@@ -447,6 +462,9 @@ impl Hub {
                     continue;
                 }
                 if let Some(peer) = peers.get_mut(id) {
+                    if lobby::hosts_only(&event.event) && !peer.info.host {
+                        continue;
+                    }
                     if peer.link.push(event.clone(), &self.config) {
                         slow.push((id.clone(), peer.generation));
                     }

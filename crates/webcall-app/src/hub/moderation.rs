@@ -15,21 +15,21 @@
 //! ([`RoomModeration`](webcall_domain::ports::RoomModeration)) and held in
 //! memory while the room has peers here, kept up to date by the commands.
 
-use webcall_domain::model::UserId;
-use webcall_domain::moderation::{HostAction, Moderation, RoomRules};
+use webcall_domain::model::{Role, UserId};
 use webcall_domain::signaling::{
-    Command, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, Room, RoomEvent, RoomName,
+    Command, Envelope, HostAction, LeaveReason, Moderation, PeerId, PeerInfo, PeerState, Room,
+    RoomEvent, RoomName, RoomRules,
 };
 
 use super::registry::Local;
 use super::Hub;
 use crate::AppError;
 
-/// Whether `user` is a host of `room`: its owner, or an admin (`admin`, the
-/// account's role when it connected). A host may moderate the call, speaks
-/// when only hosts may, and is never refused by a ban.
-pub fn is_host(room: &Room, user: UserId, admin: bool) -> bool {
-    admin || room.owner == user
+/// Whether `user` (whose role is `role`) is a host of `room`: its owner, or an
+/// admin. A host may moderate the call, speaks when only hosts may, and is
+/// never refused by a ban. The one place that decides it.
+pub fn is_host(room: &Room, user: UserId, role: Role) -> bool {
+    role == Role::Admin || room.owner == user
 }
 
 /// When a room's rules were read: the rule changes and room deletions this
@@ -38,15 +38,15 @@ pub(super) type RulesSeen = Option<(u64, u64)>;
 
 impl Hub {
     /// The room of `from`, if `from` is a host of it now (its owner as stored
-    /// now, or an admin); `NotRoomOwner` otherwise.
-    async fn hosted_room(&self, from: &PeerId) -> Result<RoomName, AppError> {
-        let (room, user, admin) = {
+    /// now, or an admin when it connected); `NotRoomOwner` otherwise.
+    pub(super) async fn hosted_room(&self, from: &PeerId) -> Result<RoomName, AppError> {
+        let (room, user, role) = {
             let local = self.lock();
             let peer = local.peers.get(from).ok_or(AppError::PeerNotFound)?;
-            (peer.room.clone(), peer.info.user_id, peer.admin)
+            (peer.room.clone(), peer.info.user_id, peer.role)
         };
         match self.deps.rooms.find(&room).await? {
-            Some(stored) if is_host(&stored, user, admin) => Ok(room),
+            Some(stored) if is_host(&stored, user, role) => Ok(room),
             _ => Err(AppError::NotRoomOwner),
         }
     }
@@ -293,6 +293,17 @@ impl Hub {
         local.rule_changes += 1;
         if let Some(rules) = local.rooms.get_mut(room).and_then(|r| r.rules.as_mut()) {
             change(rules);
+        }
+    }
+
+    /// Forgets every room's rules held here (the other instances' changes may
+    /// have been missed while the connection to them was lost): they are read
+    /// from storage when next needed.
+    pub(super) fn forget_rules(&self) {
+        let mut local = self.lock();
+        local.rule_changes += 1;
+        for room in local.rooms.values_mut() {
+            room.rules = None;
         }
     }
 

@@ -3,9 +3,11 @@
 //! speak" refuses, what a ban keeps out and for how long, and the same across
 //! two instances. On the set-up of `tests.rs`.
 
-use webcall_domain::moderation::HostAction;
+use webcall_domain::model::Role;
 use webcall_domain::ports::{ClusterListener, Presence};
-use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerState, RoomEvent};
+use webcall_domain::signaling::{
+    ClusterMessage, Command, HostAction, LeaveReason, PeerState, RoomEvent,
+};
 
 use super::tests::{closed, events, left, name, refused, request, World};
 use super::{CloseReason, JoinRequest, Session};
@@ -243,7 +245,7 @@ async fn an_admin_is_a_host_in_anyones_room_and_a_ban_never_keeps_a_host_out() {
     let (ada_user, root_user) = (world.user("ada"), world.user("root"));
     let mut ada = world.join(&ada_user, "lobby").await;
     let admin = JoinRequest {
-        admin: true,
+        role: Role::Admin,
         ..request(&root_user, "lobby")
     };
     let root = world.hub.join(admin).await.unwrap();
@@ -320,4 +322,47 @@ async fn moderation_reaches_peers_on_another_instance() {
     assert_eq!(closed(&bob), Some(CloseReason::Kicked));
     let again = refused(other.hub.join(request(&bob_user, "lobby")).await);
     assert!(matches!(again, AppError::BannedFromRoom), "{again:?}");
+}
+
+#[tokio::test]
+async fn rules_changed_while_the_instances_were_apart_are_read_again() {
+    let home = World::clustered();
+    let other = home.another_instance();
+    let bob_user = home.user("bob");
+    let ada = home.join(&home.user("ada"), "lobby").await;
+    let bob = other.join(&bob_user, "lobby").await;
+    // Ada turns "only hosts may speak" on; the other instance never hears of it.
+    home.hub.set_hosts_only(&ada.peer_id, true).await.unwrap();
+    home.cluster().take_published();
+    let stale = other.hub.set_state(&bob.peer_id, talking()).await;
+    assert!(stale.is_ok(), "the other instance holds the old rules");
+
+    // Its connection to the others is back: it reads the rules again.
+    other.hub.reconnected().await.unwrap();
+    let unmute = other.hub.set_state(&bob.peer_id, talking()).await;
+    assert!(matches!(unmute, Err(AppError::HostsOnly)), "{unmute:?}");
+}
+
+#[tokio::test]
+async fn a_rooms_rules_are_read_once_while_it_has_peers_here() {
+    let world = World::alone();
+    let (ada_user, bob_user) = (world.user("ada"), world.user("bob"));
+    let ada = world.join(&ada_user, "lobby").await;
+    assert_eq!(world.store.rules_reads(), 1, "the first joiner reads them");
+    let bob = world.join(&bob_user, "lobby").await;
+    world.hub.set_state(&bob.peer_id, talking()).await.unwrap();
+    world.hub.set_hosts_only(&ada.peer_id, true).await.unwrap();
+    let refused = world.hub.set_state(&bob.peer_id, talking()).await;
+    assert!(matches!(refused, Err(AppError::HostsOnly)), "{refused:?}");
+    assert_eq!(
+        world.store.rules_reads(),
+        1,
+        "later joins and frames do not"
+    );
+    // An empty room is forgotten: its next joiner reads them again, as stored.
+    world.hub.leave(&ada.peer_id, ada.generation).await;
+    world.hub.leave(&bob.peer_id, bob.generation).await;
+    let again = world.join(&bob_user, "lobby").await;
+    assert!(again.welcome.hosts_only);
+    assert_eq!(world.store.rules_reads(), 2);
 }

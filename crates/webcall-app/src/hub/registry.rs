@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 use uuid::Uuid;
-use webcall_domain::moderation::RoomRules;
-use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, Room, RoomName};
+use webcall_domain::model::Role;
+use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, Room, RoomName, RoomRules};
 
 use super::link::Link;
 use crate::recent_chat::RecentChat;
@@ -16,8 +16,8 @@ pub(super) struct LocalPeer {
     pub(super) info: PeerInfo,
     pub(super) room: RoomName,
     pub(super) login: Uuid,
-    /// The account was an admin when it connected (a host in every room).
-    pub(super) admin: bool,
+    /// The account's role when it connected (an admin is a host in every room).
+    pub(super) role: Role,
     pub(super) resume_token: String,
     pub(super) generation: u64,
     pub(super) link: Link,

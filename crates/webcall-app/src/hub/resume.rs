@@ -84,7 +84,7 @@ impl Hub {
                 room: request.room.clone(),
                 owner: room.owner == request.user_id,
                 owner_id: room.owner,
-                host: is_host(&room, request.user_id, request.admin),
+                host: is_host(&room, request.user_id, request.role),
                 hosts_only: rules.hosts_only,
                 user_id: request.user_id,
                 username: request.username.clone(),

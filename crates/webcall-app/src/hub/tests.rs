@@ -110,6 +110,7 @@ impl World {
                 rooms: rooms.clone(),
                 chat: store.clone(),
                 moderation: store.clone(),
+                access: store.clone(),
                 presence: presence.clone(),
                 cluster: cluster.clone().map(|c| c as Arc<dyn Cluster>),
                 ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
@@ -162,9 +163,11 @@ pub(super) fn request(user: &User, room: &str) -> JoinRequest {
         user_id: user.id,
         username: user.username.as_str().to_owned(),
         login: Uuid::new_v4(),
-        admin: false,
+        role: user.role,
         guest: false,
         resume: None,
+        pass: None,
+        admitted: false,
     }
 }
 

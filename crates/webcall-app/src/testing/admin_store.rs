@@ -92,10 +92,12 @@ impl AdminRepository for MemoryStore {
         Ok(
             state.change_account(user, banned_at.is_some(), audit, |state| {
                 if let Some((found, _)) = state.users.get_mut(&user) {
-                    found.banned_at = match banned_at {
-                        Some(at) => Some(found.banned_at.unwrap_or(stored(at))),
-                        None => None,
-                    };
+                    if let Some(at) = banned_at {
+                        found.banned_at = Some(found.banned_at.unwrap_or(stored(at)));
+                        found.tokens_valid_from = Some(stored(at));
+                    } else {
+                        found.banned_at = None;
+                    }
                 }
             }),
         )
@@ -131,6 +133,13 @@ impl AdminRepository for MemoryStore {
             webcall_domain::ports::UserRepository::delete(self, user).await?;
         }
         Ok(outcome)
+    }
+
+    async fn is_last_admin(&self, user: UserId) -> Result<bool, DomainError> {
+        let state = lock(&self.state);
+        Ok(state.users.get(&user).is_some_and(|(found, _)| {
+            found.role == Role::Admin && found.banned_at.is_none() && !state.another_admin(user)
+        }))
     }
 
     async fn promote_emails(&self, emails: &[String]) -> Result<u64, DomainError> {

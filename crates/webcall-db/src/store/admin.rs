@@ -181,7 +181,7 @@ impl AdminRepository for SqlStore {
     ) -> Result<AccountChange, DomainError> {
         let mut tx = self.audited(&audit, true).await?;
         let ban = format!(
-            "UPDATE users SET banned_at = COALESCE(banned_at, $1) \
+            "UPDATE users SET banned_at = COALESCE(banned_at, $1), tokens_valid_from = $1 \
              WHERE id = $2 AND (role <> 'admin' OR {})",
             another_admin(3)
         );
@@ -242,6 +242,20 @@ impl AdminRepository for SqlStore {
         .rows_affected()
             > 0;
         self.account_change(tx, changed, user).await
+    }
+
+    async fn is_last_admin(&self, user: UserId) -> Result<bool, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS last FROM users WHERE id = $1 AND role = 'admin' \
+             AND banned_at IS NULL AND NOT {}",
+            another_admin(2)
+        ))
+        .bind(user.to_string())
+        .bind(user.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(infra)?;
+        Ok(row.try_get::<i64, _>("last").map_err(infra)? > 0)
     }
 
     async fn promote_emails(&self, emails: &[String]) -> Result<u64, DomainError> {

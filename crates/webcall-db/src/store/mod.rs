@@ -1,7 +1,7 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
-//! of their own (`users`, `revocations`, `rooms`, `chat`, `admin`, `moderation`,
-//! `invites`).
+//! of their own (`users`, `revocations`, `rooms`, `chat`, `moderation`, `admin`,
+//! `access`, `invites`).
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use webcall_domain::model::Email;
 use webcall_domain::ports::HealthCheck;
 use webcall_domain::DomainError;
 
+mod access;
 mod admin;
 mod chat;
 mod invites;

@@ -8,9 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
 use webcall_domain::model::UserId;
-use webcall_domain::moderation::RoomRules;
 use webcall_domain::ports::RoomModeration;
-use webcall_domain::signaling::RoomName;
+use webcall_domain::signaling::{RoomName, RoomRules};
 use webcall_domain::DomainError;
 
 use super::{corrupt, infra, millis, SqlStore};

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
-use webcall_domain::model::UserId;
+use webcall_domain::access::{Access, RoomAccess};
+use webcall_domain::model::{PasswordHash, UserId};
 use webcall_domain::ports::RoomRepository;
 use webcall_domain::signaling::{Room, RoomName};
 use webcall_domain::DomainError;
@@ -15,7 +16,8 @@ use webcall_domain::DomainError;
 use super::{corrupt, from_millis, infra, millis, Backend, SqlStore};
 
 pub(super) const ROOM_COLUMNS: &str =
-    "rooms.name, rooms.owner_id, users.username AS owner_name, rooms.created_at, rooms.locked";
+    "rooms.name, rooms.owner_id, users.username AS owner_name, rooms.created_at, rooms.locked, \
+     rooms.access, rooms.password_hash, rooms.ask_to_join";
 
 pub(super) fn room_from_row(row: &AnyRow) -> Result<Room, DomainError> {
     let name: String = row.try_get("name").map_err(infra)?;
@@ -26,17 +28,27 @@ pub(super) fn room_from_row(row: &AnyRow) -> Result<Room, DomainError> {
         owner_name: row.try_get("owner_name").map_err(infra)?,
         created_at: from_millis(row.try_get("created_at").map_err(infra)?)?,
         locked: row.try_get::<i64, _>("locked").map_err(infra)? != 0,
+        access: RoomAccess {
+            access: Access::parse(&row.try_get::<String, _>("access").map_err(infra)?)
+                .map_err(|_| corrupt("room access"))?,
+            password: row
+                .try_get::<Option<String>, _>("password_hash")
+                .map_err(infra)?
+                .map(PasswordHash),
+            ask_to_join: row.try_get::<i64, _>("ask_to_join").map_err(infra)? != 0,
+        },
     })
 }
 
-#[async_trait]
-impl RoomRepository for SqlStore {
-    async fn create_room(
+impl SqlStore {
+    /// Creates the room with its access set (see `create_room`).
+    pub(super) async fn insert_room(
         &self,
         name: &RoomName,
         owner: UserId,
         at: DateTime<Utc>,
         max_owned: usize,
+        access: &RoomAccess,
     ) -> Result<Room, DomainError> {
         // One statement counts and inserts. SQLite runs it under the database's
         // write lock; PostgreSQL first locks the owner's row, so that concurrent
@@ -51,12 +63,15 @@ impl RoomRepository for SqlStore {
                 .map_err(infra)?;
         }
         let inserted = sqlx::query(
-            "INSERT INTO rooms (name, owner_id, created_at) SELECT $1, $2, $3 \
-             WHERE (SELECT COUNT(*) FROM rooms WHERE owner_id = $4) < $5",
+            "INSERT INTO rooms (name, owner_id, created_at, access, password_hash, ask_to_join) \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE (SELECT COUNT(*) FROM rooms WHERE owner_id = $7) < $8",
         )
         .bind(name.as_str().to_owned())
         .bind(owner.to_string())
         .bind(millis(at))
+        .bind(access.access.as_str())
+        .bind(access.password.as_ref().map(|hash| hash.0.clone()))
+        .bind(i64::from(access.ask_to_join))
         .bind(owner.to_string())
         .bind(i64::try_from(max_owned).unwrap_or(i64::MAX))
         .execute(&mut *tx)
@@ -74,6 +89,20 @@ impl RoomRepository for SqlStore {
         self.find_room(name)
             .await?
             .ok_or_else(|| DomainError::infrastructure("room vanished right after it was created"))
+    }
+}
+
+#[async_trait]
+impl RoomRepository for SqlStore {
+    async fn create_room(
+        &self,
+        name: &RoomName,
+        owner: UserId,
+        at: DateTime<Utc>,
+        max_owned: usize,
+    ) -> Result<Room, DomainError> {
+        self.insert_room(name, owner, at, max_owned, &RoomAccess::default())
+            .await
     }
 
     async fn find_room(&self, name: &RoomName) -> Result<Option<Room>, DomainError> {
@@ -108,6 +137,11 @@ impl RoomRepository for SqlStore {
         let mut tx = self.pool.begin().await.map_err(infra)?;
         // Explicit rather than trusting ON DELETE CASCADE (SQLite needs foreign_keys on).
         sqlx::query("DELETE FROM chat_messages WHERE room = $1")
+            .bind(name.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(infra)?;
+        sqlx::query("DELETE FROM room_members WHERE room = $1")
             .bind(name.as_str().to_owned())
             .execute(&mut *tx)
             .await

@@ -1,4 +1,4 @@
-//! One signaling connection's socket: the join, the reader (in `reader`) and
+//! One signaling connection's socket: the join (through the lobby, `lobby`), the reader (in `reader`) and
 //! the writer task that owns the sink (hub events, replies, pings, the close
 //! frame, written in batches), then the linger for the client's close reply and
 //! the leave, or the detach with what was never written handed back.
@@ -14,9 +14,10 @@ use tokio::sync::watch;
 use webcall_app::hub::{CloseReason, Hub, JoinRequest, Outbox};
 
 use super::control::{Control, ControlQueue};
+use super::lobby;
 use super::protocol::{close_code, hub_close, outbound_frame, ServerFrame, MAX_FRAME_BYTES};
 use super::reader::{read_loop, Ending};
-use super::session::{Joined, PeerSession, Refused};
+use super::session::Joined;
 use super::WsOptions;
 use crate::memory;
 
@@ -44,18 +45,9 @@ pub(super) async fn serve(
 ) {
     // Boxed, as is each frame's handling: a connection's task then holds only
     // what waiting for the next frame needs (about 5 KiB less per peer).
-    let joined = match Box::pin(PeerSession::join(hub, request)).await {
-        Ok(joined) => joined,
-        Err(Refused { error, close }) => {
-            let _ = socket.send(Message::Text(error.to_json().into())).await;
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: close.0,
-                    reason: Utf8Bytes::from_static(close.1),
-                })))
-                .await;
-            return;
-        }
+    // The join, through the room's lobby when it says so.
+    let Some(joined) = Box::pin(lobby::enter(&mut socket, hub, request, options)).await else {
+        return;
     };
     let Joined {
         session,

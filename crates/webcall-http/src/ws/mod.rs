@@ -1,11 +1,12 @@
-//! `GET /ws/rooms/{room}?token=JWT[&resume=TOKEN]`: the signaling WebSocket
+//! `GET /ws/rooms/{room}?token=JWT[&resume=TOKEN][&pass=ROOM_PASS]`: the signaling WebSocket
 //! (the protocol is in `docs/protocol.md`). This file is the endpoint: the
 //! checks before the upgrade (token, room name, the account's open sockets).
 //!
 //! [`WsOptions`] (timings and limits) is here too.
 //!
 //! Layout, each depending only on those after it: `connection` runs an
-//! upgraded socket (the writer, which owns the sink, and the close); `reader`
+//! upgraded socket (the writer, which owns the sink, and the close); `lobby`
+//! its way in (the join, or waiting for a host's answer); `reader`
 //! reads the client's frames (idle timeout, rate limit) and carries them out;
 //! `control` is the reader's queue to the writer; `session` is the socket's
 //! handle on the hub; `rate_limiter` limits the frames a client sends;
@@ -13,6 +14,7 @@
 
 mod connection;
 mod control;
+mod lobby;
 mod protocol;
 mod rate_limiter;
 mod reader;
@@ -31,7 +33,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use webcall_app::hub::JoinRequest;
 use webcall_app::AppError;
-use webcall_domain::model::UserId;
+use webcall_domain::model::{Role, UserId};
 use webcall_domain::signaling::RoomName;
 
 pub(crate) use self::protocol::chat_frames;
@@ -46,6 +48,8 @@ pub fn router() -> Router<AppState> {
 struct ConnectQuery {
     token: Option<String>,
     resume: Option<String>,
+    /// A room pass (`POST /api/v1/rooms/{room}/pass`), never the password.
+    pass: Option<String>,
 }
 
 /// Signaling sockets open per account on this instance.
@@ -92,17 +96,32 @@ async fn connect(
         .filter(|t| !t.is_empty())
         .ok_or(AppError::TokenMissing)?;
     // An account's token, else a guest token for this room.
-    let (user_id, username, login, guest, expires_at) =
+    let (user_id, username, login, role, guest, expires_at) =
         match state.accounts.authenticate_user(&token).await {
             Ok((claims, user)) => {
                 let name = user.username.as_str().to_owned();
-                (user.id, name, claims.family, false, claims.expires_at)
+                (
+                    user.id,
+                    name,
+                    claims.family,
+                    user.role,
+                    false,
+                    claims.expires_at,
+                )
             }
             Err(AppError::TokenInvalid) => {
                 let token = SecretString::from(token);
                 let claims = state.guests.admit_to(&token, &RoomName::parse(&room)?)?;
                 let name = claims.name.as_str().to_owned();
-                (claims.guest_id, name, claims.jti, true, claims.expires_at)
+                let member = Role::Member;
+                (
+                    claims.guest_id,
+                    name,
+                    claims.jti,
+                    member,
+                    true,
+                    claims.expires_at,
+                )
             }
             Err(err) => return Err(err.into()),
         };
@@ -116,9 +135,11 @@ async fn connect(
         user_id,
         username,
         login,
-        admin: false,
+        role,
         guest,
         resume: query.resume.filter(|r| !r.is_empty()),
+        pass: query.pass.filter(|p| !p.is_empty()),
+        admitted: false,
     };
     let options = state.ws;
     Ok(

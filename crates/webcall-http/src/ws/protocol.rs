@@ -11,8 +11,9 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use webcall_app::hub::{CloseReason, Outbound, Welcome};
 use webcall_domain::model::UserId;
-use webcall_domain::moderation::HostAction;
-use webcall_domain::signaling::{ChatMessage, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent};
+use webcall_domain::signaling::{
+    ChatMessage, HostAction, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent,
+};
 
 use crate::auth::rfc3339;
 use crate::webrtc::IceServersBody;
@@ -47,6 +48,15 @@ pub(super) mod close_code {
     /// 4006 "banned from this room": a host banned the account from the room
     /// (after `banned_from_room`).
     pub const BANNED_FROM_ROOM: u16 = 4006;
+    /// 4010 "room private": a private room and the account is no member (after
+    /// `room_private`).
+    pub const ROOM_PRIVATE: u16 = 4010;
+    /// 4011 "room password required": no valid room pass came (after
+    /// `room_password_required`).
+    pub const ROOM_PASSWORD: u16 = 4011;
+    /// 4012 "denied": a host did not let the newcomer in from the lobby (after
+    /// `denied`).
+    pub const DENIED: u16 = 4012;
     /// 4008 "too slow: reconnect and resume": the send queue overflowed.
     pub const TOO_SLOW: u16 = 4008;
     /// 4009, no reason: the room was full at join (after `room_full`).
@@ -96,6 +106,14 @@ pub(super) mod error_code {
     /// At join, for a guest: the room is gone (deleted since the invite link
     /// was used; close 4004 follows).
     pub const ROOM_NOT_FOUND: &str = "room_not_found";
+    /// The room is private and the account no member of it (close 4010).
+    pub const ROOM_PRIVATE: &str = "room_private";
+    /// The room has a password: join with a room pass (close 4011).
+    pub const ROOM_PASSWORD_REQUIRED: &str = "room_password_required";
+    /// A host denied the newcomer in the lobby (close 4012).
+    pub const DENIED: &str = "denied";
+    /// An `admit`/`deny` for no newcomer, or from a socket in the lobby.
+    pub const NOT_IN_ROOM: &str = "not_in_room";
     /// Presence (Redis) is down for now (at join, close 1013 follows).
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     /// A failure inside the server (at join, close 1011 follows).
@@ -149,6 +167,11 @@ pub(super) enum ClientFrame {
     /// Checked against the fixed set by the hub.
     Reaction {
         emoji: String,
+    },
+    /// A host answers a newcomer waiting in the lobby.
+    Answer {
+        knock: String,
+        admit: bool,
     },
 }
 
@@ -217,6 +240,12 @@ struct ReactionFields {
     emoji: String,
 }
 
+/// `admit` and `deny`.
+#[derive(Deserialize)]
+struct KnockFields {
+    knock: String,
+}
+
 impl ClientFrame {
     /// Parses one text frame.
     pub(super) fn parse(text: &str) -> Result<Self, FrameError> {
@@ -279,6 +308,10 @@ impl ClientFrame {
             "reaction" => Self::Reaction {
                 emoji: parse::<ReactionFields>(&kind, text)?.emoji,
             },
+            "admit" | "deny" => Self::Answer {
+                knock: parse::<KnockFields>(&kind, text)?.knock,
+                admit: kind == "admit",
+            },
             other => {
                 return Err(FrameError::new(
                     error_code::UNKNOWN_TYPE,
@@ -320,6 +353,21 @@ pub(super) enum ServerFrame<'a> {
         on: bool,
         by: &'a PeerId,
     },
+    /// A newcomer waits in the lobby (to hosts).
+    Knock {
+        knock: &'a str,
+        user_id: UserId,
+        username: &'a str,
+    },
+    /// A newcomer left the lobby: `admitted`, `denied` or `left` (to hosts).
+    KnockEnded {
+        knock: &'a str,
+        outcome: &'a str,
+    },
+    /// To a newcomer in the lobby: waiting, and whether a host is there.
+    Waiting {
+        hosts_present: bool,
+    },
     /// The answer to a `ping`.
     Pong,
     Error {
@@ -352,6 +400,16 @@ impl<'a> ServerFrame<'a> {
                 action: *action,
             },
             RoomEvent::HostsOnly { on, by } => Self::HostsOnly { on: *on, by },
+            RoomEvent::Knock {
+                knock,
+                user_id,
+                username,
+            } => Self::Knock {
+                knock,
+                user_id: *user_id,
+                username,
+            },
+            RoomEvent::KnockEnded { knock, outcome } => Self::KnockEnded { knock, outcome },
         }
     }
 
@@ -387,6 +445,19 @@ impl<'a> ServerFrame<'a> {
             }
             Self::HostsOnly { on, by } => {
                 json!({"type": "hosts_only", "on": on, "by": by.as_str()}).to_string()
+            }
+            Self::Knock {
+                knock,
+                user_id,
+                username,
+            } => json!({"type": "knock", "knock": knock, "user_id": user_id.to_string(),
+                "username": username})
+            .to_string(),
+            Self::KnockEnded { knock, outcome } => {
+                json!({"type": "knock_ended", "knock": knock, "outcome": outcome}).to_string()
+            }
+            Self::Waiting { hosts_present } => {
+                json!({"type": "waiting", "hosts_present": hosts_present}).to_string()
             }
             Self::Pong => json!({"type": "pong"}).to_string(),
             Self::Error { code, message } => {

@@ -30,10 +30,14 @@ pub(super) struct Joined {
     pub close: watch::Receiver<Option<CloseReason>>,
 }
 
-/// A join the hub refused: the `error` frame to send, then the close.
-pub(super) struct Refused {
-    pub error: FrameError,
-    pub close: (u16, &'static str),
+/// A join the hub refused: the `error` frame to send, then the close; or the
+/// newcomer waits in the lobby (`lobby`).
+pub(super) enum Refused {
+    Closed {
+        error: FrameError,
+        close: (u16, &'static str),
+    },
+    Wait,
 }
 
 /// What a client frame asks of the connection.
@@ -69,11 +73,17 @@ impl PeerSession {
         };
         let (code, close) = match &err {
             AppError::RoomFull => (error_code::ROOM_FULL, close_code::ROOM_FULL),
-            AppError::RoomLocked => (error_code::ROOM_LOCKED, close_code::ROOM_LOCKED),
             AppError::RoomNotFound => (error_code::ROOM_NOT_FOUND, close_code::ROOM_DELETED),
+            AppError::RoomLocked => (error_code::ROOM_LOCKED, close_code::ROOM_LOCKED),
             AppError::BannedFromRoom => {
                 (error_code::BANNED_FROM_ROOM, close_code::BANNED_FROM_ROOM)
             }
+            AppError::RoomPrivate => (error_code::ROOM_PRIVATE, close_code::ROOM_PRIVATE),
+            AppError::RoomPasswordRequired => (
+                error_code::ROOM_PASSWORD_REQUIRED,
+                close_code::ROOM_PASSWORD,
+            ),
+            AppError::MustWait => return Err(Refused::Wait),
             AppError::Domain(DomainError::RoomLimit { .. }) => {
                 (error_code::ROOM_LIMIT_REACHED, close_code::ROOM_LIMIT)
             }
@@ -95,9 +105,11 @@ impl PeerSession {
             close_code::ROOM_LOCKED => "room locked",
             close_code::ROOM_DELETED => "room deleted",
             close_code::BANNED_FROM_ROOM => "banned from this room",
+            close_code::ROOM_PRIVATE => "room private",
+            close_code::ROOM_PASSWORD => "room password required",
             _ => "",
         };
-        Err(Refused {
+        Err(Refused::Closed {
             error: FrameError::new(code, err.to_string()),
             close: (close, reason),
         })
@@ -128,6 +140,7 @@ impl PeerSession {
             ClientFrame::MuteAll => hub.mute_all(peer_id).await,
             ClientFrame::HostsOnly { on } => hub.set_hosts_only(peer_id, on).await,
             ClientFrame::Reaction { emoji } => hub.react(peer_id, &emoji).await,
+            ClientFrame::Answer { knock, admit } => hub.answer_knock(peer_id, &knock, admit).await,
         };
         result.map(|()| Handled::Done).map_err(|err| {
             let code = match &err {

@@ -396,3 +396,56 @@ fn assert_no_secret_logged(logs: &Mutex<Vec<u8>>, secret: &str) {
     let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(secret)).collect();
     assert!(leaks.is_empty(), "a token was logged: {leaks:#?}");
 }
+
+/// A room made by Ada's token with `body` (access, password, ask to join).
+async fn room_with(app: &TestApp, token: &str, body: Value) {
+    let made = app
+        .http
+        .post(app.url("/api/v1/rooms"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201, "{body}");
+}
+
+#[tokio::test]
+async fn a_link_stands_for_membership_and_password_but_the_lobby_holds_guests() {
+    let app = spawn_app(&[]).await;
+    let _admin = app.user_token("root").await;
+    let owner = app.user_token("ada").await;
+    let member = app.user_token("bob").await;
+    room_with(
+        &app,
+        &owner,
+        json!({"name": "secret", "access": "private", "password": "open sesame 1"}),
+    )
+    .await;
+    // Bob, an account but no member, is refused; a guest with the link is in.
+    assert_eq!(
+        app.get_authed("/api/v1/rooms/secret", &member)
+            .await
+            .status(),
+        403
+    );
+    let (_, invite) = link(&app, &owner, "secret", json!({})).await;
+    let token = guest_token(&app, &invite, "Anna").await;
+    let (_anna, welcome) = app.join("secret", &token).await;
+    assert_eq!(welcome["room"], "secret");
+
+    // A room that asks to join: the guest waits until a host admits it.
+    room_with(&app, &owner, json!({"name": "desk", "ask_to_join": true})).await;
+    let (_, invite) = link(&app, &owner, "desk", json!({})).await;
+    let token = guest_token(&app, &invite, "Boris").await;
+    let (mut ada, _) = app.join("desk", &owner).await;
+    let mut boris = app.try_ws("desk", &token, None).await.unwrap();
+    assert_eq!(boris.recv().await["type"], "waiting");
+    let knocked = ada.recv_type("knock").await;
+    assert_eq!(knocked["username"], "Boris");
+    ada.send(json!({"type": "admit", "knock": knocked["knock"]}))
+        .await;
+    assert_eq!(boris.recv().await["type"], "welcome");
+    let joined = ada.recv_type("peer_joined").await;
+    assert_eq!(joined["peer"]["guest"], true);
+}

@@ -859,6 +859,11 @@ async fn the_openapi_description_matches_the_routes() {
         "PUT /api/v1/admin/rooms/{name}/owner",
         "GET /api/v1/admin/calls",
         "GET /api/v1/admin/audit",
+        "GET /api/v1/rooms/{room}/invites",
+        "POST /api/v1/rooms/{room}/invites",
+        "DELETE /api/v1/rooms/{room}/invites/{id}",
+        "POST /api/v1/guest/invite",
+        "POST /api/v1/guest",
     ];
     served.sort();
     assert_eq!(

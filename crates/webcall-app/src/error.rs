@@ -120,4 +120,11 @@ pub enum AppError {
     /// The room has as many invite links as it may (HTTP 409 `invite_limit`).
     #[error("this room has too many invite links; revoke some first")]
     InviteLimit,
+    /// No relay allocation has that id (HTTP 404).
+    #[error("no such relay allocation")]
+    AllocationNotFound,
+    /// The embedded TURN relay does not run here: there are no allocations or
+    /// quotas to manage, and its key does not rotate (HTTP 409).
+    #[error("the embedded TURN relay does not run on this server; an external TURN server's secret is changed in its own configuration and TURN_SECRET, then both restart")]
+    RelayNotRunning,
 }

@@ -22,6 +22,8 @@
 //! of who may enter a room (access level, members, password, lobby).
 //! [`guests::Guests`] is guest links: invite links a room's hosts make, and
 //! the guest tokens they give.
+//! [`operations::Operations`] runs the embedded relay (allocations, quotas) and
+//! rotates the signing keys, on every instance.
 
 pub mod accounts;
 pub mod admin;
@@ -32,6 +34,7 @@ pub mod guests;
 pub mod hub;
 pub mod ice;
 pub mod metrics;
+pub mod operations;
 pub mod presence;
 pub mod rate;
 mod recent_chat;

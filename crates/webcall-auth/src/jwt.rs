@@ -1,20 +1,45 @@
 //! HS256 access tokens. The algorithm is pinned (`alg: none` or RS256 headers are
 //! refused), and `sub`, `iat`, `exp` and `jti` must all be present and sane.
+//!
+//! The signing key rotates by generation (see `webcall_domain::operations`):
+//! generation 0 is `JWT_SECRET` itself, generation `n` is
+//! `HMAC-SHA256(JWT_SECRET, "webcall jwt key" || n)`. Each token names its
+//! generation in the header's `kid` (a token without one is generation 0's);
+//! the previous generation verifies for one token lifetime after a rotation.
+
+use std::sync::{PoisonError, RwLock};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use uuid::Uuid;
 use webcall_domain::model::{IssuedToken, TokenClaims, TokenError, UserId};
-use webcall_domain::ports::TokenCodec;
+use webcall_domain::operations::KeyGeneration;
+use webcall_domain::ports::{RotatingKey, TokenCodec};
 
-/// Mints and checks access tokens with one shared secret.
+/// What derived keys are labelled with (the TURN key has its own label).
+const KEY_LABEL: &[u8] = b"webcall jwt key";
+
+/// Mints and checks access tokens with one shared secret and the key
+/// generation that signs now.
 pub struct JwtCodec {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    secret: SecretString,
+    keys: RwLock<Keys>,
     validation: Validation,
     lifetime: Duration,
+}
+
+/// The signing generation's keys, and the previous generation's decoding key.
+struct Keys {
+    generation: KeyGeneration,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    previous: Option<DecodingKey>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -29,19 +54,85 @@ struct Claims {
 }
 
 impl JwtCodec {
+    /// A codec signing with generation 0 (the secret itself) until
+    /// [`RotatingKey::adopt`].
     pub fn new(secret: &SecretString, lifetime: Duration) -> Self {
-        let key = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["sub", "iat", "exp"]);
         // Expiry is checked below against the injected clock, to the second.
         validation.validate_exp = false;
         validation.leeway = 0;
+        let key = key_of(secret, 0);
         Self {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
+            secret: secret.clone(),
+            keys: RwLock::new(Keys {
+                generation: KeyGeneration::INITIAL,
+                encoding: EncodingKey::from_secret(&key),
+                decoding: DecodingKey::from_secret(&key),
+                previous: None,
+            }),
             validation,
             lifetime,
         }
+    }
+
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The key that verifies a token of `generation` at `now`, if any does.
+    fn decoding_key(&self, generation: u32, now: DateTime<Utc>) -> Option<DecodingKey> {
+        let keys = self.keys();
+        let current = keys.generation;
+        if !current.verifies(generation, self.lifetime(), now) {
+            return None;
+        }
+        if generation == current.generation {
+            Some(keys.decoding.clone())
+        } else if generation < current.generation {
+            keys.previous.clone()
+        } else {
+            // Another instance rotated first; this one hears of it within a second.
+            Some(DecodingKey::from_secret(&key_of(&self.secret, generation)))
+        }
+    }
+}
+
+/// The HS256 key of `generation`: the secret itself for 0.
+fn key_of(secret: &SecretString, generation: u32) -> Vec<u8> {
+    let secret = secret.expose_secret().as_bytes();
+    if generation == 0 {
+        return secret.to_vec();
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(KEY_LABEL);
+    mac.update(&generation.to_be_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+impl RotatingKey for JwtCodec {
+    fn generation(&self) -> KeyGeneration {
+        self.keys().generation
+    }
+
+    fn adopt(&self, generation: KeyGeneration) -> bool {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if generation.generation <= keys.generation.generation {
+            return false;
+        }
+        let key = key_of(&self.secret, generation.generation);
+        let previous = key_of(&self.secret, generation.generation - 1);
+        *keys = Keys {
+            generation,
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
+            previous: Some(DecodingKey::from_secret(&previous)),
+        };
+        true
+    }
+
+    fn lifetime(&self) -> std::time::Duration {
+        self.lifetime.to_std().unwrap_or_default()
     }
 }
 
@@ -65,7 +156,12 @@ impl TokenCodec for JwtCodec {
             jti: claims.jti,
             fam: Some(family),
         };
-        let token = encode(&Header::new(Algorithm::HS256), &body, &self.encoding)
+        let keys = self.keys();
+        let header = Header {
+            kid: Some(keys.generation.generation.to_string()),
+            ..Header::new(Algorithm::HS256)
+        };
+        let token = encode(&header, &body, &keys.encoding)
             .expect("HS256 encoding of plain claims cannot fail");
         IssuedToken {
             token: SecretString::from(token),
@@ -74,7 +170,15 @@ impl TokenCodec for JwtCodec {
     }
 
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<TokenClaims, TokenError> {
-        let body = decode::<Claims>(token, &self.decoding, &self.validation)
+        let header = decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let generation = match header.kid.as_deref() {
+            None => 0,
+            Some(kid) => kid.parse().map_err(|_| TokenError::Invalid)?,
+        };
+        let key = self
+            .decoding_key(generation, now)
+            .ok_or(TokenError::Invalid)?;
+        let body = decode::<Claims>(token, &key, &self.validation)
             .map_err(|_| TokenError::Invalid)?
             .claims;
         let at = |secs| {
@@ -208,6 +312,104 @@ mod tests {
                 "without {missing}"
             );
         }
+    }
+
+    fn kid(token: &IssuedToken) -> Option<String> {
+        decode_header(token.token.expose_secret()).unwrap().kid
+    }
+
+    #[test]
+    fn tokens_name_their_key_generation() {
+        let codec = codec(SECRET);
+        let now = Utc::now();
+        assert_eq!(
+            kid(&codec.issue(UserId::new_random(), now)).as_deref(),
+            Some("0")
+        );
+        codec.adopt(KeyGeneration::INITIAL.next(now));
+        assert_eq!(
+            kid(&codec.issue(UserId::new_random(), now)).as_deref(),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn generation_zero_is_the_secret_itself() {
+        // A token from before rotation existed (no kid), signed with the secret.
+        let now = Utc::now().timestamp();
+        let claims = serde_json::json!({"sub": Uuid::new_v4(), "iat": now, "exp": now + 600, "jti": Uuid::new_v4()});
+        let token = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        assert!(codec(SECRET).verify(&token, Utc::now()).is_ok());
+    }
+
+    #[test]
+    fn after_a_rotation_old_tokens_verify_for_one_lifetime_then_not() {
+        let codec = codec(SECRET);
+        let rotated_at = Utc::now();
+        let old = codec.issue(UserId::new_random(), rotated_at - Duration::minutes(1));
+        assert!(codec.adopt(KeyGeneration::INITIAL.next(rotated_at)));
+        let new = codec.issue(UserId::new_random(), rotated_at);
+        let verify = |token: &IssuedToken, at| codec.verify(token.token.expose_secret(), at);
+        assert!(verify(&old, rotated_at).is_ok());
+        assert!(verify(&new, rotated_at).is_ok());
+        // The old token expires before the window closes anyway; one minted
+        // with a forged long life by a holder of the old key is refused after it.
+        let forged = JwtCodec::new(&SecretString::from(SECRET), Duration::days(30))
+            .issue(UserId::new_random(), rotated_at);
+        assert!(verify(&forged, rotated_at + Duration::minutes(59)).is_ok());
+        assert_eq!(
+            verify(&forged, rotated_at + Duration::minutes(60)).unwrap_err(),
+            TokenError::Invalid
+        );
+        let later = codec.issue(UserId::new_random(), rotated_at + Duration::minutes(60));
+        assert!(verify(&later, rotated_at + Duration::minutes(61)).is_ok());
+    }
+
+    #[test]
+    fn a_later_generation_verifies_and_an_unknown_kid_does_not() {
+        let ahead = codec(SECRET);
+        ahead.adopt(KeyGeneration::INITIAL.next(Utc::now()).next(Utc::now()));
+        let now = Utc::now();
+        let token = ahead.issue(UserId::new_random(), now);
+        // An instance that has not heard of generation 2 yet.
+        assert!(codec(SECRET)
+            .verify(token.token.expose_secret(), now)
+            .is_ok());
+        // A derived key is not the secret: a token signed with the secret but
+        // claiming generation 2 is refused.
+        let claims = serde_json::json!({"sub": Uuid::new_v4(), "iat": now.timestamp(), "exp": now.timestamp() + 600, "jti": Uuid::new_v4()});
+        for kid in ["2", "x", "-1"] {
+            let header = Header {
+                kid: Some(kid.into()),
+                ..Header::new(Algorithm::HS256)
+            };
+            let token = encode(
+                &header,
+                &claims,
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap();
+            assert_eq!(
+                codec(SECRET).verify(&token, now).unwrap_err(),
+                TokenError::Invalid,
+                "kid {kid}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_older_generation_is_not_adopted() {
+        let codec = codec(SECRET);
+        let one = KeyGeneration::INITIAL.next(Utc::now());
+        assert!(codec.adopt(one));
+        assert!(!codec.adopt(one));
+        assert!(!codec.adopt(KeyGeneration::INITIAL));
+        assert_eq!(codec.generation(), one);
     }
 
     #[test]

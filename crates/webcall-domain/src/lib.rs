@@ -12,6 +12,8 @@
 //! - [`access`]: who may enter a room (access level, password, members).
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
 //! - [`guests`]: invite links and the guests who join by them.
+//! - [`operations`]: what an operator manages at run time (relay allocations and
+//!   quotas, signing-key generations).
 //! - [`error`]: [`DomainError`], the error every port returns.
 
 pub mod access;
@@ -19,6 +21,7 @@ pub mod admin;
 pub mod error;
 pub mod guests;
 pub mod model;
+pub mod operations;
 pub mod ports;
 pub mod role;
 pub mod signaling;

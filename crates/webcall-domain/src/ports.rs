@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::admin::NewAuditEntry;
 use crate::model::{
     IssuedToken, LoginIdentifier, NewUser, Password, PasswordHash, TokenClaims, TokenError,
     TokenHolder, TurnCredentials, User, UserId,
 };
+use crate::operations::{KeyGeneration, KeyKind, RelayAllocation, RelayQuotas};
 use crate::signaling::RoomRules;
 use crate::signaling::{
     ChatMessage, ClusterMessage, NewChatMessage, PeerId, PeerInfo, Room, RoomName,
@@ -256,4 +258,57 @@ pub trait ClusterListener: Send + Sync {
     /// ([`Cluster::restore`]) and publish again what could not be published. An
     /// error means "not yet": the cluster calls again.
     async fn reconnected(&self) -> Result<(), DomainError>;
+}
+
+/// The embedded TURN relay of this instance, as an operator manages it (absent
+/// when the relay does not run here).
+pub trait RelayControl: Send + Sync {
+    /// Every live allocation, oldest first.
+    fn allocations(&self) -> Vec<RelayAllocation>;
+    /// Ends the allocation: its relay socket closes, the client's next Refresh
+    /// gets 437. False if no allocation here has that id.
+    fn end_allocation(&self, id: &str) -> bool;
+    /// Ends every allocation of `user` here (a banned or deleted account); how many.
+    fn end_user(&self, user: UserId) -> usize;
+    fn quotas(&self) -> RelayQuotas;
+    /// Applies to the next Allocate; allocations over a lowered quota stay.
+    fn set_quotas(&self, quotas: RelayQuotas);
+}
+
+/// A signing key that rotates by generation (JWT access tokens, TURN REST
+/// credentials): see [`crate::operations`].
+pub trait RotatingKey: Send + Sync {
+    fn generation(&self) -> KeyGeneration;
+    /// Signs with `generation` from now on, unless it is older than the one in
+    /// use (commands from other instances may arrive late or twice). True if
+    /// it changed.
+    fn adopt(&self, generation: KeyGeneration) -> bool;
+    /// The longest anything signed with a generation stays valid: how long the
+    /// previous generation keeps verifying after a rotation.
+    fn lifetime(&self) -> std::time::Duration;
+}
+
+/// What the operator changed at run time, kept across restarts. Each change is
+/// written with its audit entry, in one transaction.
+#[async_trait]
+pub trait OperatorSettings: Send + Sync {
+    /// The relay quotas last saved, with their version (`None`: never changed,
+    /// the environment's apply).
+    async fn relay_quotas(&self) -> Result<Option<(RelayQuotas, u64)>, DomainError>;
+    /// Saves the quotas; returns their new version (one more than any before:
+    /// of two instances saving at once, the later version is what is stored).
+    async fn save_relay_quotas(
+        &self,
+        quotas: RelayQuotas,
+        audit: NewAuditEntry,
+    ) -> Result<u64, DomainError>;
+    async fn key_generation(&self, key: KeyKind) -> Result<KeyGeneration, DomainError>;
+    /// Moves `key` to its next generation at `now`, atomically (two rotations
+    /// at once make two generations).
+    async fn rotate_key(
+        &self,
+        key: KeyKind,
+        now: DateTime<Utc>,
+        audit: NewAuditEntry,
+    ) -> Result<KeyGeneration, DomainError>;
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::access::RoomAccess;
 use crate::model::UserId;
+use crate::operations::{KeyGeneration, KeyKind, RelayQuotas};
 use crate::DomainError;
 
 /// A room's name: 1–64 of `A-Za-z0-9_-` (it appears in URLs).
@@ -347,7 +348,8 @@ pub enum Command {
     /// A login (token family) logged out or had a token replayed: close the
     /// connections opened with any of its tokens (4401).
     EndLogin { login: Uuid },
-    /// The account was deleted: close every connection of this user (4401).
+    /// The account was deleted: close every connection of this user (4401)
+    /// and end its relay allocations.
     RevokeUser { user: UserId },
     /// The peer resumed on another instance: its old home lets go of it and
     /// forwards what it kept for it.
@@ -373,6 +375,16 @@ pub enum Command {
     },
     /// A host joined the room: the newcomers waiting in its lobby knock again.
     Knocks { room: RoomName },
+    /// The operator changed the relay quotas; `version` orders changes made
+    /// at once on two instances (the higher one wins everywhere).
+    RelayQuotas { quotas: RelayQuotas, version: u64 },
+    /// A signing key moved to a new generation (never a key, only its number).
+    KeyRotated {
+        key: KeyKind,
+        generation: KeyGeneration,
+    },
+    /// The operator ended a relay allocation; the instance holding it ends it.
+    EndRelayAllocation { id: String },
 }
 
 /// What travels between instances: a room event for the peers they serve, or

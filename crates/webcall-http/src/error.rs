@@ -102,6 +102,10 @@ impl ApiError {
             Self::App(A::InviteExpired) => (StatusCode::GONE, "invite_expired", None),
             Self::App(A::InviteUsedUp) => (StatusCode::GONE, "invite_used_up", None),
             Self::App(A::InviteLimit) => (StatusCode::CONFLICT, "invite_limit", None),
+            Self::App(A::AllocationNotFound) => {
+                (StatusCode::NOT_FOUND, "allocation_not_found", None)
+            }
+            Self::App(A::RelayNotRunning) => (StatusCode::CONFLICT, "turn_relay_not_running", None),
             Self::App(A::Domain(D::Overloaded { .. })) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", None)
             }

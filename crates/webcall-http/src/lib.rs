@@ -40,6 +40,7 @@ use webcall_app::admission::AccessService;
 use webcall_app::guests::Guests;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
+use webcall_app::operations::Operations;
 use webcall_app::rooms::RoomService;
 use webcall_domain::ports::HealthCheck;
 use ws::{WsOptions, WsUsers};
@@ -54,6 +55,8 @@ pub struct AppState {
     pub access: Arc<AccessService>,
     /// Guest links and guest tokens.
     pub guests: Arc<Guests>,
+    /// The relay's allocations and quotas, and the signing keys' rotation.
+    pub operations: Arc<Operations>,
     pub ice: Arc<IceServersService>,
     pub rooms: Arc<RoomService>,
     pub hub: Arc<Hub>,

@@ -1,11 +1,15 @@
 //! The allocations that exist, as the gate knows them: who holds each (by
-//! 5-tuple), and how many each user holds, for the quotas. The gate registers
-//! one when the crate's Allocate success goes by, and releases it when the
-//! crate reports the allocation closed.
+//! 5-tuple), how many each user holds (for the quotas), and what the operator
+//! sees of each (an id, the relayed address, its [`Traffic`]). The gate
+//! registers one when the crate's Allocate success goes by, and releases it
+//! when the crate reports the allocation closed or the operator ends it.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
+use crate::traffic::Traffic;
 use crate::tuple::FiveTuple;
 
 /// Who holds an allocation.
@@ -17,9 +21,18 @@ pub(crate) struct Owner {
     pub(crate) user: String,
 }
 
+/// One allocation as the table holds it.
+pub(crate) struct Entry {
+    pub(crate) owner: Owner,
+    /// Random, so that ids of several instances do not collide.
+    pub(crate) id: String,
+    pub(crate) relayed: SocketAddr,
+    pub(crate) traffic: Arc<Traffic>,
+}
+
 #[derive(Default)]
 struct Table {
-    by_tuple: HashMap<FiveTuple, Owner>,
+    by_tuple: HashMap<FiveTuple, Entry>,
     per_user: HashMap<String, usize>,
 }
 
@@ -40,22 +53,76 @@ impl Allocations {
     }
 
     pub(crate) fn owner(&self, tuple: &FiveTuple) -> Option<Owner> {
-        self.lock().by_tuple.get(tuple).cloned()
+        self.lock().by_tuple.get(tuple).map(|e| e.owner.clone())
     }
 
-    pub(crate) fn register(&self, tuple: FiveTuple, owner: Owner) {
+    /// Registers the allocation of `tuple`, relayed at `relayed`; returns its
+    /// traffic counters, for the data plane.
+    pub(crate) fn register(
+        &self,
+        tuple: FiveTuple,
+        owner: Owner,
+        relayed: SocketAddr,
+    ) -> Arc<Traffic> {
         metrics::counter!("webcall_turn_allocations_total").increment(1);
+        let traffic = Arc::new(Traffic::new());
+        let entry = Entry {
+            owner,
+            id: format!("{:016x}", rand::random::<u64>()),
+            relayed,
+            traffic: traffic.clone(),
+        };
         let mut table = self.lock();
-        *table.per_user.entry(owner.user.clone()).or_default() += 1;
-        if let Some(old) = table.by_tuple.insert(tuple, owner) {
-            release_user(&mut table.per_user, &old.user);
+        *table.per_user.entry(entry.owner.user.clone()).or_default() += 1;
+        if let Some(old) = table.by_tuple.insert(tuple, entry) {
+            release_user(&mut table.per_user, &old.owner.user);
         }
+        traffic
     }
 
     pub(crate) fn release(&self, tuple: &FiveTuple) {
         let mut table = self.lock();
-        if let Some(owner) = table.by_tuple.remove(tuple) {
-            release_user(&mut table.per_user, &owner.user);
+        if let Some(entry) = table.by_tuple.remove(tuple) {
+            release_user(&mut table.per_user, &entry.owner.user);
+        }
+    }
+
+    /// Removes the allocations `which` picks; returns their 5-tuples.
+    pub(crate) fn take(&self, which: impl Fn(&Entry) -> bool) -> Vec<FiveTuple> {
+        let mut table = self.lock();
+        let tuples: Vec<FiveTuple> = table
+            .by_tuple
+            .iter()
+            .filter(|(_, entry)| which(entry))
+            .map(|(tuple, _)| *tuple)
+            .collect();
+        for tuple in &tuples {
+            if let Some(entry) = table.by_tuple.remove(tuple) {
+                release_user(&mut table.per_user, &entry.owner.user);
+            }
+        }
+        tuples
+    }
+
+    /// Calls `each` with every allocation, under the table's lock (keep it short).
+    pub(crate) fn for_each(&self, mut each: impl FnMut(&FiveTuple, &Entry)) {
+        for (tuple, entry) in &self.lock().by_tuple {
+            each(tuple, entry);
+        }
+    }
+
+    /// Samples every allocation's byte counts (for its rate): the table's lock
+    /// to copy the counters' handles, then one small lock per allocation, off
+    /// the data plane's paths.
+    pub(crate) fn sample(&self, now: Instant) {
+        let traffic: Vec<Arc<Traffic>> = self
+            .lock()
+            .by_tuple
+            .values()
+            .map(|entry| entry.traffic.clone())
+            .collect();
+        for traffic in traffic {
+            traffic.sample(now);
         }
     }
 

@@ -23,6 +23,8 @@
 //! list under an async mutex). The RFC 8656 rules (a permission is needed in
 //! both directions, a channel binding also installs one, expired entries count
 //! as absent) are kept by each relay's table ([`crate::permissions`]).
+//! Each allocation counts what it relays on counters of its own, held with its
+//! relay socket ([`crate::traffic`]): two relaxed atomic adds per datagram.
 
 use std::collections::HashMap;
 use std::io;
@@ -38,6 +40,7 @@ use crate::counters::{count_relayed, Direction};
 use crate::permissions::{Table, SWEEP_ABOVE};
 use crate::policy::PeerPolicy;
 use crate::tcp::TcpTransport;
+use crate::traffic::Traffic;
 use crate::tuple::FiveTuple;
 use crate::wire;
 
@@ -50,17 +53,24 @@ pub(crate) enum ClientPath {
 }
 
 /// What a successful control response established (seen by the gate).
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Established {
-    Allocation { relay: SocketAddr },
+    /// With the counters the allocation's relaying bumps.
+    Allocation {
+        relay: SocketAddr,
+        traffic: Arc<Traffic>,
+    },
     Permissions(Vec<IpAddr>),
-    Channel { number: u16, peer: SocketAddr },
+    Channel {
+        number: u16,
+        peer: SocketAddr,
+    },
 }
 
 /// The client end of an allocation, known once its Allocate succeeded.
 struct Link {
     client: SocketAddr,
     path: ClientPath,
+    traffic: Arc<Traffic>,
 }
 
 /// One relayed transport address.
@@ -156,6 +166,7 @@ impl Relay {
         let end = at + wire::padded(len);
         buf[at + len..end].fill(0);
         let frame = &buf[start..end];
+        link.traffic.count_out(len);
         match &link.path {
             // Counted when the outbox is flushed.
             ClientPath::Udp(socket) if batch::queue_to_client(socket, link.client, frame) => {
@@ -248,6 +259,7 @@ impl DataPlane {
         len: usize,
     ) -> Option<Blocked> {
         let relay = self.relay(tuple)?;
+        let traffic = &relay.link.get()?.traffic;
         let now = Instant::now();
         let datagram = &buf[at..at + len];
         let (peer, payload_at, payload_len) =
@@ -264,12 +276,14 @@ impl DataPlane {
             };
         if let Some(local) = self.local_relay(peer) {
             count_relayed(Direction::ToPeer, payload_len);
+            traffic.count_in(payload_len);
             return local.to_client(relay.addr, buf, payload_at, payload_len);
         }
         if self.policy.own_port_refused(peer) {
             metrics::counter!("webcall_turn_forbidden_peers_total").increment(1);
             return None;
         }
+        traffic.count_in(payload_len);
         let payload = &buf[payload_at..payload_at + payload_len];
         match relay.socket.try_send_to(payload, peer) {
             Ok(_) => {
@@ -300,7 +314,7 @@ impl DataPlane {
     pub(crate) fn apply(&self, tuple: FiveTuple, established: Established, path: &ClientPath) {
         let now = Instant::now();
         match established {
-            Established::Allocation { relay } => {
+            Established::Allocation { relay, traffic } => {
                 let Some(found) = self
                     .unclaimed
                     .lock()
@@ -314,6 +328,7 @@ impl DataPlane {
                 let _ = found.link.set(Link {
                     client: tuple.client,
                     path: path.clone(),
+                    traffic,
                 });
                 self.by_addr
                     .write()

@@ -13,6 +13,7 @@
 //! | another username on an existing allocation | accepted | 441 |
 //! | peer in a denied range | accepted | 403 |
 //! | allocations over the user's or the server's quota | accepted | 486 |
+//! | credentials of a retired key generation | (not known) | 401 (a Refresh to 0 passes) |
 //!
 //! Answers to unauthenticated requests carry no reason phrase and no SOFTWARE:
 //! they are what a spoofed-source attacker would reflect (see [`NonceCache`]).
@@ -29,7 +30,7 @@
 //! here, and a rule split from the others would hide which one answers first.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -83,6 +84,9 @@ pub struct GateStats {
 /// Shared by every listener: the rules, and the allocations that exist.
 pub struct Gate {
     config: GateConfig,
+    /// The quotas in force: the configured ones until the operator changes them.
+    user_quota: AtomicUsize,
+    total_quota: AtomicUsize,
     allocations: Allocations,
     pub stats: GateStats,
 }
@@ -137,6 +141,8 @@ enum PendingKind {
 impl Gate {
     pub(crate) fn new(config: GateConfig) -> Self {
         Self {
+            user_quota: AtomicUsize::new(config.user_quota),
+            total_quota: AtomicUsize::new(config.total_quota),
             config,
             allocations: Allocations::default(),
             stats: GateStats::default(),
@@ -146,6 +152,25 @@ impl Gate {
     /// Allocations alive now.
     pub(crate) fn allocation_count(&self) -> usize {
         self.allocations.count()
+    }
+
+    /// The allocations that exist, for the operator.
+    pub(crate) fn allocations(&self) -> &Allocations {
+        &self.allocations
+    }
+
+    /// Allocations one user, and all together, may hold: (per user, total).
+    pub(crate) fn quotas(&self) -> (usize, usize) {
+        (
+            self.user_quota.load(Ordering::Relaxed),
+            self.total_quota.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Changes the quotas for the next Allocate.
+    pub(crate) fn set_quotas(&self, per_user: usize, total: usize) {
+        self.user_quota.store(per_user, Ordering::Relaxed);
+        self.total_quota.store(total, Ordering::Relaxed);
     }
 
     /// The crate closed the allocation of `tuple` (expiry, Refresh 0, shutdown).
@@ -219,6 +244,12 @@ impl Gate {
         if integrity.check(&mut msg).is_err() {
             return self.refuse_auth(&msg, nonces);
         }
+        // A retired key generation is refused like a wrong key, except for
+        // letting an allocation go (the gate's own Refresh when a TCP client
+        // leaves carries the allocation's username, whatever its generation).
+        if !self.config.credentials.verifies(&rest) && !is_release(&msg) {
+            return self.refuse_auth(&msg, nonces);
+        }
         // After authentication, as RFC 8489 §6.3.1 orders it.
         if let Some(refused) = self.refuse_unknown(&msg, Some(integrity.clone())) {
             return refused;
@@ -248,11 +279,11 @@ impl Gate {
                     Some(integrity),
                 );
             }
-            if self.allocations.over_quota(
-                rest.user,
-                self.config.user_quota,
-                self.config.total_quota,
-            ) {
+            let (user_quota, total_quota) = self.quotas();
+            if self
+                .allocations
+                .over_quota(rest.user, user_quota, total_quota)
+            {
                 self.stats.quota_refusals.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("webcall_turn_quota_refusals_total").increment(1);
                 return reply(&msg, CODE_ALLOC_QUOTA_REACHED, vec![], Some(integrity));
@@ -445,9 +476,9 @@ impl Gate {
         }
         match done.kind {
             PendingKind::Allocate(owner) if typ == wire::ALLOCATE_SUCCESS => {
-                self.allocations.register(tuple, owner);
                 let relay = wire::relayed_addr(&msg)?;
-                Some(Established::Allocation { relay })
+                let traffic = self.allocations.register(tuple, owner, relay);
+                Some(Established::Allocation { relay, traffic })
             }
             PendingKind::Permissions(ips) if typ == wire::CREATE_PERMISSION_SUCCESS => {
                 Some(Established::Permissions(ips))
@@ -502,6 +533,12 @@ fn reply(
     integrity: Option<MessageIntegrity>,
 ) -> Verdict {
     wire::error_response(msg, code, extra, integrity).map_or(Verdict::Drop, Verdict::Reply)
+}
+
+/// A Refresh asking for lifetime 0: the client lets its allocation go.
+fn is_release(msg: &Message) -> bool {
+    let mut lifetime = Lifetime::default();
+    msg.typ.method == METHOD_REFRESH && lifetime.get_from(msg).is_ok() && lifetime.0.is_zero()
 }
 
 fn unix_now() -> u64 {

@@ -26,11 +26,15 @@
 //!   credentials (441), and answers unauthenticated requests without growing
 //!   the crate's nonce map. Its state: `allocations` (who holds what, quotas)
 //!   and `nonces`.
+//! - `operator`: what an operator sees and does while the relay runs (live
+//!   allocations with their traffic, ending them, quotas): the domain's
+//!   `RelayControl` port.
 //! - `relay_sockets`: the relay sockets handed to the crate, whose read loops
 //!   relay peer datagrams themselves.
 //! - `dataplane`: relaying for established allocations (ChannelData, Send and
 //!   Data indications) in our own code; the crate never sees relayed data. Each
-//!   allocation's permissions and channels: `permissions`.
+//!   allocation's permissions and channels: `permissions`; its packets and
+//!   bytes each way and its rate: `traffic`.
 //! - `tcp`: TURN over TCP and over TLS (RFC 8656 framing), seen as one packet
 //!   socket per kind. TLS streams are decrypted by the caller (the binary's
 //!   HTTPS port) and handed in with [`TurnRelay::tls_intake`].
@@ -39,7 +43,7 @@
 //!   metrics; `metrics`: the relay's metric catalogue ([`describe_metrics`]);
 //!   `wire`: STUN/TURN bytes; `policy`: which peer addresses may be
 //!   relayed to; `credentials`: minting and checking `<expiry>:<user>` /
-//!   HMAC-SHA1 credentials.
+//!   HMAC-SHA1 credentials, and the generations of their key.
 
 #![warn(unreachable_pub)]
 
@@ -55,11 +59,13 @@ mod ice;
 mod listener;
 mod metrics;
 mod nonces;
+mod operator;
 mod permissions;
 mod policy;
 mod relay;
 mod relay_sockets;
 mod tcp;
+mod traffic;
 mod tuple;
 mod wire;
 mod worker;

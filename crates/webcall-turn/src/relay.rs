@@ -3,8 +3,9 @@
 //! plane they share, and starts a thread ([`crate::worker`]) per UDP listener
 //! and one each for TCP and TLS, each running a crate server on its
 //! [`GatedConn`] with relay sockets from [`RelayPorts`]. Also here: the key
-//! source the crate signs its responses with, and the task that tells the gate
-//! and the data plane when the crate closes an allocation.
+//! source the crate signs its responses with, the task that tells the gate
+//! and the data plane when the crate closes an allocation, and the one that
+//! samples every allocation's traffic once a second (for its rate).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::nonces::NonceCache;
 use crate::policy::PeerPolicy;
 use crate::relay_sockets::{RelayFamily, RelayPorts};
 use crate::tcp::{TcpTransport, Unfinished};
+use crate::traffic::SAMPLE_EVERY;
 use crate::tuple::{FiveTuple, Transport};
 use crate::wire::is_relayed_data;
 use crate::worker::{keep, Worker};
@@ -98,6 +100,7 @@ pub struct TurnRelay {
     public_ip: IpAddr,
     public_ip6: Option<Ipv6Addr>,
     gate: Arc<Gate>,
+    plane: Arc<DataPlane>,
     /// The REST credentials the relay accepts, for minting (`ice_servers`).
     credentials: Arc<RestCredentials>,
     tcp_transport: Arc<TcpTransport>,
@@ -200,6 +203,7 @@ impl TurnRelay {
         );
         let tls_transport = keep(tls.await, &mut workers)?;
 
+        tokio::spawn(sample_traffic(gate.clone(), shutdown.clone()));
         let mut listening = udp_addrs;
         listening.dedup();
         tracing::info!(
@@ -217,6 +221,7 @@ impl TurnRelay {
             public_ip: config.public_ip,
             public_ip6: config.public_ip6,
             gate,
+            plane,
             credentials: Arc::new(config.credentials),
             tcp_transport,
             tls_transport,
@@ -269,13 +274,18 @@ impl TurnRelay {
         self.tls_transport.clone()
     }
 
-    /// Mints the credentials this relay accepts.
-    pub(crate) fn credentials(&self) -> Arc<RestCredentials> {
+    /// Mints the credentials this relay accepts; rotating their key
+    /// ([`webcall_domain::ports::RotatingKey`]) rotates the relay's.
+    pub fn credentials(&self) -> Arc<RestCredentials> {
         self.credentials.clone()
     }
 
     pub fn gate(&self) -> &Gate {
         &self.gate
+    }
+
+    pub(crate) fn plane(&self) -> &DataPlane {
+        &self.plane
     }
 
     /// Closes every allocation and stops listening.
@@ -413,6 +423,19 @@ async fn start_server(
         }
     });
     Ok((server, released))
+}
+
+/// Samples every allocation's traffic once a second (for its rate) until `shutdown`.
+async fn sample_traffic(gate: Arc<Gate>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(SAMPLE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        gate.allocations().sample(std::time::Instant::now());
+    }
 }
 
 /// Relayed-address families this relay can serve: IPv4 when `public_ip` is

@@ -10,7 +10,8 @@
 //!   port's connections; `tls`: HTTPS and TURN over TLS (certificates, the
 //!   front that routes each connection, renewal, the HTTP redirect);
 //! - `relay`: starting the embedded TURN relay; `ice`: what
-//!   `/api/v1/webrtc/ice-servers` hands out;
+//!   `/api/v1/webrtc/ice-servers` hands out; `operations`: the operator's use
+//!   cases (relay allocations and quotas, key rotation) and their settings;
 //! - `metrics`: the Prometheus exporter and the metric catalogue;
 //!   `telemetry`: logging; `doctor`: `webcall doctor`; `address`: the URL
 //!   printed at start.
@@ -22,6 +23,7 @@ pub mod doctor;
 mod ice;
 mod listener;
 mod metrics;
+mod operations;
 mod relay;
 mod startup;
 pub mod telemetry;

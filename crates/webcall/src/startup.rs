@@ -17,6 +17,7 @@ use webcall_app::admission::{AccessDeps, AccessService};
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::guests::{Guests, GuestsDeps, GUEST_TOKEN_LIFETIME};
 use webcall_app::hub::{Hub, HubDeps};
+use webcall_app::operations::OperationsDeps;
 use webcall_app::presence::InProcessPresence;
 use webcall_app::rooms::{RoomDeps, RoomService};
 use webcall_app::throttle::ThrottleConfig;
@@ -24,15 +25,15 @@ use webcall_auth::{Argon2Hasher, GuestJwt, JwtCodec};
 use webcall_db::SqlStore;
 use webcall_domain::admin::AdminRepository;
 use webcall_domain::ports::{
-    Clock, Cluster, HealthCheck, PasswordHasher, Presence, SystemClock, TokenRevocations,
-    UserRepository,
+    Clock, Cluster, HealthCheck, PasswordHasher, Presence, RelayControl, RotatingKey, SystemClock,
+    TokenRevocations, UserRepository,
 };
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
 use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::TurnRelay;
 
 use crate::config::Config;
-use crate::{connections, ice, listener, metrics, relay, tls};
+use crate::{connections, ice, listener, metrics, operations, relay, tls};
 
 /// How many accounts a server remembers by id (a few hundred bytes each).
 const ACCOUNTS_CACHED: usize = 4096;
@@ -96,13 +97,14 @@ impl Application {
         } else {
             Arc::new(store.clone())
         };
+        let jwt = Arc::new(JwtCodec::new(&config.auth.jwt_secret, jwt_lifetime));
         let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2Hasher::new());
         let accounts = Accounts::new(
             AccountsDeps {
                 users: users.clone(),
                 revocations,
                 hasher: hasher.clone(),
-                tokens: Arc::new(JwtCodec::new(&config.auth.jwt_secret, jwt_lifetime)),
+                tokens: jwt.clone(),
                 clock: clock.clone(),
             },
             &config.auth.registration_secret,
@@ -192,9 +194,9 @@ impl Application {
             },
             ThrottleConfig::default(),
         );
-        let admin = Admin::new(
+        let admin = Arc::new(Admin::new(
             AdminDeps {
-                users,
+                users: users.clone(),
                 store: Arc::new(store.clone()),
                 rooms: rooms.clone(),
                 hub: hub.clone(),
@@ -203,7 +205,7 @@ impl Application {
                 clock,
             },
             AdminLimits::default(),
-        );
+        ));
         let background = CancellationToken::new();
         if let Some(redis) = &redis {
             redis
@@ -212,6 +214,25 @@ impl Application {
                 .context("REDIS_URL")?;
             tracing::info!(instance = redis.instance(), "sharing rooms through Redis");
         }
+        let operations = operations::start(
+            OperationsDeps {
+                settings: Arc::new(store.clone()),
+                relay: relay.clone().map(|relay| relay as Arc<dyn RelayControl>),
+                turn_key: relay
+                    .as_ref()
+                    .map(|relay| relay.credentials() as Arc<dyn RotatingKey>),
+                jwt_key: jwt,
+                hub: hub.clone(),
+                admin: admin.clone(),
+                users,
+                clock: Arc::new(SystemClock),
+                instance: redis
+                    .as_ref()
+                    .map_or_else(|| "local".to_owned(), |redis| redis.instance().to_owned()),
+            },
+            background.clone(),
+        )
+        .await?;
         let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
         if let Some(relay) = &relay {
             health.push(relay.clone());
@@ -240,7 +261,8 @@ impl Application {
         });
         let state = AppState {
             accounts: Arc::new(accounts),
-            admin: Arc::new(admin),
+            admin,
+            operations,
             guests: Arc::new(guests),
             access: Arc::new(access),
             ice,

@@ -864,6 +864,12 @@ async fn the_openapi_description_matches_the_routes() {
         "DELETE /api/v1/rooms/{room}/invites/{id}",
         "POST /api/v1/guest/invite",
         "POST /api/v1/guest",
+        "GET /api/v1/admin/turn/allocations",
+        "DELETE /api/v1/admin/turn/allocations/{id}",
+        "GET /api/v1/admin/turn/quotas",
+        "GET /api/v1/admin/keys",
+        "POST /api/v1/admin/keys/{key}/rotate",
+        "PUT /api/v1/admin/turn/quotas",
     ];
     served.sort();
     assert_eq!(
@@ -877,6 +883,7 @@ async fn the_openapi_description_matches_the_routes() {
             &path
                 .replace("{room}", "no-such-room")
                 .replace("{name}", "no-such-room")
+                .replace("{key}", "jwt")
                 .replace("{id}", &uuid::Uuid::new_v4().to_string()),
         );
         let response = app

@@ -18,8 +18,13 @@ impl Hub {
         self.publish(ClusterMessage::Event(envelope)).await;
     }
 
+    /// Whether there are other instances (a cluster) to tell.
+    pub fn clustered(&self) -> bool {
+        self.deps.cluster.is_some()
+    }
+
     /// Carries out a command here and on the other instances.
-    pub(super) async fn command(&self, command: Command) {
+    pub async fn command(&self, command: Command) {
         self.execute(&command).await;
         self.publish(ClusterMessage::Command(command)).await;
     }

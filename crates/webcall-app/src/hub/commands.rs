@@ -3,7 +3,12 @@
 //! host moderates (carried out in `moderation`), when a
 //! login ends or an account is deleted or banned, when a peer resumed
 //! elsewhere, or when another instance asks for a roll call. Every instance carries out each command for its own peers.
+//! What a command asks beyond calls (the relay, the signing keys) is handed to
+//! an [`InstanceCommands`] ([`Hub::also_execute`]).
 
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
 use webcall_domain::model::UserId;
 use webcall_domain::signaling::{
     ClusterMessage, Command, Envelope, LeaveReason, PeerId, RoomEvent, RoomName,
@@ -14,7 +19,21 @@ use super::registry::LocalPeer;
 use super::Hub;
 use crate::AppError;
 
+/// Carries out, on each instance, what commands ask beyond calls: relay quotas,
+/// ended relay allocations, rotated keys, and a revoked user's relay allocations
+/// ([`crate::operations::Operations`]).
+#[async_trait]
+pub trait InstanceCommands: Send + Sync {
+    async fn execute(&self, command: &Command);
+}
+
 impl Hub {
+    /// Hands every command, from this instance or another, to `handler` too
+    /// while it lives (it may hold the hub); once: a second one is refused.
+    pub fn also_execute(&self, handler: &Arc<dyn InstanceCommands>) -> bool {
+        self.also.set(Arc::downgrade(handler)).is_ok()
+    }
+
     /// The owner deletes a room: the call ends for everyone in it (close 4004).
     pub async fn delete_room(&self, name: &RoomName, user: UserId) -> Result<(), AppError> {
         let room = self
@@ -94,6 +113,12 @@ impl Hub {
             Command::RoomChanged { room } => self.forget_room(room),
             Command::Answer { room, knock, admit } => self.answer_here(room, knock, *admit).await,
             Command::Knocks { room } => self.knock_again(room).await,
+            Command::RelayQuotas { .. }
+            | Command::KeyRotated { .. }
+            | Command::EndRelayAllocation { .. } => {}
+        }
+        if let Some(handler) = self.also.get().and_then(Weak::upgrade) {
+            handler.execute(command).await;
         }
     }
 

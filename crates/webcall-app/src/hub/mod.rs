@@ -39,6 +39,7 @@ mod resume;
 #[cfg(test)]
 mod tests;
 
+pub use commands::InstanceCommands;
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 pub use lobby::Knock;
 pub use moderation::is_host;
@@ -191,6 +192,8 @@ pub struct Hub {
     account_changed: OnceLock<AccountHook>,
     /// Newcomers waiting in lobbies here.
     lobby: Mutex<lobby::Waiting>,
+    /// Carries out what commands ask beyond calls.
+    also: OnceLock<Weak<dyn InstanceCommands>>,
     me: Weak<Hub>,
 }
 
@@ -206,6 +209,7 @@ impl Hub {
             unpublished: Mutex::default(),
             account_changed: OnceLock::new(),
             lobby: Mutex::default(),
+            also: OnceLock::new(),
             me: me.clone(),
         })
     }

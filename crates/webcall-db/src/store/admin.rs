@@ -73,7 +73,7 @@ impl SqlStore {
 
     /// A transaction with the audit entry written (and, on PostgreSQL, the
     /// admins' lock taken when `admins` is true).
-    async fn audited(
+    pub(super) async fn audited(
         &self,
         audit: &NewAuditEntry,
         admins: bool,

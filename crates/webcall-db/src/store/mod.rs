@@ -1,7 +1,7 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
 //! of their own (`users`, `revocations`, `rooms`, `chat`, `moderation`, `admin`,
-//! `access`, `invites`).
+//! `access`, `invites`, `operations`).
 
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ mod admin;
 mod chat;
 mod invites;
 mod moderation;
+mod operations;
 mod revocations;
 mod rooms;
 mod users;

@@ -5,12 +5,15 @@
 //! handler calls one use case with it.
 //!
 //! Layout: `users`, `rooms`, `calls`, `audit` are the endpoints of each tab;
-//! `reset` is the password-reset link's public end.
+//! `reset` is the password-reset link's public end; `turn` the relay's
+//! allocations and quotas, `keys` the signing keys' rotation.
 
 mod audit;
 mod calls;
+mod keys;
 mod reset;
 mod rooms;
+mod turn;
 mod users;
 
 pub(crate) use users::origin;
@@ -33,6 +36,8 @@ pub fn router() -> Router<AppState> {
         .merge(calls::router())
         .merge(audit::router())
         .merge(reset::router())
+        .merge(turn::router())
+        .merge(keys::router())
 }
 
 /// An admin, admitted for this request by `Admin::admit` (a GET counts as a

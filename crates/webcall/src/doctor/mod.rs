@@ -195,6 +195,7 @@ async fn relay(config: &Config, settings: &TurnSettings, report: &mut Report) {
         .clone()
         .unwrap_or_else(crate::config::random_secret);
     let credentials = RestCredentials::new(secret, config.ice.turn_credential_ttl);
+    turn::adopt_stored_key(config.storage.database_url.expose_secret(), &credentials).await;
     let port = settings.listen[0].port();
     // An IPv6 host is bracketed in a URL, as `SocketAddr` writes it.
     let at = SocketAddr::new(found.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port);

@@ -1,7 +1,8 @@
 //! The relay checks: a STUN Binding, a TURN round trip over UDP (two
 //! allocations, a packet from one relayed address to the other), and an
 //! Allocate over TCP and over TLS (the control connection browsers use with
-//! `turn:…?transport=tcp` and `turns:`).
+//! `turn:…?transport=tcp` and `turns:`), signed with the key generation a
+//! running server uses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,9 +13,22 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use turn::client::{Client, ClientConfig};
 use webcall_domain::model::UserId;
-use webcall_domain::ports::TurnCredentialMinter;
+use webcall_domain::operations::KeyKind;
+use webcall_domain::ports::{OperatorSettings, RotatingKey, TurnCredentialMinter};
 use webcall_turn::RestCredentials;
 use webrtc_util::Conn;
+
+/// Signs as a running server does after an admin rotated the TURN key (the
+/// generation the database at `url` holds; generation 0 when there is none).
+pub(super) async fn adopt_stored_key(url: &str, credentials: &RestCredentials) {
+    let Ok(store) = webcall_db::SqlStore::connect(url).await else {
+        return;
+    };
+    if let Ok(generation) = store.key_generation(KeyKind::Turn).await {
+        credentials.adopt(generation);
+    }
+    store.close().await;
+}
 
 /// Why a relay check did not pass.
 pub(super) enum Refusal {

@@ -208,6 +208,7 @@ impl Shared {
                 rooms: rooms.clone(),
                 chat: self.store.clone(),
                 moderation: self.store.clone(),
+                access: self.store.clone(),
                 presence: self.presence.clone(),
                 cluster: cluster.clone().map(|c| c as _),
                 ice: Arc::new(IceServersService::new(vec![], vec![], self.clock.clone())),

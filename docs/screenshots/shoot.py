@@ -289,6 +289,26 @@ def main():
                     shooter.goto(f"{origin}/r/team%20call!")
                     shooter.wait("room 404", "return !!document.querySelector('[data-testid=not-found]');")
                     shot("room-404")
+                if want("admin"):
+                    # ada registered first: she is the admin. Bob is in a call (live calls).
+                    for tab in ("users", "rooms", "calls", "turn", "keys", "audit"):
+                        shooter.goto("about:blank")  # a fresh load, not just a new fragment
+                        shooter.goto(f"{origin}/admin#{tab}")
+                        shooter.wait(f"admin {tab}", "const p = document.querySelector"
+                                     f"('[data-testid=admin-panel-{tab}]'); return p && !p.hidden"
+                                     " && p.children.length > 0 && !p.querySelector('[aria-busy=true]');")
+                        shot(f"admin-{tab}")
+                    shooter.goto(f"{origin}/admin#users")
+                    shooter.click("[data-testid=user-row][data-username=bob] [data-testid=user-reset]")
+                    shooter.click("[data-testid=confirm-ok]")
+                    shooter.wait("reset link", "return !!document.querySelector('[data-testid=reset-link-dialog]');")
+                    shot("admin-reset-link")
+                    link = shooter.js("return document.querySelector('[data-testid=reset-link-url]').value;")
+                    sign_in(shooter, origin, None, lang)
+                    shooter.goto(f"{origin}/reset#{link.split('#', 1)[1]}")
+                    shooter.wait("reset page", "return !document.querySelector('[data-testid=reset-form]').hidden;")
+                    shot("reset")
+                    sign_in(shooter, origin, ada, lang)
                 if want("check"):
                     shooter.goto(f"{origin}/check")
                     shooter.wait("check", "return document.querySelectorAll('[data-testid^=check-] strong').length > 0;")

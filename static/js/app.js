@@ -79,6 +79,7 @@ const END_NOTICE = {
   kicked: 'end_kicked', room_banned: 'end_room_banned', room_deleted: 'end_room_deleted', room_full: 'end_room_full',
   room_limit: 'end_room_limit', rate_limited: 'end_rate_limited', too_big: 'end_too_big', closed: 'end_closed',
   room_private: 'end_room_private', room_password: 'end_room_password', denied: 'end_denied',
+  banned: 'end_banned', room_locked: 'end_room_locked',
 };
 
 function route() {

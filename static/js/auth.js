@@ -112,6 +112,7 @@ function waitOut(form, seconds) {
 function showApiError(form, e) {
   switch (e.code) {
     case 'invalid_credentials': return formError(form, 'err_invalid_credentials');
+    case 'banned': return formError(form, 'err_banned');
     case 'registration_secret_invalid': return fieldError(form, 'secret', 'err_registration_secret_invalid');
     case 'email_taken': return fieldError(form, 'email', 'err_email_taken');
     case 'username_taken': return fieldError(form, 'username', 'err_username_taken');

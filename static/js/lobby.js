@@ -28,12 +28,14 @@ export class Lobby {
   show(me) {
     this.me = me;
     this.view.hidden = false;
+    $('#admin-link').hidden = me?.role !== 'admin'; // the API decides; this only shows the way
     document.title = 'WebCall';
     this.refresh();
   }
 
   hide() {
     this.view.hidden = true;
+    $('#admin-link').hidden = true;
     clearTimeout(this.timer);
     this.abort?.abort();
   }

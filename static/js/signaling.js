@@ -3,7 +3,7 @@
 //
 // Close codes: reconnect only after 1001 / 1006 / 1011 / 1013 / 4008 (with the resume token, so the call
 // survives a network switch). 4401 → refresh the token and reconnect, or sign in again.
-// 4003 / 4004 / 4006 / 4009 / 4010 / 4011 / 4012 / 4013 / 4029 / 1009 → the end, with a reason. A connection that never opened
+// 4003 / 4004 / 4005 / 4006 / 4009 / 4010 / 4011 / 4012 / 4013 / 4029 / 4403 / 1009 → the end, with a reason. A connection that never opened
 // (the server answered the upgrade with 401) → ask /api/v1/auth/me whether the token is still good
 // before trying again.
 //
@@ -15,7 +15,7 @@
 import { ACCESS_CLOSE, passFor } from './roomaccess.js';
 
 export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1013, 4008]);
-export const FATAL_CODES = { 4003: 'kicked', 4004: 'room_deleted', 4006: 'room_banned', 4009: 'room_full', 4013: 'room_limit', 4029: 'rate_limited', 1009: 'too_big', ...ACCESS_CLOSE };
+export const FATAL_CODES = { 4003: 'kicked', 4004: 'room_deleted', 4005: 'room_locked', 4006: 'room_banned', 4009: 'room_full', 4013: 'room_limit', 4029: 'rate_limited', 4403: 'banned', 1009: 'too_big', ...ACCESS_CLOSE };
 
 const PING_EVERY = 1000;    // our ping; the server answers with pong (a few dozen bytes a second)
 const PONG_WAIT = 1000;     // no answer this soon: say "reconnecting" while we wait for it (so a

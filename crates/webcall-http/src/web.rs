@@ -1,7 +1,9 @@
 //! The web client: the files of `static/`, embedded in the binary so one file
 //! deploys. `/` leads to the app, `/r/{room}` is the app opened on a room (a call
 //! can be shared as a link), `/check` is the connection check, `/docs` the API
-//! reference rendered from `/api/openapi.json`, and the seed's `/static/auth.html` and
+//! reference rendered from `/api/openapi.json`, `/admin` the admin panel (the page
+//! asks the API whether you are an admin; the API decides), `/reset` the page of a
+//! one-time password-reset link, and the seed's `/static/auth.html` and
 //! `/static/index.html` keep working. Security headers for every response are in
 //! [`security_headers`].
 //!
@@ -44,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/check", get(|| async { serve("check.html") }))
         .route("/join", get(|| async { serve("guest.html") }))
         .route("/docs", get(|| async { serve("docs.html") }))
+        .route("/admin", get(|| async { serve("admin.html") }))
+        .route("/reset", get(|| async { serve("reset.html") }))
         .route("/api/openapi.json", get(|| async { serve("openapi.json") }))
         .route("/static/{*path}", get(file))
 }
@@ -164,7 +168,14 @@ mod tests {
 
     #[test]
     fn the_client_pages_are_embedded() {
-        for page in ["index.html", "auth.html", "404.html", "room-404.html"] {
+        for page in [
+            "index.html",
+            "auth.html",
+            "404.html",
+            "room-404.html",
+            "admin.html",
+            "reset.html",
+        ] {
             assert!(STATIC.get_file(page).is_some(), "{page}");
         }
         assert_eq!(content_type("js/app.js"), "text/javascript; charset=utf-8");

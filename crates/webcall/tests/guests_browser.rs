@@ -127,7 +127,7 @@ async fn a_guest_joins_by_link_and_both_see_each_other_and_the_badge() {
         let room = eventually(
             &guest,
             "the room's name on the landing page",
-            "const r = document.querySelector('[data-testid=guest-room]'); return !document.querySelector('[data-testid=guest-form]').hidden && r.textContent;",
+            "const r = document.querySelector('[data-testid=guest-room]'); return document.querySelector('[data-testid=guest-form]')?.hidden === false && r.textContent;",
         )
         .await;
         assert_eq!(room, "team");
@@ -150,7 +150,7 @@ async fn a_guest_joins_by_link_and_both_see_each_other_and_the_badge() {
             &guest,
             "the pre-join screen with the camera",
             "const v = document.querySelector('[data-testid=prejoin-video]'); \
-             return !document.querySelector('[data-testid=prejoin]').hidden && v.videoWidth > 0;",
+             return document.querySelector('[data-testid=prejoin]')?.hidden === false && v.videoWidth > 0;",
         )
         .await;
         click_join(&guest).await;
@@ -222,7 +222,7 @@ async fn a_guest_joins_by_link_and_both_see_each_other_and_the_badge() {
         let title = eventually(
             &other,
             "the revoked link explained",
-            "const t = document.querySelector('[data-testid=guest-problem-title]'); return !document.querySelector('[data-testid=guest-problem]').hidden && t.textContent;",
+            "const t = document.querySelector('[data-testid=guest-problem-title]'); return document.querySelector('[data-testid=guest-problem]')?.hidden === false && t.textContent;",
         )
         .await;
         assert!(
@@ -236,7 +236,7 @@ async fn a_guest_joins_by_link_and_both_see_each_other_and_the_badge() {
         eventually(
             &guest,
             "the guest's left page",
-            "return location.pathname === '/join' && !document.querySelector('[data-testid=guest-problem]').hidden;",
+            "return location.pathname === '/join' && document.querySelector('[data-testid=guest-problem]')?.hidden === false;",
         )
         .await;
         guest.close().await.unwrap();

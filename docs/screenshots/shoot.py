@@ -4,7 +4,7 @@
     cargo build --release && python3 docs/screenshots/shoot.py [--out docs/screenshots]
 
 Starts `target/release/webcall` on a free port (dev mode, a temporary SQLite file, the embedded
-relay), registers three people through the API and drives headless Chromium (`chromedriver`,
+relay), registers three people through the API, makes two rooms with access rules and drives headless Chromium (`chromedriver`,
 fake camera and microphone) over plain WebDriver HTTP, so it needs nothing but Python 3, Chromium
 and chromedriver. The phone size is a real 360 px viewport (Chromium's window cannot be made
 narrower than 500 px, so the DevTools device metrics are overridden). The call pages show people
@@ -187,6 +187,10 @@ def main():
     in_call(guest, origin, "team-standup")
     guest.js("document.querySelector('[data-testid=chat-input]') && 0")
 
+    # Who may enter: ada's "vault" has a password; her "board" asks newcomers to wait for her.
+    http("POST", f"{origin}/api/v1/rooms", {"name": "vault", "password": "open sesame"}, ada["access_token"])
+    http("POST", f"{origin}/api/v1/rooms", {"name": "board", "ask_to_join": True}, ada["access_token"])
+
     shooter = Browser(drv)
     try:
         for lang in ("en", "ru"):
@@ -238,6 +242,27 @@ def main():
                     shooter.click("[data-testid=leave]")
                     shooter.wait("left view", "return !document.querySelector('[data-testid=left-view]').hidden;")
                     shot("call-left")
+                if want("access"):
+                    # Bob is asked for vault's password, then waits in board's lobby (ada is not
+                    # there: "waiting for the host"); ada, in board, opens its Room access dialog.
+                    sign_in(shooter, origin, bob, lang)
+                    shooter.goto(f"{origin}/r/vault")
+                    shooter.wait("password prompt", "const i = document.querySelector('[data-testid=room-password]');"
+                                 " return !!i && i.offsetParent !== null;")
+                    shot("prejoin-password")
+                    in_call(shooter, origin, "board")
+                    shooter.wait("lobby", "return !document.querySelector('[data-testid=lobby-waiting]').hidden;")
+                    shot("call-lobby-waiting")
+                    shooter.click("[data-testid=lobby-cancel]")
+                    sign_in(shooter, origin, ada, lang)
+                    in_call(shooter, origin, "board")
+                    shooter.js("document.querySelector('[data-testid=room-access-open]').click();")
+                    shooter.wait("room access", "const d = document.querySelector('[data-testid=access-dialog]');"
+                                 " return !!d && d.open && document.querySelectorAll('[data-testid=access-level] option').length === 3;")
+                    time.sleep(0.5)
+                    shot("call-room-access")
+                    shooter.click("[data-testid=access-close]")
+                    shooter.click("[data-testid=leave]")
                 if want("demo"):
                     demo = f"http://localhost:{server.port}/static/index.html?demo=call"
                     shooter.goto(demo)

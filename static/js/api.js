@@ -1,5 +1,7 @@
 // REST client: one fetch wrapper, the API's error shape, the token in localStorage and its refresh.
 
+import { passFor } from './roomaccess.js';
+
 export const TOKEN_KEY = 'webcall.token';
 export const TOKEN_EXP_KEY = 'webcall.token_exp'; // ms since epoch, from expires_in at issue time
 
@@ -104,8 +106,10 @@ export const listRooms = (signal, cursor = null, limit = 50) =>
 export const createRoom = (name) => request('/api/v1/rooms', { method: 'POST', body: { name } });
 export const getRoom = (name, signal) => request(`/api/v1/rooms/${encodeURIComponent(name)}`, { signal });
 export const deleteRoom = (name) => request(`/api/v1/rooms/${encodeURIComponent(name)}`, { method: 'DELETE' });
-export const roomMessages = (room, before, limit = 50) =>
-  request(`/api/v1/rooms/${encodeURIComponent(room)}/messages?before=${encodeURIComponent(before)}&limit=${limit}`);
+export const roomMessages = (room, before, limit = 50) => {
+  const pass = passFor(room); // a room with a password: its room pass
+  return request(`/api/v1/rooms/${encodeURIComponent(room)}/messages?before=${encodeURIComponent(before)}&limit=${limit}${pass ? `&pass=${encodeURIComponent(pass)}` : ''}`);
+};
 
 /** Revoke the token on the server (best effort) and forget it here. */
 export async function logout() {

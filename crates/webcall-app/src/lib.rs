@@ -18,12 +18,12 @@
 //! `recent_chat` keeps a room's latest chat for joins while the room has peers here.
 //! [`metrics::describe_metrics`] describes the metrics the use cases record.
 //! [`admin::Admin`] is the admin API's use cases, and [`admin::Admin::admit`]
-//! the one check of who may call them. [`admission::decide`] is the one decision
-//! of who may enter a room (access level, members, password, lobby).
+//! the one check of who may call them.
+//! [`operations::Operations`] runs the embedded relay (allocations, quotas) and
+//! rotates the signing keys, on every instance. [`admission::decide`] is the one
+//! decision of who may enter a room (access level, members, password, lobby).
 //! [`guests::Guests`] is guest links: invite links a room's hosts make, and
 //! the guest tokens they give.
-//! [`operations::Operations`] runs the embedded relay (allocations, quotas) and
-//! rotates the signing keys, on every instance.
 
 pub mod accounts;
 pub mod admin;

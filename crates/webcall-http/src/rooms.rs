@@ -160,17 +160,23 @@ async fn delete(
 struct Page {
     before: Option<i64>,
     limit: Option<u32>,
+    /// A room pass, for a room with a password.
+    pass: Option<String>,
 }
 
 async fn messages(
     State(state): State<AppState>,
-    _: Authenticated,
+    RoomCaller(caller): RoomCaller,
     Path(room): Path<String>,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let page = query(page, "before and limit must be whole numbers")?;
     let name = RoomName::parse(&room)?;
     let limit = page.limit.unwrap_or(50).clamp(1, 200);
-    let messages = state.rooms.messages(&name, page.before, limit).await?;
+    let pass = page.pass.as_deref().filter(|p| !p.is_empty());
+    let messages = state
+        .access
+        .history(caller, &name, pass, page.before, limit)
+        .await?;
     Ok(Json(json!({"messages": chat_frames(&messages)})))
 }

@@ -262,9 +262,9 @@ impl Application {
         let state = AppState {
             accounts: Arc::new(accounts),
             admin,
+            access: Arc::new(access),
             operations,
             guests: Arc::new(guests),
-            access: Arc::new(access),
             ice,
             rooms,
             hub: hub.clone(),

@@ -821,7 +821,7 @@ async fn the_openapi_description_matches_the_routes() {
     assert_eq!(spec["openapi"], "3.1.0");
     let mut documented = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
-        for method in ["get", "post", "put", "delete"] {
+        for method in ["get", "post", "put", "patch", "delete"] {
             if item.get(method).is_some() {
                 documented.push(format!("{} {path}", method.to_uppercase()));
             }
@@ -841,6 +841,11 @@ async fn the_openapi_description_matches_the_routes() {
         "GET /api/v1/rooms/{room}",
         "DELETE /api/v1/rooms/{room}",
         "GET /api/v1/rooms/{room}/messages",
+        "PATCH /api/v1/rooms/{room}",
+        "GET /api/v1/rooms/{room}/members",
+        "PUT /api/v1/rooms/{room}/members/{username}",
+        "DELETE /api/v1/rooms/{room}/members/{username}",
+        "POST /api/v1/rooms/{room}/pass",
         "GET /ws/rooms/{room}",
         "GET /healthz",
         "GET /readyz",

@@ -127,6 +127,12 @@ async fn a_private_room_refuses_non_members_until_the_owner_invites_them() {
     let (frame, close) = refused(&app, "secret", &bob).await;
     assert_eq!(frame["code"], "room_private", "{frame}");
     assert_eq!(close, Some(4010));
+    let history = app.get_authed("/api/v1/rooms/secret/messages", &bob).await;
+    assert_eq!(
+        error_of(history).await.1,
+        "room_private",
+        "no history either"
+    );
 
     // Only a host manages members.
     let path = "/api/v1/rooms/secret/members/bob";
@@ -201,6 +207,11 @@ async fn a_room_password_buys_a_pass_wrong_ones_are_refused_and_throttled() {
     let with_pass = format!("{bob}&pass={pass}");
     let (_bob_ws, welcome) = app.join("vault", &with_pass).await;
     assert_eq!(welcome["room"], "vault");
+    // The history, too, needs the pass.
+    let history = app.get_authed("/api/v1/rooms/vault/messages", &bob).await;
+    assert_eq!(error_of(history).await.1, "room_password_required");
+    let path = format!("/api/v1/rooms/vault/messages?pass={pass}");
+    assert_eq!(app.get_authed(&path, &bob).await.status(), 200);
     // It is Bob's: Carol cannot use it.
     let carol_with_bobs = format!("{carol}&pass={pass}");
     let (frame, close) = refused(&app, "vault", &carol_with_bobs).await;

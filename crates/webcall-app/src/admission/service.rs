@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use webcall_domain::access::{Access, AccessChange, Member, RoomAccess, RoomAccessRepository};
 use webcall_domain::model::{LoginIdentifier, Password, Role, Username};
 use webcall_domain::ports::{Clock, PasswordHasher, Presence, RoomModeration, UserRepository};
-use webcall_domain::signaling::{Room, RoomName};
+use webcall_domain::signaling::{ChatMessage, Room, RoomName};
 use webcall_domain::DomainError;
 
 use super::{decide, needs_membership, Admission, Caller, Facts, Refusal, RoomPasses};
@@ -242,6 +242,30 @@ impl AccessService {
             summary: RoomSummary { room, peers },
             admission,
         }))
+    }
+
+    /// A page of the room's chat history (see `RoomService::messages`), for
+    /// those who may enter it: a private room's non-member, a banned account
+    /// and, without a valid room pass, anyone but a host of a room with a
+    /// password are refused. (A lobby does not hide the history: the room is
+    /// known to the caller, and nobody inside is shown by it.)
+    pub async fn history(
+        &self,
+        caller: Caller,
+        name: &RoomName,
+        pass: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, AppError> {
+        let view = self.view(caller, name, pass).await?;
+        if let Some(RoomView {
+            admission: Admission::Refuse(refusal),
+            ..
+        }) = view
+        {
+            return Err(refusal.into());
+        }
+        self.deps.rooms.messages(name, before, limit).await
     }
 
     /// A page of the rooms the caller may see listed, by name: admins see

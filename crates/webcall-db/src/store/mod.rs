@@ -1,7 +1,7 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
 //! of their own (`users`, `revocations`, `rooms`, `chat`, `moderation`, `admin`,
-//! `access`, `invites`, `operations`).
+//! `operations`, `access`, `invites`).
 
 use std::time::Duration;
 

@@ -278,6 +278,38 @@ def main():
                             shooter.js("document.body.dispatchEvent(new KeyboardEvent('keydown',"
                                        " {key: arguments[0], bubbles: true}));", key)
                         shot(name)
+                if want("guest"):
+                    # The host's "Invite guests" dialog, then the link opened as a guest (the pass is
+                    # per tab, sessionStorage), its pre-join, the call with the badge, and a dead link.
+                    in_call(shooter, origin, "team-standup")
+                    if shooter.js("return document.querySelector('[data-testid=people-panel]').hidden;"):
+                        shooter.click("[data-testid=toggle-people]")
+                    shooter.wait("invite button", "const b = document.querySelector('[data-testid=invite-guests]');"
+                                 " return !!b && b.offsetParent !== null;")
+                    shooter.js("document.querySelector('[data-testid=invite-guests]').click();")
+                    shooter.click("[data-testid=invite-create]")
+                    shooter.wait("link made", "return !!document.querySelector('[data-testid=invite-url]').value;")
+                    shot("call-invite")
+                    url = shooter.js("return document.querySelector('[data-testid=invite-url]').value;")
+                    shooter.click("[data-testid=invite-close]")
+                    shooter.click("[data-testid=leave]")
+                    shooter.goto(url)
+                    shooter.wait("guest landing", "return !document.querySelector('[data-testid=guest-form]').hidden;")
+                    shooter.js("document.querySelector('[data-testid=guest-name]').value = arguments[0];",
+                               "Anna K." if lang == "en" else "Анна К.")
+                    shot("guest-landing")
+                    shooter.click("[data-testid=guest-submit]")
+                    shooter.wait("guest pre-join", "const v = document.querySelector('[data-testid=prejoin-video]');"
+                                 " return !document.querySelector('[data-testid=prejoin]').hidden && v.videoWidth > 0;")
+                    shot("guest-prejoin")
+                    shooter.click("[data-testid=prejoin-join]")
+                    shooter.wait("guest in the call", "return !!document.querySelector('[data-testid=local-tile]"
+                                 " [data-testid=guest-badge]') && !!document.querySelector('[data-testid=remote-tile]');")
+                    shot("guest-call")
+                    shooter.js("sessionStorage.clear();")
+                    shooter.goto(f"{origin}/join#{'0' * 64}")
+                    shooter.wait("dead link", "return !document.querySelector('[data-testid=guest-problem]').hidden;")
+                    shot("guest-bad-link")
                 if want("404"):
                     shooter.goto(f"{origin}/r/team%20call!")
                     shooter.wait("room 404", "return !!document.querySelector('[data-testid=not-found]');")

@@ -16,7 +16,12 @@ export class ApiError extends Error {
   }
 }
 
-export const getToken = () => localStorage.getItem(TOKEN_KEY);
+let guestToken = null;
+/** A guest (invite link, invites.js) calls with its guest token: never stored here, never refreshed. */
+export function useGuestToken(token) { guestToken = token; }
+export const isGuest = () => !!guestToken;
+
+export const getToken = () => guestToken || localStorage.getItem(TOKEN_KEY);
 
 export function setToken(token, expiresIn) {
   localStorage.setItem(TOKEN_KEY, token);
@@ -125,6 +130,7 @@ function sessionLost() { for (const cb of lostHandlers) cb(); }
  *  A refresh revokes the token it presents, and presenting it again revokes the whole session: tabs
  *  take turns (Web Locks), and a tab that finds the token already replaced by another uses that one. */
 export function refreshToken() {
+  if (guestToken) return Promise.resolve(false); // a guest pass is not refreshed: the call ends
   if (!refreshing) {
     const presented = getToken();
     const run = async () => {
@@ -178,7 +184,7 @@ export function startTokenRefresh() {
 
 /** Is the stored token still accepted? 'ok' | 'invalid' | 'unreachable'. */
 export async function checkToken() {
-  try { await me(); return 'ok'; } catch (e) {
+  try { await (guestToken ? iceServers() : me()); return 'ok'; } catch (e) {
     if (e.status === 401 || e.code === 'banned') return 'invalid';
     return 'unreachable';
   }

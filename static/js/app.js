@@ -12,6 +12,7 @@ import { initFeedback, showLeft, hideLeft } from './feedback.js';
 import { PreJoin } from './prejoin.js';
 import { forgetPass } from './roomaccess.js';
 import { CallSettings } from './settings.js';
+import { guestPass, endAsGuest } from './invites.js';
 
 const bg = initPage();
 const params = new URLSearchParams(location.search);
@@ -68,6 +69,7 @@ function navigate(room) {
 
 function goSignIn() {
   if (session) { session._cleanup(); session = null; }
+  if (me && me.guest) { endAsGuest('expired', roomFromLocation()); return; }
   prejoin.hide();
   api.clearToken();
   location.replace(`/static/auth.html?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
@@ -84,6 +86,11 @@ function route() {
   canonicalUrl();
   const room = roomFromLocation();
   $('#loading').hidden = true;
+  if (me && me.guest && room !== me.room) { // a guest has no lobby and no other room
+    if (session) { const s = session; session = null; s.leave('navigated'); }
+    endAsGuest('left', me.room);
+    return;
+  }
   hideLeft();
   if (room && validRoom(room)) {
     if (session && session.room === room) return;
@@ -112,6 +119,7 @@ function startCall(room, media) {
       session = null;
       settings.close();
       if (reason === 'navigated') return; // route() goes on to where we are going
+      if (me.guest) { endAsGuest(reason, room); return; }
       if (reason === 'room_password') forgetPass(room); // the password changed: ask again
       if (reason === 'left') { // the Leave button: "You left ROOM — Rejoin / Back to rooms"
         history.pushState(null, '', urlFor(null));
@@ -137,8 +145,28 @@ function showUser() {
   av.style.setProperty('--hue', hueOf(me.username));
 }
 
+/** A guest (invite link): this tab's pass, for its room only; no lobby, no account. */
+function mainAsGuest(pass) {
+  api.useGuestToken(pass.token);
+  me = { id: pass.id, username: pass.name, guest: true, room: pass.room };
+  showUser();
+  $('#logout').hidden = true;
+  $('#brand').addEventListener('click', async (e) => {
+    e.preventDefault();
+    if (session && !(await confirmDialog({ title: 'leave_confirm_title', body: 'leave_confirm_body',
+      ok: 'leave_confirm_ok', args: { room: session.room }, danger: true }))) return;
+    if (session) { const s = session; session = null; s.leave('navigated'); }
+    endAsGuest('left', pass.room);
+  });
+  window.addEventListener('pagehide', () => { if (session) session.sig.leave(); });
+  window.addEventListener('popstate', () => route());
+  route();
+}
+
 async function main() {
   canonicalUrl();
+  const pass = guestPass();
+  if (pass && pass.room === roomFromLocation()) return mainAsGuest(pass);
   if (!api.getToken()) return goSignIn();
   try {
     me = await api.me();

@@ -54,6 +54,7 @@ export class PeoplePanel {
         audio: el.dataset.audio === 'true', video: el.dataset.video === 'true',
         hand: el.dataset.hand === 'true', screen: el.dataset.screen === 'true',
         owner: local ? !!owner.me : !!owner.id && el.dataset.userId === owner.id,
+        guest: el.dataset.guest === 'true',
         host: el.dataset.host === 'true', // set by moderation.js
       };
     }).sort((a, b) => (b.hand - a.hand) || (b.local - a.local) || a.name.localeCompare(b.name));
@@ -74,6 +75,7 @@ export class PeoplePanel {
     av.style.setProperty('--hue', hueOf(p.name));
     const who = h('span', { class: 'person-name' }, h('span', { class: 'person-text', 'data-testid': 'person-name', text: p.name }));
     if (p.local) who.append(h('span', { class: 'person-tag', 'data-testid': 'person-you', i18n: 'you' }));
+    if (p.guest) who.append(h('span', { class: 'person-tag person-guest', 'data-testid': 'person-guest', i18n: 'guest_badge' }));
     if (p.owner) who.append(h('span', { class: 'person-tag person-owner', 'data-testid': 'person-owner', i18n: 'room_owner' }));
     else if (p.host) who.append(h('span', { class: 'person-tag person-owner', 'data-testid': 'person-host', i18n: 'mod_host' }));
     const state = (on, onIcon, offIcon, onKey, offKey, testid) => {

@@ -80,6 +80,7 @@ export class PreJoin {
     const ctl = this.abort = new AbortController();
     const box = $('#prejoin-who');
     const people = $('#prejoin-people');
+    if (api.isGuest()) { box.dataset.state = 'guest'; setText($('#prejoin-who-text'), 'guest_prejoin_who'); return; }
     try {
       const r = await api.getRoom(room, ctl.signal);
       this._people(r.people || []);

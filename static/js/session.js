@@ -11,6 +11,7 @@ import { showReaction } from './reactions.js';
 import { QualityMonitor } from './quality.js';
 import { tileConnection, setAloneRoom } from './feedback.js';
 import { Moderation } from './moderation.js';
+import { invitesFor, markGuest } from './invites.js';
 import { CallAccess } from './roomaccess.js';
 
 export class CallSession {
@@ -163,6 +164,8 @@ export class CallSession {
       this.mesh.selfId = f.peer_id;
     }
     this.mod.welcome(f);
+    invitesFor(this.ui).show(this.room, this.mod.host);
+    if (this.me.guest) markGuest(this.ui.tiles.get('local'));
     this.access.welcome(f);
     this.ui.setOwner({ id: f.owner_id || (this.owner ? this.me.id : ''), me: this.owner, canKick: this.mod.host });
     if (f.ice_servers) {
@@ -209,6 +212,7 @@ export class CallSession {
     const gain = savedVolume(p.user_id);
     this.audio.setGain(p.peer_id, gain);
     this.ui.addPeer(peer, { gain, canKick: this.mod.host });
+    if (p.guest) markGuest(this.ui.tiles.get(p.peer_id));
     this.mod.peerChanged(p.peer_id);
     this.mesh.add(p.peer_id, { initiator });
     const pending = this.pendingSignals.get(p.peer_id);

@@ -106,6 +106,20 @@ pub enum AppError {
     /// A host denied the newcomer in the lobby (WS close 4012).
     #[error("a host did not let you in")]
     Denied,
+    /// No such invite link: never made, revoked, or its room is gone (HTTP 404
+    /// `invite_not_found`).
+    #[error("this invite link does not exist or was revoked")]
+    InviteNotFound,
+    /// The invite link's time is over (HTTP 410 `invite_expired`).
+    #[error("this invite link has expired")]
+    InviteExpired,
+    /// The invite link admitted as many guests as it allows (HTTP 410
+    /// `invite_used_up`).
+    #[error("this invite link has been used up")]
+    InviteUsedUp,
+    /// The room has as many invite links as it may (HTTP 409 `invite_limit`).
+    #[error("this room has too many invite links; revoke some first")]
+    InviteLimit,
     /// No relay allocation has that id (HTTP 404).
     #[error("no such relay allocation")]
     AllocationNotFound,

@@ -22,12 +22,15 @@
 //! [`operations::Operations`] runs the embedded relay (allocations, quotas) and
 //! rotates the signing keys, on every instance. [`admission::decide`] is the one
 //! decision of who may enter a room (access level, members, password, lobby).
+//! [`guests::Guests`] is guest links: invite links a room's hosts make, and
+//! the guest tokens they give.
 
 pub mod accounts;
 pub mod admin;
 pub mod admission;
 pub mod auth_cache;
 pub mod error;
+pub mod guests;
 pub mod hub;
 pub mod ice;
 pub mod metrics;

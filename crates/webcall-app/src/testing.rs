@@ -11,6 +11,7 @@
 //! - [`FastHasher`]: a quick, unsalted password hash that still refuses a wrong
 //!   password, counts its work and can be made busy (`Overloaded`).
 //! - [`ManualClock`]: a [`Clock`] the test moves.
+//! - [`MemoryInvites`], [`MemoryGuestTokens`]: guest links and guest tokens.
 //! - [`MemoryCluster`]: one instance's road to the others ([`Cluster`]): it
 //!   records what the instance publishes (the test hands it on, or not), shares
 //!   resume tokens with its [`MemoryCluster::another_instance`], and can be down.
@@ -24,6 +25,9 @@
 
 mod access_store;
 mod admin_store;
+mod invites;
+
+pub use invites::{MemoryGuestTokens, MemoryInvites};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -866,6 +870,7 @@ mod tests {
             username: "ada".into(),
             state: PeerState::default(),
             host: false,
+            guest: false,
         };
         presence.join(&lobby, &peer, 16).await.unwrap();
         here.remember_resume("t", &lobby, &peer.peer_id)

@@ -11,6 +11,7 @@
 //! - [`signaling`]: rooms, peers, chat, the events a room's peers exchange, and moderation.
 //! - [`access`]: who may enter a room (access level, password, members).
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
+//! - [`guests`]: invite links and the guests who join by them.
 //! - [`operations`]: what an operator manages at run time (relay allocations and
 //!   quotas, signing-key generations).
 //! - [`error`]: [`DomainError`], the error every port returns.
@@ -18,6 +19,7 @@
 pub mod access;
 pub mod admin;
 pub mod error;
+pub mod guests;
 pub mod model;
 pub mod operations;
 pub mod ports;

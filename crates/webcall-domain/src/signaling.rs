@@ -104,6 +104,9 @@ pub struct PeerInfo {
     /// moderate, and speaks when only hosts may.
     #[serde(default)]
     pub host: bool,
+    /// Joined by an invite link, without an account (shown with a "guest" badge).
+    #[serde(default)]
+    pub guest: bool,
 }
 
 /// A room: created by its first joiner (or the REST API), who owns it.

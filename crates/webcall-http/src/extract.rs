@@ -9,9 +9,10 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use bytes::Bytes;
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use webcall_app::AppError;
-use webcall_domain::model::TokenClaims;
+use webcall_domain::model::{TokenClaims, UserId};
 
 use crate::{ApiError, AppState};
 
@@ -87,6 +88,29 @@ impl FromRequestParts<AppState> for Authenticated {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or(AppError::TokenMissing)?;
         Ok(Self(state.accounts.authenticate(token).await?))
+    }
+}
+
+/// The caller of an in-call endpoint: an account, or a guest (whose token
+/// is good for its room's call only: the ICE servers and the socket).
+pub struct CallCaller(pub UserId);
+
+impl FromRequestParts<AppState> for CallCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers).ok_or(AppError::TokenMissing)?;
+        match state.accounts.authenticate(token).await {
+            Ok(claims) => Ok(Self(claims.user_id)),
+            Err(AppError::TokenInvalid) => {
+                let guest = state.guests.authenticate(&SecretString::from(token))?;
+                Ok(Self(guest.guest_id))
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! concrete adapter (those are wired by the `webcall` binary into [`AppState`]).
 //!
 //! Layout: [`router`] merges each feature's `router()` ([`auth`], [`health`],
-//! [`webrtc`], [`rooms`], [`ws`], [`web`], [`admin`]) and
+//! [`webrtc`], [`rooms`], [`ws`], [`web`], [`admin`], [`guests`]) and
 //! adds the shared layers; [`error`] holds the one JSON error shape; [`extract`]
 //! the JSON body, bearer-token and client-address extractors. [`AppState`] is
 //! here, at the top, so that every feature reaches it and it reaches down to
@@ -17,6 +17,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
+pub mod guests;
 pub mod health;
 mod memory;
 pub mod metrics;
@@ -36,6 +37,7 @@ use std::sync::Arc;
 use webcall_app::accounts::Accounts;
 use webcall_app::admin::Admin;
 use webcall_app::admission::AccessService;
+use webcall_app::guests::Guests;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
 use webcall_app::operations::Operations;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub admin: Arc<Admin>,
     /// Who may enter a room: access levels, members, room passwords.
     pub access: Arc<AccessService>,
+    /// Guest links and guest tokens.
+    pub guests: Arc<Guests>,
     /// The relay's allocations and quotas, and the signing keys' rotation.
     pub operations: Arc<Operations>,
     pub ice: Arc<IceServersService>,

@@ -9,7 +9,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
 use crate::{
-    admin, auth, health, metrics, room_access, rooms, web, webrtc, ws, ApiError, AppState,
+    admin, auth, guests, health, metrics, room_access, rooms, web, webrtc, ws, ApiError, AppState,
 };
 
 /// Options of the HTTP layer itself (not of any use case).
@@ -33,6 +33,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(room_access::router())
         .merge(ws::router())
         .merge(admin::router())
+        .merge(guests::router())
         .merge(web::router())
         .fallback(web::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/r/{room}", get(room_page))
         .route("/check", get(|| async { serve("check.html") }))
+        .route("/join", get(|| async { serve("guest.html") }))
         .route("/docs", get(|| async { serve("docs.html") }))
         .route("/admin", get(|| async { serve("admin.html") }))
         .route("/reset", get(|| async { serve("reset.html") }))

@@ -1,4 +1,5 @@
-//! `GET /api/v1/webrtc/ice-servers`: what a browser passes to `RTCPeerConnection`.
+//! `GET /api/v1/webrtc/ice-servers`: what a browser passes to `RTCPeerConnection`
+//! (for an account, or a guest in a call).
 
 use axum::extract::State;
 use axum::routing::get;
@@ -6,7 +7,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use webcall_domain::model::IceServers;
 
-use crate::extract::Authenticated;
+use crate::extract::CallCaller;
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -55,7 +56,7 @@ impl From<IceServers> for IceServersBody {
 
 async fn ice_servers(
     State(state): State<AppState>,
-    Authenticated(claims): Authenticated,
+    CallCaller(caller): CallCaller,
 ) -> Result<Json<IceServersBody>, ApiError> {
-    Ok(Json(state.ice.for_user(claims.user_id).into()))
+    Ok(Json(state.ice.for_user(caller).into()))
 }

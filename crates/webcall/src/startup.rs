@@ -15,12 +15,13 @@ use webcall_app::accounts::{Accounts, AccountsDeps};
 use webcall_app::admin::{Admin, AdminDeps, AdminLimits};
 use webcall_app::admission::{AccessDeps, AccessService};
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
+use webcall_app::guests::{Guests, GuestsDeps, GUEST_TOKEN_LIFETIME};
 use webcall_app::hub::{Hub, HubDeps};
 use webcall_app::operations::OperationsDeps;
 use webcall_app::presence::InProcessPresence;
 use webcall_app::rooms::{RoomDeps, RoomService};
 use webcall_app::throttle::ThrottleConfig;
-use webcall_auth::{Argon2Hasher, JwtCodec};
+use webcall_auth::{Argon2Hasher, GuestJwt, JwtCodec};
 use webcall_db::SqlStore;
 use webcall_domain::admin::AdminRepository;
 use webcall_domain::ports::{
@@ -252,11 +253,18 @@ impl Application {
             }
             None => None,
         };
+        let guests = Guests::new(GuestsDeps {
+            invites: Arc::new(store.clone()),
+            rooms: rooms.clone(),
+            tokens: Arc::new(GuestJwt::new(&config.auth.jwt_secret, GUEST_TOKEN_LIFETIME)),
+            clock: Arc::new(SystemClock),
+        });
         let state = AppState {
             accounts: Arc::new(accounts),
             admin,
             access: Arc::new(access),
             operations,
+            guests: Arc::new(guests),
             ice,
             rooms,
             hub: hub.clone(),

@@ -118,6 +118,7 @@ impl Harness {
                 username: user.username.as_str().to_owned(),
                 login: Uuid::new_v4(),
                 role: user.role,
+                guest: false,
                 resume: None,
                 pass: None,
                 admitted: false,

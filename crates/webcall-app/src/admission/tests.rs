@@ -249,6 +249,7 @@ async fn a_private_room_refuses_strangers_until_invited_and_after_removal() {
         username: "bob".into(),
         login: uuid::Uuid::new_v4(),
         role: Role::Member,
+        guest: false,
         resume: None,
         pass: None,
         admitted: false,

@@ -17,7 +17,8 @@ use crate::admission::{self, Admission, Caller, Facts, RoomPasses};
 use crate::AppError;
 
 impl Hub {
-    /// Joins a room (creating it, owned by the joiner, if it does not exist), or
+    /// Joins a room (creating it, owned by the joiner, if it does not exist and
+    /// the joiner is no guest), or
     /// resumes a detached peer when `resume` names one of this user in this room.
     #[tracing::instrument(skip_all, fields(room = %request.room))]
     pub async fn join(&self, request: JoinRequest) -> Result<Session, AppError> {
@@ -44,10 +45,14 @@ impl Hub {
             Ok(room) => (room, None),
             Err(lookup) => {
                 let found = lookup
-                    .get_or_try_init(|| {
-                        self.deps
-                            .rooms
-                            .find_or_create(&request.room, request.user_id)
+                    .get_or_try_init(|| async {
+                        if request.guest {
+                            let found = self.deps.rooms.find(&request.room).await?;
+                            found.ok_or(AppError::RoomNotFound)
+                        } else {
+                            let rooms = &self.deps.rooms;
+                            rooms.find_or_create(&request.room, request.user_id).await
+                        }
                     })
                     .await
                     .cloned();
@@ -60,7 +65,7 @@ impl Hub {
                 }
             }
         };
-        let host = is_host(&room, request.user_id, request.role);
+        let host = !request.guest && is_host(&room, request.user_id, request.role);
         let (rules, rules_seen) = match self.read_rules(&request.room).await {
             Ok(read) => read,
             Err(err) => {
@@ -85,6 +90,7 @@ impl Hub {
             username: request.username.clone(),
             state: PeerState::default(),
             host,
+            guest: request.guest,
         };
         // Receive the room's events from before presence says we are here, so that
         // no one who joins at the same moment is missed (at worst a peer is both in
@@ -222,22 +228,34 @@ impl Hub {
             user: request.user_id,
             role: request.role,
         };
-        let member = if admission::needs_membership(room, caller) {
-            self.deps.access.is_member(&room.name, caller.user).await?
+        // A guest's invite link stands for a private room's membership and for
+        // its password (the host handed it out); the lobby still holds guests,
+        // and there is no account to ban.
+        let facts = if request.guest {
+            Facts {
+                member: true,
+                banned: false,
+                pass_ok: true,
+                admitted: request.admitted,
+            }
         } else {
-            false
-        };
-        let facts = Facts {
-            member,
-            banned: rules.is_banned(caller.user),
-            pass_ok: admission::service::pass_ok(
-                &RoomPasses::default(),
-                room,
-                caller,
-                request.pass.as_deref(),
-                self.deps.clock.now(),
-            ),
-            admitted: request.admitted,
+            let member = if admission::needs_membership(room, caller) {
+                self.deps.access.is_member(&room.name, caller.user).await?
+            } else {
+                false
+            };
+            Facts {
+                member,
+                banned: rules.is_banned(caller.user),
+                pass_ok: admission::service::pass_ok(
+                    &RoomPasses::default(),
+                    room,
+                    caller,
+                    request.pass.as_deref(),
+                    self.deps.clock.now(),
+                ),
+                admitted: request.admitted,
+            }
         };
         match admission::decide(room, caller, facts) {
             Admission::Admit => Ok(()),

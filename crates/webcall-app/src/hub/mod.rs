@@ -150,6 +150,9 @@ pub struct JoinRequest {
     /// The account's role when it connected (an admin is a host in every
     /// room, [`is_host`]).
     pub role: Role,
+    /// A guest (by an invite link): never a host, never creates the room, and
+    /// its link stands for membership and the room's password.
+    pub guest: bool,
     pub resume: Option<String>,
     /// The room pass presented (a right room password bought it).
     pub pass: Option<String>,

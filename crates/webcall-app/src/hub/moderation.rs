@@ -105,17 +105,19 @@ impl Hub {
 
     /// A host removes `target` from the call (close 4003). With `ban`, the
     /// target's account may not join the room again while the room exists,
-    /// and its other peers in the room are removed too.
+    /// and its other peers in the room are removed too. A guest has no
+    /// account to ban (its id is new with each guest token): it is removed,
+    /// and revoking its invite link keeps it out.
     pub async fn kick(&self, from: &PeerId, target: &PeerId, ban: bool) -> Result<(), AppError> {
         let room = self.hosted_room(from).await?;
         let peers = self.deps.presence.peers(&room).await?;
-        let user = peers
+        let found = peers
             .iter()
             .find(|p| &p.peer_id == target)
-            .ok_or(AppError::PeerNotFound)?
-            .user_id;
+            .ok_or(AppError::PeerNotFound)?;
+        let (user, guest) = (found.user_id, found.guest);
         let mut kicked = vec![target.clone()];
-        if ban {
+        if ban && !guest {
             let now = self.deps.clock.now();
             self.deps.moderation.ban_from_room(&room, user, now).await?;
             self.moderate(room.clone(), from, Moderation::Ban { user })

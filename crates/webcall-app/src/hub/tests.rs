@@ -164,6 +164,7 @@ pub(super) fn request(user: &User, room: &str) -> JoinRequest {
         username: user.username.as_str().to_owned(),
         login: Uuid::new_v4(),
         role: user.role,
+        guest: false,
         resume: None,
         pass: None,
         admitted: false,
@@ -254,6 +255,7 @@ async fn the_first_joiner_creates_the_room_and_owns_it_later_joiners_are_told_wh
             username: "bob".into(),
             state: PeerState::default(),
             host: false,
+            guest: false,
         },
     };
     assert_eq!(events(&mut first), [joined]);
@@ -1125,6 +1127,7 @@ async fn what_could_not_be_published_is_published_once_the_cluster_is_back_but_n
         username: "bob".into(),
         state: PeerState::default(),
         host: false,
+        guest: false,
     };
     world
         .presence

@@ -1,7 +1,7 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
 //! of their own (`users`, `revocations`, `rooms`, `chat`, `moderation`, `admin`,
-//! `operations`, `access`).
+//! `operations`, `access`, `invites`).
 
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use webcall_domain::DomainError;
 mod access;
 mod admin;
 mod chat;
+mod invites;
 mod moderation;
 mod operations;
 mod revocations;

@@ -16,6 +16,8 @@ mod rooms;
 mod turn;
 mod users;
 
+pub(crate) use users::origin;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::Method;

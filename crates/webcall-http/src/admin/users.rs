@@ -126,7 +126,7 @@ async fn remove(
 /// Where the link points: the origin of the page that asked (its `Origin`
 /// header), else the `Host` it was asked on (https unless that is an address
 /// or localhost).
-fn origin(headers: &HeaderMap) -> String {
+pub(crate) fn origin(headers: &HeaderMap) -> String {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let safe = |s: &str| {
         !s.is_empty()

@@ -29,10 +29,11 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use secrecy::SecretString;
 use serde::Deserialize;
 use webcall_app::hub::JoinRequest;
 use webcall_app::AppError;
-use webcall_domain::model::UserId;
+use webcall_domain::model::{Role, UserId};
 use webcall_domain::signaling::RoomName;
 
 pub(crate) use self::protocol::chat_frames;
@@ -82,8 +83,8 @@ impl Drop for UserSlot {
     }
 }
 
-/// Checks the token (401), the room name (422) and the account's open sockets
-/// (429) before upgrading.
+/// Checks the token (401; a guest token for another room: 403), the room name
+/// (422) and the account's open sockets (429) before upgrading.
 async fn connect(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -94,18 +95,48 @@ async fn connect(
         .token
         .filter(|t| !t.is_empty())
         .ok_or(AppError::TokenMissing)?;
-    let (claims, user) = state.accounts.authenticate_user(&token).await?;
+    // An account's token, else a guest token for this room.
+    let (user_id, username, login, role, guest, expires_at) =
+        match state.accounts.authenticate_user(&token).await {
+            Ok((claims, user)) => {
+                let name = user.username.as_str().to_owned();
+                (
+                    user.id,
+                    name,
+                    claims.family,
+                    user.role,
+                    false,
+                    claims.expires_at,
+                )
+            }
+            Err(AppError::TokenInvalid) => {
+                let token = SecretString::from(token);
+                let claims = state.guests.admit_to(&token, &RoomName::parse(&room)?)?;
+                let name = claims.name.as_str().to_owned();
+                let member = Role::Member;
+                (
+                    claims.guest_id,
+                    name,
+                    claims.jti,
+                    member,
+                    true,
+                    claims.expires_at,
+                )
+            }
+            Err(err) => return Err(err.into()),
+        };
     let room = RoomName::parse(&room)?;
     let slot = state
         .ws_users
-        .admit(user.id, state.ws.max_per_user)
+        .admit(user_id, state.ws.max_per_user)
         .ok_or(ApiError::TooManyConnections)?;
     let request = JoinRequest {
         room,
-        user_id: user.id,
-        username: user.username.as_str().to_owned(),
-        login: claims.family,
-        role: user.role,
+        user_id,
+        username,
+        login,
+        role,
+        guest,
         resume: query.resume.filter(|r| !r.is_empty()),
         pass: query.pass.filter(|p| !p.is_empty()),
         admitted: false,
@@ -113,7 +144,7 @@ async fn connect(
     let options = state.ws;
     Ok(
         connection::sized(upgrade).on_upgrade(move |socket| async move {
-            connection::serve(socket, state.hub, request, claims.expires_at, options).await;
+            connection::serve(socket, state.hub, request, expires_at, options).await;
             drop(slot);
         }),
     )

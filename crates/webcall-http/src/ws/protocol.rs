@@ -40,7 +40,8 @@ pub(super) mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// 4003 "kicked": the room's owner kicked this peer.
     pub const KICKED: u16 = 4003;
-    /// 4004 "room deleted": the owner deleted the room (or an admin ended its call).
+    /// 4004 "room deleted": the owner deleted the room (or an admin ended its
+    /// call); at join, a guest's room no longer exists (after `room_not_found`).
     pub const ROOM_DELETED: u16 = 4004;
     /// 4005 "room locked": an admin locked the room; no newcomers (after `room_locked`).
     pub const ROOM_LOCKED: u16 = 4005;
@@ -102,6 +103,9 @@ pub(super) mod error_code {
     pub const ROOM_CREATION_RATE: &str = "room_creation_rate";
     /// At join: an admin locked the room (close 4005 follows).
     pub const ROOM_LOCKED: &str = "room_locked";
+    /// At join, for a guest: the room is gone (deleted since the invite link
+    /// was used; close 4004 follows).
+    pub const ROOM_NOT_FOUND: &str = "room_not_found";
     /// The room is private and the account no member of it (close 4010).
     pub const ROOM_PRIVATE: &str = "room_private";
     /// The room has a password: join with a room pass (close 4011).
@@ -483,6 +487,9 @@ struct PeerBody<'a> {
     username: &'a str,
     state: PeerState,
     host: bool,
+    /// Only when true: a guest (joined by an invite link).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    guest: bool,
 }
 
 impl<'a> From<&'a PeerInfo> for PeerBody<'a> {
@@ -493,6 +500,7 @@ impl<'a> From<&'a PeerInfo> for PeerBody<'a> {
             username: &peer.username,
             state: peer.state,
             host: peer.host,
+            guest: peer.guest,
         }
     }
 }
@@ -670,6 +678,7 @@ mod tests {
             username: "ada".into(),
             state: PeerState::default(),
             host: true,
+            guest: false,
         };
         let joined = outbound_frame(&SharedEvent::new(RoomEvent::PeerJoined { peer }));
         let expected = json!({"type": "peer_joined", "peer": {
@@ -706,6 +715,7 @@ mod tests {
                 username: "ada".into(),
                 state: PeerState::default(),
                 host: false,
+                guest: false,
             },
         });
         let recipients: Vec<Outbound> = (0..15).map(|_| event.clone()).collect();

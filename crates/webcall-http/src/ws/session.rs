@@ -73,6 +73,7 @@ impl PeerSession {
         };
         let (code, close) = match &err {
             AppError::RoomFull => (error_code::ROOM_FULL, close_code::ROOM_FULL),
+            AppError::RoomNotFound => (error_code::ROOM_NOT_FOUND, close_code::ROOM_DELETED),
             AppError::RoomLocked => (error_code::ROOM_LOCKED, close_code::ROOM_LOCKED),
             AppError::BannedFromRoom => {
                 (error_code::BANNED_FROM_ROOM, close_code::BANNED_FROM_ROOM)
@@ -102,6 +103,7 @@ impl PeerSession {
         let reason = match close {
             close_code::TRY_AGAIN_LATER => "try again later",
             close_code::ROOM_LOCKED => "room locked",
+            close_code::ROOM_DELETED => "room deleted",
             close_code::BANNED_FROM_ROOM => "banned from this room",
             close_code::ROOM_PRIVATE => "room private",
             close_code::ROOM_PASSWORD => "room password required",

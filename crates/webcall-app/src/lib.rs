@@ -38,6 +38,7 @@ pub mod operations;
 pub mod presence;
 pub mod rate;
 mod recent_chat;
+pub mod room_access;
 pub mod rooms;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -1,13 +1,11 @@
 //! Who may enter a room: its access level ([`Access`]), its optional password
-//! and "ask to join" flag ([`RoomAccess`]), its members, and the storage port
-//! of them ([`RoomAccessRepository`]). The decision itself (admit, wait in the
+//! and "ask to join" flag ([`RoomAccess`]) and its members; their storage port
+//! is `ports::RoomAccessRepository`. The decision itself (admit, wait in the
 //! lobby, refuse) is the use cases' (`webcall-app`'s `admission`).
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::model::{PasswordHash, UserId};
-use crate::signaling::{Room, RoomName};
 use crate::DomainError;
 
 /// A room's access level.
@@ -70,45 +68,4 @@ pub struct Member {
     pub user_id: UserId,
     pub username: String,
     pub added_at: DateTime<Utc>,
-}
-
-/// Rooms' access levels, passwords and members (migration 0010).
-#[async_trait]
-pub trait RoomAccessRepository: Send + Sync {
-    /// Creates the room with `access` set, as `RoomRepository::create_room`
-    /// does (the same errors), in one step: a room never exists half made.
-    async fn create_room_with_access(
-        &self,
-        name: &RoomName,
-        owner: UserId,
-        at: DateTime<Utc>,
-        max_owned: usize,
-        access: &RoomAccess,
-    ) -> Result<Room, DomainError>;
-    /// Applies `change`; false if there is no such room.
-    async fn change_access(
-        &self,
-        room: &RoomName,
-        change: &AccessChange,
-    ) -> Result<bool, DomainError>;
-    /// Up to `limit` rooms by name after `after` that `viewer` may see listed:
-    /// public ones, those they own, and private ones they are a member of.
-    async fn list_visible_rooms(
-        &self,
-        viewer: UserId,
-        after: Option<&RoomName>,
-        limit: usize,
-    ) -> Result<Vec<Room>, DomainError>;
-    async fn is_member(&self, room: &RoomName, user: UserId) -> Result<bool, DomainError>;
-    /// The room's members by username.
-    async fn members(&self, room: &RoomName) -> Result<Vec<Member>, DomainError>;
-    /// Adds `user` (again is a no-op); false if there is no such room.
-    async fn add_member(
-        &self,
-        room: &RoomName,
-        user: UserId,
-        at: DateTime<Utc>,
-    ) -> Result<bool, DomainError>;
-    /// Removes `user`; false if they were not a member.
-    async fn remove_member(&self, room: &RoomName, user: UserId) -> Result<bool, DomainError>;
 }

@@ -1,7 +1,7 @@
 //! Rooms, peers, chat and the events that travel between peers of a room, and
 //! moderation in a call: what a host (the room's owner, or an admin) may do to
 //! the others, and the rules a room keeps because of it. Who counts as a host
-//! is decided in the use cases (`webcall-app`'s `hub::moderation::is_host`).
+//! is decided in the use cases (`webcall-app`'s `admission::is_host`).
 
 use std::fmt;
 

@@ -36,11 +36,11 @@ use std::sync::Arc;
 
 use webcall_app::accounts::Accounts;
 use webcall_app::admin::Admin;
-use webcall_app::admission::AccessService;
 use webcall_app::guests::Guests;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
 use webcall_app::operations::Operations;
+use webcall_app::room_access::AccessService;
 use webcall_app::rooms::RoomService;
 use webcall_domain::ports::HealthCheck;
 use ws::{WsOptions, WsUsers};

@@ -15,11 +15,10 @@ use serde_json::{json, Value};
 use webcall_app::admission::{Admission, Caller, Refusal};
 use webcall_app::AppError;
 use webcall_domain::access::{Access, Member};
-use webcall_domain::signaling::RoomName;
+use webcall_domain::signaling::{Room, RoomName};
 
 use crate::auth::rfc3339;
 use crate::extract::{bearer_token, ApiJson, ClientIp};
-use crate::rooms::room_json;
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -180,4 +179,16 @@ async fn pass(
     Ok(Json(
         json!({"pass": pass, "expires_at": rfc3339(expires_at)}),
     ))
+}
+
+pub(crate) fn room_json(room: &Room) -> Value {
+    json!({
+        "name": room.name.as_str(),
+        "owner": {"user_id": room.owner.to_string(), "username": room.owner_name},
+        "created_at": rfc3339(room.created_at),
+        "locked": room.locked,
+        "access": room.access.access.as_str(),
+        "has_password": room.access.password.is_some(),
+        "ask_to_join": room.access.ask_to_join,
+    })
 }

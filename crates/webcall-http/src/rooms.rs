@@ -11,11 +11,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use webcall_app::rooms::RoomSummary;
-use webcall_domain::signaling::{Room, RoomName};
+use webcall_domain::signaling::RoomName;
 
-use crate::auth::rfc3339;
 use crate::extract::{ApiJson, Authenticated};
-use crate::room_access::{self, access_field, admission_str, RoomCaller};
+use crate::room_access::{self, access_field, admission_str, room_json, RoomCaller};
 use crate::ws::chat_frames;
 use crate::{ApiError, AppState};
 
@@ -27,18 +26,6 @@ pub fn router() -> Router<AppState> {
             get(read).delete(delete).patch(room_access::change),
         )
         .route("/api/v1/rooms/{room}/messages", get(messages))
-}
-
-pub(crate) fn room_json(room: &Room) -> Value {
-    json!({
-        "name": room.name.as_str(),
-        "owner": {"user_id": room.owner.to_string(), "username": room.owner_name},
-        "created_at": rfc3339(room.created_at),
-        "locked": room.locked,
-        "access": room.access.access.as_str(),
-        "has_password": room.access.password.is_some(),
-        "ask_to_join": room.access.ask_to_join,
-    })
 }
 
 fn summary_json(summary: &RoomSummary) -> Value {

@@ -2,24 +2,23 @@
 //! rests on. The WebSocket join (`Hub::join`), `GET /api/v1/rooms/{room}` and
 //! the room list ask it; nothing else decides.
 //!
-//! Layout: this file is the decision; `pass` the short-lived room pass a
-//! right room password buys; `service` the REST use cases (create a room with
-//! its access, change it, members, unlock with the password, what the pre-join
-//! screen and the room list may show).
+//! Layout: this file is the decision and who is a host ([`is_host`]); `pass`
+//! the short-lived room pass a right room password buys. The REST use cases
+//! around it (create a room with its access, change it, members, unlock with
+//! the password, what the pre-join screen and the room list may show) are
+//! `crate::room_access`'s.
 
 mod pass;
-pub(crate) mod service;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use pass::pass_ok;
 pub use pass::RoomPasses;
-pub use service::{AccessDeps, AccessService, RoomView};
 
 use webcall_domain::access::Access;
 use webcall_domain::model::{Role, UserId};
 use webcall_domain::signaling::Room;
 
-use crate::hub::is_host;
 use crate::AppError;
 
 /// Who wants in.
@@ -100,4 +99,11 @@ pub fn decide(room: &Room, caller: Caller, facts: Facts) -> Admission {
 /// asked only when it matters).
 pub fn needs_membership(room: &Room, caller: Caller) -> bool {
     room.access.access == Access::Private && !is_host(room, caller.user, caller.role)
+}
+
+/// Whether `user` (whose role is `role`) is a host of `room`: its owner, or an
+/// admin. A host may moderate the call, speaks when only hosts may, and is
+/// never refused by a ban. The one place that decides it.
+pub fn is_host(room: &Room, user: UserId, role: Role) -> bool {
+    role == Role::Admin || room.owner == user
 }

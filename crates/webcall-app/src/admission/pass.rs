@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use webcall_domain::model::{PasswordHash, UserId};
-use webcall_domain::signaling::RoomName;
+use webcall_domain::signaling::{Room, RoomName};
 
 /// Mints and checks room passes.
 #[derive(Debug, Clone, Copy)]
@@ -104,5 +104,20 @@ mod tests {
         for junk in ["", ".", "x.y", "1.", &pass[..pass.len() - 1]] {
             assert!(!passes.check(junk, &room, user, &hash, now), "{junk}");
         }
+    }
+}
+
+/// Whether `pass` is a live room pass of the caller for the room's current
+/// password.
+pub(crate) fn pass_ok(
+    passes: &RoomPasses,
+    room: &Room,
+    caller: super::Caller,
+    pass: Option<&str>,
+    now: DateTime<Utc>,
+) -> bool {
+    match (&room.access.password, pass) {
+        (Some(hash), Some(pass)) => passes.check(pass, &room.name, caller.user, hash, now),
+        _ => false,
     }
 }

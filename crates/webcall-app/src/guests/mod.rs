@@ -27,7 +27,7 @@ use webcall_domain::ports::Clock;
 use webcall_domain::signaling::RoomName;
 use webcall_domain::DomainError;
 
-use crate::hub::is_host;
+use crate::admission::is_host;
 use crate::rooms::RoomService;
 use crate::AppError;
 

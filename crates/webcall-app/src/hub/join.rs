@@ -11,8 +11,9 @@ use webcall_domain::signaling::{
     ChatMessage, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, Room, RoomEvent, RoomName,
 };
 
-use super::moderation::{is_host, keep_rules};
+use super::moderation::keep_rules;
 use super::{Hub, JoinRequest, Session, Welcome};
+use crate::admission::is_host;
 use crate::admission::{self, Admission, Caller, Facts, RoomPasses};
 use crate::AppError;
 
@@ -247,7 +248,7 @@ impl Hub {
             Facts {
                 member,
                 banned: rules.is_banned(caller.user),
-                pass_ok: admission::service::pass_ok(
+                pass_ok: admission::pass_ok(
                     &RoomPasses::default(),
                     room,
                     caller,

@@ -42,7 +42,6 @@ mod tests;
 pub use commands::InstanceCommands;
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 pub use lobby::Knock;
-pub use moderation::is_host;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -50,8 +49,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use uuid::Uuid;
-use webcall_domain::access::RoomAccessRepository;
 use webcall_domain::model::{IceServers, Role, UserId};
+use webcall_domain::ports::RoomAccessRepository;
 use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence, RoomModeration};
 use webcall_domain::signaling::{
     ChatMessage, ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId,
@@ -107,7 +106,7 @@ pub struct Welcome {
     pub owner: bool,
     /// The room owner's user id (so clients can mark the owner among the peers).
     pub owner_id: UserId,
-    /// You are a host of the room ([`is_host`]): you may moderate.
+    /// You are a host of the room ([`crate::admission::is_host`]): you may moderate.
     pub host: bool,
     /// Only hosts may speak in the room now.
     pub hosts_only: bool,
@@ -148,7 +147,7 @@ pub struct JoinRequest {
     /// or a replay of one of its tokens, closes it.
     pub login: Uuid,
     /// The account's role when it connected (an admin is a host in every
-    /// room, [`is_host`]).
+    /// room, [`crate::admission::is_host`]).
     pub role: Role,
     /// A guest (by an invite link): never a host, never creates the room, and
     /// its link stands for membership and the room's password.

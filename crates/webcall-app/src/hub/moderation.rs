@@ -1,5 +1,5 @@
-//! Moderation in a call: who is a host ([`is_host`], the one place that
-//! decides it), what a host may do (mute one peer or everyone, stop a screen
+//! Moderation in a call: what a host ([`is_host`], decided in
+//! `crate::admission`) may do (mute one peer or everyone, stop a screen
 //! share, kick with an optional ban from the room, "only hosts may speak"), and
 //! how each instance carries it out for the peers it serves
 //! (`Command::Moderate`).
@@ -15,22 +15,15 @@
 //! ([`RoomModeration`](webcall_domain::ports::RoomModeration)) and held in
 //! memory while the room has peers here, kept up to date by the commands.
 
-use webcall_domain::model::{Role, UserId};
 use webcall_domain::signaling::{
-    Command, Envelope, HostAction, LeaveReason, Moderation, PeerId, PeerInfo, PeerState, Room,
-    RoomEvent, RoomName, RoomRules,
+    Command, Envelope, HostAction, LeaveReason, Moderation, PeerId, PeerInfo, PeerState, RoomEvent,
+    RoomName, RoomRules,
 };
 
 use super::registry::Local;
 use super::Hub;
+use crate::admission::is_host;
 use crate::AppError;
-
-/// Whether `user` (whose role is `role`) is a host of `room`: its owner, or an
-/// admin. A host may moderate the call, speaks when only hosts may, and is
-/// never refused by a ban. The one place that decides it.
-pub fn is_host(room: &Room, user: UserId, role: Role) -> bool {
-    role == Role::Admin || room.owner == user
-}
 
 /// When a room's rules were read: the rule changes and room deletions this
 /// instance had seen. Rules read before a later change are not kept.

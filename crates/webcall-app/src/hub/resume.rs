@@ -6,8 +6,8 @@ use tokio::sync::watch;
 use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerId};
 
 use super::link::{CloseReason, Link, Mailbox, Outbound, Outbox};
-use super::moderation::is_host;
 use super::{Hub, JoinRequest, Session, Welcome};
+use crate::admission::is_host;
 use crate::AppError;
 
 impl Hub {

@@ -4,8 +4,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use webcall_domain::access::{AccessChange, Member, RoomAccess, RoomAccessRepository};
+use webcall_domain::access::{AccessChange, Member, RoomAccess};
 use webcall_domain::model::UserId;
+use webcall_domain::ports::RoomAccessRepository;
 use webcall_domain::ports::RoomRepository;
 use webcall_domain::signaling::{Room, RoomName};
 use webcall_domain::DomainError;

@@ -1,20 +1,23 @@
 //! The access use cases behind the REST API: create a room with its access,
 //! change it and its members (hosts only), trade the room password for a room
 //! pass (throttled against guessing), and what one room or the room list shows
-//! a caller — each through [`decide`](super::decide).
+//! a caller — each through [`decide`](crate::admission::decide).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use webcall_domain::access::{Access, AccessChange, Member, RoomAccess, RoomAccessRepository};
+use webcall_domain::access::{Access, AccessChange, Member, RoomAccess};
 use webcall_domain::model::{LoginIdentifier, Password, Role, Username};
+use webcall_domain::ports::RoomAccessRepository;
 use webcall_domain::ports::{Clock, PasswordHasher, Presence, RoomModeration, UserRepository};
 use webcall_domain::signaling::{ChatMessage, Room, RoomName};
 use webcall_domain::DomainError;
 
-use super::{decide, needs_membership, Admission, Caller, Facts, Refusal, RoomPasses};
-use crate::hub::{is_host, Hub};
+use crate::admission::{
+    decide, is_host, needs_membership, pass_ok, Admission, Caller, Facts, Refusal, RoomPasses,
+};
+use crate::hub::Hub;
 use crate::rooms::{RoomService, RoomSummary};
 use crate::throttle::{LoginThrottle, ThrottleConfig};
 use crate::AppError;
@@ -342,17 +345,5 @@ impl AccessService {
     }
 }
 
-/// Whether `pass` is a live room pass of the caller for the room's current
-/// password.
-pub(crate) fn pass_ok(
-    passes: &RoomPasses,
-    room: &Room,
-    caller: Caller,
-    pass: Option<&str>,
-    now: DateTime<Utc>,
-) -> bool {
-    match (&room.access.password, pass) {
-        (Some(hash), Some(pass)) => passes.check(pass, &room.name, caller.user, hash, now),
-        _ => false,
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -77,6 +77,21 @@ fn mac(room: &RoomName, user: UserId, hash: &PasswordHash, secs: i64) -> String 
         .collect()
 }
 
+/// Whether `pass` is a live room pass of the caller for the room's current
+/// password.
+pub(crate) fn pass_ok(
+    passes: &RoomPasses,
+    room: &Room,
+    caller: super::Caller,
+    pass: Option<&str>,
+    now: DateTime<Utc>,
+) -> bool {
+    match (&room.access.password, pass) {
+        (Some(hash), Some(pass)) => passes.check(pass, &room.name, caller.user, hash, now),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,20 +119,5 @@ mod tests {
         for junk in ["", ".", "x.y", "1.", &pass[..pass.len() - 1]] {
             assert!(!passes.check(junk, &room, user, &hash, now), "{junk}");
         }
-    }
-}
-
-/// Whether `pass` is a live room pass of the caller for the room's current
-/// password.
-pub(crate) fn pass_ok(
-    passes: &RoomPasses,
-    room: &Room,
-    caller: super::Caller,
-    pass: Option<&str>,
-    now: DateTime<Utc>,
-) -> bool {
-    match (&room.access.password, pass) {
-        (Some(hash), Some(pass)) => passes.check(pass, &room.name, caller.user, hash, now),
-        _ => false,
     }
 }

@@ -87,6 +87,7 @@ mod tests {
             username: "ada".into(),
             text: format!("#{id}"),
             ts: Utc::now(),
+            attachment: None,
         }
     }
 

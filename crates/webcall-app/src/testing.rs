@@ -414,6 +414,7 @@ impl ChatRepository for MemoryStore {
             username: message.username,
             text: message.text.as_str().to_owned(),
             ts: stored(message.ts),
+            attachment: None,
         };
         state.chat.insert(stored.id, stored.clone());
         Ok(stored)

@@ -11,6 +11,8 @@
 //! - [`signaling`]: rooms, peers, chat, the events a room's peers exchange, and moderation.
 //! - [`access`]: who may enter a room (access level, password, members).
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
+//! - [`attachments`]: files shared in a room's chat, their names made safe,
+//!   and the ports for their records, their bytes and their previews.
 //! - [`guests`]: invite links and the guests who join by them.
 //! - [`operations`]: what an operator manages at run time (relay allocations and
 //!   quotas, signing-key generations).
@@ -18,6 +20,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod attachments;
 pub mod error;
 pub mod guests;
 pub mod model;

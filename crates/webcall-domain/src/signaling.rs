@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::RoomAccess;
+use crate::attachments::AttachmentRef;
 use crate::model::UserId;
 use crate::operations::{KeyGeneration, KeyKind, RelayQuotas};
 use crate::DomainError;
@@ -193,8 +194,12 @@ pub struct ChatMessage {
     pub from: PeerId,
     pub user_id: UserId,
     pub username: String,
+    /// Empty for a file's message.
     pub text: String,
     pub ts: DateTime<Utc>,
+    /// The file this message shares, if it is a file's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Box<AttachmentRef>>,
 }
 
 /// A chat message about to be stored.

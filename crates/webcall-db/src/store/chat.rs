@@ -25,6 +25,7 @@ fn chat_from_row(row: &AnyRow) -> Result<ChatMessage, DomainError> {
         username: row.try_get("username").map_err(infra)?,
         text: row.try_get("text").map_err(infra)?,
         ts: from_millis(row.try_get("created_at").map_err(infra)?)?,
+        attachment: None,
     })
 }
 
@@ -52,6 +53,7 @@ impl ChatRepository for SqlStore {
             username: message.username,
             text: message.text.as_str().to_owned(),
             ts: from_millis(millis(message.ts))?,
+            attachment: None,
         })
     }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use webcall_app::hub::{CloseReason, Outbound, Welcome};
+use webcall_domain::attachments::AttachmentRef;
 use webcall_domain::model::UserId;
 use webcall_domain::signaling::{
     ChatMessage, HostAction, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent,
@@ -517,6 +518,40 @@ struct ChatBody<'a> {
     username: &'a str,
     text: &'a str,
     ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachment: Option<AttachmentBody<'a>>,
+}
+
+/// A file's message's `attachment`.
+#[derive(Serialize)]
+struct AttachmentBody<'a> {
+    id: &'a str,
+    name: &'a str,
+    size: u64,
+    #[serde(rename = "type")]
+    content_type: &'a str,
+    /// The preview's size; `null` when there is no preview.
+    thumbnail: Option<ThumbnailBody>,
+}
+
+#[derive(Serialize)]
+struct ThumbnailBody {
+    width: u32,
+    height: u32,
+}
+
+impl<'a> From<&'a AttachmentRef> for AttachmentBody<'a> {
+    fn from(file: &'a AttachmentRef) -> Self {
+        Self {
+            id: &file.id,
+            name: &file.name,
+            size: file.size,
+            content_type: &file.content_type,
+            thumbnail: file
+                .thumbnail
+                .map(|(width, height)| ThumbnailBody { width, height }),
+        }
+    }
 }
 
 impl<'a> From<&'a ChatMessage> for ChatBody<'a> {
@@ -529,6 +564,7 @@ impl<'a> From<&'a ChatMessage> for ChatBody<'a> {
             username: &message.username,
             text: &message.text,
             ts: rfc3339(message.ts),
+            attachment: message.attachment.as_deref().map(AttachmentBody::from),
         }
     }
 }
@@ -695,6 +731,7 @@ mod tests {
             username: "ada".into(),
             text: "hi <b>\"all\"</b>".into(),
             ts: "2026-11-27T22:06:56.204Z".parse().unwrap(),
+            attachment: None,
         };
         let expected = json!({"type": "chat", "id": 7, "from": "p1",
             "user_id": user_id.to_string(), "username": "ada", "text": "hi <b>\"all\"</b>",

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::UserId;
-use crate::signaling::{ChatMessage, PeerId, RoomName};
+use crate::signaling::{AttachmentRef, ChatMessage, PeerId, RoomName};
 use crate::DomainError;
 
 /// An attachment's id: 128 random bits, 32 lowercase hex digits. It names the
@@ -172,17 +172,6 @@ pub const THUMBNAIL_MAX_SIDE: u32 = 320;
 pub struct ThumbnailSize {
     pub width: u32,
     pub height: u32,
-}
-
-/// What a chat message says of its file (what clients are sent).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AttachmentRef {
-    pub id: String,
-    pub name: String,
-    pub size: u64,
-    pub content_type: String,
-    /// The preview's size, when there is one.
-    pub thumbnail: Option<(u32, u32)>,
 }
 
 /// An attachment as stored.

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::RoomAccess;
-use crate::attachments::AttachmentRef;
 use crate::model::UserId;
 use crate::operations::{KeyGeneration, KeyKind, RelayQuotas};
 use crate::DomainError;
@@ -200,6 +199,18 @@ pub struct ChatMessage {
     /// The file this message shares, if it is a file's message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<Box<AttachmentRef>>,
+}
+
+/// What a chat message says of the file it shares (what clients are sent;
+/// the record is [`crate::attachments::Attachment`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    /// The preview's size, when there is one.
+    pub thumbnail: Option<(u32, u32)>,
 }
 
 /// A chat message about to be stored.

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use webcall_app::hub::{CloseReason, Outbound, Welcome};
-use webcall_domain::attachments::AttachmentRef;
 use webcall_domain::model::UserId;
+use webcall_domain::signaling::AttachmentRef;
 use webcall_domain::signaling::{
     ChatMessage, HostAction, LeaveReason, PeerId, PeerInfo, PeerState, RoomEvent,
 };

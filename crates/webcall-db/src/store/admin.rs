@@ -334,6 +334,11 @@ impl AdminRepository for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(infra)?;
+        sqlx::query("DELETE FROM attachments WHERE room = $1")
+            .bind(room.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(infra)?;
         let deleted = sqlx::query("DELETE FROM rooms WHERE name = $1")
             .bind(room.as_str().to_owned())
             .execute(&mut *tx)

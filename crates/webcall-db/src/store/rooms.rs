@@ -141,6 +141,11 @@ impl RoomRepository for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(infra)?;
+        sqlx::query("DELETE FROM attachments WHERE room = $1")
+            .bind(name.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(infra)?;
         sqlx::query("DELETE FROM room_members WHERE room = $1")
             .bind(name.as_str().to_owned())
             .execute(&mut *tx)

@@ -32,7 +32,7 @@ fn decoded(preview: &[u8]) -> (u32, u32, ImageFormat) {
 #[test]
 fn each_format_gets_a_preview_that_fits_and_keeps_its_shape() {
     let thumbnailer = ImageThumbnailer::new();
-    let wide = DynamicImage::ImageRgb8(gradient(1280, 720));
+    let wide = DynamicImage::ImageRgb8(gradient(640, 360));
     let cases = [
         (
             ImageFormat::Png,

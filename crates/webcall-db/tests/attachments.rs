@@ -8,6 +8,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 use webcall_db::SqlStore;
+use webcall_domain::admin::{AdminRepository, NewAuditEntry};
 use webcall_domain::attachments::{
     Attachment, AttachmentId, AttachmentRepository, AttachmentUsage, ContentType, FileName,
     NewAttachment, ThumbnailSize,
@@ -275,6 +276,24 @@ async fn a_deleted_room_takes_its_files_and_their_messages() {
         room(store, "team", &ada).await;
         assert!(store.chat_before(&team, None, 50).await.unwrap().is_empty());
         assert!(store.room_attachments(&team).await.unwrap().is_empty());
+
+        // Deleted by an administrator (with its audit entry): the same.
+        let audited = room(store, "audited", &ada).await;
+        let gone = store
+            .insert_attachment(file(&audited, &ada, "d.pdf", 40, Utc::now()))
+            .await
+            .unwrap();
+        let audit = NewAuditEntry {
+            at: Utc::now(),
+            actor: ada.id,
+            actor_name: "ada".into(),
+            action: "room.delete",
+            target: "audited".into(),
+            detail: None,
+        };
+        assert!(store.delete_room_audited(&audited, audit).await.unwrap());
+        assert_eq!(store.attachment(&id(&gone)).await.unwrap(), None, "{db}");
+        assert!(store.room_attachments(&audited).await.unwrap().is_empty());
 
         // The migration's foreign keys alone do it too (a room row deleted
         // by hand): the record and its message go.

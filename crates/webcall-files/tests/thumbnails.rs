@@ -126,3 +126,23 @@ fn other_files_get_no_preview() {
         assert!(thumbnailer.thumbnail(bytes).is_none(), "{what}");
     }
 }
+
+/// A phone photo stored sideways with an EXIF orientation (6: turn 90°
+/// clockwise) gets a preview that stands the right way up.
+#[test]
+fn a_photo_is_turned_as_its_exif_orientation_says() {
+    use image::codecs::jpeg::JpegEncoder;
+    use image::ImageEncoder;
+    // TIFF header (big-endian), one IFD entry: Orientation (0x0112), SHORT, 1, 6.
+    let exif = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+    let sideways = gradient(640, 320);
+    let mut bytes = Vec::new();
+    let mut encoder = JpegEncoder::new_with_quality(&mut bytes, 90);
+    encoder.set_exif_metadata(exif).unwrap();
+    encoder
+        .write_image(sideways.as_raw(), 640, 320, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let (preview, size, kind) = ImageThumbnailer::new().thumbnail(&bytes).unwrap();
+    assert_eq!((size.width, size.height, kind), (160, 320, "image/jpeg"));
+    assert_eq!(decoded(&preview), (160, 320, ImageFormat::Jpeg));
+}

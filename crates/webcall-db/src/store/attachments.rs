@@ -103,13 +103,41 @@ fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+impl SqlStore {
+    /// A transaction that reads before it writes. SQLite: takes the write lock
+    /// at once (`BEGIN IMMEDIATE`, waiting out the busy timeout), since a read
+    /// transaction cannot always be turned into a write one later.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, DomainError> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(infra)
+    }
+}
+
 /// Deletes one attachment and its message inside `tx`; what was deleted.
+/// The record is locked before its message is touched: the order every
+/// deletion takes (a room's too), so two never wait for each other.
 async fn delete_in(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     id: &AttachmentId,
 ) -> Result<Option<Attachment>, DomainError> {
-    // The message first (explicit, as rooms.rs does, rather than trusting ON
-    // DELETE CASCADE), then the record.
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let exists = sqlx::query(&format!("SELECT id FROM attachments WHERE id = $1{lock}"))
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(infra)?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    // The message (explicitly, as rooms.rs does, rather than by ON DELETE
+    // CASCADE), then the record.
     let message = sqlx::query("DELETE FROM chat_messages WHERE attachment_id = $1 RETURNING id")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
@@ -224,8 +252,8 @@ impl AttachmentRepository for SqlStore {
         &self,
         id: &AttachmentId,
     ) -> Result<Option<Attachment>, DomainError> {
-        let mut tx = self.pool.begin().await.map_err(infra)?;
-        let deleted = delete_in(&mut tx, id).await?;
+        let mut tx = self.begin_write().await?;
+        let deleted = delete_in(&mut tx, self.backend, id).await?;
         tx.commit().await.map_err(infra)?;
         Ok(deleted)
     }
@@ -269,7 +297,7 @@ impl AttachmentRepository for SqlStore {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Attachment>, DomainError> {
-        let mut tx = self.pool.begin().await.map_err(infra)?;
+        let mut tx = self.begin_write().await?;
         // PostgreSQL: the batch's rows are locked, so a sender deleting one of
         // them meanwhile waits and then finds it gone (SQLite writes one at a
         // time anyway).
@@ -289,7 +317,7 @@ impl AttachmentRepository for SqlStore {
         for row in &rows {
             let id: String = row.try_get("id").map_err(infra)?;
             let id = AttachmentId::parse(&id).ok_or_else(|| corrupt("attachment id"))?;
-            if let Some(attachment) = delete_in(&mut tx, &id).await? {
+            if let Some(attachment) = delete_in(&mut tx, self.backend, &id).await? {
                 deleted.push(attachment);
             }
         }

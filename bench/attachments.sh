@@ -27,8 +27,9 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 root=$(cd "$(dirname "$0")/.." && pwd)
-binary=${1:-$root/target/release/webcall}
-tool="$root/target/release/webcall-bench"
+target=${CARGO_TARGET_DIR:-$root/target}
+binary=${1:-$target/release/webcall}
+tool="$target/release/webcall-bench"
 port=${PORT:-18100}
 for program in "$binary" "$tool"; do
     [[ -x "$program" ]] || { echo "missing $program: cargo build --release -p webcall -p webcall-bench" >&2; exit 2; }

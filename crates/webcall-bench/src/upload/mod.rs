@@ -89,7 +89,7 @@ pub async fn run(common: &Common, options: &UploadOpts) -> anyhow::Result<()> {
         }
     }
     let up_wall = up_start.elapsed();
-    let (up_server_cpu, _) = cpu.used();
+    let (up_server_cpu, up_tool_cpu) = cpu.used();
     let up_end = Instant::now();
     tokio::time::sleep(options.settle).await;
     let after_upload = rss(&pid);
@@ -132,7 +132,7 @@ pub async fn run(common: &Common, options: &UploadOpts) -> anyhow::Result<()> {
         }
     }
     let down_wall = down_start.elapsed();
-    let (down_server_cpu, _) = cpu.used();
+    let (down_server_cpu, down_tool_cpu) = cpu.used();
     let down_end = Instant::now();
     tokio::time::sleep(options.settle).await;
     let after = rss(&pid);
@@ -161,20 +161,22 @@ pub async fn run(common: &Common, options: &UploadOpts) -> anyhow::Result<()> {
 
     println!(
         "upload: {} of {clients} clients stored {} bytes each in {:.2} s: {:.1} MB/s in all \
-         (server CPU {})",
+         (CPU: server {}, this tool {})",
         uploaded.len(),
         options.size,
         up_wall.as_secs_f64(),
         mbps(up_bytes, up_wall),
-        up_server_cpu.map_or("-".to_owned(), |s| format!("{s:.2} s")),
+        cpu_text(up_server_cpu),
+        cpu_text(up_tool_cpu),
     );
     println!(
         "download: {} in {:.2} s: {:.1} MB/s in all; SHA-256 and ETag match: {matched} of {clients} \
-         (server CPU {})",
+         (CPU: server {}, this tool {})",
         download_times.len(),
         down_wall.as_secs_f64(),
         mbps(down_bytes, down_wall),
-        down_server_cpu.map_or("-".to_owned(), |s| format!("{s:.2} s")),
+        cpu_text(down_server_cpu),
+        cpu_text(down_tool_cpu),
     );
     println!(
         "server RSS: before {}, peak during uploads {} ({}), after {}, peak during downloads {} ({}), \
@@ -206,12 +208,13 @@ pub async fn run(common: &Common, options: &UploadOpts) -> anyhow::Result<()> {
             "upload": {
                 "stored": uploaded.len(), "wall_s": up_wall.as_secs_f64(),
                 "mb_per_s": mbps(up_bytes, up_wall), "each_s": secs(&upload_times),
-                "server_cpu_s": up_server_cpu,
+                "server_cpu_s": up_server_cpu, "tool_cpu_s": up_tool_cpu,
             },
             "download": {
                 "done": download_times.len(), "wall_s": down_wall.as_secs_f64(),
                 "mb_per_s": mbps(down_bytes, down_wall), "each_s": secs(&download_times),
-                "server_cpu_s": down_server_cpu, "sha256_match": matched,
+                "server_cpu_s": down_server_cpu, "tool_cpu_s": down_tool_cpu,
+                "sha256_match": matched,
             },
             "failures": failures.json(),
         })
@@ -223,6 +226,10 @@ pub async fn run(common: &Common, options: &UploadOpts) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn cpu_text(secs: Option<f64>) -> String {
+    secs.map_or("-".to_owned(), |s| format!("{s:.2} s"))
 }
 
 /// Samples the server's RSS every 20 ms on a thread of its own until told to stop.

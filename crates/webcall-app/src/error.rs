@@ -144,14 +144,10 @@ pub enum AppError {
     /// `too_many_uploads`, with Retry-After).
     #[error("too many uploads; wait for one to finish or try again later")]
     TooManyUploads { retry_after: Duration },
-    /// The body was longer or shorter than its `Content-Length` (HTTP 400
-    /// `size_mismatch`).
+    /// The body was longer or shorter than its `Content-Length`, or ended
+    /// before it (the client went away) (HTTP 400 `size_mismatch`).
     #[error("the body does not have the length its Content-Length said")]
     SizeMismatch,
-    /// The body could not be read to its end: the client went away (HTTP 400
-    /// `upload_interrupted`; nobody reads it).
-    #[error("the upload was interrupted")]
-    UploadInterrupted,
     /// No such file in this room (HTTP 404 `attachment_not_found`).
     #[error("no such file in this room")]
     AttachmentNotFound,

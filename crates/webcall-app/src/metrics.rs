@@ -36,7 +36,7 @@ pub fn describe_metrics() {
     );
     describe_counter!(
         "webcall_attachment_refusals_total",
-        "Uploads refused or failed, by reason (too_large, quota_exceeded, too_many_uploads, size_mismatch, interrupted, forbidden, length_required, room_not_found, error)"
+        "Uploads refused or failed, by reason (too_large, quota_exceeded, too_many_uploads, size_mismatch, forbidden, length_required, room_not_found, error)"
     );
     counter!("webcall_attachment_uploads_total").absolute(0);
     counter!("webcall_attachment_upload_bytes_total").absolute(0);
@@ -45,7 +45,6 @@ pub fn describe_metrics() {
         "quota_exceeded",
         "too_many_uploads",
         "size_mismatch",
-        "interrupted",
         "forbidden",
         "length_required",
         "room_not_found",

@@ -107,7 +107,8 @@ impl UploadBody for HttpBody {
         match self.0.next().await {
             None => Ok(None),
             Some(Ok(chunk)) => Ok(Some(chunk)),
-            Some(Err(_)) => Err(AppError::UploadInterrupted),
+            // Cut short: the client went away or the connection broke.
+            Some(Err(_)) => Err(AppError::SizeMismatch),
         }
     }
 }

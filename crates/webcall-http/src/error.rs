@@ -118,9 +118,6 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads", None)
             }
             Self::App(A::SizeMismatch) => (StatusCode::BAD_REQUEST, "size_mismatch", None),
-            Self::App(A::UploadInterrupted) => {
-                (StatusCode::BAD_REQUEST, "upload_interrupted", None)
-            }
             Self::App(A::AttachmentNotFound) => {
                 (StatusCode::NOT_FOUND, "attachment_not_found", None)
             }

@@ -651,3 +651,59 @@ async fn rooms_heal_after_redis_restarts() {
     a_server.stop().await;
     b_server.stop().await;
 }
+
+/// Two instances sharing the database, Redis and `ATTACHMENT_DIR` (beside
+/// the shared SQLite file): a file uploaded on one reaches a peer on the
+/// other live and downloads there; its deletion on the other reaches the first.
+#[tokio::test]
+async fn a_file_shared_on_one_instance_reaches_and_downloads_on_the_other() {
+    let Some(redis) = redis_url() else { return };
+    let cluster = Cluster::new(&redis);
+    let a_server = cluster.spawn().await;
+    let b_server = cluster.spawn().await;
+    let ada = a_server.user_token("ada").await;
+    let bob = b_server.user_token("bob").await;
+    assert_eq!(a_server.create_room(&ada, "team").await.status(), 201);
+    let (mut a, _) = a_server.join("team", &ada).await;
+    let (mut b, _) = b_server.join("team", &bob).await;
+    a.recv_type("peer_joined").await;
+
+    let bytes: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let response = a_server
+        .http
+        .post(a_server.url("/api/v1/rooms/team/attachments"))
+        .query(&[("name", "shared.bin")])
+        .bearer_auth(&ada)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let message = response.json::<Value>().await.unwrap()["message"].clone();
+    assert_eq!(b.recv_type("chat").await, message);
+    assert_eq!(a.recv_type("chat").await, message);
+
+    let url = format!(
+        "/api/v1/rooms/team/attachments/{}",
+        message["attachment"]["id"].as_str().unwrap()
+    );
+    let got = b_server.get_authed(&url, &bob).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    let deleted = b_server
+        .http
+        .delete(b_server.url(&url))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = json!({"type": "chat_deleted", "id": message["id"]});
+    assert_eq!(a.recv_type("chat_deleted").await, gone);
+    assert_eq!(b.recv_type("chat_deleted").await, gone);
+    assert_eq!(a_server.get_authed(&url, &ada).await.status(), 404);
+
+    a_server.stop().await;
+    b_server.stop().await;
+}

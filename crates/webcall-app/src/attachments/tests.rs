@@ -314,13 +314,13 @@ async fn a_body_longer_or_shorter_than_declared_or_cut_off_leaves_nothing() {
     }
     let cut = Chunks(VecDeque::from([
         Ok(Bytes::from_static(b"abc")),
-        Err(AppError::UploadInterrupted),
+        Err(AppError::SizeMismatch),
     ]));
     assert!(matches!(
         w.attachments
             .upload(account(&ada), request("a", 6), cut)
             .await,
-        Err(AppError::UploadInterrupted)
+        Err(AppError::SizeMismatch)
     ));
     nothing_left(&w, &ada);
     // A client gone mid-body: its request (this future) is dropped.

@@ -30,8 +30,8 @@ use crate::AppError;
 /// The body of an upload, chunk by chunk.
 #[async_trait]
 pub trait UploadBody: Send {
-    /// The next chunk, `None` at the end; an error when the body could not be
-    /// read (the client went away).
+    /// The next chunk, `None` at the end; an error (`SizeMismatch`) when the
+    /// body could not be read to its end (the client went away).
     async fn next_chunk(&mut self) -> Result<Option<Bytes>, AppError>;
 }
 
@@ -58,7 +58,6 @@ fn refusal_reason(err: &AppError) -> &'static str {
         AppError::QuotaExceeded(_) => "quota_exceeded",
         AppError::TooManyUploads { .. } => "too_many_uploads",
         AppError::SizeMismatch => "size_mismatch",
-        AppError::UploadInterrupted => "interrupted",
         AppError::GuestUploadForbidden
         | AppError::RoomPrivate
         | AppError::BannedFromRoom

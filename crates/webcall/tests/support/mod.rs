@@ -38,6 +38,10 @@ pub struct TestApp {
     /// The embedded relay's UDP/TCP port, 0 when it does not run.
     turn_port: u16,
     relay: Option<std::sync::Arc<webcall_turn::TurnRelay>>,
+    /// Files in rooms' chat (the retention tests run its sweep).
+    pub attachments: std::sync::Arc<webcall_app::attachments::Attachments>,
+    /// The server's data directory (its SQLite file, `attachments/`).
+    pub data_dir: std::path::PathBuf,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -77,6 +81,7 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let metrics_addr = app.metrics_addr();
     let turn_port = app.relay().map_or(0, |relay| relay.udp_addr().port());
     let relay = app.relay_handle();
+    let attachments = app.attachments();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -86,6 +91,8 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
         metrics_addr,
         turn_port,
         relay,
+        attachments,
+        data_dir: dir.path().to_owned(),
         http: reqwest::Client::new(),
         shutdown: Some(tx),
         task: Some(task),

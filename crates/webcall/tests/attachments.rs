@@ -130,7 +130,15 @@ async fn a_member_uploads_and_another_downloads_the_same_bytes_with_every_header
     let (mut bobs_call, _) = app.join("team", &bob).await;
 
     let bytes = content(300_000);
-    let response = upload(&app, &ada, "team", "slides.pdf", "application/pdf", bytes.clone()).await;
+    let response = upload(
+        &app,
+        &ada,
+        "team",
+        "slides.pdf",
+        "application/pdf",
+        bytes.clone(),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
     let message = &body["message"];
@@ -181,7 +189,10 @@ async fn a_member_uploads_and_another_downloads_the_same_bytes_with_every_header
     assert_eq!(linked.status(), 200);
     assert_eq!(linked.bytes().await.unwrap().len(), 300_000);
     let anonymous = app.http.get(app.url(&url)).send().await.unwrap();
-    assert_eq!(error_of(anonymous).await, (401, "token_missing".into(), None));
+    assert_eq!(
+        error_of(anonymous).await,
+        (401, "token_missing".into(), None)
+    );
 
     // In the history and in a later joiner's welcome.
     let messages = history(&app, &bob, "team").await;
@@ -223,7 +234,10 @@ async fn strangers_are_refused_and_guests_may_download_but_not_upload() {
     let refused = upload(&app, &eve, "secret", "x.txt", "text/plain", b"x".to_vec()).await;
     assert_eq!(error_of(refused).await, (403, "room_private".into(), None));
     let nowhere = upload(&app, &ada, "nowhere", "x.txt", "text/plain", b"x".to_vec()).await;
-    assert_eq!(error_of(nowhere).await, (404, "room_not_found".into(), None));
+    assert_eq!(
+        error_of(nowhere).await,
+        (404, "room_not_found".into(), None)
+    );
     let unknown = app
         .get_authed(&file_url("secret", &json!("0".repeat(32))), &ada)
         .await;
@@ -244,9 +258,17 @@ async fn strangers_are_refused_and_guests_may_download_but_not_upload() {
         .json()
         .await
         .unwrap();
-    let invite = link["url"].as_str().unwrap().split_once("/join#").unwrap().1;
+    let invite = link["url"]
+        .as_str()
+        .unwrap()
+        .split_once("/join#")
+        .unwrap()
+        .1;
     let guest: Value = app
-        .post_json("/api/v1/guest", &json!({"token": invite, "name": "Visitor"}))
+        .post_json(
+            "/api/v1/guest",
+            &json!({"token": invite, "name": "Visitor"}),
+        )
         .await
         .json()
         .await
@@ -370,14 +392,20 @@ async fn a_client_that_stops_mid_upload_leaves_nothing_and_its_quota_is_free_aga
 
     let tcp = raw_upload(&app, &ada, "team", 1_000_000, &content(100_000)).await;
     let partials = || async { stored(&dir(&app)).1.len() };
-    eventually("the upload is under way", || async { partials().await == 1 }).await;
+    eventually("the upload is under way", || async {
+        partials().await == 1
+    })
+    .await;
     // Its 1 MB is reserved: another is over the quota.
     let second = upload(&app, &ada, "team", "b.bin", "a/b", content(1_000_000)).await;
     assert_eq!(error_of(second).await.1, "quota_exceeded");
     drop(tcp);
 
     // Once the server notices, nothing is left and the reservation is back.
-    eventually("the partial file is gone", || async { partials().await == 0 }).await;
+    eventually("the partial file is gone", || async {
+        partials().await == 0
+    })
+    .await;
     let mut message = Value::Null;
     for _ in 0..100 {
         let again = upload(&app, &ada, "team", "c.bin", "a/b", content(1_000_000)).await;
@@ -423,7 +451,10 @@ async fn a_body_cut_short_is_a_size_mismatch_and_excess_bytes_never_reach_the_fi
     let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-    assert!(answer.contains("HTTP/1.1 400"), "the excess is refused: {answer}");
+    assert!(
+        answer.contains("HTTP/1.1 400"),
+        "the excess is refused: {answer}"
+    );
     let messages = history(&app, &ada, "team").await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["attachment"]["size"], 10);
@@ -572,10 +603,7 @@ async fn the_sweep_removes_files_past_retention_with_their_messages() {
         .await
         .unwrap();
     assert_eq!(swept.expired, 1);
-    assert_eq!(
-        call.recv_type("chat_deleted").await["id"],
-        message["id"]
-    );
+    assert_eq!(call.recv_type("chat_deleted").await["id"], message["id"]);
     assert_eq!(stored(&dir(&app)), (vec![], vec![]));
     assert!(history(&app, &ada, "team").await.is_empty());
     let url = file_url("team", &message["attachment"]["id"]);
@@ -599,16 +627,27 @@ async fn names_with_paths_nul_or_direction_overrides_come_back_harmless() {
         let got = app
             .get_authed(&file_url("team", &message["attachment"]["id"]), &ada)
             .await;
-        let disposition = got.headers()["content-disposition"].to_str().unwrap().to_owned();
-        assert!(disposition.starts_with("attachment; filename=\""), "{disposition}");
+        let disposition = got.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            disposition.starts_with("attachment; filename=\""),
+            "{disposition}"
+        );
         let (fallback, utf8) = disposition.split_once("; filename*=UTF-8''").unwrap();
         let fallback = fallback.trim_start_matches("attachment; filename=\"");
         let fallback = fallback.strip_suffix('"').unwrap();
         assert!(
-            fallback.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'),
+            fallback
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'),
             "{fallback}"
         );
-        assert!(!disposition.contains('/') && !disposition.contains(".."), "{disposition}");
+        assert!(
+            !disposition.contains('/') && !disposition.contains(".."),
+            "{disposition}"
+        );
         let decoded = percent_decode(utf8);
         assert_eq!(decoded, clean);
     }

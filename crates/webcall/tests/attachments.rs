@@ -206,6 +206,14 @@ async fn a_member_uploads_and_another_downloads_the_same_bytes_with_every_header
         stored(&dir(&app)),
         (vec![file["id"].as_str().unwrap().to_owned()], vec![])
     );
+    let metrics = app.metrics().await;
+    for series in [
+        "webcall_attachment_uploads_total",
+        "webcall_attachment_upload_bytes_total",
+        "webcall_attachment_refusals_total{reason=\"too_large\"}",
+    ] {
+        assert!(metrics.contains(series), "{series}");
+    }
     app.stop().await;
 }
 
@@ -576,6 +584,20 @@ async fn the_sender_deletes_a_file_others_may_not_and_a_deleted_room_takes_its_f
         .await
         .unwrap();
     assert_eq!(gone.status(), 204);
+    assert_eq!(stored(&dir(&app)), (vec![], vec![]));
+
+    // So does an admin's deletion (Ada registered first: she is the admin).
+    assert_eq!(app.create_room(&bob, "other").await.status(), 201);
+    shared(&app, &bob, "other", "c.txt", b"c".to_vec()).await;
+    assert_eq!(stored(&dir(&app)).0.len(), 1);
+    let by_admin = app
+        .http
+        .delete(app.url("/api/v1/admin/rooms/other"))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_admin.status(), 204);
     assert_eq!(stored(&dir(&app)), (vec![], vec![]));
     app.stop().await;
 }

@@ -747,6 +747,12 @@ mod tests {
         }));
         assert_eq!(serde_json::from_str::<Value>(&chat).unwrap(), expected);
         assert_eq!(chat_frames(&[message]), [expected]);
+
+        let deleted = outbound_frame(&SharedEvent::new(RoomEvent::ChatDeleted { id: 7 }));
+        assert_eq!(
+            serde_json::from_str::<Value>(&deleted).unwrap(),
+            json!({"type": "chat_deleted", "id": 7})
+        );
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! and download, the limits (size, in flight, quotas) and that every way an
 //! upload ends gives its reservation back and leaves no partial file,
 //! deletion, the sweep, and a deleted room's files.
+//!
+//! Over 500 lines: one test per way an upload can end, each on its own
+//! world, with the stand-in bodies (chunks, a stalled client, one that must
+//! not be read) they share kept beside them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -692,3 +692,75 @@ fn percent_decode(encoded: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+#[tokio::test]
+async fn files_work_on_postgres_and_the_uploaders_peer_is_the_messages_sender() {
+    let Some(url) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set TEST_DATABASE_URL"
+        );
+        return;
+    };
+    let schema = format!("files_{}", uuid::Uuid::new_v4().simple());
+    let admin = webcall_db::SqlStore::connect(&url).await.unwrap();
+    admin
+        .execute_raw(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let files = tempfile::tempdir().unwrap();
+    let files_dir = files.path().join("shared-files");
+    let app = spawn_app(&[
+        ("DATABASE_URL", &scoped),
+        ("ATTACHMENT_DIR", files_dir.to_str().unwrap()),
+    ])
+    .await;
+    assert!(files_dir.is_dir(), "ATTACHMENT_DIR is created at start");
+
+    let ada = app.user_token("ada").await;
+    assert_eq!(app.create_room(&ada, "team").await.status(), 201);
+    let (mut call, welcome) = app.join("team", &ada).await;
+    let peer = welcome["peer_id"].as_str().unwrap().to_owned();
+    let response = app
+        .http
+        .post(app.url("/api/v1/rooms/team/attachments"))
+        .query(&[("name", "pg.txt"), ("peer", peer.as_str())])
+        .bearer_auth(&ada)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(b"on postgres".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let message = response.json::<Value>().await.unwrap()["message"].clone();
+    assert_eq!(message["from"], peer.as_str());
+    assert_eq!(message["attachment"]["type"], "text/plain");
+    assert_eq!(call.recv_type("chat").await, message);
+    assert_eq!(history(&app, &ada, "team").await, vec![message.clone()]);
+    let url = file_url("team", &message["attachment"]["id"]);
+    let got = app.get_authed(&url, &ada).await;
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"on postgres");
+    assert_eq!(stored(&files_dir).0.len(), 1);
+
+    let gone = app
+        .http
+        .delete(app.url("/api/v1/rooms/team"))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    assert_eq!(stored(&files_dir), (vec![], vec![]));
+    app.stop().await;
+
+    admin
+        .execute_raw(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    admin.close().await;
+}

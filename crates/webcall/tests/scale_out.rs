@@ -24,8 +24,8 @@ fn redis_url() -> Option<String> {
 }
 
 /// Settings two instances share: one database, one Redis, a key prefix of their own.
-/// Instances sharing one Redis (under a key prefix of their own) and one SQLite
-/// file, which lives as long as this does.
+/// Instances sharing one Redis (under a key prefix of their own), one SQLite
+/// file and one `ATTACHMENT_DIR`, which live as long as this does.
 struct Cluster {
     _dir: tempfile::TempDir,
     db: String,
@@ -36,9 +36,11 @@ impl Cluster {
     fn new(redis: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+        let files = dir.path().join("attachments").display().to_string();
         let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
         let vars = [
             ("REDIS_URL", redis),
+            ("ATTACHMENT_DIR", &files),
             ("REDIS_KEY_PREFIX", &prefix),
             ("DATABASE_URL", &db),
             ("WS_PING_SECS", "1"),
@@ -652,8 +654,8 @@ async fn rooms_heal_after_redis_restarts() {
     b_server.stop().await;
 }
 
-/// Two instances sharing the database, Redis and `ATTACHMENT_DIR` (beside
-/// the shared SQLite file): a file uploaded on one reaches a peer on the
+/// Two instances sharing the database, Redis and `ATTACHMENT_DIR` (a shared
+/// volume in production): a file uploaded on one reaches a peer on the
 /// other live and downloads there; its deletion on the other reaches the first.
 #[tokio::test]
 async fn a_file_shared_on_one_instance_reaches_and_downloads_on_the_other() {

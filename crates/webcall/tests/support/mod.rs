@@ -75,6 +75,10 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let mut vars = test_vars(extra);
     vars.entry("DATABASE_URL".into())
         .or_insert_with(|| format!("sqlite://{}", dir.path().join("webcall.db").display()));
+    // Files in the test's own directory, whatever the database (the default
+    // with PostgreSQL is the working directory).
+    vars.entry("ATTACHMENT_DIR".into())
+        .or_insert_with(|| dir.path().join("attachments").display().to_string());
     let config = Config::from_vars(&vars).unwrap();
     let app = Application::build(&config).await.unwrap();
     let addr = app.local_addr();

@@ -438,7 +438,7 @@ async fn a_client_that_stops_mid_upload_leaves_nothing_and_its_quota_is_free_aga
 }
 
 #[tokio::test]
-async fn a_body_cut_short_is_a_size_mismatch_and_excess_bytes_never_reach_the_file() {
+async fn no_length_is_411_a_body_cut_short_400_and_excess_bytes_never_reach_the_file() {
     let app = spawn_app(&[]).await;
     let ada = app.user_token("ada").await;
     assert_eq!(app.create_room(&ada, "team").await.status(), 201);
@@ -450,6 +450,21 @@ async fn a_body_cut_short_is_a_size_mismatch_and_excess_bytes_never_reach_the_fi
     let _ = tcp.read_to_string(&mut answer).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("size_mismatch"), "{answer}");
+    assert_eq!(stored(&dir(&app)), (vec![], vec![]));
+
+    // No length at all (chunked): 411.
+    let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/rooms/team/attachments?name=c.bin HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {ada}\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        app.addr
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
+    assert!(answer.contains("length_required"), "{answer}");
     assert_eq!(stored(&dir(&app)), (vec![], vec![]));
 
     // Longer than declared: HTTP/1.1 reads exactly Content-Length bytes; the

@@ -590,3 +590,35 @@ async fn deleting_a_room_removes_its_files() {
     assert_eq!(w.files.keys(), Vec::<String>::new());
     assert!(w.store.find_room(&room("team")).await.unwrap().is_none());
 }
+
+/// A body whose room is deleted while it is sent (so the record cannot be
+/// written).
+struct RoomGoesMidway(Arc<MemoryStore>, bool);
+
+#[async_trait]
+impl UploadBody for RoomGoesMidway {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, AppError> {
+        if self.1 {
+            return Ok(None);
+        }
+        self.1 = true;
+        self.0.delete_room(&room("team")).await.unwrap();
+        Ok(Some(Bytes::from_static(b"IMG")))
+    }
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_written_takes_its_file_and_preview_with_it() {
+    let w = world(AttachmentLimits::default());
+    let ada = with_room(&w, Access::Public).await;
+    let failed = w
+        .attachments
+        .upload(
+            account(&ada),
+            request("IMG", 3),
+            RoomGoesMidway(w.store.clone(), false),
+        )
+        .await;
+    assert!(matches!(failed, Err(AppError::Domain(_))), "{failed:?}");
+    nothing_left(&w, &ada);
+}

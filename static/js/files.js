@@ -93,7 +93,13 @@ export function fileCard(f, ctx) {
       width: String(th.width), height: String(th.height), src: fileUrl(ctx.room, a.id, { thumbnail: true }),
       draggable: 'false',
     });
-    img.addEventListener('error', () => img.closest('.file-thumb')?.classList.add('broken'), { once: true });
+    // A lazy preview loads when scrolled to, maybe after the token in its address was replaced
+    // (a refresh revokes the old one): once more with the token of now, then give up on it.
+    img.addEventListener('error', () => {
+      const now = fileUrl(ctx.room, a.id, { thumbnail: true });
+      if (!img.dataset.retried && now !== img.getAttribute('src')) { img.dataset.retried = '1'; img.src = now; return; }
+      img.closest('.file-thumb')?.classList.add('broken');
+    });
     const link = h('a', {
       class: 'file-thumb', href: fileUrl(ctx.room, a.id), download: name, title: name, tabindex: '-1',
       onclick: (e) => fresh(e.currentTarget),

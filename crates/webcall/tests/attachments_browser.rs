@@ -331,7 +331,7 @@ async fn files_are_dropped_pasted_shown_downloaded_and_deleted_in_the_chat() {
         DROP,
         vec![
             json!(too_big),
-            json!(MAX_BYTES + 1),
+            json!(MAX_BYTES + (1 << 20)),
             json!("application/zip"),
         ],
     )
@@ -371,10 +371,54 @@ async fn files_are_dropped_pasted_shown_downloaded_and_deleted_in_the_chat() {
         "return !document.querySelector('[data-testid=upload-row]');",
     )
     .await;
+    // The page knows the limit now: the next too-big file is refused without a byte sent.
+    let refusals = too_large_refusals(&app).await;
+    ada.execute_async(
+        DROP,
+        vec![
+            json!("more.zip"),
+            json!(MAX_BYTES * 2),
+            json!("application/zip"),
+        ],
+    )
+    .await
+    .unwrap();
+    let again = eventually(
+        &ada,
+        "the second too-big file refused",
+        "const r = document.querySelector('[data-testid=upload-row][data-name=\"more.zip\"]'); \
+         return r && r.dataset.state === 'failed' && r.querySelector('[data-testid=upload-status]').textContent;",
+    )
+    .await;
+    assert_eq!(
+        again,
+        json!("Too big: this server takes files up to 10\u{a0}MB.")
+    );
+    assert_eq!(
+        too_large_refusals(&app).await,
+        refusals,
+        "refused in the page: the server never saw it"
+    );
+    click(&ada, "[data-testid=upload-dismiss]").await;
 
     // On a phone, in Russian: sizes in Russian units, and the chat fits the screen.
     driver.emulate_viewport(&bob, 360, 740).await;
     set_lang(&bob, "ru").await;
+    open_chat(&bob).await;
+    let inside = js(
+        &bob,
+        &format!(
+            "const r = document.querySelector('{}').getBoundingClientRect(); \
+             return [r.left >= 0 && r.right <= window.innerWidth, r.width];",
+            card(&shot_name)
+        ),
+    )
+    .await;
+    assert_eq!(
+        inside[0],
+        json!(true),
+        "the file card fits a 360 px screen: {inside}"
+    );
     let size_ru = js(
         &bob,
         &format!(
@@ -395,4 +439,17 @@ async fn has_file(browser: &Client, name: &str) -> Value {
         &format!("return !!document.querySelector('{}');", card(name)),
     )
     .await
+}
+
+/// How many uploads the server refused as too large (its metrics).
+async fn too_large_refusals(app: &TestApp) -> u64 {
+    app.metrics()
+        .await
+        .lines()
+        .find(|l| {
+            l.starts_with("webcall_attachment_refusals_total") && l.contains("reason=\"too_large\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .map_or(0, |n| n as u64)
 }

@@ -373,6 +373,7 @@ async fn files_are_dropped_pasted_shown_downloaded_and_deleted_in_the_chat() {
     .await;
     // The page knows the limit now: the next too-big file is refused without a byte sent.
     let refusals = too_large_refusals(&app).await;
+    assert!(refusals >= 1, "the server counted the first refusal");
     ada.execute_async(
         DROP,
         vec![

@@ -300,15 +300,16 @@ def main():
                         shooter.click("[data-testid=toggle-chat]")
                     shooter.wait("preview", "const i = document.querySelector('[data-testid=file-preview]');"
                                  " return !!i && i.complete && i.naturalWidth > 0;")
-                    shooter.js(DROP, "all-recordings.zip", FILE_LIMIT + 1, "application/zip")
+                    shooter.js(DROP, "all-recordings.zip", FILE_LIMIT + (4 << 20), "application/zip")
                     shooter.wait("refused", "return !!document.querySelector('[data-testid=upload-row][data-state=failed]');")
+                    shooter.cmd("POST", "/goog/cdp/execute", {"cmd": "Network.enable", "params": {}})
                     shooter.cmd("POST", "/goog/cdp/execute", {"cmd": "Network.emulateNetworkConditions", "params": {
                         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 300_000}})
                     shooter.js(DROP, "standup-recording.mp4", 8_800_000, "video/mp4")
                     shooter.wait("sending", "const b = document.querySelector('[data-testid=upload-row][data-state=uploading]"
                                  " [data-testid=upload-progress]'); return !!b && b.value > 25;")
                     shot("chat-files")
-                    shooter.click("[data-testid=upload-cancel]")
+                    shooter.click("[data-testid=upload-row][data-state=uploading] [data-testid=upload-cancel]")
                     shooter.click("[data-testid=upload-dismiss]")
                     shooter.cmd("POST", "/goog/cdp/execute", {"cmd": "Network.emulateNetworkConditions", "params": {
                         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}})

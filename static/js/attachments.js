@@ -180,7 +180,8 @@ export class Uploads {
   _progress(job, loaded, total) {
     const pct = total > 0 ? Math.min(100, (loaded / total) * 100) : 0;
     job.el.bar.value = pct;
-    setText(job.el.status, 'file_progress', { done: loaded, total, pct: Math.floor(pct) });
+    if (loaded > 0 && loaded >= total) setText(job.el.status, 'file_finishing'); // sent; the server checks and stores it
+    else setText(job.el.status, 'file_progress', { done: loaded, total, pct: Math.floor(pct) });
   }
 
   _settle(job) {

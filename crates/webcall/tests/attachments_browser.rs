@@ -19,8 +19,8 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp};
 use webclient::{
-    click, eventually, join_call, js, no_sideways_scroll, screenshot, set_lang, tile_of, Driver,
-    Engine,
+    click, click_join, eventually, fill, join_call, js, no_sideways_scroll, screenshot, set_lang,
+    tile_of, Driver, Engine,
 };
 
 /// The server's largest file in this test (ATTACHMENT_MAX_BYTES): 10 MiB.
@@ -300,6 +300,66 @@ async fn files_are_dropped_pasted_shown_downloaded_and_deleted_in_the_chat() {
     .await;
     screenshot(&ada, "files-ada").await;
 
+    // A guest (an invite link) gets no paperclip and cannot drop a file, but sees and downloads.
+    let guest = join_as_guest(&driver, &app, "files", "Anna").await;
+    open_chat(&guest).await;
+    let at_guest = eventually(
+        &guest,
+        "the screenshot in the guest's chat",
+        &format!(
+            "const c = document.querySelector('{}'); const img = c && c.querySelector('[data-testid=file-preview]'); \
+             return img && img.complete && img.naturalWidth > 0 \
+               && [document.querySelector('[data-testid=chat-attach]').hidden, !!c.querySelector('[data-testid=file-delete]'), c.dataset.size];",
+            card(&shot_name)
+        ),
+    )
+    .await;
+    assert_eq!(
+        (&at_guest[0], &at_guest[1]),
+        (&json!(true), &json!(false)),
+        "no paperclip and no Delete for a guest: {at_guest}"
+    );
+    let got = guest
+        .execute_async(
+            &format!(
+                "const done = arguments[0]; \
+                 fetch(document.querySelector('{} [data-testid=file-download]').href) \
+                 .then(async (r) => done([r.status, (await r.arrayBuffer()).byteLength])).catch((e) => done(String(e)));",
+                card(&shot_name)
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        json!([200, at_guest[2].as_str().unwrap().parse::<u64>().unwrap()]),
+        "a guest downloads"
+    );
+    guest
+        .execute_async(
+            DROP,
+            vec![json!("guest.txt"), json!(100), json!("text/plain")],
+        )
+        .await
+        .unwrap();
+    eventually(
+        &guest,
+        "the guest told why not",
+        "return [...document.querySelectorAll('#toasts .toast')].some((t) => t.textContent.includes('Guests cannot share files'));",
+    )
+    .await;
+    assert_eq!(
+        js(
+            &guest,
+            "return document.querySelectorAll('[data-testid=upload-row]').length;"
+        )
+        .await,
+        json!(0),
+        "nothing is sent"
+    );
+    guest.close().await.unwrap();
+
     // Ada deletes her file (asked first): it goes from Bob's chat.
     click(&ada, &format!("{} [data-testid=file-delete]", card(name))).await;
     click(&ada, "[data-testid=confirm-ok]").await;
@@ -453,4 +513,40 @@ async fn too_large_refusals(app: &TestApp) -> u64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|n| n.parse::<f64>().ok())
         .map_or(0, |n| n as u64)
+}
+
+/// Someone without an account in a browser of their own, in `room`'s call by
+/// an invite link its owner made (through the API), named `name`.
+async fn join_as_guest(driver: &Driver, app: &TestApp, room: &str, name: &str) -> Client {
+    let owner = app.fresh_token("ada").await;
+    let made: Value = app
+        .http
+        .post(app.url(&format!("/api/v1/rooms/{room}/invites")))
+        .bearer_auth(owner)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = made["url"].as_str().expect("an invite link").to_owned();
+    let guest = driver.browser(1280, 800).await;
+    guest.goto(&app.url("/static/404.html")).await.unwrap();
+    js(
+        &guest,
+        "localStorage.setItem('webcall.lang', 'en'); return true;",
+    )
+    .await;
+    guest.goto(&url).await.unwrap();
+    eventually(
+        &guest,
+        "the guest landing page",
+        "return document.querySelector('[data-testid=guest-form]')?.hidden === false;",
+    )
+    .await;
+    fill(&guest, "[data-testid=guest-name]", name).await;
+    click(&guest, "[data-testid=guest-submit]").await;
+    click_join(&guest).await;
+    guest
 }

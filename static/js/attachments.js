@@ -68,6 +68,15 @@ export class Uploads {
       this.add([...e.dataTransfer.files]);
     });
     this.panel.addEventListener('paste', (e) => this._paste(e));
+    // A file dropped beside the chat (on a video) must not make the browser open it in place of
+    // the call: the drop is refused there.
+    for (const type of ['dragover', 'drop']) {
+      window.addEventListener(type, (e) => {
+        if (!files(e) || this.panel.contains(e.target) || !this.o.call()) return;
+        e.preventDefault();
+        e.dataTransfer.dropEffect = 'none';
+      });
+    }
   }
 
   _guest() { return !!this.o.call()?.guest; }
@@ -195,9 +204,8 @@ export class Uploads {
     if (xhr.status >= 200 && xhr.status < 300) {
       let frame = null;
       try { frame = JSON.parse(xhr.responseText).message; } catch { /* the live frame brings it */ }
-      job.row.remove();
+      this._drop(job);
       if (frame) this.o.onSent(frame);
-      this.o.onChange?.({ scroll: false });
     } else {
       let err = {};
       try { err = JSON.parse(xhr.responseText).error || {}; } catch { /* not our shape */ }

@@ -298,6 +298,18 @@ async fn files_are_dropped_pasted_shown_downloaded_and_deleted_in_the_chat() {
         ),
     )
     .await;
+    assert_eq!(
+        js(
+            &ada,
+            &format!(
+                "const d = document.querySelector('{} [data-testid=file-delete]'); return !!d && d.offsetParent !== null;",
+                card(&shot_name)
+            )
+        )
+        .await,
+        json!(true),
+        "ada, the room's owner, may delete anyone's file"
+    );
     screenshot(&ada, "files-ada").await;
 
     // A guest (an invite link) gets no paperclip and cannot drop a file, but sees and downloads.

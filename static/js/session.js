@@ -493,6 +493,7 @@ export class CallSession {
   _cleanup() {
     this.ended = true;
     clearTimeout(this.iceTimer);
+    this.chat.uploads.reset(); // files still being sent stop with the call
     this.quality.stop();
     setAloneRoom('');
     this.sig._end();

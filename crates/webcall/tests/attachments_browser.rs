@@ -3,14 +3,18 @@
 //! onto her chat (a `drop` event with a File made in the page: WebDriver cannot
 //! drag from the desktop) while DevTools slows her upload down: the "Drop files
 //! to share" overlay shows while it hovers, then her row's progress bar is seen
-//! part way; Bob gets the file's message with its name and size, and what its
-//! Download link serves is the very same bytes (SHA-256). Bob pastes a
-//! screenshot: it is named `screenshot-YYYY-MM-DD-HHMMSS.png` and Ada sees its
-//! preview. Bob, no host, has no Delete on Ada's file; Ada deletes it and it
-//! goes from Bob's chat. A file over ATTACHMENT_MAX_BYTES is refused on its row
-//! in plain words, then dismissed. On a 360 px phone, in Russian, the chat with
-//! its files fits the screen. Screenshots land in the target directory's
-//! `screenshots/files-*.png`.
+//! part way; a second file cancelled part way leaves no row, the server counts
+//! the upload cut short and nobody gets it. Bob gets the first file's message
+//! with its name and size, and what its Download link serves is the very same
+//! bytes (SHA-256). Bob pastes a screenshot: it is named
+//! `screenshot-YYYY-MM-DD-HHMMSS.png` and Ada sees its preview. Bob, no host,
+//! has no Delete on Ada's file; Ada, the owner, has one on his. A guest (an
+//! invite link) has no paperclip, no Delete, and a drop is refused with a
+//! reason, but sees the preview and downloads. Ada deletes her file and it goes
+//! from Bob's chat. A file over ATTACHMENT_MAX_BYTES is refused on its row in
+//! plain words (the server's 413), then the next one in the page without a byte
+//! sent. On a 360 px phone, in Russian, the chat with its files fits the
+//! screen. Screenshots land in the target directory's `screenshots/files-*.png`.
 
 mod support;
 mod webclient;
@@ -188,6 +192,46 @@ async fn files_are_dropped_pasted_shown_downloaded_and_deleted_in_the_chat() {
         ),
     )
     .await;
+    // Another one, cancelled part way: its row goes, the server sees the upload cut short, and
+    // nothing of it reaches Bob.
+    let cut_before = refusals(&app, "size_mismatch").await;
+    ada.execute_async(
+        DROP,
+        vec![
+            json!("cancelled.bin"),
+            json!(BIG),
+            json!("application/octet-stream"),
+        ],
+    )
+    .await
+    .unwrap();
+    eventually(
+        &ada,
+        "the second file part way",
+        "const r = document.querySelector('[data-testid=upload-row][data-name=\"cancelled.bin\"]'); \
+         return r && r.dataset.state === 'uploading' && r.querySelector('[data-testid=upload-progress]').value > 0;",
+    )
+    .await;
+    click(
+        &ada,
+        "[data-testid=upload-row][data-name=\"cancelled.bin\"] [data-testid=upload-cancel]",
+    )
+    .await;
+    eventually(
+        &ada,
+        "the cancelled row gone",
+        "return !document.querySelector('[data-testid=upload-row]');",
+    )
+    .await;
+    let mut cut = cut_before;
+    for _ in 0..100 {
+        cut = refusals(&app, "size_mismatch").await;
+        if cut > cut_before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(cut, cut_before + 1, "the server saw the upload end early");
     driver
         .cdp(
             &ada,
@@ -222,6 +266,11 @@ async fn files_are_dropped_pasted_shown_downloaded_and_deleted_in_the_chat() {
             "false",
             name
         ])
+    );
+    assert_eq!(
+        has_file(&bob, "cancelled.bin").await,
+        json!(false),
+        "a cancelled file reaches nobody"
     );
     let fetched = bob
         .execute_async(
@@ -516,12 +565,16 @@ async fn has_file(browser: &Client, name: &str) -> Value {
 
 /// How many uploads the server refused as too large (its metrics).
 async fn too_large_refusals(app: &TestApp) -> u64 {
+    refusals(app, "too_large").await
+}
+
+/// How many uploads the server refused for `reason` (its metrics).
+async fn refusals(app: &TestApp, reason: &str) -> u64 {
+    let label = format!("reason=\"{reason}\"");
     app.metrics()
         .await
         .lines()
-        .find(|l| {
-            l.starts_with("webcall_attachment_refusals_total") && l.contains("reason=\"too_large\"")
-        })
+        .find(|l| l.starts_with("webcall_attachment_refusals_total") && l.contains(&label))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|n| n.parse::<f64>().ok())
         .map_or(0, |n| n as u64)

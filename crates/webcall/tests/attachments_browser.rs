@@ -232,6 +232,34 @@ async fn files_are_dropped_pasted_shown_downloaded_and_deleted_in_the_chat() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert_eq!(cut, cut_before + 1, "the server saw the upload end early");
+
+    // Three files in one drop: a row each, two on their way and the third waiting its turn.
+    let states = ada
+        .execute_async(
+            "const done = arguments[0]; const dt = new DataTransfer(); \
+             for (const n of ['one.txt', 'two.txt', 'three.txt']) dt.items.add(new File([new Uint8Array(300000).fill(65)], n, { type: 'text/plain' })); \
+             const log = document.querySelector('[data-testid=chat-log]'); \
+             for (const t of ['dragenter', 'dragover', 'drop']) log.dispatchEvent(new DragEvent(t, { bubbles: true, cancelable: true, dataTransfer: dt })); \
+             done([...document.querySelectorAll('[data-testid=upload-row]')].map((r) => [r.dataset.name, r.dataset.state]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        states,
+        json!([
+            ["one.txt", "uploading"],
+            ["two.txt", "uploading"],
+            ["three.txt", "queued"]
+        ])
+    );
+    eventually(
+        &ada,
+        "the three sent",
+        "return !document.querySelector('[data-testid=upload-row]') \
+           && document.querySelectorAll('[data-testid=file-card][data-kind=text]').length === 3;",
+    )
+    .await;
     driver
         .cdp(
             &ada,
@@ -271,6 +299,22 @@ async fn files_are_dropped_pasted_shown_downloaded_and_deleted_in_the_chat() {
         has_file(&bob, "cancelled.bin").await,
         json!(false),
         "a cancelled file reaches nobody"
+    );
+    let three = eventually(
+        &bob,
+        "the three files at bob's",
+        "const c = [...document.querySelectorAll('[data-testid=file-card][data-kind=text]')]; \
+         return c.length === 3 && c.map((x) => [x.dataset.name, x.dataset.size]).sort();",
+    )
+    .await;
+    assert_eq!(
+        three,
+        json!([
+            ["one.txt", "300000"],
+            ["three.txt", "300000"],
+            ["two.txt", "300000"]
+        ]),
+        "each once, whole"
     );
     let fetched = bob
         .execute_async(

@@ -127,4 +127,53 @@ pub enum AppError {
     /// quotas to manage, and its key does not rotate (HTTP 409).
     #[error("the embedded TURN relay does not run on this server; an external TURN server's secret is changed in its own configuration and TURN_SECRET, then both restart")]
     RelayNotRunning,
+    /// A guest token tried to upload a file (HTTP 403 `guest_upload_forbidden`).
+    #[error("guests may download files, not upload them")]
+    GuestUploadForbidden,
+    /// An upload without `Content-Length` (HTTP 411 `length_required`).
+    #[error("an upload needs a Content-Length")]
+    LengthRequired,
+    /// The file is larger than `ATTACHMENT_MAX_BYTES` (HTTP 413 `too_large`).
+    #[error("the file is larger than {max} bytes")]
+    FileTooLarge { max: u64 },
+    /// The user's or the server's file quota would be passed (HTTP 413
+    /// `quota_exceeded`).
+    #[error("{0}")]
+    QuotaExceeded(Quota),
+    /// Too many uploads at once or started lately by one user (HTTP 429
+    /// `too_many_uploads`, with Retry-After).
+    #[error("too many uploads; wait for one to finish or try again later")]
+    TooManyUploads { retry_after: Duration },
+    /// The body was longer or shorter than its `Content-Length`, or ended
+    /// before it (the client went away) (HTTP 400 `size_mismatch`).
+    #[error("the body does not have the length its Content-Length said")]
+    SizeMismatch,
+    /// No such file in this room (HTTP 404 `attachment_not_found`).
+    #[error("no such file in this room")]
+    AttachmentNotFound,
+    /// The file has no preview (HTTP 404 `thumbnail_not_found`).
+    #[error("this file has no preview")]
+    ThumbnailNotFound,
+    /// Only the file's sender or a host of the room may delete it (HTTP 403
+    /// `not_sender`).
+    #[error("only its sender or a host of the room may delete this file")]
+    NotSender,
+}
+
+/// Whose file quota an upload would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    /// `ATTACHMENT_QUOTA_USER_BYTES`.
+    User,
+    /// `ATTACHMENT_QUOTA_TOTAL_BYTES`.
+    Server,
+}
+
+impl std::fmt::Display for Quota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Quota::User => "your file quota is used up: delete some of your files first",
+            Quota::Server => "the server's file quota is used up",
+        })
+    }
 }

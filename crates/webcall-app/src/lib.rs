@@ -23,11 +23,13 @@
 //! rotates the signing keys, on every instance. [`admission::decide`] is the one
 //! decision of who may enter a room (access level, members, password, lobby).
 //! [`guests::Guests`] is guest links: invite links a room's hosts make, and
-//! the guest tokens they give.
+//! the guest tokens they give. [`attachments::Attachments`] is files in a
+//! room's chat: upload, download, delete, and the retention sweep.
 
 pub mod accounts;
 pub mod admin;
 pub mod admission;
+pub mod attachments;
 pub mod auth_cache;
 pub mod error;
 pub mod guests;

@@ -51,6 +51,11 @@ impl RecentChat {
         }
     }
 
+    /// A message deleted from the room (a file's): a later join does not see it.
+    pub(crate) fn forget(&mut self, id: i64) {
+        self.messages.retain(|m| m.id != id);
+    }
+
     /// Merges the stored history (read after this room appeared here) unless an
     /// earlier read was merged already.
     pub(crate) fn load(&mut self, stored: &[ChatMessage]) {
@@ -114,6 +119,14 @@ mod tests {
         assert_eq!(ids(&chat), Some(vec![3, 4, 5]));
         chat.record(&message(1));
         assert_eq!(ids(&chat), Some(vec![3, 4, 5]), "too old to matter");
+    }
+
+    #[test]
+    fn a_deleted_message_is_forgotten() {
+        let mut chat = RecentChat::new(3);
+        chat.load(&[message(1), message(2)]);
+        chat.forget(1);
+        assert_eq!(ids(&chat), Some(vec![2]));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!   password, counts its work and can be made busy (`Overloaded`).
 //! - [`ManualClock`]: a [`Clock`] the test moves.
 //! - [`MemoryInvites`], [`MemoryGuestTokens`]: guest links and guest tokens.
+//! - [`MemoryFiles`], [`FakeThumbnailer`]: files' bytes and previews (the
+//!   store's attachment records are `attachments`').
 //! - [`MemoryCluster`]: one instance's road to the others ([`Cluster`]): it
 //!   records what the instance publishes (the test hands it on, or not), shares
 //!   resume tokens with its [`MemoryCluster::another_instance`], and can be down.
@@ -25,8 +27,10 @@
 
 mod access_store;
 mod admin_store;
+mod attachments;
 mod invites;
 
+pub use attachments::{FakeThumbnailer, MemoryFiles};
 pub use invites::{MemoryGuestTokens, MemoryInvites};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -99,6 +103,8 @@ struct State {
     access: HashMap<RoomName, RoomAccess>,
     /// Rooms' members, and when they were added.
     members: BTreeMap<(RoomName, UserId), DateTime<Utc>>,
+    /// Files' records by id (their messages are in `chat`).
+    attachments: BTreeMap<String, webcall_domain::attachments::Attachment>,
 }
 
 impl State {
@@ -135,6 +141,7 @@ impl State {
         self.locked.remove(name);
         self.access.remove(name);
         self.members.retain(|(room, _), _| room != name);
+        self.attachments.retain(|_, a| &a.room != name);
         self.rooms.remove(name).is_some()
     }
 }

@@ -1,7 +1,7 @@
 //! SQL storage for WebCall through sqlx's `Any` driver: one set of queries serves
 //! SQLite (the zero-setup default) and PostgreSQL. [`SqlStore`] implements the
 //! domain's `UserRepository`, `TokenRevocations`, `RoomRepository`,
-//! `ChatRepository`, `OperatorSettings` and `HealthCheck` ports.
+//! `ChatRepository`, `AttachmentRepository`, `OperatorSettings` and `HealthCheck` ports.
 //!
 //! Depends on `webcall-domain` and sqlx. Migrations live in the repository's
 //! top-level `migrations/{sqlite,postgres}` and are embedded in the binary.

@@ -2,6 +2,9 @@
 //! moderation in a call: what a host (the room's owner, or an admin) may do to
 //! the others, and the rules a room keeps because of it. Who counts as a host
 //! is decided in the use cases (`webcall-app`'s `admission::is_host`).
+//!
+//! A little over 500 lines with its tests: the room events and commands that
+//! travel between instances are kept together, so a change to them shows in one place.
 
 use std::fmt;
 
@@ -310,6 +313,11 @@ pub enum RoomEvent {
     },
     Chat {
         message: ChatMessage,
+    },
+    /// A chat message was deleted (a file's, by its sender, a host or the
+    /// retention sweep): clients remove it.
+    ChatDeleted {
+        id: i64,
     },
     /// A peer reacted (an emoji over its tile for a moment); not stored.
     Reaction {

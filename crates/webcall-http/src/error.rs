@@ -106,6 +106,23 @@ impl ApiError {
                 (StatusCode::NOT_FOUND, "allocation_not_found", None)
             }
             Self::App(A::RelayNotRunning) => (StatusCode::CONFLICT, "turn_relay_not_running", None),
+            Self::App(A::GuestUploadForbidden) => {
+                (StatusCode::FORBIDDEN, "guest_upload_forbidden", None)
+            }
+            Self::App(A::LengthRequired) => (StatusCode::LENGTH_REQUIRED, "length_required", None),
+            Self::App(A::FileTooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
+            Self::App(A::QuotaExceeded(_)) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", None)
+            }
+            Self::App(A::TooManyUploads { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads", None)
+            }
+            Self::App(A::SizeMismatch) => (StatusCode::BAD_REQUEST, "size_mismatch", None),
+            Self::App(A::AttachmentNotFound) => {
+                (StatusCode::NOT_FOUND, "attachment_not_found", None)
+            }
+            Self::App(A::ThumbnailNotFound) => (StatusCode::NOT_FOUND, "thumbnail_not_found", None),
+            Self::App(A::NotSender) => (StatusCode::FORBIDDEN, "not_sender", None),
             Self::App(A::Domain(D::Overloaded { .. })) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", None)
             }
@@ -210,6 +227,7 @@ impl IntoResponse for ApiError {
                 AppError::TooManyAttempts { retry_after }
                 | AppError::RoomCreationRate { retry_after }
                 | AppError::TooManyRequests { retry_after }
+                | AppError::TooManyUploads { retry_after }
                 | AppError::Domain(DomainError::Overloaded { retry_after }),
             ) => {
                 headers.insert(header::RETRY_AFTER, retry_after_value(*retry_after));

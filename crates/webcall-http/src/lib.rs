@@ -6,13 +6,15 @@
 //! concrete adapter (those are wired by the `webcall` binary into [`AppState`]).
 //!
 //! Layout: [`router`] merges each feature's `router()` ([`auth`], [`health`],
-//! [`webrtc`], [`rooms`], [`ws`], [`web`], [`admin`], [`guests`]) and
+//! [`webrtc`], [`rooms`], [`ws`], [`web`], [`admin`], [`guests`],
+//! [`attachments`]) and
 //! adds the shared layers; [`error`] holds the one JSON error shape; [`extract`]
 //! the JSON body, bearer-token and client-address extractors. [`AppState`] is
 //! here, at the top, so that every feature reaches it and it reaches down to
 //! theirs (no module imports one that imports it back).
 
 pub mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod client_ip;
 pub mod error;
@@ -36,6 +38,7 @@ use std::sync::Arc;
 
 use webcall_app::accounts::Accounts;
 use webcall_app::admin::Admin;
+use webcall_app::attachments::Attachments;
 use webcall_app::guests::Guests;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
@@ -55,6 +58,8 @@ pub struct AppState {
     pub access: Arc<AccessService>,
     /// Guest links and guest tokens.
     pub guests: Arc<Guests>,
+    /// Files in rooms' chat.
+    pub attachments: Arc<Attachments>,
     /// The relay's allocations and quotas, and the signing keys' rotation.
     pub operations: Arc<Operations>,
     pub ice: Arc<IceServersService>,

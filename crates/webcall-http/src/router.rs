@@ -9,7 +9,8 @@ use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
 use crate::{
-    admin, auth, guests, health, metrics, room_access, rooms, web, webrtc, ws, ApiError, AppState,
+    admin, attachments, auth, guests, health, metrics, room_access, rooms, web, webrtc, ws,
+    ApiError, AppState,
 };
 
 /// Options of the HTTP layer itself (not of any use case).
@@ -34,6 +35,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(ws::router())
         .merge(admin::router())
         .merge(guests::router())
+        .merge(attachments::router())
         .merge(web::router())
         .fallback(web::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -12,6 +12,7 @@
 //! - `relay`: starting the embedded TURN relay; `ice`: what
 //!   `/api/v1/webrtc/ice-servers` hands out; `operations`: the operator's use
 //!   cases (relay allocations and quotas, key rotation) and their settings;
+//!   `files`: files in rooms' chat (their directory, previews, the sweep);
 //! - `metrics`: the Prometheus exporter and the metric catalogue;
 //!   `telemetry`: logging; `doctor`: `webcall doctor`; `address`: the URL
 //!   printed at start.
@@ -20,6 +21,7 @@ pub mod address;
 pub mod config;
 pub mod connections;
 pub mod doctor;
+mod files;
 mod ice;
 mod listener;
 mod metrics;

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use webcall_app::accounts::{Accounts, AccountsDeps};
 use webcall_app::admin::{Admin, AdminDeps, AdminLimits};
+use webcall_app::attachments::Attachments;
 use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::guests::{Guests, GuestsDeps, GUEST_TOKEN_LIFETIME};
 use webcall_app::hub::{Hub, HubDeps};
@@ -33,7 +34,7 @@ use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::TurnRelay;
 
 use crate::config::Config;
-use crate::{connections, ice, listener, metrics, operations, relay, tls};
+use crate::{connections, files, ice, listener, metrics, operations, relay, tls};
 
 /// How many accounts a server remembers by id (a few hundred bytes each).
 const ACCOUNTS_CACHED: usize = 4096;
@@ -45,6 +46,8 @@ pub struct Application {
     store: SqlStore,
     relay: Option<Arc<TurnRelay>>,
     hub: Arc<Hub>,
+    /// Files in rooms' chat (the tests run the sweep through it).
+    attachments: Arc<Attachments>,
     /// `METRICS_LISTEN`, bound, and what it serves.
     metrics: Option<(TcpListener, axum::Router)>,
     /// Stops background tasks (the Redis bus) on shutdown.
@@ -181,7 +184,7 @@ impl Application {
             config.signaling.clone(),
         );
         hub.on_account_change(move |user| cached_users.forget(user));
-        let access = AccessService::new(
+        let access = Arc::new(AccessService::new(
             AccessDeps {
                 rooms: rooms.clone(),
                 access: Arc::new(store.clone()),
@@ -193,20 +196,31 @@ impl Application {
                 hub: hub.clone(),
             },
             ThrottleConfig::default(),
-        );
+        ));
         let admin = Arc::new(Admin::new(
             AdminDeps {
                 users: users.clone(),
                 store: Arc::new(store.clone()),
                 rooms: rooms.clone(),
                 hub: hub.clone(),
-                presence: admin_presence,
+                presence: admin_presence.clone(),
                 hasher,
                 clock,
             },
             AdminLimits::default(),
         ));
         let background = CancellationToken::new();
+        let attachments = files::start(
+            &config.attachments,
+            files::FilesWiring {
+                store: store.clone(),
+                access: access.clone(),
+                rooms: rooms.clone(),
+                presence: admin_presence,
+                hub: hub.clone(),
+            },
+            background.clone(),
+        )?;
         if let Some(redis) = &redis {
             redis
                 .start(hub.clone(), background.clone())
@@ -262,9 +276,10 @@ impl Application {
         let state = AppState {
             accounts: Arc::new(accounts),
             admin,
-            access: Arc::new(access),
+            access,
             operations,
             guests: Arc::new(guests),
+            attachments: attachments.clone(),
             ice,
             rooms,
             hub: hub.clone(),
@@ -284,6 +299,7 @@ impl Application {
             store,
             relay,
             hub,
+            attachments,
             metrics,
             background,
             connections,
@@ -304,6 +320,12 @@ impl Application {
     /// A handle on the embedded relay that outlives `run_until` taking `self`.
     pub fn relay_handle(&self) -> Option<Arc<TurnRelay>> {
         self.relay.clone()
+    }
+
+    /// Files in rooms' chat: the tests call its sweep with a time of their
+    /// choosing.
+    pub fn attachments(&self) -> Arc<Attachments> {
+        self.attachments.clone()
     }
 
     /// The bound address (useful with `PORT=0`).

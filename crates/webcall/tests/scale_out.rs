@@ -24,8 +24,8 @@ fn redis_url() -> Option<String> {
 }
 
 /// Settings two instances share: one database, one Redis, a key prefix of their own.
-/// Instances sharing one Redis (under a key prefix of their own) and one SQLite
-/// file, which lives as long as this does.
+/// Instances sharing one Redis (under a key prefix of their own), one SQLite
+/// file and one `ATTACHMENT_DIR`, which live as long as this does.
 struct Cluster {
     _dir: tempfile::TempDir,
     db: String,
@@ -36,9 +36,11 @@ impl Cluster {
     fn new(redis: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+        let files = dir.path().join("attachments").display().to_string();
         let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
         let vars = [
             ("REDIS_URL", redis),
+            ("ATTACHMENT_DIR", &files),
             ("REDIS_KEY_PREFIX", &prefix),
             ("DATABASE_URL", &db),
             ("WS_PING_SECS", "1"),
@@ -648,6 +650,62 @@ async fn rooms_heal_after_redis_restarts() {
             .unwrap();
         assert_eq!(list["rooms"][0]["participants"], 4, "{list}");
     }
+    a_server.stop().await;
+    b_server.stop().await;
+}
+
+/// Two instances sharing the database, Redis and `ATTACHMENT_DIR` (a shared
+/// volume in production): a file uploaded on one reaches a peer on the
+/// other live and downloads there; its deletion on the other reaches the first.
+#[tokio::test]
+async fn a_file_shared_on_one_instance_reaches_and_downloads_on_the_other() {
+    let Some(redis) = redis_url() else { return };
+    let cluster = Cluster::new(&redis);
+    let a_server = cluster.spawn().await;
+    let b_server = cluster.spawn().await;
+    let ada = a_server.user_token("ada").await;
+    let bob = b_server.user_token("bob").await;
+    assert_eq!(a_server.create_room(&ada, "team").await.status(), 201);
+    let (mut a, _) = a_server.join("team", &ada).await;
+    let (mut b, _) = b_server.join("team", &bob).await;
+    a.recv_type("peer_joined").await;
+
+    let bytes: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let response = a_server
+        .http
+        .post(a_server.url("/api/v1/rooms/team/attachments"))
+        .query(&[("name", "shared.bin")])
+        .bearer_auth(&ada)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let message = response.json::<Value>().await.unwrap()["message"].clone();
+    assert_eq!(b.recv_type("chat").await, message);
+    assert_eq!(a.recv_type("chat").await, message);
+
+    let url = format!(
+        "/api/v1/rooms/team/attachments/{}",
+        message["attachment"]["id"].as_str().unwrap()
+    );
+    let got = b_server.get_authed(&url, &bob).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    let deleted = b_server
+        .http
+        .delete(b_server.url(&url))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = json!({"type": "chat_deleted", "id": message["id"]});
+    assert_eq!(a.recv_type("chat_deleted").await, gone);
+    assert_eq!(b.recv_type("chat_deleted").await, gone);
+    assert_eq!(a_server.get_authed(&url, &ada).await.status(), 404);
+
     a_server.stop().await;
     b_server.stop().await;
 }

@@ -68,13 +68,16 @@ impl Admin {
         Ok(())
     }
 
-    /// Deletes the room as its owner would: its call ends (4004), its chat goes.
+    /// Deletes the room as its owner would: its call ends (4004), its chat and
+    /// its files go.
     #[tracing::instrument(skip_all, fields(actor = %actor.id(), room = %room))]
     pub async fn delete_room(&self, actor: &Actor, room: &RoomName) -> Result<(), AppError> {
         let entry = self.entry(actor, "room.delete", room.as_str(), None);
+        let files = self.deps.hub.room_files(room).await;
         if !self.deps.store.delete_room_audited(room, entry).await? {
             return Err(AppError::RoomNotFound);
         }
+        self.deps.hub.remove_room_files(files).await;
         self.deps.hub.end_call(room).await;
         tracing::info!("room deleted by an admin");
         Ok(())

@@ -46,7 +46,9 @@ impl Hub {
             return Err(AppError::NotRoomOwner);
         }
         let peers = self.peers_everywhere(name).await;
+        let files = self.room_files(name).await;
         self.deps.rooms.delete(name).await?;
+        self.remove_room_files(files).await;
         self.command(Command::EndRoom {
             room: name.clone(),
             peers,

@@ -187,7 +187,14 @@ impl SharedEvent {
         FRAME
             + match &self.event {
                 RoomEvent::Signal { data, .. } => data.len(),
-                RoomEvent::Chat { message } => message.text.len() + message.username.len(),
+                RoomEvent::Chat { message } => {
+                    message.text.len()
+                        + message.username.len()
+                        + message
+                            .attachment
+                            .as_ref()
+                            .map_or(0, |a| a.id.len() + a.name.len() + a.content_type.len() + 96)
+                }
                 RoomEvent::PeerJoined { peer } => peer.username.len(),
                 RoomEvent::Knock { username, .. } => username.len(),
                 RoomEvent::KnockEnded { .. }
@@ -195,7 +202,8 @@ impl SharedEvent {
                 | RoomEvent::PeerState { .. }
                 | RoomEvent::Reaction { .. }
                 | RoomEvent::Moderated { .. }
-                | RoomEvent::HostsOnly { .. } => 0,
+                | RoomEvent::HostsOnly { .. }
+                | RoomEvent::ChatDeleted { .. } => 0,
             }
     }
 }

@@ -22,12 +22,14 @@
 //! for a host's answer; `join` is joining, `resume` detaching and resuming, `commands` what
 //! the hub does on a kick, a deleted room, a revocation or a resume elsewhere
 //! (here or sent by another instance), `cluster` the road to other instances,
-//! `registry` what this instance holds, and `link` one connection's queue and
-//! close signal.
+//! `registry` what this instance holds, `files` the files shared in a room's
+//! chat (their messages, and a deleted room's files), and `link` one
+//! connection's queue and close signal.
 
 mod admin;
 mod cluster;
 mod commands;
+mod files;
 mod join;
 mod link;
 mod lobby;
@@ -40,6 +42,7 @@ mod resume;
 mod tests;
 
 pub use commands::InstanceCommands;
+pub use files::RoomFiles;
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 pub use lobby::Knock;
 
@@ -193,6 +196,8 @@ pub struct Hub {
     lobby: Mutex<lobby::Waiting>,
     /// Carries out what commands ask beyond calls.
     also: OnceLock<Weak<dyn InstanceCommands>>,
+    /// Removes a deleted room's files ([`Hub::files_with`]).
+    files: OnceLock<Weak<dyn RoomFiles>>,
     me: Weak<Hub>,
 }
 
@@ -209,6 +214,7 @@ impl Hub {
             account_changed: OnceLock::new(),
             lobby: Mutex::default(),
             also: OnceLock::new(),
+            files: OnceLock::new(),
             me: me.clone(),
         })
     }
@@ -454,8 +460,10 @@ impl Hub {
             let Some(room) = rooms.get_mut(&envelope.room) else {
                 return;
             };
-            if let RoomEvent::Chat { message } = &event.event {
-                room.chat.record(message);
+            match &event.event {
+                RoomEvent::Chat { message } => room.chat.record(message),
+                RoomEvent::ChatDeleted { id } => room.chat.forget(*id),
+                _ => {}
             }
             let mut slow = Vec::new();
             for id in &room.peers {

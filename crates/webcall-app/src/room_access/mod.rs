@@ -271,6 +271,29 @@ impl AccessService {
         self.deps.rooms.messages(name, before, limit).await
     }
 
+    /// The room, if its history (and so its files) is open to the caller by
+    /// the rule of [`Self::history`]; `RoomNotFound` when there is no such
+    /// room, the refusal's error otherwise.
+    pub async fn readable(
+        &self,
+        caller: Caller,
+        name: &RoomName,
+        pass: Option<&str>,
+    ) -> Result<Room, AppError> {
+        let room = self
+            .deps
+            .rooms
+            .find(name)
+            .await?
+            .ok_or(AppError::RoomNotFound)?;
+        let mut facts = self.facts(&room, caller).await?;
+        facts.pass_ok = pass_ok(&self.passes, &room, caller, pass, self.deps.clock.now());
+        match decide(&room, caller, facts) {
+            Admission::Refuse(refusal) => Err(refusal.into()),
+            Admission::Admit | Admission::Wait => Ok(room),
+        }
+    }
+
     /// A page of the rooms the caller may see listed, by name: admins see
     /// every room; others public ones, their own, and private ones they are a
     /// member of. With whether more follow.

@@ -329,6 +329,13 @@ impl AdminRepository for SqlStore {
         audit: NewAuditEntry,
     ) -> Result<bool, DomainError> {
         let mut tx = self.audited(&audit, false).await?;
+        // Files first (their messages go with them), the order deleting one
+        // file takes: two deletions never wait for each other.
+        sqlx::query("DELETE FROM attachments WHERE room = $1")
+            .bind(room.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(infra)?;
         sqlx::query("DELETE FROM chat_messages WHERE room = $1")
             .bind(room.as_str().to_owned())
             .execute(&mut *tx)

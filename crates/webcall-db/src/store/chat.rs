@@ -1,4 +1,5 @@
-//! Chat history: [`ChatRepository`] in SQL.
+//! Chat history: [`ChatRepository`] in SQL. A file's message carries its
+//! attachment (joined from `attachments`, see `attachments.rs`).
 
 use std::str::FromStr;
 
@@ -11,6 +12,7 @@ use webcall_domain::ports::ChatRepository;
 use webcall_domain::signaling::{ChatMessage, NewChatMessage, PeerId, RoomName};
 use webcall_domain::DomainError;
 
+use super::attachments::{chat_attachment_from_row, CHAT_ATTACHMENT_COLUMNS};
 use super::{corrupt, from_millis, infra, millis, SqlStore};
 
 fn chat_from_row(row: &AnyRow) -> Result<ChatMessage, DomainError> {
@@ -25,7 +27,7 @@ fn chat_from_row(row: &AnyRow) -> Result<ChatMessage, DomainError> {
         username: row.try_get("username").map_err(infra)?,
         text: row.try_get("text").map_err(infra)?,
         ts: from_millis(row.try_get("created_at").map_err(infra)?)?,
-        attachment: None,
+        attachment: chat_attachment_from_row(row)?,
     })
 }
 
@@ -63,10 +65,14 @@ impl ChatRepository for SqlStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, DomainError> {
-        let rows = sqlx::query(
-            "SELECT id, room, peer_id, user_id, username, text, created_at FROM chat_messages \
-             WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT chat_messages.id, chat_messages.room, chat_messages.peer_id, \
+             chat_messages.user_id, chat_messages.username, chat_messages.text, \
+             chat_messages.created_at, {CHAT_ATTACHMENT_COLUMNS} FROM chat_messages \
+             LEFT JOIN attachments ON attachments.id = chat_messages.attachment_id \
+             WHERE chat_messages.room = $1 AND chat_messages.id < $2 \
+             ORDER BY chat_messages.id DESC LIMIT $3"
+        ))
         .bind(room.as_str().to_owned())
         .bind(before.unwrap_or(i64::MAX))
         .bind(i64::from(limit))

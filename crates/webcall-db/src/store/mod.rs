@@ -1,7 +1,7 @@
 //! The SQL store: one [`SqlStore`] over SQLite or PostgreSQL (sqlx's `Any`
 //! driver), implementing every storage port; each port's queries are in a file
 //! of their own (`users`, `revocations`, `rooms`, `chat`, `moderation`, `admin`,
-//! `operations`, `access`, `invites`).
+//! `operations`, `access`, `invites`, `attachments`).
 
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use webcall_domain::DomainError;
 
 mod access;
 mod admin;
+mod attachments;
 mod chat;
 mod invites;
 mod moderation;

@@ -136,6 +136,13 @@ impl RoomRepository for SqlStore {
     async fn delete_room(&self, name: &RoomName) -> Result<bool, DomainError> {
         let mut tx = self.pool.begin().await.map_err(infra)?;
         // Explicit rather than trusting ON DELETE CASCADE (SQLite needs foreign_keys on).
+        // Files first (their messages go with them), the order deleting one
+        // file takes: two deletions never wait for each other.
+        sqlx::query("DELETE FROM attachments WHERE room = $1")
+            .bind(name.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(infra)?;
         sqlx::query("DELETE FROM chat_messages WHERE room = $1")
             .bind(name.as_str().to_owned())
             .execute(&mut *tx)

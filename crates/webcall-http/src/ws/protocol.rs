@@ -342,6 +342,10 @@ pub(super) enum ServerFrame<'a> {
         data: &'a str,
     },
     Chat(&'a ChatMessage),
+    /// A chat message (a file's) was deleted: clients remove it.
+    ChatDeleted {
+        id: i64,
+    },
     Reaction {
         peer_id: &'a PeerId,
         emoji: &'static str,
@@ -392,6 +396,7 @@ impl<'a> ServerFrame<'a> {
             },
             RoomEvent::Signal { from, data } => Self::Signal { from, data },
             RoomEvent::Chat { message } => Self::Chat(message),
+            RoomEvent::ChatDeleted { id } => Self::ChatDeleted { id: *id },
             RoomEvent::Reaction { peer_id, emoji } => Self::Reaction {
                 peer_id,
                 emoji: emoji.as_str(),
@@ -437,6 +442,7 @@ impl<'a> ServerFrame<'a> {
                 )
             }
             Self::Chat(message) => to_json(&ChatBody::from(message)),
+            Self::ChatDeleted { id } => json!({"type": "chat_deleted", "id": id}).to_string(),
             Self::Reaction { peer_id, emoji } => {
                 json!({"type": "reaction", "peer_id": peer_id.as_str(), "emoji": emoji}).to_string()
             }
@@ -741,6 +747,12 @@ mod tests {
         }));
         assert_eq!(serde_json::from_str::<Value>(&chat).unwrap(), expected);
         assert_eq!(chat_frames(&[message]), [expected]);
+
+        let deleted = outbound_frame(&SharedEvent::new(RoomEvent::ChatDeleted { id: 7 }));
+        assert_eq!(
+            serde_json::from_str::<Value>(&deleted).unwrap(),
+            json!({"type": "chat_deleted", "id": 7})
+        );
     }
 
     #[test]

@@ -11,10 +11,12 @@
 //! Layout: `vars` (reading one variable: empty is unset, defaults, errors that
 //! name it), `auth` (`APP_ENV`, secrets, tokens), `http` (the public port and
 //! the metrics listener), `storage`, `signaling` (the socket, the hub, rooms),
-//! `turn` (ICE servers and the embedded relay), `tls`; tests in `tests`.
+//! `turn` (ICE servers and the embedded relay), `tls`, `attachments` (files
+//! in rooms' chat); tests in `tests`.
 //!
 //! [`TurnConfig`]: webcall_turn::TurnConfig
 
+mod attachments;
 mod auth;
 mod http;
 mod signaling;
@@ -31,6 +33,7 @@ use webcall_app::hub::SignalingConfig;
 use webcall_app::rooms::RoomLimits;
 use webcall_http::ws::WsOptions;
 
+pub use attachments::AttachmentSettings;
 pub use auth::{random_secret, AppEnv, AuthSettings};
 pub use http::{HttpSettings, MetricsSettings};
 pub use storage::StorageSettings;
@@ -62,6 +65,8 @@ pub struct Config {
     /// from the binary (unless `HTTPS=false`) and TURN over TLS.
     pub tls: Option<TlsSettings>,
     pub metrics: MetricsSettings,
+    /// Files in rooms' chat: where, how large, how many, how long.
+    pub attachments: AttachmentSettings,
     /// `RUST_LOG`, when set.
     pub log_filter: Option<String>,
     /// Secrets that were missing and generated for this run (dev only).
@@ -103,6 +108,10 @@ impl Config {
         }
         let http = HttpSettings::parse(&vars, ws.ping_interval, tls.as_ref())?;
         let storage = StorageSettings::parse(&vars)?;
+        let attachments = AttachmentSettings::parse(
+            &vars,
+            secrecy::ExposeSecret::expose_secret(&storage.database_url),
+        )?;
         Ok(Self {
             env,
             http,
@@ -115,6 +124,7 @@ impl Config {
             turn,
             tls,
             metrics,
+            attachments,
             log_filter: vars.get("RUST_LOG"),
             generated: secrets.generated,
         })

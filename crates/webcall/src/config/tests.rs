@@ -382,3 +382,64 @@ fn prod_names_every_missing_or_weak_secret_at_once() {
     assert!(err.problem.contains("at least 32 bytes"), "{err}");
     assert!(!err.to_string().contains("short"), "{err}");
 }
+
+#[test]
+fn attachment_settings_default_beside_the_database_and_parse_bytes_and_days() {
+    let config = Config::from_vars(&vars(&[])).unwrap();
+    let files = &config.attachments;
+    assert_eq!(files.dir, std::path::PathBuf::from("./attachments"));
+    assert_eq!(files.limits.max_bytes, 26_214_400);
+    assert_eq!(files.limits.quota_user, 1 << 30);
+    assert_eq!(files.limits.quota_total, 20 << 30);
+    assert_eq!(
+        files.limits.retention,
+        Some(Duration::from_secs(30 * 24 * 3600))
+    );
+
+    let config = Config::from_vars(&vars(&[
+        (
+            "DATABASE_URL",
+            "sqlite:///var/lib/webcall/webcall.db?mode=rwc",
+        ),
+        ("ATTACHMENT_MAX_BYTES", "1048576"),
+        ("ATTACHMENT_QUOTA_USER_BYTES", "0"),
+        ("ATTACHMENT_QUOTA_TOTAL_BYTES", "5000000"),
+        ("ATTACHMENT_RETENTION_DAYS", "0"),
+    ]))
+    .unwrap();
+    let files = &config.attachments;
+    assert_eq!(
+        files.dir,
+        std::path::PathBuf::from("/var/lib/webcall/attachments")
+    );
+    assert_eq!(files.limits.max_bytes, 1_048_576);
+    assert_eq!(files.limits.quota_user, 0, "0 is no quota");
+    assert_eq!(files.limits.quota_total, 5_000_000);
+    assert_eq!(files.limits.retention, None, "0 keeps files forever");
+
+    let config = Config::from_vars(&vars(&[
+        ("DATABASE_URL", "postgres://u:p@db/webcall"),
+        ("ATTACHMENT_DIR", "/srv/files"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        config.attachments.dir,
+        std::path::PathBuf::from("/srv/files")
+    );
+    let config =
+        Config::from_vars(&vars(&[("DATABASE_URL", "postgres://u:p@db/webcall")])).unwrap();
+    assert_eq!(
+        config.attachments.dir,
+        std::path::PathBuf::from("./attachments")
+    );
+
+    for (var, value) in [
+        ("ATTACHMENT_MAX_BYTES", "25MB"),
+        ("ATTACHMENT_MAX_BYTES", "0"),
+        ("ATTACHMENT_QUOTA_USER_BYTES", "-1"),
+        ("ATTACHMENT_RETENTION_DAYS", "a week"),
+    ] {
+        let err = Config::from_vars(&vars(&[(var, value)])).unwrap_err();
+        assert_eq!(err.var, var, "{value}");
+    }
+}

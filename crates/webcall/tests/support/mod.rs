@@ -38,6 +38,10 @@ pub struct TestApp {
     /// The embedded relay's UDP/TCP port, 0 when it does not run.
     turn_port: u16,
     relay: Option<std::sync::Arc<webcall_turn::TurnRelay>>,
+    /// Files in rooms' chat (the retention tests run its sweep).
+    pub attachments: std::sync::Arc<webcall_app::attachments::Attachments>,
+    /// The server's data directory (its SQLite file, `attachments/`).
+    pub data_dir: std::path::PathBuf,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -71,12 +75,17 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let mut vars = test_vars(extra);
     vars.entry("DATABASE_URL".into())
         .or_insert_with(|| format!("sqlite://{}", dir.path().join("webcall.db").display()));
+    // Files in the test's own directory, whatever the database (the default
+    // with PostgreSQL is the working directory).
+    vars.entry("ATTACHMENT_DIR".into())
+        .or_insert_with(|| dir.path().join("attachments").display().to_string());
     let config = Config::from_vars(&vars).unwrap();
     let app = Application::build(&config).await.unwrap();
     let addr = app.local_addr();
     let metrics_addr = app.metrics_addr();
     let turn_port = app.relay().map_or(0, |relay| relay.udp_addr().port());
     let relay = app.relay_handle();
+    let attachments = app.attachments();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -86,6 +95,8 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
         metrics_addr,
         turn_port,
         relay,
+        attachments,
+        data_dir: dir.path().to_owned(),
         http: reqwest::Client::new(),
         shutdown: Some(tx),
         task: Some(task),

@@ -1,0 +1,435 @@
+//! Files in a room's chat over HTTP: `POST /api/v1/rooms/{room}/attachments`
+//! (the raw bytes of one file, streamed), `GET …/attachments/{id}` (the file,
+//! streamed, with one byte range at most) and `GET …/attachments/{id}/thumbnail`
+//! (its preview), `DELETE …/attachments/{id}`. Each handler calls one
+//! [`Attachments`](webcall_app::attachments::Attachments) use case.
+//!
+//! A file is served so that a browser never runs it: `Content-Disposition:
+//! attachment` (with an ASCII fallback name and the UTF-8 one, RFC 5987),
+//! `nosniff` and `Content-Security-Policy: sandbox` (the router's
+//! `security_headers` keeps a CSP a handler set). The token may come as
+//! `?token=` for `<img src>` and download links; the router never logs query
+//! strings.
+
+use async_trait::async_trait;
+use axum::body::{Body, BodyDataStream};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use webcall_app::admission::Caller;
+use webcall_app::attachments::{FileCaller, UploadBody, UploadRequest};
+use webcall_app::AppError;
+use webcall_domain::attachments::{Attachment, FileRead};
+use webcall_domain::signaling::RoomName;
+
+use crate::extract::bearer_token;
+use crate::room_access::RoomCaller;
+use crate::rooms::query;
+use crate::ws::chat_frames;
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/rooms/{room}/attachments",
+            // The body is streamed to the store and counted there against
+            // ATTACHMENT_MAX_BYTES, not buffered under the JSON limit.
+            post(upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/rooms/{room}/attachments/{id}",
+            get(download).delete(delete),
+        )
+        .route(
+            "/api/v1/rooms/{room}/attachments/{id}/thumbnail",
+            get(thumbnail),
+        )
+}
+
+#[derive(Deserialize, Default)]
+struct FileQuery {
+    /// The access or guest token, when no `Authorization` header can be sent.
+    token: Option<String>,
+    /// A room pass, for a room with a password.
+    pass: Option<String>,
+    /// The file's name (upload).
+    name: Option<String>,
+    /// The uploader's peer id in the call (upload).
+    peer: Option<String>,
+}
+
+/// The caller of a file endpoint: an account (its role read with it) or a
+/// guest token, from `Authorization: Bearer` or `?token=`.
+async fn file_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &FileQuery,
+) -> Result<FileCaller, ApiError> {
+    let token = bearer_token(headers)
+        .or(query.token.as_deref().filter(|t| !t.is_empty()))
+        .ok_or(AppError::TokenMissing)?;
+    match state.accounts.authenticate_user(token).await {
+        Ok((_, user)) => Ok(FileCaller::Account {
+            caller: Caller {
+                user: user.id,
+                role: user.role,
+            },
+            username: user.username.as_str().to_owned(),
+        }),
+        Err(AppError::TokenInvalid) => {
+            let guest = state
+                .guests
+                .authenticate(&SecretString::from(token.to_owned()))?;
+            Ok(FileCaller::Guest { room: guest.room })
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn room_name(raw: &str) -> Result<RoomName, ApiError> {
+    RoomName::parse(raw).map_err(|_| AppError::RoomNotFound.into())
+}
+
+/// A request body as the upload reads it.
+struct HttpBody(BodyDataStream);
+
+#[async_trait]
+impl UploadBody for HttpBody {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, AppError> {
+        match self.0.next().await {
+            None => Ok(None),
+            Some(Ok(chunk)) => Ok(Some(chunk)),
+            // Cut short: the client went away or the connection broke.
+            Some(Err(_)) => Err(AppError::SizeMismatch),
+        }
+    }
+}
+
+/// `POST /api/v1/rooms/{room}/attachments?name=…[&peer=…][&pass=…]`: the body
+/// is the file; 201 `{"message": <chat frame>}`.
+async fn upload(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    params: Result<Query<FileQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let params = query(params, "name, peer, pass and token must be text")?;
+    let caller = file_caller(&state, &headers, &params).await?;
+    let room = room_name(&room)?;
+    let declared_len = match headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(ApiError::BadRequest)?,
+        ),
+    };
+    let request = UploadRequest {
+        room,
+        pass: params.pass.filter(|p| !p.is_empty()),
+        name: params.name.unwrap_or_default(),
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        declared_len,
+        peer: params.peer,
+    };
+    let message = state
+        .attachments
+        .upload(caller, request, HttpBody(body.into_data_stream()))
+        .await?;
+    let frame = chat_frames(std::slice::from_ref(&message))
+        .pop()
+        .unwrap_or(Value::Null);
+    Ok((StatusCode::CREATED, Json(json!({ "message": frame }))))
+}
+
+/// `GET /api/v1/rooms/{room}/attachments/{id}`: the file, or one range of it.
+async fn download(
+    State(state): State<AppState>,
+    Path((room, id)): Path<(String, String)>,
+    params: Result<Query<FileQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (attachment, _) = find(&state, &room, &id, params, &headers).await?;
+    let size = attachment.size;
+    let (status, start, len) = match parse_range(headers.get(header::RANGE), size) {
+        Ranged::Whole => (StatusCode::OK, 0, size),
+        Ranged::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        Ranged::Unsatisfiable => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            let headers = response.headers_mut();
+            insert(headers, header::CONTENT_RANGE, &format!("bytes */{size}"));
+            file_headers(headers, &attachment);
+            return Ok(response);
+        }
+    };
+    let read = state
+        .attachments
+        .read(&attachment, start, (len < size).then_some(len))
+        .await?;
+    let mut response = Response::new(Body::from_stream(chunks(read)));
+    *response.status_mut() = status;
+    let out = response.headers_mut();
+    file_headers(out, &attachment);
+    insert(out, header::CONTENT_LENGTH, &len.to_string());
+    insert(out, header::CONTENT_TYPE, attachment.content_type.as_str());
+    insert(
+        out,
+        header::CONTENT_DISPOSITION,
+        &content_disposition(attachment.name.as_str()),
+    );
+    if status == StatusCode::PARTIAL_CONTENT {
+        insert(
+            out,
+            header::CONTENT_RANGE,
+            &format!("bytes {start}-{}/{size}", start + len - 1),
+        );
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/rooms/{room}/attachments/{id}/thumbnail`: the preview, inline.
+async fn thumbnail(
+    State(state): State<AppState>,
+    Path((room, id)): Path<(String, String)>,
+    params: Result<Query<FileQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (attachment, _) = find(&state, &room, &id, params, &headers).await?;
+    let (bytes, media_type) = state.attachments.thumbnail(&attachment).await?;
+    let mut response = Response::new(Body::from(bytes));
+    let out = response.headers_mut();
+    safety_headers(out);
+    insert(out, header::CONTENT_TYPE, media_type);
+    insert(out, header::CONTENT_DISPOSITION, "inline");
+    insert(
+        out,
+        header::ETAG,
+        &format!("\"{}-thumb\"", attachment.sha256),
+    );
+    Ok(response)
+}
+
+/// `DELETE /api/v1/rooms/{room}/attachments/{id}`: by its sender or a host.
+async fn delete(
+    State(state): State<AppState>,
+    RoomCaller(caller): RoomCaller,
+    Path((room, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let room = room_name(&room)?;
+    state.attachments.delete(caller, &room, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn find(
+    state: &AppState,
+    room: &str,
+    id: &str,
+    params: Result<Query<FileQuery>, QueryRejection>,
+    headers: &HeaderMap,
+) -> Result<(Attachment, FileCaller), ApiError> {
+    let params = query(params, "pass and token must be text")?;
+    let caller = file_caller(state, headers, &params).await?;
+    let room = room_name(room)?;
+    let pass = params.pass.as_deref().filter(|p| !p.is_empty());
+    let attachment = state.attachments.find(&caller, &room, id, pass).await?;
+    Ok((attachment, caller))
+}
+
+/// The file read chunk by chunk, as a response body stream.
+fn chunks(
+    read: Box<dyn FileRead>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    futures_util::stream::unfold(Some(read), |read| async move {
+        let mut read = read?;
+        match read.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(read))),
+            Ok(None) => None,
+            Err(err) => {
+                tracing::warn!(error = %err, "a file could not be read to its end");
+                Some((Err(std::io::Error::other(err.to_string())), None))
+            }
+        }
+    })
+}
+
+fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+/// What every file and preview response carries: the browser may not sniff
+/// it into something else, run it, or tell another site where it came from.
+fn safety_headers(headers: &mut HeaderMap) {
+    insert(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    insert(headers, header::CONTENT_SECURITY_POLICY, "sandbox");
+    insert(headers, header::REFERRER_POLICY, "no-referrer");
+    insert(headers, header::CACHE_CONTROL, "private, max-age=3600");
+}
+
+fn file_headers(headers: &mut HeaderMap, attachment: &Attachment) {
+    safety_headers(headers);
+    insert(headers, header::ETAG, &format!("\"{}\"", attachment.sha256));
+    insert(headers, header::ACCEPT_RANGES, "bytes");
+}
+
+/// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>`.
+fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Ranged {
+    /// No range, several, or one we do not understand: the whole file.
+    Whole,
+    /// Bytes `start..=end`.
+    Part { start: u64, end: u64 },
+    /// A single range that lies beyond the file (416).
+    Unsatisfiable,
+}
+
+fn parse_range(header: Option<&HeaderValue>, size: u64) -> Ranged {
+    let Some(spec) = header
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return Ranged::Whole;
+    };
+    if spec.contains(',') {
+        return Ranged::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Ranged::Whole;
+    };
+    let number = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    match (first.trim().is_empty(), number(first), number(last)) {
+        // `-n`: the last n bytes.
+        (true, _, Some(n)) => {
+            if n == 0 || size == 0 {
+                Ranged::Unsatisfiable
+            } else {
+                Ranged::Part {
+                    start: size - n.min(size),
+                    end: size - 1,
+                }
+            }
+        }
+        // `a-`
+        (false, Some(start), None) if last.trim().is_empty() => {
+            if start >= size {
+                Ranged::Unsatisfiable
+            } else {
+                Ranged::Part {
+                    start,
+                    end: size - 1,
+                }
+            }
+        }
+        // `a-b`
+        (false, Some(start), Some(end)) if start <= end => {
+            if start >= size {
+                Ranged::Unsatisfiable
+            } else {
+                Ranged::Part {
+                    start,
+                    end: end.min(size - 1),
+                }
+            }
+        }
+        _ => Ranged::Whole,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str, size: u64) -> Ranged {
+        parse_range(Some(&HeaderValue::from_str(value).unwrap()), size)
+    }
+
+    #[test]
+    fn single_ranges_of_each_form() {
+        assert_eq!(parse_range(None, 10), Ranged::Whole);
+        assert_eq!(range("bytes=0-4", 10), Ranged::Part { start: 0, end: 4 });
+        assert_eq!(range("bytes=5-", 10), Ranged::Part { start: 5, end: 9 });
+        assert_eq!(range("bytes=-3", 10), Ranged::Part { start: 7, end: 9 });
+        assert_eq!(range("bytes=-30", 10), Ranged::Part { start: 0, end: 9 });
+        assert_eq!(range("bytes=8-100", 10), Ranged::Part { start: 8, end: 9 });
+        assert_eq!(range("bytes=9-9", 10), Ranged::Part { start: 9, end: 9 });
+    }
+
+    #[test]
+    fn ranges_beyond_the_file_are_unsatisfiable() {
+        assert_eq!(range("bytes=10-", 10), Ranged::Unsatisfiable);
+        assert_eq!(range("bytes=10-20", 10), Ranged::Unsatisfiable);
+        assert_eq!(range("bytes=-0", 10), Ranged::Unsatisfiable);
+        assert_eq!(range("bytes=0-", 0), Ranged::Unsatisfiable);
+    }
+
+    #[test]
+    fn several_or_malformed_ranges_are_the_whole_file() {
+        for value in [
+            "bytes=0-1,3-4",
+            "bytes=5-2",
+            "bytes=a-b",
+            "bytes=",
+            "bytes=-",
+            "items=0-1",
+            "bytes=1",
+            "bytes=+1-2",
+        ] {
+            assert_eq!(range(value, 10), Ranged::Whole, "{value}");
+        }
+    }
+
+    #[test]
+    fn content_disposition_has_an_ascii_fallback_and_the_utf8_name() {
+        assert_eq!(
+            content_disposition("report.pdf"),
+            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+        );
+        assert_eq!(
+            content_disposition("Отчёт \"1\".txt"),
+            "attachment; filename=\"_____ _1_.txt\"; filename*=UTF-8''%D0%9E%D1%82%D1%87%D1%91%D1%82%20%221%22.txt"
+        );
+    }
+}

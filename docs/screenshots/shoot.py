@@ -25,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PASSWORD = "correct horse battery staple"
 SECRET = "screenshot-registration-secret"
 SIZES = {"desktop": (1280, 800), "phone": (360, 740)}
+FILE_LIMIT = 10 * 1024 * 1024  # the server's largest file here, so "too big" is quick to show
 
 
 def free_port():
@@ -123,7 +124,8 @@ class Server:
                    DATABASE_URL=f"sqlite://{self.dir}/webcall.db",
                    REGISTRATION_SECRET=SECRET, JWT_SECRET="s" * 48, TURN_SECRET="t" * 48,
                    TURN_LISTEN=f"127.0.0.1:{free_port()}", TURN_PUBLIC_IP="127.0.0.1",
-                   TURN_ALLOW_LOOPBACK_PEERS="true", METRICS_LISTEN="off", RUST_LOG="warn")
+                   TURN_ALLOW_LOOPBACK_PEERS="true", METRICS_LISTEN="off", RUST_LOG="warn",
+                   ATTACHMENT_MAX_BYTES=str(FILE_LIMIT), ATTACHMENT_DIR=f"{self.dir}/attachments")
         env.pop("REDIS_URL", None)
         self.log = open(os.path.join(self.dir, "webcall.log"), "w")
         self.proc = subprocess.Popen([binary], env=env, stdout=self.log, stderr=self.log)
@@ -147,6 +149,49 @@ class Server:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+
+def png(width, height):
+    """A small PNG (a slide with a chart) made with zlib alone, for the chat's image preview."""
+    import struct
+    import zlib
+    rows = []
+    bars = [(0.45, (14, 165, 233)), (0.7, (14, 165, 233)), (0.55, (14, 165, 233)), (0.9, (124, 58, 237)), (0.62, (14, 165, 233))]
+    for y in range(height):
+        row = bytearray([0])
+        for x in range(width):
+            c = (248, 250, 252)
+            if y < height * 0.2 and width * 0.08 < x < width * 0.6 and height * 0.08 < y < height * 0.14:
+                c = (30, 41, 59)  # the title
+            for i, (v, colour) in enumerate(bars):
+                left = width * (0.1 + i * 0.16)
+                if left <= x < left + width * 0.1 and height * (0.92 - v * 0.65) <= y < height * 0.92:
+                    c = colour
+            row += bytes(c)
+        rows.append(bytes(row))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + chunk(b"IEND", b""))
+
+
+def upload(origin, room, login, name, content_type, data):
+    """Shares a file in a room's chat as `login` (POST /api/v1/rooms/{room}/attachments)."""
+    from urllib.parse import quote
+    req = urllib.request.Request(f"{origin}/api/v1/rooms/{room}/attachments?name={quote(name)}", data=data,
+                                 method="POST")
+    req.add_header("Content-Type", content_type)
+    req.add_header("Authorization", f"Bearer {login['access_token']}")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status == 201, r.status
+
+
+# In the page: a file of arguments[1] bytes named arguments[0] dropped onto the chat (as a drag from
+# the desktop would), for the rows of files being sent.
+DROP = """const [name, size, type] = arguments; const dt = new DataTransfer();
+dt.items.add(new File([new Uint8Array(size)], name, { type }));
+for (const t of ['dragenter', 'dragover', 'drop']) document.querySelector('[data-testid=chat-log]')
+  .dispatchEvent(new DragEvent(t, { bubbles: true, cancelable: true, dataTransfer: dt }));"""
 
 
 def sign_in(browser, origin, login, lang):
@@ -190,6 +235,11 @@ def main():
     # Who may enter: ada's "vault" has a password; her "board" asks newcomers to wait for her.
     http("POST", f"{origin}/api/v1/rooms", {"name": "vault", "password": "open sesame"}, ada["access_token"])
     http("POST", f"{origin}/api/v1/rooms", {"name": "board", "ask_to_join": True}, ada["access_token"])
+    # Files in "design-review"'s chat: Bob's slide (a preview) and ada's PDF.
+    http("POST", f"{origin}/api/v1/rooms", {"name": "design-review"}, ada["access_token"])
+    upload(origin, "design-review", bob, "roadmap-slide.png", "image/png", png(960, 540))
+    upload(origin, "design-review", ada, "Q3 release plan — final (v7).pdf", "application/pdf",
+           b"%PDF-1.4\n" + bytes(2_400_000))
 
     shooter = Browser(drv)
     try:
@@ -242,6 +292,28 @@ def main():
                     shooter.click("[data-testid=leave]")
                     shooter.wait("left view", "return !document.querySelector('[data-testid=left-view]').hidden;")
                     shot("call-left")
+                if want("chat-files"):
+                    # The chat of a call with files: a preview, a PDF, a file being sent (the upload
+                    # slowed down by DevTools) and one refused as too big.
+                    in_call(shooter, origin, "design-review")
+                    if shooter.js("return document.querySelector('[data-testid=chat-panel]').hidden;"):
+                        shooter.click("[data-testid=toggle-chat]")
+                    shooter.wait("preview", "const i = document.querySelector('[data-testid=file-preview]');"
+                                 " return !!i && i.complete && i.naturalWidth > 0;")
+                    shooter.js(DROP, "all-recordings.zip", FILE_LIMIT + (4 << 20), "application/zip")
+                    shooter.wait("refused", "return !!document.querySelector('[data-testid=upload-row][data-state=failed]');")
+                    shooter.cmd("POST", "/goog/cdp/execute", {"cmd": "Network.enable", "params": {}})
+                    shooter.cmd("POST", "/goog/cdp/execute", {"cmd": "Network.emulateNetworkConditions", "params": {
+                        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 300_000}})
+                    shooter.js(DROP, "standup-recording.mp4", 8_800_000, "video/mp4")
+                    shooter.wait("sending", "const b = document.querySelector('[data-testid=upload-row][data-state=uploading]"
+                                 " [data-testid=upload-progress]'); return !!b && b.value > 25;")
+                    shot("chat-files")
+                    shooter.click("[data-testid=upload-row][data-state=uploading] [data-testid=upload-cancel]")
+                    shooter.click("[data-testid=upload-dismiss]")
+                    shooter.cmd("POST", "/goog/cdp/execute", {"cmd": "Network.emulateNetworkConditions", "params": {
+                        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}})
+                    shooter.click("[data-testid=leave]")
                 if want("access"):
                     # Bob is asked for vault's password, then waits in board's lobby (ada is not
                     # there: "waiting for the host"); ada, in board, opens its Room access dialog.

@@ -31,6 +31,7 @@ const chat = new ChatPanel({
     const d = await api.roomMessages(session.room, before, 50);
     return (d && d.messages) || [];
   },
+  call: () => session && { room: session.room, peerId: session.peerId },
 });
 const lobby = new Lobby({ onJoin: (name) => navigate(name, true), onAuthLost: goSignIn });
 initFeedback();

@@ -1,15 +1,24 @@
 // Chat panel: messenger style (own messages right, others left with name and time), history,
 // paging older messages, Enter sends / Shift+Enter new line. Text only via textContent.
+// Files (#19): a message with an `attachment` shows its file card (files.js); files are sent
+// from here through the uploads (attachments.js); a `chat_deleted` frame takes a message away.
 
-import { $, h, setText, hueOf } from './common.js';
-import { formatTime } from './i18n.js';
+import { $, h, setText, hueOf, toast } from './common.js';
+import { formatTime, applyI18n } from './i18n.js';
+import { request } from './api.js';
+import { confirmDialog } from './dialog.js';
+import { fileCard, fileApi } from './files.js';
+import { Uploads } from './attachments.js';
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
 const GROUP_MS = 5 * 60 * 1000;
 export const CHAT_MAX = 2000;
 
 export class ChatPanel {
-  /** opts: onSend(text) → bool (sent), onLoadMore(beforeId) → Promise<frames[]>, onIncoming(frame) */
+  /**
+   * opts: onSend(text) → bool (sent), onLoadMore(beforeId) → Promise<frames[]>, onIncoming(frame),
+   * call() → {room, peerId} of the call we are in, or null
+   */
   constructor(opts) {
     this.o = opts;
     this.log = $('#chat-log');
@@ -19,6 +28,19 @@ export class ChatPanel {
     this.meUserId = '';
     this.ids = new Set();
     this.loading = false;
+    this.ctx = { room: '', guest: false }; // whose chat: for the files' addresses and who may delete
+    this.maxBytes = 0;
+    this.uploads = new Uploads({
+      call: () => {
+        const c = this.o.call?.();
+        return c && { ...c, guest: this.ctx.guest, maxBytes: this.maxBytes };
+      },
+      onSent: (frame) => this.add(frame),
+      onChange: ({ scroll }) => {
+        this._empty();
+        if (scroll) this.scroller.scrollTop = this.scroller.scrollHeight;
+      },
+    });
 
     $('#chat-form').addEventListener('submit', (e) => { e.preventDefault(); this._send(); });
     this.input.addEventListener('keydown', (e) => {
@@ -28,10 +50,16 @@ export class ChatPanel {
     this.more.addEventListener('click', () => this._loadMore());
   }
 
-  reset(meUserId) {
+  /** A new call's chat: ours (`room`), as `guest` or not (a guest shares no files). */
+  reset(meUserId, { room = '', guest = false } = {}) {
     this.meUserId = meUserId;
+    this.ctx = { room, guest };
+    this.maxBytes = 0;
     this.ids.clear();
     this.log.replaceChildren();
+    this.uploads.reset();
+    $('#chat-attach').hidden = guest;
+    this.setHost(false);
     this.more.hidden = true;
     this._empty();
   }
@@ -61,6 +89,24 @@ export class ChatPanel {
     return added > 0 && !mine;
   }
 
+  /** From the welcome: whether we are a host (who may delete anyone's file). */
+  setHost(host) { $('#chat-panel').dataset.host = String(!!host); }
+
+  /** The server's largest file in bytes (0: unknown), so a bigger one is refused before sending. */
+  setFileLimit(bytes) { this.maxBytes = Number(bytes) > 0 ? Number(bytes) : 0; }
+
+  /** A message gone (its file deleted: `chat_deleted`). */
+  remove(id) {
+    const li = this.log.querySelector(`[data-chat-id="${CSS.escape(String(id))}"]`);
+    if (!li) return false;
+    const hadFocus = li.contains(document.activeElement);
+    li.remove();
+    this._group();
+    this._empty();
+    if (hadFocus) this.input.focus();
+    return true;
+  }
+
   /** Show "load earlier" when the history we got may not be all. */
   setHasMore(more) { this.more.hidden = !more; }
 
@@ -71,11 +117,31 @@ export class ChatPanel {
     const author = h('span', { class: 'msg-author', text: f.username });
     author.style.setProperty('--hue', hueOf(f.username));
     const meta = h('div', { class: 'msg-meta' }, mine ? null : author, time);
-    const bubble = h('div', { class: 'msg-bubble' }, ...linkify(String(f.text ?? '')));
-    return h('li', {
-      class: `msg ${mine ? 'mine' : 'theirs'}`, 'data-testid': 'chat-message',
+    const file = f.attachment && f.attachment.id;
+    const bubble = file
+      ? h('div', { class: 'msg-bubble msg-file' }, fileCard(f, {
+        room: this.ctx.room, mine, canDelete: !this.ctx.guest, onDelete: (x) => this._delete(x),
+      }))
+      : h('div', { class: 'msg-bubble' }, ...linkify(String(f.text ?? '')));
+    const li = h('li', {
+      class: `msg ${mine ? 'mine' : 'theirs'}${file ? ' has-file' : ''}`, 'data-testid': 'chat-message',
       dataset: { chatId: String(f.id), mine: String(mine), userId: f.user_id || '', ts: String(ts.getTime() || 0) },
     }, meta, bubble);
+    if (file) applyI18n(li);
+    return li;
+  }
+
+  /** Delete a file (ours, or anyone's as a host) after asking; everyone's chat loses it. */
+  async _delete(f) {
+    const name = f.attachment.name;
+    if (!(await confirmDialog({ title: 'file_delete_title', body: 'file_delete_body', ok: 'file_delete_ok', args: { name }, danger: true }))) return;
+    try {
+      await request(fileApi(this.ctx.room, f.attachment.id), { method: 'DELETE' });
+      this.remove(f.id);
+    } catch (e) {
+      if (e.code === 'attachment_not_found') { this.remove(f.id); return; }
+      toast(e.status === 403 ? 'file_delete_forbidden' : 'file_delete_failed', { code: e.code }, 'alert');
+    }
   }
 
   /** Consecutive messages of one person within 5 minutes share one header. */
@@ -88,7 +154,7 @@ export class ChatPanel {
     }
   }
 
-  _empty() { $('#chat-empty').hidden = this.log.children.length > 0; }
+  _empty() { $('#chat-empty').hidden = this.log.children.length > 0 || this.uploads.count > 0; }
 
   _grow() {
     this.input.style.height = 'auto';

@@ -134,7 +134,7 @@ export function runDemo(mode, { ui, chat, lobby, prejoin, count }) {
   if (q.get('view')) ui.setMode(q.get('view'));
 
   const at = (min) => new Date(Date.now() - min * 60000).toISOString();
-  chat.reset(me.id);
+  chat.reset(me.id, { room: 'demo' });
   chat.addMany([
     { id: 1, user_id: 'u-grace', username: 'grace', text: 'Morning! Can everyone hear me?', ts: at(14) },
     { id: 2, user_id: 'u-ada', username: 'ada', text: 'Loud and clear!', ts: at(13) },
@@ -144,4 +144,20 @@ export function runDemo(mode, { ui, chat, lobby, prejoin, count }) {
     { id: 6, user_id: 'u-ada', username: 'ada', text: 'Thanks. Let’s start with the release.', ts: at(2) },
   ]);
   chat.setHasMore(true);
+  if (q.get('files')) demoFiles(chat, me, at);
+}
+
+/** ?files=1: file messages (no previews without a server) and two files being sent, one refused. */
+function demoFiles(chat, me, at) {
+  chat.addMany([
+    { id: 7, user_id: 'u-grace', username: 'grace', text: '', ts: at(1), attachment: { id: 'a1', name: 'Q3 release plan — final (v7).pdf', size: 2411725, type: 'application/pdf', thumbnail: null } },
+    { id: 8, user_id: me.id, username: me.username, text: '', ts: at(1), attachment: { id: 'a2', name: 'server-logs-2026-12-07.tar.gz', size: 18350080, type: 'application/gzip', thumbnail: null } },
+  ]);
+  const up = chat.uploads;
+  const fake = (name, size, type) => { const job = { file: { name, size, type }, name }; job.row = up._row(job); up.list.append(job.row); return job; };
+  const sending = fake('standup-recording.mp4', 8808038, 'video/mp4');
+  sending.row.dataset.state = 'uploading';
+  up._progress(sending, 3565158, 8808038);
+  up._fail(fake('design-assets.zip', 73400320, 'application/zip'), { code: 'too_large', max: 26214400 });
+  chat._empty();
 }

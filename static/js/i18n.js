@@ -25,6 +25,17 @@ export function formatDuration(seconds, l = lang) {
   return sec ? `${m} ${mu} ${sec} ${su}` : `${m} ${mu}`;
 }
 
+/** A file's size: "512 B", "8.4 KB", "25 MB" / "8,4 КБ" (1 KB = 1024 bytes, as file managers say). */
+export function formatBytes(bytes, l = lang) {
+  const units = l === 'ru' ? ['Б', 'КБ', 'МБ', 'ГБ', 'ТБ'] : ['B', 'KB', 'MB', 'GB', 'TB'];
+  let n = Math.max(0, Number(bytes) || 0);
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) { n /= 1024; u++; }
+  const digits = u === 0 || n >= 10 ? 0 : 1;
+  const num = new Intl.NumberFormat(l, { maximumFractionDigits: digits }).format(digits ? Math.floor(n * 10) / 10 : Math.floor(n));
+  return `${num}\u00a0${units[u]}`;
+}
+
 const STRINGS = {
   en: {
     // pages and common
@@ -130,6 +141,36 @@ const STRINGS = {
     send: 'Send',
     chat_too_long: 'Too long: 2000 characters at most',
     chat_rejected: 'The message was not sent.',
+    // files in the chat
+    attach_files: 'Share files',
+    file_drop: 'Drop files to share',
+    file_uploads: 'Files being sent',
+    file_size: (p) => formatBytes(p.n, 'en'),
+    file_download_named: 'Download {name}',
+    file_delete_named: 'Delete {name}',
+    file_delete_title: 'Delete this file?',
+    file_delete_body: '“{name}” goes from the chat for everyone. This cannot be undone.',
+    file_delete_ok: 'Delete',
+    file_delete_failed: 'The file was not deleted ({code}).',
+    file_delete_forbidden: 'Only the person who sent it or a host may delete this file.',
+    file_queued: 'Waiting…',
+    file_progress: (p) => `${formatBytes(p.done, 'en')} of ${formatBytes(p.total, 'en')}`,
+    file_uploading: 'Sending {name}',
+    file_finishing: 'Almost done…',
+    file_cancel_named: 'Cancel sending {name}',
+    file_retry_named: 'Send {name} again',
+    file_dismiss_named: 'Dismiss {name}',
+    file_err_too_large: (p) => `Too big: this server takes files up to ${formatBytes(p.max, 'en')}.`,
+    file_err_too_large_unknown: 'Too big for this server.',
+    file_err_quota_user: 'Your space for files is full. Delete some of your files and try again.',
+    file_err_quota_server: 'The server has no space left for files. Ask its admin.',
+    file_err_too_many: 'Too many files at once. Wait a minute and try again.',
+    file_err_network: 'The connection broke off. Check your network and try again.',
+    file_err_guest: 'Guests cannot share files.',
+    file_err_forbidden: 'You may not share files in this room.',
+    file_err_changed: 'The file changed while it was being sent. Try again.',
+    file_err_session: 'Your session has ended: sign in again.',
+    file_err_other: 'Not sent ({code}). Try again.',
     not_connected: 'Not connected — wait a moment and try again.',
     peer_joined: '{name} joined',
     peer_left: '{name} left',
@@ -692,6 +733,36 @@ const STRINGS = {
     send: 'Отправить',
     chat_too_long: 'Слишком длинно: не больше 2000 символов',
     chat_rejected: 'Сообщение не отправлено.',
+    // files in the chat
+    attach_files: 'Отправить файлы',
+    file_drop: 'Отпустите файлы, чтобы отправить',
+    file_uploads: 'Отправляемые файлы',
+    file_size: (p) => formatBytes(p.n, 'ru'),
+    file_download_named: 'Скачать {name}',
+    file_delete_named: 'Удалить {name}',
+    file_delete_title: 'Удалить этот файл?',
+    file_delete_body: '«{name}» исчезнет из чата у всех. Отменить это нельзя.',
+    file_delete_ok: 'Удалить',
+    file_delete_failed: 'Файл не удалён ({code}).',
+    file_delete_forbidden: 'Удалить этот файл может только тот, кто его отправил, или ведущий.',
+    file_queued: 'Ждёт очереди…',
+    file_progress: (p) => `${formatBytes(p.done, 'ru')} из ${formatBytes(p.total, 'ru')}`,
+    file_uploading: 'Отправляется {name}',
+    file_finishing: 'Почти готово…',
+    file_cancel_named: 'Отменить отправку {name}',
+    file_retry_named: 'Отправить {name} ещё раз',
+    file_dismiss_named: 'Убрать {name}',
+    file_err_too_large: (p) => `Слишком большой: этот сервер принимает файлы до ${formatBytes(p.max, 'ru')}.`,
+    file_err_too_large_unknown: 'Слишком большой для этого сервера.',
+    file_err_quota_user: 'Место для ваших файлов закончилось. Удалите какие-нибудь свои файлы и попробуйте снова.',
+    file_err_quota_server: 'На сервере закончилось место для файлов. Обратитесь к администратору.',
+    file_err_too_many: 'Слишком много файлов сразу. Подождите минуту и попробуйте снова.',
+    file_err_network: 'Соединение прервалось. Проверьте сеть и попробуйте снова.',
+    file_err_guest: 'Гости не могут отправлять файлы.',
+    file_err_forbidden: 'Вам нельзя отправлять файлы в эту комнату.',
+    file_err_changed: 'Файл изменился, пока отправлялся. Попробуйте снова.',
+    file_err_session: 'Сеанс закончился: войдите снова.',
+    file_err_other: 'Не отправлено ({code}). Попробуйте снова.',
     not_connected: 'Нет соединения — подождите немного и повторите.',
     peer_joined: '{name} подключается',
     peer_left: '{name} выходит из звонка',

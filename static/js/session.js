@@ -88,7 +88,7 @@ export class CallSession {
     setAloneRoom(this.room, () => copyLink(this.room));
     this.quality.start();
     ui.setStatus('connecting');
-    this.chat.reset(this.me.id);
+    this.chat.reset(this.me.id, { room: this.room, guest: !!this.me.guest });
     ui.setLocal({ username: this.me.username, stream: null, state: this.state });
     this._controls();
 
@@ -147,6 +147,7 @@ export class CallSession {
       case 'chat':
         if (this.chat.add(f)) this.ui.bumpUnread();
         return;
+      case 'chat_deleted': this.chat.remove(f.id); return; // a file deleted (by its sender, a host, or its age)
       case 'reaction':
         return showReaction(this.ui.tiles.get(f.peer_id === this.peerId ? 'local' : f.peer_id), f.emoji);
       case 'error': return this._error(f);
@@ -164,6 +165,8 @@ export class CallSession {
       this.mesh.selfId = f.peer_id;
     }
     this.mod.welcome(f);
+    this.chat.setHost(this.mod.host);
+    this.chat.setFileLimit(f.attachment_max_bytes);
     invitesFor(this.ui).show(this.room, this.mod.host);
     if (this.me.guest) markGuest(this.ui.tiles.get('local'));
     this.access.welcome(f);
@@ -490,6 +493,7 @@ export class CallSession {
   _cleanup() {
     this.ended = true;
     clearTimeout(this.iceTimer);
+    this.chat.uploads.reset(); // files still being sent stop with the call
     this.quality.stop();
     setAloneRoom('');
     this.sig._end();

@@ -498,6 +498,9 @@ async fn files_over_the_limit_or_the_quota_are_refused_before_they_are_stored() 
     let ada = app.user_token("ada").await;
     let bob = app.user_token("bob").await;
     assert_eq!(app.create_room(&ada, "team").await.status(), 201);
+    // The welcome tells the client the limit, so it can refuse a bigger file unsent.
+    let (_, welcome) = app.join("team", &ada).await;
+    assert_eq!(welcome["attachment_max_bytes"], 1000);
     let big = upload(&app, &ada, "team", "big", "a/b", content(1001)).await;
     assert_eq!(error_of(big).await, (413, "too_large".into(), None));
     shared(&app, &ada, "team", "one", content(1000)).await;

@@ -60,7 +60,7 @@ pub(super) async fn serve(
     let control = Arc::new(ControlQueue::default());
     let mut writer = tokio::spawn(write_loop(
         sink,
-        ServerFrame::Welcome(&welcome).to_json(),
+        ServerFrame::Welcome(&welcome, options.attachment_max_bytes).to_json(),
         outbound,
         close,
         control.clone(),

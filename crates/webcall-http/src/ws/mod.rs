@@ -141,7 +141,10 @@ async fn connect(
         pass: query.pass.filter(|p| !p.is_empty()),
         admitted: false,
     };
-    let options = state.ws;
+    let options = WsOptions {
+        attachment_max_bytes: state.attachments.limits().max_bytes,
+        ..state.ws
+    };
     Ok(
         connection::sized(upgrade).on_upgrade(move |socket| async move {
             connection::serve(socket, state.hub, request, expires_at, options).await;
@@ -162,6 +165,10 @@ pub struct WsOptions {
     pub burst: f64,
     /// `WS_MAX_PER_USER`: sockets one account may hold here (more: HTTP 429).
     pub max_per_user: usize,
+    /// The largest file the chat takes (`ATTACHMENT_MAX_BYTES`), told to the
+    /// client in its welcome so a bigger file is refused before it is sent.
+    /// Set from the attachments' limits for each connection.
+    pub attachment_max_bytes: u64,
 }
 
 impl Default for WsOptions {
@@ -172,6 +179,7 @@ impl Default for WsOptions {
             rate_per_sec: 50.0,
             burst: 100.0,
             max_per_user: 10,
+            attachment_max_bytes: 0,
         }
     }
 }

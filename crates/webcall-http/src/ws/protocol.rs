@@ -326,7 +326,8 @@ impl ClientFrame {
 /// A frame the server writes (docs/protocol.md §2); [`ServerFrame::to_json`] is
 /// its text.
 pub(super) enum ServerFrame<'a> {
-    Welcome(&'a Welcome),
+    /// The welcome, with the largest file the chat takes.
+    Welcome(&'a Welcome, u64),
     PeerJoined(&'a PeerInfo),
     PeerLeft {
         peer_id: &'a PeerId,
@@ -422,7 +423,9 @@ impl<'a> ServerFrame<'a> {
     /// The frame's text on the wire.
     pub(super) fn to_json(&self) -> String {
         match *self {
-            Self::Welcome(welcome) => to_json(&WelcomeBody::from(welcome)),
+            Self::Welcome(welcome, attachment_max_bytes) => {
+                to_json(&WelcomeBody::new(welcome, attachment_max_bytes))
+            }
             Self::PeerJoined(peer) => to_json(&PeerJoinedBody {
                 kind: "peer_joined",
                 peer: PeerBody::from(peer),
@@ -608,10 +611,11 @@ struct WelcomeBody<'a> {
     ice_servers: IceServersBody,
     resume_token: &'a str,
     resumed: bool,
+    attachment_max_bytes: u64,
 }
 
-impl<'a> From<&'a Welcome> for WelcomeBody<'a> {
-    fn from(welcome: &'a Welcome) -> Self {
+impl<'a> WelcomeBody<'a> {
+    fn new(welcome: &'a Welcome, attachment_max_bytes: u64) -> Self {
         Self {
             kind: "welcome",
             protocol: 1,
@@ -630,6 +634,7 @@ impl<'a> From<&'a Welcome> for WelcomeBody<'a> {
             ice_servers: welcome.ice_servers.clone().into(),
             resume_token: &welcome.resume_token,
             resumed: welcome.resumed,
+            attachment_max_bytes,
         }
     }
 }

@@ -161,22 +161,30 @@ impl Driver {
     /// device-metrics emulation: `Emulation.setDeviceMetricsOverride` over
     /// chromedriver's CDP endpoint). Lasts for the session, across page loads.
     pub async fn emulate_viewport(&self, browser: &Client, width: u32, height: u32) {
+        let metrics =
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false});
+        self.cdp(browser, "Emulation.setDeviceMetricsOverride", metrics)
+            .await;
+    }
+
+    /// Runs a DevTools command in the page of `browser` (Chromium only, over
+    /// chromedriver's CDP endpoint; its effect lasts for the session), e.g.
+    /// `Network.emulateNetworkConditions` to slow an upload down.
+    pub async fn cdp(&self, browser: &Client, cmd: &str, params: Value) -> Value {
         assert_eq!(self.engine, Engine::Chromium, "CDP is Chromium's");
         let session = browser.session_id().await.unwrap().expect("a session");
         let response = reqwest::Client::new()
             .post(format!("{}/session/{session}/goog/cdp/execute", self.url))
-            .json(&json!({
-                "cmd": "Emulation.setDeviceMetricsOverride",
-                "params": {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}
-            }))
+            .json(&json!({"cmd": cmd, "params": params}))
             .send()
             .await
             .unwrap();
         assert!(
             response.status().is_success(),
-            "{}",
+            "{cmd}: {}",
             response.text().await.unwrap()
         );
+        response.json::<Value>().await.unwrap()["value"].take()
     }
 
     /// A browser of its own (a fresh profile: separate storage, like two people).

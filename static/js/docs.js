@@ -44,16 +44,23 @@ async function main() {
     root.append(h('h2', { class: 'docs-tag' }, tag));
     for (const { path, method, op, params } of ops) {
       const body = h('div', { class: 'docs-body' });
-      if (op.security) body.append(h('p', {}, 'Needs Authorization: Bearer <token>.'));
+      if (op.description) body.append(h('p', {}, op.description));
+      if (op.security) {
+        const query = op.security.some((s) => s.token_query);
+        body.append(h('p', {}, query ? 'Needs Authorization: Bearer <token>, or ?token=<token>.' : 'Needs Authorization: Bearer <token>.'));
+      }
       if (params.length) {
         const rows = params.map((p) => h('tr', {}, h('td', {}, `${p.name} (${p.in})`), h('td', {}, p.description || '')));
         body.append(h('table', {}, ...rows));
       }
       const request = op.requestBody && op.requestBody.content && op.requestBody.content['application/json'];
       if (request) body.append(h('p', {}, 'Body (JSON):'), h('pre', {}, schemaText(spec, request.schema)));
+      else if (op.requestBody) body.append(h('p', {}, `Body (${Object.keys(op.requestBody.content || {}).join(', ')}): ${op.requestBody.description || ''}`));
       const rows = Object.entries(op.responses).map(([code, r]) => {
-        const resolved = resolve(spec, r);
-        return h('tr', {}, h('td', {}, code), h('td', {}, resolved.description || ''));
+        // A reference's own description (OpenAPI 3.1) says more than the shared one.
+        const text = r.description || resolve(spec, r).description || '';
+        const headers = Object.entries(r.headers || {}).map(([name, header]) => `${name}: ${header.description || ''}`);
+        return h('tr', {}, h('td', {}, code), h('td', {}, text, headers.length ? h('pre', {}, headers.join('\n')) : null));
       });
       body.append(h('table', {}, ...rows));
       root.append(h('details', { class: 'docs-op', 'data-op': `${method.toUpperCase()} ${path}` },

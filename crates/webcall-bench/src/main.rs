@@ -22,6 +22,10 @@
 //!   on a quiet server follow as a baseline.
 //! - `slow`: peers that never read while 60 KiB signals are sent to them (and to
 //!   a reader beside each): the server's RSS before, at its peak and after.
+//! - `upload`: `--peers` clients upload a file of `--size` bytes each into a
+//!   room's chat at once (a body generated as it is sent), then download it
+//!   back: throughput each way, SHA-256 checked, the server's RSS sampled every
+//!   20 ms (`bench/attachments.sh` runs it against a fresh release server).
 //!
 //! Each prints a human summary and, as its last stdout line, one JSON object with
 //! the numbers. Progress goes to stderr.
@@ -49,6 +53,7 @@ mod fanout;
 mod joins;
 mod opts;
 mod slow;
+mod upload;
 
 use std::process::ExitCode;
 
@@ -94,5 +99,6 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
         Command::Fanout(options) => fanout::run(&common, &options).await,
         Command::Joins(options) => joins::run(&common, &options).await,
         Command::Slow(options) => slow::run(&common, &options).await,
+        Command::Upload(options) => upload::run(&common, &options).await,
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 pub const USAGE: &str = "\
-usage: webcall-bench <capacity|fanout|joins|slow> [options]
+usage: webcall-bench <capacity|fanout|joins|slow|upload> [options]
 
 scenarios:
   capacity   hold --peers idle connections; server RSS before/after, KiB per connection
@@ -15,6 +15,9 @@ scenarios:
   joins      --peers connections started at once; upgrade-to-welcome latency
   slow       --peers peers that never read while 60 KiB signals come; server RSS
              before/peak/after (needs --server-pid)
+  upload     --peers clients (one account each) upload --size bytes at once into one
+             room's chat, then download them back; throughput each way, SHA-256 checked,
+             server RSS sampled every 20 ms (with --server-pid)
 
 common options:
   --server URL               the server (http:// only)        [http://127.0.0.1:18000]
@@ -30,7 +33,7 @@ common options:
   --connect-concurrency N    handshakes in flight while connecting [64]
   --room-size N              peers per room                    [16]
   --peers N                  connections                       [capacity 10000, fanout 1000, joins 200,
-                             slow 4 (each with a reader and a sender of its own)]
+                             slow 4 (each with a reader and a sender of its own), upload 1]
   --server-pid PID           the server's process: capacity reads its RSS (VmRSS of
                              /proc/PID/status; without it, no RSS), fanout and joins
                              its CPU time during the run (optional)
@@ -52,6 +55,12 @@ joins:
 slow:
   --duration S               seconds of sending                [40]
   --settle S                 seconds after the slow peers are gone before the last RSS [30]
+
+upload:
+  --size BYTES               bytes per file; a suffix KiB, MiB, GiB (or KB, MB, GB) is allowed [1GiB]
+  --chunk BYTES              bytes per write (a multiple of 8)   [256KiB]
+  --room NAME                the room (created if missing)      [upload-<random>]
+  --settle S                 seconds of quiet before each RSS reading [1]
 
 Each scenario prints a summary, then one JSON line with the numbers.";
 
@@ -82,6 +91,14 @@ pub enum Command {
     Fanout(FanoutOpts),
     Joins(JoinsOpts),
     Slow(SlowOpts),
+    Upload(UploadOpts),
+}
+
+pub struct UploadOpts {
+    pub size: u64,
+    pub chunk: usize,
+    pub room: Option<String>,
+    pub settle: Duration,
 }
 
 pub struct SlowOpts {
@@ -140,6 +157,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Option<Opts>> {
         "fanout" => 1000,
         "joins" => 200,
         "slow" => 4,
+        "upload" => 1,
         other => bail!("unknown scenario {other:?}"),
     };
     let peers: usize = args.take("peers", default_peers)?;
@@ -195,6 +213,19 @@ pub fn parse(args: &[String]) -> anyhow::Result<Option<Opts>> {
             duration: secs(args.take("duration", 40.0)?)?,
             settle: secs(args.take("settle", 30.0)?)?,
         }),
+        "upload" => {
+            let size = bytes(&args.take("size", "1GiB".to_owned())?)?;
+            let chunk = bytes(&args.take("chunk", "256KiB".to_owned())?)?;
+            if size == 0 || chunk == 0 || chunk % 8 != 0 || chunk > 64 << 20 {
+                bail!("--size must be above 0 and --chunk a multiple of 8 up to 64 MiB");
+            }
+            Command::Upload(UploadOpts {
+                size,
+                chunk: chunk as usize,
+                room: args.take_opt("room")?,
+                settle: secs(args.take("settle", 1.0)?)?,
+            })
+        }
         _ => Command::Joins(JoinsOpts {
             baseline: args.take("baseline", 20)?,
         }),
@@ -203,6 +234,26 @@ pub fn parse(args: &[String]) -> anyhow::Result<Option<Opts>> {
         bail!("unknown option --{name} for {scenario}");
     }
     Ok(Some(Opts { common, command }))
+}
+
+/// `1073741824`, `1GiB`, `5MiB`, `25MB` (decimal) …
+fn bytes(raw: &str) -> anyhow::Result<u64> {
+    let digits = raw.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit: u64 = match &raw[digits.len()..] {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => bail!("{raw:?}: unknown unit {other:?}"),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .with_context(|| format!("{raw:?} is not a size in bytes"))
 }
 
 fn secs(value: f64) -> anyhow::Result<Duration> {
@@ -271,5 +322,24 @@ mod tests {
         assert!(parse(&args("fanout --rate 80")).is_err());
         assert!(parse(&args("nope")).is_err());
         assert!(parse(&args("joins --help")).unwrap().is_none());
+    }
+
+    #[test]
+    fn upload_sizes_take_binary_and_decimal_units() {
+        let opts = parse(&args("upload --size 5MiB --peers 20"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(opts.common.users, 20);
+        let Command::Upload(upload) = opts.command else {
+            panic!("not upload")
+        };
+        assert_eq!(upload.size, 5 << 20);
+        assert_eq!(upload.chunk, 256 << 10);
+        assert_eq!(bytes("1GiB").unwrap(), 1 << 30);
+        assert_eq!(bytes("25MB").unwrap(), 25_000_000);
+        assert_eq!(bytes("123").unwrap(), 123);
+        assert!(bytes("1PiB").is_err());
+        assert!(bytes("GiB").is_err());
+        assert!(parse(&args("upload --chunk 1001")).is_err());
     }
 }

@@ -875,6 +875,10 @@ async fn the_openapi_description_matches_the_routes() {
         "GET /api/v1/admin/keys",
         "POST /api/v1/admin/keys/{key}/rotate",
         "PUT /api/v1/admin/turn/quotas",
+        "POST /api/v1/rooms/{room}/attachments",
+        "GET /api/v1/rooms/{room}/attachments/{id}",
+        "DELETE /api/v1/rooms/{room}/attachments/{id}",
+        "GET /api/v1/rooms/{room}/attachments/{id}/thumbnail",
     ];
     served.sort();
     assert_eq!(

@@ -313,7 +313,15 @@ pub trait Thumbnailer: Send + Sync {
     /// than the thumbnailer allows (a decompression bomb is refused before it
     /// is decoded).
     fn thumbnail(&self, image: &[u8]) -> Option<(Vec<u8>, ThumbnailSize, &'static str)>;
+
+    /// Whether a file that starts with `head` (its first
+    /// [`THUMBNAIL_HEAD_BYTES`] bytes) is an image of a format it previews:
+    /// a file that is not is never read whole.
+    fn recognises(&self, head: &[u8]) -> bool;
 }
+
+/// How much of a file's start [`Thumbnailer::recognises`] is shown.
+pub const THUMBNAIL_HEAD_BYTES: u64 = 32;
 
 #[cfg(test)]
 mod tests {

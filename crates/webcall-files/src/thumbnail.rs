@@ -38,13 +38,7 @@ impl ImageThumbnailer {
     }
 
     fn preview(&self, bytes: &[u8]) -> Option<(Vec<u8>, ThumbnailSize, &'static str)> {
-        let format = image::guess_format(bytes).ok()?;
-        if !matches!(
-            format,
-            ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Gif | ImageFormat::WebP
-        ) {
-            return None;
-        }
+        let format = previewed_format(bytes)?;
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
         let mut limits = Limits::default();
         limits.max_image_width = Some(self.max_side);
@@ -111,7 +105,22 @@ impl Default for ImageThumbnailer {
     }
 }
 
+/// The format of an image this makes previews of (PNG, JPEG, GIF, WebP),
+/// from its first bytes.
+fn previewed_format(head: &[u8]) -> Option<ImageFormat> {
+    image::guess_format(head).ok().filter(|format| {
+        matches!(
+            format,
+            ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Gif | ImageFormat::WebP
+        )
+    })
+}
+
 impl Thumbnailer for ImageThumbnailer {
+    fn recognises(&self, head: &[u8]) -> bool {
+        previewed_format(head).is_some()
+    }
+
     fn thumbnail(&self, image: &[u8]) -> Option<(Vec<u8>, ThumbnailSize, &'static str)> {
         // The decoders are fuzzed upstream; should one still panic on some
         // input, that input gets no preview rather than failing its upload.

@@ -6,7 +6,9 @@
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
-use webcall_domain::attachments::{ThumbnailSize, Thumbnailer, THUMBNAIL_MAX_SIDE};
+use webcall_domain::attachments::{
+    ThumbnailSize, Thumbnailer, THUMBNAIL_HEAD_BYTES, THUMBNAIL_MAX_SIDE,
+};
 use webcall_files::ImageThumbnailer;
 
 fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
@@ -124,6 +126,28 @@ fn other_files_get_no_preview() {
         ("png magic only", b"\x89PNG\r\n\x1a\n".as_slice()),
     ] {
         assert!(thumbnailer.thumbnail(bytes).is_none(), "{what}");
+        if what != "png magic only" {
+            let head = &bytes[..bytes.len().min(THUMBNAIL_HEAD_BYTES as usize)];
+            assert!(!thumbnailer.recognises(head), "{what} is no image");
+        }
+    }
+}
+
+#[test]
+fn the_four_formats_are_recognised_by_their_first_bytes() {
+    let thumbnailer = ImageThumbnailer::new();
+    let image = DynamicImage::ImageRgb8(gradient(40, 30));
+    for format in [
+        ImageFormat::Png,
+        ImageFormat::Jpeg,
+        ImageFormat::Gif,
+        ImageFormat::WebP,
+    ] {
+        let bytes = encode(&image, format);
+        assert!(
+            thumbnailer.recognises(&bytes[..THUMBNAIL_HEAD_BYTES as usize]),
+            "{format:?}"
+        );
     }
 }
 

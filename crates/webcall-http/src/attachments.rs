@@ -11,6 +11,8 @@
 //! `?token=` for `<img src>` and download links; the router never logs query
 //! strings.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use axum::body::{Body, BodyDataStream};
 use axum::extract::rejection::QueryRejection;
@@ -28,7 +30,7 @@ use webcall_app::admission::Caller;
 use webcall_app::attachments::{FileCaller, UploadBody, UploadRequest};
 use webcall_app::AppError;
 use webcall_domain::attachments::{Attachment, FileRead};
-use webcall_domain::signaling::RoomName;
+use webcall_domain::signaling::{ChatMessage, RoomName};
 
 use crate::extract::bearer_token;
 use crate::room_access::RoomCaller;
@@ -113,8 +115,19 @@ impl UploadBody for HttpBody {
     }
 }
 
+/// How long a refused upload's body is read (and thrown away) at most before
+/// the answer goes out.
+const DRAIN_FOR: Duration = Duration::from_secs(30);
+
 /// `POST /api/v1/rooms/{room}/attachments?name=…[&peer=…][&pass=…]`: the body
 /// is the file; 201 `{"message": <chat frame>}`.
+///
+/// A refusal (no token, no access, quota, too many uploads…) is answered
+/// after the rest of the body is read and thrown away, when the body is no
+/// longer than a file may be: a reverse proxy still sending it would
+/// otherwise see the connection close and answer 502 in place of our error
+/// (nginx does), and a browser would see a network error. A body over the
+/// limit is refused at once (a proxy's own body limit stops it first).
 async fn upload(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -122,9 +135,6 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let params = query(params, "name, peer, pass and token must be text")?;
-    let caller = file_caller(&state, &headers, &params).await?;
-    let room = room_name(&room)?;
     let declared_len = match headers.get(header::CONTENT_LENGTH) {
         None => None,
         Some(value) => Some(
@@ -135,6 +145,35 @@ async fn upload(
                 .ok_or(ApiError::BadRequest)?,
         ),
     };
+    let mut body = HttpBody(body.into_data_stream());
+    let result = share(&state, room, params, &headers, declared_len, &mut body).await;
+    if result.is_err()
+        && declared_len.is_some_and(|len| len <= state.attachments.limits().max_bytes)
+    {
+        let _ = tokio::time::timeout(DRAIN_FOR, async {
+            while let Ok(Some(_)) = body.next_chunk().await {}
+        })
+        .await;
+    }
+    let message = result?;
+    let frame = chat_frames(std::slice::from_ref(&message))
+        .pop()
+        .unwrap_or(Value::Null);
+    Ok((StatusCode::CREATED, Json(json!({ "message": frame }))))
+}
+
+/// The upload's checks and the upload itself.
+async fn share(
+    state: &AppState,
+    room: String,
+    params: Result<Query<FileQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    declared_len: Option<u64>,
+    body: &mut HttpBody,
+) -> Result<ChatMessage, ApiError> {
+    let params = query(params, "name, peer, pass and token must be text")?;
+    let caller = file_caller(state, headers, &params).await?;
+    let room = room_name(&room)?;
     let request = UploadRequest {
         room,
         pass: params.pass.filter(|p| !p.is_empty()),
@@ -146,14 +185,7 @@ async fn upload(
         declared_len,
         peer: params.peer,
     };
-    let message = state
-        .attachments
-        .upload(caller, request, HttpBody(body.into_data_stream()))
-        .await?;
-    let frame = chat_frames(std::slice::from_ref(&message))
-        .pop()
-        .unwrap_or(Value::Null);
-    Ok((StatusCode::CREATED, Json(json!({ "message": frame }))))
+    Ok(state.attachments.upload(caller, request, body).await?)
 }
 
 /// `GET /api/v1/rooms/{room}/attachments/{id}`: the file, or one range of it.

@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use webcall_domain::attachments::{
     Attachment, AttachmentId, AttachmentRepository, FileRead, FileStore, Thumbnailer,
+    THUMBNAIL_HEAD_BYTES,
 };
 use webcall_domain::ports::{Clock, Presence};
 use webcall_domain::signaling::RoomName;
@@ -199,6 +200,23 @@ impl Attachments {
     }
 
     /// The whole file under `key`, `None` when there is none.
+    /// The first [`THUMBNAIL_HEAD_BYTES`] bytes of a stored file (fewer when
+    /// it is shorter; none when it is gone).
+    async fn read_head(&self, key: &str) -> Result<Vec<u8>, AppError> {
+        let mut head = Vec::new();
+        if let Some(mut read) = self
+            .deps
+            .files
+            .open(key, 0, Some(THUMBNAIL_HEAD_BYTES))
+            .await?
+        {
+            while let Some(chunk) = read.next_chunk().await? {
+                head.extend_from_slice(&chunk);
+            }
+        }
+        Ok(head)
+    }
+
     async fn read_whole(&self, key: &str) -> Result<Option<Vec<u8>>, AppError> {
         let Some(mut read) = self.deps.files.open(key, 0, None).await? else {
             return Ok(None);

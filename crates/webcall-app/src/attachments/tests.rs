@@ -258,6 +258,24 @@ async fn an_image_gets_a_preview_stored_beside_it() {
 }
 
 #[tokio::test]
+async fn a_file_that_is_no_image_is_not_read_back_for_a_preview() {
+    let w = world(AttachmentLimits::default());
+    let ada = with_room(&w, Access::Public).await;
+    let body = vec![b'x'; 1_000_000];
+    let message = w
+        .attachments
+        .upload(
+            account(&ada),
+            request("notes.txt", 1_000_000),
+            Chunks::of(&body),
+        )
+        .await
+        .unwrap();
+    assert_eq!(message.attachment.as_deref().unwrap().thumbnail, None);
+    assert!(w.files.bytes_read() <= 32, "read {}", w.files.bytes_read());
+}
+
+#[tokio::test]
 async fn guests_non_members_and_oversized_files_are_refused_before_the_body_is_read() {
     let w = world(AttachmentLimits {
         max_bytes: 100,

@@ -35,6 +35,14 @@ pub trait UploadBody: Send {
     async fn next_chunk(&mut self) -> Result<Option<Bytes>, AppError>;
 }
 
+/// A body lent to an upload (its caller reads what is left after a refusal).
+#[async_trait]
+impl<B: UploadBody + ?Sized> UploadBody for &mut B {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, AppError> {
+        (**self).next_chunk().await
+    }
+}
+
 /// What an upload says of itself.
 #[derive(Debug, Clone)]
 pub struct UploadRequest {
@@ -186,6 +194,15 @@ impl Attachments {
     /// Makes and stores the preview of the file `id` if it is an image (one
     /// at a time, on a worker thread); its size, or `None`.
     async fn preview(&self, id: &AttachmentId) -> Option<ThumbnailSize> {
+        // Only an image is read whole: its first bytes say whether it is one.
+        match self.read_head(&id.file_key()).await {
+            Ok(head) if self.deps.thumbnailer.recognises(&head) => {}
+            Ok(_) => return None,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read a file back for its preview");
+                return None;
+            }
+        }
         let _turn = self.previews.acquire().await.ok()?;
         let image = match self.read_whole(&id.file_key()).await {
             Ok(Some(image)) => image,

@@ -144,9 +144,15 @@ type Files = HashMap<String, (Vec<u8>, DateTime<Utc>)>;
 pub struct MemoryFiles {
     files: Arc<Mutex<Files>>,
     open_uploads: Arc<AtomicUsize>,
+    bytes_read: Arc<AtomicUsize>,
 }
 
 impl MemoryFiles {
+    /// Bytes read back from the store so far.
+    pub fn bytes_read(&self) -> usize {
+        self.bytes_read.load(Ordering::SeqCst)
+    }
+
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = lock(&self.files).keys().cloned().collect();
         keys.sort();
@@ -238,6 +244,7 @@ impl FileStore for MemoryFiles {
         };
         let start = (offset as usize).min(bytes.len());
         let end = len.map_or(bytes.len(), |len| (start + len as usize).min(bytes.len()));
+        self.bytes_read.fetch_add(end - start, Ordering::SeqCst);
         Ok(Some(Box::new(MemoryRead(Some(Bytes::copy_from_slice(
             &bytes[start..end],
         ))))))
@@ -266,6 +273,10 @@ impl FakeThumbnailer {
 }
 
 impl Thumbnailer for FakeThumbnailer {
+    fn recognises(&self, head: &[u8]) -> bool {
+        head.starts_with(b"IMG")
+    }
+
     fn thumbnail(&self, image: &[u8]) -> Option<(Vec<u8>, ThumbnailSize, &'static str)> {
         image.starts_with(b"IMG").then(|| {
             (

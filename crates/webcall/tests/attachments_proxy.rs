@@ -45,11 +45,8 @@ async fn start_nginx(backend: std::net::SocketAddr, max_body: &str) -> Option<Ng
     let root = dir.path().display();
     // As root (CI), workers would switch to an unprivileged user that cannot
     // write the temp directory; keep them as the user running the test.
-    let user = if std::env::var("USER").as_deref() == Ok("root") {
-        "user root;"
-    } else {
-        ""
-    };
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+    let user = if uid == 0 { "user root;" } else { "" };
     let conf = format!(
         "{user}
 worker_processes 1;

@@ -562,22 +562,10 @@ async fn the_sender_deletes_a_file_others_may_not_and_a_deleted_room_takes_its_f
     let url = file_url("team", &message["attachment"]["id"]);
 
     let cyd = app.user_token("cyd").await;
-    let by_other = app
-        .http
-        .delete(app.url(&url))
-        .bearer_auth(&cyd)
-        .send()
-        .await
-        .unwrap();
+    let by_other = app.delete_authed(&url, &cyd).await;
     assert_eq!(error_of(by_other).await, (403, "not_sender".into(), None));
 
-    let deleted = app
-        .http
-        .delete(app.url(&url))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_authed(&url, &bob).await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(
         adas_call.recv_type("chat_deleted").await,
@@ -594,13 +582,7 @@ async fn the_sender_deletes_a_file_others_may_not_and_a_deleted_room_takes_its_f
     shared(&app, &bob, "team", "a.txt", b"a".to_vec()).await;
     shared(&app, &ada, "team", "b.txt", b"b".to_vec()).await;
     assert_eq!(stored(&dir(&app)).0.len(), 2);
-    let gone = app
-        .http
-        .delete(app.url("/api/v1/rooms/team"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let gone = app.delete_authed("/api/v1/rooms/team", &ada).await;
     assert_eq!(gone.status(), 204);
     assert_eq!(stored(&dir(&app)), (vec![], vec![]));
 
@@ -608,13 +590,7 @@ async fn the_sender_deletes_a_file_others_may_not_and_a_deleted_room_takes_its_f
     assert_eq!(app.create_room(&bob, "other").await.status(), 201);
     shared(&app, &bob, "other", "c.txt", b"c".to_vec()).await;
     assert_eq!(stored(&dir(&app)).0.len(), 1);
-    let by_admin = app
-        .http
-        .delete(app.url("/api/v1/admin/rooms/other"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let by_admin = app.delete_authed("/api/v1/admin/rooms/other", &ada).await;
     assert_eq!(by_admin.status(), 204);
     assert_eq!(stored(&dir(&app)), (vec![], vec![]));
     app.stop().await;
@@ -765,13 +741,7 @@ async fn files_work_on_postgres_and_the_uploaders_peer_is_the_messages_sender() 
     assert_eq!(got.bytes().await.unwrap().as_ref(), b"on postgres");
     assert_eq!(stored(&files_dir).0.len(), 1);
 
-    let gone = app
-        .http
-        .delete(app.url("/api/v1/rooms/team"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let gone = app.delete_authed("/api/v1/rooms/team", &ada).await;
     assert_eq!(gone.status(), 204);
     assert_eq!(stored(&files_dir), (vec![], vec![]));
     app.stop().await;

@@ -64,12 +64,8 @@ async fn create(app: &TestApp, token: &str, room: &str, body: Value) -> reqwest:
 }
 
 async fn revoke(app: &TestApp, token: &str, room: &str, id: &str) -> reqwest::Response {
-    app.http
-        .delete(app.url(&format!("/api/v1/rooms/{room}/invites/{id}")))
-        .bearer_auth(token)
-        .send()
+    app.delete_authed(&format!("/api/v1/rooms/{room}/invites/{id}"), token)
         .await
-        .unwrap()
 }
 
 /// A link for `room` made by `token`: (id, invite token from the URL's fragment).
@@ -316,13 +312,7 @@ async fn a_guest_token_opens_its_rooms_call_and_ice_servers_and_nothing_else() {
         let status = app.post_authed(path, &token).await.status();
         assert_eq!(status, 401, "POST {path}");
     }
-    let delete = app
-        .http
-        .delete(app.url("/api/v1/rooms/team"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let delete = app.delete_authed("/api/v1/rooms/team", &token).await;
     assert_eq!(delete.status(), 401);
     assert_eq!(app.try_ws("other", &token, None).await.err(), Some(403));
     assert_eq!(app.try_ws("team", "forged", None).await.err(), Some(401));
@@ -373,13 +363,7 @@ async fn hosts_remove_guests_and_the_room_ending_ends_their_call() {
     ada.send(json!({"type": "chat", "text": "still with us?"}))
         .await;
     assert_eq!(boris_ws.recv_type("chat").await["text"], "still with us?");
-    let deleted = app
-        .http
-        .delete(app.url("/api/v1/rooms/team"))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_authed("/api/v1/rooms/team", &owner).await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(boris_ws.close_code().await, Some(4004));
     // A guest never brings a deleted room back: refused with 4004.

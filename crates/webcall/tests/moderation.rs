@@ -200,13 +200,7 @@ async fn a_banned_account_is_refused_with_4006_across_a_restart_until_the_room_i
     assert_eq!(again.recv().await["code"], "banned_from_room");
     assert_eq!(again.close_code().await, Some(4006));
     // Deleting the room ends it.
-    let deleted = app
-        .http
-        .delete(app.url("/api/v1/rooms/team"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_authed("/api/v1/rooms/team", &ada).await;
     assert_eq!(deleted.status(), 204);
     let (_b, welcome) = app.join("team", &bob).await;
     assert_eq!(welcome["owner"], true, "a new room, his");

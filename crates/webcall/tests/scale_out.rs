@@ -321,13 +321,7 @@ async fn welcome_history_matches_the_database_on_every_instance() {
     while a.recv_type("peer_left").await["peer_id"] != c_welcome["peer_id"] {}
 
     // A room deleted on B is forgotten on A: no stale owner, no stale history.
-    let deleted = b_server
-        .http
-        .delete(b_server.url("/api/v1/rooms/team"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let deleted = b_server.delete_authed("/api/v1/rooms/team", &ada).await;
     assert_eq!(deleted.status(), 204);
     // Each, on either instance, is told the other two left, then closed.
     let id = |welcome: &Value| welcome["peer_id"].as_str().unwrap().to_owned();
@@ -693,13 +687,7 @@ async fn a_file_shared_on_one_instance_reaches_and_downloads_on_the_other() {
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
 
-    let deleted = b_server
-        .http
-        .delete(b_server.url(&url))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let deleted = b_server.delete_authed(&url, &ada).await;
     assert_eq!(deleted.status(), 204);
     let gone = json!({"type": "chat_deleted", "id": message["id"]});
     assert_eq!(a.recv_type("chat_deleted").await, gone);

@@ -625,35 +625,17 @@ async fn rooms_are_listed_with_live_people_and_the_owner_deletes_them() {
         401
     );
 
-    let refused = app
-        .http
-        .delete(app.url("/api/v1/rooms/planning"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let refused = app.delete_authed("/api/v1/rooms/planning", &bob).await;
     assert_eq!(
         error_of(refused).await,
         (403, "not_room_owner".into(), None)
     );
-    let missing = app
-        .http
-        .delete(app.url("/api/v1/rooms/nothing"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let missing = app.delete_authed("/api/v1/rooms/nothing", &ada).await;
     assert_eq!(
         error_of(missing).await,
         (404, "room_not_found".into(), None)
     );
-    let deleted = app
-        .http
-        .delete(app.url("/api/v1/rooms/planning"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_authed("/api/v1/rooms/planning", &ada).await;
     assert_eq!(deleted.status(), 204);
     // Each is told that the others left because the room was deleted, then closed.
     let sorted = |mut ids: Vec<String>| {
@@ -733,13 +715,7 @@ async fn a_deleted_room_is_not_remembered_with_its_owner_or_history() {
     a.send(json!({"type": "chat", "text": "before"})).await;
     b.recv_type("chat").await;
     let ada = app.fresh_token("ada").await;
-    let deleted = app
-        .http
-        .delete(app.url("/api/v1/rooms/planning"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_authed("/api/v1/rooms/planning", &ada).await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(a.close_code().await, Some(4004));
     assert_eq!(b.close_code().await, Some(4004));
@@ -1113,13 +1089,7 @@ async fn room_creations_are_rate_limited_per_user() {
         "{statuses:?}"
     );
     // Deleting does not give the creation back.
-    let deleted = app
-        .http
-        .delete(app.url("/api/v1/rooms/burst-0"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_authed("/api/v1/rooms/burst-0", &ada).await;
     assert!(matches!(deleted.status().as_u16(), 204 | 404));
     let refused = app.create_room(&ada, "one-more").await;
     let retry_after: u64 = refused.headers()["retry-after"]

@@ -197,6 +197,15 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn delete_authed(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_authed(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
             .post(self.url(path))

@@ -6,6 +6,10 @@
 //! sides: Chromium gathers none on loopback, so that one needs an interface with
 //! an address, as any machine on a network has).
 //!
+//! In the plain call they also share files both ways through the chat: a file
+//! dropped in Firefox downloads whole in Chromium, an image dropped in
+//! Chromium shows its preview in Firefox.
+//!
 //! The connection check page runs in Firefox too.
 //!
 //! `.ci/run` installs `firefox-esr` and `geckodriver`; elsewhere a missing tool
@@ -20,7 +24,7 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
 use webclient::{
-    call_path, click, connection_check, css, decoding, eventually, fill, join_call, tile_of,
+    call_path, click, connection_check, css, decoding, eventually, fill, join_call, js, tile_of,
     Driver, Engine,
 };
 
@@ -196,6 +200,111 @@ async fn chromium_and_firefox_call_each_other_through_the_embedded_relay() {
     app.stop().await;
 }
 
+/// In the page: `arguments[0]` bytes of a pattern (or, with `arguments[1]`
+/// true, a PNG drawn on a canvas) dropped on the chat as a file named
+/// `arguments[2]`; done with the SHA-256 of what was dropped.
+const DROP_FILE: &str = r#"
+const [size, image, name, done] = arguments;
+const made = image
+  ? new Promise((ok) => {
+      const c = document.createElement('canvas');
+      c.width = 480; c.height = 270;
+      const g = c.getContext('2d');
+      g.fillStyle = '#0ea5e9'; g.fillRect(0, 0, 480, 270);
+      g.fillStyle = '#f43f5e'; g.fillRect(40, 40, 200, 120);
+      c.toBlob((b) => b.arrayBuffer().then((a) => ok(new Uint8Array(a))), 'image/png');
+    })
+  : Promise.resolve(Uint8Array.from({ length: size }, (_, i) => (i * 31 + (i >> 11)) & 255));
+made.then(async (bytes) => {
+  const dt = new DataTransfer();
+  dt.items.add(new File([bytes], name, { type: image ? 'image/png' : 'application/octet-stream' }));
+  const log = document.querySelector('[data-testid=chat-log]');
+  for (const type of ['dragenter', 'dragover', 'drop']) {
+    log.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }
+  const d = await crypto.subtle.digest('SHA-256', bytes);
+  done([...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join(''));
+});
+"#;
+
+/// In the page: the file card named `arguments[0]` downloaded through its
+/// Download link; done with its status, length and SHA-256.
+const FETCH_FILE: &str = r#"
+const [name, done] = arguments;
+const card = [...document.querySelectorAll('[data-testid=file-card]')].find((c) => c.dataset.name === name);
+fetch(card.querySelector('[data-testid=file-download]').href).then(async (r) => {
+  const b = await r.arrayBuffer();
+  const d = await crypto.subtle.digest('SHA-256', b);
+  done({ status: r.status, length: b.byteLength,
+    sha: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join('') });
+}).catch((e) => done({ error: String(e) }));
+"#;
+
+async fn open_chat(browser: &Client) {
+    if js(
+        browser,
+        "return document.querySelector('[data-testid=chat-panel]').hidden;",
+    )
+    .await
+        == json!(true)
+    {
+        click(browser, "[data-testid=toggle-chat]").await;
+    }
+    eventually(
+        browser,
+        "the chat open",
+        "return !document.querySelector('[data-testid=chat-panel]').hidden;",
+    )
+    .await;
+}
+
+/// Fox (Firefox) drops a file: Ada (Chromium) gets it and downloads the same
+/// bytes. Ada drops an image: Fox sees its preview.
+async fn share_files(people: &People) {
+    let People { ada, fox, .. } = people;
+    open_chat(ada).await;
+    open_chat(fox).await;
+    let sha = fox
+        .execute_async(
+            DROP_FILE,
+            vec![json!(300_000), json!(false), json!("fox.bin")],
+        )
+        .await
+        .unwrap();
+    eventually(
+        ada,
+        "fox's file in ada's chat",
+        "return [...document.querySelectorAll('[data-testid=file-card]')].some((c) => c.dataset.name === 'fox.bin');",
+    )
+    .await;
+    let fetched = ada
+        .execute_async(FETCH_FILE, vec![json!("fox.bin")])
+        .await
+        .unwrap();
+    assert_eq!(
+        fetched,
+        json!({"status": 200, "length": 300_000, "sha": sha}),
+        "Chromium downloads what Firefox sent"
+    );
+    ada.execute_async(DROP_FILE, vec![json!(0), json!(true), json!("ada.png")])
+        .await
+        .unwrap();
+    let preview = eventually(
+        fox,
+        "ada's image previewed in firefox",
+        "const c = [...document.querySelectorAll('[data-testid=file-card]')].find((c) => c.dataset.name === 'ada.png'); \
+         const img = c && c.querySelector('[data-testid=file-preview]'); \
+         if (img) img.scrollIntoView(); \
+         return !!img && img.complete && img.naturalWidth > 0 && [img.naturalWidth, img.naturalHeight];",
+    )
+    .await;
+    assert_eq!(
+        preview,
+        json!([320, 180]),
+        "the server's preview, 320 px wide"
+    );
+}
+
 #[tokio::test]
 async fn chromium_and_firefox_call_each_other_directly() {
     let _serial = SERIAL.lock().await;
@@ -203,6 +312,7 @@ async fn chromium_and_firefox_call_each_other_directly() {
     let Some(people) = in_a_call(&app, "/r/engines", "host").await else {
         return;
     };
+    share_files(&people).await;
     hang_up(people).await;
     app.stop().await;
 }

@@ -407,8 +407,22 @@ pub async fn click_join(browser: &Client) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     join.click().await.unwrap();
-    css(browser, "[data-testid=call-view]:not([hidden])").await;
+    if let Err(e) = find_within(
+        browser,
+        "[data-testid=call-view]:not([hidden])",
+        Duration::from_secs(20),
+    )
+    .await
+    {
+        // What the person would see, to tell a slow camera from a lost socket.
+        let page = js(browser, PAGE_STATE).await;
+        panic!("Join clicked, no call view after 20 s ({e}); the page: {page}");
+    }
 }
+
+/// In the page: where it is and what it shows (the views, the pre-join's
+/// media state and button, any notice), for a failure message.
+const PAGE_STATE: &str = "const q = (s) => document.querySelector(s);     const shown = (s) => { const e = q(s); return !!e && !e.hidden && e.offsetParent !== null; };     return { href: location.pathname + location.search,       prejoin: shown('[data-testid=prejoin]'), call: shown('[data-testid=call-view]'),       media: q('[data-testid=prejoin-media-state]')?.dataset.state ?? null,       join_disabled: q('[data-testid=prejoin-join]')?.disabled ?? null,       notices: [...document.querySelectorAll('[role=alert], [role=status], .toast, .notice')]         .filter((e) => !e.hidden && e.textContent.trim()).map((e) => e.textContent.trim().slice(0, 200)) };";
 
 /// The remote tile of `username` in `browser`, once it exists.
 pub async fn tile_of(browser: &Client, username: &str) -> String {

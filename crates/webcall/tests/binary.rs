@@ -458,6 +458,7 @@ async fn doctor_checks_everything_and_names_what_to_fix() {
     for check in [
         "database",
         "http port",
+        "files",
         "turn ports",
         "stun",
         "turn udp",
@@ -496,12 +497,16 @@ async fn doctor_checks_everything_and_names_what_to_fix() {
         "{report}"
     );
 
+    // A files directory that cannot be one (a plain file is in the way).
+    let in_the_way = dir.path().join("not-a-dir");
+    std::fs::write(&in_the_way, b"x").unwrap();
     let broken = command(
         dir.path(),
         &[
             ("HOST", "127.0.0.1"),
             ("PORT", "0"),
             ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+            ("ATTACHMENT_DIR", in_the_way.to_str().unwrap()),
         ],
         &["doctor"],
     )
@@ -519,9 +524,14 @@ async fn doctor_checks_everything_and_names_what_to_fix() {
         fix_after(&report, "database").contains("DATABASE_URL"),
         "{report}"
     );
+    assert!(line_with(&report, "files").starts_with("FAIL"), "{report}");
+    assert!(
+        fix_after(&report, "files").contains("ATTACHMENT_DIR"),
+        "{report}"
+    );
     // The summary once, on stdout; nothing repeats it on stderr.
     assert_eq!(summaries(&report), 1, "{report}");
-    assert!(report.contains("failed (database)"), "{report}");
+    assert!(report.contains("failed (database, files)"), "{report}");
     assert!(!stderr.contains("failed"), "{stderr}");
     assert_clean(&report, &stderr);
 

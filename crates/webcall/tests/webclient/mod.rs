@@ -400,8 +400,17 @@ pub async fn click_join(browser: &Client) {
         "[data-testid=prejoin]:not([hidden]) [data-testid=prejoin-join]",
     )
     .await;
+    // As a person does, once the screen has settled: the camera has answered
+    // (its "asking" line goes then, and everything below it moves up) and Join
+    // stays where it is between two looks. A click aimed while the button was
+    // moving landed beside it: Join was never pressed (seen in CI as a first
+    // join that never showed the call view).
     for _ in 0..100 {
-        if join.is_displayed().await.unwrap_or(false) && join.is_enabled().await.unwrap_or(false) {
+        if browser
+            .execute(JOIN_SETTLED, vec![])
+            .await
+            .is_ok_and(|settled| settled == json!(true))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -419,6 +428,15 @@ pub async fn click_join(browser: &Client) {
         panic!("Join clicked, no call view after 20 s ({e}); the page: {page}");
     }
 }
+
+/// In the page: Join shown, enabled, the camera no longer being asked for,
+/// and the button where it was at the previous look.
+const JOIN_SETTLED: &str = "const b = document.querySelector('[data-testid=prejoin]:not([hidden]) [data-testid=prejoin-join]'); \
+    const s = document.querySelector('[data-testid=prejoin-media-state]'); \
+    if (!b || b.disabled || b.offsetParent === null) return false; \
+    if (s && s.dataset.state === 'asking') return false; \
+    const r = b.getBoundingClientRect(); const at = [r.x, r.y, r.width, r.height].join(); \
+    const still = window.__joinAt === at; window.__joinAt = at; return still;";
 
 /// In the page: where it is and what it shows (the views, the pre-join's
 /// media state and button, any notice), for a failure message.

@@ -20,6 +20,7 @@ mod upload;
 
 pub use upload::{UploadBody, UploadRequest};
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -306,7 +307,13 @@ impl Attachments {
             .collect();
         for batch in old.chunks(500) {
             let ids: Vec<AttachmentId> = batch.iter().map(|(_, id)| id.clone()).collect();
-            let known = self.deps.records.existing_attachments(&ids).await?;
+            let known: HashSet<AttachmentId> = self
+                .deps
+                .records
+                .existing_attachments(&ids)
+                .await?
+                .into_iter()
+                .collect();
             for (key, id) in batch {
                 if known.contains(id) {
                     continue;

@@ -114,14 +114,23 @@ async fn start_server(lab: &mut Lab, extra: &[(&str, &str)]) -> PathBuf {
     log
 }
 
-/// Registers `name` through the page (the right secret) and lands in the lobby.
-/// Whether `selector` is on the page within 20 s.
-async fn shows(browser: &Client, selector: &str) -> bool {
-    find_within(browser, selector, std::time::Duration::from_secs(20))
-        .await
-        .is_ok()
+/// Whether `selector` is there and displayed within 20 s (a form whose script
+/// did not come through the network is in the page but never shown).
+async fn shown(browser: &Client, selector: &str) -> bool {
+    let Ok(element) = find_within(browser, selector, std::time::Duration::from_secs(20)).await
+    else {
+        return false;
+    };
+    for _ in 0..100 {
+        if element.is_displayed().await.unwrap_or(false) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
 }
 
+/// Registers `name` through the page (the right secret) and lands in the lobby.
 async fn sign_up(browser: &Client, origin: &str, name: &str) {
     let page = format!("{origin}/static/auth.html#register");
     browser.goto(&page).await.unwrap();
@@ -129,7 +138,7 @@ async fn sign_up(browser: &Client, origin: &str, name: &str) {
     // once (in 1 of about 10 CI runs) shown an error page instead: a person would
     // reload, so the test does too, once, and says what it saw. A second failure
     // fails the test below.
-    if !shows(browser, "#register-email").await {
+    if !shown(browser, "#register-email").await {
         let seen = page_text(browser).await;
         eprintln!(
             "{name}'s first load of the sign-up page showed something else, reloading: {seen}"

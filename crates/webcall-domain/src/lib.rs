@@ -14,6 +14,8 @@
 //! - [`attachments`]: files shared in a room's chat, their names made safe,
 //!   and the ports for their records, their bytes and their previews.
 //! - [`guests`]: invite links and the guests who join by them.
+//! - [`media`]: calls routed through the server (SFU mode), the port of the
+//!   server's media end, and recordings.
 //! - [`operations`]: what an operator manages at run time (relay allocations and
 //!   quotas, signing-key generations).
 //! - [`error`]: [`DomainError`], the error every port returns.
@@ -23,6 +25,7 @@ pub mod admin;
 pub mod attachments;
 pub mod error;
 pub mod guests;
+pub mod media;
 pub mod model;
 pub mod operations;
 pub mod ports;

@@ -158,6 +158,13 @@ pub enum AppError {
     /// `not_sender`).
     #[error("only its sender or a host of the room may delete this file")]
     NotSender,
+    /// No such recording of this room, or no such file in it (HTTP 404
+    /// `recording_not_found`).
+    #[error("no such recording or file in this room")]
+    RecordingNotFound,
+    /// This server does not record calls (HTTP 404 `recording_disabled`).
+    #[error("recording is not enabled on this server")]
+    RecordingDisabled,
 }
 
 /// Whose file quota an upload would pass.

@@ -25,6 +25,8 @@
 //! [`guests::Guests`] is guest links: invite links a room's hosts make, and
 //! the guest tokens they give. [`attachments::Attachments`] is files in a
 //! room's chat: upload, download, delete, and the retention sweep.
+//! [`recordings::RecordingsService`] is recordings of routed calls for the
+//! room's hosts: list, download, delete.
 
 pub mod accounts;
 pub mod admin;
@@ -40,6 +42,7 @@ pub mod operations;
 pub mod presence;
 pub mod rate;
 mod recent_chat;
+pub mod recordings;
 pub mod room_access;
 pub mod rooms;
 #[cfg(test)]

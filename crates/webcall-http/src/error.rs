@@ -123,6 +123,8 @@ impl ApiError {
             }
             Self::App(A::ThumbnailNotFound) => (StatusCode::NOT_FOUND, "thumbnail_not_found", None),
             Self::App(A::NotSender) => (StatusCode::FORBIDDEN, "not_sender", None),
+            Self::App(A::RecordingNotFound) => (StatusCode::NOT_FOUND, "recording_not_found", None),
+            Self::App(A::RecordingDisabled) => (StatusCode::NOT_FOUND, "recording_disabled", None),
             Self::App(A::Domain(D::Overloaded { .. })) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", None)
             }

@@ -7,9 +7,10 @@
 //!
 //! Layout: [`router`] merges each feature's `router()` ([`auth`], [`health`],
 //! [`webrtc`], [`rooms`], [`ws`], [`web`], [`admin`], [`guests`],
-//! [`attachments`]) and
+//! [`attachments`], [`recordings`]) and
 //! adds the shared layers; [`error`] holds the one JSON error shape; [`extract`]
-//! the JSON body, bearer-token and client-address extractors. [`AppState`] is
+//! the JSON body, bearer-token and client-address extractors; `download` the
+//! headers and byte ranges every file download shares. [`AppState`] is
 //! here, at the top, so that every feature reaches it and it reaches down to
 //! theirs (no module imports one that imports it back).
 
@@ -17,12 +18,14 @@ pub mod admin;
 pub mod attachments;
 pub mod auth;
 pub mod client_ip;
+mod download;
 pub mod error;
 pub mod extract;
 pub mod guests;
 pub mod health;
 mod memory;
 pub mod metrics;
+pub mod recordings;
 pub mod room_access;
 pub mod rooms;
 mod router;
@@ -43,6 +46,7 @@ use webcall_app::guests::Guests;
 use webcall_app::hub::Hub;
 use webcall_app::ice::IceServersService;
 use webcall_app::operations::Operations;
+use webcall_app::recordings::RecordingsService;
 use webcall_app::room_access::AccessService;
 use webcall_app::rooms::RoomService;
 use webcall_domain::ports::HealthCheck;
@@ -60,6 +64,8 @@ pub struct AppState {
     pub guests: Arc<Guests>,
     /// Files in rooms' chat.
     pub attachments: Arc<Attachments>,
+    /// Recordings of routed calls (`None`: this server does not record).
+    pub recordings: Option<Arc<RecordingsService>>,
     /// The relay's allocations and quotas, and the signing keys' rotation.
     pub operations: Arc<Operations>,
     pub ice: Arc<IceServersService>,

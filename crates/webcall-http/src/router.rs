@@ -9,8 +9,8 @@ use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
 use crate::{
-    admin, attachments, auth, guests, health, metrics, room_access, rooms, web, webrtc, ws,
-    ApiError, AppState,
+    admin, attachments, auth, guests, health, metrics, recordings, room_access, rooms, web, webrtc,
+    ws, ApiError, AppState,
 };
 
 /// Options of the HTTP layer itself (not of any use case).
@@ -36,6 +36,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(admin::router())
         .merge(guests::router())
         .merge(attachments::router())
+        .merge(recordings::router())
         .merge(web::router())
         .fallback(web::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

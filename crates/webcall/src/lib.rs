@@ -13,6 +13,7 @@
 //!   `/api/v1/webrtc/ice-servers` hands out; `operations`: the operator's use
 //!   cases (relay allocations and quotas, key rotation) and their settings;
 //!   `files`: files in rooms' chat (their directory, previews, the sweep);
+//!   `recordings`: recordings of routed calls (`RECORDING_DIR`);
 //! - `metrics`: the Prometheus exporter and the metric catalogue;
 //!   `telemetry`: logging; `doctor`: `webcall doctor`; `address`: the URL
 //!   printed at start.
@@ -26,6 +27,7 @@ mod ice;
 mod listener;
 mod metrics;
 mod operations;
+mod recordings;
 mod relay;
 mod startup;
 pub mod telemetry;

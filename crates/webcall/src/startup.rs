@@ -34,7 +34,7 @@ use webcall_redis::{RedisBus, RedisBusTimings};
 use webcall_turn::TurnRelay;
 
 use crate::config::Config;
-use crate::{connections, files, ice, listener, metrics, operations, relay, tls};
+use crate::{connections, files, ice, listener, metrics, operations, recordings, relay, tls};
 
 /// How many accounts a server remembers by id (a few hundred bytes each).
 const ACCOUNTS_CACHED: usize = 4096;
@@ -273,6 +273,8 @@ impl Application {
             tokens: Arc::new(GuestJwt::new(&config.auth.jwt_secret, GUEST_TOKEN_LIFETIME)),
             clock: Arc::new(SystemClock),
         });
+        // The recorder is the hub's too once routed calls are wired (sfu-hub).
+        let (_recorder, recordings) = recordings::start(&config.recording_dir, rooms.clone())?;
         let state = AppState {
             accounts: Arc::new(accounts),
             admin,
@@ -280,6 +282,7 @@ impl Application {
             operations,
             guests: Arc::new(guests),
             attachments: attachments.clone(),
+            recordings: Some(recordings),
             ice,
             rooms,
             hub: hub.clone(),

@@ -879,6 +879,9 @@ async fn the_openapi_description_matches_the_routes() {
         "GET /api/v1/rooms/{room}/attachments/{id}",
         "DELETE /api/v1/rooms/{room}/attachments/{id}",
         "GET /api/v1/rooms/{room}/attachments/{id}/thumbnail",
+        "GET /api/v1/rooms/{room}/recordings",
+        "DELETE /api/v1/rooms/{room}/recordings/{id}",
+        "GET /api/v1/rooms/{room}/recordings/{id}/files/{name}",
     ];
     served.sort();
     assert_eq!(

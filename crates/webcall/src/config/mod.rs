@@ -67,6 +67,9 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// Files in rooms' chat: where, how large, how many, how long.
     pub attachments: AttachmentSettings,
+    /// `RECORDING_DIR`: where recordings of routed calls are written
+    /// (default: `recordings` in the data directory, beside `attachments`).
+    pub recording_dir: std::path::PathBuf,
     /// `RUST_LOG`, when set.
     pub log_filter: Option<String>,
     /// Secrets that were missing and generated for this run (dev only).
@@ -112,8 +115,16 @@ impl Config {
             &vars,
             secrecy::ExposeSecret::expose_secret(&storage.database_url),
         )?;
+        let recording_dir = vars.get("RECORDING_DIR").map_or_else(
+            || {
+                attachments::data_dir(secrecy::ExposeSecret::expose_secret(&storage.database_url))
+                    .join("recordings")
+            },
+            std::path::PathBuf::from,
+        );
         Ok(Self {
             env,
+            recording_dir,
             http,
             auth,
             storage,

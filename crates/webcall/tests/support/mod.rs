@@ -79,6 +79,8 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     // with PostgreSQL is the working directory).
     vars.entry("ATTACHMENT_DIR".into())
         .or_insert_with(|| dir.path().join("attachments").display().to_string());
+    vars.entry("RECORDING_DIR".into())
+        .or_insert_with(|| dir.path().join("recordings").display().to_string());
     let config = Config::from_vars(&vars).unwrap();
     let app = Application::build(&config).await.unwrap();
     let addr = app.local_addr();

@@ -1,0 +1,3 @@
+//! Helpers of the recording tests.
+
+pub mod media;

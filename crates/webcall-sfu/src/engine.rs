@@ -137,6 +137,13 @@ impl Engine {
                 Wake::Timer => {}
             }
         }
+        // Recordings still queued are finished too (their files exist).
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            if let Command::Record { recording, .. } = command {
+                recording.finish();
+            }
+        }
         self.stop_all();
     }
 

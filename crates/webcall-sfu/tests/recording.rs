@@ -113,7 +113,7 @@ async fn a_recording_ends_with_its_room_or_the_server() {
         tape.lock().unwrap().finished
     })
     .await;
-    assert_eq!(tape.lock().unwrap().left, [a.id.clone()]);
+    assert_eq!(tape.lock().unwrap().left, std::slice::from_ref(&a.id));
 
     let other = room("other");
     let tape = Arc::new(Mutex::new(Tape::default()));

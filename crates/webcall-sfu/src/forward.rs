@@ -180,3 +180,74 @@ impl Forward {
         MediaTime::new(out, freq)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use str0m::media::Frequency;
+
+    #[test]
+    fn switches_only_at_a_key_frame_of_the_wanted_layer() {
+        let mut f = Forward::default();
+        // Nothing forwarded until a key frame of the wanted layer.
+        assert_eq!(
+            f.decide(1, false, Some(1)),
+            Verdict {
+                forward: false,
+                ask_key_frame: Some(1)
+            }
+        );
+        assert!(!f.decide(0, true, Some(1)).forward);
+        assert!(f.decide(1, true, Some(1)).forward);
+        assert!(f.decide(1, false, Some(1)).forward);
+        // A new wish: the old layer goes on (asking for a key frame) until one comes.
+        assert_eq!(
+            f.decide(1, false, Some(2)),
+            Verdict {
+                forward: true,
+                ask_key_frame: Some(2)
+            }
+        );
+        assert!(!f.decide(2, false, Some(2)).forward);
+        assert!(f.decide(2, true, Some(2)).forward);
+        assert!(!f.decide(1, false, Some(2)).forward);
+        // Paused: nothing, and resuming needs a key frame again.
+        assert!(!f.decide(2, true, None).forward);
+        assert!(!f.decide(2, false, Some(2)).forward);
+    }
+
+    #[test]
+    fn rtp_time_stays_continuous_across_a_switch() {
+        let mut f = Forward::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let time = |ticks: u64| MediaTime::new(ticks, Frequency::NINETY_KHZ);
+        f.decide(0, true, Some(0));
+        assert_eq!(f.rebase(time(1_000), at(0)).numer(), 1_000);
+        assert_eq!(f.rebase(time(4_000), at(33)).numer(), 4_000);
+        // Layer 2's clock is far away; the switch continues 40 ms later.
+        f.decide(2, true, Some(2));
+        let out = f.rebase(time(9_000_000), at(73)).numer();
+        assert_eq!(out, 4_000 + 3_600);
+        assert_eq!(f.rebase(time(9_003_000), at(106)).numer(), out + 3_000);
+    }
+
+    #[test]
+    fn the_nearest_arriving_layer_stands_in() {
+        let mut t = LayerTraffic::default();
+        let now = Instant::now();
+        assert_eq!(t.nearest(2, now), 2, "nothing arrives yet: the wish");
+        t.saw(0, 100, now);
+        t.saw(1, 100, now);
+        assert_eq!(t.nearest(2, now), 1);
+        assert_eq!(t.highest(now), 1);
+        assert_eq!(t.lower(1, now), Some(0));
+        assert_eq!(t.lower(0, now), None);
+        let later = now + Duration::from_secs(2);
+        t.saw(2, 100, later);
+        assert_eq!(t.nearest(0, later), 2, "only f still arrives");
+        assert_eq!(layer_for_height(180), 0);
+        assert_eq!(layer_for_height(360), 1);
+        assert_eq!(layer_for_height(720), 2);
+    }
+}

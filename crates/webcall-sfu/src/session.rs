@@ -46,7 +46,7 @@ pub(crate) struct Session {
     pub outgoing: Vec<TrackOut>,
     pending: Option<SdpPendingOffer>,
     /// The participant's first offer was answered (the server may offer now).
-    answered: bool,
+    pub answered: bool,
     pub view: Option<Vec<TileView>>,
     /// The latest send-bandwidth estimate towards this participant.
     pub estimate: Option<Bitrate>,

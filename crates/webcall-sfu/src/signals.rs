@@ -98,7 +98,7 @@ impl Engine {
         };
         let result = match signal {
             SfuSignal::Offer { sdp, tracks } => {
-                let first = s.outgoing.is_empty() && s.incoming.is_empty();
+                let first = !s.answered;
                 let tracks: Vec<(Mid, TrackSource)> = tracks
                     .iter()
                     .map(|t| (Mid::from(t.mid.as_str()), t.source))

@@ -288,3 +288,81 @@ async fn a_participant_leaving_brings_an_offer_without_its_tracks() {
     assert!(peers[0].errors().is_empty(), "{:?}", peers[0].errors());
     sfu.shutdown();
 }
+
+/// An offer of a participant's own, made with a bare str0m peer (no network).
+fn bare_offer(
+    rtc: &mut str0m::Rtc,
+    video: bool,
+) -> (
+    String,
+    Vec<webcall_domain::media::SentTrack>,
+    str0m::change::SdpPendingOffer,
+) {
+    use str0m::media::{Direction, MediaKind};
+    let mut api = rtc.sdp_api();
+    let (kind, source) = if video {
+        (MediaKind::Video, TrackSource::Camera)
+    } else {
+        (MediaKind::Audio, TrackSource::Mic)
+    };
+    let mid = api.add_media(kind, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    let tracks = vec![webcall_domain::media::SentTrack {
+        mid: mid.to_string(),
+        source,
+    }];
+    (offer.to_sdp_string(), tracks, pending)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_while_the_servers_is_outstanding_is_busy() {
+    use webcall_domain::media::SfuReply;
+    let sfu = sfu(3).await;
+    let room = room("glare");
+    let open = |name: &str| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let peer = webcall_domain::signaling::PeerId::from_client(name);
+        sfu.open(
+            &room,
+            &peer,
+            name,
+            std::sync::Arc::new(move |r| drop(tx.send(r))),
+        )
+        .unwrap();
+        (peer, rx)
+    };
+    async fn recv(rx: &mut tokio::sync::mpsc::UnboundedReceiver<SfuReply>, what: &str) -> SfuReply {
+        match tokio::time::timeout(support::PATIENCE, rx.recv()).await {
+            Ok(Some(reply)) => reply,
+            _ => panic!("no reply: {what}"),
+        }
+    }
+
+    let (x, mut x_replies) = open("x");
+    let mut x_rtc = str0m::Rtc::new(std::time::Instant::now());
+    let (sdp, tracks, _) = bare_offer(&mut x_rtc, false);
+    sfu.signal(&x, SfuSignal::Offer { sdp, tracks });
+    assert!(matches!(
+        recv(&mut x_replies, "x answered").await,
+        SfuReply::Answer { .. }
+    ));
+
+    // y (a connected participant) starts sending: the server offers y's tracks
+    // to x (tracks are offered once their sender is connected).
+    let y = Peer::join(&sfu, &room, 1, Sends::default()).await;
+    match recv(&mut x_replies, "offer to x").await {
+        SfuReply::Offer { tracks, .. } => {
+            assert!(!tracks.is_empty());
+            assert!(tracks.iter().all(|t| t.peer_id == y.id));
+        }
+        other => panic!("expected the server's offer, got {other:?}"),
+    }
+    // x offers too before answering: busy.
+    let (sdp, tracks, _) = bare_offer(&mut x_rtc, true);
+    sfu.signal(&x, SfuSignal::Offer { sdp, tracks });
+    match recv(&mut x_replies, "busy").await {
+        SfuReply::Error { code, .. } => assert_eq!(code, "busy"),
+        other => panic!("expected busy, got {other:?}"),
+    }
+    sfu.shutdown();
+}

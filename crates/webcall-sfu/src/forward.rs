@@ -49,6 +49,9 @@ pub(crate) fn layer_for_height(height: u32) -> Layer {
 /// What a publisher's track has been sending lately, per layer.
 #[derive(Debug, Default)]
 pub(crate) struct LayerTraffic {
+    /// The track's first frame: until a layer has had time to show up, it
+    /// counts as arriving.
+    first_seen: Option<Instant>,
     last_seen: [Option<Instant>; LAYERS],
     window_start: [Option<Instant>; LAYERS],
     window_bytes: [u64; LAYERS],
@@ -58,6 +61,7 @@ pub(crate) struct LayerTraffic {
 impl LayerTraffic {
     pub(crate) fn saw(&mut self, layer: Layer, bytes: usize, now: Instant) {
         let i = usize::from(layer);
+        self.first_seen.get_or_insert(now);
         self.last_seen[i] = Some(now);
         let start = *self.window_start[i].get_or_insert(now);
         self.window_bytes[i] += bytes as u64;
@@ -71,8 +75,11 @@ impl LayerTraffic {
     }
 
     fn active(&self, layer: Layer, now: Instant) -> bool {
-        self.last_seen[usize::from(layer)]
-            .is_some_and(|t| now.saturating_duration_since(t) < LAYER_GONE_AFTER)
+        let recent = |t: Instant| now.saturating_duration_since(t) < LAYER_GONE_AFTER;
+        match self.last_seen[usize::from(layer)] {
+            Some(t) => recent(t),
+            None => self.first_seen.is_some_and(recent),
+        }
     }
 
     /// The layer to send for a wish: the wished one if it arrives, else the
@@ -239,13 +246,18 @@ mod tests {
         assert_eq!(t.nearest(2, now), 2, "nothing arrives yet: the wish");
         t.saw(0, 100, now);
         t.saw(1, 100, now);
-        assert_eq!(t.nearest(2, now), 1);
-        assert_eq!(t.highest(now), 1);
-        assert_eq!(t.lower(1, now), Some(0));
-        assert_eq!(t.lower(0, now), None);
+        assert_eq!(t.nearest(2, now), 2, "f may still come");
+        let soon = now + Duration::from_secs(1);
+        t.saw(0, 100, soon);
+        t.saw(1, 100, soon);
         let later = now + Duration::from_secs(2);
-        t.saw(2, 100, later);
-        assert_eq!(t.nearest(0, later), 2, "only f still arrives");
+        assert_eq!(t.nearest(2, later), 1, "f never came");
+        assert_eq!(t.highest(later), 1);
+        assert_eq!(t.lower(1, later), Some(0));
+        assert_eq!(t.lower(0, later), None);
+        let much_later = now + Duration::from_secs(4);
+        t.saw(2, 100, much_later);
+        assert_eq!(t.nearest(0, much_later), 2, "only f still arrives");
         assert_eq!(layer_for_height(180), 0);
         assert_eq!(layer_for_height(360), 1);
         assert_eq!(layer_for_height(720), 2);

@@ -15,8 +15,9 @@ use crate::vp8;
 
 /// What an audio track is expected to carry, bits per second.
 const AUDIO_RATE: u64 = 40_000;
-/// The share of a receiver's bandwidth estimate the forwarded video may use.
-const ESTIMATE_SHARE: f64 = 0.9;
+/// How far above what a receiver wants the estimator probes (an estimate
+/// settles near what is sent unless it probes beyond).
+const PROBE_HEADROOM: f64 = 1.25;
 
 impl Engine {
     /// A frame from `from`: to the room's recording and to every other participant.
@@ -181,7 +182,7 @@ impl Engine {
         };
         let desired = rate(&plan) + audio;
         if let Some(estimate) = r.estimate {
-            let budget = (estimate.as_f64() * ESTIMATE_SHARE) as u64;
+            let budget = estimate.as_f64() as u64;
             while rate(&plan) + audio > budget {
                 // Lower the largest layer that can go lower.
                 let lowerable = plan
@@ -208,11 +209,12 @@ impl Engine {
             r.outgoing[i].target = layer;
         }
         // Let the estimator probe up to what the receiver would like.
+        let desired = ((desired as f64 * PROBE_HEADROOM) as u64).max(300_000);
         if desired.abs_diff(r.desired) > desired / 10 {
             r.desired = desired;
             r.rtc
                 .bwe()
-                .set_bitrate(Bitrate::kbps(100), Bitrate::bps(desired.max(300_000)));
+                .set_bitrate(Bitrate::kbps(100), Bitrate::bps(desired));
             self.dirty.push(receiver.clone());
         }
     }

@@ -100,10 +100,11 @@ impl TrackOut {
         }
     }
 
-    /// The m-line media can be written to now.
+    /// The m-line media can be written to now (once the participant answered
+    /// the offer that added it: before, it would drop what it gets).
     pub(crate) fn live_mid(&self) -> Option<Mid> {
         match self.state {
-            OutState::Negotiating(m) | OutState::Open(m) if !self.gone => Some(m),
+            OutState::Open(m) if !self.gone => Some(m),
             _ => None,
         }
     }

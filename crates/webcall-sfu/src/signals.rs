@@ -158,7 +158,14 @@ impl Engine {
             .collect();
         if let Some(s) = self.sessions.get_mut(peer) {
             for (publisher, mid, source) in tracks {
-                s.outgoing.push(TrackOut::new(publisher, mid, source));
+                // Tracks that came while it had not offered yet are there already.
+                if !s
+                    .outgoing
+                    .iter()
+                    .any(|o| o.publisher == publisher && o.in_mid == mid)
+                {
+                    s.outgoing.push(TrackOut::new(publisher, mid, source));
+                }
             }
         }
     }

@@ -31,7 +31,14 @@ async fn three_participants_get_each_others_audio_and_video() {
     let room = room("three");
     let mut peers = Vec::new();
     for i in 0..3 {
-        peers.push(Peer::join(&sfu, &room, i, Sends::default()).await);
+        // The last one's session is open a while before it offers: the
+        // others' tracks come meanwhile.
+        let offer_after = Duration::from_millis(if i == 2 { 1500 } else { 0 });
+        let sends = Sends {
+            offer_after,
+            ..Sends::default()
+        };
+        peers.push(Peer::join(&sfu, &room, i, sends).await);
     }
     for p in &peers {
         for other in peers.iter().filter(|o| o.index != p.index) {
@@ -57,6 +64,19 @@ async fn three_participants_get_each_others_audio_and_video() {
             .as_ref()
             .is_some_and(|o| o.peer_id.as_str() == format!("peer{}", f.sender))));
         assert!(p.errors().is_empty(), "{:?}", p.errors());
+        // Each of the others' tracks on exactly one m-line.
+        let seen = p.seen.lock().unwrap();
+        let mut tracks: Vec<_> = seen
+            .offers
+            .last()
+            .unwrap()
+            .iter()
+            .map(|t| (t.peer_id.clone(), t.source))
+            .collect();
+        tracks.sort_by(|a, b| a.0.cmp(&b.0));
+        let count = tracks.len();
+        tracks.dedup();
+        assert_eq!((count, tracks.len()), (4, 4), "{tracks:?}");
     }
     let stats = sfu.stats();
     assert_eq!((stats.sessions, stats.rooms), (3, 1));
@@ -163,6 +183,7 @@ async fn with_five_speakers_each_gets_only_the_three_loudest() {
         let sends = Sends {
             video: false,
             audio_level: 10 + 20 * i as i8,
+            ..Sends::default()
         };
         peers.push(Peer::join(&sfu, &room, i, sends).await);
     }

@@ -77,6 +77,8 @@ pub struct Sends {
     pub video: bool,
     /// RFC 6464 level: 0 loudest, 127 silence.
     pub audio_level: i8,
+    /// How long the session stays open before the participant offers.
+    pub offer_after: Duration,
 }
 
 impl Default for Sends {
@@ -84,6 +86,7 @@ impl Default for Sends {
         Self {
             video: true,
             audio_level: 30,
+            offer_after: Duration::ZERO,
         }
     }
 }
@@ -272,6 +275,7 @@ impl Client {
         mut replies: mpsc::UnboundedReceiver<SfuReply>,
         mut stop: mpsc::UnboundedReceiver<()>,
     ) {
+        tokio::time::sleep(self.sends.offer_after).await;
         self.offer();
         let mut buf = vec![0u8; 2048];
         let mut next_media = Instant::now();

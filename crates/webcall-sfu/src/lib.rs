@@ -46,6 +46,16 @@
 //! receiver cannot decode a frame before its last packet either, so the delay
 //! the server adds to *decodable* frames is only the time to handle that last
 //! packet and packetize the frame again (`webcall-bench sfu` measures it).
+//! The other cost to watch: with bandwidth estimation on, str0m paces each
+//! receiver's packets with a leaky bucket at twice its estimate, so a large
+//! key frame of `f` (~60 kbit) waits ~12 ms behind the 2.5 Mbit/s starting
+//! estimate; layer choice keeps what is sent under the estimate, and the
+//! estimator is asked to probe 25 % above what the receiver wants.
+//!
+//! A publisher's tracks are offered to the others once its session is
+//! connected (str0m reports `MediaAdded` only then), and media goes to an
+//! m-line only after the receiver answered the offer that added it (before,
+//! the receiver would drop it); the first frame it gets is a key frame.
 //!
 //! # Robustness
 //! Bad SDP or candidates get `SfuReply::Error` (`bad_sdp`, `bad_candidate`)

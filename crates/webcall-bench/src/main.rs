@@ -26,6 +26,11 @@
 //!   room's chat at once (a body generated as it is sent), then download it
 //!   back: throughput each way, SHA-256 checked, the server's RSS sampled every
 //!   20 ms (`bench/attachments.sh` runs it against a fresh release server).
+//! - `sfu`: no server needed: `--publishers` synthetic participants (str0m
+//!   peers sending Opus and three VP8 simulcast layers) in one room of an
+//!   in-process SFU, each receiving the others at `--layer`: forwarded packet
+//!   and bit rates, the SFU thread's CPU per forwarded Mbit/s, and the time
+//!   through the server (p50/p99).
 //!
 //! Each prints a human summary and, as its last stdout line, one JSON object with
 //! the numbers. Progress goes to stderr.
@@ -52,6 +57,8 @@ mod common;
 mod fanout;
 mod joins;
 mod opts;
+mod sfu;
+mod sfu_peer;
 mod slow;
 mod upload;
 
@@ -100,5 +107,6 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
         Command::Joins(options) => joins::run(&common, &options).await,
         Command::Slow(options) => slow::run(&common, &options).await,
         Command::Upload(options) => upload::run(&common, &options).await,
+        Command::Sfu(options) => sfu::run(&common, &options).await,
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 pub const USAGE: &str = "\
-usage: webcall-bench <capacity|fanout|joins|slow|upload> [options]
+usage: webcall-bench <capacity|fanout|joins|slow|upload|sfu> [options]
 
 scenarios:
   capacity   hold --peers idle connections; server RSS before/after, KiB per connection
@@ -18,6 +18,9 @@ scenarios:
   upload     --peers clients (one account each) upload --size bytes at once into one
              room's chat, then download them back; throughput each way, SHA-256 checked,
              server RSS sampled every 20 ms (with --server-pid)
+  sfu        in-process SFU (no server): --publishers participants x 3 simulcast layers,
+             each receiving the others at --layer; forwarded packets/s and Mbit/s, the SFU
+             thread's CPU per Mbit/s, time through the server
 
 common options:
   --server URL               the server (http:// only)        [http://127.0.0.1:18000]
@@ -62,6 +65,12 @@ upload:
   --room NAME                the room (created if missing)      [upload-<random>]
   --settle S                 seconds of quiet before each RSS reading [1]
 
+sfu:
+  --publishers N             participants, each sending and receiving [10]
+  --layer q|h|f              the layer every receiver asks for     [h]
+  --duration S               seconds measured                      [10]
+  --warmup S                 seconds before measuring (joins, bandwidth estimates) [5]
+
 Each scenario prints a summary, then one JSON line with the numbers.";
 
 pub struct Opts {
@@ -92,6 +101,15 @@ pub enum Command {
     Joins(JoinsOpts),
     Slow(SlowOpts),
     Upload(UploadOpts),
+    Sfu(SfuOpts),
+}
+
+pub struct SfuOpts {
+    pub publishers: usize,
+    /// 0 = q, 1 = h, 2 = f.
+    pub layer: u8,
+    pub duration: Duration,
+    pub warmup: Duration,
 }
 
 pub struct UploadOpts {
@@ -158,6 +176,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Option<Opts>> {
         "joins" => 200,
         "slow" => 4,
         "upload" => 1,
+        "sfu" => 10,
         other => bail!("unknown scenario {other:?}"),
     };
     let peers: usize = args.take("peers", default_peers)?;
@@ -224,6 +243,24 @@ pub fn parse(args: &[String]) -> anyhow::Result<Option<Opts>> {
                 chunk: chunk as usize,
                 room: args.take_opt("room")?,
                 settle: secs(args.take("settle", 1.0)?)?,
+            })
+        }
+        "sfu" => {
+            let publishers: usize = args.take("publishers", 10)?;
+            if !(2..=200).contains(&publishers) {
+                bail!("--publishers must be 2 to 200");
+            }
+            let layer = match args.take("layer", "h".to_owned())?.as_str() {
+                "q" => 0,
+                "h" => 1,
+                "f" => 2,
+                other => bail!("--layer {other:?}: q, h or f"),
+            };
+            Command::Sfu(SfuOpts {
+                publishers,
+                layer,
+                duration: secs(args.take("duration", 10.0)?)?,
+                warmup: secs(args.take("warmup", 5.0)?)?,
             })
         }
         _ => Command::Joins(JoinsOpts {

@@ -17,6 +17,7 @@ export const CAMERA_LAYERS = [
 ];
 
 const BUSY_RETRY_MS = 400; // an offer the server was too busy for goes again after this (if still due)
+const RESTART_MS = [1000, 2000, 5000, 10000, 30000]; // a failed connection starts over after these
 
 export class Routed {
   /**
@@ -35,6 +36,9 @@ export class Routed {
     this.awaitingAnswer = false;
     this.offerDue = false;
     this.retryTimer = 0;
+    this.restartTimer = 0;
+    this.restarts = 0;
+    this.generation = 0; // a step queued for a connection since closed does nothing
     this.closed = true;
   }
 
@@ -67,13 +71,22 @@ export class Routed {
     pc.onconnectionstatechange = () => {
       if (pc !== this.pc) return;
       this.o.onConnState(pc.connectionState);
-      if (pc.connectionState === 'failed') this.restart();
+      if (pc.connectionState === 'connected') this.restarts = 0;
+      if (pc.connectionState === 'failed') this.restartSoon();
     };
     this.o.onConnState('connecting');
     this.negotiate();
   }
 
-  /** A connection that failed (or a socket resumed on a server that lost us): start over. */
+  /** Starts over after a pause that grows while it keeps failing. */
+  restartSoon() {
+    clearTimeout(this.restartTimer);
+    const wait = RESTART_MS[Math.min(this.restarts, RESTART_MS.length - 1)];
+    this.restarts += 1;
+    this.restartTimer = setTimeout(() => this.restart(), wait);
+  }
+
+  /** A connection that failed (or a server that lost our session): start over with what we send. */
   restart() {
     if (this.closed) return;
     const tracks = { audio: this.sending.audio?.sender.track || null, camera: this.sending.camera?.sender.track || null,
@@ -81,9 +94,18 @@ export class Routed {
     this.start(tracks);
   }
 
-  /** What we send changed: swap tracks in place; a screen share starting or stopping renegotiates. */
-  async update({ audio, camera, screen }) {
-    if (this.closed) return;
+  /**
+   * What we send changed: swap tracks in place; a screen share starting or stopping renegotiates.
+   * One change at a time (two at once could both add a screen transceiver).
+   */
+  update(tracks) {
+    const { audio = null, camera = null, screen = null } = tracks || {};
+    this.updating = (this.updating || Promise.resolve()).then(() => this._update({ audio, camera, screen })).catch((e) => console.warn('sfu update', e));
+    return this.updating;
+  }
+
+  async _update({ audio, camera, screen }) {
+    if (this.closed || !this.pc) return;
     const swap = async (tr, track) => { if (tr && tr.sender.track !== track) await tr.sender.replaceTrack(track).catch((e) => console.warn('replaceTrack', e)); };
     await swap(this.sending.audio, audio);
     await swap(this.sending.camera, camera);
@@ -166,7 +188,12 @@ export class Routed {
           return;
         }
         console.warn('sfu error', r.code, r.message);
-        if (r.code === 'no_session' || r.code === 'failed') { this.awaitingAnswer = false; this.restart(); }
+        if (r.code === 'no_session' || r.code === 'failed') { this.awaitingAnswer = false; this.restartSoon(); return; }
+        if (r.code === 'bad_sdp' && this.awaitingAnswer) {
+          // Our offer was refused: back to where we were (what we send stays as it was negotiated).
+          if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
+          this.awaitingAnswer = false;
+        }
         return;
       default: return; // a newer server's reply
     }
@@ -174,7 +201,8 @@ export class Routed {
   }
 
   _run(step) {
-    this.queue = this.queue.then(step).catch((e) => console.warn('sfu negotiation', e));
+    const generation = this.generation;
+    this.queue = this.queue.then(() => (generation === this.generation ? step() : undefined)).catch((e) => console.warn('sfu negotiation', e));
     return this.queue;
   }
 
@@ -229,6 +257,8 @@ export class Routed {
 
   close() {
     clearTimeout(this.retryTimer);
+    clearTimeout(this.restartTimer);
+    this.generation += 1;
     this.closed = true;
     this.awaitingAnswer = false;
     this.offerDue = false;

@@ -14,7 +14,7 @@ export class ViewReport {
     this.o = opts;
     this.timer = 0;
     this.loop = 0;
-    this.last = '';
+    this.last = null; // the tiles last told
     this.seen = new WeakMap(); // tile → intersecting (absent: not told yet, taken as visible)
     this.running = false;
     this.onVisibility = () => this.schedule();
@@ -22,7 +22,7 @@ export class ViewReport {
 
   /** Starts watching (again: the view is sent afresh, to a new connection). */
   start() {
-    this.last = '';
+    this.last = null;
     if (this.running) { this.schedule(); return; }
     this.running = true;
     const grid = this.o.ui.grid;
@@ -89,8 +89,22 @@ export class ViewReport {
   _send() {
     if (!this.running) return;
     const tiles = this.tiles();
-    const key = JSON.stringify(tiles);
-    if (key === this.last || (!this.last && !tiles.length && !this.o.sources().size)) return; // nothing to say yet
-    if (this.o.send(tiles)) this.last = key;
+    if (this.last === null && !tiles.length && !this.o.sources().size) return; // nothing to say yet
+    if (this.last !== null && same(this.last, tiles)) return;
+    if (this.o.send(tiles)) this.last = tiles;
   }
+}
+
+/**
+ * The same tiles, and no size moved by more than SLACK: a tile growing through a layout
+ * transition is told once it settles, not at every step.
+ */
+const SLACK = 0.08;
+function same(a, b) {
+  if (a.length !== b.length) return false;
+  const near = (x, y) => Math.abs(x - y) <= SLACK * Math.max(x, y);
+  return a.every((t, i) => {
+    const u = b[i];
+    return t.peer_id === u.peer_id && t.source === u.source && near(t.width, u.width) && near(t.height, u.height);
+  });
 }

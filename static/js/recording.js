@@ -88,6 +88,10 @@ export class Recording {
     }
     this.toggle.hidden = !(this.host && this.available);
     this.toggle.dataset.active = String(!!rec);
+    // A recording needs the call routed: "Back to peer-to-peer" waits until it stops (says why).
+    const back = this.s.routes.toggle;
+    back.disabled = !!rec;
+    if (rec) setAttrText(back, 'title', 'err_recording_running'); else { back.removeAttribute('title'); delete back.dataset.i18nTitle; }
     setText(this.toggle.querySelector('.rec-toggle-text'), rec ? 'rec_stop' : 'rec_start');
   }
 

@@ -220,6 +220,14 @@ window.webcall = Object.freeze({
     return prejoin.shown ? prejoin.track(kind) : null;
   },
   stats: (peerId) => (session && session.mesh.pc(peerId) ? session.mesh.pc(peerId).getStats() : null),
+  /** How the call's media travels now: 'mesh' or 'sfu' (routed through the server). */
+  mediaMode: () => (session ? session.routes.mode : null),
+  /** The connection to the server in a routed call, or null. */
+  routedPc: () => (session ? session.routes.routed.pc : null),
+  /** Who the routed connection's receiving transceivers carry: [{mid, peer_id, source}]. */
+  forwarded: () => (session ? [...session.routes.routed.forwarded].map(([mid, f]) => ({ mid, ...f })) : []),
+  /** What we last told the server we show ([{peer_id, source, width, height}]). */
+  view: () => (session ? session.routes.view.tiles() : []),
 });
 
 // ?demo=call|lobby renders fake content for screenshots, without a server. Loopback hosts only.

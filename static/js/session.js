@@ -13,6 +13,8 @@ import { tileConnection, setAloneRoom } from './feedback.js';
 import { Moderation } from './moderation.js';
 import { invitesFor, markGuest } from './invites.js';
 import { CallAccess } from './roomaccess.js';
+import { MediaRoutes } from './routes.js';
+import { Recording } from './recording.js';
 
 export class CallSession {
   /**
@@ -52,6 +54,8 @@ export class CallSession {
     });
     this.mod = new Moderation(this);
     this.access = new CallAccess(this); // the lobby, knocks, room access settings
+    this.routes = new MediaRoutes(this); // mesh or routed through the server (sfu.js)
+    this.rec = new Recording(this);
     this.quality = new QualityMonitor({
       pcOf: (id) => this.mesh.pc(id),
       tileOf: (id) => this.ui.tiles.get(id),
@@ -109,8 +113,8 @@ export class CallSession {
       showNotice({ id: 'media', kind: 'warn', icon: media.mode === 'none' ? 'volume' : 'camOff',
         key: media.mode === 'audio' ? 'notice_audio_only' : 'notice_receive_only', args: { why: `@why_${media.reason}` } });
     }
-    await this.mesh.setTrack('audio', this.tracks.audio);
-    await this.mesh.setTrack('video', this.tracks.camera);
+    await this.routes.setTrack('audio', this.tracks.audio);
+    await this.routes.setTrack('video', this.tracks.camera);
     if (this.tracks.audio) this.audio.attach('local', this.tracks.audio, { local: true });
     this._localPreview();
     this.sig.connect();
@@ -151,7 +155,9 @@ export class CallSession {
       case 'reaction':
         return showReaction(this.ui.tiles.get(f.peer_id === this.peerId ? 'local' : f.peer_id), f.emoji);
       case 'error': return this._error(f);
-      default: if (!this.mod.frame(f)) this.access.frame(f); return; // moderation, lobby; a newer server's frames are ignored
+      default: // moderation, routing, recording, lobby; a newer server's frames are ignored
+        if (!this.mod.frame(f) && !this.routes.frame(f) && !this.rec.frame(f)) this.access.frame(f);
+        return;
     }
   }
 
@@ -170,9 +176,11 @@ export class CallSession {
     invitesFor(this.ui).show(this.room, this.mod.host);
     if (this.me.guest) markGuest(this.ui.tiles.get('local'));
     this.access.welcome(f);
+    this.routes.welcome(f);
+    this.rec.welcome(f);
     this.ui.setOwner({ id: f.owner_id || (this.owner ? this.me.id : ''), me: this.owner, canKick: this.mod.host });
     if (f.ice_servers) {
-      this.mesh.setIceServers(f.ice_servers.iceServers || []);
+      this.routes.setIceServers(f.ice_servers.iceServers || []);
       this._scheduleIce(f.ice_servers.ttl);
     }
     const present = new Set((f.peers || []).map((p) => p.peer_id));
@@ -180,6 +188,7 @@ export class CallSession {
     // Fresh join: we are the newcomer and offer to everyone. Resumed: anyone we do not know joined
     // while we were away, saw us in their welcome and offers to us.
     for (const p of f.peers || []) this._addPeer(p, { initiator: fresh });
+    this.routes.joined(fresh);
     const history = f.chat || [];
     const firstJoin = this.chat.ids.size === 0;
     this.chat.addMany(history);
@@ -188,6 +197,7 @@ export class CallSession {
   }
 
   _error(f) {
+    if (this.routes.error(f) || this.rec.error(f)) return;
     switch (f.code) {
       case 'peer_not_found': return; // they just left
       case 'room_full': this.fullError = true; return; // the close (4009) follows
@@ -217,7 +227,7 @@ export class CallSession {
     this.ui.addPeer(peer, { gain, canKick: this.mod.host });
     if (p.guest) markGuest(this.ui.tiles.get(p.peer_id));
     this.mod.peerChanged(p.peer_id);
-    this.mesh.add(p.peer_id, { initiator });
+    this.routes.peerAdded(p.peer_id, { initiator });
     const pending = this.pendingSignals.get(p.peer_id);
     if (pending) { this.pendingSignals.delete(p.peer_id); for (const d of pending) this.mesh.signal(p.peer_id, d); }
   }
@@ -259,6 +269,7 @@ export class CallSession {
     const v = this.state.screen ? this.tracks.screen : this.tracks.camera;
     this.ui.setStream('local', v ? new MediaStream([v]) : null);
     this.ui.setState('local', this.state);
+    this.routes.sync(); // routed: the camera and the screen have senders of their own
   }
 
   async toggleMic() {
@@ -267,7 +278,7 @@ export class CallSession {
       try { this.tracks.audio = await getTrack('audio', this._want('audio')); } catch (e) { return toast('mic_failed', { why: `@why_${reasonOf(e)}` }, 'micOff'); }
       if (this.ended) { this.tracks.audio.stop(); return; }
       this._watchDevice(this.tracks.audio);
-      await this.mesh.setTrack('audio', this.tracks.audio);
+      await this.routes.setTrack('audio', this.tracks.audio);
       this.audio.attach('local', this.tracks.audio, { local: true });
       this.state.audio = true;
       savePrefs({ micOff: false });
@@ -285,7 +296,7 @@ export class CallSession {
       this.state.video = false;
       const cam = this.tracks.camera;
       this.tracks.camera = null;
-      if (!this.state.screen) await this.mesh.setTrack('video', null);
+      if (!this.state.screen) await this.routes.setTrack('video', null);
       cam?.stop(); // the camera light goes off
       savePrefs({ camOff: true });
     } else {
@@ -297,7 +308,7 @@ export class CallSession {
       this._applyBlur(cam);
       this.state.video = true;
       savePrefs({ camOff: false });
-      if (!this.state.screen) await this.mesh.setTrack('video', cam);
+      if (!this.state.screen) await this.routes.setTrack('video', cam);
     }
     this._localPreview();
     this._sendState();
@@ -314,7 +325,7 @@ export class CallSession {
     this.tracks.screen = track;
     track.addEventListener('ended', () => this._stopScreen());
     this.state.screen = true;
-    await this.mesh.setTrack('video', track, { screen: true });
+    await this.routes.setTrack('video', track, { screen: true });
     this._localPreview();
     this._sendState();
   }
@@ -324,7 +335,7 @@ export class CallSession {
     this.state.screen = false;
     const s = this.tracks.screen;
     this.tracks.screen = null;
-    await this.mesh.setTrack('video', this.tracks.camera, { screen: false });
+    await this.routes.setTrack('video', this.tracks.camera, { screen: false });
     s?.stop();
     this._localPreview();
     this._sendState();
@@ -399,12 +410,12 @@ export class CallSession {
     if (kind === 'audio') {
       track.enabled = old.enabled;
       this.tracks.audio = track;
-      await this.mesh.setTrack('audio', track);
+      await this.routes.setTrack('audio', track);
       this.audio.attach('local', track, { local: true });
     } else {
       this.tracks.camera = track;
       this._applyBlur(track);
-      if (!this.state.screen) await this.mesh.setTrack('video', track);
+      if (!this.state.screen) await this.routes.setTrack('video', track);
       this._localPreview();
     }
     old.stop();
@@ -431,12 +442,12 @@ export class CallSession {
       if (track) track.enabled = gone.enabled;
       this.tracks.audio = track;
       this.state.audio = !!track && track.enabled;
-      await this.mesh.setTrack('audio', track);
+      await this.routes.setTrack('audio', track);
       if (track) this.audio.attach('local', track, { local: true }); else this.audio.detach('local');
     } else {
       this.tracks.camera = track;
       this.state.video = !!track;
-      if (!this.state.screen) await this.mesh.setTrack('video', track);
+      if (!this.state.screen) await this.routes.setTrack('video', track);
       this._localPreview();
     }
     this._sendState();
@@ -462,7 +473,7 @@ export class CallSession {
     this.iceTimer = setTimeout(async () => {
       try {
         const d = await api.iceServers();
-        this.mesh.setIceServers(d.iceServers || []);
+        this.routes.setIceServers(d.iceServers || []);
         this._scheduleIce(d.ttl);
       } catch {
         this._scheduleIce(75); // try again in a minute
@@ -498,6 +509,8 @@ export class CallSession {
     setAloneRoom('');
     this.sig._end();
     this.mesh.closeAll();
+    this.routes.close();
+    this.rec.close();
     for (const t of Object.values(this.tracks)) t?.stop();
     navigator.mediaDevices?.removeEventListener?.('devicechange', this._onDeviceChange);
     this.audio.close();

@@ -53,6 +53,7 @@ export class Signaling {
     if (!token) { this._end(); this.o.onAuthLost(); return; }
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let url = `${proto}//${location.host}/ws/rooms/${encodeURIComponent(this.room)}?token=${encodeURIComponent(token)}`;
+    url += '&sfu=1'; // we know routed calls (docs/protocol.md "Routed calls")
     if (this.resumeToken) url += `&resume=${encodeURIComponent(this.resumeToken)}`;
     const pass = passFor(this.room); // a room pass, never the room password
     if (pass) url += `&pass=${encodeURIComponent(pass)}`;

@@ -9,6 +9,7 @@
 //! - `listener`: binding the TCP ports; `connections`: bounds on the HTTP
 //!   port's connections; `tls`: HTTPS and TURN over TLS (certificates, the
 //!   front that routes each connection, renewal, the HTTP redirect);
+//! - `media`: the media end of routed calls and their recorder;
 //! - `relay`: starting the embedded TURN relay; `ice`: what
 //!   `/api/v1/webrtc/ice-servers` hands out; `operations`: the operator's use
 //!   cases (relay allocations and quotas, key rotation) and their settings;
@@ -24,6 +25,7 @@ pub mod doctor;
 mod files;
 mod ice;
 mod listener;
+mod media;
 mod metrics;
 mod operations;
 mod relay;

@@ -1,7 +1,8 @@
 //! The composition root: [`Application::build`] wires the concrete adapters
-//! (SQL storage, JWT, argon2, Redis, the TURN relay) into the use cases and the
-//! HTTP layer and binds the ports; [`Application::run_until`] serves them until
-//! shutdown, then drains. [`migrate`] is `webcall migrate`.
+//! (SQL storage, JWT, argon2, Redis, the TURN relay, the media end of routed
+//! calls and its recorder) into the use cases and the HTTP layer and binds
+//! the ports; [`Application::run_until`] serves them until shutdown, then
+//! drains. [`migrate`] is `webcall migrate`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,16 +26,19 @@ use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, GuestJwt, JwtCodec};
 use webcall_db::SqlStore;
 use webcall_domain::admin::AdminRepository;
+use webcall_domain::media::{MediaRouter, Recorder};
 use webcall_domain::ports::{
     Clock, Cluster, HealthCheck, PasswordHasher, Presence, RelayControl, RotatingKey, SystemClock,
     TokenRevocations, UserRepository,
 };
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
+use webcall_record::DiskRecorder;
 use webcall_redis::{RedisBus, RedisBusTimings};
+use webcall_sfu::Sfu;
 use webcall_turn::TurnRelay;
 
 use crate::config::Config;
-use crate::{connections, files, ice, listener, metrics, operations, relay, tls};
+use crate::{connections, files, ice, listener, media, metrics, operations, relay, tls};
 
 /// How many accounts a server remembers by id (a few hundred bytes each).
 const ACCOUNTS_CACHED: usize = 4096;
@@ -45,6 +49,10 @@ pub struct Application {
     router: axum::Router,
     store: SqlStore,
     relay: Option<Arc<TurnRelay>>,
+    /// The media end of routed calls, when it runs.
+    sfu: Option<Arc<Sfu>>,
+    /// Recordings of routed calls (the hub writes them, the REST side lists them).
+    recorder: Arc<DiskRecorder>,
     hub: Arc<Hub>,
     /// Files in rooms' chat (the tests run the sweep through it).
     attachments: Arc<Attachments>,
@@ -114,8 +122,12 @@ impl Application {
             ThrottleConfig::default(),
         )
         .with_admin_emails(&config.auth.admin_emails);
+        // Bound before the relay, which lets clients through to it.
+        let media = media::start(config).await?;
         let relay = match &config.turn {
-            Some(settings) => Some(Arc::new(relay::start(config, settings).await?)),
+            Some(settings) => Some(Arc::new(
+                relay::start(config, settings, media.candidates.clone()).await?,
+            )),
             None => None,
         };
         let connections = connections::ConnectionLimits::new(
@@ -180,6 +192,11 @@ impl Application {
                     .map(|redis| Arc::new(redis.clone()) as Arc<dyn Cluster>),
                 ice: ice.clone(),
                 clock: Arc::new(SystemClock),
+                media: media
+                    .sfu
+                    .clone()
+                    .map(|sfu| sfu as Arc<dyn MediaRouter>),
+                recorder: Some(media.recorder.clone() as Arc<dyn Recorder>),
             },
             config.signaling.clone(),
         );
@@ -298,6 +315,8 @@ impl Application {
             router,
             store,
             relay,
+            sfu: media.sfu,
+            recorder: media.recorder,
             hub,
             attachments,
             metrics,
@@ -320,6 +339,16 @@ impl Application {
     /// A handle on the embedded relay that outlives `run_until` taking `self`.
     pub fn relay_handle(&self) -> Option<Arc<TurnRelay>> {
         self.relay.clone()
+    }
+
+    /// Where the media end of routed calls listens, when it runs.
+    pub fn sfu_addr(&self) -> Option<SocketAddr> {
+        self.sfu.as_ref().map(|sfu| sfu.local_addr())
+    }
+
+    /// Recordings of routed calls (for the REST side, which lists and serves them).
+    pub fn recorder(&self) -> Arc<DiskRecorder> {
+        self.recorder.clone()
     }
 
     /// Files in rooms' chat: the tests call its sweep with a time of their
@@ -401,6 +430,9 @@ impl Application {
         }
         if let Some(relay) = &self.relay {
             relay.close().await;
+        }
+        if let Some(sfu) = &self.sfu {
+            sfu.shutdown();
         }
         self.background.cancel();
         self.store.close().await;

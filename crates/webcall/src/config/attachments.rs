@@ -61,7 +61,7 @@ impl AttachmentSettings {
 
 /// `attachments` in the directory of the SQLite file, or in the working
 /// directory (PostgreSQL, an in-memory SQLite).
-fn default_dir(database_url: &str) -> PathBuf {
+pub(super) fn default_dir(database_url: &str) -> PathBuf {
     let file = database_url
         .strip_prefix("sqlite://")
         .or_else(|| database_url.strip_prefix("sqlite:"))

@@ -214,7 +214,7 @@ async fn relay(config: &Config, settings: &TurnSettings, report: &mut Report) {
     let free = StdUdpSocket::bind(settings.listen[0]).is_ok()
         && std::net::TcpListener::bind(settings.listen[0]).is_ok();
     let temporary = if free {
-        match crate::relay::start_on(config, settings, found).await {
+        match crate::relay::start_on(config, settings, found, Vec::new()).await {
             Ok(relay) => Some(relay),
             Err(err) => {
                 report.check(

@@ -286,9 +286,13 @@ pub enum RoomEvent {
         reason: ModeReason,
     },
     /// What the server's media end says to the peer this is addressed to.
-    Sfu { reply: SfuReply },
+    Sfu {
+        reply: SfuReply,
+    },
     /// A recording of the room started (everyone is told: consent).
-    RecordingStarted { recording: ActiveRecording },
+    RecordingStarted {
+        recording: ActiveRecording,
+    },
     /// The room's recording stopped: `by` a host, or `None` (the room
     /// emptied, the server shut down).
     RecordingStopped {

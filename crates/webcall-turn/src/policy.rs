@@ -337,7 +337,12 @@ mod tests {
         ] {
             assert!(policy.permits_peer(at(reachable)), "{reachable}");
         }
-        for refused in ["127.0.0.1:3478", "10.0.0.5:22", "10.0.0.6:3479", "127.0.0.1:5432"] {
+        for refused in [
+            "127.0.0.1:3478",
+            "10.0.0.5:22",
+            "10.0.0.6:3479",
+            "127.0.0.1:5432",
+        ] {
             assert!(!policy.permits_peer(at(refused)), "{refused}");
             assert!(policy.own_port_refused(at(refused)) || !policy.permits(at(refused).ip()));
         }

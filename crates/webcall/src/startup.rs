@@ -192,10 +192,7 @@ impl Application {
                     .map(|redis| Arc::new(redis.clone()) as Arc<dyn Cluster>),
                 ice: ice.clone(),
                 clock: Arc::new(SystemClock),
-                media: media
-                    .sfu
-                    .clone()
-                    .map(|sfu| sfu as Arc<dyn MediaRouter>),
+                media: media.sfu.clone().map(|sfu| sfu as Arc<dyn MediaRouter>),
                 recorder: Some(media.recorder.clone() as Arc<dyn Recorder>),
             },
             config.signaling.clone(),

@@ -124,8 +124,14 @@ async fn malformed_routed_frames_get_errors_and_the_socket_lives() {
     let (client, _) = &mut one[0];
     for (frame, code) in [
         (json!({"type": "sfu"}), "bad_frame"),
-        (json!({"type": "sfu", "signal": {"kind": "dance"}}), "bad_frame"),
-        (json!({"type": "sfu", "signal": {"kind": "offer"}}), "bad_frame"),
+        (
+            json!({"type": "sfu", "signal": {"kind": "dance"}}),
+            "bad_frame",
+        ),
+        (
+            json!({"type": "sfu", "signal": {"kind": "offer"}}),
+            "bad_frame",
+        ),
         (
             json!({"type": "sfu", "signal": {"kind": "offer", "sdp": "x".repeat(40 * 1024)}}),
             "bad_frame",
@@ -136,7 +142,10 @@ async fn malformed_routed_frames_get_errors_and_the_socket_lives() {
         (json!({"type": "recording"}), "bad_frame"),
         // Well formed, but the room is a mesh.
         (offer(), "not_routed"),
-        (json!({"type": "recording", "action": "stop"}), "not_recording"),
+        (
+            json!({"type": "recording", "action": "stop"}),
+            "not_recording",
+        ),
     ] {
         client.send(frame.clone()).await;
         let error = client.recv_type("error").await;

@@ -213,7 +213,9 @@ async fn the_join_that_reaches_the_size_routes_the_room_and_tells_the_others_fir
     for session in &mut four {
         let seen = events(session);
         assert_eq!(seen[0], mode_event(MediaMode::Sfu, None, ModeReason::Size));
-        assert!(matches!(&seen[1], RoomEvent::PeerJoined { peer } if peer.peer_id == fifth.peer_id));
+        assert!(
+            matches!(&seen[1], RoomEvent::PeerJoined { peer } if peer.peer_id == fifth.peer_id)
+        );
         assert_eq!(seen.len(), 2, "{seen:?}");
     }
     // A sixth joins a routed room; nothing switches again.
@@ -273,8 +275,9 @@ async fn a_hosts_request_switches_the_room_a_members_is_refused() {
         .await
         .unwrap();
     let switched = mode_event(MediaMode::Sfu, Some(&s[0]), ModeReason::Host);
-    assert_eq!(events(&mut s[1]), [switched.clone()]);
-    assert_eq!(events(&mut s[0]), [switched]);
+    for session in &mut s {
+        assert_eq!(events(session), std::slice::from_ref(&switched));
+    }
     // Both open sessions; back to mesh ends them.
     for session in &mut s {
         world.hub.sfu(&session.peer_id, offer()).unwrap();
@@ -328,9 +331,12 @@ async fn the_first_offer_opens_a_session_whose_replies_reach_only_its_peer() {
     );
     let answers = events(&mut s[0]);
     assert_eq!(answers.len(), 2);
-    assert!(answers
-        .iter()
-        .all(|e| matches!(e, RoomEvent::Sfu { reply: SfuReply::Answer { .. } })));
+    assert!(answers.iter().all(|e| matches!(
+        e,
+        RoomEvent::Sfu {
+            reply: SfuReply::Answer { .. }
+        }
+    )));
     assert!(events(&mut s[1]).is_empty());
     // Leaving ends the session.
     world.hub.leave(&a, s[0].generation).await;
@@ -383,7 +389,10 @@ async fn a_recording_routes_the_room_everyone_is_told_and_it_stops_by_a_host_or_
     let RoomEvent::RecordingStarted { recording } = &seen[1] else {
         panic!("{seen:?}")
     };
-    assert_eq!((&recording.by, recording.username.as_str()), (&host, "user0"));
+    assert_eq!(
+        (&recording.by, recording.username.as_str()),
+        (&host, "user0")
+    );
     let late = world.join(&world.user("late"), "team").await;
     assert_eq!(late.welcome.recording.as_ref(), Some(recording));
     let again = world.hub.start_recording(&host).await;
@@ -437,7 +446,11 @@ async fn with_other_instances_rooms_are_never_routed() {
     }
     let welcome = &joined[2].welcome;
     assert_eq!(
-        (welcome.media_mode, welcome.sfu_available, welcome.sfu_from_peers),
+        (
+            welcome.media_mode,
+            welcome.sfu_available,
+            welcome.sfu_from_peers
+        ),
         (MediaMode::Mesh, false, None)
     );
     let refused = world

@@ -35,12 +35,12 @@ mod files;
 mod join;
 mod link;
 mod lobby;
-mod moderation;
-#[cfg(test)]
-mod moderation_tests;
 mod media;
 #[cfg(test)]
 mod media_tests;
+mod moderation;
+#[cfg(test)]
+mod moderation_tests;
 mod recording;
 mod registry;
 mod resume;

@@ -109,7 +109,15 @@ impl World {
         let store = Arc::new(MemoryStore::default());
         let presence = Arc::new(InProcessPresence::default());
         let limits = RoomLimits::default();
-        Self::build_with(store, presence, None, config, limits, Some(media), Some(recorder))
+        Self::build_with(
+            store,
+            presence,
+            None,
+            config,
+            limits,
+            Some(media),
+            Some(recorder),
+        )
     }
 
     /// Another instance of this world's cluster, with a media end.

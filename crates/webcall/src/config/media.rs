@@ -138,7 +138,10 @@ mod tests {
         assert_eq!(media.udp_port, 0);
         assert_eq!(
             media.public_ips,
-            ["203.0.113.7".parse::<std::net::IpAddr>().unwrap(), "2001:db8::7".parse().unwrap()]
+            [
+                "203.0.113.7".parse::<std::net::IpAddr>().unwrap(),
+                "2001:db8::7".parse().unwrap()
+            ]
         );
         assert_eq!(config.signaling.sfu_from_peers, None, "0 = never by size");
         assert_eq!(media.audio_top_n, 5);

@@ -116,9 +116,8 @@ impl Config {
             &vars,
             secrecy::ExposeSecret::expose_secret(&storage.database_url),
         )?;
-        let data_dir = attachments::default_dir(secrecy::ExposeSecret::expose_secret(
-            &storage.database_url,
-        ));
+        let data_dir =
+            attachments::default_dir(secrecy::ExposeSecret::expose_secret(&storage.database_url));
         let media = MediaSettings::parse(&vars, &mut signaling, &data_dir)?;
         Ok(Self {
             env,

@@ -81,7 +81,10 @@ pub(super) fn sfu(text: &str) -> Result<SfuSignal, FrameError> {
             if tiles.len() > MAX_TILES {
                 return Err(bad("sfu", format!("more than {MAX_TILES} tiles")));
             }
-            if tiles.iter().any(|t| t.peer_id.as_str().len() > MAX_NAME_BYTES) {
+            if tiles
+                .iter()
+                .any(|t| t.peer_id.as_str().len() > MAX_NAME_BYTES)
+            {
                 return Err(too_long("a peer_id", MAX_NAME_BYTES));
             }
         }
@@ -92,8 +95,12 @@ pub(super) fn sfu(text: &str) -> Result<SfuSignal, FrameError> {
 
 /// A `media_mode` frame's mode.
 pub(super) fn mode(text: &str) -> Result<MediaMode, FrameError> {
-    let ModeFields { mode } = serde_json::from_str(text)
-        .map_err(|e| bad("media_mode", format!("mode must be \"sfu\" or \"mesh\" ({e})")))?;
+    let ModeFields { mode } = serde_json::from_str(text).map_err(|e| {
+        bad(
+            "media_mode",
+            format!("mode must be \"sfu\" or \"mesh\" ({e})"),
+        )
+    })?;
     Ok(mode)
 }
 

@@ -69,10 +69,11 @@ pub(crate) async fn start(config: &Config) -> anyhow::Result<Media> {
     })
     .await
     .with_context(|| format!("cannot bind the SFU's UDP {bind} (SFU_UDP_PORT)"))?;
+    // Not "listening addr=": that is the HTTP port's line, which scripts look for.
     tracing::info!(
-        addr = %sfu.local_addr(),
+        udp = %sfu.local_addr(),
         candidates = ?candidates,
-        "routed calls (SFU) listening"
+        "routed calls' media (SFU)"
     );
     Ok(Media {
         sfu: Some(sfu),

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # WebCall host firewall with ufw: allow SSH, HTTP/HTTPS (reverse proxy), STUN/TURN on
-# UDP+TCP, the UDP relay range; deny every other inbound connection; allow outbound.
+# UDP+TCP, the UDP relay range, the UDP port of routed calls (SFU); deny every other
+# inbound connection; allow outbound.
 #
 # Usage:
 #   sudo firewall/ufw.sh [--dry-run] [--env-file FILE]
 #
 #   --dry-run        print the ufw commands instead of running them (no root, no ufw needed)
-#   --env-file FILE  read TURN_LISTEN, TURN_RELAY_PORT_MIN and TURN_RELAY_PORT_MAX from
+#   --env-file FILE  read TURN_LISTEN, TURN_RELAY_PORT_MIN, TURN_RELAY_PORT_MAX and SFU_UDP_PORT from
 #                    WebCall's environment file (e.g. /etc/webcall/webcall.env), so the
 #                    firewall opens exactly what the server uses
 #
@@ -15,6 +16,7 @@
 #   TURN_PORT  (3478)   default: the port of TURN_LISTEN
 #   RELAY_MIN  (49152)  default: TURN_RELAY_PORT_MIN
 #   RELAY_MAX  (65535)  default: TURN_RELAY_PORT_MAX
+#   SFU_PORT   (3479)   default: SFU_UDP_PORT (0 there: no rule, the port is not fixed)
 #
 # Example: SSH on 2222 and a reduced relay range
 #   sudo SSH_PORT=2222 RELAY_MIN=50000 RELAY_MAX=50999 firewall/ufw.sh --dry-run
@@ -59,11 +61,13 @@ env_value() {
 turn_listen=${TURN_LISTEN:-}
 relay_min_server=${TURN_RELAY_PORT_MIN:-}
 relay_max_server=${TURN_RELAY_PORT_MAX:-}
+sfu_server=${SFU_UDP_PORT:-}
 if [[ -n $env_file ]]; then
     [[ -r $env_file ]] || { echo "ufw.sh: cannot read $env_file" >&2; exit 2; }
     [[ -n $turn_listen ]] || turn_listen=$(env_value TURN_LISTEN)
     [[ -n $relay_min_server ]] || relay_min_server=$(env_value TURN_RELAY_PORT_MIN)
     [[ -n $relay_max_server ]] || relay_max_server=$(env_value TURN_RELAY_PORT_MAX)
+    [[ -n $sfu_server ]] || sfu_server=$(env_value SFU_UDP_PORT)
 fi
 
 SSH_PORT=${SSH_PORT:-22}
@@ -74,6 +78,7 @@ fi
 TURN_PORT=${TURN_PORT:-3478}
 RELAY_MIN=${RELAY_MIN:-${relay_min_server:-49152}}
 RELAY_MAX=${RELAY_MAX:-${relay_max_server:-65535}}
+SFU_PORT=${SFU_PORT:-${sfu_server:-3479}}
 
 for name in SSH_PORT TURN_PORT RELAY_MIN RELAY_MAX; do
     value=${!name}
@@ -82,6 +87,10 @@ for name in SSH_PORT TURN_PORT RELAY_MIN RELAY_MAX; do
         exit 2
     fi
 done
+if ! [[ $SFU_PORT =~ ^[0-9]+$ ]] || ((10#$SFU_PORT > 65535)); then
+    echo "ufw.sh: SFU_PORT must be a port number (0-65535), got '$SFU_PORT'" >&2
+    exit 2
+fi
 if ((10#$RELAY_MIN > 10#$RELAY_MAX)); then
     echo "ufw.sh: RELAY_MIN ($RELAY_MIN) is above RELAY_MAX ($RELAY_MAX)" >&2
     exit 2
@@ -138,6 +147,9 @@ if ((10#$RELAY_MIN == 10#$RELAY_MAX)); then
     run ufw allow "$RELAY_MIN/udp" comment 'WebCall TURN relay'
 else
     run ufw allow "$RELAY_MIN:$RELAY_MAX/udp" comment 'WebCall TURN relay'
+fi
+if ((10#$SFU_PORT > 0)); then
+    run ufw allow "$SFU_PORT/udp" comment 'WebCall routed calls (SFU)'
 fi
 run ufw --force enable
 run ufw status verbose

@@ -59,6 +59,10 @@ pub enum AppError {
     /// frame; HTTP 403).
     #[error("only hosts may speak in this room now")]
     HostsOnly,
+    /// A routed call's rule refused the request (WS error frame with the
+    /// refusal's code; HTTP 409).
+    #[error("{0}")]
+    Media(MediaRefusal),
     /// The caller is not an admin (HTTP 403 `forbidden`).
     #[error("only admins may do that")]
     Forbidden,
@@ -165,6 +169,48 @@ pub enum AppError {
     /// This server does not record calls (HTTP 404 `recording_disabled`).
     #[error("recording is not enabled on this server")]
     RecordingDisabled,
+}
+
+/// Why a routed call (SFU mode) or its recording refused a request; each has
+/// the stable code of its `error` frame ([`MediaRefusal::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaRefusal {
+    /// The room is routed and the client does not know routed calls.
+    UpdateRequired,
+    /// Routed calls are off here (`SFU_ENABLED=false`, or several instances).
+    SfuUnavailable,
+    /// An `sfu` frame while the room is a mesh.
+    NotRouted,
+    /// A recording runs (start again, or back to mesh, is refused).
+    RecordingRunning,
+    /// A stop with no recording running.
+    NotRecording,
+}
+
+impl MediaRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::UpdateRequired => "update_required",
+            Self::SfuUnavailable => "sfu_unavailable",
+            Self::NotRouted => "not_routed",
+            Self::RecordingRunning => "recording_running",
+            Self::NotRecording => "not_recording",
+        }
+    }
+}
+
+impl std::fmt::Display for MediaRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::UpdateRequired => {
+                "This call now goes through the server and this page is out of date: reload it."
+            }
+            Self::SfuUnavailable => "routed calls are not available on this server",
+            Self::NotRouted => "this call is not routed through the server",
+            Self::RecordingRunning => "a recording is running: stop it first",
+            Self::NotRecording => "no recording is running",
+        })
+    }
 }
 
 /// Whose file quota an upload would pass.

@@ -8,6 +8,7 @@
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
 //! - [`role`]: an account's [`role::Role`] (admin or member).
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
+//! - [`ids`]: [`ids::RoomName`] and [`ids::PeerId`], which the others refer to.
 //! - [`signaling`]: rooms, peers, chat, the events a room's peers exchange, and moderation.
 //! - [`access`]: who may enter a room (access level, password, members).
 //! - [`admin`]: the audit log and the storage port of the admin use cases.
@@ -25,6 +26,7 @@ pub mod admin;
 pub mod attachments;
 pub mod error;
 pub mod guests;
+pub mod ids;
 pub mod media;
 pub mod model;
 pub mod operations;

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::signaling::{PeerId, RoomName};
+use crate::ids::{PeerId, RoomName};
 use crate::DomainError;
 
 /// How a room's media travels.

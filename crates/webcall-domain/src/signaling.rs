@@ -3,89 +3,22 @@
 //! the others, and the rules a room keeps because of it. Who counts as a host
 //! is decided in the use cases (`webcall-app`'s `admission::is_host`).
 //!
-//! A little over 500 lines with its tests: the room events and commands that
+//! A routed room's events (its media mode, the media end's replies, its
+//! recording) are here too; what they carry is `media`'s.
+//!
+//! About 500 lines with its tests: the room events and commands that
 //! travel between instances are kept together, so a change to them shows in one place.
-
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::RoomAccess;
+pub use crate::ids::{PeerId, RoomName};
+use crate::media::{MediaMode, RecordingId, SfuReply};
 use crate::model::UserId;
 use crate::operations::{KeyGeneration, KeyKind, RelayQuotas};
 use crate::DomainError;
-
-/// A room's name: 1–64 of `A-Za-z0-9_-` (it appears in URLs).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RoomName(String);
-
-impl RoomName {
-    pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let ok = (1..=64).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !ok {
-            return Err(DomainError::Invalid {
-                field: "room",
-                message: "must be 1-64 of letters, digits, '_' or '-'",
-            });
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for RoomName {
-    type Error = DomainError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<RoomName> for String {
-    fn from(name: RoomName) -> Self {
-        name.0
-    }
-}
-
-impl fmt::Display for RoomName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A connection's id inside a room, minted by the server; opaque to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PeerId(String);
-
-impl PeerId {
-    pub fn new_random() -> Self {
-        Self(Uuid::new_v4().simple().to_string()[..16].to_owned())
-    }
-
-    /// A peer id as a client quotes it (any string; unknown ones simply match nobody).
-    pub fn from_client(raw: &str) -> Self {
-        Self(raw.to_owned())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for PeerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// What a peer shares: microphone, camera, screen, raised hand. Always all four.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -345,6 +278,66 @@ pub enum RoomEvent {
         knock: String,
         outcome: String,
     },
+    /// The room's media mode changed: `by` a host, or `None` when the server
+    /// switched it (`reason` says why).
+    MediaMode {
+        mode: MediaMode,
+        by: Option<PeerId>,
+        reason: ModeReason,
+    },
+    /// What the server's media end says to the peer this is addressed to.
+    Sfu {
+        reply: SfuReply,
+    },
+    /// A recording of the room started (everyone is told: consent).
+    RecordingStarted {
+        recording: ActiveRecording,
+    },
+    /// The room's recording stopped: `by` a host, or `None` (the room
+    /// emptied, the server shut down).
+    RecordingStopped {
+        id: RecordingId,
+        by: Option<PeerId>,
+    },
+    /// The room is routed and the client of the peer this is addressed to
+    /// does not know routed calls (it connected without `sfu=1`): it must
+    /// reload.
+    UpdateRequired,
+}
+
+/// Why a room's media mode changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeReason {
+    /// A join made the room reach `SFU_FROM_PEERS`.
+    Size,
+    /// A host asked.
+    Host,
+    /// A recording started (it needs the media on the server).
+    Recording,
+    /// The room emptied: it starts again as a mesh.
+    Empty,
+}
+
+impl ModeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Size => "size",
+            Self::Host => "host",
+            Self::Recording => "recording",
+            Self::Empty => "empty",
+        }
+    }
+}
+
+/// A room's recording while it runs, as its peers are told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveRecording {
+    pub id: RecordingId,
+    /// The host who started it.
+    pub by: PeerId,
+    pub username: String,
+    pub started_at: DateTime<Utc>,
 }
 
 /// What one instance asks every instance to do to the peers it serves (each
@@ -436,23 +429,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn room_names() {
-        for ok in ["a", "team-call_2", &"x".repeat(64)] {
-            assert!(RoomName::parse(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "has space",
-            "slash/room",
-            "ünïcode",
-            &"x".repeat(65),
-            "a.b",
-        ] {
-            assert!(RoomName::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn chat_text_is_trimmed_and_bounded() {
         assert_eq!(ChatText::parse("  hi \n").unwrap().as_str(), "hi");
         assert!(ChatText::parse("   ").is_err());
@@ -499,9 +475,30 @@ mod tests {
     }
 
     #[test]
-    fn peer_ids_are_unique_and_short() {
-        let a = PeerId::new_random();
-        assert_eq!(a.as_str().len(), 16);
-        assert_ne!(a, PeerId::new_random());
+    fn a_routed_rooms_events_travel_as_json_and_back() {
+        for event in [
+            RoomEvent::MediaMode {
+                mode: MediaMode::Sfu,
+                by: None,
+                reason: ModeReason::Size,
+            },
+            RoomEvent::Sfu {
+                reply: SfuReply::Error {
+                    code: "busy".into(),
+                    message: "m".into(),
+                },
+            },
+            RoomEvent::RecordingStopped {
+                id: RecordingId::new_random(),
+                by: Some(PeerId::from_client("host")),
+            },
+            RoomEvent::UpdateRequired,
+        ] {
+            let text = serde_json::to_string(&event).unwrap();
+            assert_eq!(serde_json::from_str::<RoomEvent>(&text).unwrap(), event);
+        }
+        // What older instances send still reads.
+        let old = r#"{"kind":"hosts_only","on":true,"by":"p"}"#;
+        assert!(serde_json::from_str::<RoomEvent>(old).is_ok());
     }
 }

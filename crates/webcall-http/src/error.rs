@@ -98,6 +98,7 @@ impl ApiError {
             Self::App(A::PeerNotFound) => (StatusCode::NOT_FOUND, "peer_not_found", None),
             Self::App(A::BannedFromRoom) => (StatusCode::FORBIDDEN, "banned_from_room", None),
             Self::App(A::HostsOnly) => (StatusCode::FORBIDDEN, "hosts_only", None),
+            Self::App(A::Media(refusal)) => (StatusCode::CONFLICT, refusal.code(), None),
             Self::App(A::InviteNotFound) => (StatusCode::NOT_FOUND, "invite_not_found", None),
             Self::App(A::InviteExpired) => (StatusCode::GONE, "invite_expired", None),
             Self::App(A::InviteUsedUp) => (StatusCode::GONE, "invite_used_up", None),

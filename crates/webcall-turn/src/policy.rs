@@ -5,6 +5,11 @@
 //! behind NAT meet relay-to-relay, and a home server on 192.168.x.x must still
 //! work, while the host's other services on that address (a database, an admin
 //! port, the TURN listener itself) stay out of reach.
+//!
+//! The server's own media end (routed calls) is a *service*: its exact
+//! address and port are reachable through the relay even on a loopback or
+//! private address ([`PeerPolicy::with_services`]), so that a client that only
+//! gets out through the relay still reaches it; nothing else on that address is.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -62,6 +67,9 @@ pub struct PeerPolicy {
     own_ports: RangeInclusive<u16>,
     allowed: Vec<IpNet>,
     denied: Vec<IpNet>,
+    /// Exact addresses of the server's own services (its media end) a client
+    /// may reach, whatever their range.
+    services: Vec<SocketAddr>,
 }
 
 impl PeerPolicy {
@@ -89,7 +97,19 @@ impl PeerPolicy {
             own_ports: 1..=u16::MAX,
             allowed: all_allowed,
             denied: all_denied,
+            services: Vec::new(),
         }
+    }
+
+    /// Lets clients reach exactly these addresses (the server's media end for
+    /// routed calls), even in a refused range; other ports of a refused
+    /// address stay refused.
+    pub fn with_services(mut self, services: Vec<SocketAddr>) -> Self {
+        self.services = services
+            .into_iter()
+            .map(|addr| SocketAddr::new(canonical(addr.ip()), addr.port()))
+            .collect();
+        self
     }
 
     /// Limits the relay's own addresses to its relay ports; the relay applies
@@ -103,7 +123,10 @@ impl PeerPolicy {
     /// no meaningful port: the port is judged per datagram, [`Self::permits_peer`]).
     pub(crate) fn permits(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        if self.own.contains(&ip) || self.allowed.iter().any(|n| n.contains(&ip)) {
+        if self.own.contains(&ip)
+            || self.allowed.iter().any(|n| n.contains(&ip))
+            || self.services.iter().any(|s| s.ip() == ip)
+        {
             return true;
         }
         !self.denied.iter().any(|n| n.contains(&ip))
@@ -118,12 +141,23 @@ impl PeerPolicy {
 
     /// `peer` is one of the relay's own addresses on a port outside the relay
     /// range (and no allowed range covers it). Cheap enough for every datagram.
+    /// Also: `peer` is on the address of a service ([`Self::with_services`])
+    /// that the ranges refuse, but is not that service.
     pub(crate) fn own_port_refused(&self, peer: SocketAddr) -> bool {
-        if self.own_ports.contains(&peer.port()) {
+        if self.services.is_empty() && self.own_ports.contains(&peer.port()) {
             return false;
         }
         let ip = canonical(peer.ip());
-        self.own.contains(&ip) && !self.allowed.iter().any(|n| n.contains(&ip))
+        if self.services.contains(&SocketAddr::new(ip, peer.port())) {
+            return false;
+        }
+        if self.allowed.iter().any(|n| n.contains(&ip)) {
+            return false;
+        }
+        if self.own.contains(&ip) {
+            return !self.own_ports.contains(&peer.port());
+        }
+        self.services.iter().any(|s| s.ip() == ip) && self.denied.iter().any(|n| n.contains(&ip))
     }
 }
 
@@ -287,6 +321,34 @@ mod tests {
         let lab = PeerPolicy::new(vec![ip("127.0.0.1")], true, vec![], vec![])
             .with_relay_ports(49152..=65535);
         assert!(lab.permits_peer(at("127.0.0.1:3478")));
+    }
+
+    #[test]
+    fn a_service_of_the_server_is_reachable_on_its_port_only() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let policy = PeerPolicy::new(vec![ip("127.0.0.1")], false, vec![], vec![])
+            .with_relay_ports(49152..=65535)
+            .with_services(vec![at("127.0.0.1:3479"), at("10.0.0.5:3479")]);
+        for reachable in [
+            "127.0.0.1:3479",
+            "10.0.0.5:3479",
+            "[::ffff:10.0.0.5]:3479",
+            "127.0.0.1:50000",
+        ] {
+            assert!(policy.permits_peer(at(reachable)), "{reachable}");
+        }
+        for refused in [
+            "127.0.0.1:3478",
+            "10.0.0.5:22",
+            "10.0.0.6:3479",
+            "127.0.0.1:5432",
+        ] {
+            assert!(!policy.permits_peer(at(refused)), "{refused}");
+            assert!(policy.own_port_refused(at(refused)) || !policy.permits(at(refused).ip()));
+        }
+        // A public service address leaves the address's other ports as they were.
+        let public = default_policy().with_services(vec![at("8.8.8.8:3479")]);
+        assert!(public.permits_peer(at("8.8.8.8:53")));
     }
 
     #[test]

@@ -9,11 +9,11 @@
 //! - `listener`: binding the TCP ports; `connections`: bounds on the HTTP
 //!   port's connections; `tls`: HTTPS and TURN over TLS (certificates, the
 //!   front that routes each connection, renewal, the HTTP redirect);
+//! - `media`: the media end of routed calls and their recorder;
 //! - `relay`: starting the embedded TURN relay; `ice`: what
 //!   `/api/v1/webrtc/ice-servers` hands out; `operations`: the operator's use
 //!   cases (relay allocations and quotas, key rotation) and their settings;
 //!   `files`: files in rooms' chat (their directory, previews, the sweep);
-//!   `recordings`: recordings of routed calls (`RECORDING_DIR`);
 //! - `metrics`: the Prometheus exporter and the metric catalogue;
 //!   `telemetry`: logging; `doctor`: `webcall doctor`; `address`: the URL
 //!   printed at start.
@@ -25,9 +25,9 @@ pub mod doctor;
 mod files;
 mod ice;
 mod listener;
+mod media;
 mod metrics;
 mod operations;
-mod recordings;
 mod relay;
 mod startup;
 pub mod telemetry;

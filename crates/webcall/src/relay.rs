@@ -1,6 +1,7 @@
 //! Starting the embedded TURN/STUN relay from its settings: the advertised
 //! addresses (configured, else detected), the REST credentials it accepts, the
-//! peer policy, and the listening addresses this host can bind.
+//! peer policy (which lets clients reach the media end of routed calls), and
+//! the listening addresses this host can bind.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,9 +11,14 @@ use webcall_turn::{PeerPolicy, RestCredentials, TurnConfig, TurnRelay};
 use crate::config::{Config, TurnSettings};
 use crate::listener::ipv6_available;
 
-/// Starts the embedded TURN/STUN relay.
-pub(crate) async fn start(config: &Config, settings: &TurnSettings) -> anyhow::Result<TurnRelay> {
-    start_on(config, settings, None).await
+/// Starts the embedded TURN/STUN relay; clients may reach `services` (the
+/// media end's addresses) through it, whatever their range.
+pub(crate) async fn start(
+    config: &Config,
+    settings: &TurnSettings,
+    services: Vec<SocketAddr>,
+) -> anyhow::Result<TurnRelay> {
+    start_on(config, settings, None, services).await
 }
 
 /// Starts the relay advertising `public_ip` (else the configured or detected one).
@@ -20,6 +26,7 @@ pub(crate) async fn start_on(
     config: &Config,
     settings: &TurnSettings,
     public_ip: Option<IpAddr>,
+    services: Vec<SocketAddr>,
 ) -> anyhow::Result<TurnRelay> {
     let public_ip = match public_ip.or(settings.public_ip) {
         Some(ip) => ip,
@@ -59,7 +66,8 @@ pub(crate) async fn start_on(
             settings.allow_loopback_peers,
             settings.allowed_peer_cidrs.clone(),
             settings.denied_peer_cidrs.clone(),
-        ),
+        )
+        .with_services(services),
         user_quota: settings.user_quota,
         total_quota: settings.total_quota,
         max_tcp_connections: settings.max_tcp_connections,

@@ -1,7 +1,8 @@
 //! The composition root: [`Application::build`] wires the concrete adapters
-//! (SQL storage, JWT, argon2, Redis, the TURN relay) into the use cases and the
-//! HTTP layer and binds the ports; [`Application::run_until`] serves them until
-//! shutdown, then drains. [`migrate`] is `webcall migrate`.
+//! (SQL storage, JWT, argon2, Redis, the TURN relay, the media end of routed
+//! calls and its recorder) into the use cases and the HTTP layer and binds
+//! the ports; [`Application::run_until`] serves them until shutdown, then
+//! drains. [`migrate`] is `webcall migrate`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use webcall_app::auth_cache::{CachedRevocations, CachedUsers};
 use webcall_app::guests::{Guests, GuestsDeps, GUEST_TOKEN_LIFETIME};
 use webcall_app::hub::{Hub, HubDeps};
 use webcall_app::operations::OperationsDeps;
+use webcall_app::recordings::RecordingsService;
 use webcall_app::presence::InProcessPresence;
 use webcall_app::room_access::{AccessDeps, AccessService};
 use webcall_app::rooms::{RoomDeps, RoomService};
@@ -25,16 +27,19 @@ use webcall_app::throttle::ThrottleConfig;
 use webcall_auth::{Argon2Hasher, GuestJwt, JwtCodec};
 use webcall_db::SqlStore;
 use webcall_domain::admin::AdminRepository;
+use webcall_domain::media::{MediaRouter, Recorder};
 use webcall_domain::ports::{
     Clock, Cluster, HealthCheck, PasswordHasher, Presence, RelayControl, RotatingKey, SystemClock,
     TokenRevocations, UserRepository,
 };
 use webcall_http::{AppState, HttpOptions, TrustedProxies};
+use webcall_record::DiskRecorder;
 use webcall_redis::{RedisBus, RedisBusTimings};
+use webcall_sfu::Sfu;
 use webcall_turn::TurnRelay;
 
 use crate::config::Config;
-use crate::{connections, files, ice, listener, metrics, operations, recordings, relay, tls};
+use crate::{connections, files, ice, listener, media, metrics, operations, relay, tls};
 
 /// How many accounts a server remembers by id (a few hundred bytes each).
 const ACCOUNTS_CACHED: usize = 4096;
@@ -45,6 +50,10 @@ pub struct Application {
     router: axum::Router,
     store: SqlStore,
     relay: Option<Arc<TurnRelay>>,
+    /// The media end of routed calls, when it runs.
+    sfu: Option<Arc<Sfu>>,
+    /// Recordings of routed calls (the hub writes them, the REST side lists them).
+    recorder: Arc<DiskRecorder>,
     hub: Arc<Hub>,
     /// Files in rooms' chat (the tests run the sweep through it).
     attachments: Arc<Attachments>,
@@ -114,8 +123,12 @@ impl Application {
             ThrottleConfig::default(),
         )
         .with_admin_emails(&config.auth.admin_emails);
+        // Bound before the relay, which lets clients through to it.
+        let media = media::start(config).await?;
         let relay = match &config.turn {
-            Some(settings) => Some(Arc::new(relay::start(config, settings).await?)),
+            Some(settings) => Some(Arc::new(
+                relay::start(config, settings, media.candidates.clone()).await?,
+            )),
             None => None,
         };
         let connections = connections::ConnectionLimits::new(
@@ -180,6 +193,8 @@ impl Application {
                     .map(|redis| Arc::new(redis.clone()) as Arc<dyn Cluster>),
                 ice: ice.clone(),
                 clock: Arc::new(SystemClock),
+                media: media.sfu.clone().map(|sfu| sfu as Arc<dyn MediaRouter>),
+                recorder: Some(media.recorder.clone() as Arc<dyn Recorder>),
             },
             config.signaling.clone(),
         );
@@ -273,8 +288,12 @@ impl Application {
             tokens: Arc::new(GuestJwt::new(&config.auth.jwt_secret, GUEST_TOKEN_LIFETIME)),
             clock: Arc::new(SystemClock),
         });
-        // The recorder is the hub's too once routed calls are wired (sfu-hub).
-        let (_recorder, recordings) = recordings::start(&config.recording_dir, rooms.clone())?;
+        // The hub's recorder: a recording runs in the recorder that started it,
+        // and only that one knows it is running.
+        let recordings = Arc::new(RecordingsService::new(
+            media.recorder.clone() as Arc<dyn Recorder>,
+            rooms.clone(),
+        ));
         let state = AppState {
             accounts: Arc::new(accounts),
             admin,
@@ -301,6 +320,8 @@ impl Application {
             router,
             store,
             relay,
+            sfu: media.sfu,
+            recorder: media.recorder,
             hub,
             attachments,
             metrics,
@@ -323,6 +344,16 @@ impl Application {
     /// A handle on the embedded relay that outlives `run_until` taking `self`.
     pub fn relay_handle(&self) -> Option<Arc<TurnRelay>> {
         self.relay.clone()
+    }
+
+    /// Where the media end of routed calls listens, when it runs.
+    pub fn sfu_addr(&self) -> Option<SocketAddr> {
+        self.sfu.as_ref().map(|sfu| sfu.local_addr())
+    }
+
+    /// Recordings of routed calls (for the REST side, which lists and serves them).
+    pub fn recorder(&self) -> Arc<DiskRecorder> {
+        self.recorder.clone()
     }
 
     /// Files in rooms' chat: the tests call its sweep with a time of their
@@ -404,6 +435,9 @@ impl Application {
         }
         if let Some(relay) = &self.relay {
             relay.close().await;
+        }
+        if let Some(sfu) = &self.sfu {
+            sfu.shutdown();
         }
         self.background.cancel();
         self.store.close().await;

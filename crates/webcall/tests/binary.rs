@@ -38,6 +38,7 @@ fn command(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Command {
         // Tests run in parallel: no fixed TURN or metrics port.
         .env("TURN_LISTEN", "127.0.0.1:0")
         .env("METRICS_LISTEN", "127.0.0.1:0")
+        .env("SFU_UDP_PORT", "0")
         .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

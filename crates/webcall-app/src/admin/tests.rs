@@ -53,6 +53,8 @@ fn harness() -> Harness {
             presence: presence.clone(),
             cluster: None,
             ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
+            media: None,
+            recorder: None,
             clock: clock.clone(),
         },
         SignalingConfig::default(),
@@ -122,6 +124,7 @@ impl Harness {
                 resume: None,
                 pass: None,
                 admitted: false,
+                sfu: false,
             })
             .await
     }

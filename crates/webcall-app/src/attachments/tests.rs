@@ -62,6 +62,8 @@ fn world(limits: AttachmentLimits) -> World {
             presence: presence.clone(),
             cluster: None,
             ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
+            media: None,
+            recorder: None,
             clock: clock.clone(),
         },
         SignalingConfig::default(),

@@ -88,6 +88,7 @@ impl Hub {
         match command {
             Command::Kick { peer_id, .. } => {
                 let peer = self.lock().remove(peer_id);
+                self.settle_media();
                 if let Some(peer) = peer {
                     close(&peer.link, CloseReason::Kicked);
                     self.forget_resume(&peer.resume_token).await;
@@ -138,6 +139,7 @@ impl Hub {
                 .unwrap_or_default();
             ids.iter().filter_map(|id| local.remove(id)).collect()
         };
+        self.settle_media();
         let mut gone = everyone.to_vec();
         for peer in &removed {
             if !gone.contains(&peer.info.peer_id) {
@@ -170,6 +172,7 @@ impl Hub {
     /// connection, or forward what was kept for the detached peer.
     async fn release(&self, peer_id: &PeerId) {
         let removed = self.lock().remove(peer_id);
+        self.settle_media();
         let Some(mut peer) = removed else {
             return;
         };
@@ -203,6 +206,7 @@ impl Hub {
                 .collect();
             ids.iter().filter_map(|id| local.remove(id)).collect()
         };
+        self.settle_media();
         for peer in revoked {
             close(&peer.link, reason);
             self.forget_resume(&peer.resume_token).await;

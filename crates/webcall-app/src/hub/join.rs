@@ -1,14 +1,17 @@
 //! Joining a room: the room looked up once per burst (or created by its first
 //! joiner), a ban from it checked, the peer registered here before presence
-//! says it is in (so no simultaneous joiner is missed), and the welcome with
-//! the latest chat.
+//! says it is in (so no simultaneous joiner is missed), the room routed when
+//! the joiner makes it large enough (`media`), and the welcome with the latest
+//! chat and the room's media.
 
 use std::sync::Arc;
 
 use uuid::Uuid;
+use webcall_domain::media::MediaMode;
 use webcall_domain::signaling::RoomRules;
 use webcall_domain::signaling::{
-    ChatMessage, Envelope, LeaveReason, PeerId, PeerInfo, PeerState, Room, RoomEvent, RoomName,
+    ChatMessage, Envelope, LeaveReason, ModeReason, PeerId, PeerInfo, PeerState, Room, RoomEvent,
+    RoomName,
 };
 
 use super::moderation::keep_rules;
@@ -127,6 +130,7 @@ impl Hub {
                 return Err(err.into());
             }
         };
+        let media = self.media_at_join(&request.room);
         let chat = match self.recent_chat(&request.room, &info.peer_id).await {
             Ok(chat) => chat,
             Err(err) => {
@@ -138,6 +142,17 @@ impl Hub {
         self.share_resume(&resume_token, &request.room, &info.peer_id)
             .await;
         tracing::info!(peer_id = %info.peer_id, user_id = %info.user_id, "peer joined");
+        // The others switch first, so that none offers a mesh connection to
+        // the joiner.
+        if media.switched {
+            let room = &request.room;
+            let (mode, reason) = (MediaMode::Sfu, ModeReason::Size);
+            self.announce_mode(room, mode, None, reason, Some(&info.peer_id))
+                .await;
+        }
+        if media.mode == MediaMode::Sfu && !request.sfu {
+            self.push_to(&info.peer_id, None, RoomEvent::UpdateRequired);
+        }
         self.dispatch(Envelope {
             room: request.room.clone(),
             to: None,
@@ -163,6 +178,10 @@ impl Hub {
                 ice_servers: self.deps.ice.for_user(request.user_id),
                 resume_token,
                 resumed: false,
+                media_mode: media.mode,
+                sfu_available: self.sfu_available(),
+                sfu_from_peers: self.sfu_from_peers(),
+                recording: media.recording,
             },
             peer_id: info.peer_id,
             generation: attached.generation,

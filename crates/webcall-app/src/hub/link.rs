@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{watch, Notify};
+use webcall_domain::media::SfuReply;
 use webcall_domain::signaling::RoomEvent;
 
 use super::SignalingConfig;
@@ -197,7 +198,17 @@ impl SharedEvent {
                 }
                 RoomEvent::PeerJoined { peer } => peer.username.len(),
                 RoomEvent::Knock { username, .. } => username.len(),
+                RoomEvent::Sfu { reply } => match reply {
+                    SfuReply::Answer { sdp, tracks } | SfuReply::Offer { sdp, tracks } => {
+                        sdp.len() + tracks.len() * 64
+                    }
+                    SfuReply::Error { code, message } => code.len() + message.len(),
+                },
+                RoomEvent::RecordingStarted { recording } => recording.username.len() + 64,
                 RoomEvent::KnockEnded { .. }
+                | RoomEvent::MediaMode { .. }
+                | RoomEvent::RecordingStopped { .. }
+                | RoomEvent::UpdateRequired
                 | RoomEvent::PeerLeft { .. }
                 | RoomEvent::PeerState { .. }
                 | RoomEvent::Reaction { .. }

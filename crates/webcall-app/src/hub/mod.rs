@@ -24,7 +24,9 @@
 //! (here or sent by another instance), `cluster` the road to other instances,
 //! `registry` what this instance holds, `files` the files shared in a room's
 //! chat (their messages, and a deleted room's files), and `link` one
-//! connection's queue and close signal.
+//! connection's queue and close signal. `media` is a routed call (SFU mode):
+//! the room's mode, its peers' sessions on the media end, its recording;
+//! `recording` a routed call's recording, `session` what a connection gives to join and gets back.
 
 mod admin;
 mod cluster;
@@ -33,11 +35,16 @@ mod files;
 mod join;
 mod link;
 mod lobby;
+mod media;
+#[cfg(test)]
+mod media_tests;
 mod moderation;
 #[cfg(test)]
 mod moderation_tests;
+mod recording;
 mod registry;
 mod resume;
+mod session;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +52,7 @@ pub use commands::InstanceCommands;
 pub use files::RoomFiles;
 pub use link::{CloseReason, Outbound, Outbox, SharedEvent};
 pub use lobby::Knock;
+pub use session::{JoinRequest, Session, Welcome};
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -52,12 +60,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use uuid::Uuid;
-use webcall_domain::model::{IceServers, Role, UserId};
+use webcall_domain::media::{MediaRouter, Recorder};
+use webcall_domain::model::UserId;
 use webcall_domain::ports::RoomAccessRepository;
 use webcall_domain::ports::{ChatRepository, Clock, Cluster, Presence, RoomModeration};
 use webcall_domain::signaling::{
-    ChatMessage, ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId,
-    PeerInfo, PeerState, Reaction, RoomEvent, RoomName,
+    ChatText, ClusterMessage, Command, Envelope, LeaveReason, NewChatMessage, PeerId, PeerInfo,
+    PeerState, Reaction, RoomEvent, RoomName,
 };
 
 use crate::ice::IceServersService;
@@ -85,6 +94,9 @@ pub struct SignalingConfig {
     pub send_queue_bytes: usize,
     /// Chat messages sent with `welcome`.
     pub history: u32,
+    /// `SFU_FROM_PEERS`: a join that makes a room this large routes it
+    /// through the server; `None`: never by size.
+    pub sfu_from_peers: Option<usize>,
 }
 
 impl Default for SignalingConfig {
@@ -97,39 +109,9 @@ impl Default for SignalingConfig {
             send_queue: 512,
             send_queue_bytes: 1024 * 1024,
             history: 50,
+            sfu_from_peers: Some(5),
         }
     }
-}
-
-/// A connection's first frame.
-#[derive(Debug, Clone)]
-pub struct Welcome {
-    pub peer_id: PeerId,
-    pub room: RoomName,
-    pub owner: bool,
-    /// The room owner's user id (so clients can mark the owner among the peers).
-    pub owner_id: UserId,
-    /// You are a host of the room ([`crate::admission::is_host`]): you may moderate.
-    pub host: bool,
-    /// Only hosts may speak in the room now.
-    pub hosts_only: bool,
-    pub user_id: UserId,
-    pub username: String,
-    pub peers: Vec<PeerInfo>,
-    pub chat: Vec<ChatMessage>,
-    pub ice_servers: IceServers,
-    pub resume_token: String,
-    pub resumed: bool,
-}
-
-/// A joined connection: its welcome, its queue, and how the hub tells it to close.
-pub struct Session {
-    pub welcome: Welcome,
-    pub peer_id: PeerId,
-    /// Identifies this connection of the peer (a resumed peer gets a new one).
-    pub generation: u64,
-    pub outbound: Outbox,
-    pub close: watch::Receiver<Option<CloseReason>>,
 }
 
 /// A connection attached to a peer here: which connection of the peer it is,
@@ -138,28 +120,6 @@ struct Attached {
     generation: u64,
     outbound: Outbox,
     close: watch::Receiver<Option<CloseReason>>,
-}
-
-/// Who is joining.
-#[derive(Debug, Clone)]
-pub struct JoinRequest {
-    pub room: RoomName,
-    pub user_id: UserId,
-    pub username: String,
-    /// The login (token family) the connection was opened with: logging out,
-    /// or a replay of one of its tokens, closes it.
-    pub login: Uuid,
-    /// The account's role when it connected (an admin is a host in every
-    /// room, [`crate::admission::is_host`]).
-    pub role: Role,
-    /// A guest (by an invite link): never a host, never creates the room, and
-    /// its link stands for membership and the room's password.
-    pub guest: bool,
-    pub resume: Option<String>,
-    /// The room pass presented (a right room password bought it).
-    pub pass: Option<String>,
-    /// A host let this newcomer in from the lobby.
-    pub admitted: bool,
 }
 
 /// The ports and settings the hub works with.
@@ -175,6 +135,10 @@ pub struct HubDeps {
     pub cluster: Option<Arc<dyn Cluster>>,
     pub ice: Arc<IceServersService>,
     pub clock: Arc<dyn Clock>,
+    /// The server's media end for routed calls, when it runs.
+    pub media: Option<Arc<dyn MediaRouter>>,
+    /// Where routed calls are recorded.
+    pub recorder: Option<Arc<dyn Recorder>>,
 }
 
 /// Messages kept while the cluster cannot take them, to publish once it can.
@@ -251,6 +215,7 @@ impl Hub {
                     tx,
                     close: close_tx,
                 },
+                sfu: request.sfu,
             },
             self.config.history as usize,
         );
@@ -290,6 +255,7 @@ impl Hub {
             return;
         };
         close(&peer.link, CloseReason::Replaced);
+        self.settle_media();
         self.forget_resume(&peer.resume_token).await;
         self.announce_departure(&peer.room, peer_id, reason).await;
     }
@@ -323,9 +289,13 @@ impl Hub {
         Ok((peer.room.clone(), peer.info.clone()))
     }
 
-    /// Relays opaque SDP/ICE `data` to `to`, only inside the sender's room.
+    /// Relays opaque SDP/ICE `data` to `to`, only inside the sender's room,
+    /// while the room is a mesh ([`Self::mesh_signal_allowed`]).
     pub async fn signal(&self, from: &PeerId, to: &PeerId, data: String) -> Result<(), AppError> {
         let (room, _) = self.room_of(from)?;
+        if !self.mesh_signal_allowed(from)? {
+            return Ok(());
+        }
         let envelope = Envelope {
             room: room.clone(),
             to: Some(to.clone()),
@@ -443,12 +413,16 @@ impl Hub {
         self.command(Command::RevokeUser { user }).await;
     }
 
-    /// Closes every local connection with 1001 (server shutting down).
+    /// Closes every local connection with 1001 (server shutting down), and
+    /// stops the recordings that run.
     pub fn shutdown(&self) {
-        let local = self.lock();
-        for peer in local.peers.values() {
-            close(&peer.link, CloseReason::Shutdown);
+        {
+            let local = self.lock();
+            for peer in local.peers.values() {
+                close(&peer.link, CloseReason::Shutdown);
+            }
         }
+        self.stop_recordings();
     }
 
     /// Delivers a room event to this instance's peers it is for.

@@ -1,13 +1,17 @@
 //! What this instance holds: its peers (with their links), the rooms they are
-//! in, and their resume tokens.
+//! in (with their media mode, recording and media sessions), and their resume
+//! tokens.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 use uuid::Uuid;
+use webcall_domain::media::{MediaMode, RecordingId};
 use webcall_domain::model::Role;
-use webcall_domain::signaling::{ChatMessage, PeerId, PeerInfo, Room, RoomName, RoomRules};
+use webcall_domain::signaling::{
+    ActiveRecording, ChatMessage, PeerId, PeerInfo, Room, RoomName, RoomRules,
+};
 
 use super::link::Link;
 use crate::recent_chat::RecentChat;
@@ -21,6 +25,8 @@ pub(super) struct LocalPeer {
     pub(super) resume_token: String,
     pub(super) generation: u64,
     pub(super) link: Link,
+    /// Its client knows routed calls (it connected with `sfu=1`).
+    pub(super) sfu: bool,
 }
 
 /// What this instance knows of a room while it has peers here.
@@ -37,6 +43,35 @@ pub(super) struct LocalRoom {
     /// Its moderation rules, once read (the moderation commands keep them
     /// up to date).
     pub(super) rules: Option<RoomRules>,
+    /// How its media travels, and what runs on the server's media end.
+    pub(super) media: RoomMedia,
+}
+
+/// A room's media as the hub keeps it: dropped with the room (a room that
+/// empties starts again as a mesh).
+#[derive(Default)]
+pub(super) struct RoomMedia {
+    pub(super) mode: MediaMode,
+    pub(super) recording: Option<ActiveRecording>,
+    /// The peers with a session on the media end.
+    pub(super) sessions: HashMap<PeerId, MediaSession>,
+}
+
+/// A peer's session on the media end.
+pub(super) struct MediaSession {
+    /// Replies of an older session of the peer are dropped.
+    pub(super) number: u64,
+    /// The peer resumed since it opened: its next offer opens a new one.
+    pub(super) reopen: bool,
+}
+
+/// What the media end must be told once the hub's lock is let go (it may
+/// answer at once, and its answers take the lock).
+pub(super) enum MediaEnd {
+    /// The peer left for good: its session ends.
+    Close(PeerId),
+    /// The room emptied while it was recorded.
+    StopRecording(RoomName, RecordingId),
 }
 
 /// A lookup of a room's stored row in flight, shared by the joins that arrive
@@ -57,6 +92,9 @@ pub(super) struct Local {
     /// Changes of rooms' moderation rules seen so far: rules read before one of
     /// them may be stale, so they are not kept.
     pub(super) rule_changes: u64,
+    /// What removals left for the media end ([`MediaEnd`]), told by the hub
+    /// after the lock (`Hub::settle_media`).
+    pub(super) media_ends: Vec<MediaEnd>,
 }
 
 impl Local {
@@ -69,6 +107,7 @@ impl Local {
                 chat: RecentChat::new(history),
                 history: Arc::default(),
                 rules: None,
+                media: RoomMedia::default(),
             })
             .peers
             .push(peer.info.peer_id.clone());
@@ -82,7 +121,14 @@ impl Local {
         self.resume.remove(&peer.resume_token);
         if let Some(room) = self.rooms.get_mut(&peer.room) {
             room.peers.retain(|id| id != peer_id);
+            if room.media.sessions.remove(peer_id).is_some() {
+                self.media_ends.push(MediaEnd::Close(peer_id.clone()));
+            }
             if room.peers.is_empty() {
+                if let Some(recording) = room.media.recording.take() {
+                    let end = MediaEnd::StopRecording(peer.room.clone(), recording.id);
+                    self.media_ends.push(end);
+                }
                 self.rooms.remove(&peer.room);
             }
         }

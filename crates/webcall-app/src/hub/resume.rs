@@ -3,7 +3,8 @@
 //! other instances) on another one.
 
 use tokio::sync::watch;
-use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerId};
+use webcall_domain::media::MediaMode;
+use webcall_domain::signaling::{ClusterMessage, Command, LeaveReason, PeerId, RoomEvent};
 
 use super::link::{CloseReason, Link, Mailbox, Outbound, Outbox};
 use super::{Hub, JoinRequest, Session, Welcome};
@@ -78,6 +79,10 @@ impl Hub {
                 return Err(err);
             }
         };
+        let (media_mode, recording) = self.media_of(&request.room);
+        if media_mode == MediaMode::Sfu && !request.sfu {
+            self.push_to(&resumed.peer_id, None, RoomEvent::UpdateRequired);
+        }
         Ok(Session {
             welcome: Welcome {
                 peer_id: resumed.peer_id.clone(),
@@ -96,6 +101,10 @@ impl Hub {
                 ice_servers: self.deps.ice.for_user(request.user_id),
                 resume_token: token.to_owned(),
                 resumed: true,
+                media_mode,
+                sfu_available: self.sfu_available(),
+                sfu_from_peers: self.sfu_from_peers(),
+                recording,
             },
             peer_id: resumed.peer_id,
             generation: resumed.generation,
@@ -143,6 +152,8 @@ impl Hub {
         };
         peer.generation = generation;
         peer.login = request.login;
+        peer.sfu = request.sfu;
+        Self::reopen_on_offer(&mut local, &peer_id);
         Reattach::Done {
             peer_id,
             generation,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
+use webcall_domain::media::{MediaRouter, Recorder};
 use webcall_domain::model::User;
 use webcall_domain::ports::{ChatRepository, Cluster, ClusterListener, Presence};
 use webcall_domain::signaling::{
@@ -29,7 +30,7 @@ use crate::AppError;
 const GRACE: Duration = Duration::from_secs(20);
 
 /// Small queues and buffers, so that filling them takes a few frames.
-fn config() -> SignalingConfig {
+pub(super) fn config() -> SignalingConfig {
     SignalingConfig {
         max_peers: 3,
         resume_grace: GRACE,
@@ -38,6 +39,7 @@ fn config() -> SignalingConfig {
         send_queue: 4,
         send_queue_bytes: 32 * 1024,
         history: 3,
+        sfu_from_peers: Some(5),
     }
 }
 
@@ -95,6 +97,52 @@ impl World {
         config: SignalingConfig,
         limits: RoomLimits,
     ) -> Self {
+        Self::build_with(store, presence, cluster, config, limits, None, None)
+    }
+
+    /// One instance with a media end and a recorder (`media_tests`).
+    pub(super) fn routed(
+        config: SignalingConfig,
+        media: Arc<dyn MediaRouter>,
+        recorder: Arc<dyn Recorder>,
+    ) -> Self {
+        let store = Arc::new(MemoryStore::default());
+        let presence = Arc::new(InProcessPresence::default());
+        let limits = RoomLimits::default();
+        Self::build_with(
+            store,
+            presence,
+            None,
+            config,
+            limits,
+            Some(media),
+            Some(recorder),
+        )
+    }
+
+    /// Another instance of this world's cluster, with a media end.
+    pub(super) fn another_routed_instance(&self, media: Arc<dyn MediaRouter>) -> Self {
+        let cluster = self.cluster.as_ref().expect("a clustered world");
+        Self::build_with(
+            self.store.clone(),
+            self.presence.clone(),
+            Some(Arc::new(cluster.another_instance())),
+            config(),
+            RoomLimits::default(),
+            Some(media),
+            None,
+        )
+    }
+
+    fn build_with(
+        store: Arc<MemoryStore>,
+        presence: Arc<InProcessPresence>,
+        cluster: Option<Arc<MemoryCluster>>,
+        config: SignalingConfig,
+        limits: RoomLimits,
+        media: Option<Arc<dyn MediaRouter>>,
+        recorder: Option<Arc<dyn Recorder>>,
+    ) -> Self {
         let clock = Arc::new(ManualClock::default());
         let rooms = Arc::new(RoomService::new(
             RoomDeps {
@@ -114,6 +162,8 @@ impl World {
                 presence: presence.clone(),
                 cluster: cluster.clone().map(|c| c as Arc<dyn Cluster>),
                 ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
+                media,
+                recorder,
                 clock,
             },
             config,
@@ -168,6 +218,7 @@ pub(super) fn request(user: &User, room: &str) -> JoinRequest {
         resume: None,
         pass: None,
         admitted: false,
+        sfu: false,
     }
 }
 

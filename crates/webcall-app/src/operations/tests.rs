@@ -212,6 +212,8 @@ impl Shared {
                 presence: self.presence.clone(),
                 cluster: cluster.clone().map(|c| c as _),
                 ice: Arc::new(IceServersService::new(vec![], vec![], self.clock.clone())),
+                media: None,
+                recorder: None,
                 clock: self.clock.clone(),
             },
             SignalingConfig::default(),

@@ -46,6 +46,8 @@ fn world() -> World {
             presence: presence.clone(),
             cluster: None,
             ice: Arc::new(IceServersService::new(vec![], vec![], clock.clone())),
+            media: None,
+            recorder: None,
             clock: clock.clone(),
         },
         SignalingConfig::default(),
@@ -141,6 +143,7 @@ async fn a_private_room_refuses_strangers_until_invited_and_after_removal() {
         resume: None,
         pass: None,
         admitted: false,
+        sfu: false,
     };
     assert!(matches!(
         w.hub.join(join.clone()).await,

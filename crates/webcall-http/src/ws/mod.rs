@@ -1,4 +1,4 @@
-//! `GET /ws/rooms/{room}?token=JWT[&resume=TOKEN][&pass=ROOM_PASS]`: the signaling WebSocket
+//! `GET /ws/rooms/{room}?token=JWT[&resume=TOKEN][&pass=ROOM_PASS][&sfu=1]`: the signaling WebSocket
 //! (the protocol is in `docs/protocol.md`). This file is the endpoint: the
 //! checks before the upgrade (token, room name, the account's open sockets).
 //!
@@ -50,6 +50,8 @@ struct ConnectQuery {
     resume: Option<String>,
     /// A room pass (`POST /api/v1/rooms/{room}/pass`), never the password.
     pass: Option<String>,
+    /// `1`: the client knows routed calls (SFU mode).
+    sfu: Option<String>,
 }
 
 /// Signaling sockets open per account on this instance.
@@ -140,6 +142,7 @@ async fn connect(
         resume: query.resume.filter(|r| !r.is_empty()),
         pass: query.pass.filter(|p| !p.is_empty()),
         admitted: false,
+        sfu: query.sfu.is_some_and(|v| v == "1" || v == "true"),
     };
     let options = WsOptions {
         attachment_max_bytes: state.attachments.limits().max_bytes,

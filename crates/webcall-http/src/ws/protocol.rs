@@ -4,12 +4,16 @@
 //! close codes and `error` frame codes it uses. No socket and no hub here.
 //!
 //! Over 500 lines, a quarter of them tests: the wire format is kept
-//! whole in one file on purpose, so that a change to it shows in one place.
+//! whole in one file on purpose, so that a change to it shows in one place
+//! (the frames of routed calls, checked more closely, are in `media`).
+
+mod media;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use webcall_app::hub::{CloseReason, Outbound, Welcome};
+use webcall_domain::media::{MediaMode, SfuSignal};
 use webcall_domain::model::UserId;
 use webcall_domain::signaling::AttachmentRef;
 use webcall_domain::signaling::{
@@ -119,6 +123,11 @@ pub(super) mod error_code {
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     /// A failure inside the server (at join, close 1011 follows).
     pub const INTERNAL_ERROR: &str = "internal_error";
+    /// A `media_mode` or `recording` frame from someone who is not a host.
+    /// (A routed call's other refusals carry `MediaRefusal::code`:
+    /// `update_required`, `sfu_unavailable`, `not_routed`,
+    /// `recording_running`, `not_recording`.)
+    pub const FORBIDDEN: &str = "forbidden";
 }
 
 /// The close code and reason for the hub's `reason`.
@@ -173,6 +182,18 @@ pub(super) enum ClientFrame {
     Answer {
         knock: String,
         admit: bool,
+    },
+    /// To the server's media end (a routed call).
+    Sfu {
+        signal: SfuSignal,
+    },
+    /// A host asks for the room's media mode.
+    MediaMode {
+        mode: MediaMode,
+    },
+    /// A host starts (`true`) or stops the room's recording.
+    Recording {
+        start: bool,
     },
 }
 
@@ -313,6 +334,15 @@ impl ClientFrame {
                 knock: parse::<KnockFields>(&kind, text)?.knock,
                 admit: kind == "admit",
             },
+            "sfu" => Self::Sfu {
+                signal: media::sfu(text)?,
+            },
+            "media_mode" => Self::MediaMode {
+                mode: media::mode(text)?,
+            },
+            "recording" => Self::Recording {
+                start: media::recording_start(text)?,
+            },
             other => {
                 return Err(FrameError::new(
                     error_code::UNKNOWN_TYPE,
@@ -374,6 +404,8 @@ pub(super) enum ServerFrame<'a> {
     Waiting {
         hosts_present: bool,
     },
+    /// A routed call's event, rendered by `media`.
+    Routed(&'a RoomEvent),
     /// The answer to a `ping`.
     Pong,
     Error {
@@ -417,6 +449,11 @@ impl<'a> ServerFrame<'a> {
                 username,
             },
             RoomEvent::KnockEnded { knock, outcome } => Self::KnockEnded { knock, outcome },
+            RoomEvent::MediaMode { .. }
+            | RoomEvent::Sfu { .. }
+            | RoomEvent::RecordingStarted { .. }
+            | RoomEvent::RecordingStopped { .. }
+            | RoomEvent::UpdateRequired => Self::Routed(event),
         }
     }
 
@@ -469,6 +506,7 @@ impl<'a> ServerFrame<'a> {
             Self::Waiting { hosts_present } => {
                 json!({"type": "waiting", "hosts_present": hosts_present}).to_string()
             }
+            Self::Routed(event) => media::render(event).unwrap_or_default(),
             Self::Pong => json!({"type": "pong"}).to_string(),
             Self::Error { code, message } => {
                 json!({"type": "error", "code": code, "message": message}).to_string()
@@ -612,6 +650,10 @@ struct WelcomeBody<'a> {
     resume_token: &'a str,
     resumed: bool,
     attachment_max_bytes: u64,
+    media_mode: MediaMode,
+    sfu_available: bool,
+    sfu_from_peers: Option<usize>,
+    recording: Option<Value>,
 }
 
 impl<'a> WelcomeBody<'a> {
@@ -635,6 +677,10 @@ impl<'a> WelcomeBody<'a> {
             resume_token: &welcome.resume_token,
             resumed: welcome.resumed,
             attachment_max_bytes,
+            media_mode: welcome.media_mode,
+            sfu_available: welcome.sfu_available,
+            sfu_from_peers: welcome.sfu_from_peers,
+            recording: welcome.recording.as_ref().map(media::recording_body),
         }
     }
 }

@@ -123,7 +123,12 @@ impl PeerSession {
     /// and the connection stays open.
     pub(super) async fn handle(&self, text: &str) -> Result<Handled, FrameError> {
         let (hub, peer_id) = (&self.hub, &self.peer_id);
-        let result = match ClientFrame::parse(text)? {
+        let frame = ClientFrame::parse(text)?;
+        let host_frame = matches!(
+            frame,
+            ClientFrame::MediaMode { .. } | ClientFrame::Recording { .. }
+        );
+        let result = match frame {
             ClientFrame::Ping => return Ok(Handled::Reply(ServerFrame::Pong.to_json())),
             ClientFrame::Leave => return Ok(Handled::Leave),
             ClientFrame::Signal { to, data } => {
@@ -141,11 +146,18 @@ impl PeerSession {
             ClientFrame::HostsOnly { on } => hub.set_hosts_only(peer_id, on).await,
             ClientFrame::Reaction { emoji } => hub.react(peer_id, &emoji).await,
             ClientFrame::Answer { knock, admit } => hub.answer_knock(peer_id, &knock, admit).await,
+            ClientFrame::Sfu { signal } => hub.sfu(peer_id, signal),
+            ClientFrame::MediaMode { mode } => hub.request_media_mode(peer_id, mode).await,
+            ClientFrame::Recording { start: true } => hub.start_recording(peer_id).await,
+            ClientFrame::Recording { start: false } => hub.stop_recording(peer_id).await,
         };
         result.map(|()| Handled::Done).map_err(|err| {
             let code = match &err {
                 AppError::PeerNotFound => error_code::PEER_NOT_FOUND,
+                // The routed call's host frames (`media_mode`, `recording`).
+                AppError::NotRoomOwner if host_frame => error_code::FORBIDDEN,
                 AppError::NotRoomOwner => error_code::NOT_ROOM_OWNER,
+                AppError::Media(refusal) => refusal.code(),
                 AppError::HostsOnly => error_code::HOSTS_ONLY,
                 AppError::Domain(DomainError::Invalid { .. }) => error_code::VALIDATION_FAILED,
                 AppError::Domain(DomainError::Unavailable(_)) => error_code::SERVICE_UNAVAILABLE,

@@ -59,14 +59,9 @@ impl AttachmentSettings {
     }
 }
 
-/// `attachments` in the data directory.
-fn default_dir(database_url: &str) -> PathBuf {
-    data_dir(database_url).join("attachments")
-}
-
-/// The directory of the SQLite file, or the working directory (PostgreSQL,
-/// an in-memory SQLite).
-pub(super) fn data_dir(database_url: &str) -> PathBuf {
+/// `attachments` in the directory of the SQLite file, or in the working
+/// directory (PostgreSQL, an in-memory SQLite).
+pub(super) fn default_dir(database_url: &str) -> PathBuf {
     let file = database_url
         .strip_prefix("sqlite://")
         .or_else(|| database_url.strip_prefix("sqlite:"))
@@ -75,5 +70,5 @@ pub(super) fn data_dir(database_url: &str) -> PathBuf {
     let parent = file
         .and_then(|path| Path::new(path).parent())
         .filter(|parent| !parent.as_os_str().is_empty());
-    parent.unwrap_or(Path::new(".")).to_path_buf()
+    parent.unwrap_or(Path::new(".")).join("attachments")
 }

@@ -12,13 +12,14 @@
 //! name it), `auth` (`APP_ENV`, secrets, tokens), `http` (the public port and
 //! the metrics listener), `storage`, `signaling` (the socket, the hub, rooms),
 //! `turn` (ICE servers and the embedded relay), `tls`, `attachments` (files
-//! in rooms' chat); tests in `tests`.
+//! in rooms' chat), `media` (routed calls and recordings); tests in `tests`.
 //!
 //! [`TurnConfig`]: webcall_turn::TurnConfig
 
 mod attachments;
 mod auth;
 mod http;
+mod media;
 mod signaling;
 mod storage;
 #[cfg(test)]
@@ -36,6 +37,7 @@ use webcall_http::ws::WsOptions;
 pub use attachments::AttachmentSettings;
 pub use auth::{random_secret, AppEnv, AuthSettings};
 pub use http::{HttpSettings, MetricsSettings};
+pub use media::{MediaSettings, DEFAULT_SFU_UDP_PORT};
 pub use storage::StorageSettings;
 pub use tls::{TlsSettings, TlsSource, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use turn::{IceSettings, TurnSettings};
@@ -67,9 +69,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// Files in rooms' chat: where, how large, how many, how long.
     pub attachments: AttachmentSettings,
-    /// `RECORDING_DIR`: where recordings of routed calls are written
-    /// (default: `recordings` in the data directory, beside `attachments`).
-    pub recording_dir: std::path::PathBuf,
+    /// Routed calls (the server's media end) and their recordings.
+    pub media: MediaSettings,
     /// `RUST_LOG`, when set.
     pub log_filter: Option<String>,
     /// Secrets that were missing and generated for this run (dev only).
@@ -97,7 +98,7 @@ impl Config {
         // Every missing or weak secret at once, not one per attempt.
         secrets.check()?;
         let ws = signaling::ws(&vars)?;
-        let signaling = signaling::signaling(&vars)?;
+        let mut signaling = signaling::signaling(&vars)?;
         let rooms = signaling::rooms(&vars)?;
         let metrics = MetricsSettings::parse(&vars)?;
         let tls = tls::parse(&vars)?;
@@ -115,16 +116,11 @@ impl Config {
             &vars,
             secrecy::ExposeSecret::expose_secret(&storage.database_url),
         )?;
-        let recording_dir = vars.get("RECORDING_DIR").map_or_else(
-            || {
-                attachments::data_dir(secrecy::ExposeSecret::expose_secret(&storage.database_url))
-                    .join("recordings")
-            },
-            std::path::PathBuf::from,
-        );
+        let data_dir =
+            attachments::default_dir(secrecy::ExposeSecret::expose_secret(&storage.database_url));
+        let media = MediaSettings::parse(&vars, &mut signaling, &data_dir)?;
         Ok(Self {
             env,
-            recording_dir,
             http,
             auth,
             storage,
@@ -136,6 +132,7 @@ impl Config {
             tls,
             metrics,
             attachments,
+            media,
             log_filter: vars.get("RUST_LOG"),
             generated: secrets.generated,
         })

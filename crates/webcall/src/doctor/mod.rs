@@ -1,17 +1,18 @@
 //! `webcall doctor`: checks what usually goes wrong before anyone joins a call
-//! (configuration, database, ports, the files directory, the advertised address, STUN, and the relay
+//! (configuration, database, ports, the files directory, routed calls' port, the advertised address, STUN, and the relay
 //! over UDP, TCP and TLS) and prints, per check, what it found and, when it is
 //! not ok, a `fix:` line in plain words; then one summary line.
 //!
 //! When a WebCall server already runs (it holds the HTTP port and the relay
 //! port), the doctor says so and tests that server's relay instead of starting
 //! its own. Layout: `report` (the lines printed), `probe` (who holds the HTTP
-//! port), `files` (the directory of files shared in the chat), `turn` (the
-//! relay checks).
+//! port), `files` (the directory of files shared in the chat), `sfu` (routed
+//! calls' media port), `turn` (the relay checks).
 
 mod files;
 mod probe;
 mod report;
+mod sfu;
 mod turn;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -36,6 +37,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     report.check("database", database(config).await);
     report.check("http port", http_port(config).await);
     report.check("files", files::check(config).await);
+    report.check("sfu", sfu::check(config));
     match &config.turn {
         Some(settings) => relay(config, settings, &mut report).await,
         None => report.check(
@@ -214,7 +216,7 @@ async fn relay(config: &Config, settings: &TurnSettings, report: &mut Report) {
     let free = StdUdpSocket::bind(settings.listen[0]).is_ok()
         && std::net::TcpListener::bind(settings.listen[0]).is_ok();
     let temporary = if free {
-        match crate::relay::start_on(config, settings, found).await {
+        match crate::relay::start_on(config, settings, found, Vec::new()).await {
             Ok(relay) => Some(relay),
             Err(err) => {
                 report.check(

@@ -59,6 +59,8 @@ pub fn test_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
         ("TURN_LISTEN", "127.0.0.1:0"),
         ("TURN_PUBLIC_IP", "127.0.0.1"),
         ("METRICS_LISTEN", "127.0.0.1:0"),
+        // Tests run in parallel: no fixed port for routed calls' media either.
+        ("SFU_UDP_PORT", "0"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -296,6 +298,18 @@ impl TestApp {
         )
         .await
         .expect("upgrade accepted");
+        let mut client = WsClient { stream };
+        let welcome = client.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        (client, welcome)
+    }
+
+    /// Connects with `query` added to the URL (`sfu=1`, say) and reads the welcome.
+    pub async fn join_with(&self, room: &str, token: &str, query: &str) -> (WsClient, Value) {
+        let url = format!("{}&{query}", self.ws_url(room, token, None));
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("upgrade accepted");
         let mut client = WsClient { stream };
         let welcome = client.recv().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");

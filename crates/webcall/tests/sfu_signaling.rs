@@ -33,7 +33,7 @@ fn offer() -> Value {
 
 #[tokio::test]
 async fn the_fifth_join_routes_the_room_for_everyone() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app(&[("SFU_FROM_PEERS", "5")]).await;
     let mut four = join_all(&app, "big", &["ada", "bob", "cyd", "dan"]).await;
     for (_, welcome) in &four {
         assert_eq!(welcome["media_mode"], "mesh");

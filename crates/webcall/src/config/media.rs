@@ -103,16 +103,16 @@ mod tests {
     }
 
     #[test]
-    fn routed_calls_are_on_by_default_from_five_peers_on_port_3479() {
+    fn routed_calls_are_on_by_default_never_by_size_on_port_3479() {
         let config = read(&[]).unwrap();
         let media = &config.media;
         assert!(media.enabled);
         assert_eq!(media.udp_port, 3479);
         assert!(media.public_ips.is_empty());
         assert_eq!(media.audio_top_n, 3);
-        assert_eq!(config.signaling.sfu_from_peers, Some(5));
-        let small = read(&[("ROOM_MAX_PEERS", "2")]).unwrap();
-        assert_eq!(small.signaling.sfu_from_peers, Some(5), "never reached");
+        assert_eq!(config.signaling.sfu_from_peers, None, "off by size for now");
+        let small = read(&[("ROOM_MAX_PEERS", "2"), ("SFU_FROM_PEERS", "2")]).unwrap();
+        assert_eq!(small.signaling.sfu_from_peers, Some(2));
         // Beside the SQLite file, as the attachments are.
         assert_eq!(media.recording_dir, std::path::Path::new("./recordings"));
         let beside = read(&[("DATABASE_URL", "sqlite:///var/lib/webcall/webcall.db")]).unwrap();

@@ -154,7 +154,8 @@ async fn videos(browser: &Client, names: &[&str]) -> Value {
 pub async fn decodes_everyone(browser: &Client, who: &str, others: &[&str]) {
     let mut first: Option<Value> = None;
     let mut last = Value::Null;
-    for _ in 0..240 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         last = videos(browser, others).await;
         let pictured = others
             .iter()

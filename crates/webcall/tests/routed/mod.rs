@@ -144,6 +144,15 @@ for (const n of names) {
 return out;
 "#;
 
+/// Each remote tile as the page has it: on the stage or not, and its video's tracks.
+const TILES_STATE: &str = r#"
+return [...document.querySelectorAll('[data-testid=remote-tile]')].map((t) => {
+  const v = t.querySelector('video');
+  const tracks = v && v.srcObject ? v.srcObject.getTracks().map((x) => `${x.kind}:${x.readyState}:${x.muted ? 'muted' : 'live'}`) : null;
+  return { user: t.dataset.username, offstage: t.dataset.offstage, tracks };
+});
+"#;
+
 async fn videos(browser: &Client, names: &[&str]) -> Value {
     browser.execute(VIDEO_OF, vec![json!(names)]).await.unwrap()
 }
@@ -176,7 +185,8 @@ pub async fn decodes_everyone(browser: &Client, who: &str, others: &[&str]) {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    panic!("{who} does not decode everyone's video: first {first:?}, last {last}");
+    let tiles = js(browser, TILES_STATE).await;
+    panic!("{who} does not decode everyone's video: first {first:?}, last {last}; tiles: {tiles}");
 }
 
 /// Opens the participant list (where a host's buttons are) unless it is open.

@@ -226,6 +226,8 @@ window.webcall = Object.freeze({
   routedPc: () => (session ? session.routes.routed.pc : null),
   /** Who the routed connection's receiving transceivers carry: [{mid, peer_id, source}]. */
   forwarded: () => (session ? [...session.routes.routed.forwarded].map(([mid, f]) => ({ mid, ...f })) : []),
+  /** The last errors of the routed connection's negotiation (strings), for diagnostics. */
+  routedProblems: () => (session ? [...session.routes.routed.problems] : []),
   /** What we last told the server we show ([{peer_id, source, width, height}]). */
   view: () => (session ? session.routes.view.tiles() : []),
 });

@@ -39,7 +39,9 @@ export class Routed {
     this.restartTimer = 0;
     this.restarts = 0;
     this.generation = 0; // a step queued for a connection since closed does nothing
+    this.fresh = true; // no answer yet on this connection: our offer asks the server for a new session
     this.closed = true;
+    this.problems = []; // the last negotiation errors (window.webcall.routedProblems())
   }
 
   get open() { return !this.closed; }
@@ -50,7 +52,7 @@ export class Routed {
 
   setIceServers(list) {
     this.iceServers = list || [];
-    if (this.pc) { try { this.pc.setConfiguration(this.rtcConfig()); } catch (e) { console.warn('setConfiguration', e); } }
+    if (this.pc) { try { this.pc.setConfiguration(this.rtcConfig()); } catch (e) { this._problem('setConfiguration', e); } }
   }
 
   /** Opens the connection with what we send now ({audio, camera, screen}: tracks or null) and offers. */
@@ -75,6 +77,7 @@ export class Routed {
       if (pc.connectionState === 'failed') this.restartSoon();
     };
     this.o.onConnState('connecting');
+    this.fresh = true; // our first offer on this connection: the server starts a session anew
     this.negotiate();
   }
 
@@ -100,13 +103,13 @@ export class Routed {
    */
   update(tracks) {
     const { audio = null, camera = null, screen = null } = tracks || {};
-    this.updating = (this.updating || Promise.resolve()).then(() => this._update({ audio, camera, screen })).catch((e) => console.warn('sfu update', e));
+    this.updating = (this.updating || Promise.resolve()).then(() => this._update({ audio, camera, screen })).catch((e) => this._problem('sfu update', e));
     return this.updating;
   }
 
   async _update({ audio, camera, screen }) {
     if (this.closed || !this.pc) return;
-    const swap = async (tr, track) => { if (tr && tr.sender.track !== track) await tr.sender.replaceTrack(track).catch((e) => console.warn('replaceTrack', e)); };
+    const swap = async (tr, track) => { if (tr && tr.sender.track !== track) await tr.sender.replaceTrack(track).catch((e) => this._problem('replaceTrack', e)); };
     await swap(this.sending.audio, audio);
     await swap(this.sending.camera, camera);
     const tr = this.sending.screen;
@@ -143,7 +146,7 @@ export class Routed {
     const named = [[this.sending.audio, 'mic'], [this.sending.camera, 'camera'], [this.sending.screen, 'screen']];
     for (const [tr, source] of named) if (tr && tr.mid != null && tr.direction === 'sendonly') tracks.push({ mid: tr.mid, source });
     this.awaitingAnswer = true;
-    if (!this.o.send({ kind: 'offer', sdp: pc.localDescription.sdp, tracks })) {
+    if (!this.o.send({ kind: 'offer', sdp: pc.localDescription.sdp, tracks, fresh: this.fresh })) {
       // No socket now: offer again once it is back (resume calls restart or negotiate).
       this.awaitingAnswer = false;
       this.offerDue = true;
@@ -166,6 +169,7 @@ export class Routed {
         this._forwarded(r.tracks);
         await pc.setRemoteDescription({ type: 'answer', sdp: r.sdp });
         this.awaitingAnswer = false;
+        this.fresh = false;
         this._assign();
         break;
       case 'offer':
@@ -187,7 +191,7 @@ export class Routed {
           this.retryTimer = setTimeout(() => this._run(() => this._offer()), BUSY_RETRY_MS);
           return;
         }
-        console.warn('sfu error', r.code, r.message);
+        this._problem('sfu error', `${r.code}: ${r.message}`);
         if (r.code === 'no_session' || r.code === 'failed') { this.awaitingAnswer = false; this.restartSoon(); return; }
         if (r.code === 'bad_sdp' && this.awaitingAnswer) {
           // Our offer was refused: back to where we were (what we send stays as it was negotiated).
@@ -200,9 +204,16 @@ export class Routed {
     await this._offer(); // something of ours waited for the exchange to finish
   }
 
+  /** Something went wrong: on the console, and among the last few kept for diagnostics. */
+  _problem(what, detail) {
+    console.warn(what, detail);
+    this.problems.push(`${what}: ${detail && detail.message ? detail.message : detail}`);
+    if (this.problems.length > 20) this.problems.shift();
+  }
+
   _run(step) {
     const generation = this.generation;
-    this.queue = this.queue.then(() => (generation === this.generation ? step() : undefined)).catch((e) => console.warn('sfu negotiation', e));
+    this.queue = this.queue.then(() => (generation === this.generation ? step() : undefined)).catch((e) => this._problem('sfu negotiation', e));
     return this.queue;
   }
 

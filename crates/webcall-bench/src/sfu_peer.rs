@@ -107,6 +107,7 @@ pub async fn run(setup: PeerSetup, mut stop: mpsc::Receiver<()>) -> anyhow::Resu
         SfuSignal::Offer {
             sdp: offer.to_sdp_string(),
             tracks,
+            fresh: true,
         },
     );
     let tiles = (0..setup.everyone as u16)

@@ -102,6 +102,11 @@ pub enum SfuSignal {
         sdp: String,
         #[serde(default)]
         tracks: Vec<SentTrack>,
+        /// The first offer of a new connection (the page's first, or one
+        /// started over after a failure): whatever session the server holds
+        /// for the participant is replaced by a new one.
+        #[serde(default)]
+        fresh: bool,
     },
     /// Its answer to the server's last offer.
     Answer { sdp: String },
@@ -310,7 +315,8 @@ mod tests {
                 tracks: vec![SentTrack {
                     mid: "0".into(),
                     source: TrackSource::Mic
-                }]
+                }],
+                fresh: false,
             }
         );
         let view: SfuSignal = serde_json::from_str(

@@ -25,6 +25,8 @@ use crate::{lock, Command, Shared};
 const DEAD_AFTER: Duration = Duration::from_secs(30);
 /// How often layers are chosen again and dead sessions looked for.
 const HOUSEKEEPING: Duration = Duration::from_millis(250);
+/// How many times one pass drives sessions that are due again at once.
+const DRIVE_ROUNDS: usize = 64;
 /// Datagrams read in one go before the engine looks at its other work.
 const READ_BATCH: usize = 64;
 
@@ -47,6 +49,7 @@ pub(crate) struct Engine {
     pub(crate) dirty: Vec<PeerId>,
     events: VecDeque<(PeerId, Event)>,
     last_housekeeping: Instant,
+    pub(crate) last_report: Instant,
     /// Forwarded packets and bytes not yet added to the metrics.
     unreported: (u64, u64),
 }
@@ -98,6 +101,7 @@ impl Engine {
             dirty: Vec::new(),
             events: VecDeque::new(),
             last_housekeeping: Instant::now(),
+            last_report: Instant::now(),
             unreported: (0, 0),
         })
     }
@@ -157,17 +161,30 @@ impl Engine {
 
     /// Times the sessions out that are due, polls every session with output
     /// and does the periodic work.
+    ///
+    /// A session whose Rtc wants another timeout at once (str0m's pacer sends
+    /// one packet, and packetizes one frame per m-line, per timeout) is driven
+    /// again here, up to [`DRIVE_ROUNDS`] times, rather than after a trip
+    /// through the timer.
     fn drive(&mut self, now: Instant) {
-        for (peer, s) in &mut self.sessions {
-            if s.timeout <= now {
-                if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
-                    tracing::debug!(%peer, error = %e, "session timeout failed");
-                    s.rtc.disconnect();
+        for round in 0..DRIVE_ROUNDS {
+            let now = if round == 0 { now } else { Instant::now() };
+            let mut due = false;
+            for (peer, s) in &mut self.sessions {
+                if s.timeout <= now && s.rtc.is_alive() {
+                    due = true;
+                    if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
+                        tracing::debug!(%peer, error = %e, "session timeout failed");
+                        s.rtc.disconnect();
+                    }
+                    self.dirty.push(peer.clone());
                 }
-                self.dirty.push(peer.clone());
             }
+            if !due {
+                break;
+            }
+            self.flush(now);
         }
-        self.flush(now);
         if now.saturating_duration_since(self.last_housekeeping) >= HOUSEKEEPING {
             self.last_housekeeping = now;
             self.housekeeping(now);
@@ -396,6 +413,7 @@ impl Engine {
         for peer in peers {
             self.retarget(&peer, now);
         }
+        self.report_now_and_then(now);
         let (packets, bytes) = std::mem::take(&mut self.unreported);
         self.shared.packets.fetch_add(packets, Ordering::Relaxed);
         self.shared.bytes.fetch_add(bytes, Ordering::Relaxed);

@@ -102,6 +102,21 @@ impl LayerTraffic {
         (0..layer).rev().find(|&l| self.active(l, now))
     }
 
+    /// Each layer as `q=<kbit/s>` (`-` when it does not arrive now).
+    pub(crate) fn describe(&self, now: Instant) -> String {
+        (0..LAYERS as Layer)
+            .map(|l| {
+                let name = ["q", "h", "f"][usize::from(l)];
+                if self.last_seen[usize::from(l)].is_some() && self.active(l, now) {
+                    format!("{name}={}", self.rate(l) / 1000)
+                } else {
+                    format!("{name}=-")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Bits per second the layer carries (measured, else nominal).
     pub(crate) fn rate(&self, layer: Layer) -> u64 {
         let i = usize::from(layer.min(2));

@@ -8,7 +8,7 @@
 //! # Layout
 //! - [`Sfu`] (this file): the handle. Its methods never block: they queue a
 //!   command for the engine's task (a bounded channel; full = `busy`).
-//! - `engine`: the task. It owns the one UDP socket and every session's
+//! - `engine`: the task, alone on the `webcall-sfu` thread. It owns the one UDP socket and every session's
 //!   `str0m::Rtc`, hands each datagram to the session that `accepts` it and
 //!   drives each Rtc by its own `poll_output` timeout. `route`: what happens to
 //!   a frame (layer choice, loudest speakers, recording); `session`: one
@@ -66,6 +66,7 @@
 mod audio;
 mod engine;
 mod forward;
+mod report;
 mod route;
 mod session;
 mod signals;
@@ -108,7 +109,7 @@ pub struct SfuStats {
     pub forwarded_bytes: u64,
 }
 
-/// The media end: cheap to share (`Arc`), its work happens on its own task.
+/// The media end: cheap to share (`Arc`), its work happens on its own thread.
 pub struct Sfu {
     local_addr: SocketAddr,
     commands: mpsc::Sender<Command>,
@@ -176,14 +177,45 @@ fn busy() -> SfuReply {
 }
 
 impl Sfu {
-    /// Binds the socket and starts the media end's task on the current tokio runtime.
+    /// Binds the socket and starts the media end on a thread of its own (a
+    /// single-threaded tokio runtime): the media path never waits behind the
+    /// HTTP and signaling tasks, and they never wait behind it.
     pub async fn bind(config: SfuConfig) -> std::io::Result<Arc<Self>> {
-        let socket = tokio::net::UdpSocket::bind(config.bind).await?;
+        let socket = media_socket(config.bind)?;
         let local_addr = socket.local_addr()?;
         let shared = Arc::new(Shared::default());
         let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
-        let engine = engine::Engine::new(socket, local_addr, &config, shared.clone())?;
-        tokio::spawn(engine.run(queue));
+        let (started, ready) = tokio::sync::oneshot::channel();
+        let engine_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("webcall-sfu".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let engine = tokio::net::UdpSocket::from_std(socket).and_then(|socket| {
+                        engine::Engine::new(socket, local_addr, &config, engine_shared)
+                    });
+                    match engine {
+                        Ok(engine) => {
+                            let _ = started.send(Ok(()));
+                            engine.run(queue).await;
+                        }
+                        Err(e) => drop(started.send(Err(e))),
+                    }
+                });
+            })?;
+        ready
+            .await
+            .map_err(|_| std::io::Error::other("the SFU thread ended at start"))??;
         Ok(Arc::new(Self {
             local_addr,
             commands,
@@ -210,6 +242,41 @@ impl Sfu {
             forwarded_bytes: self.shared.bytes.load(Ordering::Relaxed),
         }
     }
+}
+
+/// What the media socket asks the kernel to buffer each way: every
+/// participant's packets arrive on this one socket, and a burst (key frames of
+/// several publishers at once) must wait there while the engine works.
+const SOCKET_BUFFER: usize = 8 << 20;
+/// Below this the kernel's cap (`net.core.rmem_max`) is worth raising.
+const SOCKET_BUFFER_WARN: usize = 1 << 20;
+
+/// The one UDP socket of every session, with large kernel buffers (up to the
+/// system's caps: `net.core.rmem_max`, `net.core.wmem_max`), non-blocking.
+fn media_socket(bind: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
+    for (which, set) in [
+        (
+            "receive",
+            Socket::set_recv_buffer_size as fn(&Socket, usize) -> std::io::Result<()>,
+        ),
+        ("send", Socket::set_send_buffer_size),
+    ] {
+        if let Err(e) = set(&socket, SOCKET_BUFFER) {
+            tracing::warn!(which, error = %e, "could not size the SFU socket's buffer");
+        }
+    }
+    let got = socket.recv_buffer_size().unwrap_or(0);
+    if got < SOCKET_BUFFER_WARN {
+        tracing::warn!(
+            bytes = got,
+            "the SFU socket's receive buffer is small: raise net.core.rmem_max (docs/PRODUCTION.md)"
+        );
+    }
+    socket.bind(&bind.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 impl MediaRouter for Sfu {

@@ -313,6 +313,7 @@ impl Session {
         }
         *slot = Some(now);
         let rid = forward::rid_of(layer, track.simulcast);
+        tracing::debug!(peer = %self.peer, %mid, ?rid, "key frame asked");
         if let Some(mut writer) = self.rtc.writer(mid) {
             let kind = if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
                 KeyframeRequestKind::Pli

@@ -97,7 +97,7 @@ impl Engine {
             return;
         };
         let result = match signal {
-            SfuSignal::Offer { sdp, tracks } => {
+            SfuSignal::Offer { sdp, tracks, .. } => {
                 let first = !s.answered;
                 let tracks: Vec<(Mid, TrackSource)> = tracks
                     .iter()

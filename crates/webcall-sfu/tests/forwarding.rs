@@ -235,6 +235,7 @@ async fn bad_input_is_refused_and_the_others_keep_flowing() {
         SfuSignal::Offer {
             sdp: "v=0\r\nthis is not sdp".into(),
             tracks: Vec::new(),
+            fresh: true,
         },
     );
     sfu.signal(
@@ -362,7 +363,14 @@ async fn an_offer_while_the_servers_is_outstanding_is_busy() {
     let (x, mut x_replies) = open("x");
     let mut x_rtc = str0m::Rtc::new(std::time::Instant::now());
     let (sdp, tracks, _) = bare_offer(&mut x_rtc, false);
-    sfu.signal(&x, SfuSignal::Offer { sdp, tracks });
+    sfu.signal(
+        &x,
+        SfuSignal::Offer {
+            sdp,
+            tracks,
+            fresh: false,
+        },
+    );
     assert!(matches!(
         recv(&mut x_replies, "x answered").await,
         SfuReply::Answer { .. }
@@ -380,10 +388,37 @@ async fn an_offer_while_the_servers_is_outstanding_is_busy() {
     }
     // x offers too before answering: busy.
     let (sdp, tracks, _) = bare_offer(&mut x_rtc, true);
-    sfu.signal(&x, SfuSignal::Offer { sdp, tracks });
+    sfu.signal(
+        &x,
+        SfuSignal::Offer {
+            sdp,
+            tracks,
+            fresh: false,
+        },
+    );
     match recv(&mut x_replies, "busy").await {
         SfuReply::Error { code, .. } => assert_eq!(code, "busy"),
         other => panic!("expected busy, got {other:?}"),
+    }
+    sfu.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_participants_joining_over_each_other_all_get_everyone() {
+    let sfu = sfu(10).await;
+    let room = room("six");
+    let mut peers = Vec::new();
+    for i in 0..6 {
+        peers.push(Peer::join(&sfu, &room, i, Sends::default()).await);
+        tokio::time::sleep(Duration::from_millis(u64::from(i % 3) * 40)).await;
+    }
+    for p in &peers {
+        for other in peers.iter().filter(|o| o.index != p.index) {
+            wait_until(&format!("{} gets {}", p.id, other.id), || {
+                got_both_from(p, other)
+            })
+            .await;
+        }
     }
     sfu.shutdown();
 }

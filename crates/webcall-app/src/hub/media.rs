@@ -198,7 +198,9 @@ impl Hub {
     }
 
     /// What `from` says to the media end (an `sfu` frame). Its first offer opens
-    /// its session; the media end answers through the peer's queue.
+    /// its session, as does a `fresh` one (a new connection of the page's: the
+    /// old session is replaced) and the first after the media end lost it;
+    /// the media end answers through the peer's queue.
     pub fn sfu(&self, from: &PeerId, signal: SfuSignal) -> Result<(), AppError> {
         let router = self.router()?;
         let route = {
@@ -211,6 +213,7 @@ impl Hub {
                 return Err(AppError::Media(MediaRefusal::NotRouted));
             }
             let opens = match (&signal, room.media.sessions.get(from)) {
+                (SfuSignal::Offer { fresh: true, .. }, _) => Some(true),
                 (SfuSignal::Offer { .. }, None) => Some(true),
                 (SfuSignal::Offer { .. }, Some(session)) => Some(session.reopen),
                 (_, Some(_)) => Some(false),
@@ -266,12 +269,32 @@ impl Hub {
 
     /// Where the media end's replies to `peer`'s session `number` go: into the
     /// peer's queue, without waiting; a reply of a session that ended is dropped.
+    /// The media end calls it from its own thread: what the hub starts from
+    /// there (a slow consumer's grace timer) runs on the hub's runtime.
+    /// A `failed` reply means the media end dropped the session (its
+    /// connection was lost): the peer's next offer opens a new one.
     fn replies(&self, peer: PeerId, number: u64) -> SfuReplies {
         let hub = self.me.clone();
+        let runtime = tokio::runtime::Handle::try_current().ok();
         Arc::new(move |reply| {
-            if let Some(hub) = hub.upgrade() {
-                hub.push_to(&peer, Some(number), RoomEvent::Sfu { reply });
+            let Some(hub) = hub.upgrade() else {
+                return;
+            };
+            let _entered = runtime.as_ref().map(|r| r.enter());
+            if matches!(&reply, SfuReply::Error { code, .. } if code == "failed") {
+                let mut local = hub.lock();
+                if let Some(session) = local
+                    .peers
+                    .get(&peer)
+                    .map(|p| p.room.clone())
+                    .and_then(|room| local.rooms.get_mut(&room))
+                    .and_then(|r| r.media.sessions.get_mut(&peer))
+                    .filter(|s| s.number == number)
+                {
+                    session.reopen = true;
+                }
             }
+            hub.push_to(&peer, Some(number), RoomEvent::Sfu { reply });
         })
     }
 

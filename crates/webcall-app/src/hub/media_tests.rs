@@ -4,7 +4,8 @@
 //! started and stopped, old clients told to reload. The media end and the
 //! recorder are small in-memory stand-ins that write down what they are asked
 //! (the real ones have their own tests); the stand-in media end answers an
-//! offer from inside the call, as the real one may.
+//! offer from inside the call, as the real one may. Over 500 lines: one test
+//! per rule, each a whole scenario, and the two stand-ins they share.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -138,6 +139,12 @@ impl Recorder for FakeRecorder {
 
 /// A routed world: the media end and the recorder write into `log`.
 fn routed(from_peers: Option<usize>) -> (World, Arc<Log>) {
+    let (world, log, _) = routed_through(from_peers);
+    (world, log)
+}
+
+/// As [`routed`], with the fake media end (to act as it would).
+fn routed_through(from_peers: Option<usize>) -> (World, Arc<Log>, Arc<FakeRouter>) {
     let log = Arc::new(Log::default());
     let router = Arc::new(FakeRouter {
         log: log.clone(),
@@ -148,8 +155,8 @@ fn routed(from_peers: Option<usize>) -> (World, Arc<Log>) {
         sfu_from_peers: from_peers,
         ..config()
     };
-    let world = World::routed(config, router, Arc::new(FakeRecorder(log.clone())));
-    (world, log)
+    let world = World::routed(config, router.clone(), Arc::new(FakeRecorder(log.clone())));
+    (world, log, router)
 }
 
 /// `n` peers in `room` who know routed calls (the first owns it), their
@@ -186,6 +193,7 @@ fn offer() -> SfuSignal {
     SfuSignal::Offer {
         sdp: "v=0 offer".into(),
         tracks: vec![],
+        fresh: false,
     }
 }
 
@@ -342,6 +350,65 @@ async fn the_first_offer_opens_a_session_whose_replies_reach_only_its_peer() {
     world.hub.leave(&a, s[0].generation).await;
     assert_eq!(log.take(), [format!("close {a}")]);
     let _ = b;
+}
+
+#[tokio::test]
+async fn a_session_the_media_end_lost_is_opened_again_by_the_next_offer() {
+    let (world, log, router) = routed_through(Some(1));
+    let mut s = peers(&world, "team", 1).await;
+    let a = s[0].peer_id.clone();
+    world.hub.sfu(&a, offer()).unwrap();
+    world.hub.sfu(&a, offer()).unwrap();
+    assert_eq!(log.take()[0], format!("open team {a} user0"), "once");
+    events(&mut s[0]);
+    // The media end drops the session (its connection was lost) and says so.
+    let replies = router.replies.lock().unwrap().get(&a).cloned().unwrap();
+    replies(SfuReply::Error {
+        code: "failed".into(),
+        message: "the media connection was lost".into(),
+    });
+    let seen = events(&mut s[0]);
+    assert!(
+        matches!(&seen[..], [RoomEvent::Sfu { reply: SfuReply::Error { code, .. } }] if code == "failed"),
+        "{seen:?}"
+    );
+    world.hub.sfu(&a, offer()).unwrap();
+    assert_eq!(
+        log.take(),
+        [format!("open team {a} user0"), format!("signal {a} offer")]
+    );
+    // A failure of a session already replaced changes nothing.
+    replies(SfuReply::Error {
+        code: "failed".into(),
+        message: "late".into(),
+    });
+    world.hub.sfu(&a, offer()).unwrap();
+    assert_eq!(log.take(), [format!("signal {a} offer")]);
+}
+
+#[tokio::test]
+async fn a_fresh_offer_replaces_the_session_a_later_one_does_not() {
+    let (world, log) = routed(Some(1));
+    let _s = peers(&world, "team", 1).await;
+    let a = _s[0].peer_id.clone();
+    let fresh = || SfuSignal::Offer {
+        sdp: "v=0 offer".into(),
+        tracks: vec![],
+        fresh: true,
+    };
+    world.hub.sfu(&a, fresh()).unwrap();
+    world.hub.sfu(&a, offer()).unwrap();
+    world.hub.sfu(&a, fresh()).unwrap();
+    assert_eq!(
+        log.take(),
+        [
+            format!("open team {a} user0"),
+            format!("signal {a} offer"),
+            format!("signal {a} offer"),
+            format!("open team {a} user0"),
+            format!("signal {a} offer"),
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -109,10 +109,7 @@ impl Default for SignalingConfig {
             send_queue: 512,
             send_queue_bytes: 1024 * 1024,
             history: 50,
-            // Off by size until routed calls of four and more people pass
-            // their browser test (issue #20's note): a host or a recording
-            // still routes a room.
-            sfu_from_peers: None,
+            sfu_from_peers: Some(5),
         }
     }
 }

@@ -257,6 +257,7 @@ impl Client {
             SfuSignal::Offer {
                 sdp: offer.to_sdp_string(),
                 tracks,
+                fresh: true,
             },
         );
         // Trickle the host candidate too, as browsers do.

@@ -103,14 +103,14 @@ mod tests {
     }
 
     #[test]
-    fn routed_calls_are_on_by_default_never_by_size_on_port_3479() {
+    fn routed_calls_are_on_by_default_from_five_people_on_port_3479() {
         let config = read(&[]).unwrap();
         let media = &config.media;
         assert!(media.enabled);
         assert_eq!(media.udp_port, 3479);
         assert!(media.public_ips.is_empty());
         assert_eq!(media.audio_top_n, 3);
-        assert_eq!(config.signaling.sfu_from_peers, None, "off by size for now");
+        assert_eq!(config.signaling.sfu_from_peers, Some(5));
         let small = read(&[("ROOM_MAX_PEERS", "2"), ("SFU_FROM_PEERS", "2")]).unwrap();
         assert_eq!(small.signaling.sfu_from_peers, Some(2));
         // Beside the SQLite file, as the attachments are.

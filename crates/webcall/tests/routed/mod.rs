@@ -17,7 +17,39 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 
 use crate::support::{spawn_app, TestApp};
-use crate::webclient::{click, eventually, js};
+use crate::webclient::{click, eventually, js, Driver, Engine};
+
+/// A small moving camera picture for Chromium (640×360, 10 frames a second,
+/// made once with ffmpeg's test pattern), in place of the fake device's
+/// 1280×720 at 30: each browser encodes and draws less, so six or seven of
+/// them share this machine's two cores with the server. `None` without ffmpeg.
+fn small_camera() -> Option<&'static str> {
+    static FILE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("routed-camera.y4m");
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=640x360:rate=10")
+            .args(["-t", "2", "-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        made.then(|| path.display().to_string())
+    })
+    .as_deref()
+}
+
+/// A browser for a routed call: Chromium with the [`small_camera`] when
+/// there is one; Firefox's own fake camera is small already.
+pub async fn routed_browser(driver: &Driver) -> Client {
+    match (driver.engine(), small_camera()) {
+        (Engine::Chromium, Some(file)) => {
+            let flag = format!("--use-file-for-fake-video-capture={file}");
+            driver.browser_with(800, 600, &[flag.as_str()]).await
+        }
+        _ => driver.browser(800, 600).await,
+    }
+}
 
 /// A server for routed calls and where it writes its recordings.
 pub struct RoutedApp {
@@ -68,6 +100,11 @@ pub async fn routed_app(from_peers: &str) -> RoutedApp {
     if let Some(address) = address.as_deref() {
         vars.push(("SFU_PUBLIC_IP", address));
     }
+    // RUST_LOG=webcall_sfu=debug shows every session's state each 5 s.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let app = spawn_app(&vars).await;
     eprintln!(
         "routed calls: server media candidate {}",
@@ -150,7 +187,13 @@ return [...document.querySelectorAll('[data-testid=remote-tile]')].map((t) => {
   const v = t.querySelector('video');
   const tracks = v && v.srcObject ? v.srcObject.getTracks().map((x) => `${x.kind}:${x.readyState}:${x.muted ? 'muted' : 'live'}`) : null;
   return { user: t.dataset.username, offstage: t.dataset.offstage, tracks };
-});
+}).concat([(() => {
+  const pc = window.webcall.routedPc();
+  if (!pc) return { routed: null };
+  return { signaling: pc.signalingState, connection: pc.connectionState,
+    transceivers: pc.getTransceivers().map((x) => `${x.mid}:${x.direction}/${x.currentDirection}:${x.receiver.track.kind}:${x.receiver.track.muted ? 'muted' : 'live'}`),
+    forwarded: window.webcall.forwarded(), view: window.webcall.view(), problems: window.webcall.routedProblems() };
+})()]);
 "#;
 
 async fn videos(browser: &Client, names: &[&str]) -> Value {

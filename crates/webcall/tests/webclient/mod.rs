@@ -26,6 +26,7 @@ pub const CHROMIUM_ARGS: &[&str] = &[
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
+    "--force-prefers-reduced-motion",
 ];
 
 /// Which browser a [`Driver`] runs.
@@ -120,7 +121,12 @@ impl Driver {
         std::fs::create_dir_all(&logs).unwrap();
         let log = std::fs::File::create(logs.join(format!("{driver}-{port}.log"))).unwrap();
         let profiles = tempfile::tempdir().unwrap();
-        let mut command = tokio::process::Command::new(driver);
+        // The browsers (the driver's children) run at a lower priority than the
+        // server under test: on this machine they share two cores with it, where
+        // people's browsers run on their own machines; a starved media server
+        // would measure this box, not the server.
+        let mut command = tokio::process::Command::new("nice");
+        command.args(["-n", "10", driver]);
         match engine {
             Engine::Chromium => {
                 command.arg(format!("--port={port}"));
@@ -188,6 +194,11 @@ impl Driver {
     }
 
     /// A browser of its own (a fresh profile: separate storage, like two people).
+    /// Which browser this driver runs.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
     pub async fn browser(&self, width: u32, height: u32) -> Client {
         self.browser_with(width, height, &[]).await
     }

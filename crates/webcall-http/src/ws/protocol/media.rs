@@ -55,7 +55,7 @@ pub(super) fn sfu(text: &str) -> Result<SfuSignal, FrameError> {
     let SfuFields { signal } = serde_json::from_str(text).map_err(|e| bad("sfu", e))?;
     let too_long = |what: &str, max: usize| bad("sfu", format!("{what} longer than {max} bytes"));
     match &signal {
-        SfuSignal::Offer { sdp, tracks } => {
+        SfuSignal::Offer { sdp, tracks, .. } => {
             if sdp.len() > MAX_SDP_BYTES {
                 return Err(too_long("sdp", MAX_SDP_BYTES));
             }

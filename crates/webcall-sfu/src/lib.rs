@@ -8,12 +8,13 @@
 //! # Layout
 //! - [`Sfu`] (this file): the handle. Its methods never block: they queue a
 //!   command for the engine's task (a bounded channel; full = `busy`).
-//! - `engine`: the task, alone on the `webcall-sfu` thread. It owns the one UDP socket and every session's
-//!   `str0m::Rtc`, hands each datagram to the session that `accepts` it and
-//!   drives each Rtc by its own `poll_output` timeout. `route`: what happens to
-//!   a frame (layer choice, loudest speakers, recording); `session`: one
-//!   participant's Rtc and offer/answer state; `forward`: simulcast layers;
-//!   `audio`: the loudest speakers; `tap`: recordings; `vp8`: key frame headers.
+//! - `engine`: the task, alone on the `webcall-sfu` thread. It owns the one
+//!   UDP socket and every session's `str0m::Rtc`, hands each datagram to the
+//!   session that `accepts` it and drives each Rtc by its own `poll_output`
+//!   timeout. `route`: what happens to a frame (layer choice, loudest
+//!   speakers, recording); `session`: one participant's Rtc and offer/answer
+//!   state; `forward`: simulcast layers; `audio`: the loudest speakers; `tap`:
+//!   recordings; `vp8`: key frame headers; `report`: the debug report.
 //!
 //! # Why str0m, not webrtc-rs `webrtc`
 //! - str0m is sans-I/O: an `Rtc` is a state machine fed datagrams and times,

@@ -25,9 +25,21 @@ use fantoccini::Client;
 use routed::{
     decodes_everyone, in_mode, mode_of, routed_app, routed_browser, sign_in, still_in_call,
 };
+use support::TestApp;
 use webclient::{join_call, screenshot, tile_of, Driver, Engine};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A browser of `driver`'s for each of `names`, signed in as that person.
+async fn signed_in(driver: &Driver, app: &TestApp, names: &[&str]) -> Vec<Client> {
+    let mut browsers = Vec::new();
+    for name in names {
+        let browser = routed_browser(driver).await;
+        sign_in(&browser, app, name).await;
+        browsers.push(browser);
+    }
+    browsers
+}
 
 /// Everyone in `people` (name, browser) decodes everyone else.
 async fn all_decode_all(people: &[(&str, &Client)]) {
@@ -58,13 +70,8 @@ async fn six_chromiums_and_a_firefox_decode_each_other_through_the_server() {
     let routed = routed_app("2").await;
     let app = &routed.app;
     let names = ["ada", "bob", "cyd", "dan", "eve", "fay", "fox"];
-    let mut browsers = Vec::new();
-    for name in &names[..6] {
-        browsers.push(routed_browser(&chromedriver).await);
-        sign_in(browsers.last().unwrap(), app, name).await;
-    }
-    browsers.push(routed_browser(&geckodriver).await);
-    sign_in(browsers.last().unwrap(), app, "fox").await;
+    let mut browsers = signed_in(&chromedriver, app, &names[..6]).await;
+    browsers.extend(signed_in(&geckodriver, app, &names[6..]).await);
 
     // Firefox first: it is the slowest to set up under the load of six more.
     join_call(&browsers[6], &routed.room_url("routed")).await;
@@ -102,11 +109,7 @@ async fn the_switch_at_the_fifth_join_keeps_the_first_four_in_the_call() {
     let routed = routed_app("5").await;
     let app = &routed.app;
     let names = ["ada", "bob", "cyd", "dan", "eve"];
-    let mut browsers = Vec::new();
-    for name in names {
-        browsers.push(routed_browser(&driver).await);
-        sign_in(browsers.last().unwrap(), app, name).await;
-    }
+    let browsers = signed_in(&driver, app, &names).await;
     for browser in &browsers[..4] {
         join_call(browser, &routed.room_url("grows")).await;
     }
@@ -156,11 +159,7 @@ async fn five_chromiums_routed_from_the_second_join_decode_each_other() {
     let routed = routed_app("2").await;
     let app = &routed.app;
     let names = ["ada", "bob", "cyd", "dan", "eve"];
-    let mut browsers = Vec::new();
-    for name in names {
-        browsers.push(routed_browser(&driver).await);
-        sign_in(browsers.last().unwrap(), app, name).await;
-    }
+    let browsers = signed_in(&driver, app, &names).await;
     for browser in &browsers {
         join_call(browser, &routed.room_url("five")).await;
     }
@@ -186,10 +185,8 @@ async fn a_chromium_and_a_firefox_decode_each_other_through_the_server() {
     };
     let routed = routed_app("2").await;
     let app = &routed.app;
-    let ada = routed_browser(&chromedriver).await;
-    sign_in(&ada, app, "ada").await;
-    let fox = routed_browser(&geckodriver).await;
-    sign_in(&fox, app, "fox").await;
+    let ada = signed_in(&chromedriver, app, &["ada"]).await.remove(0);
+    let fox = signed_in(&geckodriver, app, &["fox"]).await.remove(0);
     join_call(&ada, &routed.room_url("engines")).await;
     join_call(&fox, &routed.room_url("engines")).await;
     let people = [("ada", &ada), ("fox", &fox)];

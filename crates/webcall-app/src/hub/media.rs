@@ -282,17 +282,7 @@ impl Hub {
             };
             let _entered = runtime.as_ref().map(|r| r.enter());
             if matches!(&reply, SfuReply::Error { code, .. } if code == "failed") {
-                let mut local = hub.lock();
-                if let Some(session) = local
-                    .peers
-                    .get(&peer)
-                    .map(|p| p.room.clone())
-                    .and_then(|room| local.rooms.get_mut(&room))
-                    .and_then(|r| r.media.sessions.get_mut(&peer))
-                    .filter(|s| s.number == number)
-                {
-                    session.reopen = true;
-                }
+                Self::reopen_on_offer(&mut hub.lock(), &peer, Some(number));
             }
             hub.push_to(&peer, Some(number), RoomEvent::Sfu { reply });
         })
@@ -329,9 +319,10 @@ impl Hub {
         }
     }
 
-    /// The peer resumed: its next offer opens a new session (its old
-    /// connection to the media end may be gone with the old page state).
-    pub(super) fn reopen_on_offer(local: &mut Local, peer_id: &PeerId) {
+    /// The peer's next offer opens a new session: it resumed (its old
+    /// connection to the media end may be gone with the old page state), or
+    /// the media end lost its session `number` (only while that is current).
+    pub(super) fn reopen_on_offer(local: &mut Local, peer_id: &PeerId, number: Option<u64>) {
         let Some(room) = local.peers.get(peer_id).map(|p| p.room.clone()) else {
             return;
         };
@@ -339,6 +330,7 @@ impl Hub {
             .rooms
             .get_mut(&room)
             .and_then(|r| r.media.sessions.get_mut(peer_id))
+            .filter(|s| number.is_none_or(|n| s.number == n))
         {
             session.reopen = true;
         }

@@ -153,7 +153,7 @@ impl Hub {
         peer.generation = generation;
         peer.login = request.login;
         peer.sfu = request.sfu;
-        Self::reopen_on_offer(&mut local, &peer_id);
+        Self::reopen_on_offer(&mut local, &peer_id, None);
         Reattach::Done {
             peer_id,
             generation,

@@ -185,3 +185,7 @@ regForm.addEventListener('submit', (e) => {
     }
   });
 });
+
+// The forms are wired: until now a submit would have been the browser's own
+// (a POST to this page, never the password in a URL). Tests wait for this.
+document.body.dataset.ready = 'true';

@@ -4,8 +4,8 @@
 //! by the tile height it reports). Reports the forwarded packet and bit rates,
 //! the server's CPU per forwarded Mbit/s and the time through the server.
 //!
-//! The SFU runs on a thread of its own (a current-thread runtime), so its CPU
-//! time is that thread's run time (`/proc/self/task/TID/schedstat`), apart
+//! The SFU runs on a thread of its own (`webcall-sfu`, a current-thread
+//! runtime), so its CPU time is that thread's run time (`/proc/self/task/TID/schedstat`), apart
 //! from the clients' (which run on the other runtime's threads).
 
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use webcall_domain::signaling::RoomName;
 use webcall_sfu::{Sfu, SfuConfig};
 
@@ -133,38 +133,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Starts the SFU on a thread of its own; its handle and the thread's id.
+/// Starts the SFU (it runs on a `webcall-sfu` thread of its own); its handle
+/// and that thread's id.
 async fn start_server() -> anyhow::Result<(Arc<Sfu>, i32)> {
-    let (tx, rx) = oneshot::channel();
-    std::thread::Builder::new()
-        .name("sfu".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => return drop(tx.send(Err(anyhow::Error::from(e)))),
-            };
-            runtime.block_on(async move {
-                let config = SfuConfig {
-                    bind: ([127, 0, 0, 1], 0).into(),
-                    candidates: Vec::new(),
-                    audio_top_n: 3,
-                };
-                // SAFETY: gettid has no preconditions.
-                let tid = unsafe { libc::gettid() };
-                match Sfu::bind(config).await {
-                    Ok(sfu) => {
-                        let _ = tx.send(Ok((sfu.clone(), tid)));
-                        // Serve until the process ends (the engine task runs here).
-                        std::future::pending::<()>().await;
-                    }
-                    Err(e) => drop(tx.send(Err(e.into()))),
-                }
-            });
-        })?;
-    rx.await.context("the SFU thread ended")?
+    let config = SfuConfig {
+        bind: ([127, 0, 0, 1], 0).into(),
+        candidates: Vec::new(),
+        audio_top_n: 3,
+    };
+    let sfu = Sfu::bind(config).await.context("starting the SFU")?;
+    let tid = thread_named("webcall-sfu").context("no webcall-sfu thread in /proc/self/task")?;
+    Ok((sfu, tid))
+}
+
+/// The id of this process's thread with that name.
+fn thread_named(name: &str) -> Option<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim_end() == name).then(|| task.file_name().to_str()?.parse().ok())?
+        })
 }
 
 /// Run time of one of this process's threads, seconds (schedstat, nanoseconds).

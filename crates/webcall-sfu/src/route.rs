@@ -68,7 +68,7 @@ impl Engine {
         }
         let audio_forwarded = video || room.loudest.forwarded(from, top_n);
         for peer in room.members.iter().filter(|p| *p != from) {
-            let Some(r) = sessions.get_mut(peer) else {
+            let Some(r) = sessions.get_mut(peer).filter(|r| r.reachable()) else {
                 continue;
             };
             let mut wrote = false;

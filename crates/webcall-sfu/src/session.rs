@@ -50,6 +50,7 @@ pub(crate) struct Session {
     pub view: Option<Vec<TileView>>,
     /// The latest send-bandwidth estimate towards this participant.
     pub estimate: Option<Bitrate>,
+    /// ICE has connected at least once.
     pub connected: bool,
     pub disconnected_since: Option<Instant>,
     /// The desired bitrate last given to the estimator.
@@ -140,6 +141,14 @@ impl Session {
             disconnected_since: None,
             desired: 0,
         }
+    }
+
+    /// Media written now would reach the participant: ICE is up. Writing to a
+    /// session that is connecting, lost or dead only fills its queue (str0m
+    /// keeps what it cannot send), and stale video is no use on a reconnect:
+    /// the receiver asks for a key frame then.
+    pub(crate) fn reachable(&self) -> bool {
+        self.connected && self.disconnected_since.is_none() && self.rtc.is_alive()
     }
 
     pub(crate) fn reply(&self, reply: SfuReply) {

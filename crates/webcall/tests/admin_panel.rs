@@ -19,8 +19,8 @@ use fantoccini::Client;
 use serde_json::json;
 use support::{TestApp, PASSWORD};
 use webclient::{
-    click, css, eventually, fill, join_call, js, no_sideways_scroll, screenshot, set_lang, Driver,
-    Engine,
+    auth_ready, click, css, eventually, fill, join_call, js, no_sideways_scroll, screenshot,
+    set_lang, Driver, Engine,
 };
 
 /// One scenario at a time: each takes browsers, the machine may have two cores.
@@ -367,6 +367,7 @@ async fn a_reset_link_from_the_panel_sets_a_new_password_once() {
 
     // Signing in with the new password works, through the page's own form.
     click(&bob, "[data-testid=reset-sign-in]").await;
+    auth_ready(&bob).await;
     fill(&bob, "[data-testid=login-user]", "bob").await;
     fill(&bob, "[data-testid=login-password]", "a brand new secret").await;
     click(&bob, "[data-testid=login-submit]").await;

@@ -13,8 +13,8 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
 use webclient::{
-    click, connection_check, css, eventually, fill, join_call, screenshot, tile_of, Driver, Engine,
-    CALL_PATH,
+    auth_ready, click, connection_check, css, eventually, fill, join_call, screenshot, tile_of,
+    Driver, Engine, CALL_PATH,
 };
 
 async fn register_through_the_page(browser: &Client, app: &TestApp, name: &str) {
@@ -22,6 +22,7 @@ async fn register_through_the_page(browser: &Client, app: &TestApp, name: &str) 
         .goto(&app.url("/static/auth.html#register"))
         .await
         .unwrap();
+    auth_ready(browser).await;
     fill(browser, "#register-email", &format!("{name}@example.org")).await;
     fill(browser, "#register-username", name).await;
     fill(browser, "#register-password", PASSWORD).await;
@@ -43,6 +44,7 @@ async fn register_through_the_page(browser: &Client, app: &TestApp, name: &str) 
 
 async fn log_in_through_the_page(browser: &Client, app: &TestApp, name: &str) {
     browser.goto(&app.url("/static/auth.html")).await.unwrap();
+    auth_ready(browser).await;
     screenshot(browser, "auth").await;
     fill(browser, "#login-user", name).await;
     fill(browser, "#login-password", PASSWORD).await;

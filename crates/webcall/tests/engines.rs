@@ -24,8 +24,8 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 use support::{spawn_app, TestApp, PASSWORD, REGISTRATION_SECRET};
 use webclient::{
-    call_path, click, connection_check, css, decoding, eventually, fill, join_call, js, tile_of,
-    Driver, Engine,
+    auth_ready, call_path, click, connection_check, css, decoding, eventually, fill, join_call, js,
+    tile_of, Driver, Engine,
 };
 
 /// One scenario at a time: each takes two browsers, the machine may have two cores.
@@ -48,6 +48,7 @@ async fn people(app: &TestApp) -> Option<People> {
     ada.goto(&app.url("/static/auth.html#register"))
         .await
         .unwrap();
+    auth_ready(&ada).await;
     fill(&ada, "#register-email", "ada@example.org").await;
     fill(&ada, "#register-username", "ada").await;
     fill(&ada, "#register-password", PASSWORD).await;

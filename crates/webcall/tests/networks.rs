@@ -19,7 +19,8 @@ use fantoccini::Client;
 use netlab::{available, wait_for_log, Browser, Lab, PUBLIC_NETS, SERVER_V4};
 use serde_json::Value;
 use webclient::{
-    call_path, click, connection_check, decoding, fill, find_within, join_call, tile_of,
+    auth_ready, call_path, click, connection_check, decoding, eventually, fill, find_within,
+    join_call, routed_path, tile_of,
 };
 
 const JWT_SECRET: &str = "netlab-jwt-secret-0123456789-abcdefghijklmnop";
@@ -145,6 +146,7 @@ async fn sign_up(browser: &Client, origin: &str, name: &str) {
         );
         browser.goto(&page).await.unwrap();
     }
+    auth_ready(browser).await;
     fill(browser, "#register-email", &format!("{name}@example.org")).await;
     fill(browser, "#register-username", name).await;
     fill(browser, "#register-password", PASSWORD).await;
@@ -391,6 +393,80 @@ async fn only_443_open_calls_run_over_turn_tls_on_the_https_port() {
         .unwrap();
     let png = ada.client.screenshot().await.unwrap();
     std::fs::write(format!("{shots}/check-443-only.png"), png).unwrap();
+    close([ada, bob]).await;
+}
+
+/// (a, routed) Ada's network lets out only TCP to port 443, Bob's is open, and
+/// the room routes its media through the server from two people on. Each has
+/// one connection to the server's media end (UDP 3479): Ada's runs over the
+/// TLS relay on the HTTPS port (the relay lets clients reach exactly that
+/// port of the server), Bob's straight to it. Each decodes the other.
+#[tokio::test]
+async fn only_443_open_a_routed_call_reaches_the_media_server_over_turn_tls() {
+    if !available() {
+        return;
+    }
+    let _one = SERIAL.lock().await;
+    let mut lab = Lab::new("e");
+    let pki = test_pki(lab.dir.path());
+    let cert = pki.cert_file.display().to_string();
+    let key = pki.key_file.display().to_string();
+    let log = start_server(
+        &mut lab,
+        &[
+            ("PORT", "443"),
+            ("TLS_CERT_FILE", &cert),
+            ("TLS_KEY_FILE", &key),
+            ("PUBLIC_HOST", "webcall.test"),
+            ("SFU_UDP_PORT", "3479"),
+            ("SFU_PUBLIC_IP", SERVER_V4),
+            ("SFU_FROM_PEERS", "2"),
+        ],
+    )
+    .await;
+    let a = lab.public_client("a", &["100.64.0.11/24"]);
+    let b = lab.public_client("b", &["100.64.0.12/24"]);
+    for ns in [&a, &b] {
+        lab.exec(ns, &["ip", "route", "add", "default", "via", SERVER_V4]);
+    }
+    lab.restrict_egress(&a, &[&format!("ip daddr {SERVER_V4} tcp dport 443")]);
+    let origin = "https://webcall.test";
+    let ada = Browser::start(&mut lab, &a, Some(&pki.ca_pem), &[]).await;
+    let bob = Browser::start(&mut lab, &b, Some(&pki.ca_pem), &[]).await;
+
+    sign_up(&ada.client, origin, "ada").await;
+    sign_up(&bob.client, origin, "bob").await;
+    join_call(&ada.client, &format!("{origin}/r/lab")).await;
+    join_call(&bob.client, &format!("{origin}/r/lab")).await;
+    tile_of(&ada.client, "bob").await;
+    tile_of(&bob.client, "ada").await;
+    let media_end = format!("{SERVER_V4}:3479");
+    let over_tls = |path: &Value| path["local"] == "relay" && path["relayProtocol"] == "tls";
+    let straight = |path: &Value| path["local"] == "host" && path["protocol"] == "udp";
+    for (who, browser, way) in [
+        ("ada", &ada, &over_tls as &dyn Fn(&Value) -> bool),
+        ("bob", &bob, &straight),
+    ] {
+        eventually(
+            &browser.client,
+            &format!("{who}'s call is routed"),
+            "return window.webcall.mediaMode() === 'sfu';",
+        )
+        .await;
+        let path = routed_path(&browser.client, |path| {
+            decoding(path) && way(path) && path["remoteAddress"] == media_end.as_str()
+        })
+        .await
+        .unwrap_or_else(|last| {
+            panic!(
+                "{who}'s routed call never ran as expected; getStats said last: {last}\n\
+                 server log: {}\n{}",
+                log.display(),
+                lab.describe(&[&ada.ns, &bob.ns, &lab.ns("srv")])
+            )
+        });
+        eprintln!("routed call path seen by {who}: {path}");
+    }
     close([ada, bob]).await;
 }
 

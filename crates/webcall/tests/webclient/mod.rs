@@ -287,6 +287,17 @@ pub fn firefox_prefs() -> Value {
     })
 }
 
+/// Waits until the sign-in page's script has wired its forms (before that, a
+/// click on Sign in would be the browser's own form submission).
+pub async fn auth_ready(browser: &Client) {
+    eventually(
+        browser,
+        "the sign-in page's script ran",
+        "return document.body.dataset.ready === 'true';",
+    )
+    .await;
+}
+
 /// Waits (20 s at most) for an element; panics naming it if it never shows.
 pub async fn css(browser: &Client, selector: &str) -> fantoccini::elements::Element {
     find_within(browser, selector, Duration::from_secs(20))
@@ -466,7 +477,8 @@ pub async fn tile_of(browser: &Client, username: &str) -> String {
         .to_owned()
 }
 
-/// The call with `peer` as getStats sees it (Chromium: the transport's selected
+/// The call with `peer` (`null`: a routed call's connection to the server) as
+/// getStats sees it (Chromium: the transport's selected
 /// pair; Firefox: the `selected` succeeded pair): the selected candidate pair's local
 /// and remote candidate types (`local`, `remote`), the local candidate's
 /// `relayProtocol` (udp/tcp/tls, relay candidates only) and `protocol` (the
@@ -474,7 +486,10 @@ pub async fn tile_of(browser: &Client, username: &str) -> String {
 /// decoded from that peer (`frames`).
 pub const CALL_PATH: &str = r#"
 const [peer, done] = arguments;
-window.webcall.stats(peer).then((report) => {
+// peer null: the routed call's one connection to the server.
+const pc = peer === null ? window.webcall.routedPc() : window.webcall.pc(peer);
+if (!pc) { done({error: 'no connection yet'}); return; }
+pc.getStats().then((report) => {
   let pair = null, frames = 0;
   const byId = new Map();
   report.forEach((s) => byId.set(s.id, s));
@@ -503,10 +518,27 @@ pub async fn call_path(
     peer: &str,
     wanted: impl Fn(&Value) -> bool,
 ) -> Result<Value, Value> {
+    polled_path(browser, json!(peer), wanted).await
+}
+
+/// [`call_path`] of a routed call: its one connection to the server, with the
+/// video decoded from everyone over it.
+pub async fn routed_path(
+    browser: &Client,
+    wanted: impl Fn(&Value) -> bool,
+) -> Result<Value, Value> {
+    polled_path(browser, Value::Null, wanted).await
+}
+
+async fn polled_path(
+    browser: &Client,
+    peer: Value,
+    wanted: impl Fn(&Value) -> bool,
+) -> Result<Value, Value> {
     let mut last = Value::Null;
     for _ in 0..60 {
         last = browser
-            .execute_async(CALL_PATH, vec![json!(peer)])
+            .execute_async(CALL_PATH, vec![peer.clone()])
             .await
             .unwrap();
         if wanted(&last) {

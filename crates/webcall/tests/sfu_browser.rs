@@ -6,16 +6,14 @@
 //! fifth join keeps the first four in their call (same peer ids, no rejoin),
 //! their mesh connections closed, everyone seeing everyone after it.
 //!
-//! Tested on every run: five Chromiums routed from the second join decode each
-//! other, the switch at the fifth join, and a Chromium and a Firefox decode
-//! each other. The seven-person scenario is ignored: on this 2-core machine
-//! (load ~30 with seven browsers) Firefox's and the last Chromium's
-//! connections keep failing and starting over, while the six others decode
-//! one another (measured; run it with `--ignored`).
+//! Also a Chromium and a Firefox alone: the smallest routed call between two
+//! engines, quick to tell apart from trouble that only a full room shows.
+//! Seven browsers load this 2-core machine to ~30; the seven-person scenario
+//! takes about a minute here.
 //!
 //! See routed/mod.rs for the server's media address (`SFU_PUBLIC_IP`: a
 //! non-loopback address of this machine). A missing browser prints SKIPPED
-//! (fails under `CI`). One scenario at a time: each takes five to seven browsers.
+//! (fails under `CI`). One scenario at a time: each takes two to seven browsers.
 
 mod routed;
 mod support;
@@ -57,7 +55,6 @@ async fn all_decode_all(people: &[(&str, &Client)]) {
 }
 
 #[tokio::test]
-#[ignore = "seven browsers overload this 2-core machine: Firefox's and the last Chromium's connections keep failing (issue #20 note); run with --ignored"]
 async fn six_chromiums_and_a_firefox_decode_each_other_through_the_server() {
     let _serial = SERIAL.lock().await;
     let Some(chromedriver) = Driver::start(Engine::Chromium).await else {
@@ -144,30 +141,6 @@ async fn the_switch_at_the_fifth_join_keeps_the_first_four_in_the_call() {
         assert_eq!(mesh_left, 0, "{name}'s mesh connections are closed");
     }
     screenshot(&browsers[0], "sfu-switch-routed").await;
-    for browser in browsers {
-        browser.close().await.unwrap();
-    }
-    app_stop(routed).await;
-}
-
-#[tokio::test]
-async fn five_chromiums_routed_from_the_second_join_decode_each_other() {
-    let _serial = SERIAL.lock().await;
-    let Some(driver) = Driver::start(Engine::Chromium).await else {
-        return;
-    };
-    let routed = routed_app("2").await;
-    let app = &routed.app;
-    let names = ["ada", "bob", "cyd", "dan", "eve"];
-    let browsers = signed_in(&driver, app, &names).await;
-    for browser in &browsers {
-        join_call(browser, &routed.room_url("five")).await;
-    }
-    let people: Vec<(&str, &Client)> = names.iter().copied().zip(browsers.iter()).collect();
-    for (name, browser) in &people {
-        in_mode(browser, name, "sfu").await;
-    }
-    all_decode_all(&people).await;
     for browser in browsers {
         browser.close().await.unwrap();
     }

@@ -3,7 +3,7 @@
 //! (open, signals, close, death).
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +41,9 @@ pub(crate) struct Engine {
     pub(crate) shared: Arc<Shared>,
     pub(crate) rtc_config: RtcConfig,
     pub(crate) candidates: Vec<SocketAddr>,
+    /// The socket is IPv6 and takes IPv4 too: IPv4 peers' addresses come
+    /// and go as `::ffff:a.b.c.d`.
+    dual_stack: bool,
     pub(crate) top_n: usize,
     pub(crate) sessions: HashMap<PeerId, Session>,
     pub(crate) rooms: HashMap<RoomName, Room>,
@@ -64,7 +67,7 @@ enum Wake {
 impl Engine {
     pub(crate) fn new(
         socket: UdpSocket,
-        local_addr: SocketAddr,
+        candidates: Vec<SocketAddr>,
         config: &crate::SfuConfig,
         shared: Arc<Shared>,
     ) -> std::io::Result<Self> {
@@ -80,20 +83,13 @@ impl Engine {
             .enable_opus(true, false)
             .enable_vp8(true)
             .enable_bwe(Some(Bitrate::kbps(2_500)));
-        let mut candidates = config.candidates.clone();
-        if candidates.is_empty() {
-            let mut addr = local_addr;
-            if addr.ip().is_unspecified() {
-                tracing::warn!(%addr, "SFU bound to all addresses without candidates: offering loopback only");
-                addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
-            }
-            candidates.push(addr);
-        }
+        let dual_stack = socket.local_addr()?.is_ipv6();
         Ok(Self {
             socket,
             shared,
             rtc_config,
             candidates,
+            dual_stack,
             top_n: config.audio_top_n.max(1),
             sessions: HashMap::new(),
             rooms: HashMap::new(),
@@ -223,7 +219,12 @@ impl Engine {
                         self.unreported.1 += t.contents.len() as u64;
                     }
                     // A full socket buffer drops the datagram, as the network would.
-                    let _ = self.socket.try_send_to(&t.contents, t.destination);
+                    let to = if self.dual_stack {
+                        mapped(t.destination)
+                    } else {
+                        t.destination
+                    };
+                    let _ = self.socket.try_send_to(&t.contents, to);
                 }
                 Ok(Output::Event(e)) => self.events.push_back((peer.clone(), e)),
                 Err(e) => {
@@ -346,6 +347,8 @@ impl Engine {
         let Ok(contents) = bytes.try_into() else {
             return;
         };
+        // An IPv4 peer on the dual-stack socket is an IPv4 peer to ICE.
+        let source = SocketAddr::new(source.ip().to_canonical(), source.port());
         let destination = self.destination_for(source);
         let input = Input::Receive(
             now,
@@ -489,6 +492,39 @@ impl Engine {
 
 /// An RTP packet (not RTCP, STUN or DTLS): version 2, payload type outside
 /// RTCP's 200..=206 (RFC 5761).
+/// The host candidates offered: the configured addresses (port 0: the bound
+/// port), else the bound address; all addresses bound and none configured:
+/// loopback (both families on a dual-stack socket).
+pub(crate) fn offered(configured: &[SocketAddr], local: SocketAddr) -> Vec<SocketAddr> {
+    let mut candidates: Vec<SocketAddr> = configured
+        .iter()
+        .map(|c| match c.port() {
+            0 => SocketAddr::new(c.ip(), local.port()),
+            _ => *c,
+        })
+        .collect();
+    if candidates.is_empty() {
+        if !local.ip().is_unspecified() {
+            candidates.push(local);
+        } else {
+            tracing::warn!(addr = %local, "SFU bound to all addresses without candidates: offering loopback only");
+            candidates.push(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), local.port()));
+            if local.is_ipv6() {
+                candidates.push(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), local.port()));
+            }
+        }
+    }
+    candidates
+}
+
+/// An address as the dual-stack socket sends to it (IPv4 as `::ffff:a.b.c.d`).
+fn mapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(v4) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+        v6 => v6,
+    }
+}
+
 fn is_rtp(datagram: &[u8]) -> bool {
     datagram.len() >= 12 && datagram[0] >> 6 == 2 && !(72..=78).contains(&(datagram[1] & 0x7f))
 }

@@ -92,9 +92,11 @@ const COMMAND_QUEUE: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
     /// The UDP socket every session shares (`SFU_UDP_PORT`, on all addresses).
+    /// An IPv6 address binds a dual-stack socket: IPv4 peers reach it too.
     pub bind: SocketAddr,
     /// The addresses offered to clients as host candidates (the server's
-    /// public address and port; the bound address when empty).
+    /// public addresses; port 0 stands for the bound port); the bound
+    /// address when empty.
     pub candidates: Vec<SocketAddr>,
     /// In a room larger than this, only this many loudest speakers' audio is
     /// forwarded to each participant (`SFU_AUDIO_TOP_N`).
@@ -113,6 +115,7 @@ pub struct SfuStats {
 /// The media end: cheap to share (`Arc`), its work happens on its own thread.
 pub struct Sfu {
     local_addr: SocketAddr,
+    candidates: Vec<SocketAddr>,
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
 }
@@ -184,6 +187,8 @@ impl Sfu {
     pub async fn bind(config: SfuConfig) -> std::io::Result<Arc<Self>> {
         let socket = media_socket(config.bind)?;
         let local_addr = socket.local_addr()?;
+        let candidates = engine::offered(&config.candidates, local_addr);
+        let engine_candidates = candidates.clone();
         let shared = Arc::new(Shared::default());
         let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
         let (started, ready) = tokio::sync::oneshot::channel();
@@ -203,7 +208,7 @@ impl Sfu {
                 };
                 runtime.block_on(async move {
                     let engine = tokio::net::UdpSocket::from_std(socket).and_then(|socket| {
-                        engine::Engine::new(socket, local_addr, &config, engine_shared)
+                        engine::Engine::new(socket, engine_candidates, &config, engine_shared)
                     });
                     match engine {
                         Ok(engine) => {
@@ -219,6 +224,7 @@ impl Sfu {
             .map_err(|_| std::io::Error::other("the SFU thread ended at start"))??;
         Ok(Arc::new(Self {
             local_addr,
+            candidates,
             commands,
             shared,
         }))
@@ -227,6 +233,11 @@ impl Sfu {
     /// The bound socket's address (its port when `SFU_UDP_PORT` was 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The addresses offered to clients (host candidates), ports filled in.
+    pub fn candidates(&self) -> &[SocketAddr] {
+        &self.candidates
     }
 
     /// Ends every session, finishes running recordings and stops the task.
@@ -274,6 +285,10 @@ fn media_socket(bind: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
             bytes = got,
             "the SFU socket's receive buffer is small: raise net.core.rmem_max (docs/PRODUCTION.md)"
         );
+    }
+    if bind.is_ipv6() {
+        // One socket for both families: IPv4 peers arrive as ::ffff:a.b.c.d.
+        socket.set_only_v6(false)?;
     }
     socket.bind(&bind.into())?;
     socket.set_nonblocking(true)?;

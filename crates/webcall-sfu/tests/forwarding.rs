@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{room, sfu, wait_until, Peer, Sends};
+use support::{room, sfu, sfu_on, wait_until, Peer, Sends};
 use webcall_domain::media::{MediaRouter, SfuSignal, TileView, TrackSource};
 
 /// Whether `peer` got `sender`'s audio and video, on m-lines the server said
@@ -84,6 +84,53 @@ async fn three_participants_get_each_others_audio_and_video() {
         sfu.stats().forwarded_packets > 0
     })
     .await;
+    sfu.shutdown();
+}
+
+/// One dual-stack socket (`[::]`) serves an IPv6 participant and an IPv4 one:
+/// each gets the other's audio and video, over its own family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_and_an_ipv4_participant_share_the_dual_stack_socket() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        // Unlike the browser tests, this is a property of the machine, not of
+        // what is installed: a host without IPv6 cannot run it.
+        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI machines have IPv6 loopback"
+        );
+        return;
+    }
+    let sfu = sfu_on((std::net::Ipv6Addr::UNSPECIFIED, 0).into(), 3).await;
+    assert!(
+        sfu.candidates().iter().any(|c| c.is_ipv4()),
+        "{:?}",
+        sfu.candidates()
+    );
+    assert!(
+        sfu.candidates().iter().any(|c| c.is_ipv6()),
+        "{:?}",
+        sfu.candidates()
+    );
+    let room = room("families");
+    let six = Peer::join(
+        &sfu,
+        &room,
+        0,
+        Sends {
+            ipv6: true,
+            ..Sends::default()
+        },
+    )
+    .await;
+    let four = Peer::join(&sfu, &room, 1, Sends::default()).await;
+    wait_until("each gets the other's audio and video", || {
+        got_both_from(&six, &four) && got_both_from(&four, &six)
+    })
+    .await;
+    for peer in [&six, &four] {
+        assert!(peer.errors().is_empty(), "{:?}", peer.errors());
+    }
     sfu.shutdown();
 }
 

@@ -3,7 +3,7 @@
 //! routed calls ([`DiskRecorder`], `webcall-record`) on `RECORDING_DIR`. Both
 //! go to the hub; the recorder also serves the recordings' REST side.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -49,26 +49,30 @@ pub(crate) async fn start(config: &Config) -> anyhow::Result<Media> {
             candidates: Vec::new(),
         });
     }
-    let port = match settings.udp_port {
-        // Any free port: found first, so that the candidates can name it.
-        0 => std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-            .and_then(|socket| socket.local_addr())
-            .context("SFU_UDP_PORT=0: no free UDP port")?
-            .port(),
-        port => port,
-    };
-    let bind = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port);
-    let candidates: Vec<SocketAddr> = candidate_ips(config)
-        .into_iter()
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect();
-    let sfu = Sfu::bind(SfuConfig {
-        bind,
-        candidates: candidates.clone(),
-        audio_top_n: settings.audio_top_n,
-    })
+    let port = settings.udp_port;
+    // One dual-stack socket (IPv6 and IPv4) where the host has IPv6, else IPv4.
+    let sfu = match bind_media(
+        settings.audio_top_n,
+        Ipv6Addr::UNSPECIFIED.into(),
+        port,
+        config,
+    )
     .await
-    .with_context(|| format!("cannot bind the SFU's UDP {bind} (SFU_UDP_PORT)"))?;
+    {
+        Ok(sfu) => sfu,
+        Err(e) => {
+            tracing::info!(error = %e, "no IPv6 socket for routed calls' media: IPv4 only");
+            bind_media(
+                settings.audio_top_n,
+                Ipv4Addr::UNSPECIFIED.into(),
+                port,
+                config,
+            )
+            .await
+            .with_context(|| format!("cannot bind the SFU's UDP port {port} (SFU_UDP_PORT)"))?
+        }
+    };
+    let candidates: Vec<SocketAddr> = sfu.candidates().to_vec();
     // Not "listening addr=": that is the HTTP port's line, which scripts look for.
     tracing::info!(
         udp = %sfu.local_addr(),
@@ -82,25 +86,50 @@ pub(crate) async fn start(config: &Config) -> anyhow::Result<Media> {
     })
 }
 
+/// Binds the media end on `ip` (all addresses of one family, or both for
+/// `::`), offering the [`candidate_ips`] of the families it can reach.
+async fn bind_media(
+    audio_top_n: usize,
+    ip: IpAddr,
+    port: u16,
+    config: &Config,
+) -> std::io::Result<Arc<Sfu>> {
+    let both = ip.is_ipv6();
+    let candidates = candidate_ips(config)
+        .into_iter()
+        .filter(|c| both || c.is_ipv4())
+        // Port 0: the port the socket gets (SFU_UDP_PORT=0 picks a free one).
+        .map(|c| SocketAddr::new(c, 0))
+        .collect();
+    Sfu::bind(SfuConfig {
+        bind: SocketAddr::new(ip, port),
+        candidates,
+        audio_top_n,
+    })
+    .await
+}
+
 /// The addresses clients are told to send media to: `SFU_PUBLIC_IP`, else
-/// `TURN_PUBLIC_IP`, else the host's primary address (IPv4: the media end
-/// listens on IPv4).
+/// the relay's public addresses (`TURN_PUBLIC_IP`, `TURN_PUBLIC_IP6`), else
+/// the host's primary IPv4 address and its global IPv6 address if it has one.
 fn candidate_ips(config: &Config) -> Vec<IpAddr> {
     let configured = &config.media.public_ips;
-    let ips: Vec<IpAddr> = if !configured.is_empty() {
-        configured.clone()
-    } else if let Some(ip) = config.turn.as_ref().and_then(|turn| turn.public_ip) {
-        vec![ip]
-    } else if let Some(ip) = webcall_turn::detect_public_ip() {
-        tracing::info!(%ip, "SFU_PUBLIC_IP not set: routed calls' media on the host's primary address (set it behind 1:1 NAT)");
-        vec![ip]
-    } else {
-        tracing::warn!("SFU_PUBLIC_IP not set and no primary address found: routed calls' media on 127.0.0.1, which only local clients reach");
-        vec![IpAddr::from([127, 0, 0, 1])]
-    };
-    let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = ips.into_iter().partition(IpAddr::is_ipv4);
-    if !v6.is_empty() {
-        tracing::warn!(ignored = ?v6, "the SFU listens on IPv4 only: IPv6 addresses in SFU_PUBLIC_IP are not offered");
+    if !configured.is_empty() {
+        return configured.clone();
     }
-    v4
+    let turn = config.turn.as_ref();
+    let v4 = turn
+        .and_then(|turn| turn.public_ip)
+        .or_else(webcall_turn::detect_public_ip);
+    let v6 = turn
+        .and_then(|turn| turn.public_ip6)
+        .or_else(webcall_turn::detect_public_ip6)
+        .map(IpAddr::V6);
+    let ips: Vec<IpAddr> = v4.into_iter().chain(v6).collect();
+    if ips.is_empty() {
+        tracing::warn!("SFU_PUBLIC_IP not set and no primary address found: routed calls' media on 127.0.0.1, which only local clients reach");
+        return vec![IpAddr::from([127, 0, 0, 1])];
+    }
+    tracing::info!(ips = ?ips, "SFU_PUBLIC_IP not set: routed calls' media on these addresses (set it behind 1:1 NAT)");
+    ips
 }

@@ -249,6 +249,44 @@ async fn two_people_call(
     Seen { by_ada, by_bob }
 }
 
+/// As [`two_people_call`] in a room the server routes (`SFU_FROM_PEERS=2`):
+/// each person's one connection to the server's media end satisfies `wanted`
+/// with video decoded (the other's: there is no one else).
+async fn routed_call(
+    lab: &Lab,
+    server_log: &Path,
+    origin: &str,
+    ada: &Browser,
+    bob: &Browser,
+    wanted: impl Fn(&str, &Value) -> bool,
+) {
+    sign_up(&ada.client, origin, "ada").await;
+    sign_up(&bob.client, origin, "bob").await;
+    join_call(&ada.client, &format!("{origin}/r/lab")).await;
+    join_call(&bob.client, &format!("{origin}/r/lab")).await;
+    tile_of(&ada.client, "bob").await;
+    tile_of(&bob.client, "ada").await;
+    for (who, browser) in [("ada", ada), ("bob", bob)] {
+        eventually(
+            &browser.client,
+            &format!("{who}'s call is routed"),
+            "return window.webcall.mediaMode() === 'sfu';",
+        )
+        .await;
+        let path = routed_path(&browser.client, |path| decoding(path) && wanted(who, path))
+            .await
+            .unwrap_or_else(|last| {
+                panic!(
+                    "{who}'s routed call never ran as expected; getStats said last: {last}\n\
+                     server log: {}\n{}",
+                    server_log.display(),
+                    lab.describe(&[&ada.ns, &bob.ns, &lab.ns("srv")])
+                )
+            });
+        eprintln!("routed call path seen by {who}: {path}");
+    }
+}
+
 async fn close(browsers: [Browser; 2]) {
     for browser in browsers {
         browser.client.close().await.unwrap();
@@ -434,39 +472,18 @@ async fn only_443_open_a_routed_call_reaches_the_media_server_over_turn_tls() {
     let ada = Browser::start(&mut lab, &a, Some(&pki.ca_pem), &[]).await;
     let bob = Browser::start(&mut lab, &b, Some(&pki.ca_pem), &[]).await;
 
-    sign_up(&ada.client, origin, "ada").await;
-    sign_up(&bob.client, origin, "bob").await;
-    join_call(&ada.client, &format!("{origin}/r/lab")).await;
-    join_call(&bob.client, &format!("{origin}/r/lab")).await;
-    tile_of(&ada.client, "bob").await;
-    tile_of(&bob.client, "ada").await;
-    let media_end = format!("{SERVER_V4}:3479");
     let over_tls = |path: &Value| path["local"] == "relay" && path["relayProtocol"] == "tls";
     let straight = |path: &Value| path["local"] == "host" && path["protocol"] == "udp";
-    for (who, browser, way) in [
-        ("ada", &ada, &over_tls as &dyn Fn(&Value) -> bool),
-        ("bob", &bob, &straight),
-    ] {
-        eventually(
-            &browser.client,
-            &format!("{who}'s call is routed"),
-            "return window.webcall.mediaMode() === 'sfu';",
-        )
-        .await;
-        let path = routed_path(&browser.client, |path| {
-            decoding(path) && way(path) && path["remoteAddress"] == media_end.as_str()
-        })
-        .await
-        .unwrap_or_else(|last| {
-            panic!(
-                "{who}'s routed call never ran as expected; getStats said last: {last}\n\
-                 server log: {}\n{}",
-                log.display(),
-                lab.describe(&[&ada.ns, &bob.ns, &lab.ns("srv")])
-            )
-        });
-        eprintln!("routed call path seen by {who}: {path}");
-    }
+    let media_end = format!("{SERVER_V4}:3479");
+    routed_call(&lab, &log, origin, &ada, &bob, |who, path| {
+        path["remoteAddress"] == media_end.as_str()
+            && if who == "ada" {
+                over_tls(path)
+            } else {
+                straight(path)
+            }
+    })
+    .await;
     close([ada, bob]).await;
 }
 
@@ -519,5 +536,57 @@ async fn an_ipv6_only_person_calls_an_ipv4_only_one_through_the_relay() {
         "{}",
         seen.by_bob
     );
+    close([ada, bob]).await;
+}
+
+/// (d, routed) Ada has only IPv6, Bob only IPv4, and the room routes its media
+/// through the server: the media end's one dual-stack socket takes Ada
+/// straight over IPv6 and Bob over IPv4, no relay in between.
+#[tokio::test]
+async fn an_ipv6_only_person_and_an_ipv4_only_one_meet_at_the_media_server() {
+    if !available() {
+        return;
+    }
+    let _one = SERIAL.lock().await;
+    let mut lab = Lab::new("f");
+    let public_ips = format!("{SERVER_V4},{}", netlab::SERVER_V6);
+    let log = start_server(
+        &mut lab,
+        &[
+            ("HOST", "::"),
+            ("TURN_LISTEN", "0.0.0.0:3478,[::]:3478"),
+            ("TURN_PUBLIC_IP6", netlab::SERVER_V6),
+            ("SFU_UDP_PORT", "3479"),
+            ("SFU_PUBLIC_IP", &public_ips),
+            ("SFU_FROM_PEERS", "2"),
+        ],
+    )
+    .await;
+    let a = lab.public_client("a", &["fd64::11/64"]);
+    let b = lab.public_client("b", &["100.64.0.12/24"]);
+    lab.exec(
+        &a,
+        &[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            netlab::SERVER_V6,
+        ],
+    );
+    lab.exec(&b, &["ip", "route", "add", "default", "via", SERVER_V4]);
+    let origin = "http://webcall.test:8000";
+    let ada = Browser::start(&mut lab, &a, None, &insecure_origin_is_secure(origin)).await;
+    let bob = Browser::start(&mut lab, &b, None, &insecure_origin_is_secure(origin)).await;
+
+    let over_v6 = format!("{}:3479", netlab::SERVER_V6); // getStats: no brackets
+    let over_v4 = format!("{SERVER_V4}:3479");
+    routed_call(&lab, &log, origin, &ada, &bob, |who, path| {
+        let media_end = if who == "ada" { &over_v6 } else { &over_v4 };
+        path["local"] == "host" && path["remoteAddress"] == media_end.as_str()
+    })
+    .await;
     close([ada, bob]).await;
 }

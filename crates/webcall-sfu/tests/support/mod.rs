@@ -7,7 +7,7 @@
 pub mod recording;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,8 +31,14 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 pub const SIZES: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
 
 pub async fn sfu(audio_top_n: usize) -> Arc<Sfu> {
+    sfu_on((Ipv4Addr::LOCALHOST, 0).into(), audio_top_n).await
+}
+
+/// An SFU bound to `bind` offering its default candidates (`[::]:0`: one
+/// dual-stack socket, offering 127.0.0.1 and ::1).
+pub async fn sfu_on(bind: SocketAddr, audio_top_n: usize) -> Arc<Sfu> {
     Sfu::bind(SfuConfig {
-        bind: (Ipv4Addr::LOCALHOST, 0).into(),
+        bind,
         candidates: Vec::new(),
         audio_top_n,
     })
@@ -79,6 +85,8 @@ pub struct Sends {
     pub audio_level: i8,
     /// How long the session stays open before the participant offers.
     pub offer_after: Duration,
+    /// The participant's socket is on ::1 (else 127.0.0.1).
+    pub ipv6: bool,
 }
 
 impl Default for Sends {
@@ -87,6 +95,7 @@ impl Default for Sends {
             video: true,
             audio_level: 30,
             offer_after: Duration::ZERO,
+            ipv6: false,
         }
     }
 }
@@ -105,7 +114,11 @@ impl Peer {
                 Arc::new(move |r| drop(replies_tx.send(r))),
             )
             .unwrap();
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let ip: IpAddr = match sends.ipv6 {
+            true => Ipv6Addr::LOCALHOST.into(),
+            false => Ipv4Addr::LOCALHOST.into(),
+        };
+        let socket = UdpSocket::bind((ip, 0)).await.unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (stop, stopped) = mpsc::unbounded_channel();
         let client = Client::new(router, id.clone(), index, sends, socket, seen.clone());

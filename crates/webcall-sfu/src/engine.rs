@@ -3,7 +3,7 @@
 //! (open, signals, close, death).
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -220,7 +220,7 @@ impl Engine {
                     }
                     // A full socket buffer drops the datagram, as the network would.
                     let to = if self.dual_stack {
-                        mapped(t.destination)
+                        crate::socket::mapped(t.destination)
                     } else {
                         t.destination
                     };
@@ -492,39 +492,6 @@ impl Engine {
 
 /// An RTP packet (not RTCP, STUN or DTLS): version 2, payload type outside
 /// RTCP's 200..=206 (RFC 5761).
-/// The host candidates offered: the configured addresses (port 0: the bound
-/// port), else the bound address; all addresses bound and none configured:
-/// loopback (both families on a dual-stack socket).
-pub(crate) fn offered(configured: &[SocketAddr], local: SocketAddr) -> Vec<SocketAddr> {
-    let mut candidates: Vec<SocketAddr> = configured
-        .iter()
-        .map(|c| match c.port() {
-            0 => SocketAddr::new(c.ip(), local.port()),
-            _ => *c,
-        })
-        .collect();
-    if candidates.is_empty() {
-        if !local.ip().is_unspecified() {
-            candidates.push(local);
-        } else {
-            tracing::warn!(addr = %local, "SFU bound to all addresses without candidates: offering loopback only");
-            candidates.push(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), local.port()));
-            if local.is_ipv6() {
-                candidates.push(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), local.port()));
-            }
-        }
-    }
-    candidates
-}
-
-/// An address as the dual-stack socket sends to it (IPv4 as `::ffff:a.b.c.d`).
-fn mapped(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(v4) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
-        v6 => v6,
-    }
-}
-
 fn is_rtp(datagram: &[u8]) -> bool {
     datagram.len() >= 12 && datagram[0] >> 6 == 2 && !(72..=78).contains(&(datagram[1] & 0x7f))
 }

@@ -14,7 +14,8 @@
 //!   timeout. `route`: what happens to a frame (layer choice, loudest
 //!   speakers, recording); `session`: one participant's Rtc and offer/answer
 //!   state; `forward`: simulcast layers; `audio`: the loudest speakers; `tap`:
-//!   recordings; `vp8`: key frame headers; `report`: the debug report.
+//!   recordings; `vp8`: key frame headers; `report`: the debug report;
+//!   `socket`: the one UDP socket (buffers, both families) and the candidates.
 //!
 //! # Why str0m, not webrtc-rs `webrtc`
 //! - str0m is sans-I/O: an `Rtc` is a state machine fed datagrams and times,
@@ -71,6 +72,7 @@ mod report;
 mod route;
 mod session;
 mod signals;
+mod socket;
 mod tap;
 mod vp8;
 
@@ -185,9 +187,9 @@ impl Sfu {
     /// single-threaded tokio runtime): the media path never waits behind the
     /// HTTP and signaling tasks, and they never wait behind it.
     pub async fn bind(config: SfuConfig) -> std::io::Result<Arc<Self>> {
-        let socket = media_socket(config.bind)?;
+        let socket = socket::media_socket(config.bind)?;
         let local_addr = socket.local_addr()?;
-        let candidates = engine::offered(&config.candidates, local_addr);
+        let candidates = socket::offered(&config.candidates, local_addr);
         let engine_candidates = candidates.clone();
         let shared = Arc::new(Shared::default());
         let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
@@ -254,45 +256,6 @@ impl Sfu {
             forwarded_bytes: self.shared.bytes.load(Ordering::Relaxed),
         }
     }
-}
-
-/// What the media socket asks the kernel to buffer each way: every
-/// participant's packets arrive on this one socket, and a burst (key frames of
-/// several publishers at once) must wait there while the engine works.
-const SOCKET_BUFFER: usize = 8 << 20;
-/// Below this the kernel's cap (`net.core.rmem_max`) is worth raising.
-const SOCKET_BUFFER_WARN: usize = 1 << 20;
-
-/// The one UDP socket of every session, with large kernel buffers (up to the
-/// system's caps: `net.core.rmem_max`, `net.core.wmem_max`), non-blocking.
-fn media_socket(bind: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
-    for (which, set) in [
-        (
-            "receive",
-            Socket::set_recv_buffer_size as fn(&Socket, usize) -> std::io::Result<()>,
-        ),
-        ("send", Socket::set_send_buffer_size),
-    ] {
-        if let Err(e) = set(&socket, SOCKET_BUFFER) {
-            tracing::warn!(which, error = %e, "could not size the SFU socket's buffer");
-        }
-    }
-    let got = socket.recv_buffer_size().unwrap_or(0);
-    if got < SOCKET_BUFFER_WARN {
-        tracing::warn!(
-            bytes = got,
-            "the SFU socket's receive buffer is small: raise net.core.rmem_max (docs/PRODUCTION.md)"
-        );
-    }
-    if bind.is_ipv6() {
-        // One socket for both families: IPv4 peers arrive as ::ffff:a.b.c.d.
-        socket.set_only_v6(false)?;
-    }
-    socket.bind(&bind.into())?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
 }
 
 impl MediaRouter for Sfu {

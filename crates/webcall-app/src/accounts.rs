@@ -191,7 +191,8 @@ impl Accounts {
                     return Err(AppError::Banned);
                 }
                 tracing::info!(user_id = %user.id, "login succeeded");
-                Ok(self.deps.tokens.issue(user.id, self.deps.clock.now()))
+                let now = self.deps.clock.now();
+                Ok(self.deps.tokens.issue(user.id, user.token_time(now)))
             }
             _ => {
                 metrics::counter!("webcall_auth_failures_total", "kind" => "login").increment(1);
@@ -266,7 +267,10 @@ impl Accounts {
         } else {
             claims.family
         };
-        Ok(self.deps.tokens.issue_in_family(user.id, family, now))
+        Ok(self
+            .deps
+            .tokens
+            .issue_in_family(user.id, family, user.token_time(now)))
     }
 
     /// Revokes `claims`' family for as long as any token in it can live, and
@@ -926,6 +930,54 @@ mod tests {
         let claims = h.accounts.authenticate(&secret(&second)).await.unwrap();
         assert_eq!(claims, second.claims);
         h.refresh(&secret(&second)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_login_in_the_second_of_a_password_reset_gives_a_token_that_works() {
+        use webcall_domain::admin::{AdminRepository, NewAuditEntry};
+        use webcall_domain::model::LoginIdentifier;
+        let h = harness();
+        let bob = h.register("bob@example.org", "bob").await;
+        let before = h.token("bob").await;
+        // The reset happens at .300 (the password stays the same here).
+        h.clock.advance(chrono::Duration::milliseconds(300));
+        let audit = NewAuditEntry {
+            at: h.clock.now(),
+            actor: bob.id,
+            actor_name: "bob".into(),
+            action: "user.reset_link",
+            target: "bob".into(),
+            detail: None,
+        };
+        let expires = h.clock.now() + chrono::Duration::hours(1);
+        assert!(h
+            .store
+            .create_reset(bob.id, "h", expires, audit)
+            .await
+            .unwrap());
+        let (_, hash) = h
+            .store
+            .find_for_login(&LoginIdentifier::Username(bob.username.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        let now = h.clock.now();
+        assert_eq!(
+            h.store.consume_reset("h", now, hash).await.unwrap(),
+            Some(bob.id)
+        );
+
+        // Bob signs in at .700 of the same second: his new token works, and so
+        // does the one a refresh gives; the one from before the reset does not.
+        h.clock.advance(chrono::Duration::milliseconds(400));
+        let after = h.token("bob").await;
+        h.accounts.authenticate_user(&after).await.unwrap();
+        let refreshed = h.refresh(&after).await.unwrap();
+        h.accounts.authenticate_user(&refreshed).await.unwrap();
+        assert!(matches!(
+            h.accounts.authenticate_user(&before).await,
+            Err(AppError::TokenRevoked)
+        ));
     }
 
     #[tokio::test]

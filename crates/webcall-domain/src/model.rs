@@ -243,6 +243,22 @@ impl User {
     pub fn accepts_token_from(&self, issued_at: DateTime<Utc>) -> bool {
         self.tokens_valid_from.is_none_or(|from| issued_at >= from)
     }
+
+    /// The issue time to give a token made `now`: `now`, except in the second
+    /// of a password reset, where `iat` (whole seconds) would read as before
+    /// the reset and the new token would be refused at once (a person who
+    /// signs in right after resetting would be sent back to sign in). Then the
+    /// reset's next whole second, at most a second ahead.
+    pub fn token_time(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let Some(from) = self.tokens_valid_from else {
+            return now;
+        };
+        let whole = |secs: i64| DateTime::from_timestamp(secs, 0).unwrap_or(now);
+        if whole(now.timestamp()) >= from {
+            return now;
+        }
+        whole(from.timestamp() + i64::from(from.timestamp_subsec_nanos() > 0)).max(now)
+    }
 }
 
 /// An account about to be stored.
@@ -345,6 +361,42 @@ impl fmt::Debug for TurnCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_made_in_the_second_of_a_reset_is_dated_so_that_it_is_accepted() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut user = User {
+            id: UserId::new_random(),
+            email: Email::parse("ada@example.org").unwrap(),
+            username: Username::parse("ada").unwrap(),
+            created_at: at("2026-01-01T00:00:00Z"),
+            role: crate::role::Role::Member,
+            banned_at: None,
+            tokens_valid_from: None,
+        };
+        let now = at("2026-12-07T10:00:00.700Z");
+        assert_eq!(user.token_time(now), now, "no reset");
+        // `iat` keeps whole seconds: what a verifier sees of a token made then.
+        let iat = |t: DateTime<Utc>| DateTime::from_timestamp(t.timestamp(), 0).unwrap();
+
+        user.tokens_valid_from = Some(at("2026-12-07T10:00:00.300Z"));
+        let made = user.token_time(now);
+        assert_eq!(made, at("2026-12-07T10:00:01Z"), "the next whole second");
+        assert!(user.accepts_token_from(iat(made)));
+        assert!(
+            !user.accepts_token_from(iat(now)),
+            "dated now, it would be refused"
+        );
+        assert!(
+            !user.accepts_token_from(iat(at("2026-12-07T10:00:00.200Z"))),
+            "one from before the reset stays refused"
+        );
+
+        user.tokens_valid_from = Some(at("2026-12-07T09:59:59.300Z"));
+        assert_eq!(user.token_time(now), now, "a reset in an earlier second");
+        user.tokens_valid_from = Some(at("2026-12-07T10:00:00Z"));
+        assert_eq!(user.token_time(now), now, "a reset on the whole second");
+    }
 
     #[test]
     fn email_accepts_ordinary_addresses_and_normalizes_case() {

@@ -300,9 +300,23 @@ pub async fn auth_ready(browser: &Client) {
 
 /// Waits (20 s at most) for an element; panics naming it if it never shows.
 pub async fn css(browser: &Client, selector: &str) -> fantoccini::elements::Element {
-    find_within(browser, selector, Duration::from_secs(20))
+    match find_within(browser, selector, Duration::from_secs(20)).await {
+        Ok(element) => element,
+        Err(e) => panic!("{selector}: {e}\npage: {}", page_state(browser).await),
+    }
+}
+
+/// Where a browser is and what it shows (the address, the visible text's
+/// start, the shown error messages), for a failing test to say.
+pub async fn page_state(browser: &Client) -> Value {
+    browser
+        .execute(
+            "return {href: location.href, text: document.body ? document.body.innerText.slice(0, 400) : null, \
+             errors: [...document.querySelectorAll('[role=alert], .form-error, .field-error')].filter((e) => !e.hidden).map((e) => e.textContent)};",
+            vec![],
+        )
         .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"))
+        .unwrap_or_else(|e| json!(format!("(no answer: {e})")))
 }
 
 /// Waits up to `limit` for an element, returning the last error if it never

@@ -6,6 +6,7 @@
 //!
 //! Layout:
 //! - [`model`]: newtypes that validate at the edge (`Email`, `Username`, `Password`) and records.
+//! - [`ice`]: what a browser is told about STUN/TURN servers.
 //! - [`role`]: an account's [`role::Role`] (admin or member).
 //! - [`ports`]: the traits adapters implement (storage, hashing, tokens, clock, health).
 //! - [`ids`]: [`ids::RoomName`] and [`ids::PeerId`], which the others refer to.
@@ -26,6 +27,7 @@ pub mod admin;
 pub mod attachments;
 pub mod error;
 pub mod guests;
+pub mod ice;
 pub mod ids;
 pub mod media;
 pub mod model;

@@ -12,6 +12,8 @@ use uuid::Uuid;
 pub use crate::role::Role;
 use crate::DomainError;
 
+pub use crate::ice::{IceServer, IceServers, TurnCredentials};
+
 /// An account's id (a UUID, a string in JSON).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -325,78 +327,9 @@ pub enum TokenError {
     Invalid,
 }
 
-/// One entry of a browser's `RTCConfiguration.iceServers`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IceServer {
-    pub urls: Vec<String>,
-    /// Present for TURN servers.
-    pub credentials: Option<TurnCredentials>,
-}
-
-/// What a browser needs to reach our STUN/TURN servers, and for how long the
-/// credentials inside stay valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IceServers {
-    pub servers: Vec<IceServer>,
-    pub ttl_secs: u64,
-}
-
-/// A username/credential pair for a TURN server. The credential is handed to the
-/// user's browser, but it is still never printed in logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TurnCredentials {
-    pub username: String,
-    pub credential: String,
-}
-
-impl fmt::Debug for TurnCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TurnCredentials")
-            .field("username", &self.username)
-            .field("credential", &"[REDACTED]")
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_token_made_in_the_second_of_a_reset_is_dated_so_that_it_is_accepted() {
-        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        let mut user = User {
-            id: UserId::new_random(),
-            email: Email::parse("ada@example.org").unwrap(),
-            username: Username::parse("ada").unwrap(),
-            created_at: at("2026-01-01T00:00:00Z"),
-            role: crate::role::Role::Member,
-            banned_at: None,
-            tokens_valid_from: None,
-        };
-        let now = at("2026-12-07T10:00:00.700Z");
-        assert_eq!(user.token_time(now), now, "no reset");
-        // `iat` keeps whole seconds: what a verifier sees of a token made then.
-        let iat = |t: DateTime<Utc>| DateTime::from_timestamp(t.timestamp(), 0).unwrap();
-
-        user.tokens_valid_from = Some(at("2026-12-07T10:00:00.300Z"));
-        let made = user.token_time(now);
-        assert_eq!(made, at("2026-12-07T10:00:01Z"), "the next whole second");
-        assert!(user.accepts_token_from(iat(made)));
-        assert!(
-            !user.accepts_token_from(iat(now)),
-            "dated now, it would be refused"
-        );
-        assert!(
-            !user.accepts_token_from(iat(at("2026-12-07T10:00:00.200Z"))),
-            "one from before the reset stays refused"
-        );
-
-        user.tokens_valid_from = Some(at("2026-12-07T09:59:59.300Z"));
-        assert_eq!(user.token_time(now), now, "a reset in an earlier second");
-        user.tokens_valid_from = Some(at("2026-12-07T10:00:00Z"));
-        assert_eq!(user.token_time(now), now, "a reset on the whole second");
-    }
 
     #[test]
     fn email_accepts_ordinary_addresses_and_normalizes_case() {

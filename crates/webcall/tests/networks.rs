@@ -287,6 +287,44 @@ async fn routed_call(
     }
 }
 
+/// The server on both families (HTTP and the relay, as by default),
+/// advertising its IPv6 address for IPv6 relayed addresses.
+const DUAL_STACK: [(&str, &str); 3] = [
+    ("HOST", "::"),
+    ("TURN_LISTEN", "0.0.0.0:3478,[::]:3478"),
+    ("TURN_PUBLIC_IP6", netlab::SERVER_V6),
+];
+
+/// Ada's network has only IPv6, Bob's only IPv4; both route through the server.
+fn ipv6_ada_ipv4_bob(lab: &mut Lab) -> (String, String) {
+    let a = lab.public_client("a", &["fd64::11/64"]);
+    let b = lab.public_client("b", &["100.64.0.12/24"]);
+    lab.exec(
+        &a,
+        &[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            netlab::SERVER_V6,
+        ],
+    );
+    lab.exec(&b, &["ip", "route", "add", "default", "via", SERVER_V4]);
+    (a, b)
+}
+
+/// Ada's and Bob's Chromiums in namespaces `a` and `b`, for a server at a
+/// plain HTTP `origin`.
+async fn plain_http_browsers(lab: &mut Lab, [a, b]: [&str; 2], origin: &str) -> [Browser; 2] {
+    let secure = insecure_origin_is_secure(origin);
+    [
+        Browser::start(lab, a, None, &secure).await,
+        Browser::start(lab, b, None, &secure).await,
+    ]
+}
+
 async fn close(browsers: [Browser; 2]) {
     for browser in browsers {
         browser.client.close().await.unwrap();
@@ -321,8 +359,7 @@ async fn udp_blocked_calls_run_over_turn_tcp() {
         );
     }
     let origin = "http://webcall.test:8000";
-    let ada = Browser::start(&mut lab, &a, None, &insecure_origin_is_secure(origin)).await;
-    let bob = Browser::start(&mut lab, &b, None, &insecure_origin_is_secure(origin)).await;
+    let [ada, bob] = plain_http_browsers(&mut lab, [&a, &b], origin).await;
 
     let seen = two_people_call(&lab, &log, origin, &ada, &bob, |_, path| {
         decoding(path) && path["local"] == "relay" && path["relayProtocol"] == "tcp"
@@ -351,8 +388,7 @@ async fn both_behind_random_port_nat_calls_go_through_the_relay() {
     let a = lab.natted_client("a", "100.64.0.21", 1);
     let b = lab.natted_client("b", "100.64.0.22", 2);
     let origin = "http://webcall.test:8000";
-    let ada = Browser::start(&mut lab, &a, None, &insecure_origin_is_secure(origin)).await;
-    let bob = Browser::start(&mut lab, &b, None, &insecure_origin_is_secure(origin)).await;
+    let [ada, bob] = plain_http_browsers(&mut lab, [&a, &b], origin).await;
 
     let through_relay = |path: &Value| path["local"] == "relay" || path["remote"] == "relay";
     let seen = two_people_call(&lab, &log, origin, &ada, &bob, |_, path| {
@@ -496,35 +532,10 @@ async fn an_ipv6_only_person_calls_an_ipv4_only_one_through_the_relay() {
     }
     let _one = SERIAL.lock().await;
     let mut lab = Lab::new("d");
-    // The relay on both families (as by default), advertising the server's
-    // IPv6 address for IPv6 relayed addresses.
-    let log = start_server(
-        &mut lab,
-        &[
-            ("HOST", "::"),
-            ("TURN_LISTEN", "0.0.0.0:3478,[::]:3478"),
-            ("TURN_PUBLIC_IP6", netlab::SERVER_V6),
-        ],
-    )
-    .await;
-    let a = lab.public_client("a", &["fd64::11/64"]);
-    let b = lab.public_client("b", &["100.64.0.12/24"]);
-    lab.exec(
-        &a,
-        &[
-            "ip",
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            netlab::SERVER_V6,
-        ],
-    );
-    lab.exec(&b, &["ip", "route", "add", "default", "via", SERVER_V4]);
+    let log = start_server(&mut lab, &DUAL_STACK).await;
+    let (a, b) = ipv6_ada_ipv4_bob(&mut lab);
     let origin = "http://webcall.test:8000";
-    let ada = Browser::start(&mut lab, &a, None, &insecure_origin_is_secure(origin)).await;
-    let bob = Browser::start(&mut lab, &b, None, &insecure_origin_is_secure(origin)).await;
+    let [ada, bob] = plain_http_browsers(&mut lab, [&a, &b], origin).await;
 
     let seen = two_people_call(&lab, &log, origin, &ada, &bob, |who, path| {
         decoding(path) && (who == "bob" || path["local"] == "relay")
@@ -553,33 +564,18 @@ async fn an_ipv6_only_person_and_an_ipv4_only_one_meet_at_the_media_server() {
     let log = start_server(
         &mut lab,
         &[
-            ("HOST", "::"),
-            ("TURN_LISTEN", "0.0.0.0:3478,[::]:3478"),
-            ("TURN_PUBLIC_IP6", netlab::SERVER_V6),
+            DUAL_STACK[0],
+            DUAL_STACK[1],
+            DUAL_STACK[2],
             ("SFU_UDP_PORT", "3479"),
             ("SFU_PUBLIC_IP", &public_ips),
             ("SFU_FROM_PEERS", "2"),
         ],
     )
     .await;
-    let a = lab.public_client("a", &["fd64::11/64"]);
-    let b = lab.public_client("b", &["100.64.0.12/24"]);
-    lab.exec(
-        &a,
-        &[
-            "ip",
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            netlab::SERVER_V6,
-        ],
-    );
-    lab.exec(&b, &["ip", "route", "add", "default", "via", SERVER_V4]);
+    let (a, b) = ipv6_ada_ipv4_bob(&mut lab);
     let origin = "http://webcall.test:8000";
-    let ada = Browser::start(&mut lab, &a, None, &insecure_origin_is_secure(origin)).await;
-    let bob = Browser::start(&mut lab, &b, None, &insecure_origin_is_secure(origin)).await;
+    let [ada, bob] = plain_http_browsers(&mut lab, [&a, &b], origin).await;
 
     let over_v6 = format!("{}:3479", netlab::SERVER_V6); // getStats: no brackets
     let over_v4 = format!("{SERVER_V4}:3479");

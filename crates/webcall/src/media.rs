@@ -50,12 +50,13 @@ pub(crate) async fn start(config: &Config) -> anyhow::Result<Media> {
         });
     }
     let port = settings.udp_port;
+    let ips = candidate_ips(config);
     // One dual-stack socket (IPv6 and IPv4) where the host has IPv6, else IPv4.
     let sfu = match bind_media(
         settings.audio_top_n,
         Ipv6Addr::UNSPECIFIED.into(),
         port,
-        config,
+        &ips,
     )
     .await
     {
@@ -66,7 +67,7 @@ pub(crate) async fn start(config: &Config) -> anyhow::Result<Media> {
                 settings.audio_top_n,
                 Ipv4Addr::UNSPECIFIED.into(),
                 port,
-                config,
+                &ips,
             )
             .await
             .with_context(|| format!("cannot bind the SFU's UDP port {port} (SFU_UDP_PORT)"))?
@@ -87,19 +88,20 @@ pub(crate) async fn start(config: &Config) -> anyhow::Result<Media> {
 }
 
 /// Binds the media end on `ip` (all addresses of one family, or both for
-/// `::`), offering the [`candidate_ips`] of the families it can reach.
+/// `::`), offering those of `ips` ([`candidate_ips`]) of the families it can
+/// reach.
 async fn bind_media(
     audio_top_n: usize,
     ip: IpAddr,
     port: u16,
-    config: &Config,
+    ips: &[IpAddr],
 ) -> std::io::Result<Arc<Sfu>> {
     let both = ip.is_ipv6();
-    let candidates = candidate_ips(config)
-        .into_iter()
+    let candidates = ips
+        .iter()
         .filter(|c| both || c.is_ipv4())
         // Port 0: the port the socket gets (SFU_UDP_PORT=0 picks a free one).
-        .map(|c| SocketAddr::new(c, 0))
+        .map(|c| SocketAddr::new(*c, 0))
         .collect();
     Sfu::bind(SfuConfig {
         bind: SocketAddr::new(ip, port),

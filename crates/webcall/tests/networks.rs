@@ -201,7 +201,10 @@ async fn reaches_the_lobby(browser: &Client) -> bool {
 async fn page_text(browser: &Client) -> String {
     let seen = browser
         .execute(
-            "return location.href + ' | ' + document.title + ' | ' + (document.body ? document.body.innerText.slice(0, 300) : '');",
+            // The resources' statuses too: a module script that failed to load (status 0)
+            // leaves the page's HTML standing without its script (seen 1 in ~5 runs of the
+            // 443-only scenarios here: i18n.js and background.js).
+            "return location.href + ' | ' + document.title + ' | ' + (document.body ? document.body.innerText.slice(0, 200) : '') + ' | resources: ' + JSON.stringify(performance.getEntriesByType('resource').map((e) => [e.name, e.responseStatus, e.transferSize])) ;",
             vec![],
         )
         .await;

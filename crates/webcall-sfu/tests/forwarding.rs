@@ -359,14 +359,7 @@ async fn a_participant_leaving_brings_an_offer_without_its_tracks() {
 }
 
 /// An offer of a participant's own, made with a bare str0m peer (no network).
-fn bare_offer(
-    rtc: &mut str0m::Rtc,
-    video: bool,
-) -> (
-    String,
-    Vec<webcall_domain::media::SentTrack>,
-    str0m::change::SdpPendingOffer,
-) {
+fn bare_offer(rtc: &mut str0m::Rtc, video: bool) -> SfuSignal {
     use str0m::media::{Direction, MediaKind};
     let mut api = rtc.sdp_api();
     let (kind, source) = if video {
@@ -375,12 +368,15 @@ fn bare_offer(
         (MediaKind::Audio, TrackSource::Mic)
     };
     let mid = api.add_media(kind, Direction::SendOnly, None, None, None);
-    let (offer, pending) = api.apply().unwrap();
-    let tracks = vec![webcall_domain::media::SentTrack {
-        mid: mid.to_string(),
-        source,
-    }];
-    (offer.to_sdp_string(), tracks, pending)
+    let (offer, _pending) = api.apply().unwrap();
+    SfuSignal::Offer {
+        sdp: offer.to_sdp_string(),
+        tracks: vec![webcall_domain::media::SentTrack {
+            mid: mid.to_string(),
+            source,
+        }],
+        fresh: false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,15 +405,7 @@ async fn an_offer_while_the_servers_is_outstanding_is_busy() {
 
     let (x, mut x_replies) = open("x");
     let mut x_rtc = str0m::Rtc::new(std::time::Instant::now());
-    let (sdp, tracks, _) = bare_offer(&mut x_rtc, false);
-    sfu.signal(
-        &x,
-        SfuSignal::Offer {
-            sdp,
-            tracks,
-            fresh: false,
-        },
-    );
+    sfu.signal(&x, bare_offer(&mut x_rtc, false));
     assert!(matches!(
         recv(&mut x_replies, "x answered").await,
         SfuReply::Answer { .. }
@@ -434,15 +422,7 @@ async fn an_offer_while_the_servers_is_outstanding_is_busy() {
         other => panic!("expected the server's offer, got {other:?}"),
     }
     // x offers too before answering: busy.
-    let (sdp, tracks, _) = bare_offer(&mut x_rtc, true);
-    sfu.signal(
-        &x,
-        SfuSignal::Offer {
-            sdp,
-            tracks,
-            fresh: false,
-        },
-    );
+    sfu.signal(&x, bare_offer(&mut x_rtc, true));
     match recv(&mut x_replies, "busy").await {
         SfuReply::Error { code, .. } => assert_eq!(code, "busy"),
         other => panic!("expected busy, got {other:?}"),

@@ -20,7 +20,7 @@ use netlab::{available, wait_for_log, Browser, Lab, PUBLIC_NETS, SERVER_V4};
 use serde_json::Value;
 use webclient::{
     auth_ready, call_path, click, connection_check, decoding, eventually, fill, find_within,
-    join_call, routed_path, tile_of,
+    join_call, page_state, routed_path, tile_of,
 };
 
 const JWT_SECRET: &str = "netlab-jwt-secret-0123456789-abcdefghijklmnop";
@@ -140,7 +140,7 @@ async fn sign_up(browser: &Client, origin: &str, name: &str) {
     // reload, so the test does too, once, and says what it saw. A second failure
     // fails the test below.
     if !shown(browser, "#register-email").await {
-        let seen = page_text(browser).await;
+        let seen = page_state(browser).await;
         eprintln!(
             "{name}'s first load of the sign-up page showed something else, reloading: {seen}"
         );
@@ -159,7 +159,7 @@ async fn sign_up(browser: &Client, origin: &str, name: &str) {
     // first request through the restricted network failed, so the page offered
     // "Retry" instead of the lobby. A person clicks Retry (or reloads); so does
     // the test, once, saying what the page showed.
-    let seen = page_text(browser).await;
+    let seen = page_state(browser).await;
     eprintln!("{name} did not reach the lobby after signing up, retrying once: {seen}");
     let retry = browser
         .find(fantoccini::Locator::Css("[data-testid=retry]"))
@@ -174,7 +174,7 @@ async fn sign_up(browser: &Client, origin: &str, name: &str) {
     if !reaches_the_lobby(browser).await {
         panic!(
             "{name} never reached the lobby: {}",
-            page_text(browser).await
+            page_state(browser).await
         );
     }
 }
@@ -195,20 +195,6 @@ async fn reaches_the_lobby(browser: &Client) -> bool {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     false
-}
-
-/// Where the page is and the start of what it says, for a failure's message.
-async fn page_text(browser: &Client) -> String {
-    let seen = browser
-        .execute(
-            // The resources' statuses too: a module script that failed to load (status 0)
-            // leaves the page's HTML standing without its script (seen 1 in ~5 runs of the
-            // 443-only scenarios here: i18n.js and background.js).
-            "return location.href + ' | ' + document.title + ' | ' + (document.body ? document.body.innerText.slice(0, 200) : '') + ' | resources: ' + JSON.stringify(performance.getEntriesByType('resource').map((e) => [e.name, e.responseStatus, e.transferSize])) ;",
-            vec![],
-        )
-        .await;
-    format!("{seen:?}")
 }
 
 /// What each side's getStats says about the call once `wanted` holds for it.

@@ -307,12 +307,15 @@ pub async fn css(browser: &Client, selector: &str) -> fantoccini::elements::Elem
 }
 
 /// Where a browser is and what it shows (the address, the visible text's
-/// start, the shown error messages), for a failing test to say.
+/// start, the shown error messages) and the page's resources that did not
+/// load (status 0: a module script among them leaves the HTML standing
+/// without its script), for a failing test to say.
 pub async fn page_state(browser: &Client) -> Value {
     browser
         .execute(
             "return {href: location.href, text: document.body ? document.body.innerText.slice(0, 400) : null, \
-             errors: [...document.querySelectorAll('[role=alert], .form-error, .field-error')].filter((e) => !e.hidden).map((e) => e.textContent)};",
+             errors: [...document.querySelectorAll('[role=alert], .form-error, .field-error')].filter((e) => !e.hidden).map((e) => e.textContent), \
+             failed: performance.getEntriesByType('resource').filter((e) => e.responseStatus === 0).map((e) => e.name)};",
             vec![],
         )
         .await
@@ -403,7 +406,7 @@ pub async fn eventually(browser: &Client, what: &str, script: &str) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    panic!("never true: {what}");
+    panic!("never true: {what}\npage: {}", page_state(browser).await);
 }
 
 /// Types `text` into the field at `selector` once it is shown (a page's script
